@@ -1,0 +1,45 @@
+"""Step `evaluate` of flow `train_ranker`: score a holdout set, write `metrics.json`.
+
+The step's gate (`gate auc >= 0.80`) reads the `auc` this returns.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .common import artifact_dir, predict, synthetic_rows, write_json
+
+
+def auc(scores: list[float], labels: list[int]) -> float:
+    """Area under the ROC curve by the rank-sum formula (ties share ranks)."""
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    pos = sum(labels)
+    neg = len(labels) - pos
+    if pos == 0 or neg == 0:
+        return 0.5
+    rank_sum = sum(r for r, y in zip(ranks, labels) if y == 1)
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
+
+
+def main(**context) -> dict:
+    out = artifact_dir(context)
+    model = json.loads((out / "model.json").read_text())
+    holdout = synthetic_rows(int(context.get("rows", 1000)), seed=int(context.get("seed", 7)) + 1)
+    scores = [predict(model, x) for x, _ in holdout]
+    labels = [y for _, y in holdout]
+    metrics = {"auc": round(auc(scores, labels), 4), "rows": len(holdout), "version": model["version"]}
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+if __name__ == "__main__":
+    print(main())

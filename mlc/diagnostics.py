@@ -1,0 +1,185 @@
+"""Spans, source files and diagnostics: the ground floor every layer uses.
+
+Diagnostics are data. Every stage collects them; the CLI renders them last,
+as rustc-style text or as versioned JSON (in the manner of
+`terraform validate -json`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Iterable
+
+JSON_FORMAT_VERSION = "1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A region of one file. Lines and columns count from 1; `end_col` is exclusive."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def to_json(self) -> dict:
+        return {
+            "file": self.file,
+            "start": {"line": self.line, "column": self.col},
+            "end": {"line": self.end_line, "column": self.end_col},
+        }
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A secondary span with a short message (rustc's `-` underlines)."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: str
+    severity: Severity
+    message: str
+    span: Span | None = None
+    labels: tuple[Label, ...] = ()
+    notes: tuple[str, ...] = ()
+    help: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "range": self.span.to_json() if self.span else None,
+            "labels": [{"message": lb.message, "range": lb.span.to_json()} for lb in self.labels],
+            "notes": list(self.notes),
+            "help": self.help,
+        }
+
+    def sort_key(self) -> tuple:
+        if self.span is None:
+            return ("", 0, 0, self.code)
+        return (self.span.file, self.span.line, self.span.col, self.code)
+
+
+def error(code: str, message: str, span: Span | None, **kw) -> Diagnostic:
+    return Diagnostic(code, Severity.ERROR, message, span, **kw)
+
+
+def warning(code: str, message: str, span: Span | None, **kw) -> Diagnostic:
+    return Diagnostic(code, Severity.WARNING, message, span, **kw)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A `help` text naming the closest candidate, or None when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+@dataclass
+class SourceMap:
+    """The text of every file read, so that renderers can quote source lines."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def add(self, name: str, text: str) -> None:
+        self.texts[name] = text
+
+    def line(self, name: str, line: int) -> str | None:
+        text = self.texts.get(name)
+        if text is None:
+            return None
+        lines = text.splitlines()
+        if 1 <= line <= len(lines):
+            return lines[line - 1]
+        return None
+
+
+def render_text(diags: Iterable[Diagnostic], sources: SourceMap, color: bool = False) -> str:
+    """rustc-style: header, `-->` location, the source line with carets, labels, notes, help."""
+    out: list[str] = []
+    for d in diags:
+        out.append(_render_one(d, sources, color))
+    return "\n".join(out)
+
+
+_COLORS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "note": "\x1b[1;36m"}
+_BOLD, _BLUE, _RESET = "\x1b[1m", "\x1b[1;34m", "\x1b[0m"
+
+
+def _render_one(d: Diagnostic, sources: SourceMap, color: bool) -> str:
+    def c(style: str, s: str) -> str:
+        return f"{style}{s}{_RESET}" if color else s
+
+    sev = d.severity.value
+    lines = [c(_COLORS[sev], f"{sev}[{d.code}]") + c(_BOLD, f": {d.message}")]
+    spans = ([d.span] if d.span else []) + [lb.span for lb in d.labels]
+    width = max((len(str(s.line)) for s in spans), default=1)
+    pad = " " * width
+    if d.span:
+        lines.append(f"{pad}{c(_BLUE, '-->')} {d.span}")
+        lines.append(f"{pad} {c(_BLUE, '|')}")
+        lines.extend(_snippet(d.span, "", sources, width, c, "^", _COLORS[sev]))
+    for lb in d.labels:
+        if d.span and lb.span.file != d.span.file:
+            lines.append(f"{pad}{c(_BLUE, ':::')} {lb.span}")
+        lines.extend(_snippet(lb.span, lb.message, sources, width, c, "-", _BLUE))
+    if d.span:
+        lines.append(f"{pad} {c(_BLUE, '|')}")
+    for note in d.notes:
+        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'note')}: {note}")
+    if d.help:
+        lines.append(f"{pad} {c(_BLUE, '=')} {c(_BOLD, 'help')}: {d.help}")
+    return "\n".join(lines) + "\n"
+
+
+def _snippet(span: Span, message: str, sources: SourceMap, width: int, c, mark: str, style: str) -> list[str]:
+    text = sources.line(span.file, span.line)
+    if text is None:
+        return []
+    text = text.expandtabs(1)
+    start = max(span.col - 1, 0)
+    if span.end_line == span.line:
+        stop = max(span.end_col - 1, start + 1)
+    else:
+        stop = max(len(text), start + 1)
+    carets = " " * start + mark * (stop - start)
+    tail = f" {message}" if message else ""
+    return [
+        f"{str(span.line).rjust(width)} {c(_BLUE, '|')} {text}",
+        f"{' ' * width} {c(_BLUE, '|')} {c(style, carets + tail)}",
+    ]
+
+
+def render_json(diags: list[Diagnostic]) -> str:
+    errors = sum(1 for d in diags if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in diags if d.severity is Severity.WARNING)
+    doc = {
+        "format_version": JSON_FORMAT_VERSION,
+        "valid": errors == 0,
+        "error_count": errors,
+        "warning_count": warnings,
+        "diagnostics": [d.to_json() for d in diags],
+    }
+    return json.dumps(doc, indent=2, sort_keys=False)

@@ -1,0 +1,471 @@
+"""The syntax tree of a .flow file: what was written, with a span on every node.
+
+Plain slotted dataclasses: cheap to build for 10^5 declarations, picklable for
+the parse cache. The compiler lowers this tree to the typed IR; the formatter
+and the language server read it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from mlc.diagnostics import Span
+
+
+@dataclass(slots=True)
+class Name:
+    value: str
+    span: Span
+
+
+# ---------------------------------------------------------------- values and expressions
+
+
+@dataclass(slots=True)
+class Literal:
+    """kind: string | int | float | bool | duration | size | percent.
+
+    `value` is normalised: durations in milliseconds, sizes in bytes,
+    percentages as the written number (99.9% -> 99.9). `text` is the source spelling.
+    """
+
+    kind: str
+    value: object
+    text: str
+    span: Span
+
+
+@dataclass(slots=True)
+class Range:
+    low: Literal
+    high: Literal
+    span: Span
+
+
+@dataclass(slots=True)
+class Ref:
+    """A dotted reference: `ranker`, `run.id`, `std.slo.fresh_within`."""
+
+    parts: tuple[str, ...]
+    span: Span
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.parts)
+
+
+@dataclass(slots=True)
+class Star:
+    span: Span
+
+
+@dataclass(slots=True)
+class Arg:
+    """A call argument; `name` is None for a positional one."""
+
+    name: Name | None
+    value: "Expr"
+    span: Span
+
+
+@dataclass(slots=True)
+class Call:
+    func: Ref
+    args: tuple[Arg, ...]
+    span: Span
+
+    def kwargs(self) -> dict[str, "Expr"]:
+        return {a.name.value: a.value for a in self.args if a.name is not None}
+
+    def positional(self) -> list["Expr"]:
+        return [a.value for a in self.args if a.name is None]
+
+
+@dataclass(slots=True)
+class ListExpr:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(slots=True)
+class BinOp:
+    """op: or and == != < <= > >= in + - * /"""
+
+    op: str
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(slots=True)
+class UnaryOp:
+    """op: not -"""
+
+    op: str
+    operand: "Expr"
+    span: Span
+
+
+Expr = Union[Literal, Range, Ref, Star, Call, ListExpr, BinOp, UnaryOp]
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+@dataclass(slots=True)
+class TypeRef:
+    """`string`, `enum(a, b)`, `[float]`, `int?`."""
+
+    name: str
+    args: tuple[str, ...]
+    nullable: bool
+    element: "TypeRef | None"
+    span: Span
+
+
+@dataclass(slots=True)
+class Field:
+    name: Name
+    type: TypeRef
+    span: Span
+
+
+@dataclass(slots=True)
+class ParamField:
+    name: Name
+    type: TypeRef
+    default: Expr | None
+    span: Span
+
+
+@dataclass(slots=True)
+class Setting:
+    """`replicas 2`, `memory 16Gi`: a name and a value inside `serve` or `resources`."""
+
+    name: Name
+    value: Expr
+    span: Span
+
+
+@dataclass(slots=True)
+class Comparison:
+    """A bound such as `<= 10m`."""
+
+    op: str
+    value: Expr
+    span: Span
+
+
+@dataclass(slots=True)
+class Meta:
+    doc: str | None = None
+    owner: Literal | None = None
+    tags: tuple[Literal, ...] = ()
+    description: Literal | None = None
+
+
+@dataclass(slots=True)
+class Decl:
+    name: Name
+    span: Span
+    meta: Meta
+
+
+# ---------------------------------------------------------------- declarations
+
+
+@dataclass(slots=True)
+class PackageDecl(Decl):
+    kind = "package"
+
+
+@dataclass(slots=True)
+class ImportDecl(Decl):
+    """`name` holds the dotted module; `members` the braced names, `alias` the `as` name."""
+
+    kind = "import"
+    module: Ref = None  # type: ignore[assignment]
+    members: tuple[Name, ...] = ()
+    alias: Name | None = None
+
+
+@dataclass(slots=True)
+class Binding:
+    name: Name
+    call: Call
+    span: Span
+
+
+@dataclass(slots=True)
+class EnvDecl(Decl):
+    kind = "env"
+    bindings: tuple[Binding, ...] = ()
+
+
+@dataclass(slots=True)
+class ConnectorDecl(Decl):
+    kind = "connector"
+    kinds: tuple[Name, ...] = ()
+    env_params: tuple[ParamField, ...] = ()
+    source_params: tuple[ParamField, ...] = ()
+
+
+@dataclass(slots=True)
+class SourceDecl(Decl):
+    kind = "source"
+    source_kind: str = "table"
+    connector: Call = None  # type: ignore[assignment]
+    schema: tuple[Field, ...] = ()
+    event_time: Name | None = None
+    watermark: Literal | None = None
+    arrives_every: Literal | None = None
+    arrives_delay: Literal | None = None
+
+
+@dataclass(slots=True)
+class EntityDecl(Decl):
+    kind = "entity"
+    keys: tuple[Field, ...] = ()
+    composite: bool = False
+
+
+@dataclass(slots=True)
+class Window:
+    size: Literal
+    every: Literal | None
+    span: Span
+
+
+@dataclass(slots=True)
+class Column:
+    """A plain column taken as it is: `conv_rate: float`."""
+
+    name: Name
+    type: TypeRef
+    span: Span
+
+
+@dataclass(slots=True)
+class Derived:
+    """`name = expr [over W [every S]]`: an aggregation or a request-time expression."""
+
+    name: Name
+    type: TypeRef | None
+    expr: Expr
+    window: Window | None
+    span: Span
+
+
+@dataclass(slots=True)
+class Online:
+    ttl: Literal | None
+    span: Span
+
+
+@dataclass(slots=True)
+class Schedule:
+    """kind: cron | interval | preset. `value` is the cron text, the interval literal or the preset name."""
+
+    kind: str
+    value: Literal | Name
+    span: Span
+
+
+@dataclass(slots=True)
+class FeaturesDecl(Decl):
+    kind = "features"
+    entity: Name = None  # type: ignore[assignment]
+    sources: tuple[Ref, ...] = ()
+    columns: tuple[Column, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    request: tuple[Field, ...] = ()
+    checkpoint: Literal | None = None
+    online: Online | None = None
+    offline: Call | None = None
+    schedule: Schedule | None = None
+    timeout: Literal | None = None
+    freshness: Comparison | None = None
+
+
+@dataclass(slots=True)
+class FeatureRef:
+    """`group.feature` or `group.*` (feature is None)."""
+
+    group: Name
+    feature: Name | None
+    span: Span
+
+
+@dataclass(slots=True)
+class Fallback:
+    model: Name
+    when: Expr | None
+    span: Span
+
+
+@dataclass(slots=True)
+class ModelDecl(Decl):
+    kind = "model"
+    determinism: Name | None = None
+    framework: Name | None = None
+    inputs: tuple[FeatureRef, ...] = ()
+    output: Field | None = None
+    confidence: Range | None = None
+    fallback: Fallback | None = None
+    serve: tuple[Setting, ...] | None = None
+    serve_span: Span | None = None
+
+
+@dataclass(slots=True)
+class SignalDecl(Decl):
+    kind = "signal"
+    external: bool = False
+    fields: tuple[Field, ...] = ()
+
+
+@dataclass(slots=True)
+class OnFinish:
+    flow: Name
+    span: Span
+
+
+@dataclass(slots=True)
+class OnSignal:
+    signal: Name
+    match: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(slots=True)
+class TriggerAll:
+    items: tuple["Trigger", ...]
+    span: Span
+
+
+@dataclass(slots=True)
+class TriggerAny:
+    items: tuple["Trigger", ...]
+    span: Span
+
+
+Trigger = Union[OnFinish, OnSignal, TriggerAll, TriggerAny]
+
+
+@dataclass(slots=True)
+class Param:
+    name: Name
+    type: TypeRef
+    default: Expr | None
+    span: Span
+
+
+@dataclass(slots=True)
+class Emit:
+    signal: Name
+    payload: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(slots=True)
+class Foreach:
+    var: Name
+    items: Expr
+    span: Span
+
+
+@dataclass(slots=True)
+class Step:
+    name: Name
+    action: Call
+    span: Span
+    meta: Meta
+    retries: Literal | None = None
+    retry_delay: Literal | None = None
+    timeout: Literal | None = None
+    resources: tuple[Setting, ...] = ()
+    env: tuple[Arg, ...] = ()
+    determinism: Name | None = None
+    produces: Name | None = None
+    uses: tuple[Name, ...] = ()
+    gate: Expr | None = None
+    emits: tuple[Emit, ...] = ()
+    foreach: Foreach | None = None
+    when: Expr | None = None
+
+
+@dataclass(slots=True)
+class Edge:
+    """`a >> [b, c] >> d`: each hop is a group of step names."""
+
+    hops: tuple[tuple[Name, ...], ...]
+    span: Span
+
+
+@dataclass(slots=True)
+class FlowDecl(Decl):
+    kind = "flow"
+    schedule: Schedule | None = None
+    trigger: Trigger | None = None
+    params: tuple[Param, ...] = ()
+    catchup: Literal | None = None
+    steps: tuple[Step, ...] = ()
+    edges: tuple[Edge, ...] = ()
+
+
+@dataclass(slots=True)
+class Objective:
+    """kind: freshness | latency | availability | quality | completion.
+
+    `metric` is the percentile of a latency objective (`p99`) or the metric of a
+    quality one; `window` the `over` of availability; `op` is `by` for completion.
+    """
+
+    kind: str
+    target: Ref
+    metric: Name | None
+    op: str
+    value: Expr
+    window: Expr | None
+    span: Span
+
+
+@dataclass(slots=True)
+class SloDecl(Decl):
+    kind = "slo"
+    params: tuple[Name, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    template: Ref | None = None
+    args: tuple[Expr, ...] = ()
+
+
+Declaration = Union[
+    PackageDecl, ImportDecl, EnvDecl, ConnectorDecl, SourceDecl, EntityDecl,
+    FeaturesDecl, ModelDecl, SignalDecl, FlowDecl, SloDecl,
+]
+
+
+@dataclass(slots=True)
+class Comment:
+    text: str
+    span: Span
+
+    @property
+    def is_doc(self) -> bool:
+        return self.text.startswith("##")
+
+
+@dataclass(slots=True)
+class Module:
+    """One parsed file."""
+
+    path: str
+    decls: list[Declaration] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+
+    @property
+    def package(self) -> str | None:
+        for d in self.decls:
+            if isinstance(d, PackageDecl):
+                return d.name.value
+        return None

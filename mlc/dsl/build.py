@@ -1,0 +1,706 @@
+"""Builds the AST while Lark parses (an inline LALR transformer: no parse tree is kept).
+
+Block items come back as `(key, value, span)` triples; each declaration folds
+its items into fields and reports a clause written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from lark import Token
+
+from mlc.diagnostics import Diagnostic, Label, Span, error
+from mlc.dsl import ast as A
+
+_DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
+_SIZE_UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+               "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+_SIZE = re.compile(r"([0-9]+)([KMGT]i?)")
+
+# Clauses that may be written more than once in one block.
+_REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step", "edge", "param",
+                         "uses", "emits", "setting", "kwarg", "objective", "env_param",
+                         "source_param", "key"})
+
+
+def duration_ms(text: str) -> int:
+    return sum(int(n) * _DURATION_UNITS_MS[u] for n, u in _DURATION_PART.findall(text))
+
+
+def size_bytes(text: str) -> int:
+    m = _SIZE.fullmatch(text)
+    assert m is not None
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+def _first_span(x) -> Span | None:
+    if isinstance(x, Token):
+        return None
+    span = getattr(x, "span", None)
+    if span is not None:
+        return span
+    if isinstance(x, tuple) and len(x) == 3 and isinstance(x[2], Span):
+        return x[2]
+    if isinstance(x, (list, tuple)):
+        for y in x:
+            s = _first_span(y)
+            if s is not None:
+                return s
+    return None
+
+
+def _last_span(x) -> Span | None:
+    if isinstance(x, (list, tuple)) and not (len(x) == 3 and isinstance(x[2], Span)):
+        for y in reversed(x):
+            s = _last_span(y)
+            if s is not None:
+                return s
+        return None
+    return _first_span(x)
+
+
+def node(fn):
+    """A rule callback: receives the rule's span, then its children without keywords and punctuation."""
+    def callback(self: "AstBuilder", children: list):
+        return fn(self, self._span(children), *[c for c in children if not self._dropped(c)])
+    callback.__name__ = fn.__name__
+    return callback
+
+
+def node_list(fn):
+    """Like `node`, but the children come as one list (for rules with repeated parts)."""
+    def callback(self: "AstBuilder", children: list):
+        return fn(self, self._span(children), [c for c in children if not self._dropped(c)])
+    callback.__name__ = fn.__name__
+    return callback
+
+
+class AstBuilder:
+    """Inline transformer: Lark calls one method per reduced rule, with every token kept
+    (`keep_all_tokens`), so that spans cover keywords and closing braces; `kept_terminals`
+    names the tokens that carry meaning, the rest are dropped before the method sees them."""
+
+    def __init__(self, kept_terminals: frozenset[str]) -> None:
+        self.kept = kept_terminals
+        self.file = "<input>"
+        self.line_offset = 0
+        self.diagnostics: list[Diagnostic] = []
+
+    # ---------------------------------------------------------------- spans
+    def _tok_span(self, t: Token) -> Span:
+        off = self.line_offset
+        return Span(self.file, t.line + off, t.column, t.end_line + off, t.end_column)
+
+    def _dropped(self, c) -> bool:
+        return isinstance(c, Token) and c.type not in self.kept
+
+    def _span(self, children: list) -> Span:
+        first = last = None
+        for c in children:
+            if c is None:
+                continue
+            first = self._tok_span(c) if isinstance(c, Token) else _first_span(c)
+            if first is not None:
+                break
+        for c in reversed(children):
+            if c is None:
+                continue
+            last = self._tok_span(c) if isinstance(c, Token) else _last_span(c)
+            if last is not None:
+                break
+        if first is None or last is None:
+            return Span(self.file, 0, 0, 0, 0)
+        return Span(self.file, first.line, first.col, last.end_line, last.end_col)
+
+    # ---------------------------------------------------------------- literal rules
+    def string(self, c: list) -> A.Literal:
+        return self._string(c[0])
+
+    def int(self, c: list) -> A.Literal:
+        return self._int(c[0])
+
+    def float(self, c: list) -> A.Literal:
+        return self._float(c[0])
+
+    def duration(self, c: list) -> A.Literal:
+        return self._duration(c[0])
+
+    def size(self, c: list) -> A.Literal:
+        return self._size(c[0])
+
+    def percent(self, c: list) -> A.Literal:
+        return self._percent(c[0])
+
+    def bool(self, c: list) -> A.Literal:
+        return self._bool(c[0])
+
+    def star(self, c: list) -> A.Star:
+        return self._star(c[0])
+
+    def _name(self, t: Token) -> A.Name:
+        return A.Name(str(t), self._tok_span(t))
+
+    def _fold(self, kind: str, items: list, allowed: frozenset[str] | None = None) -> tuple[dict, A.Meta]:
+        """Folds block items into {key: value or [values]} and the declaration's metadata."""
+        fields: dict = {}
+        seen: dict[str, Span] = {}
+        meta = A.Meta()
+        for key, value, span in items:
+            if key in ("owner", "tags", "description"):
+                if key in seen:
+                    self._twice(key, kind, span, seen[key])
+                seen[key] = span
+                setattr(meta, key, value)
+                continue
+            if key in _REPEATABLE:
+                fields.setdefault(key, []).append(value)
+                continue
+            if key in seen:
+                self._twice(key, kind, span, seen[key])
+                continue
+            seen[key] = span
+            fields[key] = value
+        return fields, meta
+
+    def _twice(self, key: str, kind: str, span: Span, first: Span) -> None:
+        self.diagnostics.append(error(
+            "E0110", f"`{key}` is given twice in this {kind}", span,
+            labels=(Label(first, "first given here"),),
+            help=f"keep one `{key}` clause",
+        ))
+
+    # ---------------------------------------------------------------- literals
+    def _string(self, t: Token) -> A.Literal:
+        text = str(t)
+        try:
+            value = json.loads(text)
+        except ValueError:
+            self.diagnostics.append(error(
+                "E0103", "invalid escape in string", self._tok_span(t),
+                help='strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX',
+            ))
+            value = text[1:-1]
+        return A.Literal("string", value, text, self._tok_span(t))
+
+    def _int(self, t: Token) -> A.Literal:
+        return A.Literal("int", int(t), str(t), self._tok_span(t))
+
+    def _float(self, t: Token) -> A.Literal:
+        return A.Literal("float", float(t), str(t), self._tok_span(t))
+
+    @node
+    def neg_int(self, span, _minus: Token, t: Token) -> A.Literal:
+        return A.Literal("int", -int(t), f"-{t}", span)
+
+    @node
+    def neg_float(self, span, _minus: Token, t: Token) -> A.Literal:
+        return A.Literal("float", -float(t), f"-{t}", span)
+
+    def _duration(self, t: Token) -> A.Literal:
+        return self._duration(t)
+
+    def _duration(self, t: Token | None) -> A.Literal | None:
+        if t is None:
+            return None
+        return A.Literal("duration", duration_ms(str(t)), str(t), self._tok_span(t))
+
+    def _size(self, t: Token) -> A.Literal:
+        return A.Literal("size", size_bytes(str(t)), str(t), self._tok_span(t))
+
+    def _percent(self, t: Token) -> A.Literal:
+        return A.Literal("percent", float(str(t)[:-1]), str(t), self._tok_span(t))
+
+    def _bool(self, t: Token) -> A.Literal:
+        return A.Literal("bool", str(t) == "true", str(t), self._tok_span(t))
+
+    @node
+    def range(self, span, low: A.Literal, high: A.Literal) -> A.Range:
+        return A.Range(low, high, span)
+
+    # ---------------------------------------------------------------- values and expressions
+    @node_list
+    def dotted(self, span, toks: list[Token]) -> A.Ref:
+        return A.Ref(tuple(str(t) for t in toks), span)
+
+    @node
+    def ref(self, span, r: A.Ref) -> A.Ref:
+        return r
+
+    @node_list
+    def call(self, span, children: list) -> A.Call:
+        func, *args = children
+        return A.Call(func, tuple(self._arg(a) for a in args if a is not None), span)
+
+    def _arg(self, a) -> A.Arg:
+        if isinstance(a, A.Arg):
+            return a
+        return A.Arg(None, a, a.span)
+
+    @node
+    def named_arg(self, span, name: Token, value) -> A.Arg:
+        return A.Arg(self._name(name), value, span)
+
+    kwarg = named_arg
+
+    @node_list
+    def list(self, span, items: list) -> A.ListExpr:
+        return A.ListExpr(tuple(i for i in items if i is not None), span)
+
+    @node_list
+    def func(self, span, children: list) -> A.Call:
+        name, *args = children
+        func = A.Ref((str(name),), self._tok_span(name))
+        return A.Call(func, tuple(self._arg(a) for a in args if a is not None), span)
+
+    def _star(self, t: Token) -> A.Star:
+        return A.Star(self._tok_span(t))
+
+    @node
+    def or_(self, span, a, b) -> A.BinOp:
+        return A.BinOp("or", a, b, span)
+
+    @node
+    def and_(self, span, a, b) -> A.BinOp:
+        return A.BinOp("and", a, b, span)
+
+    @node
+    def not_(self, span, a) -> A.UnaryOp:
+        return A.UnaryOp("not", a, span)
+
+    @node
+    def paren(self, span, inner):
+        return inner
+
+    @node
+    def neg(self, span, _m, a) -> A.UnaryOp:
+        return A.UnaryOp("-", a, span)
+
+    @node
+    def compare(self, span, a, op: Token, b) -> A.BinOp:
+        return A.BinOp(str(op), a, b, span)
+
+    @node
+    def binop(self, span, a, op: Token, b) -> A.BinOp:
+        return A.BinOp(str(op), a, b, span)
+
+    @node
+    def contains(self, span, a, b) -> A.BinOp:
+        return A.BinOp("in", a, b, span)
+
+    # ---------------------------------------------------------------- shared pieces
+    @node_list
+    def name_list(self, span, toks: list[Token]) -> list[A.Name]:
+        return [self._name(t) for t in toks]
+
+    @node
+    def type(self, span, name: Token, args=None, q=None) -> A.TypeRef:
+        if isinstance(args, Token):
+            args, q = None, args
+        return A.TypeRef(str(name), tuple(n.value for n in args or ()), q is not None, None,
+                         span)
+
+    @node
+    def list_type(self, span, element: A.TypeRef, q=None) -> A.TypeRef:
+        return A.TypeRef("list", (), q is not None, element, span)
+
+    @node
+    def field(self, span, name: Token, t: A.TypeRef):
+        return ("field", A.Field(self._name(name), t, span), span)
+
+    @node
+    def param_field(self, span, name: Token, t: A.TypeRef, default=None):
+        return A.ParamField(self._name(name), t, default, span)
+
+    @node
+    def setting(self, span, name: Token, value):
+        return ("setting", A.Setting(self._name(name), value, span), span)
+
+    @node
+    def owner(self, span, s: Token):
+        return ("owner", self._string(s), span)
+
+    @node_list
+    def tags(self, span, toks: list):
+        return ("tags", tuple(self._string(t) for t in toks if t is not None), span)
+
+    @node
+    def description(self, span, s: Token):
+        return ("description", self._string(s), span)
+
+    @staticmethod
+    def _fields(items: list) -> tuple[A.Field, ...]:
+        return tuple(v for (_k, v, _s) in items)
+
+    # ---------------------------------------------------------------- modules
+    @node
+    def package_decl(self, span, name: A.Ref) -> A.PackageDecl:
+        return A.PackageDecl(A.Name(name.dotted, name.span), span, A.Meta())
+
+    @node
+    def import_decl(self, span, module: A.Ref, members=None, alias=None) -> A.ImportDecl:
+        if isinstance(members, Token):
+            members, alias = None, members
+        return A.ImportDecl(A.Name(module.dotted, module.span), span, A.Meta(),
+                            module=module, members=tuple(members or ()),
+                            alias=self._name(alias) if alias is not None else None)
+
+    # ---------------------------------------------------------------- env
+    @node
+    def binding(self, span, name: Token, call: A.Call):
+        return ("binding", A.Binding(self._name(name), call, span), span)
+
+    @node_list
+    def env_decl(self, span, children: list) -> A.EnvDecl:
+        name, *items = children
+        f, m = self._fold("env", items)
+        return A.EnvDecl(self._name(name), span, m, bindings=tuple(f.get("binding", ())))
+
+    # ---------------------------------------------------------------- connectors
+    @node_list
+    def connector_kinds(self, span, children: list):
+        return ("kinds", tuple(children[0]), span)
+
+    @node_list
+    def connector_env(self, span, children: list):
+        return ("env", tuple(children), span)
+
+    @node_list
+    def connector_source(self, span, children: list):
+        return ("source", tuple(children), span)
+
+    @node_list
+    def connector_decl(self, span, children: list) -> A.ConnectorDecl:
+        name, *items = children
+        f, m = self._fold("connector", items)
+        return A.ConnectorDecl(self._name(name), span, m, kinds=f.get("kinds", ()),
+                               env_params=f.get("env", ()), source_params=f.get("source", ()))
+
+    # ---------------------------------------------------------------- sources
+    @node_list
+    def schema(self, span, items: list):
+        return ("schema", self._fields(items), span)
+
+    @node
+    def event_time(self, span, name: Token):
+        return ("event_time", self._name(name), span)
+
+    @node
+    def watermark(self, span, d: Token):
+        return ("watermark", self._duration(d), span)
+
+    @node
+    def arrives(self, span, every: Token, delay=None):
+        return ("arrives", (self._duration(every), self._duration(delay)), span)
+
+    @node_list
+    def source_decl(self, span, children: list) -> A.SourceDecl:
+        name, kind, call, *items = children
+        f, m = self._fold("source", [i for i in items if i is not None])
+        every, delay = f.get("arrives", (None, None))
+        return A.SourceDecl(self._name(name), span, m, source_kind=str(kind),
+                            connector=call, schema=f.get("schema", ()), event_time=f.get("event_time"),
+                            watermark=f.get("watermark"), arrives_every=every, arrives_delay=delay)
+
+    # ---------------------------------------------------------------- entities
+    @node
+    def key(self, span, fld):
+        return ("key", fld[1], span)
+
+    @node_list
+    def composite_key(self, span, fields: list):
+        return ("composite_key", self._fields(fields), span)
+
+    @node_list
+    def entity_decl(self, span, children: list) -> A.EntityDecl:
+        name, *items = children
+        f, m = self._fold("entity", items)
+        if "composite_key" in f and f.get("key"):
+            self.diagnostics.append(error(
+                "E0110", "an entity has one key clause: a single key or one composite `key (...)`",
+                span, help="list every key column inside one `key (a: string, b: string)`"))
+        keys = f.get("composite_key") or tuple(f.get("key", ()))
+        return A.EntityDecl(self._name(name), span, m, keys=tuple(keys), composite="composite_key" in f)
+
+    # ---------------------------------------------------------------- features
+    @node
+    def feature_from(self, span, ref: A.Ref):
+        return ("from", ref, span)
+
+    @node
+    def column(self, span, name: Token, t: A.TypeRef):
+        return ("column", A.Column(self._name(name), t, span), span)
+
+    @node
+    def derived(self, span, name: Token, *rest):
+        t = rest[0] if isinstance(rest[0], A.TypeRef) else None
+        window = rest[-1] if isinstance(rest[-1], A.Window) else None
+        expr = rest[1 if t is not None else 0]
+        return ("derived", A.Derived(self._name(name), t, expr, window, span), span)
+
+    @node
+    def window(self, span, size: Token, every=None) -> A.Window:
+        return A.Window(self._duration(size), self._duration(every), span)
+
+    @node_list
+    def request(self, span, items: list):
+        return ("request", self._fields(items), span)
+
+    @node
+    def checkpoint(self, span, d: Token):
+        return ("checkpoint", self._duration(d), span)
+
+    @node
+    def online(self, span, ttl=None):
+        return ("online", A.Online(self._duration(ttl), span), span)
+
+    @node
+    def offline(self, span, call: A.Call):
+        return ("offline", call, span)
+
+    @node
+    def schedule_item(self, span, s: A.Schedule):
+        return ("schedule", s, span)
+
+    @node
+    def timeout(self, span, d: Token):
+        return ("timeout", self._duration(d), span)
+
+    @node
+    def freshness(self, span, op: Token, d: Token):
+        return ("freshness", A.Comparison(str(op), self._duration(d), span), span)
+
+    @node_list
+    def features_decl(self, span, children: list) -> A.FeaturesDecl:
+        name, entity, *items = children
+        f, m = self._fold("feature group", items)
+        return A.FeaturesDecl(
+            self._name(name), span, m, entity=self._name(entity),
+            sources=tuple(f.get("from", ())), columns=tuple(f.get("column", ())),
+            derived=tuple(f.get("derived", ())), request=f.get("request", ()),
+            checkpoint=f.get("checkpoint"), online=f.get("online"), offline=f.get("offline"),
+            schedule=f.get("schedule"), timeout=f.get("timeout"), freshness=f.get("freshness"))
+
+    # ---------------------------------------------------------------- models
+    @node
+    def framework(self, span, name: Token):
+        return ("framework", self._name(name), span)
+
+    @node_list
+    def inputs(self, span, refs: list):
+        return ("inputs", tuple(r for r in refs if r is not None), span)
+
+    @node
+    def feature_ref(self, span, group: Token, feature: Token) -> A.FeatureRef:
+        return A.FeatureRef(self._name(group), self._name(feature), span)
+
+    @node
+    def feature_star(self, span, group: Token, _star: Token) -> A.FeatureRef:
+        return A.FeatureRef(self._name(group), None, span)
+
+    @node
+    def output(self, span, fld):
+        return ("output", fld[1], span)
+
+    @node
+    def confidence(self, span, r: A.Range):
+        return ("confidence", r, span)
+
+    @node
+    def fallback(self, span, model: Token, when=None):
+        return ("fallback", A.Fallback(self._name(model), when, span), span)
+
+    @node_list
+    def serve(self, span, settings: list):
+        return ("serve", tuple(v for (_k, v, _s) in settings), span)
+
+    @node_list
+    def model_decl(self, span, children: list) -> A.ModelDecl:
+        name, *items = children
+        det = items.pop(0) if items and isinstance(items[0], Token) else None
+        f, m = self._fold("model", items)
+        serve_span = next((s for (k, _v, s) in items if k == "serve"), None)
+        return A.ModelDecl(
+            self._name(name), span, m,
+            determinism=self._name(det) if det is not None else None,
+            framework=f.get("framework"), inputs=f.get("inputs", ()), output=f.get("output"),
+            confidence=f.get("confidence"), fallback=f.get("fallback"), serve=f.get("serve"),
+            serve_span=serve_span)
+
+    # ---------------------------------------------------------------- signals
+    @node_list
+    def signal_decl(self, span, children: list) -> A.SignalDecl:
+        name, *items = children
+        external = items.pop(0) if items and isinstance(items[0], Token) else None
+        f, m = self._fold("signal", items)
+        return A.SignalDecl(self._name(name), span, m, external=external is not None,
+                            fields=tuple(f.get("field", ())))
+
+    # ---------------------------------------------------------------- flows
+    @node
+    def cron(self, span, s: Token) -> A.Schedule:
+        return A.Schedule("cron", self._string(s), span)
+
+    @node
+    def interval(self, span, d: Token) -> A.Schedule:
+        return A.Schedule("interval", self._duration(d), span)
+
+    @node
+    def preset(self, span, name: Token) -> A.Schedule:
+        return A.Schedule("preset", self._name(name), span)
+
+    @node
+    def trigger_item(self, span, t):
+        return ("trigger", t, span)
+
+    @node
+    def on_finish(self, span, name: Token) -> A.OnFinish:
+        return A.OnFinish(self._name(name), span)
+
+    @node_list
+    def on_signal(self, span, children: list) -> A.OnSignal:
+        name, *args = children
+        return A.OnSignal(self._name(name), tuple(args), span)
+
+    @node
+    def trigger_all(self, span, a, b) -> A.TriggerAll:
+        items = (a.items if isinstance(a, A.TriggerAll) else (a,)) + (b,)
+        return A.TriggerAll(items, span)
+
+    @node
+    def trigger_or(self, span, a, b) -> A.TriggerAny:
+        items = (a.items if isinstance(a, A.TriggerAny) else (a,)) + (b,)
+        return A.TriggerAny(items, span)
+
+    @node
+    def param(self, span, name: Token, t: A.TypeRef, default=None):
+        return ("param", A.Param(self._name(name), t, default, span), span)
+
+    @node
+    def catchup(self, span, b: Token):
+        return ("catchup", self._bool(b), span)
+
+    @node
+    def retries(self, span, n: Token):
+        return ("retries", self._int(n), span)
+
+    @node
+    def retry_delay(self, span, d: Token):
+        return ("retry_delay", self._duration(d), span)
+
+    @node_list
+    def resources(self, span, settings: list):
+        return ("resources", tuple(v for (_k, v, _s) in settings), span)
+
+    @node_list
+    def step_env(self, span, args: list):
+        return ("env", tuple(args), span)
+
+    @node
+    def step_determinism(self, span, t: Token):
+        return ("determinism", self._name(t), span)
+
+    @node
+    def produces(self, span, name: Token):
+        return ("produces", self._name(name), span)
+
+    @node
+    def uses(self, span, name: Token):
+        return ("uses", self._name(name), span)
+
+    @node
+    def gate(self, span, expr):
+        return ("gate", expr, span)
+
+    @node_list
+    def emits(self, span, children: list):
+        name, *args = children
+        return ("emits", A.Emit(self._name(name), tuple(a for a in args if a is not None), span), span)
+
+    @node
+    def foreach(self, span, var: Token, expr):
+        return ("foreach", A.Foreach(self._name(var), expr, span), span)
+
+    @node
+    def when(self, span, expr):
+        return ("when", expr, span)
+
+    @node_list
+    def step(self, span, children: list):
+        name, call, *items = children
+        f, m = self._fold("step", [i for i in items if i is not None])
+        step = A.Step(self._name(name), call, span, m, retries=f.get("retries"),
+                      retry_delay=f.get("retry_delay"), timeout=f.get("timeout"),
+                      resources=f.get("resources", ()), env=f.get("env", ()),
+                      determinism=f.get("determinism"), produces=f.get("produces"),
+                      uses=tuple(f.get("uses", ())), gate=f.get("gate"), emits=tuple(f.get("emits", ())),
+                      foreach=f.get("foreach"), when=f.get("when"))
+        return ("step", step, span)
+
+    @node
+    def edge_one(self, span, name: Token) -> tuple[A.Name, ...]:
+        return (self._name(name),)
+
+    @node
+    def edge_many(self, span, names: list[A.Name]) -> tuple[A.Name, ...]:
+        return tuple(names)
+
+    @node_list
+    def edge(self, span, children: list):
+        hops = tuple(c for c in children if not isinstance(c, Token))
+        return ("edge", A.Edge(hops, span), span)
+
+    @node_list
+    def flow_decl(self, span, children: list) -> A.FlowDecl:
+        name, *items = children
+        f, m = self._fold("flow", items)
+        return A.FlowDecl(self._name(name), span, m, schedule=f.get("schedule"),
+                          trigger=f.get("trigger"), params=tuple(f.get("param", ())),
+                          catchup=f.get("catchup"), steps=tuple(f.get("step", ())),
+                          edges=tuple(f.get("edge", ())))
+
+    # ---------------------------------------------------------------- SLOs
+    def _objective(self, kind: str, span, target: A.Ref, metric, op, value, window=None):
+        obj = A.Objective(kind, target, self._name(metric) if metric is not None else None,
+                          str(op), value, window, span)
+        return ("objective", obj, span)
+
+    @node
+    def obj_freshness(self, span, target, op, value):
+        return self._objective("freshness", span, target, None, op, value)
+
+    @node
+    def obj_latency(self, span, target, metric, op, value):
+        return self._objective("latency", span, target, metric, op, value)
+
+    @node
+    def obj_availability(self, span, target, op, value, window=None):
+        return self._objective("availability", span, target, None, op, value, window)
+
+    @node
+    def obj_quality(self, span, target, metric, op, value):
+        return self._objective("quality", span, target, metric, op, value)
+
+    @node
+    def obj_completion(self, span, target, value):
+        return self._objective("completion", span, target, None, "by", value)
+
+    @node_list
+    def slo_decl(self, span, children: list) -> A.SloDecl:
+        name, *items = children
+        params = items.pop(0) if items and isinstance(items[0], list) else None
+        f, m = self._fold("slo", items)
+        return A.SloDecl(self._name(name), span, m, params=tuple(params or ()),
+                         objectives=tuple(f.get("objective", ())))
+
+    @node_list
+    def slo_use(self, span, children: list) -> A.SloDecl:
+        name, template, *args = children
+        return A.SloDecl(self._name(name), span, A.Meta(), template=template,
+                         args=tuple(a for a in args if a is not None))
+
+    def start(self, decls: list) -> list:
+        return decls
+

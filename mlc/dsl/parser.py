@@ -1,0 +1,174 @@
+"""Text -> AST, with every syntax error of a file reported in one run.
+
+The happy path parses a whole file in one Lark call with an inline transformer
+(no parse tree is built). When that fails, the file is cut into top-level
+declarations (a line starting in column 1 with a declaration keyword opens
+one), each declaration is parsed alone, and inside a declaration the parser
+recovers by blanking the item that failed and trying again — so three
+mistakes give three errors, and one declaration can be re-parsed on its own
+(the language server does this on every edit).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from importlib import resources
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedInput
+
+from mlc.diagnostics import Diagnostic, Span
+from mlc.dsl import ast as A
+from mlc.dsl.build import AstBuilder
+from mlc.dsl.syntax_errors import describe_unexpected
+
+DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "features",
+                 "model", "signal", "flow", "slo")
+_DECL_LINE = re.compile(r"(?:%s)\b" % "|".join(DECL_KEYWORDS))
+MAX_ERRORS_PER_FILE = 50
+
+
+def grammar_text() -> str:
+    return resources.files("mlc.dsl").joinpath("flow.lark").read_text(encoding="utf-8")
+
+
+class FlowParser:
+    """One Lark LALR parser (grammar analysis cached on disk) bound to one AST builder."""
+
+    def __init__(self) -> None:
+        grammar = grammar_text()
+        self.builder = AstBuilder(named_terminals(grammar))
+        self.comments: list[Token] = []
+        self.lark = Lark(
+            grammar, parser="lalr", lexer="contextual", keep_all_tokens=True,
+            maybe_placeholders=False, transformer=self.builder, cache=True,
+            lexer_callbacks={"COMMENT": self.comments.append},
+        )
+
+    # ------------------------------------------------------------------ entry points
+    def parse(self, text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
+        """Parses one file. Never raises on bad input: problems come back as diagnostics."""
+        module = A.Module(path)
+        try:
+            decls, diags = self._parse_text(text, path, 0)
+        except UnexpectedInput:
+            decls, diags = self._parse_recovering(text, path)
+        module.decls = decls
+        module.comments = self._take_comments(path, 0)
+        _attach_docs(module)
+        return module, diags
+
+    def parse_declaration(self, text: str, path: str, line_offset: int) -> tuple[list[A.Declaration], list[Diagnostic]]:
+        """Parses the text of one declaration that starts at line `line_offset + 1` of `path`."""
+        decls, diags = self._parse_chunk(text, path, line_offset)
+        self.comments.clear()
+        return decls, diags
+
+    # ------------------------------------------------------------------ internals
+    def _parse_text(self, text: str, path: str, line_offset: int) -> tuple[list, list[Diagnostic]]:
+        b = self.builder
+        b.file, b.line_offset, b.diagnostics = path, line_offset, []
+        decls = self.lark.parse(text)
+        return decls, b.diagnostics
+
+    def _take_comments(self, path: str, line_offset: int) -> list[A.Comment]:
+        out = []
+        for t in self.comments:
+            out.append(A.Comment(str(t), Span(path, t.line + line_offset, t.column,
+                                              t.end_line + line_offset, t.end_column)))
+        self.comments.clear()
+        out.sort(key=lambda c: (c.span.line, c.span.col))
+        seen: set[tuple[int, int]] = set()
+        unique = []
+        for c in out:  # a re-parse after recovery lexes the same comment again
+            key = (c.span.line, c.span.col)
+            if key not in seen:
+                seen.add(key)
+                unique.append(c)
+        return unique
+
+    def _parse_recovering(self, text: str, path: str) -> tuple[list, list[Diagnostic]]:
+        self.comments.clear()
+        decls: list = []
+        diags: list[Diagnostic] = []
+        lines = text.split("\n")
+        for start, end in _chunks(lines):
+            chunk = "\n".join(lines[start:end])
+            d, ds = self._parse_chunk(chunk, path, start)
+            decls.extend(d)
+            diags.extend(ds)
+            if sum(1 for x in diags if x.is_error) >= MAX_ERRORS_PER_FILE:
+                break
+        return decls, diags
+
+    def _parse_chunk(self, chunk: str, path: str, offset: int) -> tuple[list, list[Diagnostic]]:
+        diags: list[Diagnostic] = []
+        last_pos = -1
+        for _attempt in range(MAX_ERRORS_PER_FILE):
+            try:
+                decls, ds = self._parse_text(chunk, path, offset)
+                return decls, diags + ds
+            except UnexpectedInput as e:
+                token = getattr(e, "token", None)
+                pos = getattr(token, "start_pos", None)
+                if not isinstance(pos, int) or (token is not None and token.type == "$END"):
+                    pos = len(chunk) + _attempt
+                diag, fix = describe_unexpected(e, chunk, path, offset, self.lark)
+                if pos <= last_pos and diags:
+                    return [], diags  # no progress: give up on this declaration
+                diags.append(diag)
+                last_pos = pos
+                if fix is None:
+                    return [], diags
+                chunk = fix
+        return [], diags
+
+
+def _chunks(lines: list[str]) -> list[tuple[int, int]]:
+    """Line ranges [start, end) of the top-level declarations (doc comments go with the next one)."""
+    starts = [0]
+    for i, line in enumerate(lines):
+        if i and _DECL_LINE.match(line):
+            j = i
+            while j > 0 and lines[j - 1].startswith("##"):
+                j -= 1
+            if j > starts[-1]:
+                starts.append(j)
+    return [(s, e) for s, e in zip(starts, starts[1:] + [len(lines)])]
+
+
+def _attach_docs(module: A.Module) -> None:
+    """A run of `##` lines right above a declaration (or a step) is its doc comment."""
+    docs = [c for c in module.comments if c.is_doc]
+    if not docs:
+        return
+    by_line = {c.span.line: c for c in docs}
+    targets: list[tuple[Span, A.Meta]] = []
+    for d in module.decls:
+        targets.append((d.span, d.meta))
+        if isinstance(d, A.FlowDecl):
+            targets.extend((s.span, s.meta) for s in d.steps)
+    for span, meta in targets:
+        lines = []
+        line = span.line - 1
+        while line in by_line:
+            lines.append(by_line[line].text[2:].strip())
+            line -= 1
+        if lines:
+            meta.doc = "\n".join(reversed(lines))
+
+
+def named_terminals(grammar: str) -> frozenset[str]:
+    """Terminals the grammar names (NAME, STRING, ...): they carry meaning; keywords and punctuation do not."""
+    return frozenset(re.findall(r"^([A-Z][A-Z0-9_]*)(?:\.\d+)?\s*:", grammar, re.M))
+
+
+@lru_cache(maxsize=1)
+def get_parser() -> FlowParser:
+    return FlowParser()
+
+
+def parse_text(text: str, path: str = "<input>") -> tuple[A.Module, list[Diagnostic]]:
+    return get_parser().parse(text, path)
+
