@@ -79,11 +79,12 @@ class Run:
 
     def report_failure(self, label: str) -> None:
         """Print the command's output tail, once per distinct failure."""
-        seen = (label, self.rc, self.stderr)
-        if seen in _REPORTED:
+        seen = (self.rc, self.stdout, self.stderr)
+        again = " (same output as above)" if seen in _REPORTED else ""
+        say(f"  ! {label}: `{shlex.join(self.cmd)}` exited {self.rc}{again}")
+        if again:
             return
         _REPORTED.add(seen)
-        say(f"  ! {label}: `{shlex.join(self.cmd)}` exited {self.rc}")
         for name, text in (("stdout", self.stdout), ("stderr", self.stderr)):
             tail = text.strip().splitlines()[-15:]
             if tail:
@@ -91,7 +92,7 @@ class Run:
                 say(textwrap.indent("\n".join(tail), "      "))
 
 
-_REPORTED: set[tuple[str, int, str]] = set()
+_REPORTED: set[tuple[int, str, str]] = set()
 
 
 def say(text: str) -> None:

@@ -117,28 +117,28 @@ class AstBuilder:
 
     # ---------------------------------------------------------------- literal rules
     def string(self, c: list) -> A.Literal:
-        return self._string(c[0])
+        return self._lit_string(c[0])
 
     def int(self, c: list) -> A.Literal:
-        return self._int(c[0])
+        return self._lit_int(c[0])
 
     def float(self, c: list) -> A.Literal:
-        return self._float(c[0])
+        return self._lit_float(c[0])
 
     def duration(self, c: list) -> A.Literal:
-        return self._duration(c[0])
+        return self._lit_duration(c[0])
 
     def size(self, c: list) -> A.Literal:
-        return self._size(c[0])
+        return self._lit_size(c[0])
 
     def percent(self, c: list) -> A.Literal:
-        return self._percent(c[0])
+        return self._lit_percent(c[0])
 
     def bool(self, c: list) -> A.Literal:
-        return self._bool(c[0])
+        return self._lit_bool(c[0])
 
     def star(self, c: list) -> A.Star:
-        return self._star(c[0])
+        return self._lit_star(c[0])
 
     def _name(self, t: Token) -> A.Name:
         return A.Name(str(t), self._tok_span(t))
@@ -173,7 +173,7 @@ class AstBuilder:
         ))
 
     # ---------------------------------------------------------------- literals
-    def _string(self, t: Token) -> A.Literal:
+    def _lit_string(self, t: Token) -> A.Literal:
         text = str(t)
         try:
             value = json.loads(text)
@@ -185,10 +185,10 @@ class AstBuilder:
             value = text[1:-1]
         return A.Literal("string", value, text, self._tok_span(t))
 
-    def _int(self, t: Token) -> A.Literal:
+    def _lit_int(self, t: Token) -> A.Literal:
         return A.Literal("int", int(t), str(t), self._tok_span(t))
 
-    def _float(self, t: Token) -> A.Literal:
+    def _lit_float(self, t: Token) -> A.Literal:
         return A.Literal("float", float(t), str(t), self._tok_span(t))
 
     @node
@@ -199,21 +199,21 @@ class AstBuilder:
     def neg_float(self, span, _minus: Token, t: Token) -> A.Literal:
         return A.Literal("float", -float(t), f"-{t}", span)
 
-    def _duration(self, t: Token) -> A.Literal:
-        return self._duration(t)
+    def _lit_duration(self, t: Token) -> A.Literal:
+        return self._lit_duration(t)
 
-    def _duration(self, t: Token | None) -> A.Literal | None:
+    def _lit_duration(self, t: Token | None) -> A.Literal | None:
         if t is None:
             return None
         return A.Literal("duration", duration_ms(str(t)), str(t), self._tok_span(t))
 
-    def _size(self, t: Token) -> A.Literal:
+    def _lit_size(self, t: Token) -> A.Literal:
         return A.Literal("size", size_bytes(str(t)), str(t), self._tok_span(t))
 
-    def _percent(self, t: Token) -> A.Literal:
+    def _lit_percent(self, t: Token) -> A.Literal:
         return A.Literal("percent", float(str(t)[:-1]), str(t), self._tok_span(t))
 
-    def _bool(self, t: Token) -> A.Literal:
+    def _lit_bool(self, t: Token) -> A.Literal:
         return A.Literal("bool", str(t) == "true", str(t), self._tok_span(t))
 
     @node
@@ -255,7 +255,7 @@ class AstBuilder:
         func = A.Ref((str(name),), self._tok_span(name))
         return A.Call(func, tuple(self._arg(a) for a in args if a is not None), span)
 
-    def _star(self, t: Token) -> A.Star:
+    def _lit_star(self, t: Token) -> A.Star:
         return A.Star(self._tok_span(t))
 
     @node
@@ -320,15 +320,15 @@ class AstBuilder:
 
     @node
     def owner(self, span, s: Token):
-        return ("owner", self._string(s), span)
+        return ("owner", self._lit_string(s), span)
 
     @node_list
     def tags(self, span, toks: list):
-        return ("tags", tuple(self._string(t) for t in toks if t is not None), span)
+        return ("tags", tuple(self._lit_string(t) for t in toks if t is not None), span)
 
     @node
     def description(self, span, s: Token):
-        return ("description", self._string(s), span)
+        return ("description", self._lit_string(s), span)
 
     @staticmethod
     def _fields(items: list) -> tuple[A.Field, ...]:
@@ -389,11 +389,11 @@ class AstBuilder:
 
     @node
     def watermark(self, span, d: Token):
-        return ("watermark", self._duration(d), span)
+        return ("watermark", self._lit_duration(d), span)
 
     @node
     def arrives(self, span, every: Token, delay=None):
-        return ("arrives", (self._duration(every), self._duration(delay)), span)
+        return ("arrives", (self._lit_duration(every), self._lit_duration(delay)), span)
 
     @node_list
     def source_decl(self, span, children: list) -> A.SourceDecl:
@@ -442,7 +442,7 @@ class AstBuilder:
 
     @node
     def window(self, span, size: Token, every=None) -> A.Window:
-        return A.Window(self._duration(size), self._duration(every), span)
+        return A.Window(self._lit_duration(size), self._lit_duration(every), span)
 
     @node_list
     def request(self, span, items: list):
@@ -450,11 +450,11 @@ class AstBuilder:
 
     @node
     def checkpoint(self, span, d: Token):
-        return ("checkpoint", self._duration(d), span)
+        return ("checkpoint", self._lit_duration(d), span)
 
     @node
     def online(self, span, ttl=None):
-        return ("online", A.Online(self._duration(ttl), span), span)
+        return ("online", A.Online(self._lit_duration(ttl), span), span)
 
     @node
     def offline(self, span, call: A.Call):
@@ -466,11 +466,11 @@ class AstBuilder:
 
     @node
     def timeout(self, span, d: Token):
-        return ("timeout", self._duration(d), span)
+        return ("timeout", self._lit_duration(d), span)
 
     @node
     def freshness(self, span, op: Token, d: Token):
-        return ("freshness", A.Comparison(str(op), self._duration(d), span), span)
+        return ("freshness", A.Comparison(str(op), self._lit_duration(d), span), span)
 
     @node_list
     def features_decl(self, span, children: list) -> A.FeaturesDecl:
@@ -541,11 +541,11 @@ class AstBuilder:
     # ---------------------------------------------------------------- flows
     @node
     def cron(self, span, s: Token) -> A.Schedule:
-        return A.Schedule("cron", self._string(s), span)
+        return A.Schedule("cron", self._lit_string(s), span)
 
     @node
     def interval(self, span, d: Token) -> A.Schedule:
-        return A.Schedule("interval", self._duration(d), span)
+        return A.Schedule("interval", self._lit_duration(d), span)
 
     @node
     def preset(self, span, name: Token) -> A.Schedule:
@@ -580,15 +580,15 @@ class AstBuilder:
 
     @node
     def catchup(self, span, b: Token):
-        return ("catchup", self._bool(b), span)
+        return ("catchup", self._lit_bool(b), span)
 
     @node
     def retries(self, span, n: Token):
-        return ("retries", self._int(n), span)
+        return ("retries", self._lit_int(n), span)
 
     @node
     def retry_delay(self, span, d: Token):
-        return ("retry_delay", self._duration(d), span)
+        return ("retry_delay", self._lit_duration(d), span)
 
     @node_list
     def resources(self, span, settings: list):

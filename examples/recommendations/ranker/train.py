@@ -5,7 +5,7 @@ from __future__ import annotations
 from .common import FEATURES, artifact_dir, predict, synthetic_rows, write_json
 
 
-def fit(rows, epochs: int = 30, lr: float = 0.1) -> dict:
+def fit(rows, epochs: int = 50, lr: float = 0.5) -> dict:
     """Logistic regression by batch gradient descent."""
     model = {"weights": [0.0] * len(FEATURES), "bias": 0.0}
     n = len(rows)

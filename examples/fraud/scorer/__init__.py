@@ -1,0 +1,1 @@
+"""Training and evaluation steps of flow `retrain_fraud` (plain Python, no heavy imports)."""

@@ -1,0 +1,1 @@
+"""Training step of flow `retrain_churn` (plain Python, no heavy imports)."""

@@ -1,0 +1,3 @@
+from mlc.cli import run
+
+run()

@@ -1,0 +1,174 @@
+"""The `mlc` command line. Exit codes as ruff: 0 clean, 1 findings, 2 usage or internal error.
+
+Heavy modules are imported inside the commands, so `mlc check` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from mlc import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+    help="How to print diagnostics: rustc-style text, or versioned JSON.")
+_cache_option = click.option("--no-cache", is_flag=True, help="Re-parse every file instead of using .mlc_cache/.")
+_paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+
+
+def _color(stream) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or stream.isatty()
+
+
+def _emit(result, fmt: str) -> None:
+    from mlc.diagnostics import render_json, render_text
+
+    if fmt == "json":
+        click.echo(render_json(result.diagnostics))
+        return
+    if result.diagnostics:
+        click.echo(render_text(result.diagnostics, result.sources, color=_color(sys.stderr)), err=True, nl=False)
+
+
+def _summary(result, verb: str) -> str:
+    files = len(result.project.files)
+    decls = sum(len(m.decls) for m in result.modules)
+    return (f"{verb} {files} file{'s' * (files != 1)}, {decls} declarations: "
+            f"{result.errors} error{'s' * (result.errors != 1)}, "
+            f"{result.warnings} warning{'s' * (result.warnings != 1)}")
+
+
+def _run_check(paths, no_cache: bool):
+    from mlc.compiler.driver import check
+    from mlc.compiler.project import ProjectError, load_project
+
+    try:
+        project = load_project(paths)
+    except ProjectError as e:
+        raise click.UsageError(str(e)) from e
+    return check(project, use_cache=not no_cache)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mlc")
+def main() -> None:
+    """mlc compiles one declarative description of an ML platform into the systems that run it."""
+
+
+@main.command("check")
+@_paths_argument
+@_format_option
+@_cache_option
+def check_cmd(paths: tuple[str, ...], fmt: str, no_cache: bool) -> None:
+    """Parse and check PATHS (default: the project in this folder)."""
+    result = _run_check(paths, no_cache)
+    _emit(result, fmt)
+    if fmt == "text":
+        click.echo(_summary(result, "checked"), err=True)
+    sys.exit(EXIT_FINDINGS if result.errors or result.warnings else EXIT_CLEAN)
+
+
+@main.command("compile")
+@_paths_argument
+@click.option("--env", "env_name", required=True, help="The environment to compile for (an `env` declaration).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (replaced atomically).")
+@click.option("--target", "targets", multiple=True, help="A backend to run (repeatable). Default: every backend.")
+@click.option("--emit", "emit", type=click.Choice(["ir"]), multiple=True, help="Also write the IR as JSON (ir.json).")
+@_format_option
+@_cache_option
+def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: tuple[str, ...],
+                fmt: str, no_cache: bool) -> None:
+    """Compile PATHS for one environment into OUT."""
+    from mlc.diagnostics import did_you_mean
+    from mlc.targets import TARGETS, load
+
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        available = ", ".join(sorted(TARGETS)) or "none yet"
+        hint = did_you_mean(unknown[0], TARGETS) or ""
+        raise click.UsageError(f"unknown target `{unknown[0]}` (available: {available}) {hint}".strip())
+    result = _run_check(paths, no_cache)
+    program = result.program
+    if program is not None and not result.errors and env_name not in program.envs:
+        names = ", ".join(sorted(program.envs)) or "none declared"
+        hint = did_you_mean(env_name, program.envs) or ""
+        raise click.UsageError(f"no env `{env_name}` in this program (envs: {names}) {hint}".strip())
+    _emit(result, fmt)
+    if result.errors or program is None:
+        if fmt == "text":
+            click.echo(_summary(result, "checked") + "; nothing written", err=True)
+        sys.exit(EXIT_FINDINGS)
+    chosen = list(targets) or sorted(TARGETS)
+    artifacts = []
+    for name in chosen:
+        artifacts.extend(load(name)(program, env_name))
+    if "ir" in emit or not chosen:
+        from mlc.targets import Artifact
+
+        artifacts.append(Artifact("ir.json", program.model_dump_json(by_alias=True, indent=2) + "\n"))
+    _write_atomically(Path(out), artifacts)
+    if fmt == "text":
+        click.echo(_summary(result, "compiled") + f"; wrote {len(artifacts)} file(s) to {out}", err=True)
+    sys.exit(EXIT_CLEAN)
+
+
+def _write_atomically(out: Path, artifacts) -> None:
+    """Writes every artifact into a fresh folder beside OUT, then swaps it in: never half-written."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        for a in artifacts:
+            target = (staging / a.path).resolve()
+            if staging not in target.parents:
+                raise ValueError(f"artifact path escapes the output folder: {a.path}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(a.text, encoding="utf-8")
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "previous")
+        os.replace(staging, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+@main.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of the IR (for editors and for YAML programs)."""
+    import json
+
+    from mlc.compiler.ir import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+def run() -> None:
+    """Entry point that turns an internal failure into exit code 2 with a short report."""
+    try:
+        main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # the last line of defence: bad input is reported long before this
+        click.echo(f"internal error: {type(e).__name__}: {e}\n"
+                   "this is a bug in mlc; please report it with the input that caused it", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,314 @@
+"""The typed IR: one frozen, versioned, JSON-serialisable model of the whole program.
+
+The contract between the compiler and every backend. Targets read only this,
+never the AST or the text. Every node carries the source location it came
+from, so later stages can point at the line that caused a finding.
+
+Units are fixed: durations in milliseconds (`*_ms`), sizes in bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field as PField
+
+FORMAT_VERSION = "0.1"
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class Loc(Node):
+    """Where a node was written: file, 1-based line and column, exclusive end column."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+
+class Expr(Node):
+    """An expression or a value, as a small tagged tree.
+
+    op: lit (kind, value, text) | ref (name: dotted) | call (name, args) | arg (name, args[0])
+        | list (args) | range (args[0], args[1]) | star | binop (name: operator, args[0..1])
+        | unop (name: `not` or `-`, args[0]) | secret (value: the secret's name)
+    """
+
+    op: Literal["lit", "ref", "call", "arg", "list", "range", "star", "binop", "unop", "secret"]
+    name: str | None = None
+    kind: str | None = None
+    value: Any = None
+    text: str | None = None
+    args: tuple["Expr", ...] = ()
+    loc: Loc | None = None
+
+
+class TypeSpec(Node):
+    name: str
+    args: tuple[str, ...] = ()
+    nullable: bool = False
+    element: "TypeSpec | None" = None
+
+
+class Field(Node):
+    name: str
+    type: TypeSpec
+    loc: Loc | None = None
+
+
+class ParamSpec(Node):
+    name: str
+    type: TypeSpec
+    default: Expr | None = None
+    loc: Loc | None = None
+
+
+class Decl(Node):
+    """What every declaration has: its name, package, metadata and location."""
+
+    name: str
+    package: str | None = None
+    doc: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    description: str | None = None
+    loc: Loc | None = None
+
+
+class ConnectorUse(Node):
+    """`kafka(topic = "x", format = json)`: a connector and its arguments as written."""
+
+    connector: str
+    args: dict[str, Expr] = PField(default_factory=dict)
+    positional: tuple[Expr, ...] = ()
+    loc: Loc | None = None
+
+
+class Import(Decl):
+    module: str
+    members: tuple[str, ...] = ()
+    alias: str | None = None
+
+
+class Env(Decl):
+    bindings: dict[str, ConnectorUse] = PField(default_factory=dict)
+
+
+class Connector(Decl):
+    kinds: tuple[str, ...] = ()
+    env_params: tuple[ParamSpec, ...] = ()
+    source_params: tuple[ParamSpec, ...] = ()
+
+
+class Source(Decl):
+    kind: Literal["stream", "table"]
+    connector: ConnectorUse
+    schema_: tuple[Field, ...] = PField(default=(), alias="schema")
+    event_time: str | None = None
+    watermark_ms: int | None = None
+    arrives_every_ms: int | None = None
+    arrives_delay_ms: int | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+
+
+class Entity(Decl):
+    keys: tuple[Field, ...] = ()
+
+
+class Feature(Node):
+    """One feature of a group: a plain column, an aggregation over a window, or an expression.
+
+    `agg` names the aggregation (count, sum, avg, min, max, last, distinct_count) and
+    `expr` its argument (None for `count(*)`); an expression feature has `expr` only.
+    """
+
+    name: str
+    kind: Literal["column", "aggregation", "expression"]
+    type: TypeSpec | None = None
+    agg: str | None = None
+    expr: Expr | None = None
+    window_ms: int | None = None
+    every_ms: int | None = None
+    loc: Loc | None = None
+
+
+class Schedule(Node):
+    """kind: cron (value: the expression) | interval (every_ms) | preset (value: daily, hourly, ...)."""
+
+    kind: Literal["cron", "interval", "preset"]
+    value: str | None = None
+    every_ms: int | None = None
+    loc: Loc | None = None
+
+
+class Bound(Node):
+    op: str
+    value_ms: int
+    loc: Loc | None = None
+
+
+class FeatureGroup(Decl):
+    entity: str
+    mode: Literal["stream", "batch", "request"]
+    sources: tuple[str, ...] = ()
+    features: tuple[Feature, ...] = ()
+    request: tuple[Field, ...] = ()
+    checkpoint_ms: int | None = None
+    online: bool = False
+    online_ttl_ms: int | None = None
+    offline: ConnectorUse | None = None
+    schedule: Schedule | None = None
+    timeout_ms: int | None = None
+    freshness: Bound | None = None
+
+
+class FeatureRef(Node):
+    """`group.feature`, or `group.*` when feature is None."""
+
+    group: str
+    feature: str | None = None
+    loc: Loc | None = None
+
+
+class Fallback(Node):
+    model: str
+    when: Expr | None = None
+    loc: Loc | None = None
+
+
+class Serve(Node):
+    replicas: int | None = None
+    timeout_ms: int | None = None
+    settings: dict[str, Expr] = PField(default_factory=dict)
+    loc: Loc | None = None
+
+
+class Model(Decl):
+    deterministic: bool
+    framework: str | None = None
+    inputs: tuple[FeatureRef, ...] = ()
+    output: Field | None = None
+    confidence: tuple[float, float] | None = None
+    fallback: Fallback | None = None
+    serve: Serve | None = None
+
+
+class Signal(Decl):
+    external: bool = False
+    fields: tuple[Field, ...] = ()
+
+
+class Trigger(Node):
+    """kind: on_finish (target: a flow) | signal (target, match) | all | any (items)."""
+
+    kind: Literal["on_finish", "signal", "all", "any"]
+    target: str | None = None
+    match: dict[str, Expr] = PField(default_factory=dict)
+    items: tuple["Trigger", ...] = ()
+    loc: Loc | None = None
+
+
+class Emit(Node):
+    signal: str
+    payload: dict[str, Expr] = PField(default_factory=dict)
+    loc: Loc | None = None
+
+
+class Foreach(Node):
+    var: str
+    items: Expr
+    loc: Loc | None = None
+
+
+class Step(Node):
+    """One task of a flow. `kind` is the action (python, spark, flink, bash, materialize,
+    deploy); `args` its arguments as written."""
+
+    name: str
+    kind: str
+    args: tuple[Expr, ...] = ()
+    retries: int | None = None
+    retry_delay_ms: int | None = None
+    timeout_ms: int | None = None
+    resources: dict[str, Expr] = PField(default_factory=dict)
+    env: dict[str, Expr] = PField(default_factory=dict)
+    deterministic: bool | None = None
+    produces: str | None = None
+    uses: tuple[str, ...] = ()
+    gate: Expr | None = None
+    emits: tuple[Emit, ...] = ()
+    foreach: Foreach | None = None
+    when: Expr | None = None
+    doc: str | None = None
+    owner: str | None = None
+    tags: tuple[str, ...] = ()
+    loc: Loc | None = None
+
+
+class Param(Node):
+    name: str
+    type: TypeSpec
+    default: Expr | None = None
+    loc: Loc | None = None
+
+
+class Flow(Decl):
+    schedule: Schedule | None = None
+    trigger: Trigger | None = None
+    params: tuple[Param, ...] = ()
+    catchup: bool = False
+    steps: tuple[Step, ...] = ()
+    edges: tuple[tuple[str, str], ...] = ()
+
+
+class Objective(Node):
+    """kind: freshness | latency | availability | quality | completion.
+
+    `metric` is a latency percentile (p99) or a quality metric; `window` the
+    availability window; for completion, `op` is `by` and `value` the time of day.
+    """
+
+    kind: Literal["freshness", "latency", "availability", "quality", "completion"]
+    target: str
+    metric: str | None = None
+    op: str
+    value: Expr
+    window: Expr | None = None
+    loc: Loc | None = None
+
+
+class Slo(Decl):
+    params: tuple[str, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    template: str | None = None
+    args: tuple[Expr, ...] = ()
+
+
+class Program(Node):
+    """The whole program. Declarations are keyed by name, in a stable (sorted) order."""
+
+    format_version: str = FORMAT_VERSION
+    files: tuple[str, ...] = ()
+    packages: tuple[str, ...] = ()
+    imports: tuple[Import, ...] = ()
+    envs: dict[str, Env] = PField(default_factory=dict)
+    connectors: dict[str, Connector] = PField(default_factory=dict)
+    sources: dict[str, Source] = PField(default_factory=dict)
+    entities: dict[str, Entity] = PField(default_factory=dict)
+    feature_groups: dict[str, FeatureGroup] = PField(default_factory=dict)
+    models: dict[str, Model] = PField(default_factory=dict)
+    signals: dict[str, Signal] = PField(default_factory=dict)
+    flows: dict[str, Flow] = PField(default_factory=dict)
+    slos: dict[str, Slo] = PField(default_factory=dict)
+
+
+def json_schema() -> dict:
+    schema = Program.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = f"mlc IR {FORMAT_VERSION}"
+    return schema

@@ -1,0 +1,82 @@
+"""Reading source files safely, and the on-disk parse cache keyed by content hash.
+
+A file that is binary, not UTF-8 or too large is reported as a diagnostic,
+never as a traceback. Parsed modules are cached by the hash of (mlc version,
+grammar, path, text), so a check after editing one file of a large project
+re-parses only that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from mlc import __version__
+from mlc.diagnostics import Diagnostic, Span, error
+from mlc.dsl import ast as A
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+def read_source(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]:
+    """The text of a source file, or None and a diagnostic saying why it cannot be read."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [error("E0012", f"file is too large to be a program ({size / 2**20:.1f} MiB; "
+                                         f"the limit is {MAX_FILE_BYTES // 2**20} MiB)", Span(display, 1, 1, 1, 1))]
+        data = path.read_bytes()
+    except OSError as e:
+        return None, [error("E0013", f"cannot read the file: {e.strerror or e}", None,
+                            notes=(f"file: {display}",))]
+    if b"\x00" in data[:8192]:
+        return None, [error("E0011", "this is a binary file, not a .flow program", Span(display, 1, 1, 1, 1),
+                            help="remove it from the project's sources or exclude it in mlc.toml")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        before = data[: e.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        return None, [error("E0010", f"the file is not valid UTF-8 (byte 0x{data[e.start]:02x})",
+                            Span(display, line, col, line, col + 1),
+                            help="save the file as UTF-8")]
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, []
+
+
+class ParseCache:
+    """Pickled (module, diagnostics) per content hash under `root`; writes are atomic."""
+
+    def __init__(self, root: Path, grammar: str) -> None:
+        self.root = root / "parse"
+        self.salt = hashlib.sha256(f"{__version__}\0{grammar}".encode()).hexdigest()
+
+    def key(self, display: str, text: str) -> str:
+        h = hashlib.sha256(self.salt.encode())
+        h.update(display.encode())
+        h.update(b"\0")
+        h.update(text.encode())
+        return h.hexdigest()
+
+    def get(self, key: str) -> tuple[A.Module, list[Diagnostic]] | None:
+        try:
+            with open(self.root / key[:2] / key, "rb") as f:
+                return pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            return None
+
+    def put(self, key: str, value: tuple[A.Module, list[Diagnostic]]) -> None:
+        folder = self.root / key[:2]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, folder / key)
+        except OSError:
+            pass  # a read-only tree still checks; it only loses the speed-up

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv with mlc and its test tools, from this repository's own files only.
+# Idempotent: a second run only checks that everything is installed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if ! command -v uv >/dev/null 2>&1; then
+  "$PY" -m pip install --quiet --disable-pip-version-check uv==0.13.9 2>/dev/null \
+    || "$PY" -m pip install --quiet --disable-pip-version-check uv
+fi
+UV=$(command -v uv || echo "$PY -m uv")
+[[ -x .venv/bin/python ]] || $UV venv --quiet --python "$PY" .venv
+# Byte-code is compiled at install time: this machine sets PYTHONDONTWRITEBYTECODE,
+# and without .pyc files every `mlc` start re-compiles pydantic and lark (~1 s).
+$UV pip install --quiet --python .venv/bin/python --compile-bytecode -e '.[dev]'
+.venv/bin/python -m compileall -q mlc
