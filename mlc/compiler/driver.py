@@ -61,12 +61,32 @@ def parse_project(project: Project, use_cache: bool = True) -> Result:
     return result
 
 
+def _stdlib_modules(result: Result) -> list[A.Module]:
+    """The standard-library modules the project imports, parsed (they are .flow files too)."""
+    from mlc.dsl.parser import get_parser
+    from mlc.stdlib import stdlib_file
+
+    wanted = sorted({d.module.dotted for m in result.modules for d in m.decls
+                     if isinstance(d, A.ImportDecl) and d.module.dotted.startswith("std.")})
+    modules = []
+    for name in wanted:
+        found = stdlib_file(name)
+        if found is None:
+            continue  # reported as an unknown module by the resolver
+        display, text = found
+        result.sources.add(display, text)
+        module, diags = get_parser().parse(text, display)
+        result.diagnostics.extend(diags)
+        modules.append(module)
+    return modules
+
+
 def check(project: Project, use_cache: bool = True) -> Result:
-    """Parses and lowers the whole project; the checks of later stages plug in here."""
+    """Parses, resolves and lowers the whole project, then runs every check on the IR."""
     from mlc.compiler.lower import lower
 
     result = parse_project(project, use_cache)
-    program, diags = lower(result.modules)
+    program, diags = lower(result.modules + _stdlib_modules(result))
     result.program = program
     result.diagnostics.extend(diags)
     result.diagnostics.sort(key=Diagnostic.sort_key)

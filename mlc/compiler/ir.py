@@ -47,6 +47,15 @@ class Expr(Node):
     loc: Loc | None = None
 
 
+class Ref(Node):
+    """A reference as written (`name`) and, for declarations, the key of the one it means
+    (`target`, a qualified name; None where the name did not resolve)."""
+
+    name: str
+    target: str | None = None
+    loc: Loc | None = None
+
+
 class TypeSpec(Node):
     name: str
     args: tuple[str, ...] = ()
@@ -82,7 +91,7 @@ class Decl(Node):
 class ConnectorUse(Node):
     """`kafka(topic = "x", format = json)`: a connector and its arguments as written."""
 
-    connector: str
+    connector: Ref
     args: dict[str, Expr] = PField(default_factory=dict)
     positional: tuple[Expr, ...] = ()
     loc: Loc | None = None
@@ -108,7 +117,7 @@ class Source(Decl):
     kind: Literal["stream", "table"]
     connector: ConnectorUse
     schema_: tuple[Field, ...] = PField(default=(), alias="schema")
-    event_time: str | None = None
+    event_time: Ref | None = None
     watermark_ms: int | None = None
     arrives_every_ms: int | None = None
     arrives_delay_ms: int | None = None
@@ -153,9 +162,9 @@ class Bound(Node):
 
 
 class FeatureGroup(Decl):
-    entity: str
+    entity: Ref
     mode: Literal["stream", "batch", "request"]
-    sources: tuple[str, ...] = ()
+    sources: tuple[Ref, ...] = ()
     features: tuple[Feature, ...] = ()
     request: tuple[Field, ...] = ()
     checkpoint_ms: int | None = None
@@ -172,11 +181,12 @@ class FeatureRef(Node):
 
     group: str
     feature: str | None = None
+    target: str | None = None
     loc: Loc | None = None
 
 
 class Fallback(Node):
-    model: str
+    model: Ref
     when: Expr | None = None
     loc: Loc | None = None
 
@@ -207,14 +217,14 @@ class Trigger(Node):
     """kind: on_finish (target: a flow) | signal (target, match) | all | any (items)."""
 
     kind: Literal["on_finish", "signal", "all", "any"]
-    target: str | None = None
+    target: Ref | None = None
     match: dict[str, Expr] = PField(default_factory=dict)
     items: tuple["Trigger", ...] = ()
     loc: Loc | None = None
 
 
 class Emit(Node):
-    signal: str
+    signal: Ref
     payload: dict[str, Expr] = PField(default_factory=dict)
     loc: Loc | None = None
 
@@ -238,8 +248,8 @@ class Step(Node):
     resources: dict[str, Expr] = PField(default_factory=dict)
     env: dict[str, Expr] = PField(default_factory=dict)
     deterministic: bool | None = None
-    produces: str | None = None
-    uses: tuple[str, ...] = ()
+    produces: Ref | None = None
+    uses: tuple[Ref, ...] = ()
     gate: Expr | None = None
     emits: tuple[Emit, ...] = ()
     foreach: Foreach | None = None
@@ -257,13 +267,20 @@ class Param(Node):
     loc: Loc | None = None
 
 
+class Edge(Node):
+    """`upstream >> downstream`, one pair per arrow (fan-out and fan-in expanded)."""
+
+    upstream: Ref
+    downstream: Ref
+
+
 class Flow(Decl):
     schedule: Schedule | None = None
     trigger: Trigger | None = None
     params: tuple[Param, ...] = ()
     catchup: bool = False
     steps: tuple[Step, ...] = ()
-    edges: tuple[tuple[str, str], ...] = ()
+    edges: tuple[Edge, ...] = ()
 
 
 class Objective(Node):
@@ -274,7 +291,7 @@ class Objective(Node):
     """
 
     kind: Literal["freshness", "latency", "availability", "quality", "completion"]
-    target: str
+    target: Ref
     metric: str | None = None
     op: str
     value: Expr
@@ -285,12 +302,12 @@ class Objective(Node):
 class Slo(Decl):
     params: tuple[str, ...] = ()
     objectives: tuple[Objective, ...] = ()
-    template: str | None = None
+    template: Ref | None = None
     args: tuple[Expr, ...] = ()
 
 
 class Program(Node):
-    """The whole program. Declarations are keyed by name, in a stable (sorted) order."""
+    """The whole program. Declarations are keyed by qualified name (`package.name`), sorted."""
 
     format_version: str = FORMAT_VERSION
     files: tuple[str, ...] = ()

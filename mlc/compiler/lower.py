@@ -1,24 +1,24 @@
-"""AST -> IR: normalises what was written into the typed program model.
+"""AST -> IR: resolves names and normalises what was written into the typed program model.
 
 Values become unit-fixed numbers, edges become pairs, metadata is flattened
-onto each declaration, and a declaration written twice is reported (the
-first one wins, so later checks see one consistent program).
+onto each declaration, and every reference to another declaration carries the
+qualified key of the one it means (or None, after an "unknown name" error).
 """
 
 from __future__ import annotations
 
 from typing import Iterable
 
-from mlc.diagnostics import Diagnostic, Label, Span, error
+from mlc.diagnostics import Diagnostic, Span
 from mlc.dsl import ast as A
 from mlc.compiler import ir
+from mlc.compiler.resolve import Resolver, qualify
 
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "last", "distinct_count")
 
 _SECTION = {
-    A.EnvDecl: "envs", A.ConnectorDecl: "connectors", A.SourceDecl: "sources",
-    A.EntityDecl: "entities", A.FeaturesDecl: "feature_groups", A.ModelDecl: "models",
-    A.SignalDecl: "signals", A.FlowDecl: "flows", A.SloDecl: "slos",
+    "env": "envs", "connector": "connectors", "source": "sources", "entity": "entities",
+    "features": "feature_groups", "model": "models", "signal": "signals", "flow": "flows", "slo": "slos",
 }
 
 
@@ -26,6 +26,11 @@ def loc(span: Span | None) -> ir.Loc | None:
     if span is None:
         return None
     return ir.Loc.model_construct(file=span.file, line=span.line, col=span.col, end_line=span.end_line, end_col=span.end_col)
+
+
+def ref(name: A.Name | A.Ref, target: str | None = None) -> ir.Ref:
+    value = name.dotted if isinstance(name, A.Ref) else name.value
+    return ir.Ref.model_construct(name=value, target=target, loc=loc(name.span))
 
 
 def _ms(lit: A.Literal | None) -> int | None:
@@ -70,15 +75,6 @@ def field(f: A.Field) -> ir.Field:
     return ir.Field.model_construct(name=f.name.value, type=type_spec(f.type), loc=loc(f.span))
 
 
-def connector_use(c: A.Call) -> ir.ConnectorUse:
-    return ir.ConnectorUse.model_construct(
-        connector=c.func.dotted,
-        args={a.name.value: expr(a.value) for a in c.args if a.name is not None},
-        positional=tuple(expr(a.value) for a in c.args if a.name is None),
-        loc=loc(c.span),
-    )
-
-
 def _common(d: A.Decl, package: str | None) -> dict:
     m = d.meta
     return {
@@ -116,129 +112,157 @@ def _feature(d: A.Derived) -> ir.Feature:
                       expr=expr(e), loc=loc(d.span))
 
 
-def _trigger(t) -> ir.Trigger:
-    if isinstance(t, A.OnFinish):
-        return ir.Trigger.model_construct(kind="on_finish", target=t.flow.value, loc=loc(t.span))
-    if isinstance(t, A.OnSignal):
-        return ir.Trigger.model_construct(kind="signal", target=t.signal.value,
-                          match={a.name.value: expr(a.value) for a in t.match if a.name}, loc=loc(t.span))
-    kind = "all" if isinstance(t, A.TriggerAll) else "any"
-    return ir.Trigger.model_construct(kind=kind, items=tuple(_trigger(i) for i in t.items), loc=loc(t.span))
-
-
 def _determinism(n: A.Name | None) -> bool | None:
     return None if n is None else n.value == "deterministic"
 
 
-def _step(s: A.Step) -> ir.Step:
-    settings = {x.name.value: expr(x.value) for x in s.resources}
-    return ir.Step.model_construct(
-        name=s.name.value, kind=s.action.func.dotted, args=tuple(_arg(a) for a in s.action.args),
-        retries=s.retries.value if s.retries else None, retry_delay_ms=_ms(s.retry_delay),
-        timeout_ms=_ms(s.timeout), resources=settings,
-        env={a.name.value: expr(a.value) for a in s.env if a.name},
-        deterministic=_determinism(s.determinism), produces=s.produces.value if s.produces else None,
-        uses=tuple(u.value for u in s.uses), gate=expr(s.gate) if s.gate is not None else None,
-        emits=tuple(ir.Emit.model_construct(signal=e.signal.value, payload={a.name.value: expr(a.value) for a in e.payload if a.name},
-                            loc=loc(e.span)) for e in s.emits),
-        foreach=ir.Foreach.model_construct(var=s.foreach.var.value, items=expr(s.foreach.items), loc=loc(s.foreach.span))
-        if s.foreach else None,
-        when=expr(s.when) if s.when is not None else None,
-        doc=s.meta.doc, owner=s.meta.owner.value if s.meta.owner else None,
-        tags=tuple(t.value for t in s.meta.tags), loc=loc(s.span))
-
-
-def _edges(edges: Iterable[A.Edge]) -> tuple[tuple[str, str], ...]:
-    pairs: list[tuple[str, str]] = []
-    for e in edges:
-        for left, right in zip(e.hops, e.hops[1:]):
-            pairs.extend((a.value, b.value) for a in left for b in right)
-    return tuple(dict.fromkeys(pairs))
-
-
 class Lowering:
-    """Lowers the modules of one program; `diagnostics` collects duplicate declarations."""
+    """Lowers the modules of one program, resolving every reference on the way."""
 
     def __init__(self, modules: list[A.Module]) -> None:
         self.modules = modules
-        self.diagnostics: list[Diagnostic] = []
-        self.source_kinds = {d.name.value: d.source_kind for m in modules for d in m.decls
-                             if isinstance(d, A.SourceDecl)}
+        self.resolver = Resolver(modules)
+        self.diagnostics: list[Diagnostic] = self.resolver.diagnostics
+        self.file = ""
 
     def program(self) -> ir.Program:
         sections: dict[str, dict] = {s: {} for s in _SECTION.values()}
-        first: dict[tuple[str, str], A.Decl] = {}
         imports: list[ir.Import] = []
-        packages: set[str] = set()
         for m in self.modules:
+            self.file = m.path
             pkg = m.package
-            if pkg:
-                packages.add(pkg)
             for d in m.decls:
                 if isinstance(d, A.PackageDecl):
                     continue
                 if isinstance(d, A.ImportDecl):
-                    imports.append(ir.Import.model_construct(**_common(d, pkg), module=d.module.dotted,
-                                             members=tuple(x.value for x in d.members),
-                                             alias=d.alias.value if d.alias else None))
+                    imports.append(ir.Import.model_construct(
+                        **_common(d, pkg), module=d.module.dotted, members=tuple(x.value for x in d.members),
+                        alias=d.alias.value if d.alias else None))
                     continue
-                section = _SECTION[type(d)]
-                key = (section, d.name.value)
-                if key in first:
-                    self._duplicate(d, first[key])
-                    continue
-                first[key] = d
-                sections[section][d.name.value] = getattr(self, "_" + section)(d, pkg)
+                section = sections[_SECTION[d.kind]]
+                key = qualify(pkg, d.name.value)
+                if key in section:
+                    continue  # declared twice: reported by the resolver, the first one stands
+                section[key] = getattr(self, "_decl_" + d.kind)(d, pkg)
         return ir.Program.model_construct(
-            files=tuple(m.path for m in self.modules), packages=tuple(sorted(packages)),
+            format_version=ir.FORMAT_VERSION, files=tuple(m.path for m in self.modules),
+            packages=tuple(sorted({m.package for m in self.modules if m.package})),
             imports=tuple(imports), **{k: dict(sorted(v.items())) for k, v in sections.items()})
 
-    def _duplicate(self, d: A.Decl, prev: A.Decl) -> None:
-        self.diagnostics.append(error(
-            "E0201", f"{d.kind} `{d.name.value}` is declared twice", d.name.span,
-            labels=(Label(prev.name.span, "first declared here"),),
-            help=f"rename one of them, or remove the second {d.kind}"))
+    # references ---------------------------------------------------------------------------
+    def _ref(self, name: A.Name | A.Ref, *kinds: str, what: str | None = None) -> ir.Ref:
+        text = name.dotted if isinstance(name, A.Ref) else name.value
+        symbol = self.resolver.lookup(self.file, text, name.span, kinds, what)
+        return ref(name, symbol.key if symbol else None)
 
-    # one method per section -------------------------------------------------------------
-    def _envs(self, d: A.EnvDecl, pkg):
-        return ir.Env.model_construct(**_common(d, pkg), bindings={b.name.value: connector_use(b.call) for b in d.bindings})
+    def _connector(self, c: A.Call) -> ir.ConnectorUse:
+        return ir.ConnectorUse.model_construct(
+            connector=self._ref(c.func, "connector"),
+            args={a.name.value: expr(a.value) for a in c.args if a.name is not None},
+            positional=tuple(expr(a.value) for a in c.args if a.name is None),
+            loc=loc(c.span))
 
-    def _connectors(self, d: A.ConnectorDecl, pkg):
-        def params(ps):
-            return tuple(ir.ParamSpec.model_construct(name=p.name.value, type=type_spec(p.type),
-                                      default=expr(p.default) if p.default is not None else None,
-                                      loc=loc(p.span)) for p in ps)
-        return ir.Connector.model_construct(**_common(d, pkg), kinds=tuple(k.value for k in d.kinds),
-                            env_params=params(d.env_params), source_params=params(d.source_params))
+    def _trigger(self, t) -> ir.Trigger:
+        if isinstance(t, A.OnFinish):
+            return ir.Trigger.model_construct(kind="on_finish", target=self._ref(t.flow, "flow"),
+                                              match={}, items=(), loc=loc(t.span))
+        if isinstance(t, A.OnSignal):
+            return ir.Trigger.model_construct(
+                kind="signal", target=self._ref(t.signal, "signal"), items=(),
+                match={a.name.value: expr(a.value) for a in t.match if a.name}, loc=loc(t.span))
+        kind = "all" if isinstance(t, A.TriggerAll) else "any"
+        return ir.Trigger.model_construct(kind=kind, target=None, match={},
+                                          items=tuple(self._trigger(i) for i in t.items), loc=loc(t.span))
 
-    def _sources(self, d: A.SourceDecl, pkg):
-        return ir.Source.model_construct(**_common(d, pkg), kind=d.source_kind, connector=connector_use(d.connector),
-                         schema_=tuple(field(f) for f in d.schema),
-                         event_time=d.event_time.value if d.event_time else None,
-                         watermark_ms=_ms(d.watermark), arrives_every_ms=_ms(d.arrives_every),
-                         arrives_delay_ms=_ms(d.arrives_delay))
+    def _step_args(self, s: A.Step) -> tuple[ir.Expr, ...]:
+        kind = s.action.func.dotted
+        target_kind = {"deploy": "model", "materialize": "features"}.get(kind)
+        out = []
+        for a in s.action.args:
+            if target_kind and a.name is None and isinstance(a.value, A.Ref):
+                r = self._ref(a.value, target_kind)
+                out.append(ir.Expr.model_construct(op="ref", name=a.value.dotted, value=r.target,
+                                                   kind=None, text=None, args=(), loc=loc(a.value.span)))
+            else:
+                out.append(_arg(a))
+        return tuple(out)
 
-    def _entities(self, d: A.EntityDecl, pkg):
+    def _steps(self, d: A.FlowDecl) -> tuple[ir.Step, ...]:
+        return tuple(self._step_one(s) for s in d.steps)
+
+    def _step_one(self, s: A.Step) -> ir.Step:
+        return ir.Step.model_construct(
+            name=s.name.value, kind=s.action.func.dotted, args=self._step_args(s),
+            retries=s.retries.value if s.retries else None, retry_delay_ms=_ms(s.retry_delay),
+            timeout_ms=_ms(s.timeout), resources={x.name.value: expr(x.value) for x in s.resources},
+            env={a.name.value: expr(a.value) for a in s.env if a.name},
+            deterministic=_determinism(s.determinism),
+            produces=self._ref(s.produces, "model") if s.produces else None,
+            uses=tuple(self._ref(u, "model") for u in s.uses),
+            gate=expr(s.gate) if s.gate is not None else None,
+            emits=tuple(ir.Emit.model_construct(
+                signal=self._ref(e.signal, "signal"),
+                payload={a.name.value: expr(a.value) for a in e.payload if a.name}, loc=loc(e.span))
+                for e in s.emits),
+            foreach=ir.Foreach.model_construct(var=s.foreach.var.value, items=expr(s.foreach.items),
+                                               loc=loc(s.foreach.span)) if s.foreach else None,
+            when=expr(s.when) if s.when is not None else None,
+            doc=s.meta.doc, owner=s.meta.owner.value if s.meta.owner else None,
+            tags=tuple(t.value for t in s.meta.tags), loc=loc(s.span))
+
+    # one method per declaration kind -----------------------------------------------------
+    def _decl_env(self, d: A.EnvDecl, pkg):
+        return ir.Env.model_construct(**_common(d, pkg), bindings={
+            b.name.value: self._connector(b.call) for b in d.bindings})
+
+    def _connector_decl_params(self, ps) -> tuple[ir.ParamSpec, ...]:
+        return tuple(ir.ParamSpec.model_construct(
+            name=p.name.value, type=type_spec(p.type), default=expr(p.default) if p.default is not None else None,
+            loc=loc(p.span)) for p in ps)
+
+    def _decl_connector(self, d: A.ConnectorDecl, pkg):
+        return ir.Connector.model_construct(
+            **_common(d, pkg), kinds=tuple(k.value for k in d.kinds),
+            env_params=self._connector_decl_params(d.env_params),
+            source_params=self._connector_decl_params(d.source_params))
+
+    def _decl_source(self, d: A.SourceDecl, pkg):
+        return ir.Source.model_construct(
+            **_common(d, pkg), kind=d.source_kind, connector=self._connector(d.connector),
+            schema_=tuple(field(f) for f in d.schema),
+            event_time=ref(d.event_time) if d.event_time else None,
+            watermark_ms=_ms(d.watermark), arrives_every_ms=_ms(d.arrives_every),
+            arrives_delay_ms=_ms(d.arrives_delay))
+
+    def _decl_entity(self, d: A.EntityDecl, pkg):
         return ir.Entity.model_construct(**_common(d, pkg), keys=tuple(field(f) for f in d.keys))
 
-    def _feature_groups(self, d: A.FeaturesDecl, pkg):
-        sources = tuple(r.dotted for r in d.sources)
-        kinds = {self.source_kinds.get(s) for s in sources}
-        mode = "stream" if "stream" in kinds else "batch" if sources or not d.request else "request"
-        features = tuple(
-            [ir.Feature.model_construct(name=c.name.value, kind="column", type=type_spec(c.type), loc=loc(c.span)) for c in d.columns]
-            + [_feature(x) for x in d.derived])
-        features = tuple(sorted(features, key=lambda f: (f.loc.line, f.loc.col) if f.loc else (0, 0)))
+    def _decl_features(self, d: A.FeaturesDecl, pkg):
+        sources = []
+        kinds = set()
+        for r in d.sources:
+            symbol = self.resolver.lookup(self.file, r.dotted, r.span, ("source",))
+            sources.append(ref(r, symbol.key if symbol else None))
+            if symbol is not None:
+                kinds.add(symbol.decl.source_kind)
+        mode = "stream" if "stream" in kinds else "batch" if d.sources or not d.request else "request"
+        features = [ir.Feature.model_construct(name=c.name.value, kind="column", type=type_spec(c.type),
+                                               agg=None, expr=None, window_ms=None, every_ms=None,
+                                               loc=loc(c.span)) for c in d.columns]
+        features += [_feature(x) for x in d.derived]
+        features.sort(key=lambda f: (f.loc.line, f.loc.col))
         fresh = d.freshness
         return ir.FeatureGroup.model_construct(
-            **_common(d, pkg), entity=d.entity.value, mode=mode, sources=sources, features=features,
-            request=tuple(field(f) for f in d.request), checkpoint_ms=_ms(d.checkpoint),
-            online=d.online is not None, online_ttl_ms=_ms(d.online.ttl) if d.online else None,
-            offline=connector_use(d.offline) if d.offline else None, schedule=_schedule(d.schedule),
+            **_common(d, pkg), entity=self._ref(d.entity, "entity"), mode=mode, sources=tuple(sources),
+            features=tuple(features), request=tuple(field(f) for f in d.request),
+            checkpoint_ms=_ms(d.checkpoint), online=d.online is not None,
+            online_ttl_ms=_ms(d.online.ttl) if d.online else None,
+            offline=self._connector(d.offline) if d.offline else None, schedule=_schedule(d.schedule),
             timeout_ms=_ms(d.timeout),
-            freshness=ir.Bound.model_construct(op=fresh.op, value_ms=fresh.value.value, loc=loc(fresh.span)) if fresh else None)
+            freshness=ir.Bound.model_construct(op=fresh.op, value_ms=fresh.value.value, loc=loc(fresh.span))
+            if fresh else None)
 
-    def _models(self, d: A.ModelDecl, pkg):
+    def _decl_model(self, d: A.ModelDecl, pkg):
         serve = None
         if d.serve is not None:
             settings = {s.name.value: s.value for s in d.serve}
@@ -251,38 +275,70 @@ class Lowering:
         if d.confidence is not None:
             conf = (float(d.confidence.low.value), float(d.confidence.high.value))
         fb = d.fallback
+        inputs = []
+        for i in d.inputs:
+            symbol = self.resolver.lookup(self.file, i.group.value, i.group.span, ("features",))
+            inputs.append(ir.FeatureRef.model_construct(
+                group=i.group.value, feature=i.feature.value if i.feature else None,
+                target=symbol.key if symbol else None, loc=loc(i.span)))
         return ir.Model.model_construct(
             **_common(d, pkg), deterministic=d.determinism is None or d.determinism.value == "deterministic",
-            framework=d.framework.value if d.framework else None,
-            inputs=tuple(ir.FeatureRef.model_construct(group=i.group.value, feature=i.feature.value if i.feature else None,
-                                       loc=loc(i.span)) for i in d.inputs),
+            framework=d.framework.value if d.framework else None, inputs=tuple(inputs),
             output=field(d.output) if d.output else None, confidence=conf,
-            fallback=ir.Fallback.model_construct(model=fb.model.value, when=expr(fb.when) if fb.when is not None else None,
-                                 loc=loc(fb.span)) if fb else None,
+            fallback=ir.Fallback.model_construct(
+                model=self._ref(fb.model, "model"), when=expr(fb.when) if fb.when is not None else None,
+                loc=loc(fb.span)) if fb else None,
             serve=serve)
 
-    def _signals(self, d: A.SignalDecl, pkg):
-        return ir.Signal.model_construct(**_common(d, pkg), external=d.external, fields=tuple(field(f) for f in d.fields))
+    def _decl_signal(self, d: A.SignalDecl, pkg):
+        return ir.Signal.model_construct(**_common(d, pkg), external=d.external,
+                                         fields=tuple(field(f) for f in d.fields))
 
-    def _flows(self, d: A.FlowDecl, pkg):
+    def _decl_flow(self, d: A.FlowDecl, pkg):
         return ir.Flow.model_construct(
             **_common(d, pkg), schedule=_schedule(d.schedule),
-            trigger=_trigger(d.trigger) if d.trigger is not None else None,
-            params=tuple(ir.Param.model_construct(name=p.name.value, type=type_spec(p.type),
-                                  default=expr(p.default) if p.default is not None else None, loc=loc(p.span))
-                         for p in d.params),
-            catchup=bool(d.catchup.value) if d.catchup else False,
-            steps=tuple(_step(s) for s in d.steps), edges=_edges(d.edges))
+            trigger=self._trigger(d.trigger) if d.trigger is not None else None,
+            params=tuple(ir.Param.model_construct(
+                name=p.name.value, type=type_spec(p.type),
+                default=expr(p.default) if p.default is not None else None, loc=loc(p.span)) for p in d.params),
+            catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges))
 
-    def _slos(self, d: A.SloDecl, pkg):
+    def _decl_slo(self, d: A.SloDecl, pkg):
+        objectives = []
+        for o in d.objectives:
+            kinds = _OBJECTIVE_TARGETS[o.kind]
+            if o.target.dotted in {p.value for p in d.params}:
+                target = ref(o.target)  # a template's parameter: bound where the template is used
+            else:
+                target = self._ref(o.target, *kinds)
+            objectives.append(ir.Objective.model_construct(
+                kind=o.kind, target=target, metric=o.metric.value if o.metric else None, op=o.op,
+                value=expr(o.value), window=expr(o.window) if o.window is not None else None, loc=loc(o.span)))
+        template = None
+        if d.template is not None:
+            template = self._ref(d.template, "slo", what="slo template")
         return ir.Slo.model_construct(
-            **_common(d, pkg), params=tuple(p.value for p in d.params),
-            objectives=tuple(ir.Objective.model_construct(kind=o.kind, target=o.target.dotted,
-                                          metric=o.metric.value if o.metric else None, op=o.op,
-                                          value=expr(o.value),
-                                          window=expr(o.window) if o.window is not None else None,
-                                          loc=loc(o.span)) for o in d.objectives),
-            template=d.template.dotted if d.template else None, args=tuple(expr(a) for a in d.args))
+            **_common(d, pkg), params=tuple(p.value for p in d.params), objectives=tuple(objectives),
+            template=template, args=tuple(expr(a) for a in d.args))
+
+
+_OBJECTIVE_TARGETS = {
+    "freshness": ("model", "features", "source", "flow"),
+    "latency": ("model",),
+    "availability": ("model",),
+    "quality": ("model",),
+    "completion": ("flow",),
+}
+
+
+def _edges(edges: Iterable[A.Edge]) -> tuple[ir.Edge, ...]:
+    pairs: dict[tuple[str, str], ir.Edge] = {}
+    for e in edges:
+        for left, right in zip(e.hops, e.hops[1:]):
+            for a in left:
+                for b in right:
+                    pairs.setdefault((a.value, b.value), ir.Edge.model_construct(upstream=ref(a), downstream=ref(b)))
+    return tuple(pairs.values())
 
 
 def lower(modules: list[A.Module]) -> tuple[ir.Program, list[Diagnostic]]:

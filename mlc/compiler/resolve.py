@@ -1,0 +1,155 @@
+"""Names: which declaration each name in a file means.
+
+Every file sees the declarations of its own package and what it imports
+(`import std.connectors.{kafka}`, `import netflix.features as f`). Connectors
+and envs live in namespaces of their own; every other declaration shares one
+namespace per package. Declarations are keyed by qualified name
+(`package.name`) in the IR, so two packages may reuse a name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlc.diagnostics import Diagnostic, Label, Span, did_you_mean, error
+from mlc.dsl import ast as A
+
+STDLIB_MODULES = ("std.connectors", "std.slo")
+
+# namespace of each declaration kind
+NAMESPACE = {"connector": "connector", "env": "env"}
+KIND_WORDS = {
+    "source": "source", "entity": "entity", "features": "feature group", "model": "model",
+    "signal": "signal", "flow": "flow", "slo": "slo", "connector": "connector", "env": "env",
+}
+
+
+def namespace(kind: str) -> str:
+    return NAMESPACE.get(kind, "decl")
+
+
+def qualify(package: str | None, name: str) -> str:
+    return f"{package}.{name}" if package else name
+
+
+@dataclass(frozen=True)
+class Symbol:
+    kind: str
+    name: str
+    package: str | None
+    decl: A.Declaration
+
+    @property
+    def key(self) -> str:
+        return qualify(self.package, self.name)
+
+
+@dataclass
+class Scope:
+    """What one file can name: (namespace, name) -> Symbol, and module aliases -> package."""
+
+    package: str | None
+    names: dict[tuple[str, str], Symbol] = field(default_factory=dict)
+    modules: dict[str, str] = field(default_factory=dict)
+    poisoned: set[str] = field(default_factory=set)
+
+
+class Resolver:
+    def __init__(self, modules: list[A.Module]) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self.packages: dict[str | None, dict[tuple[str, str], Symbol]] = {}
+        self._collect(modules)
+        self.scopes = {m.path: self._scope(m) for m in modules}
+
+    # ------------------------------------------------------------------ building
+    def _collect(self, modules: list[A.Module]) -> None:
+        for m in modules:
+            pkg = m.package
+            table = self.packages.setdefault(pkg, {})
+            for d in m.decls:
+                if isinstance(d, (A.PackageDecl, A.ImportDecl)):
+                    continue
+                key = (namespace(d.kind), d.name.value)
+                prev = table.get(key)
+                if prev is not None:
+                    self.diagnostics.append(error(
+                        "E0201", f"`{d.name.value}` is declared twice", d.name.span,
+                        labels=(Label(prev.decl.name.span, f"first declared here, as a {KIND_WORDS[prev.kind]}"),),
+                        help=f"rename one of them, or remove the second {KIND_WORDS[d.kind]}"))
+                    continue
+                table[key] = Symbol(d.kind, d.name.value, pkg, d)
+
+    def _scope(self, m: A.Module) -> Scope:
+        scope = Scope(m.package, dict(self.packages.get(m.package, {})))
+        for d in m.decls:
+            if isinstance(d, A.ImportDecl):
+                self._import(d, scope)
+        return scope
+
+    def _import(self, d: A.ImportDecl, scope: Scope) -> None:
+        module = d.module.dotted
+        if module not in self.packages:
+            known = [p for p in self.packages if p] + list(STDLIB_MODULES)
+            self.diagnostics.append(error(
+                "E0203", f"unknown module `{module}`", d.module.span, help=did_you_mean(module, known),
+                notes=("modules are the `package` names of the project's files and of the standard "
+                       "library (`std.connectors`, `std.slo`)",)))
+            for member in d.members:  # already reported: later uses of these names stay quiet
+                scope.poisoned.add(member.value)
+            return
+        table = self.packages[module]
+        if not d.members:
+            scope.modules[d.alias.value if d.alias else module] = module
+            return
+        available = {name for (_ns, name) in table}
+        for member in d.members:
+            found = [s for (ns, name), s in table.items() if name == member.value]
+            if not found:
+                self.diagnostics.append(error(
+                    "E0204", f"module `{module}` has no `{member.value}`", member.span,
+                    help=did_you_mean(member.value, available)))
+                scope.poisoned.add(member.value)
+                continue
+            for s in found:
+                scope.names[(namespace(s.kind), s.name)] = s
+
+    # ------------------------------------------------------------------ lookups
+    def lookup(self, file: str, name: str, span: Span, kinds: tuple[str, ...],
+               what: str | None = None) -> Symbol | None:
+        """The declaration `name` means in `file`, of one of `kinds`; reports why not otherwise."""
+        scope = self.scopes.get(file)
+        if scope is None:
+            return None
+        ns = namespace(kinds[0])
+        symbol = self._find(scope, ns, name)
+        label = what or " or ".join(KIND_WORDS[k] for k in kinds)
+        if symbol is None:
+            if name in scope.poisoned:
+                return None
+            candidates = [n for (space, n), s in scope.names.items() if space == ns and s.kind in kinds]
+            notes: tuple[str, ...] = ()
+            if ns == "connector" and not candidates:
+                notes = ("connectors come from the standard library: `import std.connectors.{kafka, hive, s3, files}`",)
+            self.diagnostics.append(error(
+                "E0202", f"unknown {label} `{name}`", span, help=did_you_mean(name, candidates), notes=notes))
+            return None
+        if symbol.kind not in kinds:
+            self.diagnostics.append(error(
+                "E0205", f"`{name}` is a {KIND_WORDS[symbol.kind]}, not a {label}", span,
+                labels=(Label(symbol.decl.name.span, f"{KIND_WORDS[symbol.kind]} declared here"),)))
+            return None
+        return symbol
+
+    def _find(self, scope: Scope, ns: str, name: str) -> Symbol | None:
+        symbol = scope.names.get((ns, name))
+        if symbol is not None or "." not in name:
+            return symbol
+        module, _, member = name.rpartition(".")
+        package = scope.modules.get(module, module if module in self.packages else None)
+        if package is None:
+            return None
+        return self.packages[package].get((ns, member))
+
+    def symbols(self):
+        for table in self.packages.values():
+            yield from table.values()
