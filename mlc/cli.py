@@ -99,9 +99,10 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
         raise click.UsageError(f"unknown target `{unknown[0]}` (available: {available}) {hint}".strip())
     result = _run_check(paths, no_cache)
     program = result.program
-    if program is not None and not result.errors and env_name not in program.envs:
-        names = ", ".join(sorted(program.envs)) or "none declared"
-        hint = did_you_mean(env_name, program.envs) or ""
+    env_names = sorted({e.name for e in program.envs.values()}) if program is not None else []
+    if program is not None and not result.errors and env_name not in env_names:
+        names = ", ".join(env_names) or "none declared"
+        hint = did_you_mean(env_name, env_names) or ""
         raise click.UsageError(f"no env `{env_name}` in this program (envs: {names}) {hint}".strip())
     _emit(result, fmt)
     if result.errors or program is None:

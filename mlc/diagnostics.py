@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 JSON_FORMAT_VERSION = "1.0"
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """A region of one file. Lines and columns count from 1; `end_col` is exclusive."""
+class Span(NamedTuple):
+    """A region of one file. Lines and columns count from 1; `end_col` is exclusive.
+
+    A named tuple: there is one per AST node, and tuples build and unpickle fastest.
+    """
 
     file: str
     line: int

@@ -6,6 +6,8 @@ source text kept for rendering.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,8 +83,26 @@ def _stdlib_modules(result: Result) -> list[A.Module]:
     return modules
 
 
+@contextmanager
+def _gc_paused():
+    """The compiler allocates millions of small acyclic objects: the cyclic collector would
+    re-scan them all on every generation-2 pass (measured: 3x the run time) and find nothing."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def check(project: Project, use_cache: bool = True) -> Result:
     """Parses, resolves and lowers the whole project, then runs every check on the IR."""
+    with _gc_paused():
+        return _check(project, use_cache)
+
+
+def _check(project: Project, use_cache: bool) -> Result:
     from mlc.compiler.lower import lower
 
     result = parse_project(project, use_cache)

@@ -23,14 +23,12 @@ _SECTION = {
 
 
 def loc(span: Span | None) -> ir.Loc | None:
-    if span is None:
-        return None
-    return ir.Loc.model_construct(file=span.file, line=span.line, col=span.col, end_line=span.end_line, end_col=span.end_col)
+    return span
 
 
 def ref(name: A.Name | A.Ref, target: str | None = None) -> ir.Ref:
     value = name.dotted if isinstance(name, A.Ref) else name.value
-    return ir.Ref.model_construct(name=value, target=target, loc=loc(name.span))
+    return ir.build(ir.Ref, name=value, target=target, loc=loc(name.span))
 
 
 def _ms(lit: A.Literal | None) -> int | None:
@@ -39,40 +37,40 @@ def _ms(lit: A.Literal | None) -> int | None:
 
 def expr(e) -> ir.Expr:
     if isinstance(e, A.Literal):
-        return ir.Expr.model_construct(op="lit", kind=e.kind, value=e.value, text=e.text, loc=loc(e.span))
+        return ir.build(ir.Expr, op="lit", kind=e.kind, value=e.value, text=e.text, loc=loc(e.span))
     if isinstance(e, A.Ref):
-        return ir.Expr.model_construct(op="ref", name=e.dotted, loc=loc(e.span))
+        return ir.build(ir.Expr, op="ref", name=e.dotted, loc=loc(e.span))
     if isinstance(e, A.Call):
         name = e.func.dotted
         if name == "secret" and len(e.args) == 1 and isinstance(e.args[0].value, A.Literal):
-            return ir.Expr.model_construct(op="secret", value=e.args[0].value.value, loc=loc(e.span))
-        return ir.Expr.model_construct(op="call", name=name, args=tuple(_arg(a) for a in e.args), loc=loc(e.span))
+            return ir.build(ir.Expr, op="secret", value=e.args[0].value.value, loc=loc(e.span))
+        return ir.build(ir.Expr, op="call", name=name, args=tuple(_arg(a) for a in e.args), loc=loc(e.span))
     if isinstance(e, A.BinOp):
-        return ir.Expr.model_construct(op="binop", name=e.op, args=(expr(e.left), expr(e.right)), loc=loc(e.span))
+        return ir.build(ir.Expr, op="binop", name=e.op, args=(expr(e.left), expr(e.right)), loc=loc(e.span))
     if isinstance(e, A.UnaryOp):
-        return ir.Expr.model_construct(op="unop", name=e.op, args=(expr(e.operand),), loc=loc(e.span))
+        return ir.build(ir.Expr, op="unop", name=e.op, args=(expr(e.operand),), loc=loc(e.span))
     if isinstance(e, A.ListExpr):
-        return ir.Expr.model_construct(op="list", args=tuple(expr(i) for i in e.items), loc=loc(e.span))
+        return ir.build(ir.Expr, op="list", args=tuple(expr(i) for i in e.items), loc=loc(e.span))
     if isinstance(e, A.Range):
-        return ir.Expr.model_construct(op="range", args=(expr(e.low), expr(e.high)), loc=loc(e.span))
+        return ir.build(ir.Expr, op="range", args=(expr(e.low), expr(e.high)), loc=loc(e.span))
     if isinstance(e, A.Star):
-        return ir.Expr.model_construct(op="star", loc=loc(e.span))
+        return ir.build(ir.Expr, op="star", loc=loc(e.span))
     raise TypeError(f"not an expression: {type(e).__name__}")
 
 
 def _arg(a: A.Arg) -> ir.Expr:
     if a.name is None:
         return expr(a.value)
-    return ir.Expr.model_construct(op="arg", name=a.name.value, args=(expr(a.value),), loc=loc(a.span))
+    return ir.build(ir.Expr, op="arg", name=a.name.value, args=(expr(a.value),), loc=loc(a.span))
 
 
 def type_spec(t: A.TypeRef) -> ir.TypeSpec:
-    return ir.TypeSpec.model_construct(name=t.name, args=t.args, nullable=t.nullable,
+    return ir.build(ir.TypeSpec, name=t.name, args=t.args, nullable=t.nullable,
                        element=type_spec(t.element) if t.element else None)
 
 
 def field(f: A.Field) -> ir.Field:
-    return ir.Field.model_construct(name=f.name.value, type=type_spec(f.type), loc=loc(f.span))
+    return ir.build(ir.Field, name=f.name.value, type=type_spec(f.type), loc=loc(f.span))
 
 
 def _common(d: A.Decl, package: str | None) -> dict:
@@ -90,8 +88,8 @@ def _schedule(s: A.Schedule | None) -> ir.Schedule | None:
     if s is None:
         return None
     if s.kind == "interval":
-        return ir.Schedule.model_construct(kind="interval", every_ms=s.value.value, loc=loc(s.span))
-    return ir.Schedule.model_construct(kind=s.kind, value=str(s.value.value), loc=loc(s.span))
+        return ir.build(ir.Schedule, kind="interval", every_ms=s.value.value, loc=loc(s.span))
+    return ir.build(ir.Schedule, kind=s.kind, value=str(s.value.value), loc=loc(s.span))
 
 
 def _feature(d: A.Derived) -> ir.Feature:
@@ -103,12 +101,12 @@ def _feature(d: A.Derived) -> ir.Feature:
         arg = None
         if isinstance(e, A.Call) and e.args and not isinstance(e.args[0].value, A.Star):
             arg = expr(e.args[0].value)
-        return ir.Feature.model_construct(
+        return ir.build(ir.Feature, 
             name=d.name.value, kind="aggregation", type=type_spec(d.type) if d.type else None,
             agg=agg, expr=arg if is_agg else expr(e),
             window_ms=w.size.value if w else None, every_ms=_ms(w.every) if w else None,
             loc=loc(d.span))
-    return ir.Feature.model_construct(name=d.name.value, kind="expression", type=type_spec(d.type) if d.type else None,
+    return ir.build(ir.Feature, name=d.name.value, kind="expression", type=type_spec(d.type) if d.type else None,
                       expr=expr(e), loc=loc(d.span))
 
 
@@ -135,7 +133,7 @@ class Lowering:
                 if isinstance(d, A.PackageDecl):
                     continue
                 if isinstance(d, A.ImportDecl):
-                    imports.append(ir.Import.model_construct(
+                    imports.append(ir.build(ir.Import, 
                         **_common(d, pkg), module=d.module.dotted, members=tuple(x.value for x in d.members),
                         alias=d.alias.value if d.alias else None))
                     continue
@@ -144,7 +142,7 @@ class Lowering:
                 if key in section:
                     continue  # declared twice: reported by the resolver, the first one stands
                 section[key] = getattr(self, "_decl_" + d.kind)(d, pkg)
-        return ir.Program.model_construct(
+        return ir.build(ir.Program, 
             format_version=ir.FORMAT_VERSION, files=tuple(m.path for m in self.modules),
             packages=tuple(sorted({m.package for m in self.modules if m.package})),
             imports=tuple(imports), **{k: dict(sorted(v.items())) for k, v in sections.items()})
@@ -156,7 +154,7 @@ class Lowering:
         return ref(name, symbol.key if symbol else None)
 
     def _connector(self, c: A.Call) -> ir.ConnectorUse:
-        return ir.ConnectorUse.model_construct(
+        return ir.build(ir.ConnectorUse, 
             connector=self._ref(c.func, "connector"),
             args={a.name.value: expr(a.value) for a in c.args if a.name is not None},
             positional=tuple(expr(a.value) for a in c.args if a.name is None),
@@ -164,14 +162,14 @@ class Lowering:
 
     def _trigger(self, t) -> ir.Trigger:
         if isinstance(t, A.OnFinish):
-            return ir.Trigger.model_construct(kind="on_finish", target=self._ref(t.flow, "flow"),
+            return ir.build(ir.Trigger, kind="on_finish", target=self._ref(t.flow, "flow"),
                                               match={}, items=(), loc=loc(t.span))
         if isinstance(t, A.OnSignal):
-            return ir.Trigger.model_construct(
+            return ir.build(ir.Trigger, 
                 kind="signal", target=self._ref(t.signal, "signal"), items=(),
                 match={a.name.value: expr(a.value) for a in t.match if a.name}, loc=loc(t.span))
         kind = "all" if isinstance(t, A.TriggerAll) else "any"
-        return ir.Trigger.model_construct(kind=kind, target=None, match={},
+        return ir.build(ir.Trigger, kind=kind, target=None, match={},
                                           items=tuple(self._trigger(i) for i in t.items), loc=loc(t.span))
 
     def _step_args(self, s: A.Step) -> tuple[ir.Expr, ...]:
@@ -181,7 +179,7 @@ class Lowering:
         for a in s.action.args:
             if target_kind and a.name is None and isinstance(a.value, A.Ref):
                 r = self._ref(a.value, target_kind)
-                out.append(ir.Expr.model_construct(op="ref", name=a.value.dotted, value=r.target,
+                out.append(ir.build(ir.Expr, op="ref", name=a.value.dotted, value=r.target,
                                                    kind=None, text=None, args=(), loc=loc(a.value.span)))
             else:
                 out.append(_arg(a))
@@ -191,7 +189,7 @@ class Lowering:
         return tuple(self._step_one(s) for s in d.steps)
 
     def _step_one(self, s: A.Step) -> ir.Step:
-        return ir.Step.model_construct(
+        return ir.build(ir.Step, 
             name=s.name.value, kind=s.action.func.dotted, args=self._step_args(s),
             retries=s.retries.value if s.retries else None, retry_delay_ms=_ms(s.retry_delay),
             timeout_ms=_ms(s.timeout), resources={x.name.value: expr(x.value) for x in s.resources},
@@ -200,11 +198,11 @@ class Lowering:
             produces=self._ref(s.produces, "model") if s.produces else None,
             uses=tuple(self._ref(u, "model") for u in s.uses),
             gate=expr(s.gate) if s.gate is not None else None,
-            emits=tuple(ir.Emit.model_construct(
+            emits=tuple(ir.build(ir.Emit, 
                 signal=self._ref(e.signal, "signal"),
                 payload={a.name.value: expr(a.value) for a in e.payload if a.name}, loc=loc(e.span))
                 for e in s.emits),
-            foreach=ir.Foreach.model_construct(var=s.foreach.var.value, items=expr(s.foreach.items),
+            foreach=ir.build(ir.Foreach, var=s.foreach.var.value, items=expr(s.foreach.items),
                                                loc=loc(s.foreach.span)) if s.foreach else None,
             when=expr(s.when) if s.when is not None else None,
             doc=s.meta.doc, owner=s.meta.owner.value if s.meta.owner else None,
@@ -212,22 +210,22 @@ class Lowering:
 
     # one method per declaration kind -----------------------------------------------------
     def _decl_env(self, d: A.EnvDecl, pkg):
-        return ir.Env.model_construct(**_common(d, pkg), bindings={
+        return ir.build(ir.Env, **_common(d, pkg), bindings={
             b.name.value: self._connector(b.call) for b in d.bindings})
 
     def _connector_decl_params(self, ps) -> tuple[ir.ParamSpec, ...]:
-        return tuple(ir.ParamSpec.model_construct(
+        return tuple(ir.build(ir.ParamSpec, 
             name=p.name.value, type=type_spec(p.type), default=expr(p.default) if p.default is not None else None,
             loc=loc(p.span)) for p in ps)
 
     def _decl_connector(self, d: A.ConnectorDecl, pkg):
-        return ir.Connector.model_construct(
+        return ir.build(ir.Connector, 
             **_common(d, pkg), kinds=tuple(k.value for k in d.kinds),
             env_params=self._connector_decl_params(d.env_params),
             source_params=self._connector_decl_params(d.source_params))
 
     def _decl_source(self, d: A.SourceDecl, pkg):
-        return ir.Source.model_construct(
+        return ir.build(ir.Source, 
             **_common(d, pkg), kind=d.source_kind, connector=self._connector(d.connector),
             schema_=tuple(field(f) for f in d.schema),
             event_time=ref(d.event_time) if d.event_time else None,
@@ -235,7 +233,7 @@ class Lowering:
             arrives_delay_ms=_ms(d.arrives_delay))
 
     def _decl_entity(self, d: A.EntityDecl, pkg):
-        return ir.Entity.model_construct(**_common(d, pkg), keys=tuple(field(f) for f in d.keys))
+        return ir.build(ir.Entity, **_common(d, pkg), keys=tuple(field(f) for f in d.keys))
 
     def _decl_features(self, d: A.FeaturesDecl, pkg):
         sources = []
@@ -246,20 +244,20 @@ class Lowering:
             if symbol is not None:
                 kinds.add(symbol.decl.source_kind)
         mode = "stream" if "stream" in kinds else "batch" if d.sources or not d.request else "request"
-        features = [ir.Feature.model_construct(name=c.name.value, kind="column", type=type_spec(c.type),
+        features = [ir.build(ir.Feature, name=c.name.value, kind="column", type=type_spec(c.type),
                                                agg=None, expr=None, window_ms=None, every_ms=None,
                                                loc=loc(c.span)) for c in d.columns]
         features += [_feature(x) for x in d.derived]
         features.sort(key=lambda f: (f.loc.line, f.loc.col))
         fresh = d.freshness
-        return ir.FeatureGroup.model_construct(
+        return ir.build(ir.FeatureGroup, 
             **_common(d, pkg), entity=self._ref(d.entity, "entity"), mode=mode, sources=tuple(sources),
             features=tuple(features), request=tuple(field(f) for f in d.request),
             checkpoint_ms=_ms(d.checkpoint), online=d.online is not None,
             online_ttl_ms=_ms(d.online.ttl) if d.online else None,
             offline=self._connector(d.offline) if d.offline else None, schedule=_schedule(d.schedule),
             timeout_ms=_ms(d.timeout),
-            freshness=ir.Bound.model_construct(op=fresh.op, value_ms=fresh.value.value, loc=loc(fresh.span))
+            freshness=ir.build(ir.Bound, op=fresh.op, value_ms=fresh.value.value, loc=loc(fresh.span))
             if fresh else None)
 
     def _decl_model(self, d: A.ModelDecl, pkg):
@@ -267,7 +265,7 @@ class Lowering:
         if d.serve is not None:
             settings = {s.name.value: s.value for s in d.serve}
             rep, tmo = settings.pop("replicas", None), settings.pop("timeout", None)
-            serve = ir.Serve.model_construct(
+            serve = ir.build(ir.Serve, 
                 replicas=rep.value if isinstance(rep, A.Literal) and rep.kind == "int" else None,
                 timeout_ms=tmo.value if isinstance(tmo, A.Literal) and tmo.kind == "duration" else None,
                 settings={k: expr(v) for k, v in settings.items()}, loc=loc(d.serve_span))
@@ -278,27 +276,27 @@ class Lowering:
         inputs = []
         for i in d.inputs:
             symbol = self.resolver.lookup(self.file, i.group.value, i.group.span, ("features",))
-            inputs.append(ir.FeatureRef.model_construct(
+            inputs.append(ir.build(ir.FeatureRef, 
                 group=i.group.value, feature=i.feature.value if i.feature else None,
                 target=symbol.key if symbol else None, loc=loc(i.span)))
-        return ir.Model.model_construct(
+        return ir.build(ir.Model, 
             **_common(d, pkg), deterministic=d.determinism is None or d.determinism.value == "deterministic",
             framework=d.framework.value if d.framework else None, inputs=tuple(inputs),
             output=field(d.output) if d.output else None, confidence=conf,
-            fallback=ir.Fallback.model_construct(
+            fallback=ir.build(ir.Fallback, 
                 model=self._ref(fb.model, "model"), when=expr(fb.when) if fb.when is not None else None,
                 loc=loc(fb.span)) if fb else None,
             serve=serve)
 
     def _decl_signal(self, d: A.SignalDecl, pkg):
-        return ir.Signal.model_construct(**_common(d, pkg), external=d.external,
+        return ir.build(ir.Signal, **_common(d, pkg), external=d.external,
                                          fields=tuple(field(f) for f in d.fields))
 
     def _decl_flow(self, d: A.FlowDecl, pkg):
-        return ir.Flow.model_construct(
+        return ir.build(ir.Flow, 
             **_common(d, pkg), schedule=_schedule(d.schedule),
             trigger=self._trigger(d.trigger) if d.trigger is not None else None,
-            params=tuple(ir.Param.model_construct(
+            params=tuple(ir.build(ir.Param, 
                 name=p.name.value, type=type_spec(p.type),
                 default=expr(p.default) if p.default is not None else None, loc=loc(p.span)) for p in d.params),
             catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges))
@@ -311,13 +309,13 @@ class Lowering:
                 target = ref(o.target)  # a template's parameter: bound where the template is used
             else:
                 target = self._ref(o.target, *kinds)
-            objectives.append(ir.Objective.model_construct(
+            objectives.append(ir.build(ir.Objective, 
                 kind=o.kind, target=target, metric=o.metric.value if o.metric else None, op=o.op,
                 value=expr(o.value), window=expr(o.window) if o.window is not None else None, loc=loc(o.span)))
         template = None
         if d.template is not None:
             template = self._ref(d.template, "slo", what="slo template")
-        return ir.Slo.model_construct(
+        return ir.build(ir.Slo, 
             **_common(d, pkg), params=tuple(p.value for p in d.params), objectives=tuple(objectives),
             template=template, args=tuple(expr(a) for a in d.args))
 
@@ -337,7 +335,7 @@ def _edges(edges: Iterable[A.Edge]) -> tuple[ir.Edge, ...]:
         for left, right in zip(e.hops, e.hops[1:]):
             for a in left:
                 for b in right:
-                    pairs.setdefault((a.value, b.value), ir.Edge.model_construct(upstream=ref(a), downstream=ref(b)))
+                    pairs.setdefault((a.value, b.value), ir.build(ir.Edge, upstream=ref(a), downstream=ref(b)))
     return tuple(pairs.values())
 
 
