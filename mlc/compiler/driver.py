@@ -103,12 +103,15 @@ def check(project: Project, use_cache: bool = True) -> Result:
 
 
 def _check(project: Project, use_cache: bool) -> Result:
-    from mlc.compiler.lower import lower
+    from mlc.compiler.checks import run_checks
+    from mlc.compiler.lower import Lowering
 
     result = parse_project(project, use_cache)
-    program, diags = lower(result.modules + _stdlib_modules(result))
+    lowering = Lowering(result.modules + _stdlib_modules(result))
+    program = lowering.program()
     result.program = program
-    result.diagnostics.extend(diags)
+    result.diagnostics.extend(lowering.diagnostics)
+    result.diagnostics.extend(run_checks(program, lowering.resolver))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     return result
 

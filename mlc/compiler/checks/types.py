@@ -1,0 +1,279 @@
+"""Types: schemas, feature expressions, model inputs and signal payloads.
+
+- E0206 a model input naming a feature its group lacks;
+- E0301 an aggregation over a column of the wrong type;
+- E0302 a signal match or payload on a field the signal lacks; E0303 a value of the wrong type;
+- E0304 an entity key missing from a source's schema;
+- E0305 an `event_time` that is not a timestamp or date column of the schema;
+- E0306 a column that the group's sources do not have.
+"""
+
+from __future__ import annotations
+
+from mlc.compiler import ir
+from mlc.compiler.checks import Context
+from mlc.diagnostics import Label, did_you_mean, error
+
+NUMERIC = {"int", "float"}
+ORDERED = NUMERIC | {"timestamp", "date", "duration"}
+# What each aggregation accepts, and the type it yields (None: the argument's type).
+AGGREGATION_TYPES: dict[str, tuple[set[str] | None, str | None]] = {
+    "count": (None, "int"),
+    "sum": (NUMERIC, None),
+    "avg": (NUMERIC, "float"),
+    "min": (ORDERED, None),
+    "max": (ORDERED, None),
+    "last": (None, None),
+    "distinct_count": (None, "int"),
+}
+# Values a flow can use without declaring them.
+RUN_FIELDS = {"run.id": "string", "run.ds": "date", "run.logical_date": "timestamp",
+              "run.start": "timestamp", "run.flow": "string"}
+
+
+class Scope:
+    """The names an expression of one feature group can use, with their types."""
+
+    def __init__(self, columns: dict[str, ir.TypeSpec], ctx: Context, file: str | None) -> None:
+        self.columns = columns
+        self.ctx = ctx
+        self.file = file
+
+    def enum_members(self) -> set[str]:
+        return {a for t in self.columns.values() if t.name == "enum" for a in t.args}
+
+
+class ExprTyper:
+    """Infers the type of an expression and reports unknown columns (once each)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+
+    def type_of(self, e: ir.Expr, peer: str | None = None) -> str | None:
+        """The expression's type name, or None when unknown (already reported or not knowable)."""
+        op = e.op
+        if op == "lit":
+            return {"string": "string", "int": "int", "float": "float", "bool": "bool",
+                    "duration": "duration", "size": "int", "percent": "float"}.get(e.kind or "")
+        if op == "ref":
+            return self._ref(e, peer)
+        if op == "binop":
+            return self._binop(e)
+        if op == "unop":
+            t = self.type_of(e.args[0])
+            return "bool" if e.name == "not" else t
+        if op == "call":
+            for a in e.args:
+                self.type_of(a.args[0] if a.op == "arg" else a)
+            return None
+        if op == "list":
+            for a in e.args:
+                self.type_of(a)
+            return "list"
+        return None
+
+    def _ref(self, e: ir.Expr, peer: str | None) -> str | None:
+        name = e.name or ""
+        cols = self.scope.columns
+        if name in cols:
+            t = cols[name]
+            return t.name
+        if name in RUN_FIELDS:
+            return RUN_FIELDS[name]
+        if "." in name:
+            return self._feature_ref(e, name)
+        if peer == "enum" and name in self.scope.enum_members():
+            return "enum"
+        if name in self.scope.enum_members():
+            return "enum"
+        self.scope.ctx.report(error(
+            "E0306", f"unknown column `{name}`", e.loc,
+            help=did_you_mean(name, list(cols) + sorted(self.scope.enum_members())),
+            notes=(f"columns here: {', '.join(sorted(cols)) or 'none'}",)))
+        return None
+
+    def _feature_ref(self, e: ir.Expr, name: str) -> str | None:
+        group_name, _, feature = name.rpartition(".")
+        ctx = self.scope.ctx
+        if self.scope.file is None or e.loc is None:
+            return None
+        symbol = ctx.resolver.lookup(self.scope.file, group_name, e.loc, ("features",))
+        if symbol is None:
+            return None
+        group = ctx.program.feature_groups.get(symbol.key)
+        if group is None:
+            return None
+        for f in group.features:
+            if f.name == feature:
+                return f.type.name if f.type else None
+        ctx.report(error("E0206", f"feature group `{group_name}` has no feature `{feature}`", e.loc,
+                         help=did_you_mean(feature, [f.name for f in group.features])))
+        return None
+
+    def _binop(self, e: ir.Expr) -> str | None:
+        left, right = e.args
+        lt = self.type_of(left)
+        rt = self.type_of(right, peer=lt)
+        if lt is None and left.op == "ref" and rt == "enum":
+            lt = "enum"
+        op = e.name
+        if op in ("and", "or"):
+            return "bool"
+        if op in ("==", "!=", "<", "<=", ">", ">=", "in"):
+            return "bool"
+        if lt in NUMERIC and rt in NUMERIC:
+            return "float" if "float" in (lt, rt) or op == "/" else "int"
+        if lt is not None and rt is not None:
+            self.scope.ctx.report(error("E0303", f"`{op}` needs numbers; got {lt} and {rt}", e.loc))
+        return None
+
+
+def _columns(ctx: Context, group: ir.FeatureGroup) -> dict[str, ir.TypeSpec] | None:
+    """Every column of the group's sources; None when a source did not resolve."""
+    cols: dict[str, ir.TypeSpec] = {}
+    for r in group.sources:
+        src = ctx.program.sources.get(r.target or "")
+        if src is None:
+            return None
+        for f in src.schema_:
+            cols.setdefault(f.name, f.type)
+    return cols
+
+
+def _check_source(ctx: Context, src: ir.Source) -> None:
+    names = {f.name: f for f in src.schema_}
+    if src.event_time is not None:
+        col = names.get(src.event_time.name)
+        if col is None:
+            ctx.report(error("E0305", f"`event_time` names `{src.event_time.name}`, which the schema lacks",
+                             src.event_time.loc, help=did_you_mean(src.event_time.name, names)))
+        elif col.type.name not in ("timestamp", "date"):
+            ctx.report(error("E0305", f"`event_time` must be a timestamp or date column; "
+                                      f"`{col.name}` is {col.type.name}", src.event_time.loc,
+                             labels=(Label(col.loc, "declared here"),)))
+
+
+def _check_group(ctx: Context, group: ir.FeatureGroup) -> None:
+    cols = _columns(ctx, group)
+    entity = ctx.program.entities.get(group.entity.target or "")
+    if cols is None:
+        return
+    file = group.loc.file if group.loc else None
+    if entity is not None and group.sources:
+        for key in entity.keys:
+            if key.name not in cols:
+                ctx.report(error(
+                    "E0304", f"entity `{entity.name}` is keyed by `{key.name}`, which the source of "
+                             f"`{group.name}` lacks", group.sources[0].loc,
+                    labels=(Label(key.loc, "key declared here"),),
+                    help=did_you_mean(key.name, cols)))
+    scope_cols = dict(cols)
+    scope_cols.update({f.name: f.type for f in group.request})
+    typer = ExprTyper(Scope(scope_cols, ctx, file))
+    for f in group.features:
+        if f.kind == "column":
+            if group.sources and f.name not in cols:
+                ctx.report(error("E0306", f"column `{f.name}` is not in the schema of `{group.sources[0].name}`",
+                                 f.loc, help=did_you_mean(f.name, cols)))
+            elif f.type and f.name in cols and cols[f.name].name != f.type.name:
+                ctx.report(error("E0303", f"`{f.name}` is {cols[f.name].name} in the source, not {f.type.name}",
+                                 f.loc))
+            continue
+        if f.kind == "aggregation" and f.agg:
+            _check_aggregation(ctx, typer, f)
+        elif f.expr is not None:
+            typer.type_of(f.expr)
+
+
+def _check_aggregation(ctx: Context, typer: ExprTyper, f: ir.Feature) -> None:
+    accepts, _yields = AGGREGATION_TYPES.get(f.agg or "", (None, None))
+    if f.expr is None:
+        if f.agg != "count":
+            ctx.report(error("E0301", f"`{f.agg}` needs a column: `{f.agg}(column)`", f.loc))
+        return
+    t = typer.type_of(f.expr)
+    if t is None:
+        return
+    if f.agg == "count" and t != "bool":
+        ctx.report(error("E0301", f"`count(...)` takes a condition, but this is {t}", f.expr.loc,
+                         help="write `count(*)` to count rows, or a condition like `count(kind == view)`"))
+    elif accepts is not None and t not in accepts:
+        ctx.report(error("E0301", f"`{f.agg}` needs a {' or '.join(sorted(accepts))} column; this is {t}",
+                         f.expr.loc))
+
+
+def _check_inputs(ctx: Context, model: ir.Model) -> None:
+    for i in model.inputs:
+        group = ctx.program.feature_groups.get(i.target or "")
+        if group is None or i.feature is None:
+            continue
+        if i.feature not in {f.name for f in group.features}:
+            ctx.report(error("E0206", f"feature group `{i.group}` has no feature `{i.feature}`", i.loc,
+                             help=did_you_mean(i.feature, [f.name for f in group.features])))
+
+
+def _payload_type_ok(field_type: ir.TypeSpec, value: ir.Expr, params: dict[str, str]) -> str | None:
+    """None when the value fits the field; otherwise the value's type."""
+    if value.op == "lit":
+        kind = value.kind
+        want = field_type.name
+        fits = {
+            "string": ("string", "date", "timestamp", "enum"),
+            "int": ("int", "float"), "float": ("float",), "bool": ("bool",), "duration": ("duration",),
+        }.get(kind or "", ())
+        if want == "enum" and kind == "string" and value.value not in field_type.args:
+            return f"\"{value.value}\" (not one of {', '.join(field_type.args)})"
+        return None if want in fits else kind
+    if value.op == "ref":
+        t = RUN_FIELDS.get(value.name or "") or params.get(value.name or "")
+        if t is None or t == field_type.name or (t == "string" and field_type.name in ("enum", "date")):
+            return None
+        return t
+    return None
+
+
+def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Expr], loc, what: str,
+                   params: dict[str, str]) -> None:
+    signal = ctx.program.signals.get(signal_key or "")
+    if signal is None:
+        return
+    fields = {f.name: f for f in signal.fields}
+    for name, value in values.items():
+        fld = fields.get(name)
+        if fld is None:
+            ctx.report(error("E0302", f"signal `{signal.name}` has no field `{name}`", value.loc or loc,
+                             help=did_you_mean(name, fields),
+                             notes=(f"its fields: {', '.join(fields) or 'none'}",)))
+            continue
+        got = _payload_type_ok(fld.type, value, params)
+        if got is not None:
+            ctx.report(error("E0303", f"`{name}` of signal `{signal.name}` is {fld.type.name}; {what} gives {got}",
+                             value.loc or loc, labels=(Label(fld.loc, "field declared here"),)))
+
+
+def _triggers(t: ir.Trigger | None):
+    if t is None:
+        return
+    if t.kind in ("all", "any"):
+        for i in t.items:
+            yield from _triggers(i)
+    else:
+        yield t
+
+
+def check(ctx: Context) -> None:
+    p = ctx.program
+    for src in p.sources.values():
+        _check_source(ctx, src)
+    for group in p.feature_groups.values():
+        _check_group(ctx, group)
+    for model in p.models.values():
+        _check_inputs(ctx, model)
+    for flow in p.flows.values():
+        params = {prm.name: prm.type.name for prm in flow.params}
+        for t in _triggers(flow.trigger):
+            if t.kind == "signal" and t.target is not None:
+                _check_payload(ctx, t.target.target, t.match, t.loc, "the match", params)
+        for step in flow.steps:
+            for e in step.emits:
+                _check_payload(ctx, e.signal.target, e.payload, e.loc, "the step", params)

@@ -1,0 +1,120 @@
+"""The program as one graph (networkx), built once and shared by checks and `mlc graph`.
+
+Nodes are keyed `kind:qualified_name` (steps: `step:flow_key/step`) and carry
+attributes for drawing: kind, label, owner, mode (stream/batch/request),
+deterministic. Edge `kind`s: feeds (data), keys (entity), input (model input),
+fallback, step (inside a flow), contains (flow -> its steps), produces, uses,
+deploys, materializes, emits, awaits (signal -> flow), on_finish (flow -> flow),
+online/offline (feature group -> the store's sides).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from mlc.compiler import ir
+
+
+def node_id(kind: str, key: str) -> str:
+    return f"{kind}:{key}"
+
+
+def step_id(flow_key: str, step: str) -> str:
+    return f"step:{flow_key}/{step}"
+
+
+def _triggers(t: ir.Trigger | None):
+    if t is None:
+        return
+    if t.kind in ("all", "any"):
+        for i in t.items:
+            yield from _triggers(i)
+    else:
+        yield t
+
+
+def build_graph(p: ir.Program) -> nx.MultiDiGraph:
+    g = nx.MultiDiGraph()
+    for key, s in p.sources.items():
+        g.add_node(node_id("source", key), kind="source", label=s.name, owner=s.owner,
+                   mode="stream" if s.kind == "stream" else "batch", deterministic=True, loc=s.loc)
+    for key, e in p.entities.items():
+        g.add_node(node_id("entity", key), kind="entity", label=e.name, owner=e.owner, deterministic=True,
+                   loc=e.loc)
+    g.add_node("store:online", kind="store", label="online store", deterministic=True)
+    g.add_node("store:offline", kind="store", label="offline store", deterministic=True)
+    for key, fg in p.feature_groups.items():
+        n = node_id("features", key)
+        g.add_node(n, kind="features", label=fg.name, owner=fg.owner, mode=fg.mode, deterministic=True,
+                   loc=fg.loc)
+        for r in fg.sources:
+            if r.target:
+                g.add_edge(node_id("source", r.target), n, kind="feeds")
+        if fg.entity.target:
+            g.add_edge(node_id("entity", fg.entity.target), n, kind="keys")
+        if fg.online:
+            g.add_edge(n, "store:online", kind="online")
+        if fg.offline is not None or fg.mode != "request":
+            g.add_edge(n, "store:offline", kind="offline")
+    for key, m in p.models.items():
+        n = node_id("model", key)
+        g.add_node(n, kind="model", label=m.name, owner=m.owner, deterministic=m.deterministic, loc=m.loc)
+        for i in m.inputs:
+            if i.target:
+                g.add_edge(node_id("features", i.target), n, kind="input", feature=i.feature or "*")
+        if m.fallback and m.fallback.model.target:
+            g.add_edge(node_id("model", m.fallback.model.target), n, kind="fallback")
+    for key, s in p.signals.items():
+        g.add_node(node_id("signal", key), kind="signal", label=s.name, owner=s.owner, external=s.external,
+                   deterministic=True, loc=s.loc)
+    for key, f in p.flows.items():
+        fn = node_id("flow", key)
+        g.add_node(fn, kind="flow", label=f.name, owner=f.owner, deterministic=True, loc=f.loc)
+        for t in _triggers(f.trigger):
+            if t.target is None or t.target.target is None:
+                continue
+            if t.kind == "on_finish":
+                g.add_edge(node_id("flow", t.target.target), fn, kind="on_finish", loc=t.loc)
+            else:
+                g.add_edge(node_id("signal", t.target.target), fn, kind="awaits", loc=t.loc,
+                           match=bool(t.match))
+        for s in f.steps:
+            sn = step_id(key, s.name)
+            g.add_node(sn, kind="step", label=s.name, flow=key, action=s.kind, owner=s.owner or f.owner,
+                       deterministic=s.deterministic is not False, loc=s.loc)
+            g.add_edge(fn, sn, kind="contains")
+            if s.produces and s.produces.target:
+                g.add_edge(sn, node_id("model", s.produces.target), kind="produces")
+            for u in s.uses:
+                if u.target:
+                    g.add_edge(node_id("model", u.target), sn, kind="uses")
+            for a in s.args:
+                if a.op == "ref" and a.value:
+                    kind = {"deploy": ("model", "deploys"), "materialize": ("features", "materializes")}.get(s.kind)
+                    if kind:
+                        g.add_edge(sn, node_id(kind[0], a.value), kind=kind[1])
+            for e in s.emits:
+                if e.signal.target:
+                    g.add_edge(sn, node_id("signal", e.signal.target), kind="emits", loc=e.loc)
+        names = {s.name for s in f.steps}
+        for e in f.edges:
+            if e.upstream.name in names and e.downstream.name in names:
+                g.add_edge(step_id(key, e.upstream.name), step_id(key, e.downstream.name), kind="step", loc=e.upstream.loc)
+    return g
+
+
+def flow_chain_graph(g: nx.MultiDiGraph) -> nx.DiGraph:
+    """Flows only, with an edge F -> G when G runs after F (on_finish, or a signal F emits and G awaits)."""
+    chain = nx.DiGraph()
+    for n, data in g.nodes(data=True):
+        if data.get("kind") == "flow":
+            chain.add_node(n)
+    for u, v, data in g.edges(data=True):
+        if data["kind"] == "on_finish":
+            chain.add_edge(u, v, via=None)
+        elif data["kind"] == "emits":
+            flow = node_id("flow", g.nodes[u]["flow"])
+            for _s, waiter, d2 in g.out_edges(v, data=True):
+                if d2["kind"] == "awaits":
+                    chain.add_edge(flow, waiter, via=g.nodes[v]["label"])
+    return chain
