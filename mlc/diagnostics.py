@@ -142,9 +142,21 @@ def _render_one(d: Diagnostic, sources: SourceMap, color: bool) -> str:
     if d.span:
         lines.append(f"{pad}{c(_BLUE, '-->')} {d.span}")
         lines.append(f"{pad} {c(_BLUE, '|')}")
-        lines.extend(_snippet(d.span, "", sources, width, c, "^", _COLORS[sev]))
+        # The primary span and the labels in its file, in the order of the file; a line that
+        # carries several marks is quoted once, with one caret line per mark.
+        marks = [(d.span, "", "^", _COLORS[sev])] + [
+            (lb.span, lb.message, "-", _BLUE) for lb in d.labels if lb.span.file == d.span.file]
+        quoted = -1
+        for span, message, mark, style in sorted(marks, key=lambda m: (m[0].line, m[0].col)):
+            snippet = _snippet(span, message, sources, width, c, mark, style)
+            if quoted > 0 and span.line > quoted + 1 and snippet:
+                lines.append(c(_BLUE, "..."))  # lines left out
+            lines.extend(snippet[1:] if span.line == quoted else snippet)
+            quoted = span.line
     for lb in d.labels:
-        if d.span and lb.span.file != d.span.file:
+        if d.span and lb.span.file == d.span.file:
+            continue
+        if d.span:
             lines.append(f"{pad}{c(_BLUE, ':::')} {lb.span}")
         lines.extend(_snippet(lb.span, lb.message, sources, width, c, "-", _BLUE))
     if d.span:

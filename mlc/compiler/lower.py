@@ -7,12 +7,13 @@ qualified key of the one it means (or None, after an "unknown name" error).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 from mlc.diagnostics import Diagnostic, Span
 from mlc.dsl import ast as A
 from mlc.compiler import ir
-from mlc.compiler.resolve import Resolver, qualify
+from mlc.compiler.resolve import Resolver, qualify, summarize
 
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "last", "distinct_count")
 
@@ -114,38 +115,44 @@ def _determinism(n: A.Name | None) -> bool | None:
     return None if n is None else n.value == "deterministic"
 
 
-class Lowering:
-    """Lowers the modules of one program, resolving every reference on the way."""
+@dataclass
+class Fragment:
+    """The IR declarations of one file, by section; assembled with the others into a Program."""
 
-    def __init__(self, modules: list[A.Module]) -> None:
-        self.modules = modules
-        self.resolver = Resolver(modules)
-        self.diagnostics: list[Diagnostic] = self.resolver.diagnostics
+    sections: dict[str, dict[str, ir.Decl]]
+    imports: tuple[ir.Import, ...]
+
+
+class Lowering:
+    """Lowers modules one at a time, resolving every reference through the shared resolver."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.diagnostics: list[Diagnostic] = []
         self.file = ""
 
-    def program(self) -> ir.Program:
-        sections: dict[str, dict] = {s: {} for s in _SECTION.values()}
+    def module(self, m: A.Module) -> Fragment:
+        """Lowers one file; reports what does not resolve into `self.diagnostics`."""
+        self.file = m.path
+        pkg = m.package
+        sections: dict[str, dict[str, ir.Decl]] = {}
         imports: list[ir.Import] = []
-        for m in self.modules:
-            self.file = m.path
-            pkg = m.package
-            for d in m.decls:
-                if isinstance(d, A.PackageDecl):
-                    continue
-                if isinstance(d, A.ImportDecl):
-                    imports.append(ir.build(ir.Import, 
-                        **_common(d, pkg), module=d.module.dotted, members=tuple(x.value for x in d.members),
-                        alias=d.alias.value if d.alias else None))
-                    continue
-                section = sections[_SECTION[d.kind]]
-                key = qualify(pkg, d.name.value)
-                if key in section:
-                    continue  # declared twice: reported by the resolver, the first one stands
+        before = len(self.resolver.diagnostics)
+        for d in m.decls:
+            if isinstance(d, A.PackageDecl):
+                continue
+            if isinstance(d, A.ImportDecl):
+                imports.append(ir.build(
+                    ir.Import, **_common(d, pkg), module=d.module.dotted, members=tuple(x.value for x in d.members),
+                    alias=d.alias.value if d.alias else None))
+                continue
+            section = sections.setdefault(_SECTION[d.kind], {})
+            key = qualify(pkg, d.name.value)
+            if key not in section:  # declared twice: reported by the resolver, the first one stands
                 section[key] = getattr(self, "_decl_" + d.kind)(d, pkg)
-        return ir.build(ir.Program, 
-            format_version=ir.FORMAT_VERSION, files=tuple(m.path for m in self.modules),
-            packages=tuple(sorted({m.package for m in self.modules if m.package})),
-            imports=tuple(imports), **{k: dict(sorted(v.items())) for k, v in sections.items()})
+        self.diagnostics.extend(self.resolver.diagnostics[before:])
+        del self.resolver.diagnostics[before:]
+        return Fragment(sections, tuple(imports))
 
     # references ---------------------------------------------------------------------------
     def _ref(self, name: A.Name | A.Ref, *kinds: str, what: str | None = None) -> ir.Ref:
@@ -242,7 +249,7 @@ class Lowering:
             symbol = self.resolver.lookup(self.file, r.dotted, r.span, ("source",))
             sources.append(ref(r, symbol.key if symbol else None))
             if symbol is not None:
-                kinds.add(symbol.decl.source_kind)
+                kinds.add(symbol.source_kind)
         mode = "stream" if "stream" in kinds else "batch" if d.sources or not d.request else "request"
         features = [ir.build(ir.Feature, name=c.name.value, kind="column", type=type_spec(c.type),
                                                agg=None, expr=None, window_ms=None, every_ms=None,
@@ -320,6 +327,20 @@ class Lowering:
             template=template, args=tuple(expr(a) for a in d.args))
 
 
+def assemble(fragments: list[Fragment], files: list[str], packages: set[str]) -> ir.Program:
+    sections: dict[str, dict[str, ir.Decl]] = {s: {} for s in _SECTION.values()}
+    imports: list[ir.Import] = []
+    for f in fragments:
+        imports.extend(f.imports)
+        for name, decls in f.sections.items():
+            target = sections[name]
+            for key, decl in decls.items():
+                target.setdefault(key, decl)
+    return ir.build(ir.Program, format_version=ir.FORMAT_VERSION, files=tuple(files),
+                    packages=tuple(sorted(packages)), imports=tuple(imports),
+                    **{k: dict(sorted(v.items())) for k, v in sections.items()})
+
+
 _OBJECTIVE_TARGETS = {
     "freshness": ("model", "features", "source", "flow"),
     "latency": ("model",),
@@ -339,7 +360,12 @@ def _edges(edges: Iterable[A.Edge]) -> tuple[ir.Edge, ...]:
     return tuple(pairs.values())
 
 
-def lower(modules: list[A.Module]) -> tuple[ir.Program, list[Diagnostic]]:
-    lw = Lowering(modules)
-    program = lw.program()
-    return program, lw.diagnostics
+def lower(modules: list[A.Module]) -> tuple[ir.Program, Resolver, list[Diagnostic]]:
+    """Resolves and lowers a whole program at once (no caching)."""
+    resolver = Resolver([summarize(m) for m in modules])
+    diagnostics = list(resolver.diagnostics)
+    resolver.diagnostics.clear()
+    lw = Lowering(resolver)
+    fragments = [lw.module(m) for m in modules]
+    program = assemble(fragments, [m.path for m in modules], {m.package for m in modules if m.package})
+    return program, resolver, diagnostics + lw.diagnostics

@@ -37,11 +37,42 @@ class Symbol:
     kind: str
     name: str
     package: str | None
-    decl: A.Declaration
+    span: Span
+    source_kind: str | None = None
 
     @property
     def key(self) -> str:
         return qualify(self.package, self.name)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What other files need to know of one file: its package, imports and declarations.
+
+    Small and cached per file: names resolve from summaries alone, so a file whose
+    neighbours did not change need not be parsed or lowered again.
+    """
+
+    path: str
+    package: str | None
+    imports: tuple[A.ImportDecl, ...]
+    symbols: tuple[Symbol, ...]
+
+    def fingerprint(self) -> tuple:
+        """Everything that decides how names resolve (spans excluded: moving a line keeps it)."""
+        imports = tuple((d.module.dotted, tuple(m.value for m in d.members), d.alias.value if d.alias else None)
+                        for d in self.imports)
+        return (self.path, self.package, imports,
+                tuple((s.kind, s.name, s.source_kind) for s in self.symbols))
+
+
+def summarize(m: A.Module) -> Summary:
+    pkg = m.package
+    imports = tuple(d for d in m.decls if isinstance(d, A.ImportDecl))
+    symbols = tuple(
+        Symbol(d.kind, d.name.value, pkg, d.name.span, d.source_kind if isinstance(d, A.SourceDecl) else None)
+        for d in m.decls if not isinstance(d, (A.PackageDecl, A.ImportDecl)))
+    return Summary(m.path, pkg, imports, symbols)
 
 
 @dataclass
@@ -55,35 +86,31 @@ class Scope:
 
 
 class Resolver:
-    def __init__(self, modules: list[A.Module]) -> None:
+    def __init__(self, summaries: list[Summary]) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.packages: dict[str | None, dict[tuple[str, str], Symbol]] = {}
-        self._collect(modules)
-        self.scopes = {m.path: self._scope(m) for m in modules}
+        self._collect(summaries)
+        self.scopes = {s.path: self._scope(s) for s in summaries}
 
     # ------------------------------------------------------------------ building
-    def _collect(self, modules: list[A.Module]) -> None:
-        for m in modules:
-            pkg = m.package
-            table = self.packages.setdefault(pkg, {})
-            for d in m.decls:
-                if isinstance(d, (A.PackageDecl, A.ImportDecl)):
-                    continue
-                key = (namespace(d.kind), d.name.value)
+    def _collect(self, summaries: list[Summary]) -> None:
+        for summary in summaries:
+            table = self.packages.setdefault(summary.package, {})
+            for sym in summary.symbols:
+                key = (namespace(sym.kind), sym.name)
                 prev = table.get(key)
                 if prev is not None:
                     self.diagnostics.append(error(
-                        "E0201", f"`{d.name.value}` is declared twice", d.name.span,
-                        labels=(Label(prev.decl.name.span, f"first declared here, as a {KIND_WORDS[prev.kind]}"),),
-                        help=f"rename one of them, or remove the second {KIND_WORDS[d.kind]}"))
+                        "E0201", f"`{sym.name}` is declared twice", sym.span,
+                        labels=(Label(prev.span, f"first declared here, as a {KIND_WORDS[prev.kind]}"),),
+                        help=f"rename one of them, or remove the second {KIND_WORDS[sym.kind]}"))
                     continue
-                table[key] = Symbol(d.kind, d.name.value, pkg, d)
+                table[key] = sym
 
-    def _scope(self, m: A.Module) -> Scope:
-        scope = Scope(m.package, dict(self.packages.get(m.package, {})))
-        for d in m.decls:
-            if isinstance(d, A.ImportDecl):
-                self._import(d, scope)
+    def _scope(self, summary: Summary) -> Scope:
+        scope = Scope(summary.package, dict(self.packages.get(summary.package, {})))
+        for d in summary.imports:
+            self._import(d, scope)
         return scope
 
     def _import(self, d: A.ImportDecl, scope: Scope) -> None:
@@ -136,7 +163,7 @@ class Resolver:
         if symbol.kind not in kinds:
             self.diagnostics.append(error(
                 "E0205", f"`{name}` is a {KIND_WORDS[symbol.kind]}, not a {label}", span,
-                labels=(Label(symbol.decl.name.span, f"{KIND_WORDS[symbol.kind]} declared here"),)))
+                labels=(Label(symbol.span, f"{KIND_WORDS[symbol.kind]} declared here"),)))
             return None
         return symbol
 

@@ -23,7 +23,7 @@ _SIZE = re.compile(r"([0-9]+)([KMGT]i?)")
 # Clauses that may be written more than once in one block.
 _REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step", "edge", "param",
                          "uses", "emits", "setting", "kwarg", "objective", "env_param",
-                         "source_param", "key"})
+                         "source_param"})
 
 
 def duration_ms(text: str) -> int:
@@ -416,13 +416,17 @@ class AstBuilder:
     @node_list
     def entity_decl(self, span, children: list) -> A.EntityDecl:
         name, *items = children
-        f, m = self._fold("entity", items)
-        if "composite_key" in f and f.get("key"):
+        keys = [i for i in items if i[0] in ("key", "composite_key")]
+        f, m = self._fold("entity", [i for i in items if i[0] not in ("key", "composite_key")])
+        if len(keys) > 1:
             self.diagnostics.append(error(
                 "E0110", "an entity has one key clause: a single key or one composite `key (...)`",
-                span, help="list every key column inside one `key (a: string, b: string)`"))
-        keys = f.get("composite_key") or tuple(f.get("key", ()))
-        return A.EntityDecl(self._name(name), span, m, keys=tuple(keys), composite="composite_key" in f)
+                keys[1][2], labels=(Label(keys[0][2], "first key here"),),
+                help="list every key column inside one `key (a: string, b: string)`"))
+        kind, value, _ = keys[0] if keys else ("key", None, None)
+        composite = kind == "composite_key"
+        fields = tuple(value) if composite else (value,) if value is not None else ()
+        return A.EntityDecl(self._name(name), span, m, keys=fields, composite=composite)
 
     # ---------------------------------------------------------------- features
     @node

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from mlc import __version__
 from mlc.diagnostics import Diagnostic, Span, error
-from mlc.dsl import ast as A
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -50,10 +49,14 @@ def read_source(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]
 
 
 class ParseCache:
-    """Pickled (module, diagnostics) per content hash under `root`; writes are atomic."""
+    """Pickled values per (kind, key) under `root`; writes are atomic, reads never fail loudly.
+
+    Keys hash (mlc version, grammar, path, text), so an entry can never be stale:
+    a change to any of them is a different key.
+    """
 
     def __init__(self, root: Path, grammar: str) -> None:
-        self.root = root / "parse"
+        self.root = root
         self.salt = hashlib.sha256(f"{__version__}\0{grammar}".encode()).hexdigest()
 
     def key(self, display: str, text: str) -> str:
@@ -63,20 +66,23 @@ class ParseCache:
         h.update(text.encode())
         return h.hexdigest()
 
-    def get(self, key: str) -> tuple[A.Module, list[Diagnostic]] | None:
+    def _path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / key
+
+    def get(self, kind: str, key: str):
         try:
-            with open(self.root / key[:2] / key, "rb") as f:
+            with open(self._path(kind, key), "rb") as f:
                 return pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
             return None
 
-    def put(self, key: str, value: tuple[A.Module, list[Diagnostic]]) -> None:
-        folder = self.root / key[:2]
+    def put(self, kind: str, key: str, value) -> None:
+        target = self._path(kind, key)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, folder / key)
+            os.replace(tmp, target)
         except OSError:
             pass  # a read-only tree still checks; it only loses the speed-up

@@ -16,7 +16,7 @@ from functools import lru_cache
 from importlib import resources
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedInput
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from mlc.diagnostics import Diagnostic, Span
 from mlc.dsl import ast as A
@@ -50,19 +50,27 @@ class FlowParser:
     def parse(self, text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
         """Parses one file. Never raises on bad input: problems come back as diagnostics."""
         module = A.Module(path)
+        self.comments.clear()
         try:
             decls, diags = self._parse_text(text, path, 0)
+            comments = self._take_comments(path, 0)
         except UnexpectedInput:
-            decls, diags = self._parse_recovering(text, path)
+            decls, diags, comments = self._parse_recovering(text, path)
         module.decls = decls
-        module.comments = self._take_comments(path, 0)
+        module.comments = comments
         _attach_docs(module)
         return module, diags
 
     def parse_declaration(self, text: str, path: str, line_offset: int) -> tuple[list[A.Declaration], list[Diagnostic]]:
-        """Parses the text of one declaration that starts at line `line_offset + 1` of `path`."""
-        decls, diags = self._parse_chunk(text, path, line_offset)
+        """Parses the text of one declaration that starts at line `line_offset + 1` of `path`.
+
+        Spans come out at their lines in the whole file; a `##` doc comment at the top of
+        `text` attaches as it does in a whole-file parse.
+        """
         self.comments.clear()
+        decls, diags = self._parse_chunk(text, path, line_offset)
+        module = A.Module(path, decls, self._take_comments(path, line_offset))
+        _attach_docs(module)
         return decls, diags
 
     # ------------------------------------------------------------------ internals
@@ -88,19 +96,21 @@ class FlowParser:
                 unique.append(c)
         return unique
 
-    def _parse_recovering(self, text: str, path: str) -> tuple[list, list[Diagnostic]]:
-        self.comments.clear()
+    def _parse_recovering(self, text: str, path: str) -> tuple[list, list[Diagnostic], list[A.Comment]]:
         decls: list = []
         diags: list[Diagnostic] = []
+        comments: list[A.Comment] = []
         lines = text.split("\n")
         for start, end in _chunks(lines):
             chunk = "\n".join(lines[start:end])
+            self.comments.clear()
             d, ds = self._parse_chunk(chunk, path, start)
+            comments.extend(self._take_comments(path, start))  # the chunk's lines are offset by `start`
             decls.extend(d)
             diags.extend(ds)
             if sum(1 for x in diags if x.is_error) >= MAX_ERRORS_PER_FILE:
                 break
-        return decls, diags
+        return decls, diags, comments
 
     def _parse_chunk(self, chunk: str, path: str, offset: int) -> tuple[list, list[Diagnostic]]:
         diags: list[Diagnostic] = []
@@ -114,12 +124,14 @@ class FlowParser:
                 pos = getattr(token, "start_pos", None)
                 if not isinstance(pos, int) or (token is not None and token.type == "$END"):
                     pos = len(chunk) + _attempt
+                if isinstance(e, UnexpectedCharacters):
+                    pos = e.pos_in_stream
                 diag, fix = describe_unexpected(e, chunk, path, offset, self.lark)
                 if pos <= last_pos and diags:
                     return [], diags  # no progress: give up on this declaration
                 diags.append(diag)
                 last_pos = pos
-                if fix is None:
+                if fix is None or fix == chunk:
                     return [], diags
                 chunk = fix
         return [], diags

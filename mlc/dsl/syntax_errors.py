@@ -9,12 +9,14 @@ kept), or the missing closers appended. The parser then tries again.
 from __future__ import annotations
 
 import re
+from copy import copy
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
 from mlc.diagnostics import Diagnostic, Label, Span, did_you_mean, error
+from mlc.dsl.build import _DURATION_UNITS_MS, _SIZE_UNITS, _first_span
 
 _WORDS = {
     "NAME": "a name",
@@ -56,7 +58,7 @@ def _keyword(lark: Lark, name: str) -> str | None:
 
 
 def _significant(text: str, start: int = 0):
-    """(offset, char) of every bracket and newline outside strings and comments."""
+    """(offset, char) of every bracket, comma and newline outside strings and comments."""
     i, n = start, len(text)
     while i < n:
         c = text[i]
@@ -70,7 +72,7 @@ def _significant(text: str, start: int = 0):
             j = text.find("\n", i)
             i = n if j < 0 else j
             continue
-        if c in "{}()[]\n":
+        if c in "{}()[],\n":
             yield i, c
         i += 1
 
@@ -101,20 +103,60 @@ def _blank(text: str, start: int, end: int) -> str:
 
 def _opener_phrase(text: str, pos: int) -> str:
     """'flow `train`' for the brace that `flow train {` opens at `pos`."""
+    return _opener(text, pos)[0]
+
+
+def _opener(text: str, pos: int) -> tuple[str, int]:
+    """The phrase for the brace at `pos` and where that phrase starts (the brace itself for 'the block')."""
     line_start = text.rfind("\n", 0, pos) + 1
     m = _OPENER_WORDS.match(text, line_start, pos)
     kw, name = (m.group(1), m.group(2)) if m else (None, None)
-    if kw and name:
-        return f"{kw} `{name}`"
-    if kw:
-        return f"`{kw}`"
-    return "the block"
+    if m and kw and name:
+        return f"{kw} `{name}`", m.start(1)
+    if m and kw:
+        return f"`{kw}`", m.start(1)
+    return "the block", pos
+
+
+def _context(text: str, stack: list[tuple[str, int]]) -> str:
+    """The block an error is in, named by its innermost `{` ('flow `train`'), or 'the file'."""
+    braces = [at for ch, at in stack if ch == "{"]
+    return _opener_phrase(text, braces[-1]) if braces else "the file"
 
 
 def _line_bounds(text: str, pos: int) -> tuple[int, int]:
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
     return start, len(text) if end < 0 else end
+
+
+def _item_start(text: str, pos: int, stack: list[tuple[str, int]]) -> int:
+    """Where the item holding `pos` starts: just after the `{`, `,` or block-closing `}` before it
+    on its line, at its level of nesting; else the start of the line. Blanking from there keeps a
+    declaration's header, so `model m { oops }` still declares `m`."""
+    line_start = text.rfind("\n", 0, pos) + 1
+    if stack and stack[-1][0] in "([" and stack[-1][1] < line_start:
+        return line_start  # inside a call or list that began on an earlier line
+    starts = [line_start]  # the candidate start at each level of nesting opened on this line
+    opens: list[str] = []
+    for i, c in _significant(text, line_start):
+        if i >= pos:
+            break
+        if c in "([{":
+            opens.append(c)
+            starts.append(i + 1)
+        elif c in ")]}":
+            if opens:
+                opens.pop()
+                starts.pop()
+            else:
+                starts[0] = i + 1  # it closes a block opened on an earlier line
+        elif c == ",":
+            starts[-1] = i + 1
+    for level in range(len(opens), 0, -1):
+        if opens[level - 1] == "{":
+            return starts[level]
+    return starts[0]
 
 
 def _item_end(text: str, line_end: int, line_start: int) -> int:
@@ -162,71 +204,353 @@ def _bad_character(e: UnexpectedCharacters, text: str, path: str, offset: int, p
                   help='close the string with `"` on the same line')
         return d, _blank(text, ls, le)
     shown = ch if ch.isprintable() else repr(ch)
+    help = ('strings are written in double quotes: "like this"' if ch == "'"
+            else "remove it, or put it inside a string")
     d = error("E0003", f"unexpected character `{shown}`", _span(path, offset, text, pos, pos + 1),
-              help="remove it, or put it inside a string")
-    return d, _blank(text, ls, _item_end(text, le, ls))
+              help=help)
+    item = _item_start(text, pos, _brackets(text, pos))
+    return d, _blank(text, item, max(_item_end(text, le, item), pos + 1))
 
 
 def _unclosed(text: str, path: str, offset: int, lark: Lark, e: UnexpectedInput):
     stack = _brackets(text, len(text))
     end = len(text.rstrip())
+    at_end = _span(path, offset, text, end, end)  # zero-width: where the missing text goes
     if not stack:
-        expected = sorted(getattr(e, "expected", ()) or ())
-        words = ", ".join(terminal_words(lark, x) for x in expected[:6])
-        d = error("E0001", "unexpected end of the declaration",
-                  _span(path, offset, text, max(end - 1, 0), end),
-                  notes=(f"expected {words}",) if words else ())
+        words = _expected_note(lark, _expected(e))
+        d = error("E0001", "unexpected end of the declaration", at_end, notes=(words,))
         return d, None
     ch, at = stack[-1]
     close = _CLOSERS[ch]
-    line, col = _line_col(text, at)
-    what = _opener_phrase(text, at) if ch == "{" else f"`{ch}`"
-    d = error("E0002", f"expected `{close}` to close {what} opened at {line + offset}:{col}",
-              _span(path, offset, text, max(end - 1, 0), end),
-              labels=(Label(_span(path, offset, text, at, at + 1), "opened here"),),
-              help=f"add `{close}`")
+    d = _expected_closer(text, path, offset, ch, at, at_end,
+                         help=f"add `{close}`" if len(stack) == 1 else
+                         f"add `{''.join(_CLOSERS[c] for c, _ in reversed(stack))}`",
+                         notes=tuple(f"{_what(text, c, a)} opened at {_where(text, c, a, offset)} "
+                                     f"is not closed either" for c, a in reversed(stack[:-1])))
     closers = "".join(_CLOSERS[c] for c, _ in reversed(stack))
     return d, text.rstrip() + "\n" + closers + "\n"
 
 
+def _what(text: str, ch: str, at: int) -> str:
+    return _opener(text, at)[0] if ch == "{" else f"`{ch}`"
+
+
+def _where(text: str, ch: str, at: int, offset: int) -> str:
+    line, col = _line_col(text, _opener(text, at)[1] if ch == "{" else at)
+    return f"{line + offset}:{col}"
+
+
+def _expected_closer(text: str, path: str, offset: int, ch: str, at: int, span: Span, help: str,
+                     notes: tuple[str, ...] = ()) -> Diagnostic:
+    """'expected `}` to close flow `train` opened at 12:1', with the opening bracket labelled."""
+    close = _CLOSERS[ch]
+    return error("E0002", f"expected `{close}` to close {_what(text, ch, at)} opened at "
+                          f"{_where(text, ch, at, offset)}",
+                 span, labels=(Label(_span(path, offset, text, at, at + 1), "opened here"),),
+                 help=help, notes=notes)
+
+
+def _expected(e: UnexpectedInput) -> set[str]:
+    """The terminals that would have been accepted where the error is.
+
+    Lark's `expected` is the lookahead set of an LALR state, which merged states widen
+    (`model m nondeterministic` would "expect" step clauses); the interactive parser
+    replays each candidate and keeps only those that really go on.
+    """
+    ip = getattr(e, "interactive_parser", None)
+    if ip is not None:
+        return set(_cursor(ip).accepts())
+    return set(getattr(e, "expected", ()) or ())
+
+
+def _cursor(ip):
+    """A copy of the interactive parser that runs no AST callbacks (no side effects)."""
+    cursor = ip.copy(deepcopy_values=False)
+    conf = copy(cursor.parser_state.parse_conf)
+    conf.callbacks = {}
+    cursor.parser_state.parse_conf = conf
+    return cursor
+
+
+def _terminal_for(lark: Lark, literal: str) -> str | None:
+    for t in lark.terminals:
+        if isinstance(t.pattern, PatternStr) and t.pattern.value == literal:
+            return t.name
+    return None
+
+
+def _valid_after_closing(e: UnexpectedInput, token: Token, prev: Token | None, lark: Lark) -> bool:
+    """Whether the input would go on if the innermost block were closed just before `token`
+    (or before `prev`, the token shifted just before it, when `prev` is given)."""
+    ip = getattr(e, "interactive_parser", None)
+    rbrace = _terminal_for(lark, "}")
+    if ip is None or rbrace is None:
+        return False
+    cursor = _cursor(ip)
+    if prev is not None:
+        if not cursor.parser_state.value_stack or cursor.parser_state.value_stack[-1] is not prev:
+            return False
+        cursor.parser_state.state_stack.pop()
+        cursor.parser_state.value_stack.pop()
+    try:
+        cursor.feed_token(Token(rbrace, "}"))
+        if prev is not None:  # a field name in the unclosed block may be a keyword outside it
+            cursor.feed_token(_as_accepted(cursor, prev, lark))
+    except UnexpectedToken:
+        return False
+    accepted = cursor.accepts()
+    return _as_accepted(cursor, token, lark).type in accepted
+
+
+def _as_accepted(cursor, token: Token, lark: Lark) -> Token:
+    """`token` as the terminal the parser would take here: a name may be a keyword in this state."""
+    accepted = cursor.accepts()
+    if token.type in accepted:
+        return token
+    for t in accepted:
+        if _keyword(lark, t) == str(token):
+            return Token(t, str(token))
+    return token
+
+
+def _insert_closer(text: str, ls: int, pos: int, close: str) -> str | None:
+    """`text` with `close` put just before the token at `pos` (first on its line), positions kept."""
+    if pos > ls:  # the indentation before the token: replace one blank with the closer
+        return text[:pos - 1] + close + text[pos:]
+    if ls == 0:
+        return None
+    prev_start = text.rfind("\n", 0, ls - 1) + 1
+    if "#" in text[prev_start:ls - 1]:  # the end of the line before is inside a comment
+        return None
+    return text[:ls - 1] + close + text[ls - 1:]
+
+
+_NUMBER_WORD = re.compile(r"(?<![A-Za-z0-9_.])(?>[0-9]+(?:\.[0-9]+)?)([A-Za-z_][A-Za-z0-9_]*)")
+_VALID_NUMBER_WORD = re.compile(r"[0-9]+(?:(?:ms|s|m|h|d|w)(?:[0-9]+(?:ms|s|m|h|d|w))*|Ki|Mi|Gi|Ti|K|M|G|T)")
+_UNIT_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("msec", "msecs", "millis"), "ms"),
+    **dict.fromkeys(("sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("day", "days"), "d"),
+    **dict.fromkeys(("wk", "wks", "week", "weeks"), "w"),
+    **dict.fromkeys(("k", "KB", "kb"), "K"), **dict.fromkeys(("MB", "mb"), "M"),
+    **dict.fromkeys(("GB", "gb"), "G"), **dict.fromkeys(("TB", "tb"), "T"),
+    "KiB": "Ki", "MiB": "Mi", "GiB": "Gi", "TiB": "Ti",
+}
+_DURATION_HELP = "a duration is a whole number and a unit: ms, s, m (minutes), h, d or w (`30s`, `1h30m`)"
+_SIZE_HELP = "a size is a whole number and a unit: K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024)"
+
+
+def _in_units(amount: float, units: dict[str, int]) -> str | None:
+    """`amount` (ms or bytes) written with the largest unit that divides it: 5400000 ms -> `90m`."""
+    for unit, size in sorted(units.items(), key=lambda u: -u[1]):
+        n = amount / size
+        if n >= 1 and n == int(n):
+            return f"{int(n)}{unit}"
+    return None
+
+
+def _malformed_number(token: Token, prev: Token | None, text: str, path: str, offset: int,
+                      expected: set[str]) -> Diagnostic | None:
+    """`1.5h`, `16GB`, `30sec`, `1 h`: a number with a unit that is not a literal of the language."""
+    ls, le = _line_bounds(text, token.start_pos)
+    lo = prev.start_pos if prev is not None and prev.start_pos >= ls else token.start_pos
+    for m in _NUMBER_WORD.finditer(text, ls, le):
+        if m.end() <= lo or m.start() >= token.end_pos or _VALID_NUMBER_WORD.fullmatch(m.group(0)):
+            continue
+        word, number, unit = m.group(0), m.group(0)[: m.start(1) - m.start()], m.group(1)
+        unit = _UNIT_ALIASES.get(unit, unit)
+        span = _span(path, offset, text, m.start(), m.end())
+        if unit in _DURATION_UNITS_MS:
+            fixed = _in_units(float(number) * _DURATION_UNITS_MS[unit], _DURATION_UNITS_MS)
+            return error("E0007", f"`{word}` is not a duration", span,
+                         help=f"write `{fixed}`" if fixed else None, notes=(_DURATION_HELP,))
+        if unit in _SIZE_UNITS:
+            fixed = _in_units(float(number) * _SIZE_UNITS[unit], _SIZE_UNITS)
+            return error("E0007", f"`{word}` is not a size", span,
+                         help=f"write `{fixed}`" if fixed else None, notes=(_SIZE_HELP,))
+        return error("E0007", f"`{word}` is not a number, a duration or a size", span,
+                     notes=(_DURATION_HELP, _SIZE_HELP))
+    if token.type in ("INT", "FLOAT") and "DURATION" in expected:
+        m = re.compile(r"[ \t]+(ms|s|m|h|d|w)\b").match(text, token.end_pos)
+        if m:
+            return error("E0007", f"`{text[token.start_pos:m.end()]}` is not a duration",
+                         _span(path, offset, text, token.start_pos, m.end()),
+                         help=f"write the unit right after the number: `{token}{m.group(1)}`")
+    return None
+
+
+def _starts_item(text: str, pos: int) -> bool:
+    """Whether the token at `pos` is the first of an item: first on its line, or after `{` or `,`."""
+    before = text[text.rfind("\n", 0, pos) + 1:pos].rstrip()
+    return before == "" or before.endswith(("{", ","))
+
+
+def _keywords_before(e: UnexpectedInput, lark: Lark) -> list[str]:
+    """The keywords that were acceptable just before the last token shifted (an item's first word)."""
+    ip = getattr(e, "interactive_parser", None)
+    if ip is None or len(ip.parser_state.state_stack) < 2:
+        return []
+    cursor = _cursor(ip)
+    cursor.parser_state.state_stack.pop()
+    cursor.parser_state.value_stack.pop()
+    return sorted(k for k in (_keyword(lark, t) for t in cursor.accepts()) if k)
+
+
+def _hint(token: Token, prev: Token | None, context: str, text: str, pos: int) -> str | None:
+    """Help for a few mistakes that have one obvious repair."""
+    word = str(token)
+    if word in ("deterministic", "nondeterministic") and context.startswith("model "):
+        return f"write the marker in the model's header: `model NAME {word} {{ ... }}`"
+    line = text[text.rfind("\n", 0, pos) + 1:pos]
+    if token.type in ("EQ", "NE", "LE", "GE", "LT", "GT") and re.search(r"\blatency\s*\([^()]*\)\s*$", line):
+        return f"a latency objective names a percentile: `latency(...) p99 {word} ...`"
+    if word == ":" and prev is not None and prev.type == "INT" and re.search(r"\bby\s+[0-9]+$", line):
+        m = re.match(r"[0-9:]*", text[prev.start_pos:])
+        return f'a time of day is a string: `by "{m.group(0) if m else prev}"`'
+    return None
+
+
 def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, offset: int, lark: Lark):
     pos = token.start_pos
-    expected = set(getattr(e, "expected", ()) or ())
+    expected = _expected(e)
     span = _span(path, offset, text, pos, token.end_pos)
-    prev = _previous_token(e)
+    prev_tok = _previous_token(e)
+    prev = str(prev_tok) if prev_tok is not None else None
     shown = str(token).replace("\n", "\\n")
     stack = _brackets(text, pos)
     ls, le = _line_bounds(text, pos)
+    first_on_line = text[ls:pos].strip() == ""
 
     # An unfinished `(` or `[`: the item is incomplete where a block or the next line begins.
     if stack and stack[-1][0] in "([" and (stack[-1][1] < ls or token.type in ("LBRACE", "RBRACE")):
         ch, at = stack[-1]
-        line, col = _line_col(text, at)
-        d = error("E0002", f"expected `{_CLOSERS[ch]}` to close `{ch}` opened at {line + offset}:{col}",
-                  span, labels=(Label(_span(path, offset, text, at, at + 1), "opened here"),),
-                  help=f"add `{_CLOSERS[ch]}`" + (" at the end of the line before" if at < ls else ""))
+        d = _expected_closer(text, path, offset, ch, at, span,
+                             help=f"add `{_CLOSERS[ch]}`" + (" at the end of the line before" if at < ls else ""))
         start = text.rfind("\n", 0, at) + 1
         end = ls if stack[-1][1] < ls else _item_end(text, le, start)
         return d, _blank(text, start, end)
 
-    fix = _blank(text, ls, _item_end(text, le, ls))
+    # A closing bracket that matches nothing open: drop it and go on.
+    if shown in ("}", ")", "]") and (not stack or _CLOSERS[stack[-1][0]] != shown):
+        opener = {v: k for k, v in _CLOSERS.items()}[shown]
+        d = error("E0001", f"unmatched `{shown}`: no `{opener}` is open here", span, help="remove it")
+        return d, _blank(text, pos, token.end_pos)
+
+    # A forgotten `}`: the token starts a line no further right than the line that opened the
+    # innermost block, and it would be valid once that block is closed.
+    # (When the line's first word is a name inside the block, as in a schema, the error comes
+    # one token later: then that word is where the block should have ended.)
+    lead = prev_tok if (prev_tok is not None and not first_on_line and prev_tok.start_pos >= ls
+                        and text[ls:prev_tok.start_pos].strip() == "") else None
+    if stack and stack[-1][0] == "{" and (first_on_line or lead is not None):
+        at = stack[-1][1]
+        opener_line = text[text.rfind("\n", 0, at) + 1:at]
+        indent = len(opener_line) - len(opener_line.lstrip())
+        start = lead.start_pos if lead is not None else pos
+        if start - ls <= indent and _valid_after_closing(e, token, lead, lark):
+            fixed = _insert_closer(text, ls, start, "}")
+            if fixed is not None:
+                where = _span(path, offset, text, start, lead.end_pos) if lead is not None else span
+                d = _expected_closer(text, path, offset, "{", at, where,
+                                     help=f"add `}}` at the end of line {_last_code_line(text, ls) + offset}")
+                return d, fixed
+
+    # The item on an earlier line stopped short (`timeout` with no value, a stray word at the end
+    # of a line): report it where it is and drop it, rather than every line after it.
+    rbrace = _terminal_for(lark, "}")
+    if (stack and stack[-1][0] == "{" and first_on_line and prev_tok is not None
+            and prev_tok.end_pos <= ls and rbrace not in expected):
+        start = _incomplete_item_start(e, text, offset, prev_tok)
+        _, prev_end = _line_bounds(text, prev_tok.start_pos)
+        d = error("E0001", f"{_expected_note(lark, expected)} after `{prev}` in {_context(text, stack)}",
+                  _span(path, offset, text, prev_tok.start_pos, prev_tok.end_pos),
+                  help=_hint(token, prev_tok, _context(text, stack), text, pos))
+        return d, _blank(text, start, prev_end)
+
+    item = _item_start(text, pos, stack)
+    fix = _blank(text, item, _item_end(text, le, item))
     if prev in _LIST_CLAUSES and "LSQB" in expected:
         d = error("E0005", f"`{prev}` takes a bracketed list", span,
                   help=f"write `{prev} [{text[pos:le].strip()}]`")
         return d, fix
 
+    bad_number = _malformed_number(token, prev_tok, text, path, offset, expected)
+    if bad_number is not None:
+        return bad_number, fix
+
     keywords = sorted(k for k in (_keyword(lark, x) for x in expected) if k)
-    context = _opener_phrase(text, stack[-1][1]) if stack else "the file"
+    context = _context(text, stack)
+    note = _expected_note(lark, expected)
+    if not stack and first_on_line and "flow" in keywords:  # between declarations
+        hint = did_you_mean(shown, keywords)
+        if token.type == "NAME":
+            d = error("E0006", f"unknown declaration `{shown}`", span, help=hint,
+                      notes=("a declaration starts with " + _or_list(keywords),))
+        else:
+            d = error("E0001", f"`{shown}` cannot start a declaration", span, help=hint,
+                      notes=("a declaration starts with " + _or_list(keywords),))
+        return d, fix
     if token.type == "NAME" or (shown.isidentifier() and keywords):
         hint = did_you_mean(shown, keywords)
-        if hint and (prev in ("{", ",", None) or text[ls:pos].strip() == ""):
-            d = error("E0006", f"unknown clause `{shown}` in {context}", span, help=hint,
-                      notes=(_expected_note(lark, expected),))
+        if hint and (prev in ("{", ",", None) or first_on_line):
+            d = error("E0006", f"unknown clause `{shown}` in {context}", span, help=hint, notes=(note,))
+            return d, fix
+    if prev_tok is not None and prev_tok.type == "NAME" and _starts_item(text, prev_tok.start_pos):
+        hint = did_you_mean(prev, _keywords_before(e, lark))
+        if hint:
+            d = error("E0006", f"unknown clause `{prev}` in {context}",
+                      _span(path, offset, text, prev_tok.start_pos, prev_tok.end_pos), help=hint)
             return d, fix
     after = f" after `{prev}`" if prev else ""
     d = error("E0001", f"unexpected {_describe_token(token)}{after} in {context}", span,
-              notes=(_expected_note(lark, expected),))
+              notes=(note,), help=_hint(token, prev_tok, context, text, pos))
     return d, fix
+
+
+def _incomplete_item_start(e: UnexpectedInput, text: str, offset: int, last: Token) -> int:
+    """Where the unfinished item that ends with `last` begins: the earliest value the parser
+    holds after the last `{`, `,` or complete item."""
+    start = last.start_pos
+    ip = getattr(e, "interactive_parser", None)
+    if ip is None:
+        return start
+    for value in reversed(ip.parser_state.value_stack):
+        if isinstance(value, Token):
+            if str(value) in ("{", ","):
+                break
+            start = min(start, value.start_pos)
+            continue
+        if isinstance(value, tuple) and len(value) == 3 and isinstance(value[2], Span):
+            break  # a complete block item
+        span = _first_span(value)
+        if span is None or isinstance(value, list):
+            break
+        start = min(start, _offset_of(text, span.line - offset, span.col))
+    return start
+
+
+def _offset_of(text: str, line: int, col: int) -> int:
+    pos = 0
+    for _ in range(line - 1):
+        pos = text.index("\n", pos) + 1
+    return pos + col - 1
+
+
+def _last_code_line(text: str, line_start: int) -> int:
+    """The number of the last line before the one at `line_start` that is not blank or a comment."""
+    lines = text[:line_start].split("\n")[:-1]
+    for n in range(len(lines), 0, -1):
+        stripped = lines[n - 1].strip()
+        if stripped and not stripped.startswith("#"):
+            return n
+    return 1
+
+
+def _or_list(words: list[str]) -> str:
+    quoted = [f"`{w}`" for w in words]
+    return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
 
 
 def _describe_token(token: Token) -> str:
@@ -242,12 +566,12 @@ def _expected_note(lark: Lark, expected: set[str]) -> str:
     return "expected " + (", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else words[0]) if words else "expected something else"
 
 
-def _previous_token(e: UnexpectedInput) -> str | None:
+def _previous_token(e: UnexpectedInput) -> Token | None:
+    """The token just before the error, when the parser has not folded it into a rule yet."""
     ip = getattr(e, "interactive_parser", None)
     if not isinstance(e, UnexpectedToken) or ip is None:
         return None
-    for value in reversed(ip.parser_state.value_stack):
-        if isinstance(value, Token):
-            return str(value)
-        return None
+    stack = ip.parser_state.value_stack
+    if stack and isinstance(stack[-1], Token):
+        return stack[-1]
     return None
