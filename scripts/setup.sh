@@ -14,3 +14,9 @@ UV=$(command -v uv || echo "$PY -m uv")
 # and without .pyc files every `mlc` start re-compiles pydantic and lark (~1 s).
 $UV pip install --quiet --python .venv/bin/python --compile-bytecode -e '.[dev]'
 .venv/bin/python -m compileall -q mlc
+# Graphviz draws `mlc graph --format svg`; a Debian package, installed when we may.
+if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  (apt-get install -y -qq --no-install-recommends graphviz >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }) \
+    || echo "setup: could not install graphviz; mlc graph --format svg will not work" >&2
+fi

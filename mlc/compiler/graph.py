@@ -33,6 +33,16 @@ def _triggers(t: ir.Trigger | None):
         yield t
 
 
+def _step_deterministic(p: ir.Program, s: ir.Step) -> bool:
+    """As declared; otherwise a step that trains, uses or deploys a probabilistic model is probabilistic."""
+    if s.deterministic is not None:
+        return s.deterministic
+    models = [r.target for r in (s.produces, *s.uses) if r is not None and r.target]
+    if s.kind == "deploy":
+        models += [a.value for a in s.args if a.op == "ref" and a.value]
+    return all(p.models[m].deterministic for m in models if m in p.models)
+
+
 def build_graph(p: ir.Program) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph()
     for key, s in p.sources.items():
@@ -81,7 +91,7 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
         for s in f.steps:
             sn = step_id(key, s.name)
             g.add_node(sn, kind="step", label=s.name, flow=key, action=s.kind, owner=s.owner or f.owner,
-                       deterministic=s.deterministic is not False, loc=s.loc)
+                       deterministic=_step_deterministic(p, s), loc=s.loc)
             g.add_edge(fn, sn, kind="contains")
             if s.produces and s.produces.target:
                 g.add_edge(sn, node_id("model", s.produces.target), kind="produces")

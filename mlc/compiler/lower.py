@@ -146,10 +146,10 @@ class Lowering:
                     ir.Import, **_common(d, pkg), module=d.module.dotted, members=tuple(x.value for x in d.members),
                     alias=d.alias.value if d.alias else None))
                 continue
+            if not self.resolver.is_declaration(pkg, d):
+                continue  # declared twice: reported by the resolver, the first one stands
             section = sections.setdefault(_SECTION[d.kind], {})
-            key = qualify(pkg, d.name.value)
-            if key not in section:  # declared twice: reported by the resolver, the first one stands
-                section[key] = getattr(self, "_decl_" + d.kind)(d, pkg)
+            section[qualify(pkg, d.name.value)] = getattr(self, "_decl_" + d.kind)(d, pkg)
         self.diagnostics.extend(self.resolver.diagnostics[before:])
         del self.resolver.diagnostics[before:]
         return Fragment(sections, tuple(imports))

@@ -140,6 +140,11 @@ class Resolver:
             for s in found:
                 scope.names[(namespace(s.kind), s.name)] = s
 
+    def is_declaration(self, package: str | None, d: A.Declaration) -> bool:
+        """Whether `d` is the declaration its name stands for (not a later duplicate)."""
+        symbol = self.packages.get(package, {}).get((namespace(d.kind), d.name.value))
+        return symbol is not None and symbol.span == d.name.span
+
     # ------------------------------------------------------------------ lookups
     def lookup(self, file: str, name: str, span: Span, kinds: tuple[str, ...],
                what: str | None = None) -> Symbol | None:

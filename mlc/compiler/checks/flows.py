@@ -59,6 +59,7 @@ def _check_edges(ctx: Context, flow: ir.Flow) -> None:
     g = nx.DiGraph()
     g.add_nodes_from(names)
     connected: set[str] = set()
+    broken = False
     for e in flow.edges:
         ok = True
         for r in (e.upstream, e.downstream):
@@ -68,6 +69,7 @@ def _check_edges(ctx: Context, flow: ir.Flow) -> None:
                                  help=did_you_mean(r.name, names)))
         if ok:
             g.add_edge(e.upstream.name, e.downstream.name, loc=e.upstream.loc)
+        broken = broken or not ok
         connected.update((e.upstream.name, e.downstream.name))
     for cycle in _cycles(g):
         path = " >> ".join(cycle + [cycle[0]])
@@ -75,7 +77,7 @@ def _check_edges(ctx: Context, flow: ir.Flow) -> None:
         ctx.report(error("E0401", f"the steps of flow `{flow.name}` form a cycle: {path}", locs[0],
                          labels=tuple(Label(loc, "") for loc in locs[1:]),
                          help="a flow is a DAG: remove one of these edges"))
-    if flow.edges and len(flow.steps) > 1:
+    if flow.edges and len(flow.steps) > 1 and not broken:
         for s in flow.steps:
             if s.name not in connected:
                 ctx.report(warning("W0403", f"step `{s.name}` is connected to no other step of `{flow.name}`",
