@@ -148,6 +148,51 @@ def _write_atomically(out: Path, artifacts) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+@main.command("graph")
+@_paths_argument
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]), default="mermaid",
+              show_default=True, help="Mermaid or Graphviz DOT text, or SVG drawn by Graphviz `dot`.")
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@_cache_option
+def graph_cmd(paths, fmt: str, out: str | None, no_cache: bool) -> None:
+    """Draw the whole program: ML vs deterministic, stream vs batch, signals, the feature store."""
+    import subprocess
+
+    from mlc.compiler.draw import to_dot, to_mermaid
+    from mlc.compiler.graph import build_graph
+
+    dot_binary = shutil.which("dot")
+    if fmt == "svg" and dot_binary is None:
+        raise click.UsageError("--format svg needs Graphviz's `dot` on PATH (apt-get install graphviz); "
+                               "--format dot or mermaid need nothing")
+    result = _run_check(paths, no_cache)
+    if result.errors or result.program is None:
+        _emit(result, "text")
+        click.echo(_summary(result, "checked") + "; nothing drawn", err=True)
+        sys.exit(EXIT_FINDINGS)
+    g = build_graph(result.program)
+    text = to_mermaid(g) if fmt == "mermaid" else to_dot(g)
+    if fmt == "svg":
+        done = subprocess.run([dot_binary, "-Tsvg"], input=text, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            click.echo(f"internal error: dot failed: {done.stderr.strip()}", err=True)
+            sys.exit(EXIT_USAGE)
+        text = done.stdout
+    if out:
+        _write_atomically_file(Path(out), text)
+    else:
+        click.echo(text, nl=False)
+    sys.exit(EXIT_CLEAN)
+
+
+def _write_atomically_file(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 @main.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of the IR (for editors and for YAML programs)."""

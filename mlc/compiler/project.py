@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,14 @@ class Project:
     root: Path
     files: list[Path]
     config: dict = field(default_factory=dict)
+    _cwd: str | None = field(default=None, repr=False)
 
     def display(self, path: Path) -> str:
         """The path shown in diagnostics: relative to the current folder when inside it."""
-        try:
-            return str(path.resolve().relative_to(Path.cwd().resolve()))
-        except ValueError:
-            return str(path)
+        if self._cwd is None:
+            self._cwd = os.getcwd() + os.sep
+        text = str(path)
+        return text[len(self._cwd):] if text.startswith(self._cwd) else text
 
     @property
     def name(self) -> str:

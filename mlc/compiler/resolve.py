@@ -77,12 +77,22 @@ def summarize(m: A.Module) -> Summary:
 
 @dataclass
 class Scope:
-    """What one file can name: (namespace, name) -> Symbol, and module aliases -> package."""
+    """What one file can name: its package's declarations (shared, not copied), what it
+    imports, and module aliases -> package."""
 
     package: str | None
-    names: dict[tuple[str, str], Symbol] = field(default_factory=dict)
+    own: dict[tuple[str, str], Symbol]
+    imported: dict[tuple[str, str], Symbol] = field(default_factory=dict)
     modules: dict[str, str] = field(default_factory=dict)
     poisoned: set[str] = field(default_factory=set)
+
+    def get(self, key: tuple[str, str]) -> Symbol | None:
+        found = self.own.get(key)
+        return found if found is not None else self.imported.get(key)
+
+    def items(self):
+        yield from self.imported.items()
+        yield from self.own.items()
 
 
 class Resolver:
@@ -108,7 +118,7 @@ class Resolver:
                 table[key] = sym
 
     def _scope(self, summary: Summary) -> Scope:
-        scope = Scope(summary.package, dict(self.packages.get(summary.package, {})))
+        scope = Scope(summary.package, self.packages.setdefault(summary.package, {}))
         for d in summary.imports:
             self._import(d, scope)
         return scope
@@ -138,7 +148,7 @@ class Resolver:
                 scope.poisoned.add(member.value)
                 continue
             for s in found:
-                scope.names[(namespace(s.kind), s.name)] = s
+                scope.imported[(namespace(s.kind), s.name)] = s
 
     def is_declaration(self, package: str | None, d: A.Declaration) -> bool:
         """Whether `d` is the declaration its name stands for (not a later duplicate)."""
@@ -158,7 +168,7 @@ class Resolver:
         if symbol is None:
             if name in scope.poisoned:
                 return None
-            candidates = [n for (space, n), s in scope.names.items() if space == ns and s.kind in kinds]
+            candidates = [n for (space, n), s in scope.items() if space == ns and s.kind in kinds]
             notes: tuple[str, ...] = ()
             if ns == "connector" and not candidates:
                 notes = ("connectors come from the standard library: `import std.connectors.{kafka, hive, s3, files}`",)
@@ -173,7 +183,7 @@ class Resolver:
         return symbol
 
     def _find(self, scope: Scope, ns: str, name: str) -> Symbol | None:
-        symbol = scope.names.get((ns, name))
+        symbol = scope.get((ns, name))
         if symbol is not None or "." not in name:
             return symbol
         module, _, member = name.rpartition(".")

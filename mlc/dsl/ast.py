@@ -159,10 +159,14 @@ class Comparison:
 
 @dataclass(slots=True)
 class Meta:
+    """Metadata of a declaration or a step. `clauses` lists the items of its block in
+    source order as (key, span) — what the formatter needs to keep order and comments."""
+
     doc: str | None = None
     owner: Literal | None = None
     tags: tuple[Literal, ...] = ()
     description: Literal | None = None
+    clauses: tuple[tuple[str, Span], ...] = ()
 
 
 @dataclass(slots=True)

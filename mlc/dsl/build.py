@@ -147,7 +147,7 @@ class AstBuilder:
         """Folds block items into {key: value or [values]} and the declaration's metadata."""
         fields: dict = {}
         seen: dict[str, Span] = {}
-        meta = A.Meta()
+        meta = A.Meta(clauses=tuple((key, span) for key, _value, span in items))
         for key, value, span in items:
             if key in ("owner", "tags", "description"):
                 if key in seen:
@@ -418,6 +418,7 @@ class AstBuilder:
         name, *items = children
         keys = [i for i in items if i[0] in ("key", "composite_key")]
         f, m = self._fold("entity", [i for i in items if i[0] not in ("key", "composite_key")])
+        m.clauses = tuple((k, s) for k, _v, s in items)
         if len(keys) > 1:
             self.diagnostics.append(error(
                 "E0110", "an entity has one key clause: a single key or one composite `key (...)`",

@@ -160,19 +160,24 @@ def _item_start(text: str, pos: int, stack: list[tuple[str, int]]) -> int:
 
 
 def _item_end(text: str, line_end: int, line_start: int) -> int:
-    """The end of the item starting on this line: its line, or through the block it opens.
+    """The end of the item starting at `line_start`: its line, or through the block or the
+    bracketed list it opens (`inputs [` over several lines).
 
     Stops before a bracket that closes the enclosing block, so that block stays whole.
     """
-    depth = 0
+    opened: list[str] = []
     for i, c in _significant(text, line_start):
-        if c == "{":
-            depth += 1
+        if c in "{([":
+            opened.append(c)
         elif c == "}":
-            depth -= 1
-            if depth < 0:
+            if "{" not in opened:
                 return i
-        elif c == "\n" and i >= line_end and depth <= 0:
+            while opened.pop() != "{":
+                pass
+        elif c in ")]":
+            if opened and opened[-1] == {")": "(", "]": "["}[c]:
+                opened.pop()
+        elif c == "\n" and i >= line_end and not opened:
             return i
     return len(text)
 
@@ -183,7 +188,7 @@ def describe_unexpected(e: UnexpectedInput, text: str, path: str, offset: int,
     if pos is None:
         pos = len(text)
     if isinstance(e, UnexpectedCharacters):
-        return _bad_character(e, text, path, offset, pos)
+        return _bad_character(e, text, path, offset, pos, lark)
     token: Token | None = getattr(e, "token", None)
     if token is None or token.type == "$END":
         return _unclosed(text, path, offset, lark, e)
@@ -196,13 +201,16 @@ def _span(path: str, offset: int, text: str, start: int, end: int) -> Span:
     return Span(path, l1 + offset, c1, l2 + offset, c2)
 
 
-def _bad_character(e: UnexpectedCharacters, text: str, path: str, offset: int, pos: int):
+def _bad_character(e: UnexpectedCharacters, text: str, path: str, offset: int, pos: int, lark: Lark):
     ch = text[pos]
     ls, le = _line_bounds(text, pos)
     if ch == '"':
         d = error("E0004", "unterminated string", _span(path, offset, text, pos, le),
-                  help='close the string with `"` on the same line')
-        return d, _blank(text, ls, le)
+                  help='a string opens and closes on one line: add the missing `"`')
+        # A closing quote whose opening one is missing (`table = a.b")`): without it the line
+        # parses on; otherwise drop the line.
+        unquoted = _blank(text, pos, pos + 1)
+        return d, unquoted if _parses_through(lark, unquoted, le) else _blank(text, ls, le)
     shown = ch if ch.isprintable() else repr(ch)
     help = ('strings are written in double quotes: "like this"' if ch == "'"
             else "remove it, or put it inside a string")
@@ -279,38 +287,52 @@ def _terminal_for(lark: Lark, literal: str) -> str | None:
     return None
 
 
-def _valid_after_closing(e: UnexpectedInput, token: Token, prev: Token | None, lark: Lark) -> bool:
-    """Whether the input would go on if the innermost block were closed just before `token`
-    (or before `prev`, the token shifted just before it, when `prev` is given)."""
-    ip = getattr(e, "interactive_parser", None)
-    rbrace = _terminal_for(lark, "}")
-    if ip is None or rbrace is None:
-        return False
-    cursor = _cursor(ip)
-    if prev is not None:
-        if not cursor.parser_state.value_stack or cursor.parser_state.value_stack[-1] is not prev:
-            return False
-        cursor.parser_state.state_stack.pop()
-        cursor.parser_state.value_stack.pop()
+def _bracket_list(text: str, ls: int, pos: int, le: int) -> str | None:
+    """`text` with the list that starts at `pos` put in brackets: `[` before it, and `]` at the
+    end of its line unless a `]` with no `[` follows in the block (a list over several lines)."""
+    fixed = _insert_closer(text, ls, pos, "[")
+    if fixed is None:
+        return None
+    opened: list[str] = []
+    for _i, c in _significant(text, pos):
+        if c in "([{":
+            opened.append(c)
+        elif c in ")]}":
+            if not opened:
+                if c == "]":
+                    return fixed
+                break  # the block ends with no `]` for this list
+            opened.pop()
+    end = _code_end(text, le + 1)[0] + len(fixed) - len(text)
+    return fixed[:end] + "]" + fixed[end:]
+
+
+def _unmatched_closer_after(text: str, start: int) -> bool:
+    """Whether a `}` after `start` closes nothing (as the `}` of a block whose `{` is missing does)."""
+    depth = 0
+    for i, c in _significant(text):
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            if depth == 0 and i >= start:
+                return True
+            depth = max(depth - 1, 0)
+    return False
+
+
+def _parses_through(lark: Lark, text: str, end: int) -> bool:
+    """Whether `text` up to `end` is a valid beginning of a declaration."""
     try:
-        cursor.feed_token(Token(rbrace, "}"))
-        if prev is not None:  # a field name in the unclosed block may be a keyword outside it
-            cursor.feed_token(_as_accepted(cursor, prev, lark))
-    except UnexpectedToken:
+        lark.parse_interactive(text[:end]).exhaust_lexer()
+    except UnexpectedInput:
         return False
-    accepted = cursor.accepts()
-    return _as_accepted(cursor, token, lark).type in accepted
+    return True
 
 
-def _as_accepted(cursor, token: Token, lark: Lark) -> Token:
-    """`token` as the terminal the parser would take here: a name may be a keyword in this state."""
-    accepted = cursor.accepts()
-    if token.type in accepted:
-        return token
-    for t in accepted:
-        if _keyword(lark, t) == str(token):
-            return Token(t, str(token))
-    return token
+def _word_span(path: str, offset: int, text: str, pos: int) -> Span:
+    """The span of the word (or the single character) at `pos`."""
+    m = re.compile(r"[A-Za-z_0-9]+|\S").match(text, pos)
+    return _span(path, offset, text, pos, m.end() if m else pos + 1)
 
 
 def _insert_closer(text: str, ls: int, pos: int, close: str) -> str | None:
@@ -432,49 +454,71 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
         end = ls if stack[-1][1] < ls else _item_end(text, le, start)
         return d, _blank(text, start, end)
 
-    # A closing bracket that matches nothing open: drop it and go on.
+    # A closing bracket that matches nothing open: drop a `}`, and the item around a `)` or `]`
+    # (its `(` or `[` is more likely missing than the closer extra).
     if shown in ("}", ")", "]") and (not stack or _CLOSERS[stack[-1][0]] != shown):
         opener = {v: k for k, v in _CLOSERS.items()}[shown]
-        d = error("E0001", f"unmatched `{shown}`: no `{opener}` is open here", span, help="remove it")
-        return d, _blank(text, pos, token.end_pos)
+        d = error("E0001", f"unmatched `{shown}`: no `{opener}` is open here", span,
+                  help="remove it" if shown == "}" else f"remove it, or add the `{opener}` it closes")
+        if shown == "}":
+            return d, _blank(text, pos, token.end_pos)
+        item = _item_start(text, pos, stack)
+        return d, _blank(text, item, max(_item_end(text, le, item), token.end_pos))
 
-    # A forgotten `}`: the token starts a line no further right than the line that opened the
-    # innermost block, and it would be valid once that block is closed.
-    # (When the line's first word is a name inside the block, as in a schema, the error comes
-    # one token later: then that word is where the block should have ended.)
-    lead = prev_tok if (prev_tok is not None and not first_on_line and prev_tok.start_pos >= ls
-                        and text[ls:prev_tok.start_pos].strip() == "") else None
-    if stack and stack[-1][0] == "{" and (first_on_line or lead is not None):
+    # A forgotten `}`: the error's line starts no further right than the line that opened the
+    # innermost block, and the text parses on through that line once the block is closed there.
+    line_first = ls + len(text[ls:le]) - len(text[ls:le].lstrip(" \t"))
+    if stack and stack[-1][0] == "{":
         at = stack[-1][1]
         opener_line = text[text.rfind("\n", 0, at) + 1:at]
         indent = len(opener_line) - len(opener_line.lstrip())
-        start = lead.start_pos if lead is not None else pos
-        if start - ls <= indent and _valid_after_closing(e, token, lead, lark):
-            fixed = _insert_closer(text, ls, start, "}")
-            if fixed is not None:
-                where = _span(path, offset, text, start, lead.end_pos) if lead is not None else span
-                d = _expected_closer(text, path, offset, "{", at, where,
-                                     help=f"add `}}` at the end of line {_last_code_line(text, ls) + offset}")
-                return d, fixed
+        fixed = _insert_closer(text, ls, line_first, "}") if line_first - ls <= indent else None
+        if fixed is not None and _parses_through(lark, fixed, le):
+            d = _expected_closer(text, path, offset, "{", at, _word_span(path, offset, text, line_first),
+                                 help=f"add `}}` at the end of line {_last_code_line(text, ls) + offset}")
+            return d, fixed
+
+    # A forgotten `{`: a header is complete, and the text parses on through the error's line
+    # once a block is opened before the token (or at the end of the line before).
+    # (When the line's first word was taken as something else, such as the start of an edge
+    # after a step with no block, the error shows later on the line: try the line before too.)
+    lbrace = _terminal_for(lark, "{")
+    candidates = []  # (where the `{` goes, whether it replaces a blank there)
+    if lbrace in expected and not first_on_line and text[pos - 1] in " \t":
+        candidates.append((pos - 1, True))
+    if prev_tok is not None and ls < prev_tok.start_pos < pos and text[prev_tok.start_pos - 1] in " \t":
+        candidates.append((prev_tok.start_pos - 1, True))
+    candidates.append((_code_end(text, ls)[0], False))
+    for at, replaces in candidates:
+        if at < 0 or not _unmatched_closer_after(text, at):
+            continue  # the block's own `}` would be missing too: not this mistake
+        fixed = text[:at] + "{" + text[at + 1:] if replaces else text[:at] + "{" + text[at:]
+        if _parses_through(lark, fixed, le + 1):
+            phrase = _opener(text, at)[0]
+            word = re.search(r"(\S+)\s*$", text[text.rfind("\n", 0, at) + 1:at])
+            d = error("E0002", f"expected `{{` to open {phrase}" if phrase != "the block" else
+                      f"expected `{{` after `{word.group(1) if word else prev}`",
+                      _word_span(path, offset, text, at - len(word.group(1))) if word else span,
+                      help=f"add `{{` at the end of line {_line_col(text, at)[0] + offset}"
+                      if at < ls else f"add `{{` before `{text[at + 1:pos].strip() or shown}`"
+                      if text[at + 1:pos].strip().isidentifier() else f"add `{{` before `{shown}`")
+            return d, fixed
 
     # The item on an earlier line stopped short (`timeout` with no value, a stray word at the end
     # of a line): report it where it is and drop it, rather than every line after it.
-    rbrace = _terminal_for(lark, "}")
-    if (stack and stack[-1][0] == "{" and first_on_line and prev_tok is not None
-            and prev_tok.end_pos <= ls and rbrace not in expected):
-        start = _incomplete_item_start(e, text, offset, prev_tok)
-        _, prev_end = _line_bounds(text, prev_tok.start_pos)
-        d = error("E0001", f"{_expected_note(lark, expected)} after `{prev}` in {_context(text, stack)}",
-                  _span(path, offset, text, prev_tok.start_pos, prev_tok.end_pos),
-                  help=_hint(token, prev_tok, _context(text, stack), text, pos))
-        return d, _blank(text, start, prev_end)
+    truncated = _truncated_item(e, token, prev_tok, text, path, offset, lark, stack)
+    if truncated is not None:
+        return truncated
 
     item = _item_start(text, pos, stack)
-    fix = _blank(text, item, _item_end(text, le, item))
+    end = _item_end(text, le, item)
+    if not stack and text[end:end + 1] == "}":  # between declarations a `}` closes nothing
+        end = _item_end(text, le, end + 1)
+    fix = _blank(text, item, end)
     if prev in _LIST_CLAUSES and "LSQB" in expected:
         d = error("E0005", f"`{prev}` takes a bracketed list", span,
                   help=f"write `{prev} [{text[pos:le].strip()}]`")
-        return d, fix
+        return d, _bracket_list(text, ls, pos, le) or fix
 
     bad_number = _malformed_number(token, prev_tok, text, path, offset, expected)
     if bad_number is not None:
@@ -509,13 +553,87 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
     return d, fix
 
 
-def _incomplete_item_start(e: UnexpectedInput, text: str, offset: int, last: Token) -> int:
-    """Where the unfinished item that ends with `last` begins: the earliest value the parser
-    holds after the last `{`, `,` or complete item."""
-    start = last.start_pos
-    ip = getattr(e, "interactive_parser", None)
-    if ip is None:
-        return start
+def _truncated_item(e: UnexpectedInput, token: Token, prev_tok: Token | None, text: str, path: str,
+                    offset: int, lark: Lark, stack: list[tuple[str, int]]):
+    """The error shows on a line after the one where an unfinished item stopped.
+
+    Newlines mean nothing to the grammar, so a `schedule` left without its value at the end
+    of one line takes the first word of the next as its value, and the error appears further
+    on. Going back line by line from the error while the input could not end an item there,
+    the earliest line break after which the next line is indented no deeper than the item
+    open at that break (a new item, not a continuation) is where that item was cut off.
+    """
+    rbrace = _terminal_for(lark, "}")
+    if not stack or stack[-1][0] != "{" or rbrace is None:
+        return None
+    block = stack[-1][1]
+    found = None
+    following = text.rfind("\n", 0, token.start_pos) + 1  # the start of the line after the break
+    for _ in range(8):
+        cut, cut_line = _code_end(text, following)
+        if cut <= block:
+            break
+        try:
+            ip = lark.parse_interactive(text[:cut])
+            ip.exhaust_lexer()
+        except UnexpectedInput:
+            break
+        expected = set(_cursor(ip).accepts())
+        last = ip.lexer_thread.state.last_token
+        if rbrace in expected or not expected or last is None:
+            break  # every item was complete at this break
+        start = _incomplete_item_start(ip, text, offset, last.start_pos)
+        depth = start - (text.rfind("\n", 0, start) + 1)  # its indentation, or its column after `{`/`,`
+        line = text[following:]
+        if start < following and len(line) - len(line.lstrip(" \t")) <= depth:
+            found = (expected, last, start, cut)
+        following = cut_line
+    if found is None:
+        return None
+    expected, last, start, cut = found
+    context = _context(text, _brackets(text, last.start_pos))
+    d = error("E0001", f"{_expected_note(lark, expected)} after `{last}` in {context}",
+              _span(path, offset, text, last.start_pos, last.end_pos))
+    return d, _blank(text, start, cut)
+
+
+def _code_end(text: str, line_start: int) -> tuple[int, int]:
+    """The end of the code on the last line before `line_start` that has any (comments and
+    blank lines skipped), and the start of that line. (-1, 0) when there is none."""
+    end = line_start - 1
+    while end > 0:
+        start = text.rfind("\n", 0, end) + 1
+        code = text[start:end]
+        comment = next((i for i, _ in _significant_hashes(text, start, end)), None)
+        if comment is not None:
+            code = text[start:comment]
+        if code.strip():
+            return start + len(code.rstrip()), start
+        end = start - 1
+    return -1, 0
+
+
+def _significant_hashes(text: str, start: int, end: int):
+    """(offset, '#') of a comment start between `start` and `end`, outside strings."""
+    i = start
+    while i < end:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < end and text[j] not in '"\n':
+                j += 2 if text[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "#":
+            yield i, c
+            return
+        i += 1
+
+
+def _incomplete_item_start(ip, text: str, offset: int, last: int) -> int:
+    """Where the unfinished item that ends at offset `last` begins: the earliest value the
+    parser holds after the last `{`, `,` or complete item."""
+    start = last
     for value in reversed(ip.parser_state.value_stack):
         if isinstance(value, Token):
             if str(value) in ("{", ","):
