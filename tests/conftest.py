@@ -32,3 +32,17 @@ def examples() -> Path:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+# ---------------------------------------------------------------- golden files
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", default=False,
+                     help="rewrite the expected output of golden tests (tests/fixtures/**) "
+                          "from what the code prints now; review the diff before committing")
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """True under `--update-golden` or MLC_UPDATE_GOLDEN=1."""
+    return bool(request.config.getoption("--update-golden")) or \
+        os.environ.get("MLC_UPDATE_GOLDEN", "") in ("1", "true", "yes")

@@ -39,6 +39,7 @@ class Symbol:
     package: str | None
     span: Span
     source_kind: str | None = None
+    extent: Span | None = None  # the whole declaration, doc comment excluded
 
     @property
     def key(self) -> str:
@@ -70,7 +71,8 @@ def summarize(m: A.Module) -> Summary:
     pkg = m.package
     imports = tuple(d for d in m.decls if isinstance(d, A.ImportDecl))
     symbols = tuple(
-        Symbol(d.kind, d.name.value, pkg, d.name.span, d.source_kind if isinstance(d, A.SourceDecl) else None)
+        Symbol(d.kind, d.name.value, pkg, d.name.span, d.source_kind if isinstance(d, A.SourceDecl) else None,
+               d.span)
         for d in m.decls if not isinstance(d, (A.PackageDecl, A.ImportDecl)))
     return Summary(m.path, pkg, imports, symbols)
 

@@ -6,9 +6,10 @@ The layout (docs/cli.md, section "mlc fmt", tells users the same):
   ends with one newline; line endings are `\\n`.
 * Declarations: `package` and the `import`s after it form one group with no blank
   lines; one blank line follows that group and separates every other pair of
-  declarations. Exception: consecutive declarations that each fit on one line
-  (`entity a { key id: string }`, `slo x = t(...)`, `signal s { v: string }`)
-  and were written with no blank line between them stay together, aligned.
+  declarations. Exception: consecutive declarations of the same kind that each
+  fit on one line (`entity a { key id: string }`, `slo x = t(...)`,
+  `signal s { v: string }`) and were written with no blank line between them
+  stay together, aligned.
 * Inside a block: one item per line. A blank line written between two items is
   kept (several become one); blank lines after `{` and before `}` are dropped.
   Items are never reordered.
@@ -161,7 +162,8 @@ def _expr(e) -> str:
     if isinstance(e, A.UnaryOp):
         if e.op == "not":
             return "not " + expr_text(e.operand, 3)
-        return "-" + expr_text(e.operand, 7)
+        operand = expr_text(e.operand, 7)
+        return ("- " if operand.startswith("-") else "-") + operand
     if isinstance(e, A.Name):
         return e.value
     raise TypeError(f"cannot format {type(e).__name__}")
@@ -780,7 +782,7 @@ class _Formatter:
             return src and bool(cur.leading or cur.inner)
         if prev.kind in _HEADER or cur.kind in _HEADER:
             return True
-        return src or not (prev_one and cur_one)
+        return src or not (prev_one and cur_one and prev.kind == cur.kind)
 
     def _emit_top(self, top: _Block, out: list[_Line]) -> None:
         prev: _Item | None = None

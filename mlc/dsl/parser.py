@@ -126,7 +126,9 @@ class FlowParser:
                     pos = len(chunk) + _attempt
                 if isinstance(e, UnexpectedCharacters):
                     pos = e.pos_in_stream
+                seen = len(self.comments)
                 diag, fix = describe_unexpected(e, chunk, path, offset, self.lark)
+                del self.comments[seen:]  # trial parses of repaired text lex comments again
                 if pos <= last_pos and diags:
                     return [], diags  # no progress: give up on this declaration
                 diags.append(diag)

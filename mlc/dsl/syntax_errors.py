@@ -2,8 +2,15 @@
 
 `describe_unexpected` turns a Lark error into a Diagnostic that names what was
 expected ("expected `}` to close flow `train` opened at 12:1") and returns a
-repaired copy of the declaration text: the failed item blanked out (positions
-kept), or the missing closers appended. The parser then tries again.
+repaired copy of the declaration text: the failed item blanked out, a forgotten
+bracket put in, or the missing closers appended — always keeping the line and
+column of everything after the repair, so later errors point at the right
+place. The parser then tries again.
+
+Since newlines mean nothing to the grammar, a mistake often shows a token or a
+line later than where it was made; the repairs look back (an item cut short at
+the end of a line, a block whose `}` is missing where the indentation returns)
+so that one mistake gives one error.
 """
 
 from __future__ import annotations
@@ -304,7 +311,7 @@ def _bracket_list(text: str, ls: int, pos: int, le: int) -> str | None:
                 break  # the block ends with no `]` for this list
             opened.pop()
     end = _code_end(text, le + 1)[0] + len(fixed) - len(text)
-    return fixed[:end] + "]" + fixed[end:]
+    return fixed[:end] + "]" + fixed[end + (fixed[end] in " \t"):]
 
 
 def _unmatched_closer_after(text: str, start: int) -> bool:
@@ -488,7 +495,8 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
         candidates.append((pos - 1, True))
     if prev_tok is not None and ls < prev_tok.start_pos < pos and text[prev_tok.start_pos - 1] in " \t":
         candidates.append((prev_tok.start_pos - 1, True))
-    candidates.append((_code_end(text, ls)[0], False))
+    line_end = _code_end(text, ls)[0]
+    candidates.append((line_end, line_end >= 0 and text[line_end] in " \t"))
     for at, replaces in candidates:
         if at < 0 or not _unmatched_closer_after(text, at):
             continue  # the block's own `}` would be missing too: not this mistake
