@@ -193,6 +193,29 @@ def _write_atomically_file(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+@main.command("explain")
+@click.argument("what", type=click.Choice(["freshness"]))
+@click.argument("name")
+@_paths_argument
+@_cache_option
+def explain_cmd(what: str, name: str, paths, no_cache: bool) -> None:
+    """Show how a bound was derived: `mlc explain freshness ranker` walks the worst path hop by hop."""
+    from mlc.compiler.explain import candidates, explain_freshness, find
+    from mlc.diagnostics import did_you_mean
+
+    result = _run_check(paths, no_cache)
+    if result.program is None:
+        _emit(result, "text")
+        sys.exit(EXIT_FINDINGS)
+    found = find(result.program, name)
+    if not found:
+        hint = did_you_mean(name, candidates(result.program)) or ""
+        raise click.UsageError(f"no source, feature group, model or flow named `{name}` {hint}".strip())
+    for word, key in found:
+        click.echo(explain_freshness(result.program, word, key), nl=False)
+    sys.exit(EXIT_CLEAN)
+
+
 @main.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of the IR (for editors and for YAML programs)."""
@@ -201,6 +224,69 @@ def schema_cmd() -> None:
     from mlc.compiler.ir import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
+
+
+@main.command("fmt")
+@_paths_argument
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 and name the files that would change.")
+@click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
+def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+    """Rewrite PATHS in the canonical layout (default: the project in this folder).
+
+    Comments are kept; a file with syntax errors is left as it is and its errors
+    are reported. Exit 0: nothing to do (or files rewritten); 1: files would change
+    (--check/--diff) or could not be formatted; 2: usage error.
+    """
+    import difflib
+
+    from mlc.compiler.project import ProjectError, load_project
+    from mlc.diagnostics import SourceMap, render_text
+    from mlc.dsl.files import read_source
+    from mlc.dsl.fmt import format_text, rewrite_file
+
+    try:
+        project = load_project(paths)
+    except ProjectError as e:
+        raise click.UsageError(str(e)) from e
+    sources = SourceMap()
+    problems = []
+    changed: list[str] = []
+    failed = 0
+    for path in project.files:
+        display = project.display(path)
+        text, diags = read_source(path, display)
+        if text is None:
+            problems.extend(diags)
+            failed += 1
+            continue
+        formatted, diags = format_text(text, display)
+        if formatted is None:
+            sources.add(display, text)
+            problems.extend(diags)
+            failed += 1
+            continue
+        if formatted == text:
+            continue
+        changed.append(display)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(
+                text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                fromfile=f"a/{display}", tofile=f"b/{display}")), nl=False)
+        elif check:
+            click.echo(f"would reformat {display}")
+        else:
+            rewrite_file(path, formatted)
+            click.echo(f"reformatted {display}", err=True)
+    if problems:
+        click.echo(render_text(problems, sources, color=_color(sys.stderr)), err=True, nl=False)
+    write = not (check or show_diff)
+    files = len(project.files)
+    verb = "reformatted" if write else "would be reformatted"
+    summary = f"{len(changed)} file{'s' * (len(changed) != 1)} {verb}, {files - len(changed) - failed} unchanged"
+    if failed:
+        summary += f", {failed} not formatted (errors)"
+    click.echo(summary, err=True)
+    sys.exit(EXIT_FINDINGS if failed or (changed and not write) else EXIT_CLEAN)
 
 
 def run() -> None:

@@ -118,6 +118,10 @@ def _check(project: Project, use_cache: bool) -> Result:
 def _parse(u: _Unit) -> tuple[A.Module, list[Diagnostic]]:
     from mlc.dsl.parser import get_parser
 
+    if u.display.endswith((".flow.yaml", ".flow.yml")):
+        from mlc.dsl.yaml_front import parse_yaml
+
+        return parse_yaml(u.text, u.display)
     return get_parser().parse(u.text, u.display)
 
 

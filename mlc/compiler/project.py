@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CONFIG_FILE = "mlc.toml"
-SOURCE_SUFFIXES = (".flow",)
+SOURCE_SUFFIXES = (".flow", ".flow.yaml", ".flow.yml")
 _SKIP_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", "build", "dist", ".mlc_cache"}
 
 

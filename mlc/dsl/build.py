@@ -62,6 +62,19 @@ def _last_span(x) -> Span | None:
     return _first_span(x)
 
 
+class _Group(tuple):
+    """The names of one bracketed hop of an edge (`[b, c]`); `span` covers the brackets, so
+    that an edge that starts with a group starts at its `[`."""
+
+    def __new__(cls, names, span: Span) -> "_Group":
+        group = super().__new__(cls, names)
+        group.span = span
+        return group
+
+    def __getnewargs__(self):
+        return (tuple(self), self.span)
+
+
 def node(fn):
     """A rule callback: receives the rule's span, then its children without keywords and punctuation."""
     def callback(self: "AstBuilder", children: list):
@@ -650,7 +663,7 @@ class AstBuilder:
 
     @node
     def edge_many(self, span, names: list[A.Name]) -> tuple[A.Name, ...]:
-        return tuple(names)
+        return _Group(names, span)
 
     @node_list
     def edge(self, span, children: list):

@@ -345,7 +345,7 @@ class _Formatter:
 
     def _blank_between(self, a: int, b: int) -> bool:
         """Whether a blank line lies strictly between lines a and b."""
-        if b - 1 <= a:
+        if not self.has_source or b - 1 <= a:
             return False
         hi = min(b - 1, len(self.blank_upto) - 1)
         lo = min(max(a, 0), len(self.blank_upto) - 1)
@@ -549,6 +549,13 @@ class _Formatter:
             s += f" over {expr_text(o.window)}"
         return s
 
+    def _with_doc(self, it: _Item, meta: A.Meta) -> _Item:
+        """Without source text there are no comments: the doc comment comes from `meta.doc`."""
+        if not self.has_source and meta.doc:
+            it.leading = [(A.Comment("## " + ln if ln else "##", Span("", 0, 0, 0, 0)), False)
+                          for ln in meta.doc.split("\n")]
+        return it
+
     def _step(self, s: A.Step, span: Span | None) -> _Item:
         entries: list[tuple[str, object]] = []
         if s.foreach is not None:
@@ -574,8 +581,8 @@ class _Formatter:
         span = span or s.span
         block = self._block("{", self._items(s.meta, entries), True, span,
                             search_from=_end(s.action.span), optional=True)
-        return _Item([f"step {s.name.value}", call_text(s.action)], block, _pos(span), _end(span),
-                     align="step", doc_target=True)
+        return self._with_doc(_Item([f"step {s.name.value}", call_text(s.action)], block, _pos(span), _end(span),
+                                    align="step", doc_target=True), s.meta)
 
     def _decl(self, d) -> _Item:  # noqa: C901 - one case per declaration
         m = d.meta
@@ -732,7 +739,7 @@ class _Formatter:
 
     # ------------------------------------------------------------ printing
     def run(self) -> str:
-        top = _Block("{", [self._decl(d) for d in self.module.decls], False)
+        top = _Block("{", [self._with_doc(self._decl(d), d.meta) for d in self.module.decls], False)
         self._assign(top, self.comments, top=True)
         out: list[_Line] = []
         self._emit_top(top, out)

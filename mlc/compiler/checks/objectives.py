@@ -1,0 +1,277 @@
+"""Objectives that can be proved before anything runs: freshness, completion and latency.
+
+- E0701 a freshness bound (a group's `freshness` or a `freshness(...)` SLO) that the worst
+  path cannot meet; the diagnostic walks the path hop by hop;
+- W0702 a freshness bound that cannot be proved because a fact is missing (named);
+- E0703 a `completion(flow) by "HH:MM"` that the schedule, trigger chain and step timeouts
+  cannot meet; W0704 the same, unknown;
+- E0705 a latency objective that the model's serve timeout cannot meet;
+- E0706 a fallback slower than the latency budget;
+- W0707 a latency objective for a model with no serve timeout (latency is then unbounded).
+
+Availability and quality objectives depend on the running system: they become alert rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlc.compiler import ir
+from mlc.compiler.checks import Context
+from mlc.compiler.freshness import Bound, Calculus, Hop, best, fmt_ms, worst
+from mlc.diagnostics import Label, error, warning
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An objective with template parameters bound: what to prove, about what, and where it was asked."""
+
+    kind: str
+    target: str | None  # qualified key
+    target_name: str
+    metric: str | None
+    op: str
+    value: ir.Expr
+    loc: object
+    slo: str
+
+
+def objectives(program: ir.Program) -> list[Objective]:
+    """Every objective of every SLO, templates instantiated with their arguments."""
+    out: list[Objective] = []
+    for slo in program.slos.values():
+        if slo.params:
+            continue  # a template: checked where it is used
+        if slo.template is not None:
+            template = program.slos.get(slo.template.target or "")
+            if template is None or len(template.params) != len(slo.args):
+                continue
+            binding = dict(zip(template.params, slo.args))
+            for o in template.objectives:
+                target_expr = binding.get(o.target.name)
+                target_name = target_expr.name if target_expr is not None and target_expr.op == "ref" else o.target.name
+                key = _key(program, slo, target_name or "")
+                value = binding.get(o.value.name, o.value) if o.value.op == "ref" else o.value
+                out.append(Objective(o.kind, key, target_name or "", o.metric, o.op, value, slo.loc, slo.name))
+            continue
+        for o in slo.objectives:
+            out.append(Objective(o.kind, o.target.target, o.target.name, o.metric, o.op, o.value, o.loc, slo.name))
+    return out
+
+
+def _key(program: ir.Program, slo: ir.Slo, name: str) -> str | None:
+    key = f"{slo.package}.{name}" if slo.package else name
+    for section in (program.models, program.feature_groups, program.sources, program.flows):
+        if key in section:
+            return key
+    return None
+
+
+def path_notes(bound: Bound) -> tuple[str, ...]:
+    running = 0
+    notes = []
+    for hop in bound.path:
+        running += hop.adds_ms
+        notes.append(f"{hop.node}: {hop.fact}  +{fmt_ms(hop.adds_ms)} = {fmt_ms(running)}")
+    return tuple(notes)
+
+
+def _duration_value(e: ir.Expr) -> int | None:
+    return e.value if e.op == "lit" and e.kind == "duration" else None
+
+
+def _over(bound: Bound, op: str, target_ms: int) -> bool:
+    return bound.ms is not None and (bound.ms > target_ms if op == "<=" else bound.ms >= target_ms)
+
+
+def _check_bound(ctx: Context, what: str, bound: Bound, op: str, target_ms: int, loc, subject_loc,
+                 others: list[Bound] = ()) -> None:
+    if not bound.known:
+        facts = "; ".join(f for f, _ in bound.missing)
+        labels = tuple(Label(l, "this fact is missing") for _f, l in bound.missing if l is not None)[:3]
+        ctx.report(warning("W0702", f"the freshness of {what} cannot be proved: it needs {facts}", loc,
+                           labels=labels, help="state the missing fact, or remove the objective"))
+        return
+    if not _over(bound, op, target_ms):
+        return
+    first = bound.path[0].node if bound.path else what
+    also = tuple(f"also over the objective: {' <- '.join(dict.fromkeys(h.node for h in reversed(o.path)))}"
+                 f" ({fmt_ms(o.ms)})" for o in others if o is not bound and _over(o, op, target_ms))
+    ctx.report(error(
+        "E0701", f"{what} can be {fmt_ms(bound.ms)} stale, over its {op} {fmt_ms(target_ms)} objective",
+        loc, labels=(Label(subject_loc, f"worst path starts at {first}"),) if subject_loc else (),
+        notes=path_notes(bound) + (f"worst case {fmt_ms(bound.ms)} {'>' if op == '<=' else '>='} "
+                                   f"{fmt_ms(target_ms)}",) + also,
+        help="raise the objective, or make the slowest hop faster"))
+
+
+def _check_freshness(ctx: Context, calc: Calculus) -> None:
+    for group in ctx.program.feature_groups.values():
+        if group.freshness is None:
+            continue
+        key = f"{group.package}.{group.name}" if group.package else group.name
+        bound = calc.of(key)
+        if bound is not None:
+            _check_bound(ctx, f"feature group `{group.name}`", bound, group.freshness.op,
+                         group.freshness.value_ms, group.freshness.loc, None)
+    for o in objectives(ctx.program):
+        if o.kind != "freshness" or o.target is None:
+            continue
+        target_ms = _duration_value(o.value)
+        bound = calc.of(o.target)
+        if target_ms is None or bound is None:
+            continue
+        subject = ctx.decl(o.target)
+        _check_bound(ctx, f"`{o.target_name}`", bound, o.op, target_ms, o.loc,
+                     bound.path[0].loc if bound.known and bound.path else getattr(subject, "loc", None),
+                     calc.input_bounds(o.target))
+
+
+# ---------------------------------------------------------------------- completion
+
+def _time_of_day(text: str) -> int | None:
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        return None
+    h, m = int(parts[0]), int(parts[1])
+    if not (0 <= h < 24 and 0 <= m < 60):
+        return None
+    return (h * 60 + m) * 60_000
+
+
+def _first_run_of_day(schedule: ir.Schedule) -> tuple[int | None, str]:
+    """Milliseconds after midnight (UTC) of a schedule's first run of the day."""
+    if schedule.kind == "preset":
+        return (0, f"schedule {schedule.value} (starts 00:00)") if schedule.value in (
+            "hourly", "daily", "weekly", "monthly", "yearly", "annually") else (None, "")
+    if schedule.kind == "interval":
+        return None, ""
+    from datetime import datetime, timedelta
+
+    from croniter import croniter
+
+    try:
+        it = croniter(schedule.value or "", datetime(2025, 1, 6) - timedelta(seconds=1))
+        first = it.get_next(datetime)
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return None, ""
+    ms = (first.hour * 60 + first.minute) * 60_000
+    return ms, f'cron("{schedule.value}") starts {first.hour:02d}:{first.minute:02d}'
+
+
+class Completion:
+    """When a flow's daily run has finished, as a time of day (ms after midnight)."""
+
+    def __init__(self, program: ir.Program, calc: Calculus) -> None:
+        self.program = program
+        self.calc = calc
+        self.memo: dict[str, Bound] = {}
+
+    def of(self, key: str) -> Bound:
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = Bound(None, (), (("a trigger chain that does not loop", None),))
+        f = self.program.flows[key]
+        starts: list[Bound] = []
+        if f.schedule is not None:
+            ms, how = _first_run_of_day(f.schedule)
+            starts.append(Bound(0).then(Hop(f"flow {f.name}", how, ms, f.schedule.loc)) if ms is not None else
+                          Bound(None, (), ((f"a time of day for the schedule of `{f.name}`", f.schedule.loc),)))
+        if f.trigger is not None:
+            starts.append(self._trigger(f.trigger))
+        if not starts:
+            result = Bound(None, (), ((f"a schedule or trigger on `{f.name}`", f.loc),))
+        else:
+            start = best(starts)
+            duration = self.calc.flow_duration(f)
+            result = Bound(None, (), start.missing + duration.missing) if not (start.known and duration.known) \
+                else start.then(*duration.path)
+        self.memo[key] = result
+        return result
+
+    def _trigger(self, t: ir.Trigger) -> Bound:
+        if t.kind == "all":
+            return worst([self._trigger(i) for i in t.items])
+        if t.kind == "any":
+            return best([self._trigger(i) for i in t.items])
+        target = t.target.target if t.target else None
+        if target is None:
+            return Bound(None, (), (("a trigger that resolves", t.loc),))
+        if t.kind == "on_finish":
+            return self.of(target)
+        signal = self.program.signals.get(target)
+        if signal is None or signal.external:
+            name = signal.name if signal else target
+            return Bound(None, (), ((f"when external signal `{name}` arrives", t.loc),))
+        emitters = [self.of(k) for k, flow in self.program.flows.items()
+                    if any(e.signal.target == target for s in flow.steps for e in s.emits)]
+        return best(emitters) if emitters else Bound(None, (), ((f"a flow that emits `{signal.name}`", t.loc),))
+
+
+def _check_completion(ctx: Context, calc: Calculus) -> None:
+    comp = Completion(ctx.program, calc)
+    for o in objectives(ctx.program):
+        if o.kind != "completion" or o.target is None or o.target not in ctx.program.flows:
+            continue
+        deadline = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
+        if deadline is None:
+            ctx.report(error("E0703", 'a completion objective takes a time of day: `by "06:00"`', o.value.loc))
+            continue
+        bound = comp.of(o.target)
+        if not bound.known:
+            facts = "; ".join(f for f, _ in bound.missing)
+            ctx.report(warning("W0704", f"completion of `{o.target_name}` by {o.value.value} cannot be proved: "
+                                        f"it needs {facts}", o.loc))
+            continue
+        if bound.ms > deadline:
+            finish = bound.ms
+            day = f" (+{finish // DAY_MS}d)" if finish >= DAY_MS else ""
+            hhmm = f"{(finish % DAY_MS) // 3_600_000:02d}:{(finish % 3_600_000) // 60_000:02d}{day}"
+            ctx.report(error("E0703", f"`{o.target_name}` can finish at {hhmm}, after {o.value.value}", o.loc,
+                             notes=path_notes(bound), help="start it earlier, or shorten its slowest steps"))
+
+
+# ---------------------------------------------------------------------- latency
+
+def _check_latency(ctx: Context) -> None:
+    for o in objectives(ctx.program):
+        if o.kind != "latency" or o.target not in ctx.program.models:
+            continue
+        model = ctx.program.models[o.target]
+        budget = _duration_value(o.value)
+        if budget is None:
+            continue
+        timeout = model.serve.timeout_ms if model.serve else None
+        if timeout is None:
+            ctx.report(warning("W0707", f"`{model.name}` has no serve timeout, so its {o.metric} latency "
+                                        "cannot be bounded", o.loc,
+                               help=f"declare `serve {{ timeout ... }}` on `{model.name}`"))
+            continue
+        if timeout > budget:
+            ctx.report(error("E0705", f"the serve timeout of `{model.name}` ({fmt_ms(timeout)}) is longer than "
+                                      f"its {o.metric} latency objective ({fmt_ms(budget)})", o.loc,
+                             labels=(Label(model.serve.loc, "timeout declared here"),) if model.serve else (),
+                             help=f"a request may wait the whole timeout; make it at most {fmt_ms(budget)}"))
+            continue
+        fb = model.fallback
+        fallback = ctx.program.models.get(fb.model.target or "") if fb else None
+        if fallback is not None and fallback.serve and fallback.serve.timeout_ms is not None:
+            total = timeout + fallback.serve.timeout_ms
+            if total > budget:
+                ctx.report(error("E0706", f"a request that falls back from `{model.name}` to `{fallback.name}` can "
+                                          f"take {fmt_ms(timeout)} + {fmt_ms(fallback.serve.timeout_ms)} = "
+                                          f"{fmt_ms(total)}, over the {fmt_ms(budget)} objective", o.loc,
+                                 labels=(Label(fb.loc, "fallback declared here"),),
+                                 help="shorten either timeout, or use a faster fallback"))
+
+
+def check(ctx: Context) -> None:
+    calc = Calculus(ctx.program)
+    _check_freshness(ctx, calc)
+    _check_completion(ctx, calc)
+    _check_latency(ctx)
+
+
+

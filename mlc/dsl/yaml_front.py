@@ -1,0 +1,1197 @@
+"""`.flow.yaml` -> the same AST the .flow parser builds, so that resolution, lowering and
+every check are shared.
+
+Three stages, each reporting instead of raising:
+
+1. Load: ruamel.yaml composes the document into nodes (no Python object is ever
+   constructed from a tag, so `!!python/object` and friends are rejected, not run).
+   The nodes are copied into `YNode`s that keep every key's and value's position.
+   Malformed YAML, duplicate keys and unsupported tags are E0701.
+2. Validate: the plain data is checked against the pydantic models of
+   `yaml_schema`; each error's `loc` is walked back to the YAML node it names
+   (E0702, "unknown key `retires` in step `train`; did you mean `retries`?").
+3. Build: each declaration that validated becomes AST nodes. Scalars written in
+   .flow syntax (expressions, calls, types, triggers, schedules) are parsed with
+   the language's own Lark grammar and AST builder, under extra start symbols,
+   with every token's position mapped back into the YAML scalar; a bad one is
+   E0703, pointing into the scalar.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import typing
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from mlc.diagnostics import Diagnostic, Label, Span, did_you_mean, error
+from mlc.dsl import ast as A
+from mlc.dsl.build import AstBuilder, duration_ms
+
+YAML_SUFFIXES = (".flow.yaml", ".flow.yml")
+MAX_ERRORS = 50
+MAX_NODES = 200_000  # after alias expansion: a "billion laughs" document stops here
+
+_STR, _INT, _FLOAT, _BOOL, _NULL = (f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null"))
+_MAP, _SEQ, _MERGE, _TIMESTAMP = (f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "merge", "timestamp"))
+_SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP}
+
+# Start symbols of the grammar that YAML scalars are parsed with.
+_STARTS = ["expr", "value", "call", "type", "trigger", "schedule", "range", "feature_ref",
+           "slo_item", "step_item", "feature_item", "flow_item", "param_field", "slo_decl",
+           "import_decl"]
+
+
+def is_yaml_path(path: str) -> bool:
+    return path.endswith(YAML_SUFFIXES)
+
+
+# ---------------------------------------------------------------- positions
+class _Lines:
+    """Offsets of the line starts of a text: index <-> (line, col), 1-based."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.starts = [0]
+        for i, ch in enumerate(text):
+            if ch == "\n":
+                self.starts.append(i + 1)
+
+    def at(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, index) - 1
+        return line + 1, index - self.starts[line] + 1
+
+
+class _ScalarMap:
+    """Where each character of a scalar's value is in the YAML text.
+
+    A one-line plain scalar is its source slice. Quoted and block scalars are aligned
+    greedily (escapes, folded line breaks and indentation skipped), which is exact for
+    what people write and close for the rest.
+    """
+
+    def __init__(self, value: str, start: int, end: int, style: str | None, lines: _Lines) -> None:
+        self.lines = lines
+        self.length = len(value)
+        src = lines.text
+        if style is None and src[start:end] == value:
+            self.offsets = None
+            self.base = start
+            return
+        p = start
+        if style in ("'", '"'):
+            p += 1
+        elif style in ("|", ">"):
+            nl = src.find("\n", start, end)
+            p = nl + 1 if nl >= 0 else start
+        offsets = []
+        for ch in value:
+            if ch in " \n" and (p >= end or src[p] != ch):
+                q = p
+                while q < end and src[q] in " \t\n\r":
+                    q += 1
+                offsets.append(p)
+                p = q
+                continue
+            q = src.find(ch, p, end)
+            if q < 0 or q - p > 12:
+                q = p
+            offsets.append(q)
+            p = q + 1
+        offsets.append(min(p, end))
+        self.offsets = offsets
+        self.base = start
+
+    def index(self, i: int) -> int:
+        """Offset in the YAML text of character `i` of the value (`length`: just after the last)."""
+        i = max(0, min(i, self.length))
+        if self.offsets is None:
+            return self.base + i
+        return self.offsets[i]
+
+    def span(self, file: str, i: int, j: int) -> Span:
+        i = max(0, min(i, self.length))
+        j = max(i, min(j, self.length))
+        a = self.index(i)
+        b = self.index(j - 1) + 1 if j > i else a
+        l1, c1 = self.lines.at(a)
+        l2, c2 = self.lines.at(max(a, b))
+        return Span(file, l1, c1, l2, c2)
+
+
+# ---------------------------------------------------------------- the node tree
+@dataclass(slots=True, eq=False)
+class YNode:
+    """A YAML node with its position. kind: map | seq | scalar.
+
+    `items` of a map: key -> (key node, value node), in document order; `text` of a
+    scalar: what a .flow-syntax scalar says (the source spelling of a number).
+    """
+
+    kind: str
+    span: Span
+    value: Any = None
+    items: dict | None = None
+    seq: list | None = None
+    text: str = ""
+    smap: _ScalarMap | None = None
+    data: Any = None
+
+    def get(self, key: str) -> "YNode | None":
+        if self.items is None:
+            return None
+        pair = self.items.get(key)
+        return pair[1] if pair else None
+
+    def key(self, key: str) -> "YNode | None":
+        if self.items is None:
+            return None
+        pair = self.items.get(key)
+        return pair[0] if pair else None
+
+
+class _LoadError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.message)
+        self.diagnostic = diagnostic
+
+
+class _Loader:
+    """ruamel nodes -> YNodes, checking tags, keys and size."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.lines = _Lines(text)
+        self.diagnostics: list[Diagnostic] = []
+        self.done: dict[int, YNode] = {}
+        self.sizes: dict[int, int] = {}
+        self.scalar_ranges: list[tuple[int, int]] = []
+
+    def span(self, node) -> Span:
+        l1, c1 = self.lines.at(node.start_mark.index)
+        l2, c2 = self.lines.at(max(self._end(node), node.start_mark.index))
+        return Span(self.path, l1, c1, l2, c2)
+
+    def _end(self, node) -> int:
+        """End offset of a node: a block collection ends with its last value, not at the next key."""
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+        if isinstance(node, MappingNode) and not node.flow_style and node.value:
+            return self._end(node.value[-1][1])
+        if isinstance(node, SequenceNode) and not node.flow_style and node.value:
+            return self._end(node.value[-1])
+        end = node.end_mark.index
+        while end > node.start_mark.index and self.text[end - 1] in " \t\r\n":
+            end -= 1
+        return end
+
+    def _size(self, node) -> int:
+        from ruamel.yaml.nodes import MappingNode, SequenceNode
+
+        key = id(node)
+        if key in self.sizes:
+            return self.sizes[key]
+        self.sizes[key] = 1  # a recursive alias counts once
+        n = 1
+        if isinstance(node, MappingNode):
+            n += sum(self._size(k) + self._size(v) for k, v in node.value)
+        elif isinstance(node, SequenceNode):
+            n += sum(self._size(v) for v in node.value)
+        self.sizes[key] = min(n, MAX_NODES + 1)
+        return self.sizes[key]
+
+    def load(self, node) -> YNode:
+        if self._size(node) > MAX_NODES:
+            raise _LoadError(error("E0701", "the document is too large after expanding its aliases "
+                                            f"(more than {MAX_NODES} nodes)", self.span(node)))
+        return self._node(node, ())
+
+    def _tag_error(self, node) -> _LoadError:
+        tag = node.tag
+        shown = "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
+        return _LoadError(error(
+            "E0701", f"unsupported YAML tag `{shown}`", self.span(node),
+            help="a .flow.yaml document holds mappings, lists, text, numbers and true/false only; "
+                 "remove the tag",
+            notes=("mlc loads YAML safely: tags never construct objects",)))
+
+    def _node(self, node, active: tuple) -> YNode:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+        if id(node) in active:
+            raise _LoadError(error("E0701", "a YAML alias refers to a node that contains it",
+                                   self.span(node)))
+        cached = self.done.get(id(node))
+        if cached is not None:
+            return cached
+        if isinstance(node, ScalarNode):
+            out = self._scalar(node)
+        elif isinstance(node, SequenceNode):
+            if node.tag != _SEQ:
+                raise self._tag_error(node)
+            inner = active + (id(node),)
+            items = [self._node(v, inner) for v in node.value]
+            out = YNode("seq", self.span(node), seq=items, data=[i.data for i in items])
+        elif isinstance(node, MappingNode):
+            if node.tag != _MAP:
+                raise self._tag_error(node)
+            out = self._mapping(node, active + (id(node),))
+        else:  # pragma: no cover - ruamel composes only these three
+            raise _LoadError(error("E0701", "unsupported YAML node", self.span(node)))
+        self.done[id(node)] = out
+        return out
+
+    def _scalar(self, node) -> YNode:
+        from ruamel.yaml.nodes import ScalarNode  # noqa: F401
+
+        tag = node.tag
+        if tag not in _SCALAR_TAGS:
+            raise self._tag_error(node)
+        span = self.span(node)
+        raw = node.value
+        start = node.start_mark.index
+        self.scalar_ranges.append((start, max(self._end(node), start + 1)))
+        if tag == _STR or tag == _TIMESTAMP:
+            value: Any = raw
+            text = raw
+        elif tag == _NULL:
+            value, text = None, raw
+        elif tag == _BOOL:
+            value = raw.lower() in ("true", "yes", "on", "y")
+            text = "true" if value else "false"
+        else:
+            value = _number(raw, tag)
+            text = raw
+            if value is None:
+                raise _LoadError(error("E0701", f"`{raw}` is not a number YAML can read", span))
+        smap = _ScalarMap(text, start, self._end(node), node.style, self.lines)
+        return YNode("scalar", span, value=value, text=text, smap=smap, data=value)
+
+    def _key_text(self, k) -> str:
+        from ruamel.yaml.nodes import ScalarNode
+
+        if not isinstance(k, ScalarNode):
+            raise _LoadError(error("E0701", "a key must be plain text, not a list or a mapping",
+                                   self.span(k)))
+        if k.tag not in _SCALAR_TAGS:
+            raise self._tag_error(k)
+        return k.value  # as written: `on`, `yes` or `1` are keys, whatever the YAML version
+
+    def _mapping(self, node, active: tuple) -> YNode:
+        items: dict[str, tuple[YNode, YNode]] = {}
+        pairs: list[tuple[Any, Any]] = []
+        for k, v in node.value:
+            if k.tag == _MERGE:
+                sources = v.value if v.tag == _SEQ else [v]
+                for src in sources:
+                    if getattr(src, "tag", None) != _MAP:
+                        raise _LoadError(error("E0701", "a merge key `<<` takes a mapping or a list of "
+                                                        "mappings", self.span(v)))
+                    pairs.extend((mk, mv, True) for mk, mv in src.value)
+                continue
+            pairs.append((k, v, False))
+        explicit = {self._key_text(k) for k, _v, merged in pairs if not merged}
+        for k, v, merged in pairs:
+            name = self._key_text(k)
+            if merged and (name in explicit or name in items):
+                continue  # an explicit key wins over a merged one
+            if name in items:
+                first = items[name][0]
+                raise _LoadError(error(
+                    "E0701", f"key `{name}` is given twice in this mapping", self.span(k),
+                    labels=(Label(first.span, "first given here"),), help=f"keep one `{name}`"))
+            self.scalar_ranges.append((k.start_mark.index, self._end(k)))
+            key = YNode("scalar", self.span(k), value=name, text=name,
+                        smap=_ScalarMap(name, k.start_mark.index, self._end(k), k.style, self.lines),
+                        data=name)
+            items[name] = (key, self._node(v, active))
+        return YNode("map", self.span(node), items=items,
+                     data={n: pair[1].data for n, pair in items.items()})
+
+
+def _number(raw: str, tag: str) -> int | float | None:
+    s = raw.replace("_", "")
+    try:
+        if tag == _INT:
+            if s.lower().startswith(("0o", "-0o", "+0o")):
+                return int(s.replace("o", "").replace("O", ""), 8)
+            return int(s, 0) if s.lower().startswith(("0x", "-0x", "+0x", "0b")) else int(s)
+        low = s.lower()
+        if low in (".inf", "+.inf"):
+            return float("inf")
+        if low == "-.inf":
+            return float("-inf")
+        if low == ".nan":
+            return float("nan")
+        return float(s)
+    except ValueError:
+        return None
+
+
+def _compose(text: str, path: str, lines: _Lines):
+    """The root node, or raises _LoadError with ruamel's position."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt", pure=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return yaml.compose(text)
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        if mark is not None:
+            line, col = mark.line + 1, mark.column + 1
+            span = Span(path, line, col, line, col + 1)
+        else:
+            span = Span(path, 1, 1, 1, 1)
+        problem = (e.problem or e.context or "not valid YAML").strip()
+        labels: tuple[Label, ...] = ()
+        if e.context and e.context_mark is not None and e.problem_mark is not None:
+            cm = e.context_mark
+            if (cm.line, cm.column) != (e.problem_mark.line, e.problem_mark.column):
+                labels = (Label(Span(path, cm.line + 1, cm.column + 1, cm.line + 1, cm.column + 2),
+                                e.context.strip()),)
+        help = None
+        if "\\t" in problem or "'\\t'" in problem or "tab" in problem:
+            help = "indent YAML with spaces, not tabs"
+        raise _LoadError(error("E0701", f"malformed YAML: {problem}", span, labels=labels,
+                               help=help)) from None
+    except YAMLError as e:  # a problem without a mark
+        raise _LoadError(error("E0701", f"malformed YAML: {e}", Span(path, 1, 1, 1, 1))) from None
+    except RecursionError:
+        raise _LoadError(error("E0701", "malformed YAML: nested too deeply", Span(path, 1, 1, 1, 1))) from None
+
+
+# ---------------------------------------------------------------- schema errors -> diagnostics
+_SECTION_WORDS = {"envs": "env", "connectors": "connector", "sources": "source", "entities": "entity",
+                  "features": "feature group", "models": "model", "signals": "signal", "flows": "flow",
+                  "slos": "slo"}
+_NESTED_WORDS = {("flows", "steps"): "step", ("flows", "params"): "param", ("features", "features"): "feature",
+                 ("connectors", "env"): "env parameter", ("connectors", "source"): "source parameter",
+                 ("envs", "bindings"): "binding"}
+
+
+def _describe(path: tuple) -> str:
+    """`step `train``, "`arrives` of source `plays`", "the document"."""
+    if not path:
+        return "the document"
+    if path[0] == "imports" and len(path) >= 2:
+        rest = path[2:]
+        base = f"import {path[1] + 1}" if isinstance(path[1], int) else "`imports`"
+    elif path[0] in _SECTION_WORDS and len(path) >= 2:
+        base = f"{_SECTION_WORDS[path[0]]} `{path[1]}`"
+        rest = path[2:]
+        if len(path) >= 4 and (path[0], path[2]) in _NESTED_WORDS:
+            base = f"{_NESTED_WORDS[(path[0], path[2])]} `{path[3]}`"
+            rest = path[4:]
+    else:
+        base, rest = "", path
+    if not rest:
+        return base
+    where = "`" + ".".join(str(p) for p in rest if not isinstance(p, int)) + "`"
+    index = next((p for p in reversed(rest) if isinstance(p, int)), None)
+    if index is not None:
+        where = f"item {index + 1} of {where}"
+    return f"{where} of {base}" if base else where
+
+
+def _unwrap(ann) -> tuple[Any, list]:
+    meta: list = []
+    while typing.get_origin(ann) is typing.Annotated:
+        args = typing.get_args(ann)
+        ann, meta = args[0], list(args[1:]) + meta
+    return ann, meta
+
+
+def _tags(ann) -> dict[str, Any] | None:
+    """Tag -> member annotation of a discriminated union, else None."""
+    from pydantic import Discriminator, Tag
+
+    base, meta = _unwrap(ann)
+    if not any(isinstance(m, Discriminator) for m in meta):
+        return None
+    out = {}
+    for member in typing.get_args(base):
+        _b, m = _unwrap(member)
+        tag = next((x.tag for x in m if isinstance(x, Tag)), None)
+        if tag is not None:
+            out[tag] = member
+    return out
+
+
+def _child(ann, element) -> Any:
+    from pydantic import BaseModel
+
+    base, _meta = _unwrap(ann)
+    if isinstance(base, type) and issubclass(base, BaseModel):
+        for name, f in base.model_fields.items():
+            if (f.alias or name) == element:
+                return f.annotation if not f.metadata else typing.Annotated[(f.annotation, *f.metadata)]
+        return None
+    origin = typing.get_origin(base)
+    if origin is dict:
+        return typing.get_args(base)[1]
+    if origin is list:
+        return typing.get_args(base)[0]
+    if origin is typing.Union or str(origin) == "types.UnionType":
+        for member in typing.get_args(base):
+            found = _child(member, element)
+            if found is not None:
+                return found
+    return None
+
+
+def _keys(ann) -> list[str]:
+    from pydantic import BaseModel
+
+    base, _ = _unwrap(ann)
+    if isinstance(base, type) and issubclass(base, BaseModel):
+        return [f.alias or n for n, f in base.model_fields.items()]
+    if typing.get_origin(base) is typing.Union:
+        return [k for m in typing.get_args(base) for k in _keys(m)]
+    return []
+
+
+def _words(ann) -> str:
+    from pydantic import BaseModel
+
+    from mlc.dsl.yaml_schema import Words
+
+    if ann is None:
+        return "something else"
+    tags = _tags(ann)
+    if tags is not None:
+        return " or ".join(dict.fromkeys(_words(m) for m in tags.values()))
+    base, meta = _unwrap(ann)
+    for m in meta:
+        if isinstance(m, Words):
+            return m.text
+    if base is bool:
+        return "true or false"
+    if base is int:
+        return "an integer"
+    if base is float:
+        return "a number"
+    if base is str:
+        return "text"
+    if isinstance(base, type) and issubclass(base, BaseModel):
+        return "a mapping"
+    origin = typing.get_origin(base)
+    if origin is dict:
+        return "a mapping"
+    if origin is list:
+        return "a list"
+    if origin is typing.Literal:
+        return " or ".join(f"`{a}`" for a in typing.get_args(base))
+    if origin is typing.Union:
+        return " or ".join(dict.fromkeys(_words(m) for m in typing.get_args(base)))
+    return "something else"
+
+
+def _what_is(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+def _schema_diagnostics(root: YNode, errors: list[dict], path: str) -> tuple[list[Diagnostic], set[tuple]]:
+    """E0702 for each pydantic error, at the YAML node its `loc` names; and the paths that failed."""
+    from mlc.dsl.yaml_schema import Document
+
+    out: list[Diagnostic] = []
+    bad: set[tuple] = set()
+    seen: set[tuple] = set()
+    for err in errors:
+        ann: Any = Document
+        parent_ann: Any = None
+        ypath: list = []
+        node, key_node = root, None
+        is_key = False
+        for el in err["loc"]:
+            tags = _tags(ann) if ann is not None else None
+            if tags is not None and el in tags:
+                ann = tags[el]
+                continue
+            if el == "[key]":
+                is_key = True
+                continue
+            parent_ann = ann
+            ann = _child(ann, el) if ann is not None else None
+            ypath.append(el)
+            if node is not None and node.kind == "map" and isinstance(el, str) and el in node.items:
+                key_node, node = node.items[el]
+            elif node is not None and node.kind == "seq" and isinstance(el, int) and el < len(node.seq):
+                key_node, node = None, node.seq[el]
+            else:
+                node = None
+        bad.add(tuple(ypath[:2]) if ypath and ypath[0] in _SECTION_WORDS else tuple(ypath[:1]))
+        diag = _schema_error(err, tuple(ypath), ann, parent_ann, node, key_node, is_key, root, path)
+        key = (diag.message, diag.span)
+        if key not in seen:
+            seen.add(key)
+            out.append(diag)
+        if len(out) >= MAX_ERRORS:
+            break
+    return out, bad
+
+
+def _locate(root: YNode, ypath: tuple) -> tuple[YNode | None, YNode | None]:
+    node, key = root, None
+    for el in ypath:
+        if node is None:
+            break
+        if node.kind == "map" and isinstance(el, str) and el in node.items:
+            key, node = node.items[el]
+        elif node.kind == "seq" and isinstance(el, int) and el < len(node.seq):
+            key, node = None, node.seq[el]
+        else:
+            return None, None
+    return key, node
+
+
+def _schema_error(err: dict, ypath: tuple, ann, parent_ann, node: YNode | None, key_node: YNode | None,
+                  is_key: bool, root: YNode, path: str) -> Diagnostic:
+    kind = err["type"]
+    value = err.get("input")
+    last = ypath[-1] if ypath else None
+    here = (key_node.span if key_node is not None else node.span) if node is not None else None
+    parent_key, parent = _locate(root, ypath[:-1])
+    parent_span = (parent_key.span if parent_key is not None else parent.span) if parent is not None else None
+    fallback_span = here or parent_span or root.span or Span(path, 1, 1, 1, 1)
+    help = None
+    if kind == "extra_forbidden":
+        owner = _describe(ypath[:-1])
+        keys = _keys(parent_ann)
+        hint = did_you_mean(str(last), keys)
+        where = "top-level key" if not ypath[:-1] else "key"
+        message = f"unknown {where} `{last}`" + (f" in {owner}" if ypath[:-1] else "")
+        if hint:
+            message += f"; {hint}"
+        if keys:
+            help = "the keys here are " + ", ".join(f"`{k}`" for k in keys)
+        if ypath[:1] == ("envs",) and len(ypath) == 3:
+            help = "an env with a `doc` lists its connectors under `bindings`"
+        return error("E0702", message, fallback_span, help=help)
+    if kind == "missing":
+        owner = _describe(ypath[:-1])
+        span = parent_span or fallback_span
+        return error("E0702", f"{owner} needs `{last}`", span,
+                     help=f"add `{last}: ...` ({_words(ann)})")
+    if is_key:
+        span = key_node.span if key_node is not None else fallback_span
+        return error("E0702", f"`{last}` is not a valid name here", span,
+                     help="names are letters, digits and `_`, not starting with a digit")
+    what = _describe(ypath)
+    if kind == "literal_error":
+        options = [str(o) for o in typing.get_args(_unwrap(ann)[0])] if ann is not None else []
+        hint = did_you_mean(str(value), options) if isinstance(value, str) else None
+        return error("E0702", f"{what} must be {_words(ann)}, not `{value}`", fallback_span, help=hint)
+    if kind in ("too_short", "too_long"):
+        if ypath[-1:] == ("output",):
+            message = f"{what} takes exactly one `name: type`"
+        else:
+            message = f"{what} must not be empty"
+        return error("E0702", message, fallback_span)
+    if kind == "value_error":
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        return error("E0702", f"{what}: {msg}", fallback_span)
+    if kind == "string_pattern_mismatch":
+        return error("E0702", f"{what} must be {_words(ann)}, not `{value}`", fallback_span)
+    if kind == "string_too_short":
+        return error("E0702", f"{what} is empty: it must be {_words(ann)}", fallback_span)
+    # a value of the wrong type
+    return error("E0702", f"{what} must be {_words(ann)}, not {_what_is(value)}", fallback_span)
+
+
+# ---------------------------------------------------------------- scalars in .flow syntax
+class _ScalarBuilder(AstBuilder):
+    """The .flow AST builder, with token positions mapped into the YAML scalar being parsed."""
+
+    def __init__(self, kept: frozenset[str]) -> None:
+        super().__init__(kept)
+        self.smap: _ScalarMap | None = None
+        self.prefix = 0
+
+    def _tok_span(self, t: Token) -> Span:
+        start = (t.start_pos or 0) - self.prefix
+        end = (t.end_pos or 0) - self.prefix
+        if end <= 0:
+            return self.smap.span(self.file, 0, 0)
+        return self.smap.span(self.file, max(start, 0), end)
+
+
+class _FlowSyntax:
+    def __init__(self) -> None:
+        from mlc.dsl.parser import grammar_text, named_terminals
+
+        grammar = grammar_text()
+        self.builder = _ScalarBuilder(named_terminals(grammar))
+        self.lark = Lark(grammar, parser="lalr", lexer="contextual", keep_all_tokens=True,
+                         maybe_placeholders=False, transformer=self.builder, cache=True, start=_STARTS)
+
+
+@lru_cache(maxsize=1)
+def _syntax() -> _FlowSyntax:
+    return _FlowSyntax()
+
+
+_STRING_HELP = ('this value is .flow syntax: a .flow string keeps its double quotes inside the YAML '
+                'scalar, e.g. \'"build/out.log"\'')
+
+
+class _Builder:
+    """Validated YNodes -> AST declarations."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+        self.syntax = _syntax()
+
+    # -------------------------------------------------------------- spans and plain values
+    def join(self, a: Span, b: Span) -> Span:
+        return Span(self.path, a.line, a.col, b.end_line, b.end_col)
+
+    def name(self, n: YNode) -> A.Name:
+        return A.Name(str(n.value), n.span)
+
+    def dotted(self, n: YNode) -> A.Ref:
+        return A.Ref(tuple(str(n.value).split(".")), n.span)
+
+    def duration(self, n: YNode | None) -> A.Literal | None:
+        if n is None:
+            return None
+        return A.Literal("duration", duration_ms(n.value), n.value, n.span)
+
+    def string(self, n: YNode) -> A.Literal:
+        return A.Literal("string", n.value, json.dumps(n.value), n.span)
+
+    def int_(self, n: YNode) -> A.Literal:
+        return A.Literal("int", n.value, n.text, n.span)
+
+    def bool_(self, n: YNode) -> A.Literal:
+        return A.Literal("bool", bool(n.value), "true" if n.value else "false", n.span)
+
+    def meta(self, m: YNode) -> A.Meta:
+        meta = A.Meta()
+        doc = m.get("doc")
+        if doc is not None:
+            meta.doc = "\n".join(line.strip() for line in str(doc.value).strip().split("\n"))
+        owner = m.get("owner")
+        if owner is not None:
+            meta.owner = self.string(owner)
+        tags = m.get("tags")
+        if tags is not None:
+            meta.tags = tuple(self.string(t) for t in tags.seq)
+        desc = m.get("description")
+        if desc is not None:
+            meta.description = self.string(desc)
+        return meta
+
+    # -------------------------------------------------------------- .flow syntax
+    def parse(self, n: YNode, start: str, what: str, prefix: str = "", strings_help: bool = False):
+        s = self.syntax
+        b = s.builder
+        b.file, b.line_offset, b.diagnostics = self.path, 0, []
+        b.smap, b.prefix = n.smap, len(prefix)
+        text = prefix + n.text
+        try:
+            result = s.lark.parse(text, start=start)
+        except UnexpectedInput as e:
+            self.diagnostics.append(self._syntax_error(e, n, text, len(prefix), what, strings_help))
+            return None
+        except RecursionError:
+            self.diagnostics.append(error("E0703", f"{what} is nested too deeply", n.span))
+            return None
+        self.diagnostics.extend(b.diagnostics)
+        return result
+
+    def _syntax_error(self, e: UnexpectedInput, n: YNode, text: str, prefix: int, what: str,
+                      strings_help: bool) -> Diagnostic:
+        from mlc.dsl.syntax_errors import terminal_words
+
+        smap = n.smap
+        pos = getattr(e, "pos_in_stream", None)
+        token = getattr(e, "token", None)
+        if isinstance(e, UnexpectedCharacters):
+            ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+            i = max(e.pos_in_stream - prefix, 0)
+            span = smap.span(self.path, i, i + 1)
+            message = f"invalid {what}: unexpected character `{ch}`"
+            if ch == "'":
+                help = 'a .flow string takes double quotes: "like this"'
+            elif ch == '"':
+                help = "the string is not closed"
+            else:
+                help = _STRING_HELP if strings_help else None
+            return error("E0703", message, span, help=help, notes=(f"in `{n.text}`",))
+        expected = sorted({terminal_words(self.syntax.lark, x) for x in (getattr(e, "expected", None) or ())})
+        note = ("expected " + ", ".join(expected[:8]) + (" or more" if len(expected) > 8 else "")) if expected else None
+        if isinstance(e, UnexpectedEOF) or token is None or token.type == "$END":
+            end = smap.length
+            span = smap.span(self.path, end, end)
+            return error("E0703", f"incomplete {what}: `{n.text}` ends too early", span,
+                         notes=tuple(x for x in (note,) if x))
+        assert isinstance(e, UnexpectedToken)
+        i = max((token.start_pos or 0) - prefix, 0)
+        j = max((token.end_pos or 0) - prefix, i + 1)
+        span = smap.span(self.path, i, j)
+        shown = f"name `{token}`" if token.type == "NAME" else f"`{token}`"
+        help = _STRING_HELP if strings_help and not n.text.lstrip().startswith('"') else None
+        return error("E0703", f"invalid {what}: unexpected {shown}", span,
+                     notes=tuple(x for x in (note, f"in `{n.text}`") if x), help=help)
+
+    def expr(self, n: YNode | None):
+        if n is None:
+            return None
+        return self.parse(n, "expr", "expression", strings_help=True)
+
+    def value(self, n: YNode):
+        return self.parse(n, "value", "value", strings_help=True)
+
+    def call(self, n: YNode | None) -> A.Call | None:
+        if n is None:
+            return None
+        return self.parse(n, "call", "call")
+
+    def type_(self, n: YNode) -> A.TypeRef | None:
+        return self.parse(n, "type", "type")
+
+    def item(self, n: YNode, start: str, keyword: str, prefix: str, what: str):
+        """Parses a clause written without its keyword; returns its value, or None."""
+        got = self.parse(n, start, what, prefix=prefix)
+        if got is None:
+            return None
+        if not (isinstance(got, tuple) and got[0] == keyword):
+            self.diagnostics.append(error("E0703", f"invalid {what}: `{n.text}`", n.span))
+            return None
+        return got[1]
+
+    def fields(self, m: YNode | None) -> tuple[A.Field, ...]:
+        if m is None:
+            return ()
+        out = []
+        for key, val in m.items.values():
+            t = self.type_(val)
+            if t is not None:
+                out.append(A.Field(self.name(key), t, self.join(key.span, val.span)))
+        return tuple(out)
+
+    # -------------------------------------------------------------- clause order
+    def clauses(self, kind: str, val: YNode) -> tuple[tuple[str, Span], ...]:
+        if val.kind != "map":
+            return ()
+        table = _CLAUSES[kind]
+        out: list[tuple[str, Span]] = []
+        for yk, (k, v) in val.items.items():
+            ck = table.get(yk, _META_CLAUSES.get(yk, "-")) if yk in table or yk in _META_CLAUSES else "-"
+            if ck == "-":
+                continue
+            if kind == "env" and yk != "bindings":
+                continue
+            if ck is None:  # entity key, features
+                if kind == "entity":
+                    out.append(("composite_key" if v.kind == "map" and len(v.items) > 1 else "key",
+                                self.join(k.span, v.span)))
+                else:
+                    for fk, fv in (v.items.values() if v.kind == "map" else ()):
+                        derived = fv.kind == "map" and fv.get("expr") is not None
+                        out.append(("derived" if derived else "column", self.join(fk.span, fv.span)))
+                continue
+            if ck.startswith("*"):
+                if v.kind == "map":
+                    out.extend((ck[1:], self.join(ik.span, iv.span)) for ik, iv in v.items.values())
+                elif v.kind == "seq":
+                    out.extend((ck[1:], i.span) for i in v.seq)
+                else:
+                    out.append((ck[1:], v.span))
+                continue
+            out.append((ck, self.join(k.span, v.span)))
+        return tuple(out)
+
+    def env_clauses(self, val: YNode) -> tuple[tuple[str, Span], ...]:
+        if "bindings" in val.items or "doc" in val.items:
+            return self.clauses("env", val)
+        return tuple(("binding", self.join(k.span, v.span)) for k, v in val.items.values())
+
+    # -------------------------------------------------------------- declarations
+    def package(self, key: YNode, val: YNode) -> A.PackageDecl:
+        return A.PackageDecl(A.Name(val.value, val.span), self.join(key.span, val.span), A.Meta())
+
+    def imports(self, val: YNode) -> list[A.ImportDecl]:
+        out = []
+        for item in val.seq:
+            if item.kind == "scalar":
+                d = self.parse(item, "import_decl", "import", prefix="import ")
+                if d is not None:
+                    d.span = item.span
+                    out.append(d)
+                continue
+            module = item.get("module")
+            ref = self.dotted(module)
+            members = item.get("members")
+            alias = item.get("as")
+            meta = A.Meta()
+            if item.get("doc") is not None:
+                meta = self.meta(item)
+            out.append(A.ImportDecl(A.Name(ref.dotted, ref.span), item.span, meta, module=ref,
+                                    members=tuple(self.name(m) for m in members.seq) if members else (),
+                                    alias=self.name(alias) if alias is not None else None))
+        return out
+
+    def env(self, key: YNode, val: YNode) -> A.EnvDecl:
+        bindings = val.get("bindings") if "bindings" in val.items or "doc" in val.items else val
+        meta = A.Meta()
+        if bindings is not val:
+            meta = self.meta(val)
+        out = []
+        for k, v in (bindings.items.values() if bindings is not None else ()):
+            c = self.call(v)
+            if c is not None:
+                out.append(A.Binding(self.name(k), c, self.join(k.span, v.span)))
+        return A.EnvDecl(self.name(key), self.join(key.span, val.span), meta, bindings=tuple(out))
+
+    def _param_field(self, key: YNode, val: YNode, cls):
+        """`name: "type [= default]"` or `name: {type, default}` -> ParamField / Param."""
+        span = self.join(key.span, val.span)
+        if val.kind == "scalar":
+            if cls is A.ParamField:
+                got = self.parse(val, "param_field", "parameter", prefix="_: ")
+            else:
+                got = self.item(val, "flow_item", "param", "param _: ", "parameter")
+            if got is None:
+                return None
+            return cls(self.name(key), got.type, got.default, span)
+        t = self.type_(val.get("type"))
+        d = val.get("default")
+        default = self.value(d) if d is not None else None
+        if t is None or (d is not None and default is None):
+            return None
+        return cls(self.name(key), t, default, span)
+
+    def connector(self, key: YNode, val: YNode) -> A.ConnectorDecl:
+        def params(m: YNode | None):
+            if m is None:
+                return ()
+            return tuple(p for k, v in m.items.values()
+                         if (p := self._param_field(k, v, A.ParamField)) is not None)
+        kinds = val.get("kinds")
+        return A.ConnectorDecl(self.name(key), self.join(key.span, val.span), self.meta(val),
+                               kinds=tuple(self.name(k) for k in kinds.seq) if kinds else (),
+                               env_params=params(val.get("env")), source_params=params(val.get("source")))
+
+    def source(self, key: YNode, val: YNode) -> A.SourceDecl | None:
+        call = self.call(val.get("connector"))
+        if call is None:
+            return None
+        arrives = val.get("arrives")
+        event_time = val.get("event_time")
+        return A.SourceDecl(
+            self.name(key), self.join(key.span, val.span), self.meta(val),
+            source_kind=val.get("kind").value, connector=call, schema=self.fields(val.get("schema")),
+            event_time=self.name(event_time) if event_time is not None else None,
+            watermark=self.duration(val.get("watermark")),
+            arrives_every=self.duration(arrives.get("every")) if arrives else None,
+            arrives_delay=self.duration(arrives.get("delay")) if arrives else None)
+
+    def entity(self, key: YNode, val: YNode) -> A.EntityDecl:
+        keys = self.fields(val.get("key"))
+        return A.EntityDecl(self.name(key), self.join(key.span, val.span), self.meta(val),
+                            keys=keys, composite=len(keys) > 1)
+
+    def features(self, key: YNode, val: YNode) -> A.FeaturesDecl:
+        columns, derived = [], []
+        feats = val.get("features")
+        for k, v in (feats.items.values() if feats is not None else ()):
+            span = self.join(k.span, v.span)
+            if v.kind == "scalar":
+                t = self.type_(v)
+                if t is not None:
+                    columns.append(A.Column(self.name(k), t, span))
+                continue
+            tn = v.get("type")
+            t = self.type_(tn) if tn is not None else None
+            if v.get("expr") is None:
+                if t is not None:
+                    columns.append(A.Column(self.name(k), t, span))
+                continue
+            e = self.expr(v.get("expr"))
+            if e is None or (tn is not None and t is None):
+                continue
+            over, every = v.get("over"), v.get("every")
+            window = None
+            if over is not None:
+                window = A.Window(self.duration(over), self.duration(every),
+                                  self.join(over.span, (every or over).span))
+            derived.append(A.Derived(self.name(k), t, e, window, span))
+        src = val.get("from")
+        sources = () if src is None else tuple(
+            self.dotted(s) for s in (src.seq if src.kind == "seq" else [src]))
+        online = val.get("online")
+        online_node = None
+        if online is not None:
+            if online.kind == "map":
+                online_node = A.Online(self.duration(online.get("ttl")), online.span)
+            elif online.value:
+                online_node = A.Online(None, online.span)
+        fresh = val.get("freshness")
+        sched = val.get("schedule")
+        return A.FeaturesDecl(
+            self.name(key), self.join(key.span, val.span), self.meta(val),
+            entity=self.name(val.get("on")), sources=sources, columns=tuple(columns),
+            derived=tuple(derived), request=self.fields(val.get("request")),
+            checkpoint=self.duration(val.get("checkpoint")), online=online_node,
+            offline=self.call(val.get("offline")),
+            schedule=self.parse(sched, "schedule", "schedule") if sched is not None else None,
+            timeout=self.duration(val.get("timeout")),
+            freshness=self.item(fresh, "feature_item", "freshness", "freshness ", "freshness bound")
+            if fresh is not None else None)
+
+    def model(self, key: YNode, val: YNode) -> A.ModelDecl:
+        det = val.get("deterministic")
+        fw = val.get("framework")
+        inputs = val.get("inputs")
+        refs = []
+        for i in (inputs.seq if inputs is not None else ()):
+            r = self.parse(i, "feature_ref", "feature reference")
+            if r is not None:
+                refs.append(r)
+        out = val.get("output")
+        output = self.fields(out)[0] if out is not None and self.fields(out) else None
+        conf = val.get("confidence")
+        fb = val.get("fallback")
+        fallback = None
+        if fb is not None:
+            if fb.kind == "scalar":
+                fallback = self.item(fb, "model_item", "fallback", "fallback ", "fallback")
+            else:
+                when = fb.get("when")
+                w = self.expr(when) if when is not None else None
+                if when is None or w is not None:
+                    fallback = A.Fallback(self.name(fb.get("model")), w, fb.span)
+        serve = val.get("serve")
+        settings = None
+        if serve is not None:
+            settings = tuple(A.Setting(self.name(k), x, self.join(k.span, v.span))
+                             for k, v in serve.items.values() if (x := self.value(v)) is not None)
+        return A.ModelDecl(
+            self.name(key), self.join(key.span, val.span), self.meta(val),
+            determinism=A.Name("deterministic" if det.value else "nondeterministic", det.span)
+            if det is not None else None,
+            framework=self.name(fw) if fw is not None else None, inputs=tuple(refs), output=output,
+            confidence=self.parse(conf, "range", "range") if conf is not None else None,
+            fallback=fallback, serve=settings,
+            serve_span=self.join(val.key("serve").span, serve.span) if serve is not None else None)
+
+    def signal(self, key: YNode, val: YNode) -> A.SignalDecl:
+        ext = val.get("external")
+        return A.SignalDecl(self.name(key), self.join(key.span, val.span), self.meta(val),
+                            external=bool(ext.value) if ext is not None else False,
+                            fields=self.fields(val.get("fields")))
+
+    def step(self, key: YNode, val: YNode) -> A.Step | None:
+        span = self.join(key.span, val.span)
+        if val.kind == "scalar":
+            action = self.call(val)
+            return A.Step(self.name(key), action, span, A.Meta()) if action is not None else None
+        action = self.call(val.get("run"))
+        if action is None:
+            return None
+        meta = self.meta(val)
+        meta.clauses = self.clauses("step", val)
+        g = val.get
+        det = g("deterministic")
+        uses = g("uses")
+        emits = g("emits")
+        foreach = g("foreach")
+        resources = g("resources")
+        env = g("env")
+        return A.Step(
+            self.name(key), action, span, meta,
+            retries=self.int_(g("retries")) if g("retries") is not None else None,
+            retry_delay=self.duration(g("retry_delay")), timeout=self.duration(g("timeout")),
+            resources=tuple(A.Setting(self.name(k), x, self.join(k.span, v.span))
+                            for k, v in (resources.items.values() if resources else ())
+                            if (x := self.value(v)) is not None),
+            env=tuple(A.Arg(self.name(k), x, self.join(k.span, v.span))
+                      for k, v in (env.items.values() if env else ()) if (x := self.expr(v)) is not None),
+            determinism=A.Name("deterministic" if det.value else "nondeterministic", det.span)
+            if det is not None else None,
+            produces=self.name(g("produces")) if g("produces") is not None else None,
+            uses=tuple(self.name(u) for u in (uses.seq if uses.kind == "seq" else [uses])) if uses else (),
+            gate=self.expr(g("gate")),
+            emits=tuple(x for e in ((emits.seq if emits.kind == "seq" else [emits]) if emits else ())
+                        if (x := self.item(e, "step_item", "emits", "emits signal ", "signal emission"))
+                        is not None),
+            foreach=self.item(foreach, "step_item", "foreach", "foreach ", "loop") if foreach else None,
+            when=self.expr(g("when")))
+
+    def flow(self, key: YNode, val: YNode) -> A.FlowDecl:
+        g = val.get
+        params = g("params")
+        steps = g("steps")
+        edges = g("edges")
+        catchup = g("catchup")
+        sched, trig = g("schedule"), g("trigger")
+        return A.FlowDecl(
+            self.name(key), self.join(key.span, val.span), self.meta(val),
+            schedule=self.parse(sched, "schedule", "schedule") if sched is not None else None,
+            trigger=self.parse(trig, "trigger", "trigger") if trig is not None else None,
+            params=tuple(p for k, v in (params.items.values() if params else ())
+                         if (p := self._param_field(k, v, A.Param)) is not None),
+            catchup=self.bool_(catchup) if catchup is not None else None,
+            steps=tuple(s for k, v in (steps.items.values() if steps else ())
+                        if (s := self.step(k, v)) is not None),
+            edges=tuple(x for e in ((edges.seq if edges.kind == "seq" else [edges]) if edges else ())
+                        if (x := self.item(e, "flow_item", "edge", "", "chain of steps")) is not None))
+
+    def slo(self, key: YNode, val: YNode) -> A.SloDecl | None:
+        span = self.join(key.span, val.span)
+        use = val.get("use")
+        if use is not None:
+            d = self.parse(use, "slo_decl", "template use", prefix="slo _ = ")
+            if d is None or d.template is None:
+                if d is not None:
+                    self.diagnostics.append(error("E0703", "invalid template use: write `template(args)`",
+                                                  use.span))
+                return None
+            return A.SloDecl(self.name(key), span, self.meta(val), template=d.template, args=d.args)
+        params = val.get("params")
+        objectives = val.get("objectives")
+        objs = []
+        for o in ((objectives.seq if objectives.kind == "seq" else [objectives]) if objectives else ()):
+            got = self.parse(o, "slo_item", "objective")
+            if got is None:
+                continue
+            if got[0] != "objective":
+                self.diagnostics.append(error("E0703", f"invalid objective: `{o.text}`", o.span,
+                                              help="write metadata as keys of the slo (`owner: ...`)"))
+                continue
+            objs.append(got[1])
+        return A.SloDecl(self.name(key), span, self.meta(val),
+                         params=tuple(self.name(p) for p in params.seq) if params else (),
+                         objectives=tuple(objs))
+
+
+# YAML key -> the .flow clause it is (as `Meta.clauses` names them, in document order: the
+# formatter prints a YAML-built module's clauses in the order the YAML wrote them).
+# "*name": one clause per item of the value.
+_META_CLAUSES = {"owner": "owner", "tags": "tags", "description": "description"}
+_CLAUSES = {
+    "connector": {"kinds": "kinds", "env": "env", "source": "source"},
+    "env": {"bindings": "*binding"},
+    "source": {"schema": "schema", "event_time": "event_time", "watermark": "watermark", "arrives": "arrives"},
+    "entity": {"key": None},
+    "features": {"from": "*from", "request": "request", "features": None, "checkpoint": "checkpoint",
+                 "schedule": "schedule", "timeout": "timeout", "online": "online", "offline": "offline",
+                 "freshness": "freshness"},
+    "model": {"framework": "framework", "inputs": "inputs", "output": "output", "confidence": "confidence",
+              "fallback": "fallback", "serve": "serve"},
+    "signal": {"fields": "*field"},
+    "flow": {"schedule": "schedule", "trigger": "trigger", "catchup": "catchup", "params": "*param",
+             "steps": "*step", "edges": "*edge"},
+    "step": {"foreach": "foreach", "when": "when", "deterministic": "determinism", "produces": "produces",
+             "uses": "*uses", "gate": "gate", "emits": "*emits", "retries": "retries",
+             "retry_delay": "retry_delay", "timeout": "timeout", "resources": "resources", "env": "env"},
+    "slo": {"objectives": "*objective"},
+}
+
+
+_DECL_BUILDERS = {"connectors": "connector", "envs": "env", "sources": "source", "entities": "entity",
+                  "features": "features", "models": "model", "signals": "signal", "flows": "flow",
+                  "slos": "slo"}
+
+
+def _comments(text: str, path: str, ranges: list[tuple[int, int]], lines: _Lines) -> list[A.Comment]:
+    """YAML comments (a `#` at a line start or after a space, outside any scalar)."""
+    if "#" not in text:
+        return []
+    ranges = sorted(ranges)
+    starts = [r[0] for r in ranges]
+    out = []
+    index = 0
+    for line in text.split("\n"):
+        pos = 0
+        while True:
+            pos = line.find("#", pos)
+            if pos < 0:
+                break
+            at = index + pos
+            if pos == 0 or line[pos - 1] in " \t":
+                k = bisect.bisect_right(starts, at) - 1
+                if k < 0 or not (ranges[k][0] <= at < ranges[k][1]):
+                    body = line[pos:].rstrip()
+                    if body.startswith("##"):  # not a doc comment: YAML docs are `doc:` keys
+                        body = "# " + body.lstrip("#").strip()
+                    ln, col = lines.at(at)
+                    out.append(A.Comment(body, Span(path, ln, col, ln, col + len(line[pos:].rstrip()))))
+                    break
+            pos += 1
+        index += len(line) + 1
+    return out
+
+
+def parse_yaml(text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
+    """Parses one .flow.yaml file into the .flow AST. Never raises on bad input."""
+    from pydantic import ValidationError
+
+    from mlc.dsl.yaml_schema import Document
+
+    module = A.Module(path)
+    lines = _Lines(text)
+    try:
+        root_node = _compose(text, path, lines)
+        if root_node is None:
+            return module, []
+        loader = _Loader(text, path)
+        root = loader.load(root_node)
+    except _LoadError as e:
+        return module, [e.diagnostic]
+    module.comments = _comments(text, path, loader.scalar_ranges, lines)
+    if root.kind != "map":
+        return module, [error("E0702", f"a .flow.yaml document is a mapping (package, imports, sources, "
+                                       f"flows, ...), not {_what_is(root.data)}", root.span)]
+    diags: list[Diagnostic] = []
+    bad: set[tuple] = set()
+    try:
+        Document.model_validate(root.data)
+    except ValidationError as e:
+        found, bad = _schema_diagnostics(root, e.errors(include_url=False), path)
+        diags.extend(found)
+    b = _Builder(path)
+    for section, (key, val) in root.items.items():
+        if (section,) in bad:
+            continue
+        if section == "package":
+            module.decls.append(b.package(key, val))
+        elif section == "imports":
+            module.decls.extend(b.imports(val))
+        elif section in _DECL_BUILDERS:
+            build = getattr(b, _DECL_BUILDERS[section])
+            for k, v in val.items.values():
+                if (section, k.value) in bad:
+                    continue
+                d = build(k, v)
+                if d is not None:
+                    kind = _DECL_BUILDERS[section]
+                    d.meta.clauses = b.env_clauses(v) if kind == "env" else b.clauses(kind, v)
+                    module.decls.append(d)
+    diags.extend(b.diagnostics)
+    return module, diags
