@@ -31,6 +31,7 @@ features activity on user {
   from events
   views_1h = count(kind == view) over 1h every 5m
   amount_1h = sum(amount) over 1h every 5m
+  checkpoint every 1m
   online ttl 1d
   offline s3("features/activity")
 }
@@ -88,12 +89,12 @@ CASES = [
      "import std.connectors.{kafka, hive, s3, files, kafak}",
      [("E0204", 2, 48, "module `std.connectors` has no `kafak`")]),
     ("produces a source", "produces scorer, emits", "produces events, emits",
-     [("E0205", 39, 48, "`events` is a source, not a model")]),
+     [("E0205", 40, 48, "`events` is a source, not a model")]),
     ("deploy a feature group", '  step run spark("jobs/score.py") { uses scorer }',
      '  step run spark("jobs/score.py") { uses scorer }\n  step ship deploy(activity)\n  run >> ship',
-     [("E0205", 46, 20, "`activity` is a feature group, not a model")]),
+     [("E0205", 47, 20, "`activity` is a feature group, not a model")]),
     ("missing input feature", "inputs [activity.views_1h]", "inputs [activity.views_2h]",
-     [("E0206", 26, 11, "feature group `activity` has no feature `views_2h`")]),
+     [("E0206", 27, 11, "feature group `activity` has no feature `views_2h`")]),
     ("sum of a string", "amount_1h = sum(amount)", "amount_1h = sum(label)",
      [("E0301", 20, 19, "`sum` needs a float or int column; this is string")]),
     ("entity key not in schema", "entity user { key user_id: string }", "entity user { key uid: string }",
@@ -103,31 +104,31 @@ CASES = [
     ("unknown column", "count(kind == view)", "count(knd == view)",
      [("E0306", 19, 20, "unknown column `knd`")]),
     ("emits a missing field", "trained(version = run.id)", "trained(versoin = run.id)",
-     [("E0302", 39, 87, "signal `trained` has no field `versoin`")]),
+     [("E0302", 40, 87, "signal `trained` has no field `versoin`")]),
     ("emits a wrong type", "trained(version = run.id)", "trained(version = 3)",
-     [("E0303", 39, 87, "`version` of signal `trained` is string; the step gives int")]),
+     [("E0303", 40, 87, "`version` of signal `trained` is string; the step gives int")]),
     ("match on a missing field", "trigger signal(trained)", 'trigger signal(trained, region = "us")',
-     [("E0302", 44, 36, "signal `trained` has no field `region`")]),
+     [("E0302", 45, 36, "signal `trained` has no field `region`")]),
     ("step cycle", "  fit >> check\n", "  fit >> check >> fit\n",
-     [("E0401", 41, 10, "the steps of flow `train` form a cycle: check >> fit >> check")]),
+     [("E0401", 42, 10, "the steps of flow `train` form a cycle: check >> fit >> check")]),
     ("flow chain cycle", '  schedule cron("0 2 * * *")\n', "  trigger on_finish(score)\n",
-     [("E0402", 43, 1, "flows trigger each other in a cycle: score --on_finish--> train, "
+     [("E0402", 44, 1, "flows trigger each other in a cycle: score --on_finish--> train, "
                        "train --signal trained--> score")]),
     ("unconnected step", "  fit >> check\n", '  fit >> check\n  step extra bash("echo hi")\n',
-     [("W0403", 42, 3, "step `extra` is connected to no other step of `train`")]),
+     [("W0403", 43, 3, "step `extra` is connected to no other step of `train`")]),
     ("edge to unknown step", "  fit >> check\n", "  fit >> chek\n",
-     [("E0404", 41, 10, "flow `train` has no step `chek`")]),
+     [("E0404", 42, 10, "flow `train` has no step `chek`")]),
     ("unknown step kind", 'step run spark("jobs/score.py")', 'step run sprak("jobs/score.py")',
-     [("E0405", 45, 3, "unknown step kind `sprak`")]),
+     [("E0405", 46, 3, "unknown step kind `sprak`")]),
     ("python entry point", 'python("pkg.eval:main")', 'python("pkg.eval")',
-     [("E0406", 40, 21, 'a python step names its entry point as "module:function"')]),
+     [("E0406", 41, 21, 'a python step names its entry point as "module:function"')]),
     ("emitted never awaited", "  trigger signal(trained)\n", '  schedule cron("0 3 * * *")\n',
-     [("W0410", 36, 1, "signal `trained` is emitted but no flow waits for it")]),
+     [("W0410", 37, 1, "signal `trained` is emitted but no flow waits for it")]),
     ("awaited never emitted", ", emits signal trained(version = run.id) }", " }",
-     [("E0411", 44, 11, "signal `trained` is awaited but no flow emits it")]),
+     [("E0411", 45, 11, "signal `trained` is awaited but no flow emits it")]),
     ("unused signal", "signal trained { version: string }",
      "signal trained { version: string }\nsignal spare { }",
-     [("W0412", 37, 1, "signal `spare` is neither emitted nor awaited")]),
+     [("W0412", 38, 1, "signal `spare` is neither emitted nor awaited")]),
     ("env lacks a binding", 'hive = files("data/wh"), ', "",
      [("E0501", 4, 1, "env `local` has no binding for `hive`, which source `daily` needs")]),
     ("literal credential", 'env local {',
@@ -168,7 +169,7 @@ def test_failed_import_does_not_cascade(tmp_path: Path) -> None:
 
 def test_slo_template_arity(tmp_path: Path) -> None:
     text = BASE + "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer)\n"
-    assert run(tmp_path, text) == [("E0601", 48, 1, "template `fresh` takes 2 arguments (target, bound); 1 given")]
+    assert run(tmp_path, text) == [("E0601", 49, 1, "template `fresh` takes 2 arguments (target, bound); 1 given")]
     text = BASE + "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer, 3d)\n"
     assert run(tmp_path, text) == []
 
