@@ -217,11 +217,16 @@ def explain_cmd(what: str, name: str, paths, no_cache: bool) -> None:
 
 
 @main.command("schema")
-def schema_cmd() -> None:
-    """Print the JSON Schema of the IR (for editors and for YAML programs)."""
+@click.option("--yaml", "yaml_doc", is_flag=True,
+              help="Print the JSON Schema of a .flow.yaml document instead (for editors).")
+def schema_cmd(yaml_doc: bool) -> None:
+    """Print the JSON Schema of the IR, or with --yaml of .flow.yaml programs."""
     import json
 
-    from mlc.compiler.ir import json_schema
+    if yaml_doc:
+        from mlc.dsl.yaml_schema import json_schema
+    else:
+        from mlc.compiler.ir import json_schema
 
     click.echo(json.dumps(json_schema(), indent=2, sort_keys=True))
 
@@ -230,7 +235,9 @@ def schema_cmd() -> None:
 @_paths_argument
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 and name the files that would change.")
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
-def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
+@click.option("--to", "to", type=click.Choice(["flow", "yaml"]),
+              help="Convert: each file in the other syntax is rewritten as x.flow or x.flow.yaml (and removed).")
+def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None) -> None:
     """Rewrite PATHS in the canonical layout (default: the project in this folder).
 
     Comments are kept; a file with syntax errors is left as it is and its errors
@@ -248,12 +255,16 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
         project = load_project(paths)
     except ProjectError as e:
         raise click.UsageError(str(e)) from e
+    if to:
+        _fmt_convert(project, to, check, show_diff)
     sources = SourceMap()
     problems = []
     changed: list[str] = []
     failed = 0
     for path in project.files:
         display = project.display(path)
+        if path.name.endswith((".flow.yaml", ".flow.yml")):
+            continue  # YAML programs are converted (--to flow), not laid out
         text, diags = read_source(path, display)
         if text is None:
             problems.extend(diags)
@@ -287,6 +298,125 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool) -> None:
         summary += f", {failed} not formatted (errors)"
     click.echo(summary, err=True)
     sys.exit(EXIT_FINDINGS if failed or (changed and not write) else EXIT_CLEAN)
+
+
+def _fmt_convert(project, to: str, check: bool, show_diff: bool) -> None:
+    """`mlc fmt --to flow|yaml`: rewrites each file written in the other syntax, then removes it."""
+    import difflib
+
+    from mlc.diagnostics import SourceMap, render_text
+    from mlc.dsl.files import read_source
+    from mlc.dsl.fmt import rewrite_file
+    from mlc.dsl.parser import parse_text
+    from mlc.dsl.yaml_emit import ConversionError, module_to_flow, module_to_yaml
+    from mlc.dsl.yaml_front import YAML_SUFFIXES, parse_yaml
+
+    sources = SourceMap()
+    problems = []
+    converted: list[str] = []
+    failed = 0
+    for path in project.files:
+        is_yaml = path.name.endswith(YAML_SUFFIXES)
+        if is_yaml == (to == "yaml"):
+            continue  # already in the wanted syntax
+        display = project.display(path)
+        text, diags = read_source(path, display)
+        if text is None:
+            problems.extend(diags)
+            failed += 1
+            continue
+        sources.add(display, text)
+        module, diags = (parse_yaml if is_yaml else parse_text)(text, display)
+        if any(d.is_error for d in diags):
+            problems.extend(diags)
+            failed += 1
+            continue
+        stem = path.name[: -len(next(s for s in YAML_SUFFIXES if path.name.endswith(s)))] if is_yaml \
+            else path.name[: -len(".flow")]
+        target = path.with_name(stem + (".flow.yaml" if to == "yaml" else ".flow"))
+        shown = project.display(target)
+        try:
+            out = module_to_yaml(module) if to == "yaml" else module_to_flow(module)
+        except ConversionError as e:
+            click.echo(f"{display}: cannot convert: {e}", err=True)
+            failed += 1
+            continue
+        _back, back_diags = (parse_text if to == "flow" else parse_yaml)(out, shown)
+        if any(d.is_error for d in back_diags):  # never write what does not read back
+            click.echo(f"internal error: converting {display} gave text that does not parse: "
+                       f"{back_diags[0].message}; this is a bug in mlc", err=True)
+            failed += 1
+            continue
+        if target.exists():
+            click.echo(f"{display}: not converted: {shown} already exists", err=True)
+            failed += 1
+            continue
+        converted.append(display)
+        if show_diff:
+            click.echo("".join(difflib.unified_diff(
+                text.splitlines(keepends=True), out.splitlines(keepends=True),
+                fromfile=f"a/{display}", tofile=f"b/{shown}")), nl=False)
+        elif check:
+            click.echo(f"would convert {display} -> {shown}")
+        else:
+            rewrite_file(target, out)
+            path.unlink()
+            click.echo(f"converted {display} -> {shown}", err=True)
+    if problems:
+        click.echo(render_text(problems, sources, color=_color(sys.stderr)), err=True, nl=False)
+    write = not (check or show_diff)
+    n = len(converted)
+    summary = f"{n} file{'s' * (n != 1)} {'converted' if write else 'would be converted'} to {'.flow.yaml' if to == 'yaml' else '.flow'}"
+    if failed:
+        summary += f", {failed} not converted"
+    click.echo(summary, err=True)
+    sys.exit(EXIT_FINDINGS if failed or (converted and not write) else EXIT_CLEAN)
+
+
+@main.command("init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--name", "package", help="The package name (default: the folder's name, made a name).")
+def init_cmd(directory: str, package: str | None) -> None:
+    """Create a new project in DIRECTORY (default: here): mlc.toml, a local and a prod env,
+    a source, an entity, a feature group and a flow, that `mlc check` passes.
+
+    Existing files are never overwritten: if any file to be created exists, nothing is
+    written and the exit code is 2.
+    """
+    import json
+    import re
+    from importlib import resources
+
+    root = Path(directory)
+    if root.exists() and not root.is_dir():
+        click.echo(f"mlc init: {directory} exists and is not a folder", err=True)
+        sys.exit(EXIT_USAGE)
+    if package is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", package):
+        click.echo(f"mlc init: `{package}` is not a package name (letters, digits, `_` and dots)", err=True)
+        sys.exit(EXIT_USAGE)
+    name = root.resolve().name
+    if package is None:
+        package = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_") or "platform"
+        if package[0].isdigit():
+            package = "p_" + package
+    templates = resources.files("mlc").joinpath("templates", "init")
+    files = sorted((t.name, t.read_text(encoding="utf-8")) for t in templates.iterdir()
+                   if t.is_file() and not t.name.startswith((".", "__")))
+    existing = [n for n, _ in files if (root / n).exists()]
+    if existing:
+        click.echo(f"mlc init: not creating a project in {directory}: "
+                   f"{', '.join(existing)} already exist{'s' * (len(existing) == 1)}; nothing was written",
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    root.mkdir(parents=True, exist_ok=True)
+    for n, text in files:
+        text = text.replace("__PACKAGE__", package).replace("__NAME__", json.dumps(name)[1:-1])
+        with open(root / n, "x", encoding="utf-8") as f:  # "x": never replaces a file
+            f.write(text)
+        click.echo(f"created {root / n}", err=True)
+    where = "" if root.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    click.echo(f"next: {where}mlc check, then mlc compile --env local --out build", err=True)
+    sys.exit(EXIT_CLEAN)
 
 
 def run() -> None:

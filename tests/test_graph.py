@@ -38,9 +38,14 @@ def test_nodes_carry_ml_stream_and_owner() -> None:
     assert g.nodes[f"features:{P}title_popularity"]["mode"] == "batch"
     assert g.nodes[f"features:{P}ranking_context"]["mode"] == "request"
     assert g.nodes[f"source:{P}plays"]["mode"] == "batch"
-    # a step that trains the probabilistic ranker is probabilistic; a bash step is not
+    # the probabilistic region: training the ranker starts it; the gate on `evaluate` does not
+    # stop `publish`, which ships the ranker; everything after it (the bash step, and the flow its
+    # signal starts) inherits it; the snapshot flow before it stays deterministic
     assert g.nodes[f"step:{P}train_ranker/train"]["deterministic"] is False
-    assert g.nodes[f"step:{P}train_ranker/announce"]["deterministic"] is True
+    assert g.nodes[f"step:{P}train_ranker/publish"]["why"] == "deploys probabilistic model `ranker`"
+    assert g.nodes[f"step:{P}train_ranker/announce"]["deterministic"] is False
+    assert g.nodes[f"step:{P}refresh_recommendations/score"]["deterministic"] is False
+    assert g.nodes[f"step:{P}build_training_set/snapshot"]["deterministic"] is True
 
 
 def test_edges_between_flows_and_the_store() -> None:

@@ -2,7 +2,7 @@
 
 Nodes are keyed `kind:qualified_name` (steps: `step:flow_key/step`) and carry
 attributes for drawing: kind, label, owner, mode (stream/batch/request),
-deterministic. Edge `kind`s: feeds (data), keys (entity), input (model input),
+deterministic (False inside the probabilistic region, see boundary.py). Edge `kind`s: feeds (data), keys (entity), input (model input),
 fallback, step (inside a flow), contains (flow -> its steps), produces, uses,
 deploys, materializes, emits, awaits (signal -> flow), on_finish (flow -> flow),
 online/offline (feature group -> the store's sides).
@@ -31,16 +31,6 @@ def _triggers(t: ir.Trigger | None):
             yield from _triggers(i)
     else:
         yield t
-
-
-def _step_deterministic(p: ir.Program, s: ir.Step) -> bool:
-    """As declared; otherwise a step that trains, uses or deploys a probabilistic model is probabilistic."""
-    if s.deterministic is not None:
-        return s.deterministic
-    models = [r.target for r in (s.produces, *s.uses) if r is not None and r.target]
-    if s.kind == "deploy":
-        models += [a.value for a in s.args if a.op == "ref" and a.value]
-    return all(p.models[m].deterministic for m in models if m in p.models)
 
 
 def build_graph(p: ir.Program) -> nx.MultiDiGraph:
@@ -91,7 +81,7 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
         for s in f.steps:
             sn = step_id(key, s.name)
             g.add_node(sn, kind="step", label=s.name, flow=key, action=s.kind, owner=s.owner or f.owner,
-                       deterministic=_step_deterministic(p, s), loc=s.loc)
+                       deterministic=True, loc=s.loc)
             g.add_edge(fn, sn, kind="contains")
             if s.produces and s.produces.target:
                 g.add_edge(sn, node_id("model", s.produces.target), kind="produces")
@@ -110,6 +100,11 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
         for e in f.edges:
             if e.upstream.name in names and e.downstream.name in names:
                 g.add_edge(step_id(key, e.upstream.name), step_id(key, e.downstream.name), kind="step", loc=e.upstream.loc)
+    from mlc.compiler.boundary import probabilistic_steps
+
+    for n, why in probabilistic_steps(p, g).items():
+        g.nodes[n]["deterministic"] = False
+        g.nodes[n]["why"] = why
     return g
 
 

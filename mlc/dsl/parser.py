@@ -59,6 +59,7 @@ class FlowParser:
         module.decls = decls
         module.comments = comments
         _attach_docs(module)
+        diags.sort(key=Diagnostic.sort_key)  # the builder reports inner blocks first
         return module, diags
 
     def parse_declaration(self, text: str, path: str, line_offset: int) -> tuple[list[A.Declaration], list[Diagnostic]]:
@@ -71,6 +72,7 @@ class FlowParser:
         decls, diags = self._parse_chunk(text, path, line_offset)
         module = A.Module(path, decls, self._take_comments(path, line_offset))
         _attach_docs(module)
+        diags.sort(key=Diagnostic.sort_key)
         return decls, diags
 
     # ------------------------------------------------------------------ internals

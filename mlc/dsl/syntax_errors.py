@@ -220,6 +220,8 @@ def _bad_character(e: UnexpectedCharacters, text: str, path: str, offset: int, p
         return d, unquoted if _parses_through(lark, unquoted, le) else _blank(text, ls, le)
     shown = ch if ch.isprintable() else repr(ch)
     help = ('strings are written in double quotes: "like this"' if ch == "'"
+            else f"write the percentage with no space: `{text[ls:pos].split()[-1]}%`"
+            if ch == "%" and re.search(r"[0-9][ \t]+$", text[ls:pos])
             else "remove it, or put it inside a string")
     d = error("E0003", f"unexpected character `{shown}`", _span(path, offset, text, pos, pos + 1),
               help=help)
@@ -233,7 +235,9 @@ def _unclosed(text: str, path: str, offset: int, lark: Lark, e: UnexpectedInput)
     at_end = _span(path, offset, text, end, end)  # zero-width: where the missing text goes
     if not stack:
         words = _expected_note(lark, _expected(e))
-        d = error("E0001", "unexpected end of the declaration", at_end, notes=(words,))
+        last = re.search(r"([A-Za-z_0-9]+|\S)\s*$", text[:end])
+        after = f" after `{last.group(1)}`" if last else ""
+        d = error("E0001", f"unexpected end of the declaration{after}", at_end, notes=(words,))
         return d, None
     ch, at = stack[-1]
     close = _CLOSERS[ch]
@@ -430,11 +434,13 @@ def _keywords_before(e: UnexpectedInput, lark: Lark) -> list[str]:
 def _hint(token: Token, prev: Token | None, context: str, text: str, pos: int) -> str | None:
     """Help for a few mistakes that have one obvious repair."""
     word = str(token)
-    if word in ("deterministic", "nondeterministic") and context.startswith("model "):
-        return f"write the marker in the model's header: `model NAME {word} {{ ... }}`"
+    if word in ("deterministic", "nondeterministic") and context.startswith("model `"):
+        return f"write the marker in the model's header: `model {context[7:-1]} {word} {{ ... }}`"
     line = text[text.rfind("\n", 0, pos) + 1:pos]
     if token.type in ("EQ", "NE", "LE", "GE", "LT", "GT") and re.search(r"\blatency\s*\([^()]*\)\s*$", line):
         return f"a latency objective names a percentile: `latency(...) p99 {word} ...`"
+    if word == "{" and prev is not None and str(prev) == "." and re.match(r"\s*import\b", line):
+        return "write `.{` with no space in between: `import std.connectors.{kafka, s3}`"
     if word == ":" and prev is not None and prev.type == "INT" and re.search(r"\bby\s+[0-9]+$", line):
         m = re.match(r"[0-9:]*", text[prev.start_pos:])
         return f'a time of day is a string: `by "{m.group(0) if m else prev}"`'
@@ -493,7 +499,8 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
     candidates = []  # (where the `{` goes, whether it replaces a blank there)
     if lbrace in expected and not first_on_line and text[pos - 1] in " \t":
         candidates.append((pos - 1, True))
-    if prev_tok is not None and ls < prev_tok.start_pos < pos and text[prev_tok.start_pos - 1] in " \t":
+    if (prev_tok is not None and ls < prev_tok.start_pos < pos and text[ls:prev_tok.start_pos].strip()
+            and text[prev_tok.start_pos - 1] in " \t"):
         candidates.append((prev_tok.start_pos - 1, True))
     line_end = _code_end(text, ls)[0]
     candidates.append((line_end, line_end >= 0 and text[line_end] in " \t"))
@@ -503,13 +510,16 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
         fixed = text[:at] + "{" + text[at + 1:] if replaces else text[:at] + "{" + text[at:]
         if _parses_through(lark, fixed, le + 1):
             phrase = _opener(text, at)[0]
-            word = re.search(r"(\S+)\s*$", text[text.rfind("\n", 0, at) + 1:at])
+            last = re.search(r"([A-Za-z_0-9]+|\S)\s*$", text[text.rfind("\n", 0, at) + 1:at])
+            if last is None:
+                continue
+            start = at - len(last.group(0))
+            following = text[at + 1:].split(None, 1)[0] if text[at + 1:].strip() else shown
             d = error("E0002", f"expected `{{` to open {phrase}" if phrase != "the block" else
-                      f"expected `{{` after `{word.group(1) if word else prev}`",
-                      _word_span(path, offset, text, at - len(word.group(1))) if word else span,
-                      help=f"add `{{` at the end of line {_line_col(text, at)[0] + offset}"
-                      if at < ls else f"add `{{` before `{text[at + 1:pos].strip() or shown}`"
-                      if text[at + 1:pos].strip().isidentifier() else f"add `{{` before `{shown}`")
+                      f"expected `{{` after `{last.group(1)}`",
+                      _span(path, offset, text, start, start + len(last.group(1))),
+                      help=f"add `{{` at the end of line {_line_col(text, at)[0] + offset}" if at < ls
+                      else f"add `{{` before `{following}`")
             return d, fixed
 
     # The item on an earlier line stopped short (`timeout` with no value, a stray word at the end
@@ -524,8 +534,9 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
         end = _item_end(text, le, end + 1)
     fix = _blank(text, item, end)
     if prev in _LIST_CLAUSES and "LSQB" in expected:
-        d = error("E0005", f"`{prev}` takes a bracketed list", span,
-                  help=f"write `{prev} [{text[pos:le].strip()}]`")
+        listed = text[pos:_code_end(text, le + 1)[0]]
+        d = error("E0005", f"`{prev}` takes a bracketed list", _span(path, offset, text, pos, pos + len(listed)),
+                  help=f"write `{prev} [{listed}]`")
         return d, _bracket_list(text, ls, pos, le) or fix
 
     bad_number = _malformed_number(token, prev_tok, text, path, offset, expected)
@@ -549,11 +560,14 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
         if hint and (prev in ("{", ",", None) or first_on_line):
             d = error("E0006", f"unknown clause `{shown}` in {context}", span, help=hint, notes=(note,))
             return d, fix
-    if prev_tok is not None and prev_tok.type == "NAME" and _starts_item(text, prev_tok.start_pos):
-        hint = did_you_mean(prev, _keywords_before(e, lark))
+    # A misspelt keyword taken as a name (`oneline ttl 2d`, `shedule daily`): the error comes on
+    # the word after it.
+    word = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(text, item + len(text[item:pos]) - len(text[item:pos].lstrip()))
+    if word is not None and word.end() < pos and not text[word.end():pos].strip():
+        hint = did_you_mean(word.group(0), _keywords_before(e, lark))
         if hint:
-            d = error("E0006", f"unknown clause `{prev}` in {context}",
-                      _span(path, offset, text, prev_tok.start_pos, prev_tok.end_pos), help=hint)
+            d = error("E0006", f"unknown clause `{word.group(0)}` in {context}",
+                      _span(path, offset, text, word.start(), word.end()), help=hint)
             return d, fix
     after = f" after `{prev}`" if prev else ""
     d = error("E0001", f"unexpected {_describe_token(token)}{after} in {context}", span,
@@ -674,6 +688,10 @@ def _last_code_line(text: str, line_start: int) -> int:
     return 1
 
 
+def _or_words(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + " or " + words[-1] if len(words) > 1 else "".join(words)
+
+
 def _or_list(words: list[str]) -> str:
     quoted = [f"`{w}`" for w in words]
     return ", ".join(quoted[:-1]) + " or " + quoted[-1] if len(quoted) > 1 else "".join(quoted)
@@ -685,7 +703,19 @@ def _describe_token(token: Token) -> str:
     return f"`{token}`"
 
 
+_VALUE_STARTS = frozenset({"NAME", "STRING", "INT", "FLOAT", "DURATION", "SIZE", "PERCENT", "TRUE",
+                           "FALSE", "LSQB", "MINUS"})
+_EXPRESSION_STARTS = _VALUE_STARTS | {"NOT", "LPAR"}
+
+
 def _expected_note(lark: Lark, expected: set[str]) -> str:
+    """'expected `{`', 'expected a duration (like `5m`)', 'expected an expression', ..."""
+    if _EXPRESSION_STARTS <= expected:
+        rest = sorted({terminal_words(lark, x) for x in expected - _EXPRESSION_STARTS})
+        return "expected " + _or_words(["an expression"] + rest)
+    if _VALUE_STARTS <= expected:
+        rest = sorted({terminal_words(lark, x) for x in expected - _VALUE_STARTS})
+        return "expected " + _or_words(["a value"] + rest)
     words = sorted({terminal_words(lark, x) for x in expected})
     if len(words) > 8:
         return "expected one of " + ", ".join(words[:8]) + f", or {len(words) - 8} more"

@@ -197,7 +197,10 @@ class _Emitter:
                                  self.root, section, 0, None, holdable=False)
             for d in decls:
                 a = self.put(m, d.name.value, None, d.span, sec_anchor)
-                m[d.name.value] = getattr(self, "decl_" + d.kind)(d, a)
+                value = getattr(self, "decl_" + d.kind)(d, a)
+                if isinstance(value, dict) and d.kind != "env":
+                    self.order(value, d.kind, d.meta)
+                m[d.name.value] = value
         return self.dump()
 
     def import_(self, d: A.ImportDecl):
@@ -221,6 +224,23 @@ class _Emitter:
         m = self.map()
         if d.meta.doc:
             m["doc"] = self.doc(d.meta.doc)
+        return m
+
+    @staticmethod
+    def order(m, kind: str, meta: A.Meta):
+        """Puts the keys in the order the clauses were written (`Meta.clauses`); `doc` first."""
+        yaml_key = _yaml_keys(kind)
+        wanted: list[str] = []
+        for clause, _span in meta.clauses:
+            k = yaml_key.get(clause)
+            if k is not None and k in m and k not in wanted:
+                wanted.append(k)
+        if not wanted:
+            return m
+        for k in wanted + [k for k in list(m) if k not in wanted]:
+            m.move_to_end(k)
+        if "doc" in m:
+            m.move_to_end("doc", last=False)
         return m
 
     # -------------------------------------------------------------- declarations
@@ -439,6 +459,7 @@ class _Emitter:
                 self.put(em, x.name.value, _value(x.value), x.span, anchor)
             self.flow_if_short(em)
         self.meta(m, s.meta, a)
+        self.order(m, "step", s.meta)
         if len(m) == 1 and not s.meta.doc:
             self.anchors = [x for x in self.anchors if x.container is not m]
             return m["run"]
@@ -521,6 +542,20 @@ class _Emitter:
         if trailer:
             text = text.rstrip("\n") + "\n\n" + "\n".join(trailer) + "\n"
         return text
+
+
+def _yaml_keys(kind: str) -> dict[str, str]:
+    """.flow clause -> the YAML key that holds it, for one declaration kind (or "step")."""
+    from mlc.dsl.yaml_front import _CLAUSES, _META_CLAUSES
+
+    out = {clause: key for key, clause in _META_CLAUSES.items()}
+    for key, clause in _CLAUSES[kind].items():
+        if clause is None:
+            for c in (("key", "composite_key") if kind == "entity" else ("column", "derived")):
+                out[c] = key
+        else:
+            out[clause.lstrip("*")] = key
+    return out
 
 
 def _strip_hash(text: str) -> str:
@@ -651,72 +686,71 @@ def module_to_yaml(module: A.Module) -> str:
 
 # ---------------------------------------------------------------- YAML-built AST -> .flow
 def module_to_flow(module: A.Module) -> str:
-    """The .flow text of a module read from YAML: `mlc fmt`'s layout, with the docs and the
-    YAML comments written above the declaration, step or clause they were in or before."""
+    """The .flow text of a module read from YAML, in `mlc fmt`'s layout.
+
+    Docs come out as `##` comments (the formatter prints `meta.doc`); each YAML comment
+    goes to the same place in the .flow text: at the end of the clause's line when it
+    ended a one-line clause, otherwise on its own line above the declaration, step or
+    clause that followed it (above that one's doc comment).
+    """
     from mlc.dsl.fmt import format_module, format_text
     from mlc.dsl.parser import parse_text
 
     bare = format_module(module, "")
+    if not module.comments:
+        return bare
     printed, diags = parse_text(bare, "<converted>")
     if any(d.is_error for d in diags) or len(printed.decls) != len(module.decls):
         return bare
-    inserts: dict[int, list[str]] = {}  # line of `bare` -> lines to put above it
+    src, out = _flow_anchors(module), _flow_anchors(printed)
+    pairs = sorted(((path, span, out[path][0], out[path][1]) for path, (span, _d, _doc) in src.items()
+                    if path in out), key=lambda p: (p[1].line, p[1].col, len(p[0])))
+    n_lines = bare.count("\n") + 1
+    above: dict[int, list[str]] = {}
     trailing: dict[int, list[str]] = {}
-    src_anchors = _flow_anchors(module)
-    out_anchors = _flow_anchors(printed)
-    paired = {path: (span, out_anchors[path][0], out_anchors[path][1])
-              for path, (span, _depth) in src_anchors.items() if path in out_anchors}
-    for path, (_span, out_span, depth) in paired.items():
-        doc = _doc_of(module, path)
-        if doc:
-            inserts.setdefault(out_span.line, []).extend("  " * depth + "## " + ln if ln else "  " * depth + "##"
-                                                         for ln in doc.split("\n"))
-    ordered = sorted(paired.items(), key=lambda p: (p[1][0].line, p[1][0].col, len(p[0])))
     for c in sorted(module.comments, key=lambda c: (c.span.line, c.span.col)):
-        line = c.span.line
-        text = c.text.rstrip()
-        holder = None
-        for path, (span, out_span, depth) in ordered:
-            if span.line <= line <= span.end_line:
-                holder = (path, span, out_span, depth)  # innermost wins: later and longer paths come after
-        if holder is not None and holder[1].line == line and holder[2].line == holder[2].end_line:
-            trailing.setdefault(holder[2].line, []).append(text)
-            continue
-        nxt = next(((p, s, o, dp) for p, (s, o, dp) in ordered if (s.line, s.col) > (line, c.span.col)), None)
-        target = holder if holder is not None and (nxt is None or nxt[1].line > holder[1].end_line) else nxt
+        line, col, text = c.span.line, c.span.col, c.text.rstrip()
+        on_line = [p for p in pairs if (p[1].line == line and p[1].col < col)
+                   or (p[1].end_line == line and p[1].end_col <= col)]
+        if on_line:
+            starting = [p for p in on_line if p[1].line == line]
+            holder = max(starting or on_line, key=lambda p: len(p[0]))
+            out_span = holder[2]
+            if out_span.line == out_span.end_line:
+                trailing.setdefault(out_span.line, []).append(text)
+                continue
+            target = holder
+        else:
+            target = next((p for p in pairs if (p[1].line, p[1].col) > (line, col)), None)
         if target is None:
-            inserts.setdefault(len(bare.split("\n")) + 1, []).append(text)
+            above.setdefault(n_lines + 1, []).append(text)
             continue
-        lines = inserts.setdefault(target[2].line, [])
-        # plain comments go above the doc comment of the same target
-        docs = [x for x in lines if x.lstrip().startswith("##")]
-        rest = [x for x in lines if not x.lstrip().startswith("##")]
-        inserts[target[2].line] = rest + ["  " * target[3] + text] + docs
-    out: list[str] = []
+        doc = src[target[0]][2]
+        at = target[2].line - (len(doc.split("\n")) if doc else 0)
+        above.setdefault(at, []).append("  " * target[3] + text)
+    lines: list[str] = []
     for i, ln in enumerate(bare.split("\n"), start=1):
-        out.extend(inserts.get(i, []))
-        if i in trailing:
-            ln = ln + "  " + "  ".join(trailing[i])
-        out.append(ln)
-    out.extend(inserts.get(len(bare.split("\n")) + 1, []))
-    text = "\n".join(out)
+        lines.extend(above.get(i, []))
+        lines.append(ln + ("  " + "  ".join(trailing[i]) if i in trailing else ""))
+    lines.extend(above.get(n_lines + 1, []))
+    text = "\n".join(lines)
     formatted, _ = format_text(text, "<converted>")
     return formatted if formatted is not None else text
 
 
-def _flow_anchors(module: A.Module) -> dict[tuple, tuple[Span, int]]:
-    """(decl index[, step index[, clause index]]) -> (span, depth) for declarations, steps and clauses."""
-    out: dict[tuple, tuple[Span, int]] = {}
+def _flow_anchors(module: A.Module) -> dict[tuple, tuple[Span, int, str | None]]:
+    """Path -> (span, depth, doc) of every declaration, clause, step and step clause.
+
+    Paths are positions ((declaration, clause, step clause) indexes), so the same item of a
+    module and of its printed text share one; the printer keeps `Meta.clauses` order."""
+    out: dict[tuple, tuple[Span, int, str | None]] = {}
     for i, d in enumerate(module.decls):
-        out[(i,)] = (d.span, 0)
-        if isinstance(d, A.FlowDecl):
-            for j, s in enumerate(d.steps):
-                out[(i, "step", j)] = (s.span, 1)
+        out[(i,)] = (d.span, 0, d.meta.doc)
+        steps = list(d.steps) if isinstance(d, A.FlowDecl) else []
+        for k, (key, span) in enumerate(d.meta.clauses):
+            step = steps.pop(0) if key == "step" and steps else None
+            out[(i, k)] = (span, 1, step.meta.doc if step is not None else None)
+            if step is not None:
+                for m, (_key, sspan) in enumerate(step.meta.clauses):
+                    out[(i, k, m)] = (sspan, 2, None)
     return out
-
-
-def _doc_of(module: A.Module, path: tuple) -> str | None:
-    d = module.decls[path[0]]
-    if len(path) == 1:
-        return d.meta.doc
-    return d.steps[path[2]].meta.doc

@@ -353,6 +353,8 @@ def _compose(text: str, path: str, lines: _Lines):
         else:
             span = Span(path, 1, 1, 1, 1)
         problem = (e.problem or e.context or "not valid YAML").strip()
+        if problem.startswith("but ") and e.context:
+            problem = f"{e.context.strip()}, {problem}"
         labels: tuple[Label, ...] = ()
         if e.context and e.context_mark is not None and e.problem_mark is not None:
             cm = e.context_mark
@@ -360,8 +362,11 @@ def _compose(text: str, path: str, lines: _Lines):
                 labels = (Label(Span(path, cm.line + 1, cm.column + 1, cm.line + 1, cm.column + 2),
                                 e.context.strip()),)
         help = None
-        if "\\t" in problem or "'\\t'" in problem or "tab" in problem:
+        if "\\t" in problem:
             help = "indent YAML with spaces, not tabs"
+        elif "another document" in problem:
+            help = "a .flow.yaml file holds one document: remove the `---` line and what follows, " \
+                   "or move it to a file of its own"
         raise _LoadError(error("E0701", f"malformed YAML: {problem}", span, labels=labels,
                                help=help)) from None
     except YAMLError as e:  # a problem without a mark
@@ -594,12 +599,14 @@ def _schema_error(err: dict, ypath: tuple, ann, parent_ann, node: YNode | None, 
         owner = _describe(ypath[:-1])
         span = parent_span or fallback_span
         return error("E0702", f"{owner} needs `{last}`", span,
-                     help=f"add `{last}: ...` ({_words(ann)})")
+                     help=f"add `{last}:` with {_words(ann)}")
     if is_key:
         span = key_node.span if key_node is not None else fallback_span
         return error("E0702", f"`{last}` is not a valid name here", span,
                      help="names are letters, digits and `_`, not starting with a digit")
     what = _describe(ypath)
+    if node is not None and value is not None and node.span.line > 0:
+        fallback_span = node.span  # point at the value itself
     if kind == "literal_error":
         options = [str(o) for o in typing.get_args(_unwrap(ann)[0])] if ann is not None else []
         hint = did_you_mean(str(value), options) if isinstance(value, str) else None
@@ -739,11 +746,20 @@ class _Builder:
                 help = 'a .flow string takes double quotes: "like this"'
             elif ch == '"':
                 help = "the string is not closed"
+            elif strings_help and ch not in "()[]{}.,=<>!+-*/":
+                help = _STRING_HELP
             else:
-                help = _STRING_HELP if strings_help else None
-            return error("E0703", message, span, help=help, notes=(f"in `{n.text}`",))
-        expected = sorted({terminal_words(self.syntax.lark, x) for x in (getattr(e, "expected", None) or ())})
-        note = ("expected " + ", ".join(expected[:8]) + (" or more" if len(expected) > 8 else "")) if expected else None
+                help = None
+            within = f"in `{n.text}`" if "\n" not in n.text and len(n.text) <= 120 else None
+            return error("E0703", message, span, help=help, notes=tuple(x for x in (within,) if x))
+        expected = sorted({terminal_words(self.syntax.lark, x) for x in (getattr(e, "expected", None) or ())
+                           if x != "$END"})
+        note = None
+        if len(expected) == 1:
+            note = f"expected {expected[0]}"
+        elif expected:
+            note = "expected one of " + ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")
+        within = f"in `{n.text}`" if "\n" not in n.text and len(n.text) <= 120 else None
         if isinstance(e, UnexpectedEOF) or token is None or token.type == "$END":
             end = smap.length
             span = smap.span(self.path, end, end)
@@ -754,9 +770,12 @@ class _Builder:
         j = max((token.end_pos or 0) - prefix, i + 1)
         span = smap.span(self.path, i, j)
         shown = f"name `{token}`" if token.type == "NAME" else f"`{token}`"
-        help = _STRING_HELP if strings_help and not n.text.lstrip().startswith('"') else None
+        help = None
+        if strings_help and token.type in ("NAME", "INT", "FLOAT", "DURATION", "SIZE") \
+                and not n.text.lstrip().startswith('"'):
+            help = _STRING_HELP  # two words in a row: most likely text meant as a .flow string
         return error("E0703", f"invalid {what}: unexpected {shown}", span,
-                     notes=tuple(x for x in (note, f"in `{n.text}`") if x), help=help)
+                     notes=tuple(x for x in (note, within) if x), help=help)
 
     def expr(self, n: YNode | None):
         if n is None:
@@ -774,9 +793,9 @@ class _Builder:
     def type_(self, n: YNode) -> A.TypeRef | None:
         return self.parse(n, "type", "type")
 
-    def item(self, n: YNode, start: str, keyword: str, prefix: str, what: str):
+    def item(self, n: YNode, start: str, keyword: str, prefix: str, what: str, strings_help: bool = False):
         """Parses a clause written without its keyword; returns its value, or None."""
-        got = self.parse(n, start, what, prefix=prefix)
+        got = self.parse(n, start, what, prefix=prefix, strings_help=strings_help)
         if got is None:
             return None
         if not (isinstance(got, tuple) and got[0] == keyword):
@@ -801,10 +820,11 @@ class _Builder:
         table = _CLAUSES[kind]
         out: list[tuple[str, Span]] = []
         for yk, (k, v) in val.items.items():
-            ck = table.get(yk, _META_CLAUSES.get(yk, "-")) if yk in table or yk in _META_CLAUSES else "-"
-            if ck == "-":
-                continue
-            if kind == "env" and yk != "bindings":
+            if yk in table:
+                ck = table[yk]
+            elif yk in _META_CLAUSES:
+                ck = _META_CLAUSES[yk]
+            else:
                 continue
             if ck is None:  # entity key, features
                 if kind == "entity":
@@ -873,9 +893,9 @@ class _Builder:
         span = self.join(key.span, val.span)
         if val.kind == "scalar":
             if cls is A.ParamField:
-                got = self.parse(val, "param_field", "parameter", prefix="_: ")
+                got = self.parse(val, "param_field", "parameter", prefix="_: ", strings_help=True)
             else:
-                got = self.item(val, "flow_item", "param", "param _: ", "parameter")
+                got = self.item(val, "flow_item", "param", "param _: ", "parameter", strings_help=True)
             if got is None:
                 return None
             return cls(self.name(key), got.type, got.default, span)

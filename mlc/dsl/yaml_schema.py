@@ -72,6 +72,12 @@ def _text_or(model: type, text: Any) -> Any:
                      Discriminator(lambda v: "text" if isinstance(v, str) else "mapping")]
 
 
+def _one_or_list(item: Any) -> Any:
+    """One item, or a list of them: `uses: ranker` or `uses: [ranker, baseline]`."""
+    return Annotated[Union[Annotated[item, Tag("one")], Annotated[list[item], Tag("list")]],
+                     Discriminator(lambda v: "one" if isinstance(v, str) else "list")]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
 
@@ -165,7 +171,7 @@ class OnlineSpec(_Strict):
 
 class FeaturesSpec(_Meta):
     on: Name = Field(description="the entity")
-    from_: Annotated[list[Dotted], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = Field(
+    from_: _one_or_list(Dotted) = Field(
         None, alias="from", description="the source(s) the group reads")
     features: dict[Name, Annotated[Union[Annotated[TypeText, Tag("text")], Annotated[FeatureSpec, Tag("mapping")]],
                                    Discriminator(lambda v: "text" if isinstance(v, str) else "mapping")]] = Field(
@@ -201,10 +207,6 @@ class SignalSpec(_Meta):
 
 
 # ---------------------------------------------------------------- flows
-def _one_or_many(v: Any) -> Any:
-    return [v] if isinstance(v, str) else v
-
-
 class StepSpec(_Meta):
     run: CallText = Field(description='the action: `python("m:f")`, `spark("x.py")`, `deploy(model)`, ...')
     retries: int = None
@@ -214,10 +216,9 @@ class StepSpec(_Meta):
     env: dict[Name, Value] = Field(None, description="environment variables: name -> expression")
     deterministic: bool = None
     produces: Name = None
-    uses: Annotated[list[Name], BeforeValidator(_one_or_many)] = None
+    uses: _one_or_list(Name) = None
     gate: ExprText = None
-    emits: Annotated[list[_flow("a signal and its payload", "ranker_published(version = run.id)")],
-                     BeforeValidator(_one_or_many)] = None
+    emits: _one_or_list(_flow("a signal and its payload", "ranker_published(version = run.id)")) = None
     foreach: _flow("a loop", "region in regions") = None
     when: ExprText = None
 
@@ -231,14 +232,13 @@ class FlowSpec(_Meta):
     params: dict[Name, ParamItem] = None
     catchup: bool = None
     steps: dict[Name, StepItem] = None
-    edges: Annotated[list[_flow("a chain of steps", "a >> [b, c] >> d")], BeforeValidator(_one_or_many)] = None
+    edges: _one_or_list(_flow("a chain of steps", "a >> [b, c] >> d")) = None
 
 
 # ---------------------------------------------------------------- SLOs
 class SloSpec(_Meta):
     params: list[Name] = Field(None, description="a template's parameters")
-    objectives: Annotated[list[_flow("an objective", "freshness(ranker) <= 3d")],
-                          BeforeValidator(_one_or_many)] = None
+    objectives: _one_or_list(_flow("an objective", "freshness(ranker) <= 3d")) = None
     use: _flow("a template use", "fresh_within(member_activity, 10m)") = Field(
         None, description="an SLO made from a template (`slo x = template(args)`)")
 

@@ -1,0 +1,567 @@
+"""Every diagnostic code `mlc` reports: its default severity, a one-line summary, and a docs page.
+
+The registry is the single source of truth for `mlc rule CODE`, the SARIF `rules` table, the
+pages under `docs/rules/` and the index `docs/rules.md`. Regenerate the docs after an edit:
+
+    python -m mlc.lint.registry --write-docs     # rewrite docs/rules.md and docs/rules/*.md
+    python -m mlc.lint.registry --check-docs     # exit 1 when the docs on disk are stale
+
+Adding a code: append a `Rule(...)` to `RULES` below (keep the list in code order) with
+  - `code`: `E` + 4 digits for an error (the program is rejected), `W` + 4 digits for a warning;
+    the first two digits pick the section of the index (`SECTIONS`: add one for a new range);
+  - `name`: a short kebab-case name (SARIF `name`, shown by `mlc rule`);
+  - `summary`: one line, what is wrong;
+  - `example`: a snippet that triggers it, `fix`: the corrected snippet. They are checked by
+    tests/test_lint.py: each is appended to `EXAMPLE_PRELUDE` and compiled; the example must
+    report the code (and nothing else), the fix nothing at all. Set `checked=False` only when
+    the example cannot be written as a single .flow file (unreadable files, YAML programs);
+  - `details` (optional): a paragraph on why and how to fix.
+Then run `python -m mlc.lint.registry --write-docs`. Codes are never reused or renamed.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlc.diagnostics import Severity
+
+CODE_RE = re.compile(r"^[EW]\d{4}$")
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    name: str
+    summary: str
+    example: str
+    fix: str
+    details: str = ""
+    checked: bool = True
+    lang: str = "flow"  # the language of example and fix, for the docs' code fences
+
+    def __post_init__(self) -> None:
+        if not CODE_RE.match(self.code):
+            raise ValueError(f"bad code {self.code!r}: E or W and four digits")
+        if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", self.name):
+            raise ValueError(f"bad name {self.name!r} for {self.code}: kebab-case")
+
+    @property
+    def severity(self) -> Severity:
+        """The default severity: `E` codes are errors, `W` codes warnings."""
+        return Severity.ERROR if self.code.startswith("E") else Severity.WARNING
+
+    @property
+    def docs_path(self) -> str:
+        """The page, relative to the repository root."""
+        return f"docs/rules/{self.code}.md"
+
+
+# The sections of the index: (title, the two digits after the letter that belong to it).
+SECTIONS: list[tuple[str, tuple[str, ...]]] = [
+    ("Reading files and syntax (E00xx, E01xx)", ("00", "01")),
+    ("Names (E02xx)", ("02",)),
+    ("Types (E03xx)", ("03",)),
+    ("Flows and signals (E04xx, W04xx)", ("04",)),
+    ("Environments and credentials (E05xx)", ("05",)),
+    ("SLOs (E06xx)", ("06",)),
+    ("Objectives: freshness, completion, latency (E07xx, W07xx)", ("07",)),
+    ("Suppressions (W09xx)", ("09",)),
+]
+
+# Every checked example and fix is appended to this clean program (tests/test_lint.py).
+EXAMPLE_PRELUDE = """\
+package demo
+import std.connectors.{kafka, hive, s3, files}
+
+env local { kafka = files("data/events"), hive = files("data/wh"), s3 = files("build/s3") }
+
+source events: stream kafka(topic = "events", format = json) {
+  schema { user_id: string, kind: enum(view, click), amount: int, ts: timestamp }
+  event_time ts
+  watermark 10s
+}
+entity user { key user_id: string }
+features activity on user {
+  from events
+  views_1h = count(kind == view) over 1h every 5m
+  checkpoint every 1m
+  online ttl 1d
+}
+model scorer nondeterministic {
+  framework sklearn
+  inputs [activity.*]
+  output score: float
+}
+"""
+
+RULES: list[Rule] = [
+    # ------------------------------------------------------------ reading files and syntax
+    Rule("E0001", "unexpected-token",
+         "Unexpected token: the parser names what it expected at this point.",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score float\n}\n",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n}\n",
+         "The text does not follow the grammar here. The message names the token found and the "
+         "note lists what may come instead; fix the text at the caret."),
+    Rule("E0002", "unclosed-bracket",
+         "An opening `{`, `(` or `[` is never closed; the message names the block and where it opened.",
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit") { retries 2 \n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit") { retries 2 }\n}\n',
+         "Add the missing closing bracket. The label points at the bracket that was opened."),
+    Rule("E0003", "unexpected-character",
+         "A character that cannot start any token (outside a string).",
+         "flow nightly {\n  schedule daily\n  step fit bash('make train')\n}\n",
+         'flow nightly {\n  schedule daily\n  step fit bash("make train")\n}\n',
+         "Strings take double quotes; other stray characters (`$`, `;`, `@`) belong inside a string "
+         "or nowhere."),
+    Rule("E0004", "unterminated-string",
+         "A string is not closed on its line.",
+         'flow nightly {\n  schedule daily\n  step fit bash("make train)\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("make train")\n}\n',
+         "A string opens and closes on one line: add the missing `\"`. Write a line break as `\\n`."),
+    Rule("E0005", "list-needs-brackets",
+         "A clause that takes a bracketed list (`inputs`, `tags`, `kinds`) was given something else.",
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs activity.views_1h\n"
+         "  output score: float\n}\n",
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.views_1h]\n"
+         "  output score: float\n}\n",
+         "Items are separated by commas, so a list inside an item always takes brackets."),
+    Rule("E0006", "unknown-clause",
+         "An unknown clause inside a block; the help names the closest clause that is allowed there.",
+         'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { retires 2 }\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { retries 2 }\n}\n',
+         "Usually a misspelt keyword; the note lists every clause the block accepts."),
+    Rule("E0007", "bad-unit",
+         "A number with a unit the language does not have (`16GB`, `1.5h`) or a space before the unit.",
+         'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { timeout 1.5h }\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { timeout 1h30m }\n}\n',
+         "Durations (`ms s m h d w`) and sizes (`Ki Mi Gi Ti`, `K M G T`) are whole numbers written "
+         "right after their digits: `90m`, not `1.5h`; `16Gi`, not `16GB`."),
+    Rule("E0010", "not-utf8",
+         "The file is not valid UTF-8; the position of the first bad byte is given.",
+         "a .flow file saved as Latin-1, with `é` stored as the byte 0xe9\n",
+         "the same file saved as UTF-8\n",
+         "Re-save the file as UTF-8 (a BOM is accepted and ignored).", checked=False, lang="text"),
+    Rule("E0011", "binary-file",
+         "The file is binary (it contains NUL bytes).",
+         "a compiled or compressed file named `model.flow` among the sources\n",
+         "remove it, or exclude it in mlc.toml: [project] exclude = [\"model.flow\"]\n",
+         "Only text files are programs. Exclude generated or binary files in `mlc.toml`.",
+         checked=False, lang="text"),
+    Rule("E0012", "file-too-large",
+         "The file is larger than 16 MiB.",
+         "a 20 MiB generated `tables.flow`\n",
+         "split it into several files of one package, or generate less\n",
+         "A program this large is almost always generated data; keep it out of the sources.",
+         checked=False, lang="text"),
+    Rule("E0013", "unreadable-file",
+         "The file cannot be read (permissions, I/O error).",
+         "a `secret.flow` that the user running `mlc` may not read (chmod 000)\n",
+         "make it readable (chmod 644 secret.flow), or exclude it in mlc.toml\n",
+         "The note gives the operating system's reason.", checked=False, lang="text"),
+    Rule("E0103", "invalid-escape",
+         "A string contains an escape that JSON does not have.",
+         'flow nightly {\n  schedule daily\n  step fit bash("echo \\q")\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("echo \\\\q")\n}\n',
+         'Strings use JSON escapes: `\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX`. Double a backslash '
+         "that is meant literally."),
+    Rule("E0110", "clause-given-twice",
+         "A clause that may appear once is given twice in the same block.",
+         'flow nightly {\n  schedule daily\n  schedule cron("0 3 * * *")\n  step fit bash("make")\n}\n',
+         'flow nightly {\n  schedule cron("0 3 * * *")\n  step fit bash("make")\n}\n',
+         "Keep one. The label points at the first one."),
+    # ------------------------------------------------------------ YAML programs (E011x)
+    Rule("E0111", "malformed-yaml",
+         "A `.flow.yaml` document is not YAML that mlc reads: malformed, a duplicate key, a tag, an "
+         "alias that contains itself, or too large after expanding aliases.",
+         "flows:\n  train:\n    schedule: daily\n    schedule: hourly\n",
+         "flows:\n  train:\n    schedule: daily\n",
+         "A document holds mappings, lists, text, numbers and true/false only; no tags "
+         "(`!!python/object` is rejected, never run).", checked=False, lang="yaml"),
+    Rule("E0112", "yaml-schema",
+         "A `.flow.yaml` document does not have the shape of a program: an unknown or missing key, "
+         "or a value of the wrong kind.",
+         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retires: 2}\n",
+         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retries: 2}\n",
+         "`mlc schema --yaml` prints the JSON Schema that editors use to check and complete documents.",
+         checked=False, lang="yaml"),
+    Rule("E0113", "yaml-flow-syntax",
+         "A `.flow.yaml` value written in .flow syntax (an expression, call, type, trigger or "
+         "schedule) does not parse; the span points into the YAML scalar.",
+         "flows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= '}\n",
+         "flows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= 0.8'}\n",
+         checked=False, lang="yaml"),
+    # ------------------------------------------------------------ names
+    Rule("E0201", "duplicate-name",
+         "A name is declared twice in one package (or a step twice in one flow).",
+         "signal user { version: string }\n",
+         "signal user_changed external { version: string }\n",
+         "Every declaration of a package shares one namespace, across its files: rename one."),
+    Rule("E0202", "unknown-name",
+         "An unknown name; the help names the closest declared one of the right kind.",
+         "features activity_7d on usr {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n}\n",
+         "features activity_7d on user {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n}\n",
+         "Check the spelling, or import the name from the package that declares it."),
+    Rule("E0203", "unknown-module",
+         "An import of a module that is neither a package of the project nor of the standard library.",
+         "import std.conectors.{kafka}\n",
+         "import std.connectors.{kafka}\n",
+         "The modules are the `package` names of the project's files and `std.*`."),
+    Rule("E0204", "unknown-member",
+         "An import of a member the module does not have.",
+         "import std.connectors.{kafak}\n",
+         "import std.connectors.{kafka}\n"),
+    Rule("E0205", "wrong-kind-of-name",
+         "A name of the wrong kind, e.g. `produces` naming a source instead of a model.",
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { produces events }\n}\n',
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { produces scorer }\n}\n',
+         "The message says what the name is and what was expected."),
+    Rule("E0206", "unknown-feature",
+         "A model input or an expression naming a feature its group does not have.",
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.views_2h]\n"
+         "  output score: float\n}\n",
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.views_1h]\n"
+         "  output score: float\n}\n"),
+    Rule("E0207", "connector-cannot-do-this",
+         "A connector used for something it cannot do (a table-only connector for a stream, a store).",
+         'source daily: stream hive(table = "wh.daily") {\n  schema { user_id: string, ds: date }\n'
+         "  event_time ds\n}\n",
+         'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, ds: date }\n'
+         "  event_time ds\n  arrives every 1d delay 1h\n}\n",
+         "`kafka` reads streams; `hive` and `s3` read tables and store offline features; `files` "
+         "does everything (local runs)."),
+    Rule("E0208", "unknown-connector-option",
+         "A connector option that the connector does not have, or too many positional arguments.",
+         'source clicks: stream kafka(topic = "clicks", fromat = json) {\n'
+         "  schema { user_id: string, ts: timestamp }\n  event_time ts\n}\n",
+         'source clicks: stream kafka(topic = "clicks", format = json) {\n'
+         "  schema { user_id: string, ts: timestamp }\n  event_time ts\n}\n"),
+    Rule("E0209", "missing-connector-option",
+         "A required connector option is missing.",
+         "source daily: table hive() {\n  schema { user_id: string, ds: date }\n  event_time ds\n"
+         "  arrives every 1d\n}\n",
+         'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, ds: date }\n'
+         "  event_time ds\n  arrives every 1d\n}\n"),
+    # ------------------------------------------------------------ types
+    Rule("E0301", "aggregation-type",
+         "An aggregation over a column of the wrong type (`sum` of a string, `count(x)` where `x` "
+         "is not a condition).",
+         "features kinds on user {\n  from events\n  total = sum(kind) over 1h every 5m\n}\n",
+         "features kinds on user {\n  from events\n  total = sum(amount) over 1h every 5m\n}\n",
+         "`sum`, `avg`, `min` and `max` need a number column; `count(x)` counts the rows where the "
+         "condition `x` holds."),
+    Rule("E0302", "unknown-signal-field",
+         "A signal match or `emits` payload names a field the signal does not declare.",
+         "signal trained { version: string }\n"
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(versoin = run.id) }\n}\n'
+         "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n",
+         "signal trained { version: string }\n"
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = run.id) }\n}\n'
+         "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n"),
+    Rule("E0303", "type-mismatch",
+         "A value of the wrong type: a payload field, a connector option, a plain column whose type "
+         "differs from the source's.",
+         "signal trained { version: string }\n"
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = 3) }\n}\n'
+         "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n",
+         "signal trained { version: string }\n"
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = run.id) }\n}\n'
+         "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n"),
+    Rule("E0304", "entity-key-not-in-source",
+         "A feature group's entity key is missing from its source's schema.",
+         "entity account { key account_id: string }\n"
+         "features account_activity on account {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n}\n",
+         "entity account { key user_id: string }\n"
+         "features account_activity on account {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n}\n",
+         "The group is keyed by its entity: its source must have the key columns, same name and type."),
+    Rule("E0305", "event-time-not-a-time",
+         "A source's `event_time` is not a `timestamp` or `date` column of its schema.",
+         'source clicks: stream kafka(topic = "clicks", format = json) {\n'
+         "  schema { user_id: string, ts: string }\n  event_time ts\n}\n",
+         'source clicks: stream kafka(topic = "clicks", format = json) {\n'
+         "  schema { user_id: string, ts: timestamp }\n  event_time ts\n}\n"),
+    Rule("E0306", "unknown-column",
+         "A feature refers to a column its sources do not have.",
+         "features clicks_1h on user {\n  from events\n  n = count(knd == click) over 1h every 5m\n}\n",
+         "features clicks_1h on user {\n  from events\n  n = count(kind == click) over 1h every 5m\n}\n"),
+    # ------------------------------------------------------------ flows and signals
+    Rule("E0401", "step-cycle",
+         "The steps of a flow form a cycle; the message walks it.",
+         'flow train {\n  schedule daily\n  step fit bash("make fit")\n  step check bash("make check")\n'
+         "  fit >> check >> fit\n}\n",
+         'flow train {\n  schedule daily\n  step fit bash("make fit")\n  step check bash("make check")\n'
+         "  fit >> check\n}\n",
+         "A flow is a DAG: remove the edge that closes the loop."),
+    Rule("E0402", "flow-trigger-cycle",
+         "Flows trigger each other in a cycle through `on_finish` and signals; the message walks it.",
+         'flow a {\n  trigger on_finish(b)\n  step x bash("make a")\n}\n'
+         'flow b {\n  trigger on_finish(a)\n  step y bash("make b")\n}\n',
+         'flow a {\n  schedule daily\n  step x bash("make a")\n}\n'
+         'flow b {\n  trigger on_finish(a)\n  step y bash("make b")\n}\n',
+         "Such flows would start each other forever, or never: start one of them on a schedule."),
+    Rule("W0403", "unconnected-step",
+         "In a flow with edges, a step connected to no other step (it runs alone at the flow's start).",
+         'flow train {\n  schedule daily\n  step fit bash("make fit")\n  step check bash("make check")\n'
+         '  step extra bash("echo hi")\n  fit >> check\n}\n',
+         'flow train {\n  schedule daily\n  step fit bash("make fit")\n  step check bash("make check")\n'
+         '  step extra bash("echo hi")\n  fit >> check >> extra\n}\n',
+         "Often a forgotten edge. If the step really is independent, say so with a suppression or "
+         "move it to a flow of its own."),
+    Rule("E0404", "edge-to-unknown-step",
+         "An edge names a step the flow does not have.",
+         'flow train {\n  schedule daily\n  step fit bash("make fit")\n  step check bash("make check")\n'
+         "  fit >> chek\n}\n",
+         'flow train {\n  schedule daily\n  step fit bash("make fit")\n  step check bash("make check")\n'
+         "  fit >> check\n}\n"),
+    Rule("E0405", "unknown-step-kind",
+         "An unknown step kind (the kinds are python, spark, flink, bash, materialize, deploy).",
+         'flow train {\n  schedule daily\n  step run sprak("jobs/score.py")\n}\n',
+         'flow train {\n  schedule daily\n  step run spark("jobs/score.py")\n}\n'),
+    Rule("E0406", "bad-step-argument",
+         "A step's argument has the wrong form (e.g. `python(\"module\")` without `:function`).",
+         'flow train {\n  schedule daily\n  step fit python("pkg.train")\n}\n',
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main")\n}\n',
+         "A python step names its entry point as \"module:function\"."),
+    Rule("W0410", "signal-never-awaited",
+         "A signal is emitted but no flow waits for it.",
+         "signal trained { version: string }\n"
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = run.id) }\n}\n',
+         "signal trained { version: string }\n"
+         'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = run.id) }\n}\n'
+         "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n",
+         "Nothing reacts to it: add the flow that should, or stop emitting it."),
+    Rule("E0411", "signal-never-emitted",
+         "A signal is awaited but no flow emits it, and it is not declared `external`.",
+         "signal catalog_refreshed { ds: date }\n"
+         "flow score {\n  trigger signal(catalog_refreshed)\n  step run bash(\"make score\")\n}\n",
+         "signal catalog_refreshed external { ds: date }\n"
+         "flow score {\n  trigger signal(catalog_refreshed)\n  step run bash(\"make score\")\n}\n",
+         "The flow would never start. Emit the signal from a step, or declare it `external` when "
+         "something outside the program emits it."),
+    Rule("W0412", "unused-signal",
+         "A signal is declared but neither emitted nor awaited.",
+         "signal spare { version: string }\n",
+         "",
+         "Remove it, or use it."),
+    # ------------------------------------------------------------ environments and credentials
+    Rule("E0501", "env-missing-binding",
+         "An `env` has no binding for a connector that a source or an offline store needs.",
+         'env staging { hive = files("data/wh"), s3 = files("build/s3") }\n',
+         'env staging { kafka = files("data/events"), hive = files("data/wh"), s3 = files("build/s3") }\n',
+         "Each env binds every logical connector the program uses."),
+    Rule("E0502", "literal-credential",
+         "A credential written as a literal string where `secret(\"name\")` belongs.",
+         'env prod {\n  kafka = kafka(bootstrap = "b:9092", credentials = "hunter2")\n'
+         '  hive = hive(metastore = "thrift://m:9083")\n  s3 = s3(bucket = "b")\n}\n',
+         'env prod {\n  kafka = kafka(bootstrap = "b:9092", credentials = secret("kafka-sasl"))\n'
+         '  hive = hive(metastore = "thrift://m:9083")\n  s3 = s3(bucket = "b")\n}\n',
+         "Programs are committed and generated code is deployed: a secret in either leaks. "
+         "`secret(\"name\")` is resolved by each target (Airflow connections, environment variables)."),
+    # ------------------------------------------------------------ SLOs
+    Rule("E0601", "slo-template-arity",
+         "An SLO template used with the wrong number of arguments, or an SLO without parameters "
+         "used as a template.",
+         "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer)\n",
+         "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer, 3d)\n"),
+    # ------------------------------------------------------------ objectives
+    Rule("E0701", "freshness-objective-unmet",
+         "A freshness bound (a group's `freshness` clause or a `freshness(...)` SLO) that the worst "
+         "path through the program cannot meet; the notes walk the path hop by hop.",
+         "slo scorer_fresh { freshness(scorer) <= 1m }\n",
+         "slo scorer_fresh { freshness(scorer) <= 10m }\n",
+         "Staleness is computed from the program: a table's `every + delay`, a schedule's longest gap "
+         "plus its `timeout`, a stream's watermark + window slide + checkpoint interval. Raise the "
+         "objective or make the slowest hop faster; `mlc explain freshness NAME` prints the table."),
+    Rule("W0702", "freshness-unprovable",
+         "A freshness bound that cannot be proved because a fact is missing; the message names it.",
+         'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, spend: float, ds: date }\n'
+         "  event_time ds\n}\n"
+         "features spend on user {\n  from daily\n  spend_7d = sum(spend) over 7d\n  schedule daily\n"
+         "  timeout 1h\n  freshness <= 3d\n}\n",
+         'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, spend: float, ds: date }\n'
+         "  event_time ds\n  arrives every 1d delay 2h\n}\n"
+         "features spend on user {\n  from daily\n  spend_7d = sum(spend) over 7d\n  schedule daily\n"
+         "  timeout 1h\n  freshness <= 3d\n}\n",
+         "State the missing fact (a table's `arrives every ... delay ...`, a group's `checkpoint every`, "
+         "a step's `timeout`), or remove the objective."),
+    Rule("E0703", "completion-objective-unmet",
+         "A `completion(flow) by \"HH:MM\"` that the schedule, trigger chain and step timeouts cannot "
+         "meet (or a completion objective whose value is not a time of day).",
+         'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main") { timeout 6h }\n}\n'
+         'slo nightly_done { completion(nightly) by "06:00" }\n',
+         'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main") { timeout 4h }\n}\n'
+         'slo nightly_done { completion(nightly) by "06:00" }\n',
+         "Start the flow earlier, or shorten its slowest steps (retries count: each attempt may take "
+         "the whole timeout)."),
+    Rule("W0704", "completion-unprovable",
+         "A completion objective that cannot be proved because a fact is missing (a step without a "
+         "`timeout`, a schedule with no time of day, an external signal).",
+         'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main")\n}\n'
+         'slo nightly_done { completion(nightly) by "06:00" }\n',
+         'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main") { timeout 4h }\n}\n'
+         'slo nightly_done { completion(nightly) by "06:00" }\n'),
+    Rule("E0705", "serve-timeout-over-latency",
+         "A latency objective that the model's serve timeout cannot meet.",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 80ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
+         "A request may wait the whole timeout: make the timeout at most the objective."),
+    Rule("E0706", "fallback-over-latency",
+         "A model whose fallback makes a request slower than its latency objective (its timeout plus "
+         "the fallback's).",
+         "model rules deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 30ms }\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback rules when confidence < 0.5 or unavailable\n"
+         "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
+         "model rules deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 10ms }\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback rules when confidence < 0.5 or unavailable\n"
+         "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
+         "Shorten either timeout, or use a faster fallback."),
+    Rule("W0707", "latency-unbounded",
+         "A latency objective for a model with no serve timeout (its latency is then unbounded).",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
+         "Declare `serve { timeout ... }` on the model."),
+    # ------------------------------------------------------------ suppressions (mlc lint)
+    Rule("W0901", "unused-suppression",
+         "A `# mlc: ignore[CODE]` comment that suppresses nothing.",
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")  # mlc: ignore[W0403]\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
+         "Reported by `mlc lint` only. The code was fixed, moved, or never there: remove it from the "
+         "comment so that the comment does not hide a future finding."),
+    Rule("W0902", "invalid-suppression",
+         "A `# mlc: ignore` comment that names no code, an unknown code, or an error code.",
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")  # mlc: ignore[W403]\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
+         "Reported by `mlc lint` only. A suppression names warning codes in brackets: "
+         "`# mlc: ignore[W0403]` or `# mlc: ignore[W0403, W0410]`. Errors cannot be suppressed: a "
+         "program with errors does not compile."),
+]
+
+REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}
+if len(REGISTRY) != len(RULES):  # pragma: no cover - a programming error caught at import
+    raise RuntimeError("a code is registered twice")
+
+
+def get(code: str) -> Rule | None:
+    return REGISTRY.get(code)
+
+
+def section_of(code: str) -> str | None:
+    for title, digits in SECTIONS:
+        if code[1:3] in digits:
+            return title
+    return None
+
+
+# ---------------------------------------------------------------- docs
+def render_page(rule: Rule) -> str:
+    """The docs page of one code (also what `mlc rule CODE` prints)."""
+    sev = rule.severity.value
+    out = [f"# {rule.code}: {rule.name}", "",
+           f"**Severity:** {sev}{' (cannot be ignored or suppressed)' if sev == 'error' else ''}  ",
+           f"**Section:** {section_of(rule.code) or 'other'}", "",
+           rule.summary, ""]
+    if rule.details:
+        out += [rule.details, ""]
+    checked = (" (appended to the [examples' preamble](../lint.md#the-examples-preamble) and "
+               "checked by the test suite)" if rule.checked else "")
+    out += [f"## Example{checked}", "", f"```{rule.lang}", rule.example.rstrip("\n"), "```", ""]
+    out += ["## Fix", ""]
+    if rule.fix.strip():
+        out += [f"```{rule.lang}", rule.fix.rstrip("\n"), "```", ""]
+    else:
+        out += ["Remove the declaration.", ""]
+    if rule.severity is Severity.WARNING:
+        out += ["## Silencing it", "",
+                f"In `mlc lint`: `# mlc: ignore[{rule.code}]` on the line (or on the first line of the "
+                f"declaration), `ignore = [\"{rule.code}\"]` in `[lint]` of `mlc.toml`, or a baseline. "
+                "See [lint.md](../lint.md).", ""]
+    return "\n".join(out)
+
+
+_INDEX_HEAD = """\
+# Diagnostic codes
+
+Every diagnostic `mlc` reports has a stable code. `E` codes are errors (the
+program is rejected: `mlc check` and `mlc compile` exit 1), `W` codes are
+warnings (`mlc check` exits 1, `mlc compile` still writes its output).
+Codes never change meaning; a retired code is not reused.
+
+Each code has a page with an example that triggers it and its fix (`mlc rule
+CODE` prints the same page). `mlc lint` ([lint.md](lint.md)) can select,
+ignore, suppress or re-grade warnings; errors are always reported.
+
+<!-- Generated from mlc/lint/registry.py by `python -m mlc.lint.registry --write-docs`; edit the registry, not this file. -->
+"""
+
+
+def render_index() -> str:
+    out = [_INDEX_HEAD]
+    for title, digits in SECTIONS:
+        rules = [r for r in RULES if r.code[1:3] in digits]
+        if not rules:
+            continue
+        out += [f"## {title}", "", "| code | name | meaning |", "|---|---|---|"]
+        out += [f"| [{r.code}](rules/{r.code}.md) | {r.name} | {r.summary} |" for r in rules]
+        out.append("")
+    return "\n".join(out)
+
+
+def expected_docs(docs_dir: Path = DOCS_DIR) -> dict[Path, str]:
+    files = {docs_dir / "rules.md": render_index()}
+    for r in RULES:
+        files[docs_dir / "rules" / f"{r.code}.md"] = render_page(r)
+    return files
+
+
+def stale_docs(docs_dir: Path = DOCS_DIR) -> list[Path]:
+    """Pages that are missing or differ from the registry, and pages of codes it does not have."""
+    want = expected_docs(docs_dir)
+    stale = [p for p, text in want.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    extra = [p for p in sorted((docs_dir / "rules").glob("*.md")) if p not in want]
+    return stale + extra
+
+
+def write_docs(docs_dir: Path = DOCS_DIR) -> list[Path]:
+    want = expected_docs(docs_dir)
+    (docs_dir / "rules").mkdir(parents=True, exist_ok=True)
+    written = []
+    for p, text in want.items():
+        if not p.is_file() or p.read_text(encoding="utf-8") != text:
+            p.write_text(text, encoding="utf-8")
+            written.append(p)
+    for p in sorted((docs_dir / "rules").glob("*.md")):
+        if p not in want:
+            p.unlink()
+            written.append(p)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    if argv == ["--write-docs"]:
+        for p in write_docs():
+            print(f"wrote {p}")
+        return 0
+    if argv == ["--check-docs"]:
+        stale = stale_docs()
+        for p in stale:
+            print(f"stale: {p}")
+        if stale:
+            print("run `python -m mlc.lint.registry --write-docs`")
+        return 1 if stale else 0
+    print("usage: python -m mlc.lint.registry --write-docs | --check-docs", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
