@@ -105,12 +105,19 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
         names = ", ".join(env_names) or "none declared"
         hint = did_you_mean(env_name, env_names) or ""
         raise click.UsageError(f"no env `{env_name}` in this program (envs: {names}) {hint}".strip())
+    chosen = list(targets) or sorted(TARGETS)
+    if program is not None and not result.errors:
+        from mlc.targets import validator
+
+        for name in chosen:
+            check_target = validator(name)
+            if check_target is not None:
+                result.diagnostics.extend(check_target(program, env_name))
     _emit(result, fmt)
     if result.errors or program is None:
         if fmt == "text":
             click.echo(_summary(result, "checked") + "; nothing written", err=True)
         sys.exit(EXIT_FINDINGS)
-    chosen = list(targets) or sorted(TARGETS)
     artifacts = []
     for name in chosen:
         artifacts.extend(load(name)(program, env_name))
@@ -416,6 +423,106 @@ def init_cmd(directory: str, package: str | None) -> None:
         click.echo(f"created {root / n}", err=True)
     where = "" if root.resolve() == Path.cwd().resolve() else f"cd {directory} && "
     click.echo(f"next: {where}mlc check, then mlc compile --env local --out build", err=True)
+    sys.exit(EXIT_CLEAN)
+
+
+_LINT_FORMATS = ["text", "json", "sarif", "github", "junit"]
+
+
+@main.command("lint")
+@_paths_argument
+@click.option("--format", "fmt", type=click.Choice(_LINT_FORMATS), default="text", show_default=True,
+              help="text (rustc-style, to stderr), json (as `check`), sarif (2.1.0), github (workflow "
+                   "annotations) or junit (XML, one test case per file).")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
+              help="Write the report to FILE instead of the terminal.")
+@click.option("--select", "select", multiple=True, metavar="CODES",
+              help="Codes or prefixes to report, comma-separated; replaces `select` of the settings.")
+@click.option("--ignore", "ignore", multiple=True, metavar="CODES",
+              help="Warning codes or prefixes not to report, comma-separated; added to `ignore`.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="Accept the findings held in this baseline file (default: `baseline` of the settings).")
+@click.option("--update-baseline", is_flag=True,
+              help="Write every current warning to the baseline file, then report what it does not hold.")
+@click.option("--no-baseline", is_flag=True, help="Report every finding, even those the baseline holds.")
+@_cache_option
+def lint_cmd(paths, fmt: str, output: str | None, select: tuple[str, ...], ignore: tuple[str, ...],
+             baseline_path: str | None, update_baseline: bool, no_baseline: bool, no_cache: bool) -> None:
+    """Check PATHS and report with CI policy: rule selection, suppressions, baselines, CI formats.
+
+    Settings: `[lint]` in mlc.toml or `[tool.mlc.lint]` in pyproject.toml (docs/lint.md).
+    Exit 0: no error or warning remains; 1: findings; 2: usage or internal error.
+    """
+    from mlc.compiler.driver import check
+    from mlc.compiler.project import ProjectError, load_project
+    from mlc.lint import baseline as lint_baseline, config as lint_config
+    from mlc.lint.engine import lint
+    from mlc.lint.formats import render
+
+    if update_baseline and no_baseline:
+        raise click.UsageError("--update-baseline and --no-baseline contradict each other")
+    try:
+        project = load_project(paths)
+        cfg = lint_config.with_cli(lint_config.load(project.root, project.config), list(select), list(ignore))
+    except (ProjectError, lint_config.ConfigError) as e:
+        raise click.UsageError(str(e)) from e
+    path = Path(baseline_path) if baseline_path else (None if no_baseline else cfg.baseline)
+    if update_baseline and path is None:
+        raise click.UsageError("--update-baseline needs --baseline FILE (or `baseline` in the lint settings)")
+    accepted = None
+    if path is not None and not update_baseline:
+        try:
+            accepted = lint_baseline.Baseline.read(path)
+        except lint_baseline.BaselineError as e:
+            raise click.UsageError(str(e)) from e
+    report = lint(check(project, use_cache=not no_cache), cfg, accepted)
+    if update_baseline:
+        fingerprints = report.fingerprinter()
+        written = lint_baseline.build(report.findings, fingerprints)
+        written.write(path)
+        report.diagnostics, report.baselined, report.stale = lint_baseline.filter_new(
+            report.findings, written, fingerprints)
+        click.echo(f"wrote {written.total} finding{'s' * (written.total != 1)} to {path}", err=True)
+    if output:
+        _write_atomically_file(Path(output), render(report, fmt))
+    elif fmt == "text":
+        if report.diagnostics:
+            click.echo(render(report, fmt, color=_color(sys.stderr)), err=True, nl=False)
+    else:
+        click.echo(render(report, fmt), nl=False)
+    if fmt == "text":
+        files = len(report.files)
+        parts = [f"{report.errors} error{'s' * (report.errors != 1)}",
+                 f"{report.warnings} warning{'s' * (report.warnings != 1)}"]
+        if report.notes:
+            parts.append(f"{report.notes} note{'s' * (report.notes != 1)}")
+        hidden = [f"{n} {what}" for n, what in ((report.suppressed, "suppressed"),
+                                                (report.baselined, "in the baseline")) if n]
+        line = f"linted {files} file{'s' * (files != 1)}: {', '.join(parts)}"
+        line += f" ({', '.join(hidden)})" if hidden else ""
+        if report.stale:
+            line += (f"; {report.stale} baseline entr{'ies' if report.stale != 1 else 'y'} no longer "
+                     "match (fixed? --update-baseline drops them)")
+        click.echo(line, err=True)
+    sys.exit(EXIT_FINDINGS if report.failed else EXIT_CLEAN)
+
+
+@main.command("rule")
+@click.argument("code", required=False)
+def rule_cmd(code: str | None) -> None:
+    """Explain the diagnostic CODE (its docs page); with no CODE, list every code."""
+    from mlc.diagnostics import did_you_mean
+    from mlc.lint.registry import REGISTRY, RULES, render_page
+
+    if code is None:
+        for r in RULES:
+            click.echo(f"{r.code}  {r.severity.value:<7}  {r.name:<28}  {r.summary}")
+        sys.exit(EXIT_CLEAN)
+    rule = REGISTRY.get(code.strip().upper())
+    if rule is None:
+        hint = did_you_mean(code.strip().upper(), REGISTRY) or "`mlc rule` lists every code"
+        raise click.UsageError(f"no diagnostic code `{code}`; {hint}")
+    click.echo(render_page(rule), nl=False)
     sys.exit(EXIT_CLEAN)
 
 

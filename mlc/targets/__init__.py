@@ -1,4 +1,6 @@
-"""Backends. Each is one package with `lower(program, env) -> list[Artifact]`.
+"""Backends. Each is one package with `lower(program, env) -> list[Artifact]` and, if its
+engine rejects names or values the language allows, `validate(program, env) -> list[Diagnostic]`
+(run by `mlc compile` before anything is written).
 
 Adding a backend touches only its own package and one line of `TARGETS`.
 """
@@ -23,3 +25,9 @@ class Artifact:
 
 def load(name: str) -> Callable:
     return import_module(TARGETS[name]).lower
+
+
+def validator(name: str) -> Callable | None:
+    """A backend's `validate(program, env) -> list[Diagnostic]`, for what only it cannot take
+    (names its engine rejects); None when it has none."""
+    return getattr(import_module(TARGETS[name]), "validate", None)
