@@ -21,6 +21,16 @@ FORMAT_VERSION = "0.1"
 class Node(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
+    def __reduce__(self):
+        # Pickled as (class, field values): half the size of pydantic's default state and
+        # faster to load, which is most of a warm `mlc check` on a large project.
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(cls.model_fields)
+        state = self.__dict__
+        return (_restore, (cls, names, tuple(state[n] for n in names)))
+
 
 # Where a node was written: (file, line, col, end_line, end_col), 1-based, end column
 # exclusive. The diagnostics' Span itself, so that a check can point at it directly;
@@ -320,6 +330,18 @@ class Program(Node):
     signals: dict[str, Signal] = PField(default_factory=dict)
     flows: dict[str, Flow] = PField(default_factory=dict)
     slos: dict[str, Slo] = PField(default_factory=dict)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _restore(cls: type, names: tuple[str, ...], values: tuple) -> BaseModel:
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", dict(zip(names, values)))
+    _set(obj, "__pydantic_fields_set__", set(names))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
 
 
 _N = TypeVar("_N", bound=BaseModel)
