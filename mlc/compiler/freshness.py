@@ -296,38 +296,41 @@ class Calculus:
             starts.append(self._trigger(f.trigger))
         if not starts:
             return unknown(f"a `schedule` or `trigger` on flow `{f.name}` (it never runs by itself)", f.loc)
-        start = best(starts)
-        duration = self.flow_duration(f)
-        if not start.known or not duration.known:
-            return Bound(None, (), start.missing + duration.missing)
-        return start.then(*duration.path)
+        return after(best(starts), self.flow_duration(f))
 
     def _trigger(self, t: ir.Trigger) -> Bound:
-        if t.kind == "all":
-            return worst([self._trigger(i) for i in t.items])
-        if t.kind == "any":
-            return best([self._trigger(i) for i in t.items])
-        target = t.target.target if t.target else None
-        if target is None:
-            return unknown("a trigger that resolves", t.loc)
-        if t.kind == "on_finish":
-            return self._memoised(f"flow:{target}")
-        signal = self.program.signals.get(target)
-        if signal is None:
-            return unknown("a trigger that resolves", t.loc)
-        if signal.external:
-            return unknown(f"how often external signal `{signal.name}` arrives (nothing in the program "
-                           "emits it)", t.loc)
-        emitters = [self._emitted(flow, step) for flow in self.program.flows.values()
-                    for step in flow.steps for e in step.emits if e.signal.target == target]
-        if not emitters:
-            return unknown(f"a flow that emits signal `{signal.name}`", t.loc)
-        return best(emitters)
+        return trigger_bound(self.program, t, lambda key: self._memoised(f"flow:{key}"),
+                             lambda name: f"how often external signal `{name}` arrives (nothing in the "
+                                          "program emits it)")
 
-    def _emitted(self, flow: ir.Flow, step: ir.Step) -> Bound:
-        """When a step's signal goes out: its flow's start plus the path up to that step."""
-        key = f"{flow.package}.{flow.name}" if flow.package else flow.name
-        return self._memoised(f"flow:{key}")
+
+def after(start: Bound, duration: Bound) -> Bound:
+    """A run that starts at `start` and takes `duration`."""
+    if not start.known or not duration.known:
+        return Bound(None, (), start.missing + duration.missing)
+    return start.then(*duration.path)
+
+
+def trigger_bound(program: ir.Program, t: ir.Trigger, flow_bound, external_fact) -> Bound:
+    """The bound of a trigger: `flow_bound(key)` for a flow it waits on (`on_finish`, or the flows
+    that emit its signal: the soonest of them); `and` waits for the later, `or` for the sooner."""
+    if t.kind == "all":
+        return worst([trigger_bound(program, i, flow_bound, external_fact) for i in t.items])
+    if t.kind == "any":
+        return best([trigger_bound(program, i, flow_bound, external_fact) for i in t.items])
+    target = t.target.target if t.target else None
+    if target is None:
+        return unknown("a trigger that resolves", t.loc)
+    if t.kind == "on_finish":
+        return flow_bound(target)
+    signal = program.signals.get(target)
+    if signal is None:
+        return unknown("a trigger that resolves", t.loc)
+    if signal.external:
+        return unknown(external_fact(signal.name), t.loc)
+    emitters = [flow_bound(key) for key, flow in program.flows.items()
+                if any(e.signal.target == target for s in flow.steps for e in s.emits)]
+    return best(emitters) if emitters else unknown(f"a flow that emits signal `{signal.name}`", t.loc)
 
 
 def _group_refs(e: ir.Expr):

@@ -23,16 +23,6 @@ def step_id(flow_key: str, step: str) -> str:
     return f"step:{flow_key}/{step}"
 
 
-def _triggers(t: ir.Trigger | None):
-    if t is None:
-        return
-    if t.kind in ("all", "any"):
-        for i in t.items:
-            yield from _triggers(i)
-    else:
-        yield t
-
-
 def build_graph(p: ir.Program) -> nx.MultiDiGraph:
     g = nx.MultiDiGraph()
     for key, s in p.sources.items():
@@ -70,7 +60,7 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
     for key, f in p.flows.items():
         fn = node_id("flow", key)
         g.add_node(fn, kind="flow", label=f.name, owner=f.owner, deterministic=True, loc=f.loc)
-        for t in _triggers(f.trigger):
+        for t in (f.trigger.leaves() if f.trigger else ()):
             if t.target is None or t.target.target is None:
                 continue
             if t.kind == "on_finish":

@@ -230,6 +230,14 @@ class Trigger(Node):
     items: tuple["Trigger", ...] = ()
     loc: Loc | None = None
 
+    def leaves(self):
+        """The `on_finish` and `signal` triggers inside `and`/`or`."""
+        if self.kind in ("all", "any"):
+            for i in self.items:
+                yield from i.leaves()
+        else:
+            yield self
+
 
 class Emit(Node):
     signal: Ref

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.freshness import Bound, Calculus, Hop, best, fmt_ms, worst
+from mlc.compiler.freshness import Bound, Calculus, Hop, after, best, fmt_ms, trigger_bound
 from mlc.diagnostics import Label, error, warning
 
 DAY_MS = 86_400_000
@@ -184,30 +184,12 @@ class Completion:
         if not starts:
             result = Bound(None, (), ((f"a schedule or trigger on `{f.name}`", f.loc),))
         else:
-            start = best(starts)
-            duration = self.calc.flow_duration(f)
-            result = Bound(None, (), start.missing + duration.missing) if not (start.known and duration.known) \
-                else start.then(*duration.path)
+            result = after(best(starts), self.calc.flow_duration(f))
         self.memo[key] = result
         return result
 
     def _trigger(self, t: ir.Trigger) -> Bound:
-        if t.kind == "all":
-            return worst([self._trigger(i) for i in t.items])
-        if t.kind == "any":
-            return best([self._trigger(i) for i in t.items])
-        target = t.target.target if t.target else None
-        if target is None:
-            return Bound(None, (), (("a trigger that resolves", t.loc),))
-        if t.kind == "on_finish":
-            return self.of(target)
-        signal = self.program.signals.get(target)
-        if signal is None or signal.external:
-            name = signal.name if signal else target
-            return Bound(None, (), ((f"when external signal `{name}` arrives", t.loc),))
-        emitters = [self.of(k) for k, flow in self.program.flows.items()
-                    if any(e.signal.target == target for s in flow.steps for e in s.emits)]
-        return best(emitters) if emitters else Bound(None, (), ((f"a flow that emits `{signal.name}`", t.loc),))
+        return trigger_bound(self.program, t, self.of, lambda name: f"when external signal `{name}` arrives")
 
 
 def _check_completion(ctx: Context, calc: Calculus) -> None:

@@ -251,16 +251,6 @@ def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Ex
                              value.loc or loc, labels=(Label(fld.loc, "field declared here"),)))
 
 
-def _triggers(t: ir.Trigger | None):
-    if t is None:
-        return
-    if t.kind in ("all", "any"):
-        for i in t.items:
-            yield from _triggers(i)
-    else:
-        yield t
-
-
 def check(ctx: Context) -> None:
     p = ctx.program
     for src in p.sources.values():
@@ -271,7 +261,7 @@ def check(ctx: Context) -> None:
         _check_inputs(ctx, model)
     for flow in p.flows.values():
         params = {prm.name: prm.type.name for prm in flow.params}
-        for t in _triggers(flow.trigger):
+        for t in (flow.trigger.leaves() if flow.trigger else ()):
             if t.kind == "signal" and t.target is not None:
                 _check_payload(ctx, t.target.target, t.match, t.loc, "the match", params)
         for step in flow.steps:
