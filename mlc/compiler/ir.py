@@ -102,6 +102,7 @@ class ConnectorUse(Node):
     connector: Ref
     args: dict[str, Expr] = PField(default_factory=dict)
     positional: tuple[Expr, ...] = ()
+    arg_locs: dict[str, Loc] = PField(default_factory=dict)
     loc: Loc | None = None
 
 
@@ -227,6 +228,7 @@ class Trigger(Node):
     kind: Literal["on_finish", "signal", "all", "any"]
     target: Ref | None = None
     match: dict[str, Expr] = PField(default_factory=dict)
+    match_locs: dict[str, Loc] = PField(default_factory=dict)
     items: tuple["Trigger", ...] = ()
     loc: Loc | None = None
 
@@ -242,6 +244,7 @@ class Trigger(Node):
 class Emit(Node):
     signal: Ref
     payload: dict[str, Expr] = PField(default_factory=dict)
+    payload_locs: dict[str, Loc] = PField(default_factory=dict)
     loc: Loc | None = None
 
 

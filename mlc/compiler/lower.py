@@ -165,6 +165,7 @@ class Lowering:
             connector=self._ref(c.func, "connector"),
             args={a.name.value: expr(a.value) for a in c.args if a.name is not None},
             positional=tuple(expr(a.value) for a in c.args if a.name is None),
+            arg_locs={a.name.value: a.name.span for a in c.args if a.name is not None},
             loc=loc(c.span))
 
     def _trigger(self, t) -> ir.Trigger:
@@ -174,7 +175,8 @@ class Lowering:
         if isinstance(t, A.OnSignal):
             return ir.build(ir.Trigger, 
                 kind="signal", target=self._ref(t.signal, "signal"), items=(),
-                match={a.name.value: expr(a.value) for a in t.match if a.name}, loc=loc(t.span))
+                match={a.name.value: expr(a.value) for a in t.match if a.name},
+                match_locs={a.name.value: a.name.span for a in t.match if a.name}, loc=loc(t.span))
         kind = "all" if isinstance(t, A.TriggerAll) else "any"
         return ir.build(ir.Trigger, kind=kind, target=None, match={},
                                           items=tuple(self._trigger(i) for i in t.items), loc=loc(t.span))
@@ -207,7 +209,8 @@ class Lowering:
             gate=expr(s.gate) if s.gate is not None else None,
             emits=tuple(ir.build(ir.Emit, 
                 signal=self._ref(e.signal, "signal"),
-                payload={a.name.value: expr(a.value) for a in e.payload if a.name}, loc=loc(e.span))
+                payload={a.name.value: expr(a.value) for a in e.payload if a.name},
+                payload_locs={a.name.value: a.name.span for a in e.payload if a.name}, loc=loc(e.span))
                 for e in s.emits),
             foreach=ir.build(ir.Foreach, var=s.foreach.var.value, items=expr(s.foreach.items),
                                                loc=loc(s.foreach.span)) if s.foreach else None,

@@ -12,10 +12,12 @@ Adding a code: append a `Rule(...)` to `RULES` below (keep the list in code orde
   - `name`: a short kebab-case name (SARIF `name`, shown by `mlc rule`);
   - `summary`: one line, what is wrong;
   - `example`: a snippet that triggers it, `fix`: the corrected snippet. They are checked by
-    tests/test_lint.py: each is appended to `EXAMPLE_PRELUDE` and compiled; the example must
-    report the code (and nothing else), the fix nothing at all. Set `checked=False` only when
-    the example cannot be written as a single .flow file (unreadable files, YAML programs);
-  - `details` (optional): a paragraph on why and how to fix.
+    tests/test_lint.py: each is appended to `EXAMPLE_PRELUDE` (with `lang="yaml"`: written as
+    a .flow.yaml file beside it) and linted; the example must report the code and nothing
+    else, the fix nothing at all. Set `checked=False` only when no text can show it
+    (unreadable or binary files);
+  - `details` (optional): a paragraph on why and how to fix;
+  - `inline=False` for a warning that `# mlc: ignore[...]` may not suppress.
 Then run `python -m mlc.lint.registry --write-docs`. Codes are never reused or renamed.
 """
 
@@ -42,6 +44,7 @@ class Rule:
     details: str = ""
     checked: bool = True
     lang: str = "flow"  # the language of example and fix, for the docs' code fences
+    inline: bool = True  # may a `# mlc: ignore[...]` comment suppress it (warnings only)
 
     def __post_init__(self) -> None:
         if not CODE_RE.match(self.code):
@@ -68,7 +71,8 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Flows and signals (E04xx, W04xx)", ("04",)),
     ("Environments and credentials (E05xx)", ("05",)),
     ("SLOs (E06xx)", ("06",)),
-    ("Objectives: freshness, completion, latency (E07xx, W07xx)", ("07",)),
+    ("Objectives (E07xx, W07xx)", ("07",)),
+    ("The ML boundary (E08xx, W08xx)", ("08",)),
     ("Suppressions (W09xx)", ("09",)),
 ]
 
@@ -180,20 +184,20 @@ RULES: list[Rule] = [
          "flows:\n  train:\n    schedule: daily\n    schedule: hourly\n",
          "flows:\n  train:\n    schedule: daily\n",
          "A document holds mappings, lists, text, numbers and true/false only; no tags "
-         "(`!!python/object` is rejected, never run).", checked=False, lang="yaml"),
+         "(`!!python/object` is rejected, never run).", lang="yaml"),
     Rule("E0112", "yaml-schema",
          "A `.flow.yaml` document does not have the shape of a program: an unknown or missing key, "
          "or a value of the wrong kind.",
          "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retires: 2}\n",
          "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retries: 2}\n",
          "`mlc schema --yaml` prints the JSON Schema that editors use to check and complete documents.",
-         checked=False, lang="yaml"),
+         lang="yaml"),
     Rule("E0113", "yaml-flow-syntax",
          "A `.flow.yaml` value written in .flow syntax (an expression, call, type, trigger or "
          "schedule) does not parse; the span points into the YAML scalar.",
          "flows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= '}\n",
          "flows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= 0.8'}\n",
-         checked=False, lang="yaml"),
+         lang="yaml"),
     # ------------------------------------------------------------ names
     Rule("E0201", "duplicate-name",
          "A name is declared twice in one package (or a step twice in one flow).",
@@ -368,15 +372,15 @@ RULES: list[Rule] = [
          "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer, 3d)\n"),
     # ------------------------------------------------------------ objectives
     Rule("E0701", "freshness-objective-unmet",
-         "A freshness bound (a group's `freshness` clause or a `freshness(...)` SLO) that the worst "
-         "path through the program cannot meet; the notes walk the path hop by hop.",
+         "A freshness objective (a group's `freshness` or a `freshness(...)` SLO) that the worst path "
+         "cannot meet; the notes walk the path hop by hop.",
          "slo scorer_fresh { freshness(scorer) <= 1m }\n",
          "slo scorer_fresh { freshness(scorer) <= 10m }\n",
          "Staleness is computed from the program: a table's `every + delay`, a schedule's longest gap "
          "plus its `timeout`, a stream's watermark + window slide + checkpoint interval. Raise the "
          "objective or make the slowest hop faster; `mlc explain freshness NAME` prints the table."),
     Rule("W0702", "freshness-unprovable",
-         "A freshness bound that cannot be proved because a fact is missing; the message names it.",
+         "A freshness objective that cannot be proved because a fact is missing; the message names it.",
          'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, spend: float, ds: date }\n'
          "  event_time ds\n}\n"
          "features spend on user {\n  from daily\n  spend_7d = sum(spend) over 7d\n  schedule daily\n"
@@ -389,7 +393,7 @@ RULES: list[Rule] = [
          "a step's `timeout`), or remove the objective."),
     Rule("E0703", "completion-objective-unmet",
          "A `completion(flow) by \"HH:MM\"` that the schedule, trigger chain and step timeouts cannot "
-         "meet (or a completion objective whose value is not a time of day).",
+         "meet (or a malformed time).",
          'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main") { timeout 6h }\n}\n'
          'slo nightly_done { completion(nightly) by "06:00" }\n',
          'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main") { timeout 4h }\n}\n'
@@ -397,22 +401,20 @@ RULES: list[Rule] = [
          "Start the flow earlier, or shorten its slowest steps (retries count: each attempt may take "
          "the whole timeout)."),
     Rule("W0704", "completion-unprovable",
-         "A completion objective that cannot be proved because a fact is missing (a step without a "
-         "`timeout`, a schedule with no time of day, an external signal).",
+         "A completion objective that cannot be proved because a fact is missing.",
          'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main")\n}\n'
          'slo nightly_done { completion(nightly) by "06:00" }\n',
          'flow nightly {\n  schedule cron("0 1 * * *")\n  step fit python("pkg.train:main") { timeout 4h }\n}\n'
          'slo nightly_done { completion(nightly) by "06:00" }\n'),
     Rule("E0705", "serve-timeout-over-latency",
-         "A latency objective that the model's serve timeout cannot meet.",
+         "A latency objective shorter than the model's serve timeout.",
          "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
          "  serve { timeout 80ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
          "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
          "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
          "A request may wait the whole timeout: make the timeout at most the objective."),
     Rule("E0706", "fallback-over-latency",
-         "A model whose fallback makes a request slower than its latency objective (its timeout plus "
-         "the fallback's).",
+         "A latency objective shorter than the serve timeout plus the fallback's timeout.",
          "model rules deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
          "  serve { timeout 30ms }\n}\n"
          "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
@@ -425,26 +427,64 @@ RULES: list[Rule] = [
          "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
          "Shorten either timeout, or use a faster fallback."),
     Rule("W0707", "latency-unbounded",
-         "A latency objective for a model with no serve timeout (its latency is then unbounded).",
+         "A latency objective for a model with no serve timeout.",
          "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
          "}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
          "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
          "  serve { timeout 40ms }\n}\nslo ranker_fast { latency(ranker) p99 <= 50ms }\n",
          "Declare `serve { timeout ... }` on the model."),
+    # ------------------------------------------------------------ the ML boundary
+    Rule("E0801", "served-model-without-fallback",
+         "A probabilistic model is served with no fallback.",
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  serve { replicas 2 }\n}\n",
+         "model rules deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback rules when confidence < 0.5 or unavailable\n"
+         "  serve { replicas 2 }\n}\n",
+         "A served ML model can be unavailable or unsure: name the deterministic model (rules, a "
+         "popularity list) that answers then."),
+    Rule("W0802", "probabilistic-fallback",
+         "A model's fallback is itself probabilistic.",
+         "model backup nondeterministic {\n  framework sklearn\n  inputs [activity.views_1h]\n  output score: float\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback backup when confidence < 0.5 or unavailable\n}\n",
+         "model backup deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback backup when confidence < 0.5 or unavailable\n}\n",
+         "A fallback is what answers when the model cannot be trusted; another ML model may fail the "
+         "same way."),
+    Rule("E0803", "confidence-threshold-out-of-range",
+         "A confidence threshold outside the model's declared confidence range, or no range declared.",
+         "model rules deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback rules when confidence < 50 or unavailable\n}\n",
+         "model rules deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n}\n"
+         "model ranker nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n  output score: float\n"
+         "  confidence in 0.0..1.0\n  fallback rules when confidence < 0.5 or unavailable\n}\n",
+         "A threshold outside the range makes the fallback always or never taken."),
+    Rule("W0804", "deterministic-step-after-ml",
+         "A step declared `deterministic` that consumes probabilistic output with no gate between.",
+         'flow score {\n  schedule daily\n  step predict python("pkg.score:main") { uses scorer }\n'
+         '  step publish python("pkg.publish:main") { deterministic }\n  predict >> publish\n}\n',
+         'flow score {\n  schedule daily\n  step predict python("pkg.score:main") { uses scorer, gate auc >= 0.8 }\n'
+         '  step publish python("pkg.publish:main") { deterministic }\n  predict >> publish\n}\n',
+         "Everything downstream of a nondeterministic model is probabilistic until a gate (a step's "
+         "`gate`, a model's `fallback ... when confidence < X`) stands between."),
     # ------------------------------------------------------------ suppressions (mlc lint)
     Rule("W0901", "unused-suppression",
          "A `# mlc: ignore[CODE]` comment that suppresses nothing.",
          'flow nightly {\n  schedule daily\n  step fit bash("make fit")  # mlc: ignore[W0403]\n}\n',
          'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
          "Reported by `mlc lint` only. The code was fixed, moved, or never there: remove it from the "
-         "comment so that the comment does not hide a future finding."),
+         "comment so that the comment does not hide a future finding.", inline=False),
     Rule("W0902", "invalid-suppression",
          "A `# mlc: ignore` comment that names no code, an unknown code, or an error code.",
          'flow nightly {\n  schedule daily\n  step fit bash("make fit")  # mlc: ignore[W403]\n}\n',
          'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
          "Reported by `mlc lint` only. A suppression names warning codes in brackets: "
          "`# mlc: ignore[W0403]` or `# mlc: ignore[W0403, W0410]`. Errors cannot be suppressed: a "
-         "program with errors does not compile."),
+         "program with errors does not compile.", inline=False),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}
@@ -473,7 +513,8 @@ def render_page(rule: Rule) -> str:
            rule.summary, ""]
     if rule.details:
         out += [rule.details, ""]
-    checked = (" (appended to the [examples' preamble](../lint.md#the-examples-preamble) and "
+    how = "in a `.flow.yaml` file beside" if rule.lang == "yaml" else "appended to"
+    checked = (f" ({how} the [examples' preamble](../lint.md#the-examples-preamble), "
                "checked by the test suite)" if rule.checked else "")
     out += [f"## Example{checked}", "", f"```{rule.lang}", rule.example.rstrip("\n"), "```", ""]
     out += ["## Fix", ""]
@@ -482,10 +523,11 @@ def render_page(rule: Rule) -> str:
     else:
         out += ["Remove the declaration.", ""]
     if rule.severity is Severity.WARNING:
+        inline = (f"`# mlc: ignore[{rule.code}]` on the line (or on the first line of the declaration), "
+                  if rule.inline else "")
         out += ["## Silencing it", "",
-                f"In `mlc lint`: `# mlc: ignore[{rule.code}]` on the line (or on the first line of the "
-                f"declaration), `ignore = [\"{rule.code}\"]` in `[lint]` of `mlc.toml`, or a baseline. "
-                "See [lint.md](../lint.md).", ""]
+                f"In `mlc lint`: {inline}`ignore = [\"{rule.code}\"]` in `[lint]` of `mlc.toml`, or a "
+                "baseline. See [lint.md](../lint.md).", ""]
     return "\n".join(out)
 
 

@@ -37,7 +37,7 @@ def _check_args(ctx: Context, use: ir.ConnectorUse, params: tuple[ir.ParamSpec, 
         param = by_name.get(name)
         if param is None:
             ctx.report(error("E0208", f"`{use.connector.name}` has no option `{name}` {where}",
-                             value.loc, help=did_you_mean(name, by_name),
+                             use.arg_locs.get(name) or value.loc, help=did_you_mean(name, by_name),
                              notes=(f"its options: {', '.join(by_name) or 'none'}",)))
             _check_value(ctx, None, name, value)
             continue

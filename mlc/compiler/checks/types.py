@@ -232,8 +232,8 @@ def _payload_type_ok(field_type: ir.TypeSpec, value: ir.Expr, params: dict[str, 
     return None
 
 
-def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Expr], loc, what: str,
-                   params: dict[str, str]) -> None:
+def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Expr], key_locs: dict,
+                   loc, what: str, params: dict[str, str]) -> None:
     signal = ctx.program.signals.get(signal_key or "")
     if signal is None:
         return
@@ -241,7 +241,8 @@ def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Ex
     for name, value in values.items():
         fld = fields.get(name)
         if fld is None:
-            ctx.report(error("E0302", f"signal `{signal.name}` has no field `{name}`", value.loc or loc,
+            ctx.report(error("E0302", f"signal `{signal.name}` has no field `{name}`",
+                             key_locs.get(name) or value.loc or loc,
                              help=did_you_mean(name, fields),
                              notes=(f"its fields: {', '.join(fields) or 'none'}",)))
             continue
@@ -263,7 +264,7 @@ def check(ctx: Context) -> None:
         params = {prm.name: prm.type.name for prm in flow.params}
         for t in (flow.trigger.leaves() if flow.trigger else ()):
             if t.kind == "signal" and t.target is not None:
-                _check_payload(ctx, t.target.target, t.match, t.loc, "the match", params)
+                _check_payload(ctx, t.target.target, t.match, t.match_locs, t.loc, "the match", params)
         for step in flow.steps:
             for e in step.emits:
-                _check_payload(ctx, e.signal.target, e.payload, e.loc, "the step", params)
+                _check_payload(ctx, e.signal.target, e.payload, e.payload_locs, e.loc, "the step", params)
