@@ -44,7 +44,7 @@ def _emit(result, fmt: str) -> None:
 def _summary(result, verb: str) -> str:
     files = len(result.project.files)
     decls = result.declarations
-    return (f"{verb} {files} file{'s' * (files != 1)}, {decls} declarations: "
+    return (f"{verb} {files} file{'s' * (files != 1)}, {decls} declaration{'s' * (decls != 1)}: "
             f"{result.errors} error{'s' * (result.errors != 1)}, "
             f"{result.warnings} warning{'s' * (result.warnings != 1)}")
 
@@ -264,14 +264,13 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None
         raise click.UsageError(str(e)) from e
     if to:
         _fmt_convert(project, to, check, show_diff)
+    files = [p for p in project.files if p.name.endswith(".flow")]  # not the .flow.yaml programs
     sources = SourceMap()
     problems = []
     changed: list[str] = []
     failed = 0
-    for path in project.files:
+    for path in files:
         display = project.display(path)
-        if path.name.endswith((".flow.yaml", ".flow.yml")):
-            continue  # YAML programs are converted (--to flow), not laid out
         text, diags = read_source(path, display)
         if text is None:
             problems.extend(diags)
@@ -298,9 +297,9 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None
     if problems:
         click.echo(render_text(problems, sources, color=_color(sys.stderr)), err=True, nl=False)
     write = not (check or show_diff)
-    files = len(project.files)
     verb = "reformatted" if write else "would be reformatted"
-    summary = f"{len(changed)} file{'s' * (len(changed) != 1)} {verb}, {files - len(changed) - failed} unchanged"
+    summary = (f"{len(changed)} file{'s' * (len(changed) != 1)} {verb}, "
+               f"{len(files) - len(changed) - failed} unchanged")
     if failed:
         summary += f", {failed} not formatted (errors)"
     click.echo(summary, err=True)

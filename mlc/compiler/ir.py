@@ -356,7 +356,7 @@ def _restore(cls: type, names: tuple[str, ...], values: tuple) -> BaseModel:
 
 
 _N = TypeVar("_N", bound=BaseModel)
-_DEFAULTS: dict[type, tuple[dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
+_DEFAULTS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
 
 
 def build(cls: type[_N], **values: Any) -> _N:
@@ -368,14 +368,14 @@ def build(cls: type[_N], **values: Any) -> _N:
     """
     spec = _DEFAULTS.get(cls)
     if spec is None:
-        static = {n: f.default for n, f in cls.model_fields.items() if f.default_factory is None}
-        factories = tuple((n, f.default_factory) for n, f in cls.model_fields.items() if f.default_factory)
-        spec = _DEFAULTS[cls] = (static, factories)
-    state = dict(spec[0])
-    for name, factory in spec[1]:
-        if name not in values:
-            state[name] = factory()
-    state.update(values)
+        spec = _DEFAULTS[cls] = tuple((n, f.default, f.default_factory) for n, f in cls.model_fields.items())
+    # in field order, as validation would: JSON output must not depend on which fields were passed
+    state = {}
+    for name, default, factory in spec:
+        if name in values:
+            state[name] = values[name]
+        else:
+            state[name] = factory() if factory is not None else default
     obj = cls.__new__(cls)
     _set(obj, "__dict__", state)
     _set(obj, "__pydantic_fields_set__", set(values))

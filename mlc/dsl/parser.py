@@ -11,6 +11,7 @@ mistakes give three errors, and one declaration can be re-parsed on its own
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from functools import lru_cache
 from importlib import resources
@@ -70,7 +71,7 @@ class FlowParser:
         """
         self.comments.clear()
         decls, diags = self._parse_chunk(text, path, line_offset)
-        module = A.Module(path, decls, self._take_comments(path, line_offset))
+        module = A.Module(path, decls, self._take_comments(path, line_offset, text))
         _attach_docs(module)
         diags.sort(key=Diagnostic.sort_key)
         return decls, diags
@@ -82,11 +83,21 @@ class FlowParser:
         decls = self.lark.parse(text)
         return decls, b.diagnostics
 
-    def _take_comments(self, path: str, line_offset: int) -> list[A.Comment]:
+    def _take_comments(self, path: str, line_offset: int, source: str | None = None) -> list[A.Comment]:
+        """The comments lexed since the last call. With `source` (the text as written), each is
+        put back where it is there: a repair that put a bracket before a comment moved it."""
+        lines = source.split("\n") if source is not None else None
         out = []
         for t in self.comments:
-            out.append(A.Comment(str(t), Span(path, t.line + line_offset, t.column,
-                                              t.end_line + line_offset, t.end_column)))
+            col, end_col = t.column, t.end_column
+            if lines is not None:
+                line = lines[t.line - 1].rstrip("\r") if t.line <= len(lines) else ""
+                if not line.endswith(str(t)):  # a comment runs to the end of its line
+                    continue
+                col = len(line) - len(str(t)) + 1
+                end_col = len(line) + 1
+            out.append(A.Comment(str(t), Span(path, t.line + line_offset, col,
+                                              t.end_line + line_offset, end_col)))
         self.comments.clear()
         out.sort(key=lambda c: (c.span.line, c.span.col))
         seen: set[tuple[int, int]] = set()
@@ -107,7 +118,7 @@ class FlowParser:
             chunk = "\n".join(lines[start:end])
             self.comments.clear()
             d, ds = self._parse_chunk(chunk, path, start)
-            comments.extend(self._take_comments(path, start))  # the chunk's lines are offset by `start`
+            comments.extend(self._take_comments(path, start, chunk))  # the chunk's lines are offset by `start`
             decls.extend(d)
             diags.extend(ds)
             if sum(1 for x in diags if x.is_error) >= MAX_ERRORS_PER_FILE:
@@ -117,9 +128,14 @@ class FlowParser:
     def _parse_chunk(self, chunk: str, path: str, offset: int) -> tuple[list, list[Diagnostic]]:
         diags: list[Diagnostic] = []
         last_pos = -1
+        original = chunk
         for _attempt in range(MAX_ERRORS_PER_FILE):
             try:
                 decls, ds = self._parse_text(chunk, path, offset)
+                if chunk != original:  # a repair may have put a closer past the end of a line
+                    fit = _fitter(original, offset)
+                    _clamp_spans(decls, fit)
+                    ds = [_clamp_diagnostic(d, fit) for d in ds]
                 return decls, diags + ds
             except UnexpectedInput as e:
                 token = getattr(e, "token", None)
@@ -133,12 +149,59 @@ class FlowParser:
                 del self.comments[seen:]  # trial parses of repaired text lex comments again
                 if pos <= last_pos and diags:
                     return [], diags  # no progress: give up on this declaration
+                if chunk != original:
+                    diag = _clamp_diagnostic(diag, _fitter(original, offset))
                 diags.append(diag)
                 last_pos = pos
                 if fix is None or fix == chunk:
                     return [], diags
                 chunk = fix
         return [], diags
+
+
+def _fitter(text: str, offset: int):
+    """A function that moves a span into `text` (whose first line is line `offset + 1`)."""
+    lengths = [len(line) for line in text.split("\n")]
+
+    def fit(span: Span) -> Span:
+        def point(line: int, col: int) -> tuple[int, int]:
+            i = min(max(line - offset, 1), len(lengths))
+            return i + offset, min(max(col, 1), lengths[i - 1] + 1)
+        (l1, c1), (l2, c2) = point(span.line, span.col), point(span.end_line, span.end_col)
+        if (l1, c1) > (l2, c2):
+            l1, c1 = l2, c2
+        return span if (l1, c1, l2, c2) == span[1:] else Span(span.file, l1, c1, l2, c2)
+    return fit
+
+
+def _clamp_spans(x, fit) -> object:
+    """Every span in the AST `x` moved inside the text by `fit`; nodes are changed in place."""
+    if isinstance(x, Span):
+        return fit(x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        for f in dataclasses.fields(x):
+            value = getattr(x, f.name)
+            new = _clamp_spans(value, fit)
+            if new is not value:
+                setattr(x, f.name, new)
+        return x
+    if isinstance(x, list):
+        x[:] = [_clamp_spans(y, fit) for y in x]
+        return x
+    if isinstance(x, tuple):
+        if isinstance(getattr(x, "span", None), Span):  # an edge's bracketed group
+            x.span = fit(x.span)  # type: ignore[attr-defined]
+        items = [_clamp_spans(y, fit) for y in x]
+        if all(a is b for a, b in zip(items, x, strict=True)):
+            return x
+        return type(x)(items) if type(x) is tuple else x
+    return x
+
+
+def _clamp_diagnostic(d: Diagnostic, fit) -> Diagnostic:
+    return dataclasses.replace(
+        d, span=fit(d.span) if d.span else None,
+        labels=tuple(dataclasses.replace(lb, span=fit(lb.span)) for lb in d.labels))
 
 
 def _chunks(lines: list[str]) -> list[tuple[int, int]]:

@@ -332,7 +332,10 @@ def _unmatched_closer_after(text: str, start: int) -> bool:
 
 
 def _parses_through(lark: Lark, text: str, end: int) -> bool:
-    """Whether `text` up to `end` is a valid beginning of a declaration."""
+    """Whether `text` up to `end` is a valid beginning of a declaration (not tried past
+    `_REPARSE_LIMIT`)."""
+    if end > _REPARSE_LIMIT:
+        return False
     try:
         lark.parse_interactive(text[:end]).exhaust_lexer()
     except UnexpectedInput:
@@ -371,6 +374,9 @@ _UNIT_ALIASES: dict[str, str] = {
     **dict.fromkeys(("GB", "gb"), "G"), **dict.fromkeys(("TB", "tb"), "T"),
     "KiB": "Ki", "MiB": "Mi", "GiB": "Gi", "TiB": "Ti",
 }
+# Repairs that re-parse the declaration up to the error are skipped past this many characters
+# of it (a declaration thousands of lines long): its errors are still reported, with less care.
+_REPARSE_LIMIT = 200_000
 _DURATION_HELP = "a duration is a whole number and a unit: ms, s, m (minutes), h, d or w (`30s`, `1h30m`)"
 _SIZE_HELP = "a size is a whole number and a unit: K, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (of 1024)"
 
@@ -412,12 +418,6 @@ def _malformed_number(token: Token, prev: Token | None, text: str, path: str, of
                          _span(path, offset, text, token.start_pos, m.end()),
                          help=f"write the unit right after the number: `{token}{m.group(1)}`")
     return None
-
-
-def _starts_item(text: str, pos: int) -> bool:
-    """Whether the token at `pos` is the first of an item: first on its line, or after `{` or `,`."""
-    before = text[text.rfind("\n", 0, pos) + 1:pos].rstrip()
-    return before == "" or before.endswith(("{", ","))
 
 
 def _keywords_before(e: UnexpectedInput, lark: Lark) -> list[str]:
@@ -537,7 +537,8 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
         listed = text[pos:_code_end(text, le + 1)[0]]
         d = error("E0005", f"`{prev}` takes a bracketed list", _span(path, offset, text, pos, pos + len(listed)),
                   help=f"write `{prev} [{listed}]`")
-        return d, _bracket_list(text, ls, pos, le) or fix
+        bracketed = _bracket_list(text, ls, pos, le)
+        return d, bracketed if bracketed is not None and _parses_through(lark, bracketed, le + 2) else fix
 
     bad_number = _malformed_number(token, prev_tok, text, path, offset, expected)
     if bad_number is not None:
@@ -589,19 +590,23 @@ def _truncated_item(e: UnexpectedInput, token: Token, prev_tok: Token | None, te
     if not stack or stack[-1][0] != "{" or rbrace is None:
         return None
     block = stack[-1][1]
-    found = None
-    following = text.rfind("\n", 0, token.start_pos) + 1  # the start of the line after the break
-    for _ in range(8):
+    breaks = []  # (cut: the end of the code before a line break, the start of the line after it)
+    following = text.rfind("\n", 0, token.start_pos) + 1
+    while len(breaks) < 8:
         cut, cut_line = _code_end(text, following)
         if cut <= block:
             break
-        try:
-            ip = lark.parse_interactive(text[:cut])
-            ip.exhaust_lexer()
-        except UnexpectedInput:
+        breaks.append((cut, following))
+        following = cut_line
+    if not breaks or breaks[0][0] > _REPARSE_LIMIT:
+        return None
+    states = _states_at(lark, text, sorted(cut for cut, _ in breaks))
+    found = None
+    for cut, following in breaks:  # from the error backwards
+        if cut not in states:
             break
-        expected = set(_cursor(ip).accepts())
-        last = ip.lexer_thread.state.last_token
+        ip, last = states[cut]
+        expected = set(ip.accepts())
         if rbrace in expected or not expected or last is None:
             break  # every item was complete at this break
         start = _incomplete_item_start(ip, text, offset, last.start_pos)
@@ -609,7 +614,6 @@ def _truncated_item(e: UnexpectedInput, token: Token, prev_tok: Token | None, te
         line = text[following:]
         if start < following and len(line) - len(line.lstrip(" \t")) <= depth:
             found = (expected, last, start, cut)
-        following = cut_line
     if found is None:
         return None
     expected, last, start, cut = found
@@ -617,6 +621,25 @@ def _truncated_item(e: UnexpectedInput, token: Token, prev_tok: Token | None, te
     d = error("E0001", f"{_expected_note(lark, expected)} after `{last}` in {context}",
               _span(path, offset, text, last.start_pos, last.end_pos))
     return d, _blank(text, start, cut)
+
+
+def _states_at(lark: Lark, text: str, cuts: list[int]) -> dict[int, tuple[object, Token | None]]:
+    """The parser (without callbacks) and the last token read, at each offset of `cuts`
+    (ascending; each the end of a token), from one parse of the text up to the last of them."""
+    states: dict[int, tuple[object, Token | None]] = {}
+    ip = lark.parse_interactive(text[:cuts[-1]])  # with the AST callbacks: item starts need spans
+    last = None
+    pending = list(cuts)
+    try:
+        for tok in ip.iter_parse():  # each token is yielded before it is fed
+            while pending and tok.start_pos >= pending[0]:
+                states[pending.pop(0)] = (_cursor(ip), last)
+            last = tok
+    except UnexpectedInput:
+        return states
+    for cut in pending:
+        states[cut] = (_cursor(ip), last)
+    return states
 
 
 def _code_end(text: str, line_start: int) -> tuple[int, int]:
