@@ -430,7 +430,7 @@ class AstBuilder:
     def entity_decl(self, span, children: list) -> A.EntityDecl:
         name, *items = children
         keys = [i for i in items if i[0] in ("key", "composite_key")]
-        f, m = self._fold("entity", [i for i in items if i[0] not in ("key", "composite_key")])
+        _, m = self._fold("entity", [i for i in items if i[0] not in ("key", "composite_key")])
         m.clauses = tuple((k, s) for k, _v, s in items)
         if len(keys) > 1:
             self.diagnostics.append(error(

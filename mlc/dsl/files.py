@@ -39,7 +39,8 @@ def read_source(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]
     except UnicodeDecodeError as e:
         before = data[: e.start]
         line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        # in characters, as every other column: the line up to the bad byte is valid UTF-8
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8")) + 1
         return None, [error("E0010", f"the file is not valid UTF-8 (byte 0x{data[e.start]:02x})",
                             Span(display, line, col, line, col + 1),
                             help="save the file as UTF-8")]

@@ -38,14 +38,14 @@ The layout (docs/cli.md, section "mlc fmt", tells users the same):
   start in one column, two spaces after the longest code.
 * Literals (strings, numbers, durations, sizes, percentages) are printed as
   written (`Literal.text`), so nothing changes meaning.
-* Comments are never lost, duplicated or reordered relative to the items
-  around them: `#`/`##` comments on their own line stay before the item that
+* Comments are never lost or duplicated, and stay between the same items: `#`/`##` comments on their own line stay before the item that
   follows them (so a `##` doc comment stays right above its declaration or
   step), a comment at the end of an item's last line stays at the end of that
   item's line (after `}` when the item spans lines), a comment after an
   opening `{` stays there, and comments before a closing `}` stay before it.
   A comment inside an item that has no block of its own (say, between the
-  arguments of a call) moves to its own line before that item.
+  arguments of a call) moves to its own line before that item, above the
+  item's other comments (so a doc comment stays right above its item).
 
 `format_text` refuses (returns None) a file with any error diagnostic: a
 syntax error, or a clause written twice, would otherwise lose text.
@@ -351,6 +351,11 @@ class _Formatter:
         lo = min(max(a, 0), len(self.blank_upto) - 1)
         return self.blank_upto[hi] - self.blank_upto[lo] > 0
 
+    def _only_separators(self, a: Pos, b: Pos) -> bool:
+        """Whether only spaces and commas lie between two positions."""
+        between = self.text[self._offset(a): self._offset(b)]
+        return not between.replace(",", "").strip()
+
     def _own_line(self, c: A.Comment) -> bool:
         line = self.lines[c.span.line - 1] if 0 < c.span.line <= len(self.lines) else ""
         return not line[: c.span.col - 1].strip()
@@ -369,14 +374,15 @@ class _Formatter:
         pools: dict[str, list[int]] = {}
         for i, (k, _v) in enumerate(entries):
             pools.setdefault(k, []).append(i)
+        taken: dict[str, int] = {}
         used: set[int] = set()
         out: list[tuple[str, object, Span | None]] = []
         for k, span in (meta.clauses if meta is not None else ()):
-            pool = pools.get(k)
-            if pool:
-                i = pool.pop(0)
-                used.add(i)
-                out.append((k, entries[i][1], span))
+            pool, n = pools.get(k, ()), taken.get(k, 0)
+            if n < len(pool):
+                taken[k] = n + 1
+                used.add(pool[n])
+                out.append((k, entries[pool[n]][1], span))
         for i, (k, v) in enumerate(entries):
             if i not in used:
                 out.append((k, v, getattr(v, "span", None)))
@@ -685,7 +691,7 @@ class _Formatter:
         raise TypeError(f"cannot format declaration {type(d).__name__}")
 
     # ------------------------------------------------------------ comments
-    def _assign(self, block: _Block, comments: list[A.Comment], top: bool = False) -> None:
+    def _assign(self, block: _Block, comments: list[A.Comment]) -> None:
         items = [it for it in block.items if it.start is not None and it.end is not None]
         starts = [it.start for it in items]
         for c in comments:
@@ -702,8 +708,8 @@ class _Formatter:
                 continue
             if not self._own_line(c):
                 prev = items[k] if k >= 0 else None
-                if prev is not None and prev.end[0] == p[0] and prev.trailing is None:
-                    prev.trailing = c
+                if prev is not None and prev.trailing is None and self._only_separators(prev.end, p):
+                    prev.trailing = c  # at the end of the previous item's line, or after its comma
                     continue
                 if k < 0 and block.open_pos is not None and block.open_pos[0] == p[0] \
                         and block.open_comment is None:
@@ -714,33 +720,33 @@ class _Formatter:
                 nxt.leading.append((c, False))
             else:
                 block.end.append((c, False))
-        self._blanks(block, top)
+        self._blanks(block)
         for it in block.items:
             if it.block is not None:
                 self._assign(it.block, it.block.incoming)
                 it.block.incoming = []
 
-    def _blanks(self, block: _Block, top: bool) -> None:
-        prev = block.open_pos[0] if block.open_pos is not None else 0
+    def _blanks(self, block: _Block) -> None:
+        prev = block.open_pos[0] if block.open_pos is not None else None
         for it in block.items:
             if it.start is None or it.end is None:
                 continue
             lead = [c for c, _ in it.leading]
             first = lead[0].span.line if lead else it.start[0]
-            it.blank_before = self._blank_between(prev, first)
+            it.blank_before = prev is not None and self._blank_between(prev, first)
             it.leading = [(c, i > 0 and self._blank_between(lead[i - 1].span.line, c.span.line))
                           for i, c in enumerate(lead)]
             if lead:
                 it.blank_after_leading = self._blank_between(lead[-1].span.line, it.start[0])
             prev = it.end[0]
         ends = [c for c, _ in block.end]
-        block.end = [(c, self._blank_between(ends[i - 1].span.line if i else prev, c.span.line))
+        block.end = [(c, self._blank_between(ends[i - 1].span.line if i else (prev or 0), c.span.line))
                      for i, c in enumerate(ends)]
 
     # ------------------------------------------------------------ printing
     def run(self) -> str:
         top = _Block("{", [self._with_doc(self._decl(d), d.meta) for d in self.module.decls], False)
-        self._assign(top, self.comments, top=True)
+        self._assign(top, self.comments)
         out: list[_Line] = []
         self._emit_top(top, out)
         lines = _render(out)
