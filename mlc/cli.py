@@ -109,10 +109,12 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
     if program is not None and not result.errors:
         from mlc.targets import validator
 
+        found = []
         for name in chosen:
             check_target = validator(name)
             if check_target is not None:
-                result.diagnostics.extend(check_target(program, env_name))
+                found.extend(check_target(program, env_name))
+        result.diagnostics.extend(dict.fromkeys(found))  # backends share rules: report each once
     _emit(result, fmt)
     if result.errors or program is None:
         if fmt == "text":

@@ -74,6 +74,7 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Objectives (E07xx, W07xx)", ("07",)),
     ("The ML boundary (E08xx, W08xx)", ("08",)),
     ("Suppressions (W09xx)", ("09",)),
+    ("Targets: what an engine cannot take (E10xx, W10xx)", ("10",)),
 ]
 
 # Every checked example and fix is appended to this clean program (tests/test_lint.py).
@@ -485,6 +486,109 @@ RULES: list[Rule] = [
          "Reported by `mlc lint` only. A suppression names warning codes in brackets: "
          "`# mlc: ignore[W0403]` or `# mlc: ignore[W0403, W0410]`. Errors cannot be suppressed: a "
          "program with errors does not compile.", inline=False),
+    # ------------------------------------------------------------ the Airflow target (compile --target airflow)
+    Rule("E1001", "airflow-id-invalid",
+         "A DAG id or task id longer than 250 characters or not made of `[A-Za-z0-9_.-]`, or a tag longer "
+         "than 100 characters: Airflow cannot take it.",
+         'flow nightly {\n  tags ["' + "t" * 101 + '"]\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  tags ["training"]\n  step fit bash("make fit")\n}\n',
+         "Reported by `mlc compile --target airflow`. Task ids are the step's name, and `NAME-gate`, "
+         "`NAME-when`, `NAME-foreach`, `NAME-emits-SIGNAL` for the tasks a step adds: shorten the name.",
+         checked=False),
+    Rule("E1002", "airflow-dag-id-clash",
+         "Two flows or batch feature groups would give DAGs the same id.",
+         "flow features.x { }  # a flow and the DAG of feature group `x` (`features.x`)\n",
+         "flow features_x { }\n",
+         "Reported by `mlc compile --target airflow`. A flow's DAG is named after the flow (its qualified "
+         "name when two packages share it) and a feature group's `features.NAME`: rename one of them.",
+         checked=False, lang="text"),
+    Rule("E1003", "airflow-param-without-default",
+         "A parameter without a default on a flow that starts by itself (a schedule or a trigger).",
+         'flow nightly {\n  schedule daily\n  param limit: int\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  schedule daily\n  param limit: int = 100\n  step fit bash("make fit")\n}\n',
+         "Reported by `mlc compile --target airflow`. A run that Airflow starts has no one to ask for "
+         "the value: give the parameter a default (a run started by hand may still override it).",
+         checked=False),
+    Rule("E1004", "airflow-unsupported-expression",
+         "An expression, argument or name that cannot be lowered to Airflow: an unknown name, a function "
+         "call in a flow expression, `python(...)` that is not `module:function`, a non-literal parameter "
+         "default or resource.",
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit") { when regoin == "us" }\n}\n',
+         'flow nightly {\n  schedule daily\n  param region: string = "us"\n'
+         '  step fit bash("make fit") { when region == "us" }\n}\n',
+         "Reported by `mlc compile --target airflow`. Flow expressions may use the flow's parameters, "
+         "`run.id`, the `foreach` variable and, in a `gate` or a payload, the fields of the step's result.",
+         checked=False),
+    Rule("W1005", "airflow-deadline-not-lowered",
+         "A `completion` objective that does not become an Airflow deadline: its flow has no fixed daily "
+         "start time.",
+         'flow hourly_sync {\n  schedule every 6h\n  step sync bash("make sync") { timeout 10m }\n}\n'
+         'slo synced { completion(hourly_sync) by "06:00" }\n',
+         'flow hourly_sync {\n  schedule cron("0 1 * * *")\n  step sync bash("make sync") { timeout 10m }\n}\n'
+         'slo synced { completion(hourly_sync) by "06:00" }\n',
+         "Reported by `mlc compile --target airflow`. A DeadlineAlert counts from the run's logical "
+         "date; a time of day can be counted from it only when the flow starts once a day at a fixed time.",
+         checked=False),
+    Rule("W1006", "airflow-foreach-hides-param",
+         "A `foreach` variable with the name of a parameter of the flow: inside the step the name means "
+         "the element.",
+         'flow score {\n  param region: [string] = ["us"]\n  step s bash("make") { foreach region in region }\n}\n',
+         'flow score {\n  param regions: [string] = ["us"]\n  step s bash("make") { foreach region in regions }\n}\n',
+         "Reported by `mlc compile --target airflow`. Rename the variable or the parameter.",
+         checked=False),
+    Rule("W1007", "airflow-resource-recorded-only",
+         "A step resource with no executor setting: it is recorded on the task but asks for nothing.",
+         'flow fit {\n  step train python("pkg.train:main") { resources { cpu 4, tpu 1 } }\n}\n',
+         'flow fit {\n  step train python("pkg.train:main") { resources { cpu 4, gpu 1 } }\n}\n',
+         "Reported by `mlc compile --target airflow`. Known resources: cpu, memory, gpu, "
+         "ephemeral_storage (or disk).",
+         checked=False),
+    Rule("E1008", "airflow-catchup-without-start",
+         "`catchup true`: Airflow catches up from a start date, and the program states none.",
+         'flow nightly {\n  schedule daily\n  catchup true\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
+         "Reported by `mlc compile --target airflow`. Remove `catchup true`; a run that an outage "
+         "missed can be started by hand.",
+         checked=False),
+    # ------------------------------------------------------------ the Spark and Flink targets
+    Rule("E1011", "feature-group-not-runnable",
+         "A stored feature group that the Spark and Flink jobs cannot compute as written: windows that "
+         "advance at different steps, a window that is not a whole number of its steps, a feature named "
+         "like a column of the feature table, more than one source, a source without `event_time`, an "
+         "entity key that is not a column of the source, a list-typed column.",
+         'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n'
+         '  views_1d = count(kind == view) over 1d every 1h\n}\n',
+         'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n'
+         '  views_1d = count(kind == view) over 1d every 5m\n}\n',
+         "Reported by `mlc compile --target spark` and `--target flink` (the same plan: "
+         "docs/targets/spark.md). A group emits one row per entity and step of its windows, so all its "
+         "windows share one `every`; split a group whose features need different steps.",
+         checked=False),
+    Rule("E1012", "spark-step-path-invalid",
+         "A `spark(...)` step whose job is not a `.py` path inside the project (absolute, with `..`, or "
+         "not a string).",
+         'flow nightly {\n  schedule daily\n  step score spark("/opt/jobs/score.py")\n}\n',
+         'flow nightly {\n  schedule daily\n  step score spark("jobs/score.py")\n}\n',
+         "Reported by `mlc compile --target spark`. The step's launcher runs the job from the project's "
+         "root (`--project-root`), so the path is relative to it.",
+         checked=False),
+    Rule("E1013", "flink-source-unsupported",
+         "A stream feature group whose source the Flink job cannot read in this env: a stream bound to a "
+         "connector other than Kafka or files, an Avro stream read from files, an offline store that is "
+         "not files or S3.",
+         'env local { kafka = hive(metastore = "thrift://m:9083") }\n',
+         'env local { kafka = files("data/events") }\n',
+         "Reported by `mlc compile --target flink`. Locally a stream is a folder of JSON lines (or CSV) "
+         "per topic; in prod a Kafka topic (docs/targets/flink.md).",
+         checked=False, lang="text"),
+    Rule("W1014", "flink-checkpoint-missing",
+         "A stream feature group without `checkpoint every`: its Flink job checkpoints every 60 s.",
+         'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n}\n',
+         'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n'
+         '  checkpoint every 1m\n}\n',
+         "Reported by `mlc compile --target flink`. Results reach the offline and online stores when a "
+         "checkpoint commits, and the freshness of the group is unknown without one.",
+         checked=False),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

@@ -12,7 +12,10 @@ from importlib import import_module
 from typing import Callable
 
 # name -> module path of the backend package (imported only when used).
-TARGETS: dict[str, str] = {}
+TARGETS: dict[str, str] = {
+    "flink": "mlc.targets.flink",
+    "spark": "mlc.targets.spark",
+}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,169 @@
+"""Lowers stream feature groups to PyFlink (Table API / SQL) jobs and their publishers.
+
+For each group whose source is a stream:
+- `flink/features/<group>.py`: the job. Source: in prod the Kafka topic of the env's
+  binding (format, bootstrap servers, credentials from a `secret`), locally the topic's
+  folder of JSON lines read as a bounded stream; event time and watermark from the source;
+  hopping windows `over W every S`; checkpointing as declared. Sink: JSON lines under
+  `<offline>/_mlc_stream/` (Flink here has no Parquet format jar).
+- `flink/publish/<group>.py`: converts the committed JSON files to Parquet in the layout
+  Feast's file offline store reads (the same as the Spark job's), and pushes the same rows
+  to the online store through the Feast feature server's `/push` endpoint.
+The SQL comes from `mlc.targets.sql`, the same plan as the Spark job's. See docs/targets/flink.md.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from mlc.compiler import ir
+from mlc.diagnostics import Diagnostic, error, warning
+from mlc.targets import Artifact
+from mlc.targets import sql as S
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+DEFAULT_CHECKPOINT_MS = 60_000
+FORMATS = {"json", "csv", "avro"}
+
+
+class TargetError(ValueError):
+    """The program cannot be lowered for Flink; `diagnostics` says where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+@lru_cache(maxsize=1)
+def _jinja():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
+                      keep_trailing_newline=True, autoescape=False)
+    env.filters["py"] = S.literal
+    return env
+
+
+def _uri(loc: dict) -> str | None:
+    if loc["kind"] == "files":
+        return loc["path"]
+    if loc["kind"] == "s3":
+        return f"s3://{loc['bucket']}/{loc['path']}".rstrip("/")
+    return None
+
+
+def job_name(program: ir.Program, key: str) -> str:
+    g = program.feature_groups[key]
+    clash = [k for k, o in program.feature_groups.items() if o.name == g.name and k != key]
+    return key.replace(".", "_") if clash else g.name
+
+
+def group_spec(program: ir.Program, env: str, key: str) -> dict:
+    plan = S.plan_group(program, key)
+    group = program.feature_groups[key]
+    source = program.sources[plan.source_key]
+    src_loc = S.locate(program, env, source.connector, "source")
+    if src_loc["kind"] not in ("files", "kafka"):
+        raise S.PlanError(f"stream source `{source.name}` is bound to {src_loc['kind']} in env `{env}`; the Flink "
+                          "target reads streams from Kafka or from files", source.connector.loc)
+    fmt = src_loc.get("format") or "json"
+    if fmt not in FORMATS or (src_loc["kind"] == "files" and fmt == "avro"):
+        raise S.PlanError(f"stream source `{source.name}`: format `{fmt}` cannot be read by the Flink target "
+                          f"from {src_loc['kind']}", source.connector.loc)
+    out_loc = S.locate(program, env, group.offline, "offline") if group.offline is not None else None
+    if out_loc is not None and out_loc["kind"] not in ("files", "s3"):
+        raise S.PlanError(f"the offline store of `{group.name}` must be files or s3 in env `{env}`", group.offline.loc)
+    flink = S.DIALECTS["flink"]
+    local = src_loc["kind"] == "files"
+    return {
+        "group": plan.group,
+        "key": key,
+        "env": env,
+        "app_name": f"mlc.features.{plan.group}",
+        "source": {
+            "name": plan.source,
+            "columns": [[n, t] for n, t in plan.columns.items()],
+            "event_time": plan.event_time,
+            "event_time_sql": flink.event_time_sql(plan),
+            "watermark_sql": flink.watermark_sql(plan),
+            "watermark_ms": plan.watermark_ms,
+            "location": src_loc,
+            "uri": _uri(src_loc),
+        },
+        "keys": list(plan.keys),
+        "window_ms": plan.window_ms,
+        "slide_ms": plan.slide_ms,
+        "output": _uri(out_loc) if out_loc else None,
+        "output_schema": [[n, t] for n, t in plan.output_schema()],
+        "checkpoint_ms": plan.checkpoint_ms or DEFAULT_CHECKPOINT_MS,
+        # Per-record watermarks where the input is files (deterministic late-data handling,
+        # as in the tests); the default 200 ms period against Kafka.
+        "watermark_interval_ms": 0 if local else 200,
+        "parallelism": 1 if local else None,
+        # With checkpointing on, Flink would otherwise restart forever on a bad record: fail
+        # at once on files; against Kafka retry 3 times, 10 s apart, then fail with the message.
+        "restart": ({"restart-strategy.type": "none"} if local else
+                    {"restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": "3",
+                     "restart-strategy.fixed-delay.delay": "10 s"}),
+        "push_source": f"{plan.group}_push",
+        "sql": {
+            "input": flink.input_sql(plan, "mlc_source"),
+            "features": flink.features_sql(plan, "mlc_input"),
+            "stand_in": ("CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') "
+                         "LIKE `mlc_declared` (EXCLUDING OPTIONS)"),
+        },
+    }
+
+
+def validate(program: ir.Program, env: str) -> list[Diagnostic]:
+    """What the Flink target cannot lower, as diagnostics: E1011 (a group the engines cannot
+    compute, the same diagnostic as the Spark target's), E1013 (a source or store Flink cannot
+    use in this env), W1014 (no `checkpoint every`)."""
+    diags: list[Diagnostic] = []
+    try:
+        S.env_bindings(program, env)
+    except S.PlanError as e:
+        return [error("E1013", e.message, e.loc)]
+    for key in S.stored_groups(program, ("stream",)):
+        group = program.feature_groups[key]
+        try:
+            S.plan_group(program, key)
+        except S.PlanError as e:
+            diags.append(error("E1011", e.message, e.loc, help=e.help))
+            continue
+        try:
+            group_spec(program, env, key)
+        except S.PlanError as e:
+            diags.append(error("E1013", e.message, e.loc, help=e.help))
+            continue
+        if group.checkpoint_ms is None:
+            diags.append(warning("W1014", f"stream group `{group.name}` declares no `checkpoint every`; its Flink "
+                                 f"job checkpoints every {DEFAULT_CHECKPOINT_MS // 1000}s", group.loc,
+                                 help="add `checkpoint every DURATION`: results reach the stores when a "
+                                      "checkpoint commits"))
+    return diags
+
+
+def lower(program: ir.Program, env: str) -> list[Artifact]:
+    problems = [d for d in validate(program, env) if d.is_error]
+    if problems:
+        raise TargetError(problems)
+    jinja = _jinja()
+    artifacts: list[Artifact] = []
+    manifest: dict = {"env": env, "features": {}}
+    for key in S.stored_groups(program, ("stream",)):
+        spec = group_spec(program, env, key)
+        group = program.feature_groups[key]
+        name = job_name(program, key)
+        where = f"{group.loc[0]}:{group.loc[1]}" if group.loc else "?"
+        job = f"flink/features/{name}.py"
+        publish = f"flink/publish/{name}.py"
+        artifacts.append(Artifact(job, jinja.get_template("job.py.j2").render(spec=spec, loc=where)))
+        pub_spec = {k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema", "push_source")}
+        artifacts.append(Artifact(publish, jinja.get_template("publish.py.j2").render(spec=pub_spec, loc=where)))
+        manifest["features"][key] = {"job": job, "publish": publish, "output": spec["output"],
+                                     "push_source": spec["push_source"], "checkpoint_ms": spec["checkpoint_ms"]}
+    artifacts.append(Artifact("flink/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
+    return artifacts
