@@ -49,6 +49,21 @@ def read_source(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]
     return text, []
 
 
+def _code_fingerprint() -> str:
+    """The code that makes what is cached (front ends, resolution, lowering): a change to it,
+    even without a version bump, is a different cache."""
+    import mlc
+
+    package = Path(mlc.__file__).parent
+    h = hashlib.sha256()
+    for folder in ("dsl", "compiler", "stdlib"):
+        for f in sorted((package / folder).rglob("*")):
+            if f.suffix in (".py", ".lark", ".flow") and "__pycache__" not in f.parts:
+                h.update(f.name.encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()
+
+
 class ParseCache:
     """Pickled values per (kind, key) under `root`; writes are atomic, reads never fail loudly.
 
@@ -58,7 +73,7 @@ class ParseCache:
 
     def __init__(self, root: Path, grammar: str) -> None:
         self.root = root
-        self.salt = hashlib.sha256(f"{__version__}\0{grammar}".encode()).hexdigest()
+        self.salt = hashlib.sha256(f"{__version__}\0{grammar}\0{_code_fingerprint()}".encode()).hexdigest()
 
     def key(self, display: str, text: str) -> str:
         h = hashlib.sha256(self.salt.encode())

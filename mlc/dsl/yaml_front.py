@@ -6,15 +6,15 @@ Three stages, each reporting instead of raising:
 1. Load: ruamel.yaml composes the document into nodes (no Python object is ever
    constructed from a tag, so `!!python/object` and friends are rejected, not run).
    The nodes are copied into `YNode`s that keep every key's and value's position.
-   Malformed YAML, duplicate keys and unsupported tags are E0701.
+   Malformed YAML, duplicate keys and unsupported tags are E0111.
 2. Validate: the plain data is checked against the pydantic models of
    `yaml_schema`; each error's `loc` is walked back to the YAML node it names
-   (E0702, "unknown key `retires` in step `train`; did you mean `retries`?").
+   (E0112, "unknown key `retires` in step `train`; did you mean `retries`?").
 3. Build: each declaration that validated becomes AST nodes. Scalars written in
    .flow syntax (expressions, calls, types, triggers, schedules) are parsed with
    the language's own Lark grammar and AST builder, under extra start symbols,
    with every token's position mapped back into the YAML scalar; a bad one is
-   E0703, pointing into the scalar.
+   E0113, pointing into the scalar.
 """
 
 from __future__ import annotations
@@ -44,12 +44,8 @@ _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP}
 
 # Start symbols of the grammar that YAML scalars are parsed with.
 _STARTS = ["expr", "value", "call", "type", "trigger", "schedule", "range", "feature_ref",
-           "slo_item", "step_item", "feature_item", "flow_item", "param_field", "slo_decl",
+           "slo_item", "step_item", "feature_item", "model_item", "flow_item", "param_field", "slo_decl",
            "import_decl"]
-
-
-def is_yaml_path(path: str) -> bool:
-    return path.endswith(YAML_SUFFIXES)
 
 
 # ---------------------------------------------------------------- positions
@@ -209,7 +205,7 @@ class _Loader:
 
     def load(self, node) -> YNode:
         if self._size(node) > MAX_NODES:
-            raise _LoadError(error("E0701", "the document is too large after expanding its aliases "
+            raise _LoadError(error("E0111", "the document is too large after expanding its aliases "
                                             f"(more than {MAX_NODES} nodes)", self.span(node)))
         return self._node(node, ())
 
@@ -217,7 +213,7 @@ class _Loader:
         tag = node.tag
         shown = "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag
         return _LoadError(error(
-            "E0701", f"unsupported YAML tag `{shown}`", self.span(node),
+            "E0111", f"unsupported YAML tag `{shown}`", self.span(node),
             help="a .flow.yaml document holds mappings, lists, text, numbers and true/false only; "
                  "remove the tag",
             notes=("mlc loads YAML safely: tags never construct objects",)))
@@ -226,7 +222,7 @@ class _Loader:
         from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
         if id(node) in active:
-            raise _LoadError(error("E0701", "a YAML alias refers to a node that contains it",
+            raise _LoadError(error("E0111", "a YAML alias refers to a node that contains it",
                                    self.span(node)))
         cached = self.done.get(id(node))
         if cached is not None:
@@ -244,13 +240,11 @@ class _Loader:
                 raise self._tag_error(node)
             out = self._mapping(node, active + (id(node),))
         else:  # pragma: no cover - ruamel composes only these three
-            raise _LoadError(error("E0701", "unsupported YAML node", self.span(node)))
+            raise _LoadError(error("E0111", "unsupported YAML node", self.span(node)))
         self.done[id(node)] = out
         return out
 
     def _scalar(self, node) -> YNode:
-        from ruamel.yaml.nodes import ScalarNode  # noqa: F401
-
         tag = node.tag
         if tag not in _SCALAR_TAGS:
             raise self._tag_error(node)
@@ -270,7 +264,7 @@ class _Loader:
             value = _number(raw, tag)
             text = raw
             if value is None:
-                raise _LoadError(error("E0701", f"`{raw}` is not a number YAML can read", span))
+                raise _LoadError(error("E0111", f"`{raw}` is not a number YAML can read", span))
         smap = _ScalarMap(text, start, self._end(node), node.style, self.lines)
         return YNode("scalar", span, value=value, text=text, smap=smap, data=value)
 
@@ -278,7 +272,7 @@ class _Loader:
         from ruamel.yaml.nodes import ScalarNode
 
         if not isinstance(k, ScalarNode):
-            raise _LoadError(error("E0701", "a key must be plain text, not a list or a mapping",
+            raise _LoadError(error("E0111", "a key must be plain text, not a list or a mapping",
                                    self.span(k)))
         if k.tag not in _SCALAR_TAGS:
             raise self._tag_error(k)
@@ -292,7 +286,7 @@ class _Loader:
                 sources = v.value if v.tag == _SEQ else [v]
                 for src in sources:
                     if getattr(src, "tag", None) != _MAP:
-                        raise _LoadError(error("E0701", "a merge key `<<` takes a mapping or a list of "
+                        raise _LoadError(error("E0111", "a merge key `<<` takes a mapping or a list of "
                                                         "mappings", self.span(v)))
                     pairs.extend((mk, mv, True) for mk, mv in src.value)
                 continue
@@ -305,7 +299,7 @@ class _Loader:
             if name in items:
                 first = items[name][0]
                 raise _LoadError(error(
-                    "E0701", f"key `{name}` is given twice in this mapping", self.span(k),
+                    "E0111", f"key `{name}` is given twice in this mapping", self.span(k),
                     labels=(Label(first.span, "first given here"),), help=f"keep one `{name}`"))
             self.scalar_ranges.append((k.start_mark.index, self._end(k)))
             key = YNode("scalar", self.span(k), value=name, text=name,
@@ -340,7 +334,7 @@ def _compose(text: str, path: str, lines: _Lines):
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt", pure=True)
+    yaml = YAML(typ="safe", pure=True)  # compose only: no tag ever constructs an object
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -367,12 +361,12 @@ def _compose(text: str, path: str, lines: _Lines):
         elif "another document" in problem:
             help = "a .flow.yaml file holds one document: remove the `---` line and what follows, " \
                    "or move it to a file of its own"
-        raise _LoadError(error("E0701", f"malformed YAML: {problem}", span, labels=labels,
+        raise _LoadError(error("E0111", f"malformed YAML: {problem}", span, labels=labels,
                                help=help)) from None
     except YAMLError as e:  # a problem without a mark
-        raise _LoadError(error("E0701", f"malformed YAML: {e}", Span(path, 1, 1, 1, 1))) from None
+        raise _LoadError(error("E0111", f"malformed YAML: {e}", Span(path, 1, 1, 1, 1))) from None
     except RecursionError:
-        raise _LoadError(error("E0701", "malformed YAML: nested too deeply", Span(path, 1, 1, 1, 1))) from None
+        raise _LoadError(error("E0111", "malformed YAML: nested too deeply", Span(path, 1, 1, 1, 1))) from None
 
 
 # ---------------------------------------------------------------- schema errors -> diagnostics
@@ -518,7 +512,7 @@ def _what_is(value: Any) -> str:
 
 
 def _schema_diagnostics(root: YNode, errors: list[dict], path: str) -> tuple[list[Diagnostic], set[tuple]]:
-    """E0702 for each pydantic error, at the YAML node its `loc` names; and the paths that failed."""
+    """E0112 for each pydantic error, at the YAML node its `loc` names; and the paths that failed."""
     from mlc.dsl.yaml_schema import Document
 
     out: list[Diagnostic] = []
@@ -594,15 +588,15 @@ def _schema_error(err: dict, ypath: tuple, ann, parent_ann, node: YNode | None, 
             help = "the keys here are " + ", ".join(f"`{k}`" for k in keys)
         if ypath[:1] == ("envs",) and len(ypath) == 3:
             help = "an env with a `doc` lists its connectors under `bindings`"
-        return error("E0702", message, fallback_span, help=help)
+        return error("E0112", message, fallback_span, help=help)
     if kind == "missing":
         owner = _describe(ypath[:-1])
         span = parent_span or fallback_span
-        return error("E0702", f"{owner} needs `{last}`", span,
+        return error("E0112", f"{owner} needs `{last}`", span,
                      help=f"add `{last}:` with {_words(ann)}")
     if is_key:
         span = key_node.span if key_node is not None else fallback_span
-        return error("E0702", f"`{last}` is not a valid name here", span,
+        return error("E0112", f"`{last}` is not a valid name here", span,
                      help="names are letters, digits and `_`, not starting with a digit")
     what = _describe(ypath)
     if node is not None and value is not None and node.span.line > 0:
@@ -610,22 +604,22 @@ def _schema_error(err: dict, ypath: tuple, ann, parent_ann, node: YNode | None, 
     if kind == "literal_error":
         options = [str(o) for o in typing.get_args(_unwrap(ann)[0])] if ann is not None else []
         hint = did_you_mean(str(value), options) if isinstance(value, str) else None
-        return error("E0702", f"{what} must be {_words(ann)}, not `{value}`", fallback_span, help=hint)
+        return error("E0112", f"{what} must be {_words(ann)}, not `{value}`", fallback_span, help=hint)
     if kind in ("too_short", "too_long"):
         if ypath[-1:] == ("output",):
             message = f"{what} takes exactly one `name: type`"
         else:
             message = f"{what} must not be empty"
-        return error("E0702", message, fallback_span)
+        return error("E0112", message, fallback_span)
     if kind == "value_error":
         msg = str(err.get("msg", "")).removeprefix("Value error, ")
-        return error("E0702", f"{what}: {msg}", fallback_span)
+        return error("E0112", f"{what}: {msg}", fallback_span)
     if kind == "string_pattern_mismatch":
-        return error("E0702", f"{what} must be {_words(ann)}, not `{value}`", fallback_span)
+        return error("E0112", f"{what} must be {_words(ann)}, not `{value}`", fallback_span)
     if kind == "string_too_short":
-        return error("E0702", f"{what} is empty: it must be {_words(ann)}", fallback_span)
+        return error("E0112", f"{what} is empty: it must be {_words(ann)}", fallback_span)
     # a value of the wrong type
-    return error("E0702", f"{what} must be {_words(ann)}, not {_what_is(value)}", fallback_span)
+    return error("E0112", f"{what} must be {_words(ann)}, not {_what_is(value)}", fallback_span)
 
 
 # ---------------------------------------------------------------- scalars in .flow syntax
@@ -725,7 +719,7 @@ class _Builder:
             self.diagnostics.append(self._syntax_error(e, n, text, len(prefix), what, strings_help))
             return None
         except RecursionError:
-            self.diagnostics.append(error("E0703", f"{what} is nested too deeply", n.span))
+            self.diagnostics.append(error("E0113", f"{what} is nested too deeply", n.span))
             return None
         self.diagnostics.extend(b.diagnostics)
         return result
@@ -735,7 +729,6 @@ class _Builder:
         from mlc.dsl.syntax_errors import terminal_words
 
         smap = n.smap
-        pos = getattr(e, "pos_in_stream", None)
         token = getattr(e, "token", None)
         if isinstance(e, UnexpectedCharacters):
             ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
@@ -751,7 +744,7 @@ class _Builder:
             else:
                 help = None
             within = f"in `{n.text}`" if "\n" not in n.text and len(n.text) <= 120 else None
-            return error("E0703", message, span, help=help, notes=tuple(x for x in (within,) if x))
+            return error("E0113", message, span, help=help, notes=tuple(x for x in (within,) if x))
         expected = sorted({terminal_words(self.syntax.lark, x) for x in (getattr(e, "expected", None) or ())
                            if x != "$END"})
         note = None
@@ -763,7 +756,7 @@ class _Builder:
         if isinstance(e, UnexpectedEOF) or token is None or token.type == "$END":
             end = smap.length
             span = smap.span(self.path, end, end)
-            return error("E0703", f"incomplete {what}: `{n.text}` ends too early", span,
+            return error("E0113", f"incomplete {what}: `{n.text}` ends too early", span,
                          notes=tuple(x for x in (note,) if x))
         assert isinstance(e, UnexpectedToken)
         i = max((token.start_pos or 0) - prefix, 0)
@@ -774,7 +767,7 @@ class _Builder:
         if strings_help and token.type in ("NAME", "INT", "FLOAT", "DURATION", "SIZE") \
                 and not n.text.lstrip().startswith('"'):
             help = _STRING_HELP  # two words in a row: most likely text meant as a .flow string
-        return error("E0703", f"invalid {what}: unexpected {shown}", span,
+        return error("E0113", f"invalid {what}: unexpected {shown}", span,
                      notes=tuple(x for x in (note, within) if x), help=help)
 
     def expr(self, n: YNode | None):
@@ -799,7 +792,7 @@ class _Builder:
         if got is None:
             return None
         if not (isinstance(got, tuple) and got[0] == keyword):
-            self.diagnostics.append(error("E0703", f"invalid {what}: `{n.text}`", n.span))
+            self.diagnostics.append(error("E0113", f"invalid {what}: `{n.text}`", n.span))
             return None
         return got[1]
 
@@ -1089,7 +1082,7 @@ class _Builder:
             d = self.parse(use, "slo_decl", "template use", prefix="slo _ = ")
             if d is None or d.template is None:
                 if d is not None:
-                    self.diagnostics.append(error("E0703", "invalid template use: write `template(args)`",
+                    self.diagnostics.append(error("E0113", "invalid template use: write `template(args)`",
                                                   use.span))
                 return None
             return A.SloDecl(self.name(key), span, self.meta(val), template=d.template, args=d.args)
@@ -1101,7 +1094,7 @@ class _Builder:
             if got is None:
                 continue
             if got[0] != "objective":
-                self.diagnostics.append(error("E0703", f"invalid objective: `{o.text}`", o.span,
+                self.diagnostics.append(error("E0113", f"invalid objective: `{o.text}`", o.span,
                                               help="write metadata as keys of the slo (`owner: ...`)"))
                 continue
             objs.append(got[1])
@@ -1178,7 +1171,8 @@ def parse_yaml(text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
     lines = _Lines(text)
     try:
         root_node = _compose(text, path, lines)
-        if root_node is None:
+        if root_node is None:  # empty, or only comments
+            module.comments = _comments(text, path, [], lines)
             return module, []
         loader = _Loader(text, path)
         root = loader.load(root_node)
@@ -1186,7 +1180,7 @@ def parse_yaml(text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
         return module, [e.diagnostic]
     module.comments = _comments(text, path, loader.scalar_ranges, lines)
     if root.kind != "map":
-        return module, [error("E0702", f"a .flow.yaml document is a mapping (package, imports, sources, "
+        return module, [error("E0112", f"a .flow.yaml document is a mapping (package, imports, sources, "
                                        f"flows, ...), not {_what_is(root.data)}", root.span)]
     diags: list[Diagnostic] = []
     bad: set[tuple] = set()

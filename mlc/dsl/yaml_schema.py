@@ -7,7 +7,7 @@ expressions, calls, types, triggers or schedules are strings in .flow syntax,
 parsed afterwards with the language's own grammar.
 
 The models say only what the document may look like; what the strings mean is
-checked by the grammar (E0703) and by the compiler, as for .flow files.
+checked by the grammar (E0113) and by the compiler, as for .flow files.
 """
 
 from __future__ import annotations
