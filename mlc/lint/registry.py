@@ -497,8 +497,9 @@ RULES: list[Rule] = [
          checked=False),
     Rule("E1002", "airflow-dag-id-clash",
          "Two flows or batch feature groups would give DAGs the same id.",
-         "flow features.x { }  # a flow and the DAG of feature group `x` (`features.x`)\n",
-         "flow features_x { }\n",
+         "# package `features` has a flow `x`, and so does another package: the flow's DAG is `features.x`,\n"
+         "# which is also the DAG of a batch feature group named `x`\n",
+         "# rename the flow or the feature group\n",
          "Reported by `mlc compile --target airflow`. A flow's DAG is named after the flow (its qualified "
          "name when two packages share it) and a feature group's `features.NAME`: rename one of them.",
          checked=False, lang="text"),

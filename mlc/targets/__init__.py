@@ -13,6 +13,7 @@ from typing import Callable
 
 # name -> module path of the backend package (imported only when used).
 TARGETS: dict[str, str] = {
+    "airflow": "mlc.targets.airflow",
     "flink": "mlc.targets.flink",
     "spark": "mlc.targets.spark",
 }

@@ -1,0 +1,189 @@
+"""Literals and expressions as generated code: the only ways a value of the program reaches a DAG file.
+
+Every value is written as a literal built here (never by pasting source text), and
+every name becomes a fixed lookup (`params["x"]`, `result["auc"]`, `run_id`), so no
+string of the program can become code. The same expression text serves both places
+a flow expression is evaluated: Python (gates, `when`, `foreach`, signal payloads,
+payload matches) and Jinja (operator arguments Airflow renders at run time), since
+the subset used here — literals, `params[...]`, `and`/`or`/`not`, comparisons,
+`in`, `+ - * /`, lists — means the same in both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlc.compiler import ir
+
+_SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def py_str(s: str, jinja: bool = False) -> str:
+    """A double-quoted string literal, valid in Python and in a Jinja expression, that reads back as `s`.
+
+    Quotes, backslashes and control characters are escaped; a character that is not
+    printable (or a lone surrogate) becomes a \\x, \\u or \\U escape. With `jinja=True`
+    braces become \\x7b/\\x7d too, so the literal never looks like a Jinja delimiter.
+    """
+    out = ['"']
+    for c in s:
+        o = ord(c)
+        if c in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[c])
+        elif jinja and c in "{}":
+            out.append(f"\\x{o:02x}")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x80:
+            out.append(c)
+        elif 0xD800 <= o <= 0xDFFF or not c.isprintable():
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+        else:
+            out.append(c)
+    out.append('"')
+    return "".join(out)
+
+
+def py(value: Any) -> str:
+    """A Python literal for plain data (None, bool, int, float, str, list, tuple, dict)."""
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a finite number: {value!r}")
+        return repr(value)
+    if isinstance(value, str):
+        return py_str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(py(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py(k)}: {py(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def jinja_text(s: str) -> str:
+    """Template text that Airflow's Jinja renders back to exactly `s` (an inert string).
+
+    Plain text when it holds no `{` and nothing Jinja normalises (a final newline, which
+    Airflow's environment drops, or a carriage return); else a raw block; else, when the
+    text itself mentions `endraw` or holds a carriage return, one string-literal expression.
+    """
+    if "\r" in s or "endraw" in s:
+        return "{{ " + py_str(s, jinja=True) + " }}"
+    if "{" in s or s.endswith("\n"):
+        return "{% raw %}" + s + "{% endraw %}"
+    return s
+
+
+# ------------------------------------------------------------------ expressions
+
+_BINOPS = {"or", "and", "==", "!=", "<", "<=", ">", ">=", "in", "+", "-", "*", "/"}
+
+
+class Unsupported(Exception):
+    """An expression that cannot be lowered; `node` is where, `why` says what."""
+
+    def __init__(self, why: str, node: ir.Expr | None) -> None:
+        super().__init__(why)
+        self.why = why
+        self.node = node
+
+
+@dataclass
+class Scope:
+    """What names mean where an expression is evaluated.
+
+    params: the flow's parameters (name -> type); var: the foreach variable, if any;
+    metrics: whether other bare names are fields of the step's result (a gate).
+    `used` collects what the expression reads: "params", "run_id", "result", "item".
+    """
+
+    params: dict[str, ir.TypeSpec]
+    var: str | None = None
+    metrics: bool = False
+    used: set[str] = field(default_factory=set)
+
+
+def literal_value(e: ir.Expr) -> Any:
+    """The plain value of a literal (durations in ms, sizes in bytes), or of a list of them."""
+    if e.op == "lit":
+        return e.value
+    if e.op == "list":
+        return [literal_value(a) for a in e.args]
+    raise Unsupported("not a literal", e)
+
+
+def is_constant(e: ir.Expr) -> bool:
+    return e.op == "lit" or (e.op == "list" and all(is_constant(a) for a in e.args))
+
+
+def code(e: ir.Expr, scope: Scope, mode: str = "py") -> str:
+    """Expression text for Python (`mode="py"`) or a Jinja expression (`mode="jinja"`)."""
+    text = _code(e, scope, mode)
+    if e.op in ("binop", "unop") and text.startswith("(") and text.endswith(")"):
+        return text[1:-1]
+    return text
+
+
+def _code(e: ir.Expr, scope: Scope, mode: str) -> str:
+    op = e.op
+    jinja = mode == "jinja"
+    if op == "lit":
+        if e.kind == "string":
+            return py_str(str(e.value), jinja)
+        if e.kind == "bool":
+            return "True" if e.value else "False"
+        if e.kind in ("int", "float", "duration", "size", "percent"):
+            return py(e.value)
+        raise Unsupported(f"a {e.kind} literal", e)
+    if op == "ref":
+        name = e.name or ""
+        if name == "run.id":
+            scope.used.add("run_id")
+            return "run_id"
+        if scope.var is not None and name == scope.var:
+            scope.used.add("item")
+            return "item"
+        if name in scope.params:
+            scope.used.add("params")
+            # In a Jinja template (itself inside a Python string) a name reads best single-quoted.
+            return f"params['{name}']" if jinja and name.isidentifier() else f"params[{py_str(name, jinja)}]"
+        if scope.metrics and "." not in name:
+            scope.used.add("result")
+            return f"result[{py_str(name, jinja)}]"
+        raise Unsupported(f"unknown name `{name}`", e)
+    if op == "secret":
+        if mode == "jinja":
+            return f"conn.get({py_str(str(e.value), True)}).password"
+        scope.used.add("secret")
+        return f"_mlc_secret({py_str(str(e.value))})"
+    if op == "list":
+        return "[" + ", ".join(_code(a, scope, mode) for a in e.args) + "]"
+    if op == "binop" and e.name in _BINOPS and len(e.args) == 2:
+        return f"({_code(e.args[0], scope, mode)} {e.name} {_code(e.args[1], scope, mode)})"
+    if op == "unop" and e.name in ("not", "-") and len(e.args) == 1:
+        sep = " " if e.name == "not" else ""
+        return f"({e.name}{sep}{_code(e.args[0], scope, mode)})"
+    what = {"call": f"a call of `{e.name}`", "range": "a range", "star": "`*`", "arg": "a named argument"}
+    raise Unsupported(what.get(op, f"`{op}`") + " in a flow expression", e)
+
+
+def is_list(e: ir.Expr, scope: Scope) -> bool:
+    """Whether the value is statically a list (rendered as JSON when passed as text)."""
+    if e.op == "list":
+        return True
+    if e.op == "ref" and e.name in scope.params and e.name != scope.var:
+        return scope.params[e.name].element is not None
+    return False
+
+
+def check(e: ir.Expr, scope: Scope) -> Unsupported | None:
+    try:
+        code(e, Scope(scope.params, scope.var, scope.metrics))
+    except Unsupported as u:
+        return u
+    return None

@@ -1,0 +1,1017 @@
+"""The Airflow backend: one static Airflow 3 DAG file per flow and per batch feature group.
+
+`lower(program, env)` reads only the IR. It builds a small plan per DAG — imports,
+assets, helper functions, tasks with their keyword arguments already written as
+code, edges — and `templates/*.j2` lay it out. Every value of the program enters
+the generated text through `expr.py` (literals, string escapes, name lookups);
+every identifier the file binds is built from a fixed role prefix and a validated
+name, so the program cannot inject code. `validate(program, env)` reports what
+Airflow cannot take, as diagnostics, before anything is written.
+
+The mapping, by node kind (docs/targets/airflow.md explains each choice):
+
+| language | Airflow |
+|---|---|
+| flow | one DAG file, `dag_id` = the flow's name |
+| schedule cron / preset / every | cron string / `@daily`... / `timedelta` |
+| trigger on_finish(F) / signal(S) | `Asset` of F / of S; `and`/`or` -> `AssetAll`/`AssetAny` |
+| schedule + trigger | `AssetOrTimeSchedule` |
+| signal(S, field = v) | a `trigger-match` short-circuit task before every step |
+| param | `Param` with a JSON-schema type |
+| step python/spark/flink/bash/materialize/deploy | PythonOperator / SparkSubmitOperator / PythonOperator / BashOperator / PythonOperator / PythonOperator |
+| gate / when / foreach / emits | `X-gate` short-circuit / `X-when` short-circuit / dynamic mapping / `X-emits-S` outlet task |
+| completion SLO | `DeadlineAlert` |
+| batch feature group | a DAG: Spark job -> materialize -> outlet Asset |
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from mlc.compiler import ir
+from mlc.diagnostics import Diagnostic, Label, error, warning
+from mlc.targets import Artifact
+from mlc.targets.airflow import expr as X
+from mlc.targets.airflow.expr import py, py_str
+
+DAGS_DIR = "airflow/dags"
+PLUGINS_DIR = "airflow/plugins"
+# Where the other backends put what a DAG runs (paths relative to the workers' working
+# directory, which is the deployed project root): the Spark job of a batch feature group,
+# the Feast repository, a model's BentoML service.
+FEATURE_JOB = "spark/features/{name}.py"
+FEAST_REPO = "feast"
+BENTO_SERVICE = "bentoml/{name}"
+
+MAX_ID = 250          # dag_id and task_id (airflow.utils.helpers.validate_key)
+MAX_TAG = 100         # DagTag.name
+MAX_ASSET_NAME = 1500
+KEY_RE = re.compile(r"^[\w.-]+$", re.ASCII)
+
+PRESETS = {"hourly": "@hourly", "daily": "@daily", "weekly": "@weekly", "monthly": "@monthly",
+           "yearly": "@yearly", "annually": "@yearly"}
+# Kubernetes resource names for the `resources { }` keys; anything else is recorded only.
+K8S_RESOURCES = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu",
+                 "ephemeral_storage": "ephemeral-storage", "disk": "ephemeral-storage"}
+DAY_MS = 86_400_000
+
+# ------------------------------------------------------------------ plan
+
+
+@dataclass
+class Func:
+    """A module-level function of the generated file."""
+
+    name: str
+    params: str
+    doc: str
+    body: list[str]
+
+
+@dataclass
+class Task:
+    var: str
+    task_id: str
+    operator: str
+    kwargs: list[tuple[str, str]]                    # (keyword, code), in order
+    comment: list[str] = field(default_factory=list)
+    mapped: str | None = None                        # the code of expand_kwargs(...)'s argument
+
+
+@dataclass
+class DagPlan:
+    path: str
+    header: str
+    dag_id: str
+    imports: dict[str, set[str]]
+    assets: list[tuple[str, str, str, str]]        # (var, name, uri, comment)
+    helpers: list[str]
+    funcs: list[Func]
+    dag_kwargs: list[tuple[str, str]]
+    tasks: list[Task]
+    edges: list[tuple[str, str]]
+
+
+def _td(ms: int) -> tuple[str, str]:
+    """`timedelta(seconds=3600)` and a readable comment (`1h`)."""
+    from mlc.compiler.freshness import fmt_ms
+
+    code = f"timedelta(seconds={ms // 1000})" if ms % 1000 == 0 else f"timedelta(milliseconds={ms})"
+    return code, fmt_ms(ms)
+
+
+def _doc(*parts: str | None) -> str | None:
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    return text or None
+
+
+class Names:
+    """Identifiers of one generated file: a role prefix plus a validated name, made unique."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    def get(self, base: str) -> str:
+        name = re.sub(r"\W", "_", base, flags=re.ASCII)
+        if not name or name[0].isdigit():
+            name = "_" + name
+        candidate, n = name, 2
+        while candidate in self.taken or keyword.iskeyword(candidate):
+            candidate, n = f"{name}_{n}", n + 1
+        self.taken.add(candidate)
+        return candidate
+
+
+# ------------------------------------------------------------------ common facts
+
+
+def is_local(program: ir.Program, env: str) -> bool:
+    """An environment that binds every connector to `files(...)` runs on one machine: step
+    resources are recorded on the task, not applied (no executor can apply them there)."""
+    for e in program.envs.values():
+        if e.name == env:
+            return all((b.connector.name or "").split(".")[-1] == "files" for b in e.bindings.values())
+    return True
+
+
+def flow_ids(program: ir.Program) -> dict[str, str]:
+    """dag_id of each flow: its name, or its qualified name when two packages share the name."""
+    counts: dict[str, int] = {}
+    for f in program.flows.values():
+        counts[f.name] = counts.get(f.name, 0) + 1
+    return {k: (f.name if counts[f.name] == 1 else k) for k, f in program.flows.items()}
+
+
+def feature_ids(program: ir.Program) -> dict[str, str]:
+    counts: dict[str, int] = {}
+    groups = {k: g for k, g in program.feature_groups.items() if g.mode == "batch"}
+    for g in groups.values():
+        counts[g.name] = counts.get(g.name, 0) + 1
+    return {k: "features." + (g.name if counts[g.name] == 1 else k) for k, g in groups.items()}
+
+
+def flow_asset(key: str) -> tuple[str, str]:
+    return f"mlc.flow.{key}", f"mlc://flow/{key}"
+
+
+def signal_asset(key: str) -> tuple[str, str]:
+    return f"mlc.signal.{key}", f"mlc://signal/{key}"
+
+
+def features_asset(key: str) -> tuple[str, str]:
+    return f"mlc.features.{key}", f"mlc://features/{key}"
+
+
+def awaited_flows(program: ir.Program) -> set[str]:
+    out: set[str] = set()
+
+    def walk(t: ir.Trigger | None) -> None:
+        if t is None:
+            return
+        if t.kind == "on_finish" and t.target and t.target.target:
+            out.add(t.target.target)
+        for i in t.items:
+            walk(i)
+
+    for f in program.flows.values():
+        walk(f.trigger)
+    return out
+
+
+def completions(program: ir.Program) -> dict[str, list[tuple[str, ir.Objective]]]:
+    """flow key -> [(slo name, completion objective)]."""
+    out: dict[str, list[tuple[str, ir.Objective]]] = {}
+    for slo in program.slos.values():
+        for o in slo.objectives:
+            if o.kind == "completion" and o.target.target in program.flows:
+                out.setdefault(o.target.target, []).append((slo.name, o))
+    return out
+
+
+def _time_of_day(text: str) -> int | None:
+    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        return None
+    return (int(m.group(1)) * 60 + int(m.group(2))) * 60_000
+
+
+def daily_start_ms(schedule: ir.Schedule | None) -> int | None:
+    """Time of day (ms after midnight UTC) of a schedule that fires once a day at a fixed time
+    (or at a fixed time on the days it fires); None otherwise."""
+    if schedule is None:
+        return None
+    if schedule.kind == "preset":
+        return 0 if schedule.value in ("daily", "weekly", "monthly", "yearly", "annually") else None
+    if schedule.kind != "cron" or not schedule.value:
+        return None
+    fields = schedule.value.split()
+    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
+        return None
+    minute, hour = int(fields[0]), int(fields[1])
+    if minute > 59 or hour > 23:
+        return None
+    return (hour * 60 + minute) * 60_000
+
+
+def deadline_offset_ms(flow: ir.Flow, o: ir.Objective) -> int | None:
+    start = daily_start_ms(flow.schedule)
+    by = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
+    if start is None or by is None:
+        return None
+    return (by - start) % DAY_MS or DAY_MS
+
+
+# ------------------------------------------------------------------ validation
+
+
+def _check_id(diags: list[Diagnostic], what: str, value: str, loc) -> None:
+    if len(value) > MAX_ID or not KEY_RE.match(value):
+        diags.append(error("E1001", f"{what} `{value[:60]}` cannot be an Airflow id: at most {MAX_ID} "
+                                    "characters of letters, digits, `_`, `.` and `-`", loc,
+                           help="shorten the name"))
+
+
+def _scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, item: bool = False) -> X.Scope:
+    params = {p.name: p.type for p in flow.params}
+    return X.Scope(params, step.foreach.var if (item and step and step.foreach) else None, metrics)
+
+
+def _expr_diag(diags: list[Diagnostic], e: ir.Expr, scope: X.Scope, where: str, flow: ir.Flow) -> None:
+    problem = X.check(e, scope)
+    if problem is None:
+        return
+    names = ", ".join(f"`{p.name}`" for p in flow.params) or "none"
+    diags.append(error("E1004", f"{where}: {problem.why} cannot be lowered to Airflow",
+                       (problem.node.loc if problem.node is not None else None) or e.loc,
+                       notes=(f"names available here: the flow's parameters ({names}), `run.id`"
+                              + (f", the foreach variable `{scope.var}`" if scope.var else "")
+                              + (", and the fields of the step's result" if scope.metrics else ""),)))
+
+
+def validate(program: ir.Program, env: str) -> list[Diagnostic]:
+    """What Airflow cannot take, before anything is written (E10xx errors, W10xx warnings)."""
+    diags: list[Diagnostic] = []
+    ids: dict[str, tuple[str, object]] = {}
+    fids, gids = flow_ids(program), feature_ids(program)
+    for key, dag_id in list(fids.items()) + list(gids.items()):
+        decl = program.flows.get(key) or program.feature_groups.get(key)
+        _check_id(diags, "DAG id", dag_id, decl.loc)
+        if dag_id in ids:
+            other = ids[dag_id]
+            diags.append(error("E1002", f"two DAGs would have the id `{dag_id}`", decl.loc,
+                               labels=(Label(other[1], "the other one"),) if other[1] else ()))
+        ids[dag_id] = (key, decl.loc)
+    for key, g in program.feature_groups.items():
+        if key in gids:
+            for t in g.tags:
+                if len(t) > MAX_TAG:
+                    diags.append(error("E1001", f"tag `{t[:40]}...` is longer than Airflow's {MAX_TAG} characters", g.loc))
+    for key, flow in program.flows.items():
+        for t in flow.tags:
+            if len(t) > MAX_TAG:
+                diags.append(error("E1001", f"tag `{t[:40]}...` is longer than Airflow's {MAX_TAG} characters",
+                                   flow.loc))
+        if flow.catchup:
+            diags.append(error("E1008", f"`catchup true` on `{flow.name}`: Airflow catches up from a start date, "
+                                        "and the program states none", flow.loc,
+                               help="remove `catchup true`; a run that a scheduler outage missed can be "
+                                    "started by hand"))
+        if flow.schedule is not None or flow.trigger is not None:
+            for p in flow.params:
+                if p.default is None:
+                    diags.append(error("E1003", f"parameter `{p.name}` of `{flow.name}` has no default, but the flow "
+                                                "starts by itself (Airflow needs a value for every run)", p.loc,
+                                       help=f"give it a default: `param {p.name}: ... = VALUE`"))
+        for p in flow.params:
+            if p.default is not None and not _default_ok(p):
+                diags.append(error("E1004", f"the default of parameter `{p.name}` must be a literal", p.default.loc))
+        steps = {s.name for s in flow.steps}
+        for s in flow.steps:
+            for suffix in ("", "-gate", "-when", "-foreach"):
+                _check_id(diags, "task id", s.name + suffix, s.loc)
+            _check_step(diags, program, flow, s, steps)
+        _check_trigger(diags, flow, flow.trigger)
+    for key, objectives in completions(program).items():
+        flow = program.flows[key]
+        for slo, o in objectives:
+            if deadline_offset_ms(flow, o) is None:
+                diags.append(warning("W1005", f"completion objective `{slo}` is not lowered to an Airflow deadline: "
+                                              f"`{flow.name}` has no fixed daily start time", o.loc,
+                                     notes=("an Airflow DeadlineAlert counts from the run's logical date; a deadline "
+                                            "at a time of day needs a schedule that fires once a day at a fixed time",)))
+    return diags
+
+
+def _check_step(diags, program: ir.Program, flow: ir.Flow, s: ir.Step, steps: set[str]) -> None:
+    where = f"step `{s.name}` of `{flow.name}`"
+    arg = s.args[0] if s.args else None
+    if s.kind == "python":
+        text = str(arg.value) if arg is not None and arg.op == "lit" and arg.kind == "string" else ""
+        module, _, func = text.partition(":")
+        if not (func.isidentifier() and all(p.isidentifier() and not keyword.iskeyword(p)
+                                             for p in module.split("."))) or keyword.iskeyword(func):
+            diags.append(error("E1004", f"{where}: `{text}` is not `module.path:function` of Python names",
+                               arg.loc if arg is not None else s.loc))
+    elif s.kind in ("spark", "flink", "bash"):
+        if arg is None or arg.op != "lit" or arg.kind != "string":
+            diags.append(error("E1004", f"{where}: {s.kind}(...) takes one string", s.loc))
+    elif s.kind in ("materialize", "deploy"):
+        if arg is None or arg.op != "ref":
+            diags.append(error("E1004", f"{where}: {s.kind}(...) takes a name", s.loc))
+    for name, value in s.env.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            diags.append(error("E1004", f"{where}: `{name}` is not an environment variable name", value.loc))
+        _expr_diag(diags, value, _scope(flow, s, item=True), f"{where}, env `{name}`", flow)
+    if s.gate is not None:
+        _expr_diag(diags, s.gate, _scope(flow, s, metrics=True), f"{where}, gate", flow)
+    if s.when is not None:
+        _expr_diag(diags, s.when, _scope(flow, s, item=True), f"{where}, when", flow)
+    if s.foreach is not None:
+        _expr_diag(diags, s.foreach.items, _scope(flow), f"{where}, foreach", flow)
+        if s.foreach.var in {p.name for p in flow.params}:
+            diags.append(warning("W1006", f"{where}: the foreach variable `{s.foreach.var}` hides a parameter",
+                                 s.foreach.loc))
+    for e in s.emits:
+        for name, value in e.payload.items():
+            _expr_diag(diags, value, _scope(flow, s, metrics=True), f"{where}, payload `{name}`", flow)
+        _check_id(diags, "task id", f"{s.name}-emits-{e.signal.name}", e.loc)
+    for name, value in s.resources.items():
+        if name not in K8S_RESOURCES:
+            diags.append(warning("W1007", f"{where}: resource `{name}` has no executor setting; it is recorded on "
+                                          "the task only", value.loc,
+                                 notes=(f"known resources: {', '.join(sorted(K8S_RESOURCES))}",)))
+        elif not X.is_constant(value):
+            diags.append(error("E1004", f"{where}: resource `{name}` must be a literal", value.loc))
+
+
+def _check_trigger(diags, flow: ir.Flow, t: ir.Trigger | None) -> None:
+    if t is None:
+        return
+    for name, value in t.match.items():
+        _expr_diag(diags, value, _scope(flow), f"trigger of `{flow.name}`, field `{name}`", flow)
+    for i in t.items:
+        _check_trigger(diags, flow, i)
+
+
+# ------------------------------------------------------------------ lowering
+
+
+def lower(program: ir.Program, env: str) -> list[Artifact]:
+    from mlc.targets.airflow.render import render
+
+    local = is_local(program, env)
+    fids, gids = flow_ids(program), feature_ids(program)
+    awaited = awaited_flows(program)
+    comps = completions(program)
+    out: list[Artifact] = []
+    deadlines = False
+    for key in sorted(program.flows):
+        plan = FlowLowering(program, key, fids[key], env, local, key in awaited, comps.get(key, [])).plan()
+        deadlines |= any(k == "deadline" for k, _ in plan.dag_kwargs)
+        out.append(Artifact(plan.path, render("dag.py.j2", plan=plan)))
+    for key in sorted(gids):
+        plan = features_plan(program, key, gids[key], env, local)
+        out.append(Artifact(plan.path, render("dag.py.j2", plan=plan)))
+    if deadlines:
+        out.append(Artifact(f"{PLUGINS_DIR}/mlc_deadlines.py", render("deadlines.py.j2")))
+    return out
+
+
+def source_root(program: ir.Program) -> str:
+    """The folder shared by the program's own files, as they are displayed (stripped from
+    locations, so that the output does not depend on where `mlc` was run)."""
+    import posixpath
+
+    own = [f.replace("\\", "/") for f in program.files if not f.startswith("<")]
+    if not own:
+        return ""
+    root = posixpath.commonpath([posixpath.dirname(f) or "." for f in own]) if len(own) > 1 \
+        else posixpath.dirname(own[0])
+    return "" if root in ("", ".") else root + "/"
+
+
+def _where(loc, root: str) -> str:
+    if not loc:
+        return ""
+    file = loc.file.replace("\\", "/")
+    return f", {file[len(root):] if root and file.startswith(root) else file}:{loc.line}"
+
+
+def _header(kind: str, name: str, key: str, where: str, env: str) -> str:
+    return (f"Airflow DAG of {kind} `{name}` ({key}{where}), environment `{env}`.\n\n"
+            "Generated by mlc; do not edit: change the .flow source and recompile.")
+
+
+def _base_dag_kwargs(decl: ir.Decl, dag_id: str) -> list[tuple[str, str]]:
+    kw: list[tuple[str, str]] = [("dag_id", py(dag_id))]
+    if decl.description:
+        kw.append(("description", py(decl.description)))
+    doc = _doc(decl.doc, decl.description)
+    if doc:
+        kw.append(("doc_md", py(doc)))
+    if decl.tags:
+        kw.append(("tags", py(list(decl.tags))))
+    if decl.owner:
+        kw.append(("default_args", "{" + f'"owner": {py(decl.owner)}' + "}"))
+    return kw
+
+
+def _schedule_code(s: ir.Schedule, imports: dict[str, set[str]], timetable: bool) -> str:
+    """A DAG `schedule` value, or with `timetable=True` a timetable object (for AssetOrTimeSchedule)."""
+    if s.kind == "interval":
+        code, _ = _td(int(s.every_ms or 0))
+        imports.setdefault("datetime", set()).add("timedelta")
+        if timetable:
+            imports.setdefault("airflow.sdk", set()).add("DeltaTriggerTimetable")
+            return f"DeltaTriggerTimetable({code})"
+        return code
+    cron = PRESETS.get(s.value or "", s.value) if s.kind == "preset" else s.value
+    if timetable:
+        imports.setdefault("airflow.sdk", set()).add("CronTriggerTimetable")
+        return f'CronTriggerTimetable({py(cron)}, timezone="UTC")'
+    return py(cron)
+
+
+def _resources(step: ir.Step, local: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """(kubernetes requests, everything as written) for a step's `resources { }`."""
+    requests: dict[str, str] = {}
+    written: dict[str, str] = {}
+    for name, value in step.resources.items():
+        text = value.text if value.op == "lit" and value.text else (
+            str(X.literal_value(value)) if X.is_constant(value) else "")
+        if value.op == "lit" and value.kind in ("int", "float"):
+            text = str(value.value)
+        written[name] = text
+        if name in K8S_RESOURCES:
+            requests[K8S_RESOURCES[name]] = text
+    return requests, written
+
+
+class FlowLowering:
+    def __init__(self, program: ir.Program, key: str, dag_id: str, env: str, local: bool, awaited: bool,
+                 completion: list[tuple[str, ir.Objective]]) -> None:
+        self.program, self.key, self.dag_id, self.env, self.local = program, key, dag_id, env, local
+        self.flow = program.flows[key]
+        self.awaited = awaited
+        self.completion = completion
+        self.names = Names()
+        self.imports: dict[str, set[str]] = {"airflow.sdk": {"DAG"}}
+        self.helpers: set[str] = set()
+        self.funcs: list[Func] = []
+        self.tasks: list[Task] = []
+        self.edges: list[tuple[str, str]] = []
+        self.assets: dict[str, tuple[str, str, str, str]] = {}   # asset name -> (var, name, uri, comment)
+        self.params = {p.name: p.type for p in self.flow.params}
+
+    # assets ----------------------------------------------------------------
+    def asset(self, kind: str, key: str, comment: str) -> str:
+        name, uri = (flow_asset if kind == "flow" else signal_asset)(key)
+        if name not in self.assets:
+            short = key.rsplit(".", 1)[-1]
+            var = self.names.get(f"asset_{kind}_{short}")
+            self.assets[name] = (var, name, uri, comment)
+            self.imports["airflow.sdk"].add("Asset")
+        return self.assets[name][0]
+
+    def _signal_name(self, key: str) -> str:
+        s = self.program.signals.get(key)
+        return s.name if s else key
+
+    # the DAG ---------------------------------------------------------------
+    def plan(self) -> DagPlan:
+        f = self.flow
+        kw = _base_dag_kwargs(f, self.dag_id)
+        kw.insert(1, ("schedule", self._schedule()))
+        kw.insert(2, ("catchup", py(bool(f.catchup))))
+        if f.params:
+            self.imports["airflow.sdk"].add("Param")
+            kw.append(("params", self._params()))
+        deadline = self._deadline()
+        if deadline:
+            kw.append(("deadline", deadline))
+        self._steps()
+        order = {t.var: i for i, t in enumerate(self.tasks)}
+        edges = sorted(dict.fromkeys(self.edges), key=lambda e: (order[e[0]], order[e[1]]))
+        return DagPlan(
+            path=f"{DAGS_DIR}/{self.dag_id}.py",
+            header=_header("flow", f.name, self.key, _where(f.loc, source_root(self.program)), self.env),
+            dag_id=self.dag_id, imports=self.imports,
+            assets=sorted(self.assets.values(), key=lambda a: a[0]),
+            helpers=sorted(self.helpers), funcs=self.funcs, dag_kwargs=kw, tasks=self.tasks, edges=edges)
+
+    def _schedule(self) -> str:
+        f = self.flow
+        if f.trigger is None:
+            return _schedule_code(f.schedule, self.imports, False) if f.schedule else "None"
+        assets = self._trigger_assets(f.trigger)
+        if f.schedule is None:
+            return assets
+        self.imports["airflow.sdk"].add("AssetOrTimeSchedule")
+        timetable = _schedule_code(f.schedule, self.imports, True)
+        return f"AssetOrTimeSchedule(timetable={timetable}, assets={assets})"
+
+    def _trigger_assets(self, t: ir.Trigger) -> str:
+        if t.kind in ("all", "any"):
+            cls = "AssetAll" if t.kind == "all" else "AssetAny"
+            self.imports["airflow.sdk"].add(cls)
+            return f"{cls}(" + ", ".join(self._trigger_assets(i) for i in t.items) + ")"
+        var = self._leaf_asset(t)
+        # A single asset still goes in a list: `schedule=[asset]`.
+        return var if t is not self.flow.trigger else f"[{var}]"
+
+    def _leaf_asset(self, t: ir.Trigger) -> str:
+        key = t.target.target if t.target and t.target.target else (t.target.name if t.target else "")
+        if t.kind == "on_finish":
+            return self.asset("flow", key, f"a run of flow `{t.target.name}` finished")
+        return self.asset("signal", key, f"signal `{t.target.name}`")
+
+    def _params(self) -> str:
+        lines = []
+        for p in self.flow.params:
+            lines.append(f"        {py(p.name)}: {param_code(p)},")
+        return "{\n" + "\n".join(lines) + "\n    }"
+
+    def _deadline(self) -> str | None:
+        alerts = []
+        for slo, o in self.completion:
+            offset = deadline_offset_ms(self.flow, o)
+            if offset is None:
+                continue
+            td, human = _td(offset)
+            self.imports["airflow.sdk"] |= {"AsyncCallback", "DeadlineAlert", "DeadlineReference"}
+            self.imports.setdefault("datetime", set()).add("timedelta")
+            kwargs = {"objective": slo, "flow": self.flow.name, "by": str(o.value.value)}
+            alerts.append(
+                "DeadlineAlert(\n"
+                "        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,\n"
+                f"        interval={td},  # {human} after the scheduled start: {o.value.value} UTC\n"
+                f'        callback=AsyncCallback("mlc_deadlines.completion_missed", kwargs={py(kwargs)}),\n'
+                f"        name={py(slo)},\n"
+                "    )")
+        if not alerts:
+            return None
+        return alerts[0] if len(alerts) == 1 else "[" + ", ".join(alerts) + "]"
+
+    # steps -----------------------------------------------------------------
+    def _steps(self) -> None:
+        f = self.flow
+        first: dict[str, str] = {}
+        last: dict[str, str] = {}
+        when_steps: set[str] = set()
+        for s in f.steps:
+            first[s.name], last[s.name] = self._step(s)
+            if s.when is not None:
+                when_steps.add(s.name)
+        ups = {s.name: [e.upstream.name for e in f.edges if e.downstream.name == s.name] for s in f.steps}
+        downs = {s.name: [e.downstream.name for e in f.edges if e.upstream.name == s.name] for s in f.steps}
+        for e in f.edges:
+            if e.upstream.name in last and e.downstream.name in first:
+                self.edges.append((last[e.upstream.name], first[e.downstream.name]))
+        # A step after a `when` step still runs when that step was skipped (not when it failed).
+        for s in f.steps:
+            if any(u in when_steps for u in ups[s.name]):
+                task = self._task(first[s.name])
+                task.kwargs.append(("trigger_rule", '"none_failed"'))
+        roots = [s.name for s in f.steps if not ups[s.name]]
+        if self._has_match(f.trigger):
+            gate = self._match_task()
+            for r in roots:
+                self.edges.insert(0, (gate, first[r]))
+        if self.awaited:
+            sinks = [s for s in f.steps if not downs[s.name]]
+            var = self.asset("flow", self.key, f"this flow finished (flows wait for it with on_finish({f.name}))")
+            direct = len(sinks) == 1 and first[sinks[0].name] == last[sinks[0].name] and not sinks[0].emits \
+                and sinks[0].foreach is None
+            if direct:
+                self._task(last[sinks[0].name]).kwargs.append(("outlets", f"[{var}]"))
+            elif sinks:
+                join = self._add_task(
+                    "join_finished", "finished", "PythonOperator",
+                    [("python_callable", "_mlc_noop"), ("trigger_rule", '"none_failed_min_one_success"'),
+                     ("outlets", f"[{var}]")],
+                    [f"Marks the end of a run of `{f.name}`: flows that wait with on_finish({f.name}) start now."])
+                self.helpers.add("noop")
+                self._op("PythonOperator")
+                for s in sinks:
+                    self.edges.append((last[s.name], join))
+
+    def _task(self, var: str) -> Task:
+        return next(t for t in self.tasks if t.var == var)
+
+    def _op(self, operator: str) -> None:
+        modules = {
+            "PythonOperator": "airflow.providers.standard.operators.python",
+            "ShortCircuitOperator": "airflow.providers.standard.operators.python",
+            "BashOperator": "airflow.providers.standard.operators.bash",
+            "SparkSubmitOperator": "airflow.providers.apache.spark.operators.spark_submit",
+        }
+        self.imports.setdefault(modules[operator], set()).add(operator)
+
+    def _add_task(self, var_base: str, task_id: str, operator: str, kwargs, comment=(), mapped=None) -> str:
+        var = self.names.get(var_base)
+        self._op(operator)
+        kwargs = list(kwargs)
+        if not kwargs or kwargs[0][0] != "task_id":
+            kwargs.insert(0, ("task_id", py(task_id)))
+        self.tasks.append(Task(var, task_id, operator, list(kwargs), list(comment), mapped))
+        return var
+
+    def _func(self, base: str, doc: str, body: list[str], uses: set[str]) -> str:
+        name = self.names.get(base)
+        if "secret" in uses:
+            self.helpers.add("secret")
+        pre = []
+        if "params" in uses:
+            pre.append('params = context["params"]')
+        if "run_id" in uses:
+            pre.append('run_id = context["run_id"]')
+        self.funcs.append(Func(name, "**context", doc, pre + body))
+        return name
+
+    def _common_kwargs(self, s: ir.Step) -> list[tuple[str, str]]:
+        kw: list[tuple[str, str]] = []
+        if s.retries is not None:
+            kw.append(("retries", py(s.retries)))
+        if s.retry_delay_ms is not None:
+            code, human = _td(s.retry_delay_ms)
+            kw.append(("retry_delay", code, human))
+            self.imports.setdefault("datetime", set()).add("timedelta")
+        if s.timeout_ms is not None:
+            code, human = _td(s.timeout_ms)
+            kw.append(("execution_timeout", code, human))
+            self.imports.setdefault("datetime", set()).add("timedelta")
+        if s.owner:
+            kw.append(("owner", py(s.owner)))
+        if s.resources:
+            requests, written = _resources(s, self.local)
+            if self.local or not requests:
+                kw.append(("executor_config", "{" + f'"mlc_resources": {py(written)}' + "}"))
+            else:
+                self.helpers.add("pod")
+                kw.append(("executor_config", "{" + f'"pod_override": _mlc_pod({py(requests)})' + "}"))
+        doc = self._step_doc(s)
+        if doc:
+            kw.append(("doc_md", py(doc)))
+        return kw
+
+    def _step_doc(self, s: ir.Step) -> str | None:
+        facts = []
+        if s.produces:
+            facts.append(f"Produces model `{s.produces.name}`.")
+        if s.uses:
+            facts.append("Uses model " + ", ".join(f"`{u.name}`" for u in s.uses) + ".")
+        if s.deterministic is not None:
+            facts.append("Declared " + ("deterministic." if s.deterministic else "nondeterministic."))
+        if s.tags:
+            facts.append("Tags: " + ", ".join(s.tags) + ".")
+        if s.resources and self.local:
+            facts.append("Resources (recorded only in this environment): "
+                         + ", ".join(f"{k} {v}" for k, v in _resources(s, True)[1].items()) + ".")
+        return _doc(s.doc, " ".join(facts))
+
+    def _arg_text(self, value: ir.Expr, mode: str, scope: X.Scope) -> str:
+        """Code of a text argument: a constant, a Jinja template (`mode="jinja"`) or Python."""
+        if mode == "py":
+            if X.is_constant(value) and value.op == "lit" and value.kind == "string":
+                return py(str(value.value))
+            self.helpers.add("text")
+            return f"_mlc_text({X.code(value, scope, 'py')})"
+        if X.is_constant(value):
+            return py(X.jinja_text(_constant_text(value)))
+        inner = X.code(value, scope, "jinja")
+        return py("{{ " + inner + (" | tojson" if X.is_list(value, scope) else "") + " }}")
+
+    def _job_args(self, s: ir.Step, mode: str, scope: X.Scope) -> str:
+        """`--name value` for every flow parameter (and the foreach variable), as a list's code."""
+        parts = []
+        for p in self.flow.params:
+            ref = ir.Expr(op="ref", name=p.name)
+            parts += [py(f"--{p.name}"), self._arg_text(ref, mode, scope)]
+        if mode == "py" and s.foreach is not None:
+            parts += [py(f"--{s.foreach.var}"), self._arg_text(ir.Expr(op="ref", name=s.foreach.var), mode, scope)]
+        return "[" + ", ".join(parts) + "]"
+
+    def _env(self, s: ir.Step, mode: str, scope: X.Scope) -> str:
+        items = [f"{py(k)}: {self._arg_text(v, mode, scope)}" for k, v in s.env.items()]
+        if mode == "py" and s.foreach is not None and s.foreach.var not in s.env:
+            items.append(f"{py(s.foreach.var)}: {self._arg_text(ir.Expr(op='ref', name=s.foreach.var), mode, scope)}")
+        return "{" + ", ".join(items) + "}"
+
+    def _step(self, s: ir.Step) -> tuple[str, str]:
+        """Adds the tasks of one step; returns the vars of its first and last task."""
+        mapped = s.foreach is not None
+        jscope = _scope(self.flow, s)
+        pscope = _scope(self.flow, s, item=True)
+        static: list[tuple[str, str]] = [("task_id", py(s.name))]
+        per_item: list[tuple[str, str]] = []   # (kwarg, python code) evaluated per item
+        arg = s.args[0] if s.args else None
+        text = str(arg.value) if arg is not None and arg.op == "lit" else ""
+        if s.kind == "python":
+            module, _, function = text.partition(":")
+            operator = "PythonOperator"
+            static += [("python_callable", "_mlc_python_step"), ("op_args", py([module, function]))]
+            self.helpers.add("python_step")
+            if mapped:
+                per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item" + "}"))
+        elif s.kind == "bash":
+            operator = "BashOperator"
+            command = text
+            if command.rstrip().endswith((".sh", ".bash")):
+                command += " "   # else Airflow reads the command as the path of a template file
+            static.append(("bash_command", py(X.jinja_text(command))))
+            if mapped:
+                per_item.append(("env", self._env(s, "py", pscope)))
+            elif s.env:
+                static.append(("env", self._env(s, "jinja", jscope)))
+            # In the worker's working directory (the project root), as every other step; Airflow
+            # would otherwise run the command in a fresh temporary folder.
+            static += [("append_env", "True"), ("cwd", '"."')]
+        elif s.kind == "spark":
+            operator = "SparkSubmitOperator"
+            static += [("application", py(X.jinja_text(text))), ("name", py(f"{self.flow.name}.{s.name}"))]
+            if mapped:
+                per_item.append(("application_args", self._job_args(s, "py", pscope)))
+                if s.env:
+                    per_item.append(("env_vars", self._env(s, "py", pscope)))
+            else:
+                if self.flow.params:
+                    static.append(("application_args", self._job_args(s, "jinja", jscope)))
+                if s.env:
+                    static.append(("env_vars", self._env(s, "jinja", jscope)))
+        elif s.kind == "flink":
+            operator = "PythonOperator"
+            self.helpers.add("flink")
+            static += [("python_callable", "_mlc_flink"), ("op_args", py([X.jinja_text(text)]))]
+            if mapped:
+                per_item.append(("op_kwargs", "{" + f'"args": {self._job_args(s, "py", pscope)}, '
+                                 f'"env": {self._env(s, "py", pscope)}, "local": {py(self.local)}' + "}"))
+            else:
+                static.append(("op_kwargs", "{" + f'"args": {self._job_args(s, "jinja", jscope)}, '
+                               f'"env": {self._env(s, "jinja", jscope)}, "local": {py(self.local)}' + "}"))
+        elif s.kind == "materialize":
+            operator = "PythonOperator"
+            self.helpers.add("materialize")
+            group = self.program.feature_groups.get(str(arg.value)) if arg is not None else None
+            name = group.name if group else (arg.name if arg is not None else "")
+            static += [("python_callable", "_mlc_materialize"), ("op_args", py([name, FEAST_REPO]))]
+        elif s.kind == "deploy":
+            operator = "PythonOperator"
+            self.helpers.add("deploy")
+            model = self.program.models.get(str(arg.value)) if arg is not None else None
+            name = model.name if model else (arg.name if arg is not None else "")
+            static += [("python_callable", "_mlc_deploy"),
+                       ("op_args", py([name, BENTO_SERVICE.format(name=name), not self.local]))]
+        else:  # pragma: no cover - the checker rejects unknown kinds (E0405)
+            raise ValueError(f"unknown step kind {s.kind}")
+        static += self._common_kwargs(s)
+
+        first: str | None = None
+        if s.when is not None and not mapped:
+            scope = _scope(self.flow, s)
+            cond = X.code(s.when, scope)
+            fn = self._func(f"_when_{s.name}", f"`when` of step {s.name}: the step runs only if this holds.",
+                            [f"return bool({cond})"], scope.used)
+            first = self._add_task(f"when_{s.name}", f"{s.name}-when", "ShortCircuitOperator",
+                                   [("python_callable", fn), ("ignore_downstream_trigger_rules", "False")])
+        mapped_arg = None
+        if mapped:
+            scope = _scope(self.flow, s)
+            items = X.code(s.foreach.items, scope)
+            iscope = _scope(self.flow, s, item=True)
+            row = "{" + ", ".join(f"{py(k)}: {v}" for k, v in per_item) + "}"
+            body = [f"items = {items}"]
+            cond = f" if {X.code(s.when, iscope)}" if s.when is not None else ""
+            uses = scope.used | iscope.used | pscope.used
+            body.append(f"return [_mlc_inert({row}) for item in items{cond}]")
+            self.helpers.add("inert")
+            doc = f"The instances of step {s.name}: one per element of its `foreach`"
+            doc += " that passes its `when`." if s.when is not None else "."
+            fn = self._func(f"_items_{s.name}", doc, body, uses)
+            items_var = self._add_task(f"items_{s.name}", f"{s.name}-foreach", "PythonOperator",
+                                       [("python_callable", fn)])
+            if first is not None:
+                self.edges.append((first, items_var))
+            else:
+                first = items_var
+            mapped_arg = f"{items_var}.output"
+        step_var = self._add_task(f"step_{s.name}", s.name, operator, static, mapped=mapped_arg)
+        if mapped_arg is not None:
+            self.edges.append((mapped_arg.rsplit(".", 1)[0], step_var))
+        elif first is not None:
+            self.edges.append((first, step_var))
+        first = first or step_var
+        last = step_var
+        if s.gate is not None:
+            scope = _scope(self.flow, s, metrics=True)
+            cond = X.code(s.gate, scope)
+            if "result" in scope.used:
+                self.helpers.add("result")
+                if mapped:
+                    body = [f"return all(bool({cond}) for result in _mlc_results(context, {py(s.name)}, mapped=True))"]
+                else:
+                    body = [f"result = _mlc_results(context, {py(s.name)})[0]", f"return bool({cond})"]
+            else:
+                body = [f"return bool({cond})"]
+            fn = self._func(f"_gate_{s.name}", f"`gate` of step {s.name}: the flow stops here unless it holds.",
+                            body, scope.used)
+            gate = self._add_task(f"gate_{s.name}", f"{s.name}-gate", "ShortCircuitOperator",
+                                  [("python_callable", fn)])
+            self.edges.append((step_var, gate))
+            last = gate
+        for e in s.emits:
+            self._emit(s, e, last)
+        return first, last
+
+    def _emit(self, s: ir.Step, e: ir.Emit, after: str) -> None:
+        key = e.signal.target or e.signal.name
+        var = self.asset("signal", key, f"signal `{e.signal.name}`")
+        scope = _scope(self.flow, s, metrics=True)
+        payload = "{" + ", ".join(f"{py(k)}: {X.code(v, scope)}" for k, v in e.payload.items()) + "}"
+        body = []
+        if "result" in scope.used:
+            self.helpers.add("result")
+            body.append(f"result = _mlc_results(context, {py(s.name)}, mapped={py(s.foreach is not None)})[0]")
+        body += [f"payload = {payload}",
+                 f"context[\"outlet_events\"][{var}].extra = payload",
+                 "return payload"]
+        fn = self._func(f"_emit_{s.name}_{e.signal.name}",
+                        f"Publishes signal {e.signal.name} after step {s.name}, with its payload.", body, scope.used)
+        task = self._add_task(f"emit_{s.name}_{e.signal.name}", f"{s.name}-emits-{e.signal.name}", "PythonOperator",
+                              [("python_callable", fn), ("outlets", f"[{var}]")])
+        self.edges.append((after, task))
+
+    def _has_match(self, t: ir.Trigger | None) -> bool:
+        if t is None:
+            return False
+        return bool(t.match) or any(self._has_match(i) for i in t.items)
+
+    def _match_code(self, t: ir.Trigger, scope: X.Scope) -> str:
+        if t.kind in ("all", "any"):
+            joiner = " and " if t.kind == "all" else " or "
+            return "(" + joiner.join(self._match_code(i, scope) for i in t.items) + ")"
+        var = self._leaf_asset(t)
+        expected = "{" + ", ".join(f"{py(k)}: {X.code(v, scope)}" for k, v in t.match.items()) + "}"
+        return f"_mlc_events_match(context, {var}, {expected})"
+
+    def _describe(self, t: ir.Trigger) -> str:
+        if t.kind in ("all", "any"):
+            return "(" + f" {'and' if t.kind == 'all' else 'or'} ".join(self._describe(i) for i in t.items) + ")"
+        if t.kind == "on_finish":
+            return f"on_finish({t.target.name})"
+        fields = ", ".join(f"{k} = {_describe_expr(v)}" for k, v in t.match.items())
+        return f"signal({t.target.name}{', ' + fields if fields else ''})"
+
+    def _match_task(self) -> str:
+        self.helpers.add("match")
+        scope = _scope(self.flow)
+        cond = self._match_code(self.flow.trigger, scope)
+        desc = self._describe(self.flow.trigger)
+        if desc.startswith("(") and desc.endswith(")"):
+            desc = desc[1:-1]
+        body = ["if _mlc_started_by_schedule(context):", "    return True", f"return {cond}"]
+        fn = self._func("_match_trigger",
+                        f"Runs the flow's steps only if the events that started this run match\n"
+                        f"`{desc}`.\nA run started by the schedule or by hand passes.", body, scope.used)
+        var = self._add_task("match_trigger", "trigger-match", "ShortCircuitOperator", [("python_callable", fn)])
+        self.tasks.insert(0, self.tasks.pop())   # first in the file, as it is first in the run
+        return var
+
+
+def _describe_expr(e: ir.Expr) -> str:
+    if e.op == "lit":
+        return e.text or repr(e.value)
+    if e.op == "ref":
+        return e.name or ""
+    return "..."
+
+
+def _constant_text(value: ir.Expr) -> str:
+    """The text of a constant value passed to a program (an env var, an argument)."""
+    if value.op == "list":
+        import json
+
+        return json.dumps(X.literal_value(value))
+    if value.kind == "string":
+        return str(value.value)
+    if value.kind == "bool":
+        return "True" if value.value else "False"
+    if value.kind in ("duration", "size", "percent") and value.text:
+        return value.text
+    return str(value.value)
+
+
+# ------------------------------------------------------------------ params
+
+
+def _schema(t: ir.TypeSpec) -> dict:
+    if t.element is not None:
+        out: dict = {"type": "array", "items": _schema(t.element)}
+    elif t.name == "enum":
+        out = {"type": "string", "enum": list(t.args)}
+    elif t.name == "date":
+        out = {"type": "string", "format": "date"}
+    elif t.name == "timestamp":
+        out = {"type": "string", "format": "date-time"}
+    elif t.name == "duration":
+        out = {"type": "string", "pattern": r"^([0-9]+(ms|s|m|h|d|w))+$"}
+    else:
+        out = {"type": {"string": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(t.name, "string")}
+    if t.nullable:
+        out["type"] = [out["type"], "null"]
+    return out
+
+
+def _default_ok(p: ir.Param) -> bool:
+    """A literal, or for an enum parameter one of its bare names."""
+    def ok(e: ir.Expr, t: ir.TypeSpec) -> bool:
+        if e.op == "list":
+            return all(ok(a, t.element or t) for a in e.args)
+        return e.op == "lit" or (e.op == "ref" and t.name == "enum")
+    return ok(p.default, p.type) if p.default is not None else False
+
+
+def param_value(e: ir.Expr, t: ir.TypeSpec):
+    if e.op == "list":
+        inner = t.element or t
+        return [param_value(a, inner) for a in e.args]
+    if e.kind == "duration":
+        return e.text
+    if e.op == "ref":
+        return e.name
+    if t.name == "float" and e.kind == "int":
+        return float(e.value)
+    return e.value
+
+
+def param_code(p: ir.Param) -> str:
+    schema = _schema(p.type)
+    parts = []
+    if p.default is not None and _default_ok(p):
+        parts.append(py(param_value(p.default, p.type)))
+    parts += [f"{k}={py(v)}" for k, v in schema.items()]
+    return f"Param({', '.join(parts)})"
+
+
+# ------------------------------------------------------------------ feature pipelines
+
+
+def _gap_seconds(schedule: ir.Schedule | None) -> int | None:
+    """The longest time between two runs of a schedule, in whole seconds (None: unknown)."""
+    if schedule is None:
+        return None
+    from mlc.compiler.freshness import schedule_gap
+
+    gap, _ = schedule_gap(schedule)
+    return gap // 1000 if gap else None
+
+
+def features_plan(program: ir.Program, key: str, dag_id: str, env: str, local: bool) -> DagPlan:
+    g = program.feature_groups[key]
+    imports: dict[str, set[str]] = {"airflow.sdk": {"DAG", "Asset"}}
+    names = Names()
+    kw = _base_dag_kwargs(g, dag_id)
+    kw.insert(1, ("schedule", _schedule_code(g.schedule, imports, False) if g.schedule else "None"))
+    kw.insert(2, ("catchup", "False"))
+    aname, auri = features_asset(key)
+    avar = names.get(f"asset_features_{g.name}")
+    tasks: list[Task] = []
+    compute_kw = [("task_id", '"compute"'), ("application", py(X.jinja_text(FEATURE_JOB.format(name=g.name)))),
+                  ("name", py(dag_id))]
+    gap = _gap_seconds(g.schedule)
+    if gap is not None:
+        # The windows that end since the previous run (the Spark job widens them to whole days).
+        compute_kw.append(("application_args", py([
+            "--from", "{{ (dag_run.run_after - macros.timedelta(seconds=" + str(gap) + ")).isoformat() }}",
+            "--to", "{{ dag_run.run_after.isoformat() }}"])))
+    if g.timeout_ms is not None:
+        code, human = _td(g.timeout_ms)
+        compute_kw.append(("execution_timeout", code, human))
+        imports.setdefault("datetime", set()).add("timedelta")
+    compute_kw.append(("doc_md", py(f"Computes feature group `{g.name}` from "
+                                     + ", ".join(f"`{s.name}`" for s in g.sources) + " (Spark).")))
+    imports.setdefault("airflow.providers.apache.spark.operators.spark_submit", set()).add("SparkSubmitOperator")
+    compute = names.get("step_compute")
+    tasks.append(Task(compute, "compute", "SparkSubmitOperator", compute_kw))
+    edges = []
+    helpers = []
+    last = compute
+    if g.online:
+        imports.setdefault("airflow.providers.standard.operators.python", set()).add("PythonOperator")
+        helpers.append("materialize")
+        mat = names.get("step_materialize")
+        tasks.append(Task(mat, "materialize", "PythonOperator", [
+            ("task_id", '"materialize"'), ("python_callable", "_mlc_materialize"),
+            ("op_args", py([g.name, FEAST_REPO])),
+            ("doc_md", py(f"Copies `{g.name}` from the offline to the online store (Feast)."))]))
+        edges.append((compute, mat))
+        last = mat
+    tasks[-1].kwargs.append(("outlets", f"[{avar}]"))
+    return DagPlan(
+        path=f"{DAGS_DIR}/{dag_id}.py",
+        header=_header("feature group", g.name, key, _where(g.loc, source_root(program)), env),
+        dag_id=dag_id, imports=imports,
+        assets=[(avar, aname, auri, f"feature group `{g.name}` refreshed (offline and online)")],
+        helpers=helpers, funcs=[], dag_kwargs=kw, tasks=tasks, edges=edges)

@@ -1,0 +1,278 @@
+"""The generated DAGs run by real Airflow 3.3 (the engine environment of engines/airflow.txt).
+
+- every DAG of every example and fixture, for each env, loads in a DagBag with no import
+  errors and no warnings, and serialises;
+- `dag.test()` runs the recommendations training flow with its Python steps executing;
+- a hostile bash value is run for real and the canary files it would create never appear;
+- an on_finish chain and a signal chain start their consumers through `airflow standalone`
+  on 127.0.0.1, with the payload-match skip shown for a non-matching event and the pass
+  for a matching one (and what `and` does when one of its events does not match).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from airflow_support import PROJECTS, envs_of
+
+# ------------------------------------------------------------------ DagBag
+
+
+def test_every_generated_dag_loads_and_serialises(dagbag_report, compiled):
+    assert len(dagbag_report) == sum(len(envs_of(p)) for p in PROJECTS.values())
+    total = 0
+    for folder, report in sorted(dagbag_report.items()):
+        assert report["import_errors"] == {}, (folder, report["import_errors"])
+        assert report["captured_warnings"] == {}, (folder, report["captured_warnings"])
+        assert report["dag_warnings"] == [], (folder, report["dag_warnings"])
+        files = sorted(p.stem for p in (compiled[folder.replace("-", "/", 1)] / "airflow" / "dags").glob("*.py"))
+        assert sorted(report["dags"]) == files, folder          # one DAG per file, named as its file
+        for dag_id, dag in report["dags"].items():
+            assert dag["serialised"], (folder, dag_id, dag.get("serialisation_error"))
+            total += 1
+    assert total >= 30
+
+
+def test_flow_facts_reach_the_dag(dagbag_report):
+    recs = dagbag_report["recommendations-local"]["dags"]
+    train = recs["train_ranker"]
+    assert train["owner"] == "personalization" and train["tags"] == ["tier1", "training"]
+    assert train["doc_md"].startswith("Train, evaluate and publish the ranker")
+    assert "AssetAll" in train["schedule"]
+    facts = train["task_facts"]
+    assert facts["train"]["retries"] == 1 and facts["train"]["execution_timeout"] == 7200
+    assert facts["train"]["executor_config"] == {"mlc_resources": {"cpu": "4", "memory": "16Gi"}}
+    assert facts["trigger-match"]["operator"] == "ShortCircuitOperator"
+    assert facts["train"]["upstream"] == ["trigger-match"]
+    assert facts["publish"]["upstream"] == ["evaluate-gate"]
+    assert facts["publish-emits-ranker_published"]["outlets"] == ["mlc.signal.netflix.recs.ranker_published"]
+    build = recs["build_training_set"]
+    assert build["deadline"] and "0 1 * * *" in build["schedule"]
+    assert build["params"]["lookback"] == "28d"
+    assert build["task_facts"]["snapshot"]["operator"] == "SparkSubmitOperator"
+    assert build["task_facts"]["snapshot"]["outlets"] == ["mlc.flow.netflix.recs.build_training_set"]
+    features = recs["features.title_popularity"]
+    assert list(features["task_facts"]) == ["compute", "materialize"] or sorted(features["task_facts"]) == \
+        ["compute", "materialize"]
+    assert features["task_facts"]["materialize"]["outlets"] == ["mlc.features.netflix.recs.title_popularity"]
+    assert features["owner"] == "discovery"
+    # prod: resources become a Kubernetes pod override
+    prod = dagbag_report["recommendations-prod"]["dags"]["train_ranker"]["task_facts"]["train"]
+    assert "pod_override" in prod["executor_config"] and "16Gi" in str(prod["executor_config"])
+    cov = dagbag_report["coverage-local"]["dags"]["score_regions"]
+    assert "AssetOrTimeSchedule" in cov["schedule"] and "AssetAny" in cov["schedule"]
+    assert cov["task_facts"]["score"]["operator"] in ("SparkSubmitOperator", "MappedOperator")
+    assert cov["task_facts"]["after"]["trigger_rule"] == "none_failed"
+
+
+# ------------------------------------------------------------------ dag.test()
+
+
+def _ok(run: dict) -> None:
+    assert "error" not in run, run.get("error")
+
+
+def test_training_flow_runs_end_to_end(dag_runs):
+    run = dag_runs["train"]
+    _ok(run)
+    assert run["state"] == "success", run["tasks"]
+    assert run["tasks"] == {"trigger-match": "success", "train": "success", "evaluate": "success",
+                            "evaluate-gate": "success", "publish": "success",
+                            "publish-emits-ranker_published": "success", "announce": "success"}
+    artifacts = run["cwd"] / "artifacts"
+    model = json.loads((artifacts / "model.json").read_text())
+    assert model["model"] == "ranker" and model["version"] == run["run_id"] and len(model["weights"]) == 9
+    metrics = json.loads((artifacts / "metrics.json").read_text())
+    assert metrics["auc"] >= 0.80 and metrics["version"] == run["run_id"]
+    assert (run["cwd"] / "build" / "releases.log").read_text() == f"ranker {run['run_id']} is live\n"
+    assert run["events"] == [{"asset": "mlc.signal.netflix.recs.ranker_published",
+                              "extra": {"version": run["run_id"]}, "task_id": "publish-emits-ranker_published"}]
+
+
+CANARIES = ("canary_subst", "canary_backtick", "canary_semicolon", "canary_newline", "canary_doc", "canary_owner",
+            "canary_tag", "canary_param", "canary_payload", "canary_match")
+
+
+def test_hostile_bash_values_never_run(dag_runs, airflow):
+    run = dag_runs["hostile"]
+    _ok(run)
+    assert run["state"] == "success", run["tasks"]
+    out = (run["cwd"] / "hostile_out.txt").read_text()
+    note = "\"; __import__('os').system('touch canary_param') #{{ 7 * 7 }}"
+    assert out == "|".join(["$(touch canary_subst)", "`touch canary_backtick`", "; touch canary_semicolon; echo ",
+                            "{{ 7 * 7 }}{% endraw %}{{ 6 * 6 }}", note,
+                            "line one\nline two' \"&& touch canary_newline"]) + "\n"
+    assert (run["cwd"] / "jinja_out.txt").read_text() == "{{ 7 * 7 }} ${HOME:+home}\n"   # no Jinja ran
+    # values that reach mapped instances through XCom stay inert as well
+    assert sorted((run["cwd"] / "foreach_out.txt").read_text().splitlines()) == \
+        sorted(["{{ 7 * 7 }}", "$(touch canary_foreach)", "\"; touch canary_foreach_quote"])
+    found = [p for p in airflow.work.parent.rglob("canary*")] + [p for p in Path.cwd().glob("canary*")]
+    assert found == [], found
+    assert run["events"][0]["extra"] == {"note": "\")); __import__('os').system('touch canary_payload') #"}
+
+
+def test_foreach_when_and_gate_run(dag_runs):
+    run = dag_runs["fanout"]
+    _ok(run)
+    assert run["state"] == "success", run["tasks"]
+    assert run["tasks"]["per_region-foreach"] == "success"
+    mapped = {k: v for k, v in run["tasks"].items() if k.startswith("per_region[")}
+    assert sorted(mapped.values()) == ["success", "success"]            # eu filtered out by `when`
+    assert sorted(p.name for p in run["cwd"].glob("fanout_*.txt")) == ["fanout_apac.txt", "fanout_tail.txt",
+                                                                       "fanout_us.txt"]
+    assert run["tasks"]["per_region-gate"] == "success" and run["tasks"]["tail"] == "success"
+    assert (run["cwd"] / "fanout_tail.txt").read_text() == "tail after 2 regions\n"
+
+
+# ------------------------------------------------------------------ chains through a real scheduler
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Standalone:
+    """`airflow standalone` on 127.0.0.1 over the chains fixture's DAGs; stopped by the test."""
+
+    def __init__(self, airflow, dags: Path) -> None:
+        self.airflow = airflow
+        self.db = airflow.home / "airflow.db"
+        self.port = _free_port()
+        self.log = open(airflow.work / "standalone.log", "w")
+        env = airflow.env(
+            AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+            AIRFLOW__CORE__PARALLELISM="4",
+            AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+            AIRFLOW__API__HOST="127.0.0.1",
+            AIRFLOW__API__PORT=str(self.port),
+            AIRFLOW__API__BASE_URL=f"http://127.0.0.1:{self.port}",
+            AIRFLOW__CORE__EXECUTION_API_SERVER_URL=f"http://127.0.0.1:{self.port}/execution/",
+            AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="True",
+            AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
+            AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+            AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
+        )
+        self.env = env
+        self.proc = subprocess.Popen([str(airflow.python.parent / "airflow"), "standalone"], env=env,
+                                     cwd=airflow.work / "chains", stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self.log.close()
+
+    def query(self, sql: str, *args) -> list[tuple]:
+        for _ in range(20):
+            try:
+                with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5) as c:
+                    return c.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:
+                time.sleep(0.5)
+        raise AssertionError(f"cannot read the metadata database: {sql}")
+
+    def wait(self, what: str, check, timeout: float = 240):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"airflow standalone exited ({self.proc.returncode}) while waiting for {what}:\n"
+                                     + self.tail())
+            value = check()
+            if value:
+                return value
+            time.sleep(2)   # not faster: each look holds a read lock on the SQLite database
+        raise AssertionError(f"timed out waiting for {what}:\n{self.tail()}")
+
+    def tail(self) -> str:
+        self.log.flush()
+        return (self.airflow.work / "standalone.log").read_text()[-6000:]
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/monitor/health", timeout=3) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def runs(self, dag_id: str) -> list[tuple[str, str, str]]:
+        """(run_id, run_type, state) in order of creation."""
+        return self.query("SELECT run_id, run_type, state FROM dag_run WHERE dag_id = ? ORDER BY id", dag_id)
+
+    def tasks(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        return dict(self.query("SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ?",
+                               dag_id, run_id))
+
+    def finished_runs(self, dag_id: str, n: int):
+        runs = self.runs(dag_id)
+        done = [r for r in runs if r[2] in ("success", "failed")]
+        return done if len(done) >= n else None
+
+    def trigger(self, dag_id: str, conf: dict) -> None:
+        done = subprocess.run([str(self.airflow.python.parent / "airflow"), "dags", "trigger", dag_id,
+                               "--conf", json.dumps(conf)], env=self.env, capture_output=True, text=True,
+                              timeout=120, cwd=self.airflow.work)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+@pytest.fixture(scope="module")
+def standalone(airflow):
+    (airflow.work / "chains").mkdir(exist_ok=True)
+    server = Standalone(airflow, airflow.dags / "chains-local")
+    try:
+        server.wait("the API server's health check", server.healthy)
+        wanted = {"produce", "after_produce", "us_only", "both_us"}
+        server.wait("the chains DAGs to be parsed and unpaused", lambda: wanted <= {
+            d for (d,) in server.query("SELECT dag_id FROM dag WHERE is_paused = 0")})
+        yield server
+    finally:
+        server.stop()
+
+
+def test_chains_start_consumers_through_the_scheduler(standalone):
+    s = standalone
+    # 1. A non-matching event: region = "eu".
+    s.trigger("produce", {"region": "eu"})
+    (produce_eu,) = s.wait("produce(eu) to finish", lambda: s.finished_runs("produce", 1))
+    assert produce_eu[2] == "success", s.tasks("produce", produce_eu[0])
+    events = s.query("SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                     "WHERE a.name = 'mlc.signal.chains.region_ready'")
+    assert [json.loads(x) for (x,) in events] == [{"region": "eu"}]
+    # on_finish: after_produce starts and runs its step
+    (after,) = s.wait("after_produce to run", lambda: s.finished_runs("after_produce", 1))
+    assert after[1] == "asset_triggered" and after[2] == "success"
+    assert s.tasks("after_produce", after[0]) == {"note": "success"}
+    # signal with a payload match, non-matching event: the run happens, its steps are skipped
+    (us1,) = s.wait("us_only to run for the eu event", lambda: s.finished_runs("us_only", 1))
+    assert us1[1] == "asset_triggered" and us1[2] == "success"
+    assert s.tasks("us_only", us1[0]) == {"trigger-match": "success", "note": "skipped"}
+    # `and` with one non-matching event: both events arrived, the run starts, the gate skips it
+    (both1,) = s.wait("both_us to run", lambda: s.finished_runs("both_us", 1))
+    assert s.tasks("both_us", both1[0]) == {"trigger-match": "success", "note": "skipped"}
+
+    # 2. A matching event: region = "us".
+    s.trigger("produce", {"region": "us"})
+    s.wait("produce(us) to finish", lambda: s.finished_runs("produce", 2))
+    us = s.wait("us_only to run for the us event", lambda: s.finished_runs("us_only", 2))
+    assert s.tasks("us_only", us[1][0]) == {"trigger-match": "success", "note": "success"}
+    both = s.wait("both_us to run again", lambda: s.finished_runs("both_us", 2))
+    assert s.tasks("both_us", both[1][0]) == {"trigger-match": "success", "note": "success"}
+    after = s.wait("after_produce to run again", lambda: s.finished_runs("after_produce", 2))
+    assert after[1][2] == "success"
