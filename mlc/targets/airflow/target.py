@@ -29,13 +29,12 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from mlc.compiler import ir
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
-from mlc.targets.airflow.expr import py, py_str
+from mlc.targets.airflow.expr import py
 
 DAGS_DIR = "airflow/dags"
 PLUGINS_DIR = "airflow/plugins"
@@ -997,7 +996,6 @@ def features_plan(program: ir.Program, key: str, dag_id: str, env: str, local: b
     tasks.append(Task(compute, "compute", "SparkSubmitOperator", compute_kw))
     edges = []
     helpers = []
-    last = compute
     if g.online:
         imports.setdefault("airflow.providers.standard.operators.python", set()).add("PythonOperator")
         helpers.append("materialize")
@@ -1007,7 +1005,6 @@ def features_plan(program: ir.Program, key: str, dag_id: str, env: str, local: b
             ("op_args", py([g.name, FEAST_REPO])),
             ("doc_md", py(f"Copies `{g.name}` from the offline to the online store (Feast)."))]))
         edges.append((compute, mat))
-        last = mat
     tasks[-1].kwargs.append(("outlets", f"[{avar}]"))
     return DagPlan(
         path=f"{DAGS_DIR}/{dag_id}.py",

@@ -13,34 +13,16 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 
 from mlc.compiler import ir
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
+from mlc.targets.templating import TargetError, jinja_environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 STEP_SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.py\Z")
-
-
-class TargetError(ValueError):
-    """The program cannot be lowered for Spark; `diagnostics` says where and why."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("; ".join(d.message for d in diagnostics))
-        self.diagnostics = diagnostics
-
-
-@lru_cache(maxsize=1)
-def _jinja():
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                      keep_trailing_newline=True, autoescape=False)
-    env.filters["py"] = S.literal
-    return env
 
 
 def _uri(loc: dict) -> str | None:
@@ -185,7 +167,7 @@ def lower(program: ir.Program, env: str) -> list[Artifact]:
     problems = [d for d in validate(program, env) if d.is_error]
     if problems:
         raise TargetError(problems)
-    jinja = _jinja()
+    jinja = jinja_environment(TEMPLATES)
     artifacts: list[Artifact] = []
     manifest: dict = {"env": env, "features": {}, "steps": {}}
     for key in S.stored_groups(program, ("batch", "stream")):
