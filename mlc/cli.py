@@ -169,6 +169,7 @@ def graph_cmd(paths, fmt: str, out: str | None, no_cache: bool) -> None:
 
     from mlc.compiler.draw import to_dot, to_mermaid
     from mlc.compiler.graph import build_graph
+    from mlc.dsl.files import write_atomically
 
     dot_binary = shutil.which("dot")
     if fmt == "svg" and dot_binary is None:
@@ -188,18 +189,10 @@ def graph_cmd(paths, fmt: str, out: str | None, no_cache: bool) -> None:
             sys.exit(EXIT_USAGE)
         text = done.stdout
     if out:
-        _write_atomically_file(Path(out), text)
+        write_atomically(Path(out), text)
     else:
         click.echo(text, nl=False)
     sys.exit(EXIT_CLEAN)
-
-
-def _write_atomically_file(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 @main.command("explain")
@@ -258,7 +251,8 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None
     from mlc.compiler.project import ProjectError, load_project
     from mlc.diagnostics import SourceMap, render_text
     from mlc.dsl.files import read_source
-    from mlc.dsl.fmt import format_text, rewrite_file
+    from mlc.dsl.files import write_atomically
+    from mlc.dsl.fmt import format_text
 
     try:
         project = load_project(paths)
@@ -294,7 +288,7 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None
         elif check:
             click.echo(f"would reformat {display}")
         else:
-            rewrite_file(path, formatted)
+            write_atomically(path, formatted)
             click.echo(f"reformatted {display}", err=True)
     if problems:
         click.echo(render_text(problems, sources, color=_color(sys.stderr)), err=True, nl=False)
@@ -314,7 +308,7 @@ def _fmt_convert(project, to: str, check: bool, show_diff: bool) -> None:
 
     from mlc.diagnostics import SourceMap, render_text
     from mlc.dsl.files import read_source
-    from mlc.dsl.fmt import rewrite_file
+    from mlc.dsl.files import write_atomically
     from mlc.dsl.parser import parse_text
     from mlc.dsl.yaml_emit import ConversionError, module_to_flow, module_to_yaml
     from mlc.dsl.yaml_front import YAML_SUFFIXES, parse_yaml
@@ -367,7 +361,7 @@ def _fmt_convert(project, to: str, check: bool, show_diff: bool) -> None:
         elif check:
             click.echo(f"would convert {display} -> {shown}")
         else:
-            rewrite_file(target, out)
+            write_atomically(target, out)
             path.unlink()
             click.echo(f"converted {display} -> {shown}", err=True)
     if problems:
@@ -458,6 +452,7 @@ def lint_cmd(paths, fmt: str, output: str | None, select: tuple[str, ...], ignor
     from mlc.compiler.project import ProjectError, load_project
     from mlc.lint import baseline as lint_baseline, config as lint_config
     from mlc.lint.engine import lint
+    from mlc.dsl.files import write_atomically
     from mlc.lint.formats import render
 
     if update_baseline and no_baseline:
@@ -485,7 +480,7 @@ def lint_cmd(paths, fmt: str, output: str | None, select: tuple[str, ...], ignor
             report.findings, written, fingerprints)
         click.echo(f"wrote {written.total} finding{'s' * (written.total != 1)} to {path}", err=True)
     if output:
-        _write_atomically_file(Path(output), render(report, fmt))
+        write_atomically(Path(output), render(report, fmt))
     elif fmt == "text":
         if report.diagnostics:
             click.echo(render(report, fmt, color=_color(sys.stderr)), err=True, nl=False)

@@ -64,6 +64,32 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Writes a file atomically (a temporary file in the same folder, then rename), keeping
+    the mode of the file it replaces: a reader never sees half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except OSError:
+        mode = None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 class ParseCache:
     """Pickled values per (kind, key) under `root`; writes are atomic, reads never fail loudly.
 

@@ -54,10 +54,7 @@ syntax error, or a clause written twice, would otherwise lose text.
 from __future__ import annotations
 
 import bisect
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mlc.diagnostics import Diagnostic, Span
 from mlc.dsl import ast as A
@@ -92,30 +89,6 @@ def format_module(module: A.Module, source_text: str = "") -> str:
     separated by one blank line.
     """
     return _Formatter(module, source_text).run()
-
-
-def rewrite_file(path: Path, text: str) -> None:
-    """Replaces a file's content atomically: a temporary file in the same folder, then rename."""
-    path = Path(path)
-    try:
-        mode = path.stat().st_mode & 0o7777
-    except OSError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 # ---------------------------------------------------------------- expressions and small pieces
