@@ -107,7 +107,7 @@ def _check_bound(ctx: Context, what: str, bound: Bound, op: str, target_ms: int,
         help="raise the objective, or make the slowest hop faster"))
 
 
-def _check_freshness(ctx: Context, calc: Calculus) -> None:
+def _check_freshness(ctx: Context, calc: Calculus, objs: list[Objective]) -> None:
     for group in ctx.program.feature_groups.values():
         if group.freshness is None:
             continue
@@ -116,7 +116,7 @@ def _check_freshness(ctx: Context, calc: Calculus) -> None:
         if bound is not None:
             _check_bound(ctx, f"feature group `{group.name}`", bound, group.freshness.op,
                          group.freshness.value_ms, group.freshness.loc, None)
-    for o in objectives(ctx.program):
+    for o in objs:
         if o.kind != "freshness" or o.target is None:
             continue
         target_ms = _duration_value(o.value)
@@ -192,9 +192,9 @@ class Completion:
         return trigger_bound(self.program, t, self.of, lambda name: f"when external signal `{name}` arrives")
 
 
-def _check_completion(ctx: Context, calc: Calculus) -> None:
+def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> None:
     comp = Completion(ctx.program, calc)
-    for o in objectives(ctx.program):
+    for o in objs:
         if o.kind != "completion" or o.target is None or o.target not in ctx.program.flows:
             continue
         deadline = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
@@ -217,8 +217,8 @@ def _check_completion(ctx: Context, calc: Calculus) -> None:
 
 # ---------------------------------------------------------------------- latency
 
-def _check_latency(ctx: Context) -> None:
-    for o in objectives(ctx.program):
+def _check_latency(ctx: Context, objs: list[Objective]) -> None:
+    for o in objs:
         if o.kind != "latency" or o.target not in ctx.program.models:
             continue
         model = ctx.program.models[o.target]
@@ -251,9 +251,10 @@ def _check_latency(ctx: Context) -> None:
 
 def check(ctx: Context) -> None:
     calc = Calculus(ctx.program)
-    _check_freshness(ctx, calc)
-    _check_completion(ctx, calc)
-    _check_latency(ctx)
+    objs = objectives(ctx.program)
+    _check_freshness(ctx, calc, objs)
+    _check_completion(ctx, calc, objs)
+    _check_latency(ctx, objs)
 
 
 

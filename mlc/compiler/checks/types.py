@@ -49,14 +49,14 @@ class ExprTyper:
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
 
-    def type_of(self, e: ir.Expr, peer: str | None = None) -> str | None:
+    def type_of(self, e: ir.Expr) -> str | None:
         """The expression's type name, or None when unknown (already reported or not knowable)."""
         op = e.op
         if op == "lit":
             return {"string": "string", "int": "int", "float": "float", "bool": "bool",
                     "duration": "duration", "size": "int", "percent": "float"}.get(e.kind or "")
         if op == "ref":
-            return self._ref(e, peer)
+            return self._ref(e)
         if op == "binop":
             return self._binop(e)
         if op == "unop":
@@ -72,7 +72,7 @@ class ExprTyper:
             return "list"
         return None
 
-    def _ref(self, e: ir.Expr, peer: str | None) -> str | None:
+    def _ref(self, e: ir.Expr) -> str | None:
         name = e.name or ""
         cols = self.scope.columns
         if name in cols:
@@ -82,8 +82,6 @@ class ExprTyper:
             return RUN_FIELDS[name]
         if "." in name:
             return self._feature_ref(e, name)
-        if peer == "enum" and name in self.scope.enum_members():
-            return "enum"
         if name in self.scope.enum_members():
             return "enum"
         self.scope.ctx.report(error(
@@ -113,7 +111,7 @@ class ExprTyper:
     def _binop(self, e: ir.Expr) -> str | None:
         left, right = e.args
         lt = self.type_of(left)
-        rt = self.type_of(right, peer=lt)
+        rt = self.type_of(right)
         if lt is None and left.op == "ref" and rt == "enum":
             lt = "enum"
         op = e.name
