@@ -12,7 +12,8 @@ UV=$(command -v uv || echo "$PY -m uv")
 [[ -x .venv/bin/python ]] || $UV venv --quiet --python "$PY" .venv
 # Byte-code is compiled at install time: this machine sets PYTHONDONTWRITEBYTECODE,
 # and without .pyc files every `mlc` start re-compiles pydantic and lark (~1 s).
-$UV pip install --quiet --python .venv/bin/python --compile-bytecode -e '.[dev]'
+# mlc itself is reinstalled every time: its console script follows pyproject.toml
+$UV pip install --quiet --python .venv/bin/python --compile-bytecode --reinstall-package mlc -e '.[dev]'
 .venv/bin/python -m compileall -q mlc
 # Graphviz draws `mlc graph --format svg`; a Debian package, installed when we may.
 if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then

@@ -7,7 +7,9 @@ Incremental by content: each file's parse (its AST, and a small summary of
 what it declares and imports) is cached by the hash of its text, and its
 lowered IR by that hash plus the fingerprint of every file's summary. After
 an edit that does not change what any file declares, only the edited file is
-parsed and lowered again; the checks then run on the whole program.
+parsed and lowered again. When its IR also comes out the same, the findings of
+the checks are those of the last run (see `snapshot`), and the whole program is
+assembled only if a command asks for it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import hashlib
 import pickle
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
 from mlc.diagnostics import Diagnostic, Severity, SourceMap
 from mlc.dsl import ast as A
-from mlc.compiler import ir
 from mlc.compiler.project import Project
-from mlc.compiler.resolve import Summary
+from mlc.compiler.resolve import Resolver, Summary
+
+if TYPE_CHECKING:
+    from mlc.compiler import ir
 
 CACHE_DIR = ".mlc_cache"
 
@@ -30,10 +35,21 @@ CACHE_DIR = ".mlc_cache"
 @dataclass
 class Result:
     project: Project
-    program: ir.Program | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: SourceMap = field(default_factory=SourceMap)
     summaries: list[Summary] = field(default_factory=list)
+    _program: ir.Program | None = field(default=None, repr=False)
+    _build: Callable[[], ir.Program] | None = field(default=None, repr=False)
+
+    @property
+    def program(self) -> ir.Program | None:
+        """The whole program's IR, assembled on first use: `mlc check` on an unchanged
+        program never needs it."""
+        if self._program is None and self._build is not None:
+            with _gc_paused():
+                self._program = self._build()
+            self._build = None
+        return self._program
 
     @property
     def errors(self) -> int:
@@ -56,7 +72,8 @@ class _Unit:
     text: str
     key: str | None
     summary: Summary
-    module: A.Module | None
+    diagnostics: list[Diagnostic]  # from parsing it
+    module: A.Module | None  # its syntax tree, when this run parsed it
 
 
 @contextmanager
@@ -79,54 +96,129 @@ def check(project: Project, use_cache: bool = True) -> Result:
 
 
 def _check(project: Project, use_cache: bool) -> Result:
-    from mlc.compiler.checks import run_checks
-    from mlc.compiler.lower import Lowering, assemble
-    from mlc.compiler.resolve import Resolver
+    from mlc.compiler import snapshot
     from mlc.dsl.files import ParseCache
-    from mlc.dsl.parser import grammar_text
 
     result = Result(project)
-    cache = ParseCache(project.root / CACHE_DIR, grammar_text()) if use_cache else None
-    units = _read_units(project, result, cache)
-    units += _stdlib_units(units, result)
+    cache = ParseCache(project.root / CACHE_DIR) if use_cache else None
+    previous = snapshot.load(cache) if cache else None
+    known = previous.files if previous else {}
+    units = _read_units(project, result, cache, known)
+    units += _stdlib_units(units, result, cache, known)
     result.summaries = [u.summary for u in units]
-    resolver = Resolver(result.summaries)
-    result.diagnostics.extend(resolver.diagnostics)
-    resolver.diagnostics.clear()
-    fingerprint = hashlib.sha256(pickle.dumps([s.fingerprint() for s in result.summaries])).hexdigest()
-    lowering = Lowering(resolver)
-    fragments = []
-    for u in units:
-        ir_key = f"{u.key}-{fingerprint}" if u.key else None
-        fragment = cache.get("ir", ir_key) if cache and ir_key else None
-        if fragment is None:
-            module = u.module or (cache.get("ast", u.key) if cache and u.key else None) or _parse(u)[0]
-            before = len(lowering.diagnostics)
-            fragment = lowering.module(module)
-            if cache and ir_key and len(lowering.diagnostics) == before:
-                cache.put("ir", ir_key, fragment)
-        fragments.append(fragment)
-    result.diagnostics.extend(lowering.diagnostics)
-    program = assemble(fragments, [u.display for u in units],
-                       {u.summary.package for u in units if u.summary.package})
-    result.program = program
-    result.diagnostics.extend(run_checks(program, resolver))
+    reused = previous is not None and _unchanged(units, previous, cache)
+    if reused:
+        findings = list(previous.findings)
+        result._build = lambda: _assemble(units, Resolver(result.summaries), cache)[0]
+    else:
+        from mlc.compiler.checks import run_checks
+
+        resolver = Resolver(result.summaries)
+        findings = list(resolver.diagnostics)
+        resolver.diagnostics.clear()
+        result._program, lowered = _assemble(units, resolver, cache)
+        findings += lowered
+        findings += run_checks(result._program, resolver)
+    result.diagnostics.extend(findings)
     result.diagnostics.sort(key=Diagnostic.sort_key)
+    if cache and not (reused and _same_texts(units, known)):
+        current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
+        snapshot.save(cache, previous, current, tuple(findings))
     return result
 
 
-def _parse(u: _Unit) -> tuple[A.Module, list[Diagnostic]]:
+def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Diagnostic]]:
+    """The whole program, each file's IR from the cache or lowered now; and what lowering reported.
+
+    A file's IR is cached under its text's key with the fingerprint of every file's summary
+    (its names resolve through them) in front: a new fingerprint overwrites it."""
+    from mlc.compiler.lower import Lowering, assemble
+
+    fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
+    lowering = Lowering(resolver)
+    fragments = []
+    for u in units:
+        fragment = None
+        entry = cache.get_bytes("ir", u.key) if cache and u.key else None
+        if entry is not None and entry.startswith(fingerprint):
+            fragment = _loads(entry[len(fingerprint):])
+        if fragment is None:
+            before = len(lowering.diagnostics)
+            fragment = lowering.module(_module(u, cache))
+            if cache and u.key and len(lowering.diagnostics) == before:
+                cache.put_bytes("ir", u.key, fingerprint + pickle.dumps(fragment, protocol=pickle.HIGHEST_PROTOCOL))
+        fragments.append(fragment)
+    program = assemble(fragments, [u.display for u in units],
+                       {u.summary.package for u in units if u.summary.package})
+    return program, lowering.diagnostics
+
+
+def _loads(data: bytes):
+    try:
+        return pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
+        return None
+
+
+def _module(u: _Unit, cache) -> A.Module:
+    if u.module is None:
+        parsed = cache.get("parse", u.key) if cache and u.key else None
+        u.module = parsed[2] if parsed is not None else _parse(u.text, u.display)[0]
+    return u.module
+
+
+def _unchanged(units: list[_Unit], previous, cache) -> bool:
+    """Whether these files make the program the last run checked: the same files in the same
+    order and, where a text changed, the same declarations, spans included (a comment or
+    trailing blank lines changed, say). Summaries, lowering and the checks read nothing else."""
+    if previous.program != tuple(u.display for u in units):
+        return False
+    for u in units:
+        old = previous.files.get(u.display)
+        if old is None:
+            return False
+        if old.key == u.key:
+            continue
+        before = cache.get("parse", old.key)
+        if before is None or before[2].decls != _module(u, cache).decls:
+            return False
+    return True
+
+
+def _same_texts(units: list[_Unit], known: dict) -> bool:
+    return all((e := known.get(u.display)) is not None and e.key == u.key for u in units)
+
+
+def _parse(text: str, display: str) -> tuple[A.Module, list[Diagnostic]]:
     from mlc.dsl.parser import get_parser
 
-    if u.display.endswith((".flow.yaml", ".flow.yml")):
+    if display.endswith((".flow.yaml", ".flow.yml")):
         from mlc.dsl.yaml_front import parse_yaml
 
-        return parse_yaml(u.text, u.display)
-    return get_parser().parse(u.text, u.display)
+        return parse_yaml(text, display)
+    return get_parser().parse(text, display)
 
 
-def _read_units(project: Project, result: Result, cache) -> list[_Unit]:
+def _unit(display: str, text: str, cache, seen: dict) -> _Unit:
+    """A file's summary and parse findings: from the last run's snapshot, or with its syntax
+    tree from the cache or a parse."""
     from mlc.compiler.resolve import summarize
+
+    key = cache.key(display, text) if cache else None
+    old = seen.get(display)
+    if key and old is not None and old.key == key:
+        return _Unit(display, text, key, old.summary, list(old.diagnostics), None)
+    parsed = cache.get("parse", key) if cache and key else None
+    if parsed is None:
+        module, diags = _parse(text, display)
+        parsed = (summarize(module), diags, module)
+        if cache and key:
+            cache.put("parse", key, parsed)
+    summary, diags, module = parsed
+    return _Unit(display, text, key, summary, list(diags), module)
+
+
+def _read_units(project: Project, result: Result, cache, seen: dict) -> list[_Unit]:
     from mlc.dsl.files import read_source
 
     units = []
@@ -137,25 +229,14 @@ def _read_units(project: Project, result: Result, cache) -> list[_Unit]:
         if text is None:
             continue
         result.sources.add(display, text)
-        key = cache.key(display, text) if cache else None
-        cached = cache.get("summary", key) if cache and key else None
-        module = None
-        if cached is None:
-            unit = _Unit(display, text, key, None, None)  # type: ignore[arg-type]
-            module, diags = _parse(unit)
-            cached = (summarize(module), diags)
-            if cache and key:
-                cache.put("ast", key, module)
-                cache.put("summary", key, cached)
-        summary, diags = cached
-        result.diagnostics.extend(diags)
-        units.append(_Unit(display, text, key, summary, module))
+        unit = _unit(display, text, cache, seen)
+        result.diagnostics.extend(unit.diagnostics)
+        units.append(unit)
     return units
 
 
-def _stdlib_units(units: list[_Unit], result: Result) -> list[_Unit]:
+def _stdlib_units(units: list[_Unit], result: Result, cache, seen: dict) -> list[_Unit]:
     """The standard-library modules the project imports (they are .flow files too)."""
-    from mlc.compiler.resolve import summarize
     from mlc.stdlib import stdlib_file
 
     wanted = sorted({d.module.dotted for u in units for d in u.summary.imports
@@ -167,8 +248,7 @@ def _stdlib_units(units: list[_Unit], result: Result) -> list[_Unit]:
             continue  # reported as an unknown module by the resolver
         display, text = found
         result.sources.add(display, text)
-        unit = _Unit(display, text, None, None, None)  # type: ignore[arg-type]
-        module, diags = _parse(unit)
-        result.diagnostics.extend(diags)
-        out.append(_Unit(display, text, None, summarize(module), module))
+        unit = _unit(display, text, cache, seen)
+        result.diagnostics.extend(unit.diagnostics)
+        out.append(unit)
     return out

@@ -47,14 +47,17 @@ def _load_config(root: Path) -> dict:
 
 def _walk(folder: Path, exclude: list[str]) -> list[Path]:
     found = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1]):
-            continue
-        if any(rel.match(pattern) for pattern in exclude):
-            continue
-        if p.is_file() and p.name.endswith(SOURCE_SUFFIXES):
-            found.append(p)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        # pruned in place, so that os.walk never enters them (.mlc_cache holds thousands of files)
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS and not d.startswith(".")]
+        for name in filenames:
+            if not name.endswith(SOURCE_SUFFIXES):
+                continue
+            p = Path(dirpath, name)
+            if exclude and any(p.relative_to(folder).match(pattern) for pattern in exclude):
+                continue
+            if p.is_file():  # not a broken link or a fifo
+                found.append(p)
     return found
 
 

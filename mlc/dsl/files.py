@@ -50,12 +50,12 @@ def read_source(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]
 
 
 def _code_fingerprint() -> str:
-    """The code that makes what is cached (front ends, resolution, lowering): a change to it,
-    even without a version bump, is a different cache."""
+    """The code that makes what is cached (front ends, resolution, lowering, checks, and the
+    diagnostics they report): a change to it, even without a version bump, is another cache."""
     import mlc
 
     package = Path(mlc.__file__).parent
-    h = hashlib.sha256()
+    h = hashlib.sha256((package / "diagnostics.py").read_bytes())
     for folder in ("dsl", "compiler", "stdlib"):
         for f in sorted((package / folder).rglob("*")):
             if f.suffix in (".py", ".lark", ".flow") and "__pycache__" not in f.parts:
@@ -93,13 +93,14 @@ def write_atomically(path: Path, text: str) -> None:
 class ParseCache:
     """Pickled values per (kind, key) under `root`; writes are atomic, reads never fail loudly.
 
-    Keys hash (mlc version, grammar, path, text), so an entry can never be stale:
+    Keys hash (mlc version, the compiler's code and grammar, path, text), so an entry can never be stale:
     a change to any of them is a different key.
     """
 
-    def __init__(self, root: Path, grammar: str) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.salt = hashlib.sha256(f"{__version__}\0{grammar}\0{_code_fingerprint()}".encode()).hexdigest()
+        # the code fingerprint covers the grammar too: it is a file of the package
+        self.salt = hashlib.sha256(f"{__version__}\0{_code_fingerprint()}".encode()).hexdigest()
 
     def key(self, display: str, text: str) -> str:
         h = hashlib.sha256(self.salt.encode())
@@ -112,19 +113,40 @@ class ParseCache:
         return self.root / kind / key[:2] / key
 
     def get(self, kind: str, key: str):
+        data = self.get_bytes(kind, key)
+        if data is None:
+            return None
         try:
-            with open(self._path(kind, key), "rb") as f:
-                return pickle.load(f)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError):
+            return pickle.loads(data)
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
             return None
 
-    def put(self, kind: str, key: str, value) -> None:
+    def get_bytes(self, kind: str, key: str) -> bytes | None:
+        try:
+            with open(self._path(kind, key), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def put(self, kind: str, key: str, value) -> bytes:
+        """Stores `value` and returns its pickle, whose hash stands for the value."""
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        self.put_bytes(kind, key, data)
+        return data
+
+    def put_bytes(self, kind: str, key: str, data: bytes) -> None:
         target = self._path(kind, key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+                f.write(data)
             os.replace(tmp, target)
         except OSError:
             pass  # a read-only tree still checks; it only loses the speed-up
+
+    def drop(self, kind: str, key: str) -> None:
+        try:
+            os.unlink(self._path(kind, key))
+        except OSError:
+            pass

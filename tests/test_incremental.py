@@ -1,0 +1,231 @@
+"""The incremental check: whatever the cache holds, a cached run reports exactly what a run
+without the cache reports, and builds the same program.
+
+Each test edits a copy of the recommendations example step by step and compares
+`check(use_cache=True)` with `check(use_cache=False)` after every step. Where the
+early cut-off applies (the edit changes no declaration), it also asserts that no
+check ran: that is the behaviour the warm-check benchmark relies on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+import mlc.compiler.checks as checks_module
+from mlc.compiler.driver import CACHE_DIR, check
+from mlc.compiler.project import load_project
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "recommendations"
+
+
+@pytest.fixture
+def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "recs"
+    shutil.copytree(EXAMPLE, root, ignore=shutil.ignore_patterns(CACHE_DIR, "__pycache__"))
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture
+def checks_run(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the runs of the checks (the driver imports `run_checks` when it needs it)."""
+    calls: list[int] = []
+    real = checks_module.run_checks
+
+    def counting(program, resolver):
+        calls.append(1)
+        return real(program, resolver)
+
+    monkeypatch.setattr(checks_module, "run_checks", counting)
+    return calls
+
+
+def findings(result) -> list[dict]:
+    return [d.to_json() for d in result.diagnostics]
+
+
+def same_as_uncached(root: Path) -> list[dict]:
+    """Checks with the cache and without; asserts they agree, on findings and on the program."""
+    cached = check(load_project([str(root)]))
+    fresh = check(load_project([str(root)]), use_cache=False)
+    assert findings(cached) == findings(fresh)
+    assert cached.declarations == fresh.declarations
+    if fresh.program is not None:
+        assert cached.program is not None
+        assert cached.program.model_dump_json() == fresh.program.model_dump_json()
+    return findings(cached)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path.name}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def codes(found: list[dict]) -> list[str]:
+    return [d["code"] for d in found]
+
+
+def test_a_comment_edit_reuses_the_findings_without_running_a_check(proj: Path, checks_run: list[int]) -> None:
+    edit(proj / "slos.flow", "ranker_fresh     { freshness(ranker) <= 3d,", "ranker_fresh     { freshness(ranker) <= 1h,")
+    first = check(load_project([str(proj)]))
+    assert codes(findings(first)) == ["E0701"]
+    assert len(checks_run) == 1
+
+    with (proj / "models.flow").open("a") as f:
+        f.write("# a note at the end\n\n")
+    again = check(load_project([str(proj)]))
+    assert len(checks_run) == 1, "the checks ran although no declaration changed"
+    assert findings(again) == findings(first)
+    # the program is still there for the commands that need it, and is the one a fresh run builds
+    fresh = check(load_project([str(proj)]), use_cache=False)
+    assert again.program.model_dump_json() == fresh.program.model_dump_json()
+
+
+def test_an_edit_that_changes_a_declaration_runs_the_checks(proj: Path, checks_run: list[int]) -> None:
+    assert same_as_uncached(proj) == []
+    runs = len(checks_run)
+    edit(proj / "models.flow", "timeout 40ms", "timeout 80ms")
+    found = same_as_uncached(proj)
+    assert len(checks_run) == runs + 2  # the cached run could not reuse anything, and the fresh one
+    assert codes(found) == ["E0705"]  # the serve timeout no longer fits the 50 ms objective
+    assert found[0]["range"]["start"]["line"] == 11 and found[0]["range"]["file"] == "slos.flow"
+    edit(proj / "models.flow", "timeout 80ms", "timeout 40ms")
+    assert same_as_uncached(proj) == []
+
+
+def test_moving_lines_moves_the_findings(proj: Path) -> None:
+    edit(proj / "slos.flow", "<= 3d, owner", "<= 1h, owner")
+    before = same_as_uncached(proj)
+    edit(proj / "slos.flow", "package netflix.recs\n", "package netflix.recs\n\n\n")
+    after = same_as_uncached(proj)
+    assert codes(after) == ["E0701"]
+    assert after[0]["range"]["start"]["line"] == before[0]["range"]["start"]["line"] + 2
+
+
+def test_renaming_a_declaration_reports_its_users(proj: Path) -> None:
+    same_as_uncached(proj)
+    edit(proj / "models.flow", "model popular_titles deterministic", "model popular deterministic")
+    found = same_as_uncached(proj)
+    assert found and all(d["severity"] == "error" for d in found)
+    assert any(d["range"]["file"] == "models.flow" and "popular_titles" in d["message"] for d in found)
+    edit(proj / "models.flow", "model popular deterministic", "model popular_titles deterministic")
+    assert same_as_uncached(proj) == []
+
+
+def test_files_added_removed_and_broken(proj: Path) -> None:
+    same_as_uncached(proj)
+    extra = proj / "extra.flow"
+    extra.write_text("package netflix.recs\nsignal extra_done { version: string }\n")
+    assert codes(same_as_uncached(proj)) == ["W0412"]  # neither emitted nor awaited
+    extra.write_text("package netflix.recs\nsignal extra_done { version: }\n")
+    assert "E0001" in codes(same_as_uncached(proj))
+    extra.unlink()
+    assert same_as_uncached(proj) == []
+    (proj / "slos.flow").unlink()
+    assert same_as_uncached(proj) == []
+
+
+def test_a_damaged_cache_is_rebuilt_not_trusted(proj: Path, checks_run: list[int]) -> None:
+    edit(proj / "slos.flow", "<= 3d, owner", "<= 1h, owner")
+    expected = same_as_uncached(proj)
+    cache = proj / CACHE_DIR
+    entries = [p for p in cache.rglob("*") if p.is_file()]
+    assert any(p.parent.parent.name == "snapshot" for p in entries)
+    for p in entries:
+        p.write_bytes(b"\x80\x05garbage")
+    assert same_as_uncached(proj) == expected
+    for p in [p for p in cache.rglob("*") if p.is_file()]:
+        p.unlink()
+    assert same_as_uncached(proj) == expected
+
+
+def test_checking_a_few_files_then_the_project(proj: Path) -> None:
+    edit(proj / "slos.flow", "<= 3d, owner", "<= 1h, owner")
+    whole = same_as_uncached(proj)
+    part = check(load_project([str(proj / "models.flow"), str(proj / "sources.flow")]))
+    part_fresh = check(load_project([str(proj / "models.flow"), str(proj / "sources.flow")]), use_cache=False)
+    assert findings(part) == findings(part_fresh)
+    assert same_as_uncached(proj) == whole
+
+
+def test_the_cache_keeps_one_version_of_each_file(proj: Path) -> None:
+    same_as_uncached(proj)
+    cache = proj / CACHE_DIR
+
+    def size() -> int:
+        return sum(1 for p in cache.rglob("*") if p.is_file())
+
+    baseline = size()
+    for i in range(5):
+        with (proj / "models.flow").open("a") as f:
+            f.write(f"# edit {i}\n")
+        edit(proj / "flows.flow", f"timeout {20 + i}m", f"timeout {21 + i}m")
+        same_as_uncached(proj)
+    assert size() == baseline
+
+
+def test_random_edit_sequences_agree_with_a_fresh_check(proj: Path) -> None:
+    """Edits that keep, change, break and restore declarations, in a seeded random order."""
+    edits = [
+        ("models.flow", "timeout 40ms", "timeout 90ms"),
+        ("slos.flow", "<= 3d, owner", "<= 1h, owner"),
+        ("flows.flow", "gate auc >= 0.80", "gate auc >= 0.85"),
+        ("models.flow", "fallback popular_titles when", "fallback popular_title when"),
+        ("features.flow", "freshness <= 10m", "freshness <= 1m"),
+        ("sources.flow", "package netflix.recs\n", "package netflix.recs\n# moved down a line\n"),
+        ("models.flow", "output score: float\n  confidence", "output score: flot\n  confidence"),
+        ("flows.flow", "timeout 20m }", "timeout 20m "),
+    ]
+    rng = random.Random(20261125)
+    applied: set[int] = set()
+    seen_codes: set[str] = set()
+    for _ in range(24):
+        i = rng.randrange(len(edits))
+        name, old, new = edits[i]
+        if i in applied:
+            edit(proj / name, new, old)
+            applied.discard(i)
+        else:
+            edit(proj / name, old, new)
+            applied.add(i)
+        if rng.random() < 0.3:
+            with (proj / rng.choice(["models.flow", "flows.flow", "slos.flow"])).open("a") as f:
+                f.write("# touched\n")
+        seen_codes.update(codes(same_as_uncached(proj)))
+    assert len(seen_codes) >= 3, seen_codes  # the sequence went through several kinds of finding
+
+
+def test_the_cli_reports_the_same_with_and_without_the_cache(proj: Path) -> None:
+    from click.testing import CliRunner
+
+    from mlc.cli import main
+
+    edit(proj / "slos.flow", "<= 3d, owner", "<= 1h, owner")
+    runner = CliRunner()
+    outputs = []
+    for args in (["check", "--format", "json"], ["check", "--format", "json"], ["check", "--format", "json", "--no-cache"]):
+        r = runner.invoke(main, args)
+        assert r.exit_code == 1
+        outputs.append(json.loads(r.stdout)["diagnostics"])
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert [d["code"] for d in outputs[0]] == ["E0701"]
+
+
+def test_project_walk_skips_caches_hidden_folders_and_excluded_files(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    (root / "sub").mkdir(parents=True)
+    (root / "mlc.toml").write_text('[project]\nname = "p"\nexclude = ["scratch/*"]\n')
+    for rel in ("a.flow", "sub/b.flow", "sub/c.flow.yaml", ".hidden/d.flow", CACHE_DIR + "/e.flow",
+                "build/f.flow", "scratch/g.flow", "notes.txt"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("package p\n")
+    os.symlink(root / "missing.flow", root / "dangling.flow")
+    found = [p.relative_to(root.resolve()).as_posix() for p in load_project([str(root)]).files]
+    assert found == ["a.flow", "sub/b.flow", "sub/c.flow.yaml"]
