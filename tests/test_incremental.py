@@ -229,3 +229,39 @@ def test_project_walk_skips_caches_hidden_folders_and_excluded_files(tmp_path: P
     os.symlink(root / "missing.flow", root / "dangling.flow")
     found = [p.relative_to(root.resolve()).as_posix() for p in load_project([str(root)]).files]
     assert found == ["a.flow", "sub/b.flow", "sub/c.flow.yaml"]
+
+
+def test_a_new_declaration_relowers_only_the_files_whose_names_change_meaning(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlc.compiler.lower import Lowering
+
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlc.toml").write_text('[project]\nname = "p"\n')
+    (root / "m.flow").write_text("package m\nsignal done { version: string }\n"
+                                 "flow emit { schedule cron(\"0 1 * * *\")\n"
+                                 "  step s python(\"x:y\") { emits signal done(version = run.id) } }\n")
+    (root / "a.flow").write_text("package p\nimport m.{done}\n"
+                                 "flow wait { trigger signal(done)\n  step s python(\"x:y\") }\n")
+    (root / "b.flow").write_text("package p\nsignal other { version: string }\n"
+                                 "flow chained { trigger signal(other)\n  step s python(\"x:y\") }\n")
+    (root / "c.flow").write_text("package q\nimport m.{done}\n"
+                                 "flow also { trigger signal(done)\n  step s python(\"x:y\") }\n")
+    monkeypatch.chdir(root)
+    lowered: list[str] = []
+    real = Lowering.module
+
+    def counting(self, m):
+        lowered.append(m.path)
+        return real(self, m)
+
+    monkeypatch.setattr(Lowering, "module", counting)
+    same_as_uncached(root)
+    edit(root / "b.flow", "signal other {", "signal done { version: string }\nsignal other {")
+    lowered.clear()
+    cached = check(load_project([str(root)]))
+    # b changed; a's `done` now means p.done; c's still means m.done and is not lowered again
+    assert sorted(set(lowered)) == ["a.flow", "b.flow"]
+    assert cached.program.flows["p.wait"].trigger.target.target == "p.done"
+    assert cached.program.flows["q.also"].trigger.target.target == "m.done"
+    same_as_uncached(root)

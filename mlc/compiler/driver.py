@@ -130,8 +130,9 @@ def _check(project: Project, use_cache: bool) -> Result:
 def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Diagnostic]]:
     """The whole program, each file's IR from the cache or lowered now; and what lowering reported.
 
-    A file's IR is cached under its text's key with the fingerprint of every file's summary
-    (its names resolve through them) in front: a new fingerprint overwrites it."""
+    A file's IR is cached under its text's key, behind the fingerprint of every file's
+    summary when it was lowered. Under another fingerprint (a declaration was added or
+    renamed somewhere) it is still good if every name it looked up means what it meant."""
     from mlc.compiler.lower import Lowering, assemble
 
     fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
@@ -140,8 +141,11 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
     for u in units:
         fragment = None
         entry = cache.get_bytes("ir", u.key) if cache and u.key else None
-        if entry is not None and entry.startswith(fingerprint):
+        if entry is not None:
             fragment = _loads(entry[len(fingerprint):])
+            if fragment is not None and not entry.startswith(fingerprint) \
+                    and not fragment.still_valid(resolver, u.display):
+                fragment = None
         if fragment is None:
             before = len(lowering.diagnostics)
             fragment = lowering.module(_module(u, cache))

@@ -117,10 +117,25 @@ def _determinism(n: A.Name | None) -> bool | None:
 
 @dataclass
 class Fragment:
-    """The IR declarations of one file, by section; assembled with the others into a Program."""
+    """The IR declarations of one file, by section; assembled with the others into a Program.
+
+    `uses` is what lowering asked the resolver, with the answers: the fragment stays right
+    for as long as every question gets the same answer (see `still_valid`), whatever else
+    the other files declare."""
 
     sections: dict[str, dict[str, ir.Decl]]
     imports: tuple[ir.Import, ...]
+    uses: tuple[tuple, ...] = ()
+
+    def still_valid(self, resolver: Resolver, file: str) -> bool:
+        for question, answer in self.uses:
+            if question[0] == "decl":
+                _, package, kind, name, span = question
+                if resolver.is_declaration_at(package, kind, name, span) != answer:
+                    return False
+            elif resolver.outcome(file, question[0], question[1]) != answer:
+                return False
+        return True
 
 
 class Lowering:
@@ -130,6 +145,7 @@ class Lowering:
         self.resolver = resolver
         self.diagnostics: list[Diagnostic] = []
         self.file = ""
+        self.uses: dict[tuple, object] = {}
 
     def module(self, m: A.Module) -> Fragment:
         """Lowers one file; reports what does not resolve into `self.diagnostics`."""
@@ -146,18 +162,27 @@ class Lowering:
                     ir.Import, **_common(d, pkg), module=d.module.dotted, members=tuple(x.value for x in d.members),
                     alias=d.alias.value if d.alias else None))
                 continue
-            if not self.resolver.is_declaration(pkg, d):
+            first = self.resolver.is_declaration(pkg, d)
+            self.uses[("decl", pkg, d.kind, d.name.value, d.name.span)] = first
+            if not first:
                 continue  # declared twice: reported by the resolver, the first one stands
             section = sections.setdefault(_SECTION[d.kind], {})
             section[qualify(pkg, d.name.value)] = getattr(self, "_decl_" + d.kind)(d, pkg)
         self.diagnostics.extend(self.resolver.diagnostics[before:])
         del self.resolver.diagnostics[before:]
-        return Fragment(sections, tuple(imports))
+        uses, self.uses = self.uses, {}
+        return Fragment(sections, tuple(imports), tuple(uses.items()))
 
     # references ---------------------------------------------------------------------------
+    def _lookup(self, text: str, span: Span, kinds: tuple[str, ...], what: str | None = None):
+        symbol = self.resolver.lookup(self.file, text, span, kinds, what)
+        self.uses[(text, kinds)] = ((symbol.key, symbol.kind, symbol.source_kind) if symbol is not None
+                                    else self.resolver.outcome(self.file, text, kinds))
+        return symbol
+
     def _ref(self, name: A.Name | A.Ref, *kinds: str, what: str | None = None) -> ir.Ref:
         text = name.dotted if isinstance(name, A.Ref) else name.value
-        symbol = self.resolver.lookup(self.file, text, name.span, kinds, what)
+        symbol = self._lookup(text, name.span, kinds, what)
         return ref(name, symbol.key if symbol else None)
 
     def _connector(self, c: A.Call) -> ir.ConnectorUse:
@@ -249,7 +274,7 @@ class Lowering:
         sources = []
         kinds = set()
         for r in d.sources:
-            symbol = self.resolver.lookup(self.file, r.dotted, r.span, ("source",))
+            symbol = self._lookup(r.dotted, r.span, ("source",))
             sources.append(ref(r, symbol.key if symbol else None))
             if symbol is not None:
                 kinds.add(symbol.source_kind)
@@ -285,7 +310,7 @@ class Lowering:
         fb = d.fallback
         inputs = []
         for i in d.inputs:
-            symbol = self.resolver.lookup(self.file, i.group.value, i.group.span, ("features",))
+            symbol = self._lookup(i.group.value, i.group.span, ("features",))
             inputs.append(ir.build(ir.FeatureRef, 
                 group=i.group.value, feature=i.feature.value if i.feature else None,
                 target=symbol.key if symbol else None, loc=loc(i.span)))

@@ -154,8 +154,23 @@ class Resolver:
 
     def is_declaration(self, package: str | None, d: A.Declaration) -> bool:
         """Whether `d` is the declaration its name stands for (not a later duplicate)."""
-        symbol = self.packages.get(package, {}).get((namespace(d.kind), d.name.value))
-        return symbol is not None and symbol.span == d.name.span
+        return self.is_declaration_at(package, d.kind, d.name.value, d.name.span)
+
+    def is_declaration_at(self, package: str | None, kind: str, name: str, span: Span) -> bool:
+        symbol = self.packages.get(package, {}).get((namespace(kind), name))
+        return symbol is not None and symbol.span == span
+
+    def outcome(self, file: str, name: str, kinds: tuple[str, ...]) -> tuple | str | None:
+        """What `lookup` makes of `name` in `file`, as a value to compare, without reporting:
+        (key, kind, source kind) of the declaration, None for a name whose import failed,
+        "error" where lookup reports."""
+        scope = self.scopes.get(file)
+        if scope is None:
+            return None
+        symbol = self._find(scope, namespace(kinds[0]), name)
+        if symbol is None:
+            return None if name in scope.poisoned else "error"
+        return (symbol.key, symbol.kind, symbol.source_kind) if symbol.kind in kinds else "error"
 
     # ------------------------------------------------------------------ lookups
     def lookup(self, file: str, name: str, span: Span, kinds: tuple[str, ...],

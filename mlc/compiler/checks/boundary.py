@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 from mlc.compiler import ir
-from mlc.compiler.boundary import probabilistic_steps
 from mlc.compiler.checks import Context
 from mlc.compiler.graph import step_id
 from mlc.diagnostics import Label, error, warning
@@ -58,11 +57,11 @@ def check(ctx: Context) -> None:
     p = ctx.program
     for m in p.models.values():
         _check_model(ctx, m)
-    region = probabilistic_steps(p, ctx.graph)
+    nodes = ctx.graph.nodes  # build_graph marks the probabilistic region on the step nodes
     for key, f in p.flows.items():
         for s in f.steps:
             n = step_id(key, s.name)
-            if s.deterministic is True and n in region:
+            if s.deterministic is True and n in nodes and not nodes[n]["deterministic"]:
                 ctx.report(warning("W0804", f"step `{s.name}` is declared deterministic, but it "
-                                            f"{region[n]}", s.loc,
+                                            f"{nodes[n]['why']}", s.loc,
                                    help="add a `gate` on the step before it, or declare it nondeterministic"))
