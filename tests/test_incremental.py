@@ -265,3 +265,17 @@ def test_a_new_declaration_relowers_only_the_files_whose_names_change_meaning(
     assert cached.program.flows["p.wait"].trigger.target.target == "p.done"
     assert cached.program.flows["q.also"].trigger.target.target == "m.done"
     same_as_uncached(root)
+
+
+def test_the_cache_folder_is_ignored_by_git(proj: Path) -> None:
+    import subprocess
+
+    check(load_project([str(proj)]))
+    cache = proj / CACHE_DIR
+    assert (cache / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    if shutil.which("git") is None:
+        pytest.fail("git is needed for this test")
+    subprocess.run(["git", "init", "-q", str(proj)], check=True)
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=proj,
+                            capture_output=True, text=True, check=True).stdout
+    assert "mlc.toml" in status and CACHE_DIR not in status

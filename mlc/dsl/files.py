@@ -90,6 +90,14 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+_CACHE_MARKERS = {
+    ".gitignore": "# Created by mlc automatically.\n*\n",
+    "CACHEDIR.TAG": "Signature: 8a477f597d28d172789f06886806bc55\n"
+                    "# This file is a cache directory tag created by mlc.\n"
+                    "# For information about cache directory tags, see https://bford.info/cachedir/\n",
+}
+
+
 class ParseCache:
     """Pickled values per (kind, key) under `root`; writes are atomic, reads never fail loudly.
 
@@ -137,6 +145,8 @@ class ParseCache:
     def put_bytes(self, kind: str, key: str, data: bytes) -> None:
         target = self._path(kind, key)
         try:
+            if not self.root.is_dir():
+                self._create_root()
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
@@ -144,6 +154,14 @@ class ParseCache:
             os.replace(tmp, target)
         except OSError:
             pass  # a read-only tree still checks; it only loses the speed-up
+
+    def _create_root(self) -> None:
+        """The cache folder, marked as one (as pytest and ruff mark theirs): git ignores it
+        without an entry in the project's .gitignore, and backup tools skip it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name, text in _CACHE_MARKERS.items():
+            with open(self.root / name, "w", encoding="utf-8") as f:
+                f.write(text)
 
     def drop(self, kind: str, key: str) -> None:
         try:
