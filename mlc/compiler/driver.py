@@ -3,13 +3,14 @@
 It never raises on bad input: problems come back as diagnostics, with the
 source text kept for rendering.
 
-Incremental by content: each file's parse (its AST, and a small summary of
-what it declares and imports) is cached by the hash of its text, and its
-lowered IR by that hash plus the fingerprint of every file's summary. After
-an edit that does not change what any file declares, only the edited file is
-parsed and lowered again. When its IR also comes out the same, the findings of
-the checks are those of the last run (see `snapshot`), and the whole program is
-assembled only if a command asks for it.
+Incremental by content, in three layers (the cache is `.mlc_cache/`):
+- each file's parse (its syntax tree, and a summary of what it declares and
+  imports) is cached by the hash of its text;
+- its lowered IR is cached with the names it looked up and what they meant, so
+  it is reused while its text is the same and those names mean the same;
+- the findings of the last run are kept with the files it saw (`snapshot`): an
+  edit that leaves every declaration as it was (a comment, say) reuses them,
+  and then the whole program is assembled only if a command asks for it.
 """
 
 from __future__ import annotations
