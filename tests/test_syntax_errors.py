@@ -78,9 +78,14 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
         ("E0002", "7:3", "expected `]` to close `[` opened at 6:10"),
         ("E0001", "11:23", "unmatched `)`: no `(` is open here"),
     ],
+    "type_arguments": [
+        ("E0001", "3:19", "`decimal` takes no size here: the type is `float`"),
+        ("E0001", "3:43", "`varchar` takes no size here: the type is `string`"),
+        ("E0001", "6:23", "a type's arguments are names, not numbers"),
+    ],
     "slo_mistakes": [
-        ("E0001", "1:38", "unexpected `<=` after `)` in slo `ranker_latency`"),
-        ("E0001", "2:51", "unexpected `:` after `06` in slo `on_time`"),
+        ("E0001", "1:38", "a latency objective needs a percentile"),
+        ("E0001", "2:49", "a time of day is written as a string"),
         ("E0003", "3:46", "unexpected character `%`"),
     ],
     "duplicate_clauses": [
@@ -91,7 +96,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
     ],
     "misplaced_words": [
         ("E0001", "1:18", "unexpected `deterministic` after `{` in model `baseline`"),
-        ("E0001", "4:14", "unexpected `10` after `(` in features `g`"),
+        ("E0001", "4:6", "`decimal` takes no size here: the type is `float`"),
         ("E0001", "7:24", "unexpected `{` after `.` in the file"),
     ],
     "unexpected_end": [
@@ -110,8 +115,11 @@ EXPECTED_HELP: dict[tuple[str, str], str] = {
     ("numbers", "6:31"): "write `16G`",
     ("numbers", "11:21"): "write the unit right after the number: `1h`",
     ("strings", "3:17"): 'strings are written in double quotes: "like this"',
-    ("slo_mistakes", "1:38"): "a latency objective names a percentile: `latency(...) p99 <= ...`",
-    ("slo_mistakes", "2:51"): 'a time of day is a string: `by "06:00"`',
+    ("slo_mistakes", "1:38"): "write `latency(ranker) p99 <= 50ms` (or p50, p95)",
+    ("slo_mistakes", "2:49"): 'write `by "06:00"`',
+    ("type_arguments", "3:19"): "write `float`",
+    ("type_arguments", "3:43"): "write `string`",
+    ("type_arguments", "6:23"): "name them, as in `enum(low, high)`",
     ("slo_mistakes", "3:46"): "write the percentage with no space: `99.9%`",
     ("misplaced_words", "1:18"): "write the marker in the model's header: `model baseline deterministic { ... }`",
     ("misplaced_words", "7:24"): "write `.{` with no space in between: `import std.connectors.{kafka, s3}`",

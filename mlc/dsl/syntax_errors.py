@@ -167,8 +167,8 @@ def _item_start(text: str, pos: int, stack: list[tuple[str, int]]) -> int:
 
 
 def _item_end(text: str, line_end: int, line_start: int) -> int:
-    """The end of the item starting at `line_start`: its line, or through the block or the
-    bracketed list it opens (`inputs [` over several lines).
+    """The end of the item starting at `line_start`: the comma after it, its line, or through
+    the block or the bracketed list it opens (`inputs [` over several lines).
 
     Stops before a bracket that closes the enclosing block, so that block stays whole.
     """
@@ -184,6 +184,8 @@ def _item_end(text: str, line_end: int, line_start: int) -> int:
         elif c in ")]":
             if opened and opened[-1] == {")": "(", "]": "["}[c]:
                 opened.pop()
+        elif c == "," and not opened:
+            return i + 1  # the items after it on the line are whole: `{ a: decimal(1, 2), ts: date }`
         elif c == "\n" and i >= line_end and not opened:
             return i
     return len(text)
@@ -437,13 +439,45 @@ def _hint(token: Token, prev: Token | None, context: str, text: str, pos: int) -
     if word in ("deterministic", "nondeterministic") and context.startswith("model `"):
         return f"write the marker in the model's header: `model {context[7:-1]} {word} {{ ... }}`"
     line = text[text.rfind("\n", 0, pos) + 1:pos]
-    if token.type in ("EQ", "NE", "LE", "GE", "LT", "GT") and re.search(r"\blatency\s*\([^()]*\)\s*$", line):
-        return f"a latency objective names a percentile: `latency(...) p99 {word} ...`"
     if word == "{" and prev is not None and str(prev) == "." and re.match(r"\s*import\b", line):
         return "write `.{` with no space in between: `import std.connectors.{kafka, s3}`"
+    return None
+
+
+# SQL types with a size or a precision, and what the language calls them
+_SIZED_TYPES = {**dict.fromkeys(("decimal", "numeric", "number", "double", "real"), "float"),
+                **dict.fromkeys(("varchar", "char", "nvarchar", "character", "text"), "string")}
+
+
+def _mistake(token: Token, prev: Token | None, text: str, pos: int) -> tuple[str, str, int, int] | None:
+    """(message, help, start, end) for a few mistakes that read as something else than a
+    stray token; start and end are what to underline."""
+    word = str(token)
+    line = text[text.rfind("\n", 0, pos) + 1:pos]
+    rest = re.match(r"[^,}\n]*", text[token.end_pos:])
+    latency = re.search(r"\blatency\s*\(([^()]*)\)\s*$", line)
+    if token.type in ("EQ", "NE", "LE", "GE", "LT", "GT") and latency:
+        value = rest.group(0).strip() if rest else "..."
+        return ("a latency objective needs a percentile",
+                f"write `latency({latency.group(1).strip()}) p99 {word} {value or '...'}` (or p50, p95)",
+                token.start_pos, token.end_pos)
     if word == ":" and prev is not None and prev.type == "INT" and re.search(r"\bby\s+[0-9]+$", line):
         m = re.match(r"[0-9:]*", text[prev.start_pos:])
-        return f'a time of day is a string: `by "{m.group(0) if m else prev}"`'
+        spelt = m.group(0) if m else str(prev)
+        return ("a time of day is written as a string", f'write `by "{spelt}"`',
+                prev.start_pos, prev.start_pos + len(spelt))
+    typed = re.search(r":\s*\??\s*([A-Za-z_][A-Za-z0-9_]*)\s*\([^()]*$", line)
+    if token.type in ("INT", "FLOAT") and typed:
+        name = typed.group(1)
+        start = pos - len(line) + typed.start(1)
+        line_end = text.find("\n", pos)
+        close = text.find(")", pos, line_end if line_end >= 0 else len(text))
+        end = close + 1 if close >= 0 else token.end_pos
+        plain = _SIZED_TYPES.get(name.lower())
+        if plain is not None:
+            return (f"`{name}` takes no size here: the type is `{plain}`", f"write `{plain}`", start, end)
+        return ("a type's arguments are names, not numbers", "name them, as in `enum(low, high)`",
+                start, end)
     return None
 
 
@@ -570,6 +604,10 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
             d = error("E0006", f"unknown clause `{word.group(0)}` in {context}",
                       _span(path, offset, text, word.start(), word.end()), help=hint)
             return d, fix
+    mistake = _mistake(token, prev_tok, text, pos)
+    if mistake is not None:
+        message, help, start, end = mistake
+        return error("E0001", message, _span(path, offset, text, start, end), help=help), fix
     after = f" after `{prev}`" if prev else ""
     d = error("E0001", f"unexpected {_describe_token(token)}{after} in {context}", span,
               notes=(note,), help=_hint(token, prev_tok, context, text, pos))
