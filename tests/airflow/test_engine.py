@@ -19,6 +19,7 @@ import sqlite3
 import subprocess
 import time
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -144,15 +145,17 @@ def _free_port() -> int:
 
 
 class Standalone:
-    """`airflow standalone` on 127.0.0.1 over the chains fixture's DAGs; stopped by the test."""
+    """`airflow standalone` on 127.0.0.1 over the chains fixture's DAGs and plugins; stopped by
+    the test."""
 
-    def __init__(self, airflow, dags: Path) -> None:
+    def __init__(self, airflow, dags: Path, plugins: Path) -> None:
         self.airflow = airflow
         self.db = airflow.home / "airflow.db"
         self.port = _free_port()
         self.log = open(airflow.work / "standalone.log", "w")
         env = airflow.env(
             AIRFLOW__CORE__DAGS_FOLDER=str(dags),
+            AIRFLOW__CORE__PLUGINS_FOLDER=str(plugins),
             AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
             AIRFLOW__CORE__PARALLELISM="4",
             AIRFLOW__CORE__EXECUTOR="LocalExecutor",
@@ -225,20 +228,20 @@ class Standalone:
         done = [r for r in runs if r[2] in ("success", "failed")]
         return done if len(done) >= n else None
 
-    def trigger(self, dag_id: str, conf: dict) -> None:
+    def trigger(self, dag_id: str, conf: dict, *options: str) -> None:
         done = subprocess.run([str(self.airflow.python.parent / "airflow"), "dags", "trigger", dag_id,
-                               "--conf", json.dumps(conf)], env=self.env, capture_output=True, text=True,
-                              timeout=120, cwd=self.airflow.work)
+                               "--conf", json.dumps(conf), *options], env=self.env, capture_output=True,
+                              text=True, timeout=120, cwd=self.airflow.work)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 @pytest.fixture(scope="module")
-def standalone(airflow):
+def standalone(airflow, compiled):
     (airflow.work / "chains").mkdir(exist_ok=True)
-    server = Standalone(airflow, airflow.dags / "chains-local")
+    server = Standalone(airflow, airflow.dags / "chains-local", compiled["chains/local"] / "airflow" / "plugins")
     try:
         server.wait("the API server's health check", server.healthy)
-        wanted = {"produce", "after_produce", "us_only", "both_us"}
+        wanted = {"produce", "after_produce", "us_only", "both_us", "nightly_report"}
         server.wait("the chains DAGs to be parsed and unpaused", lambda: wanted <= {
             d for (d,) in server.query("SELECT dag_id FROM dag WHERE is_paused = 0")})
         yield server
@@ -276,3 +279,32 @@ def test_chains_start_consumers_through_the_scheduler(standalone):
     assert s.tasks("both_us", both[1][0]) == {"trigger-match": "success", "note": "success"}
     after = s.wait("after_produce to run again", lambda: s.finished_runs("after_produce", 2))
     assert after[1][2] == "success"
+
+
+def test_a_missed_completion_objective_fires_its_callback(standalone):
+    """report_on_time: nightly_report must finish by 02:00, an hour after its logical date. A
+    run dated 2020 is past its deadline at once: the scheduler queues the DeadlineAlert's
+    callback and the triggerer runs the generated `mlc_deadlines.completion_missed`. A run
+    dated now finishes within the hour: no callback."""
+    s = standalone
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    s.trigger("nightly_report", {}, "--logical-date", "2020-01-01T01:00:00+00:00", "--run-id", "late_run")
+    s.trigger("nightly_report", {}, "--logical-date", now.isoformat(), "--run-id", "on_time_run")
+
+    def callbacks(run_id: str) -> list[tuple[str, str]]:
+        return [(state, output) for state, output, data in s.query("SELECT state, output, data FROM callback")
+                if run_id in (data or "")]
+
+    ((state, output),) = s.wait("the late run's deadline callback to finish",
+                                lambda: [c for c in callbacks("late_run") if c[0] in ("success", "failed")])
+    assert state == "success", output
+    assert output == ("mlc: completion objective report_on_time missed: flow nightly_report had not "
+                      "finished by 02:00 UTC (run late_run)")
+    assert s.query("SELECT d.missed FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
+                   "WHERE r.run_id = 'late_run'") == [(1,)]
+
+    s.wait("both nightly_report runs to finish", lambda: {r for r, _t, state in s.runs("nightly_report")
+                                                           if state == "success"} >= {"late_run", "on_time_run"})
+    assert callbacks("on_time_run") == []
+    assert s.query("SELECT d.missed FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
+                   "WHERE r.run_id = 'on_time_run' AND d.missed = 1") == []

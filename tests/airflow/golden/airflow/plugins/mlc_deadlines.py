@@ -12,8 +12,15 @@ log = logging.getLogger("mlc.deadlines")
 
 
 async def completion_missed(objective, flow, by, context=None, **kwargs):
-    """A run of `flow` had not finished by `by` (UTC): objective `objective` is missed."""
-    run = (context or {}).get("dag_run", {}) if isinstance(context, dict) else {}
-    log.error("mlc: completion objective %s missed: flow %s had not finished by %s UTC (run %s)",
-              objective, flow, by, run.get("run_id") if isinstance(run, dict) else run)
-    return {"objective": objective, "flow": flow, "by": by}
+    """A run of `flow` had not finished by `by` (UTC): objective `objective` is missed.
+
+    The scheduler passes the run as `context["dag_run"]` (the REST API's DAG run, whose id
+    is `dag_run_id`). The message is logged and returned: Airflow keeps it as the output of
+    the callback.
+    """
+    run = context.get("dag_run") if isinstance(context, dict) else None
+    run_id = run.get("dag_run_id") if isinstance(run, dict) else None
+    message = (f"mlc: completion objective {objective} missed: flow {flow} had not finished "
+               f"by {by} UTC (run {run_id or 'unknown'})")
+    log.error("%s", message)
+    return message
