@@ -279,3 +279,22 @@ def test_the_cache_folder_is_ignored_by_git(proj: Path) -> None:
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=proj,
                             capture_output=True, text=True, check=True).stdout
     assert "mlc.toml" in status and CACHE_DIR not in status
+
+
+def test_yaml_files_are_incremental_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        checks_run: list[int]) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    (root / "mlc.toml").write_text('[project]\nname = "shop"\n')
+    source = Path(__file__).parent / "fixtures" / "yaml" / "shop.flow.yaml"
+    shutil.copy(source, root / "shop.flow.yaml")
+    monkeypatch.chdir(root)
+    first = same_as_uncached(root)
+    runs = len(checks_run)
+    with (root / "shop.flow.yaml").open("a") as f:
+        f.write("# reviewed\n")
+    assert findings(check(load_project([str(root)]))) == first
+    assert len(checks_run) == runs  # a comment: the last findings stand
+    edit(root / "shop.flow.yaml", "watermark: 30s", "watermark: 45s")
+    same_as_uncached(root)
+    assert len(checks_run) == runs + 2
