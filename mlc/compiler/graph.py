@@ -113,15 +113,25 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
 def flow_chain_graph(g: nx.MultiDiGraph) -> nx.DiGraph:
     """Flows only, with an edge F -> G when G runs after F (on_finish, or a signal F emits and G awaits)."""
     chain = nx.DiGraph()
-    for n, data in g.nodes(data=True):
-        if data.get("kind") == "flow":
-            chain.add_node(n)
-    for u, v, data in g.edges(data=True):
-        if data["kind"] == "on_finish":
-            chain.add_edge(u, v, via=None)
-        elif data["kind"] == "emits":
-            flow = node_id("flow", g.nodes[u]["flow"])
-            for _s, waiter, d2 in g.out_edges(v, data=True):
-                if d2["kind"] == "awaits":
-                    chain.add_edge(flow, waiter, via=g.nodes[v]["label"])
+    flows, signals = [], []
+    for n, kind in g.nodes(data="kind"):
+        if kind == "flow":
+            flows.append(n)
+        elif kind == "signal":
+            signals.append(n)
+    chain.add_nodes_from(flows)
+    # from the flow and signal nodes' own edges: there are far fewer than edges in the program
+    for f in flows:
+        for u, _f, kind in g.in_edges(f, data="kind"):
+            if kind == "on_finish":
+                chain.add_edge(u, f, via=None)
+    for s in signals:
+        waiters = [w for _s, w, kind in g.out_edges(s, data="kind") if kind == "awaits"]
+        if not waiters:
+            continue
+        for step, _s, kind in g.in_edges(s, data="kind"):
+            if kind == "emits":
+                flow = node_id("flow", g.nodes[step]["flow"])
+                for waiter in waiters:
+                    chain.add_edge(flow, waiter, via=g.nodes[s]["label"])
     return chain
