@@ -4,8 +4,9 @@ It never raises on bad input: problems come back as diagnostics, with the
 source text kept for rendering.
 
 Incremental by content, in three layers (the cache is `.mlc_cache/`):
-- each file's parse (its syntax tree, and a summary of what it declares and
-  imports) is cached by the hash of its text;
+- each file's parse (a summary of what it declares and imports, and the text
+  itself, to compare it with the next version) is cached by the hash of its
+  text; its syntax tree, once it had to be lowered again;
 - its lowered IR is cached with the names it looked up and what they meant, so
   it is reused while its text is the same and those names mean the same;
 - the findings of the last run are kept with the files it saw (`snapshot`): an
@@ -166,9 +167,14 @@ def _loads(data: bytes):
 
 
 def _module(u: _Unit, cache) -> A.Module:
+    """The file's syntax tree: from this run's parse, the cache, or a parse now. A tree parsed
+    here is cached: the file is being lowered again, and may well be on the next run too."""
     if u.module is None:
-        parsed = cache.get("parse", u.key) if cache and u.key else None
-        u.module = parsed[2] if parsed is not None else _parse(u.text, u.display)[0]
+        u.module = cache.get("ast", u.key) if cache and u.key else None
+        if u.module is None:
+            u.module = _parse(u.text, u.display)[0]
+            if cache and u.key:
+                cache.put("ast", u.key, u.module)
     return u.module
 
 
@@ -185,7 +191,7 @@ def _unchanged(units: list[_Unit], previous, cache) -> bool:
         if old.key == u.key:
             continue
         before = cache.get("parse", old.key)
-        if before is None or before[2].decls != _module(u, cache).decls:
+        if before is None or _parse(before[2], u.display)[0].decls != _module(u, cache).decls:
             return False
     return True
 
@@ -205,8 +211,8 @@ def _parse(text: str, display: str) -> tuple[A.Module, list[Diagnostic]]:
 
 
 def _unit(display: str, text: str, cache, seen: dict) -> _Unit:
-    """A file's summary and parse findings: from the last run's snapshot, or with its syntax
-    tree from the cache or a parse."""
+    """A file's summary and parse findings: from the last run's snapshot, the cache, or a
+    parse (which also gives its syntax tree)."""
     from mlc.compiler.resolve import summarize
 
     key = cache.key(display, text) if cache else None
@@ -214,12 +220,15 @@ def _unit(display: str, text: str, cache, seen: dict) -> _Unit:
     if key and old is not None and old.key == key:
         return _Unit(display, text, key, old.summary, list(old.diagnostics), None)
     parsed = cache.get("parse", key) if cache and key else None
-    if parsed is None:
-        module, diags = _parse(text, display)
-        parsed = (summarize(module), diags, module)
-        if cache and key:
-            cache.put("parse", key, parsed)
-    summary, diags, module = parsed
+    if parsed is not None:
+        summary, diags, _text = parsed
+        return _Unit(display, text, key, summary, list(diags), None)
+    module, diags = _parse(text, display)
+    summary = summarize(module)
+    if cache and key:
+        # the text, not the tree: pickling every tree was a fifth of a first run, and a tree
+        # is needed only to compare a file with its next version, or to lower it again
+        cache.put("parse", key, (summary, diags, text))
     return _Unit(display, text, key, summary, list(diags), module)
 
 

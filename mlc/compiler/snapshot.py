@@ -57,7 +57,7 @@ def save(cache: ParseCache, previous: Snapshot | None, current: dict[str, Entry]
             if new is None and (display.startswith("<") or os.path.exists(display)):
                 files[display] = old
             elif new is None or new.key != old.key:
-                cache.drop("parse", old.key)
-                cache.drop("ir", old.key)
+                for kind in ("parse", "ast", "ir"):
+                    cache.drop(kind, old.key)
     files.update(current)
     cache.put(_KIND, _NAME, Snapshot(cache.salt, files, tuple(current), findings))
