@@ -449,35 +449,104 @@ _SIZED_TYPES = {**dict.fromkeys(("decimal", "numeric", "number", "double", "real
                 **dict.fromkeys(("varchar", "char", "nvarchar", "character", "text"), "string")}
 
 
-def _mistake(token: Token, prev: Token | None, text: str, pos: int) -> tuple[str, str, int, int] | None:
-    """(message, help, start, end) for a few mistakes that read as something else than a
-    stray token; start and end are what to underline."""
-    word = str(token)
-    line = text[text.rfind("\n", 0, pos) + 1:pos]
-    rest = re.match(r"[^,}\n]*", text[token.end_pos:])
-    latency = re.search(r"\blatency\s*\(([^()]*)\)\s*$", line)
-    if token.type in ("EQ", "NE", "LE", "GE", "LT", "GT") and latency:
-        value = rest.group(0).strip() if rest else "..."
-        return ("a latency objective needs a percentile",
-                f"write `latency({latency.group(1).strip()}) p99 {word} {value or '...'}` (or p50, p95)",
-                token.start_pos, token.end_pos)
-    if word == ":" and prev is not None and prev.type == "INT" and re.search(r"\bby\s+[0-9]+$", line):
-        m = re.match(r"[0-9:]*", text[prev.start_pos:])
-        spelt = m.group(0) if m else str(prev)
-        return ("a time of day is written as a string", f'write `by "{spelt}"`',
-                prev.start_pos, prev.start_pos + len(spelt))
+_Mistake = tuple[str, str, int, int]  # message, help, and the start and end to underline
+
+
+def _line_before(text: str, pos: int) -> str:
+    return text[text.rfind("\n", 0, pos) + 1:pos]
+
+
+def _rest_of_item(text: str, at: int) -> str:
+    m = re.match(r"[^,}\n]*", text[at:])
+    return m.group(0).strip() if m else ""
+
+
+def _latency_without_percentile(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    latency = re.search(r"\blatency\s*\(([^()]*)\)\s*$", _line_before(text, pos))
+    if token.type not in ("EQ", "NE", "LE", "GE", "LT", "GT") or not latency:
+        return None
+    value = _rest_of_item(text, token.end_pos) or "..."
+    return ("a latency objective needs a percentile",
+            f"write `latency({latency.group(1).strip()}) p99 {token} {value}` (or p50, p95)",
+            token.start_pos, token.end_pos)
+
+
+def _unquoted_time(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    if str(token) != ":" or prev is None or prev.type != "INT" or not re.search(r"\bby\s+[0-9]+$",
+                                                                               _line_before(text, pos)):
+        return None
+    m = re.match(r"[0-9:]*", text[prev.start_pos:])
+    spelt = m.group(0) if m else str(prev)
+    return ("a time of day is written as a string", f'write `by "{spelt}"`', prev.start_pos, prev.start_pos + len(spelt))
+
+
+def _sized_type(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    line = _line_before(text, pos)
     typed = re.search(r":\s*\??\s*([A-Za-z_][A-Za-z0-9_]*)\s*\([^()]*$", line)
-    if token.type in ("INT", "FLOAT") and typed:
-        name = typed.group(1)
-        start = pos - len(line) + typed.start(1)
-        line_end = text.find("\n", pos)
-        close = text.find(")", pos, line_end if line_end >= 0 else len(text))
-        end = close + 1 if close >= 0 else token.end_pos
-        plain = _SIZED_TYPES.get(name.lower())
-        if plain is not None:
-            return (f"`{name}` takes no size here: the type is `{plain}`", f"write `{plain}`", start, end)
-        return ("a type's arguments are names, not numbers", "name them, as in `enum(low, high)`",
-                start, end)
+    if token.type not in ("INT", "FLOAT") or not typed:
+        return None
+    name = typed.group(1)
+    start = pos - len(line) + typed.start(1)
+    close = text.find(")", pos, _line_bounds(text, pos)[1])
+    end = close + 1 if close >= 0 else token.end_pos
+    plain = _SIZED_TYPES.get(name.lower())
+    if plain is not None:
+        return f"`{name}` takes no size here: the type is `{plain}`", f"write `{plain}`", start, end
+    return "a type's arguments are names, not numbers", "name them, as in `enum(low, high)`", start, end
+
+
+def _arrow(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    if not text.startswith("->", pos):
+        return None
+    ls, le = _line_bounds(text, pos)
+    return ("steps are chained with `>>`, not `->`", f"write `{text[ls:le].strip().replace('->', '>>')}`",
+            pos, pos + 2)
+
+
+def _clause_colon(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    """`owner: "team"`: a keyword, then a colon where its value was expected."""
+    if str(token) != ":" or prev is None or prev.type == "NAME" or not re.fullmatch(r"[a-z_]+", str(prev)):
+        return None
+    value = _rest_of_item(text, token.end_pos) or "..."
+    return f"`{prev}` takes no colon", f"write `{prev} {value}`", token.start_pos, token.end_pos
+
+
+def _call_without_parens(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    """`trigger on_finish train`, `trigger signal ready`: the name belongs in parentheses."""
+    if token.type != "NAME" or prev is None:
+        return None
+    if str(prev) != "on_finish" and not (str(prev) == "signal" and
+                                         re.search(r"\btrigger\b", _line_before(text, prev.start_pos))):
+        return None
+    return (f"`{prev}` takes its {'flow' if str(prev) == 'on_finish' else 'signal'} in parentheses",
+            f"write `{prev}({token})`", token.start_pos, token.end_pos)
+
+
+def _unquoted_entry_point(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    """`step fit python(train:main)`: a step's target is a string."""
+    line = _line_before(text, pos)
+    m = re.search(r"\b(python|spark|flink|bash)\s*\(\s*([^()\"]*)$", line)
+    if m is None or not re.match(r"\s*step\b", line):
+        return None
+    start = pos - len(line) + m.start(2)
+    close = text.find(")", pos, _line_bounds(text, pos)[1])
+    if close < 0:
+        return None
+    written = text[start:close].strip()
+    what = {"python": "an entry point", "bash": "a command"}.get(m.group(1), "a job's path")
+    return (f"`{m.group(1)}` takes {what} as a string", f'write `{m.group(1)}("{written}")`', start, close)
+
+
+_MISTAKES = (_latency_without_percentile, _unquoted_time, _sized_type, _arrow, _clause_colon,
+             _call_without_parens, _unquoted_entry_point)
+
+
+def _mistake(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    """A few mistakes that read as something other than a stray token, said as such."""
+    for recognise in _MISTAKES:
+        found = recognise(token, prev, text, pos)
+        if found is not None:
+            return found
     return None
 
 
