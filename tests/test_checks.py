@@ -167,6 +167,27 @@ def test_failed_import_does_not_cascade(tmp_path: Path) -> None:
     assert [c for c, *_ in got] == ["E0203"]
 
 
+def test_a_member_imported_as_a_module_gets_the_braces(tmp_path: Path) -> None:
+    text = BASE.replace("import std.connectors.{kafka, hive, s3, files}",
+                        "import std.connectors.kafka\nimport std.connectors.{hive, s3, files}")
+    (tmp_path / "mlc.toml").write_text("")
+    (tmp_path / "main.flow").write_text(text)
+    (d,) = check(load_project([str(tmp_path)]), use_cache=False).diagnostics
+    assert (d.code, d.span.line, d.help) == (
+        "E0203", 2, "a module's members are imported in braces: `import std.connectors.{kafka}`")
+
+
+def test_a_declaration_with_a_syntax_error_gets_no_further_findings(tmp_path: Path) -> None:
+    """The failed item is dropped by recovery: without the rule, the scorer's broken fallback
+    would also be reported as a probabilistic model served with no fallback (E0801)."""
+    broken = BASE.replace("fallback baseline when confidence < 0.5 or unavailable",
+                          "fallback baseline when confidence = 0.5 or unavailable\n  serve { replicas 2 }")
+    assert [c for c, *_ in run(tmp_path, broken)] == ["E0001"]
+    # findings outside the broken declaration still come
+    broken = broken.replace("features activity on user {", "features activity on usr {")
+    assert [c for c, *_ in run(tmp_path, broken)] == ["E0202", "E0001"]
+
+
 def test_slo_template_arity(tmp_path: Path) -> None:
     text = BASE + "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer)\n"
     assert run(tmp_path, text) == [("E0601", 49, 1, "template `fresh` takes 2 arguments (target, bound); 1 given")]

@@ -121,12 +121,36 @@ def _check(project: Project, use_cache: bool) -> Result:
         result._program, lowered = _assemble(units, resolver, cache)
         findings += lowered
         findings += run_checks(result._program, resolver)
-    result.diagnostics.extend(findings)
+    result.diagnostics.extend(_past_syntax_errors(findings, units))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     if cache and not (reused and _same_texts(units, known)):
         current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
         snapshot.save(cache, previous, current, tuple(findings))
     return result
+
+
+def _past_syntax_errors(findings: list[Diagnostic], units: list[_Unit]) -> list[Diagnostic]:
+    """The findings, less those inside a declaration that has a syntax error.
+
+    Recovery drops the item that failed to parse, so what the checks then say of that
+    declaration (no fallback, a column the schema lacks) is about a part the user did
+    write: one mistake, one error. Findings elsewhere stand."""
+    broken: dict[str, list] = {}
+    for u in units:
+        for d in u.diagnostics:
+            if d.is_error and d.span is not None:
+                for sym in u.summary.symbols:
+                    if sym.extent is not None and _within(d.span, sym.extent):
+                        broken.setdefault(u.display, []).append(sym.extent)
+    if not broken:
+        return findings
+    return [f for f in findings if f.span is None
+            or not any(_within(f.span, extent) for extent in broken.get(f.span.file, ()))]
+
+
+def _within(span, extent) -> bool:
+    return (extent.line, extent.col) <= (span.line, span.col) and \
+        (span.end_line, span.end_col) <= (extent.end_line, extent.end_col)
 
 
 def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Diagnostic]]:
@@ -253,8 +277,10 @@ def _stdlib_units(units: list[_Unit], result: Result, cache, seen: dict) -> list
     """The standard-library modules the project imports (they are .flow files too)."""
     from mlc.stdlib import stdlib_file
 
-    wanted = sorted({d.module.dotted for u in units for d in u.summary.imports
-                     if d.module.dotted.startswith("std.")})
+    named = {d.module.dotted for u in units for d in u.summary.imports if d.module.dotted.startswith("std.")}
+    # `import std.connectors.kafka` names no module; its parent is read so that the resolver
+    # can say to write `import std.connectors.{kafka}`
+    wanted = sorted(named | {n.rpartition(".")[0] for n in named if stdlib_file(n) is None})
     out = []
     for name in wanted:
         found = stdlib_file(name)

@@ -129,8 +129,14 @@ class Resolver:
         module = d.module.dotted
         if module not in self.packages:
             known = [p for p in self.packages if p] + list(STDLIB_MODULES)
+            parent, _, last = module.rpartition(".")
+            if not d.members and any(name == last for (_ns, name) in self.packages.get(parent, {})):
+                help = f"a module's members are imported in braces: `import {parent}.{{{last}}}`"
+                scope.poisoned.add(last)
+            else:
+                help = did_you_mean(module, known)
             self.diagnostics.append(error(
-                "E0203", f"unknown module `{module}`", d.module.span, help=did_you_mean(module, known),
+                "E0203", f"unknown module `{module}`", d.module.span, help=help,
                 notes=("modules are the `package` names of the project's files and of the standard "
                        "library (`std.connectors`, `std.slo`)",)))
             for member in d.members:  # already reported: later uses of these names stay quiet

@@ -504,9 +504,14 @@ def _arrow(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | 
 
 
 def _clause_colon(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
-    """`owner: "team"`: a keyword, then a colon where its value was expected."""
-    if str(token) != ":" or prev is None or prev.type == "NAME" or not re.fullmatch(r"[a-z_]+", str(prev)):
+    """`owner: "team"`: a keyword, then a colon where its value was expected; or a setting
+    of `serve { }` or `resources { }` written `replicas: 2`."""
+    if str(token) != ":" or prev is None or not re.fullmatch(r"[a-z_][a-z0-9_]*", str(prev)):
         return None
+    if prev.type == "NAME":
+        braces = [at for ch, at in _brackets(text, pos) if ch == "{"]
+        if not braces or _opener(text, braces[-1])[0] not in ("`serve`", "`resources`"):
+            return None
     value = _rest_of_item(text, token.end_pos) or "..."
     return f"`{prev}` takes no colon", f"write `{prev} {value}`", token.start_pos, token.end_pos
 
@@ -537,8 +542,25 @@ def _unquoted_entry_point(token: Token, prev: Token | None, text: str, pos: int)
     return (f"`{m.group(1)}` takes {what} as a string", f'write `{m.group(1)}("{written}")`', start, close)
 
 
+def _unquoted_cron(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    line = _line_before(text, pos)
+    m = re.search(r"\bcron\s*\(\s*$", line)
+    close = text.find(")", pos, _line_bounds(text, pos)[1])
+    if m is None or close < 0 or str(token).startswith('"'):
+        return None
+    return ("a cron expression is written as a string", f'write `cron("{text[pos:close].strip()}")`', pos, close)
+
+
+def _assignment_in_condition(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
+    """`when confidence = 0.5`, `gate auc = 0.8`: `=` where a comparison goes."""
+    if str(token) != "=" or prev is None or not re.search(r"\b(when|gate)\b", _line_before(text, pos)):
+        return None
+    value = _rest_of_item(text, token.end_pos) or "..."
+    return "`=` does not compare", f"write `{prev} == {value}` (or `<`, `>=`, ...)", pos, token.end_pos
+
+
 _MISTAKES = (_latency_without_percentile, _unquoted_time, _sized_type, _arrow, _clause_colon,
-             _call_without_parens, _unquoted_entry_point)
+             _call_without_parens, _unquoted_entry_point, _unquoted_cron, _assignment_in_condition)
 
 
 def _mistake(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
