@@ -97,6 +97,8 @@ CASES = [
      [("E0206", 27, 11, "feature group `activity` has no feature `views_2h`")]),
     ("sum of a string", "amount_1h = sum(amount)", "amount_1h = sum(label)",
      [("E0301", 20, 19, "`sum` needs a float or int column; this is string")]),
+    ("not an aggregation", "amount_1h = sum(amount)", "amount_1h = total(amount)",
+     [("E0307", 20, 3, "`total` is not an aggregation, but `amount_1h` has a window")]),
     ("entity key not in schema", "entity user { key user_id: string }", "entity user { key uid: string }",
      [("E0304", 18, 8, "entity `user` is keyed by `uid`, which the source of `activity` lacks")]),
     ("event time not a time", "  event_time ts\n", "  event_time label\n",
@@ -165,6 +167,16 @@ def test_failed_import_does_not_cascade(tmp_path: Path) -> None:
     text = BASE.replace("import std.connectors.{kafka, hive, s3, files}", "import std.conectors.{kafka, hive, s3, files}")
     got = run(tmp_path, text)
     assert [c for c, *_ in got] == ["E0203"]
+
+
+def test_a_name_declared_in_another_module_names_the_import(tmp_path: Path) -> None:
+    (tmp_path / "mlc.toml").write_text("")
+    (tmp_path / "main.flow").write_text(BASE.replace("import std.connectors.{kafka, hive, s3, files}",
+                                                     "import std.connectors.{kafka, hive, s3}"))
+    found = check(load_project([str(tmp_path)]), use_cache=False).diagnostics
+    assert {(d.code, d.message) for d in found} == {("E0202", "unknown connector `files`")}
+    assert {d.help for d in found} == {
+        "`files` is declared in `std.connectors`: add it to the import, `import std.connectors.{hive, kafka, s3, files}`"}
 
 
 def test_a_member_imported_as_a_module_gets_the_braces(tmp_path: Path) -> None:

@@ -195,8 +195,19 @@ class Resolver:
             notes: tuple[str, ...] = ()
             if ns == "connector" and not candidates:
                 notes = ("connectors come from the standard library: `import std.connectors.{kafka, hive, s3, files}`",)
-            self.diagnostics.append(error(
-                "E0202", f"unknown {label} `{name}`", span, help=did_you_mean(name, candidates), notes=notes))
+            # declared in a module this file does not import from: say which import to add
+            homes = sorted(p for p, table in self.packages.items()
+                           if p and p != scope.package and (ns, name) in table and table[(ns, name)].kind in kinds)
+            if homes and "." not in name:
+                home = homes[0]
+                members = sorted({s.name for s in scope.imported.values() if s.package == home})
+                listed = ", ".join([*members, name])
+                help = (f"`{name}` is declared in `{home}`: "
+                        + (f"add it to the import, `import {home}.{{{listed}}}`" if members
+                           else f"import it, `import {home}.{{{name}}}`"))
+            else:
+                help = did_you_mean(name, candidates)
+            self.diagnostics.append(error("E0202", f"unknown {label} `{name}`", span, help=help, notes=notes))
             return None
         if symbol.kind not in kinds:
             self.diagnostics.append(error(

@@ -292,6 +292,13 @@ RULES: list[Rule] = [
          "A feature refers to a column its sources do not have.",
          "features clicks_1h on user {\n  from events\n  n = count(knd == click) over 1h every 5m\n}\n",
          "features clicks_1h on user {\n  from events\n  n = count(kind == click) over 1h every 5m\n}\n"),
+    Rule("E0307", "unknown-aggregation",
+         "A feature with a window (`over ...`) whose expression is not one of the aggregations "
+         "(count, sum, avg, min, max, last, distinct_count).",
+         "features recent_views on user {\n  from events\n  n_1h = cnt(kind == view) over 1h every 5m\n}\n",
+         "features recent_views on user {\n  from events\n  n_1h = count(kind == view) over 1h every 5m\n}\n",
+         "A window only makes sense for an aggregation: the engines compute one value per key and "
+         "window from the rows in it."),
     # ------------------------------------------------------------ flows and signals
     Rule("E0401", "step-cycle",
          "The steps of a flow form a cycle; the message walks it.",

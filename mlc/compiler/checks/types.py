@@ -184,7 +184,14 @@ def _check_group(ctx: Context, group: ir.FeatureGroup) -> None:
 
 
 def _check_aggregation(ctx: Context, typer: ExprTyper, f: ir.Feature) -> None:
-    accepts, _yields = AGGREGATION_TYPES.get(f.agg or "", (None, None))
+    if f.agg not in AGGREGATION_TYPES:
+        shown = f"`{f.agg}`" if f.agg else "this expression"
+        ctx.report(error("E0307", f"{shown} is not an aggregation, but `{f.name}` has a window", f.loc,
+                         help=did_you_mean(f.agg, AGGREGATION_TYPES) if f.agg else
+                         f"aggregate it, as in `{f.name} = sum(...) over ...`",
+                         notes=(f"aggregations: {', '.join(AGGREGATION_TYPES)}",)))
+        return
+    accepts, _yields = AGGREGATION_TYPES[f.agg]
     if f.expr is None:
         if f.agg != "count":
             ctx.report(error("E0301", f"`{f.agg}` needs a column: `{f.agg}(column)`", f.loc))
