@@ -67,6 +67,7 @@ EXPECTED: dict[str, list[tuple[str, str, str]]] = {
         ("E0007", "5:17", "`30sec` is not a duration"),
         ("E0007", "6:31", "`16GB` is not a size"),
         ("E0007", "11:21", "`1 h` is not a duration"),
+        ("E0007", "15:34", "`10` is not a duration: it has no unit"),
     ],
     "missing_value": [
         ("E0001", "4:3", "expected `cron`, `every` or a name after `schedule` in flow `train`"),
@@ -124,6 +125,7 @@ EXPECTED_HELP: dict[tuple[str, str], str] = {
     ("three_mistakes", "14:11"): "write `90m`",
     ("numbers", "6:31"): "write `16G`",
     ("numbers", "11:21"): "write the unit right after the number: `1h`",
+    ("numbers", "15:34"): "add its unit: `10s`, `10m`, `10h`, ...",
     ("strings", "3:17"): 'strings are written in double quotes: "like this"',
     ("slo_mistakes", "1:38"): "write `latency(ranker) p99 <= 50ms` (or p50, p95)",
     ("slo_mistakes", "2:49"): 'write `by "06:00"`',

@@ -419,6 +419,10 @@ def _malformed_number(token: Token, prev: Token | None, text: str, path: str, of
             return error("E0007", f"`{text[token.start_pos:m.end()]}` is not a duration",
                          _span(path, offset, text, token.start_pos, m.end()),
                          help=f"write the unit right after the number: `{token}{m.group(1)}`")
+        if token.type == "INT":
+            return error("E0007", f"`{token}` is not a duration: it has no unit",
+                         _span(path, offset, text, token.start_pos, token.end_pos),
+                         help=f"add its unit: `{token}s`, `{token}m`, `{token}h`, ...", notes=(_DURATION_HELP,))
     return None
 
 
@@ -690,7 +694,8 @@ def _unexpected_token(e: UnexpectedInput, token: Token, text: str, path: str, of
     # the word after it.
     word = re.compile(r"[A-Za-z_][A-Za-z0-9_]*").match(text, item + len(text[item:pos]) - len(text[item:pos].lstrip()))
     if word is not None and word.end() < pos and not text[word.end():pos].strip():
-        hint = did_you_mean(word.group(0), _keywords_before(e, lark))
+        keywords = _keywords_before(e, lark)
+        hint = did_you_mean(word.group(0), keywords) if word.group(0) not in keywords else None
         if hint:
             d = error("E0006", f"unknown clause `{word.group(0)}` in {context}",
                       _span(path, offset, text, word.start(), word.end()), help=hint)
