@@ -97,6 +97,8 @@ CASES = [
      [("E0206", 27, 11, "feature group `activity` has no feature `views_2h`")]),
     ("sum of a string", "amount_1h = sum(amount)", "amount_1h = sum(label)",
      [("E0301", 20, 19, "`sum` needs a float or int column; this is string")]),
+    ("comparing a number with a string", "views_1h = count(kind == view)", 'views_1h = count(amount > "x")',
+     [("E0303", 19, 20, "`>` compares int with string")]),
     ("not an aggregation", "amount_1h = sum(amount)", "amount_1h = total(amount)",
      [("E0307", 20, 3, "`total` is not an aggregation, but `amount_1h` has a window")]),
     ("entity key not in schema", "entity user { key user_id: string }", "entity user { key uid: string }",

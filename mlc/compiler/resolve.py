@@ -187,7 +187,8 @@ class Resolver:
             return None
         ns = namespace(kinds[0])
         symbol = self._find(scope, ns, name)
-        label = what or " or ".join(KIND_WORDS[k] for k in kinds)
+        words = [KIND_WORDS[k] for k in kinds]
+        label = what or (words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}")
         if symbol is None:
             if name in scope.poisoned:
                 return None

@@ -117,13 +117,23 @@ class ExprTyper:
         op = e.name
         if op in ("and", "or"):
             return "bool"
-        if op in ("==", "!=", "<", "<=", ">", ">=", "in"):
+        if op in ("==", "!=", "<", "<=", ">", ">="):
+            a, b = _COMPARABLE.get(lt or ""), _COMPARABLE.get(rt or "")
+            if a and b and a != b:
+                self.scope.ctx.report(error("E0303", f"`{op}` compares {lt} with {rt}", e.loc,
+                                            help="compare values of one kind: numbers, strings or booleans"))
+            return "bool"
+        if op == "in":
             return "bool"
         if lt in NUMERIC and rt in NUMERIC:
             return "float" if "float" in (lt, rt) or op == "/" else "int"
         if lt is not None and rt is not None:
             self.scope.ctx.report(error("E0303", f"`{op}` needs numbers; got {lt} and {rt}", e.loc))
         return None
+
+
+# what a comparison may put side by side; other types (dates, enums, durations) are left alone
+_COMPARABLE = {"int": "number", "float": "number", "string": "string", "bool": "bool"}
 
 
 def _columns(ctx: Context, group: ir.FeatureGroup) -> dict[str, ir.TypeSpec] | None:
