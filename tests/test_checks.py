@@ -202,6 +202,27 @@ def test_a_declaration_with_a_syntax_error_gets_no_further_findings(tmp_path: Pa
     assert [c for c, *_ in run(tmp_path, broken)] == ["E0202", "E0001"]
 
 
+def test_settings_out_of_range(tmp_path: Path) -> None:
+    text = BASE + (
+        "model served nondeterministic {\n"
+        "  framework sklearn\n  output score: float\n  confidence in 1.0..0.0\n"
+        "  fallback baseline when confidence < 0.5 or unavailable\n"
+        "  serve { replicas 0, timeout 40, gpu -1, cpu 0.5, memory 2Gi }\n}\n"
+        "flow often {\n  schedule every 0m\n"
+        '  step s bash("true") { timeout 0s, resources { cpu 0, memory "lots" } }\n}\n')
+    got = [(code, line, message) for code, line, _col, message in run(tmp_path, text)]
+    assert got == [
+        ("E0308", 48, "the confidence range of `served` is empty: 1..0"),  # and no E0803 for 0.5
+        ("E0308", 53, "`replicas` in `serve` is a whole number of replicas, at least 1; `0` is not"),
+        ("E0308", 53, "`timeout` in `serve` is a duration above zero, like `40ms`; `40` is not"),
+        ("E0308", 53, "`gpu` in `serve` is a whole number of GPUs, 0 or more; `-1` is not"),
+        ("E0308", 56, "an interval schedule must be above zero"),
+        ("E0308", 57, "the `timeout` of step `s` must be above zero"),
+        ("E0308", 57, "`cpu` in `resources` is a number of CPUs above zero, like `2` or `0.5`; `0` is not"),
+        ("E0308", 57, "`memory` in `resources` is a size above zero, like `4Gi`; `\"lots\"` is not"),
+    ]
+
+
 def test_slo_template_arity(tmp_path: Path) -> None:
     text = BASE + "slo fresh(target, bound) { freshness(target) <= bound }\nslo s = fresh(scorer)\n"
     assert run(tmp_path, text) == [("E0601", 49, 1, "template `fresh` takes 2 arguments (target, bound); 1 given")]

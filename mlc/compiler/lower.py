@@ -299,10 +299,14 @@ class Lowering:
         serve = None
         if d.serve is not None:
             settings = {s.name.value: s.value for s in d.serve}
-            rep, tmo = settings.pop("replicas", None), settings.pop("timeout", None)
+            rep, tmo = settings.get("replicas"), settings.get("timeout")
+            # typed fields when well typed; otherwise left among the settings, where the
+            # settings check reports them
+            rep = settings.pop("replicas") if isinstance(rep, A.Literal) and rep.kind == "int" else None
+            tmo = settings.pop("timeout") if isinstance(tmo, A.Literal) and tmo.kind == "duration" else None
             serve = ir.build(ir.Serve, 
-                replicas=rep.value if isinstance(rep, A.Literal) and rep.kind == "int" else None,
-                timeout_ms=tmo.value if isinstance(tmo, A.Literal) and tmo.kind == "duration" else None,
+                replicas=rep.value if rep is not None else None,
+                timeout_ms=tmo.value if tmo is not None else None,
                 settings={k: expr(v) for k, v in settings.items()}, loc=loc(d.serve_span))
         conf = None
         if d.confidence is not None:

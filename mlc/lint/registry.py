@@ -299,6 +299,16 @@ RULES: list[Rule] = [
          "features recent_views on user {\n  from events\n  n_1h = count(kind == view) over 1h every 5m\n}\n",
          "A window only makes sense for an aggregation: the engines compute one value per key and "
          "window from the rows in it."),
+    Rule("E0308", "value-out-of-range",
+         "A setting with a value of the wrong kind or out of its range: `replicas` below 1, a "
+         "negative `gpu`, a zero `timeout` or interval, an empty `confidence` range.",
+         "model popular deterministic {\n  framework rule\n  output score: float\n"
+         "  serve { replicas 0, timeout 40ms }\n}\n",
+         "model popular deterministic {\n  framework rule\n  output score: float\n"
+         "  serve { replicas 2, timeout 40ms }\n}\n",
+         "Checked: `replicas`, `timeout`, `cpu`, `memory` and `gpu` in `serve { }` and a step's "
+         "`resources { }`; step and feature-group timeouts; `every` schedules and arrival periods; "
+         "`confidence in LOW..HIGH`. Other settings belong to the backend that reads them."),
     # ------------------------------------------------------------ flows and signals
     Rule("E0401", "step-cycle",
          "The steps of a flow form a cycle; the message walks it.",

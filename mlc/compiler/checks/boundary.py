@@ -47,7 +47,7 @@ def _check_model(ctx: Context, m: ir.Model) -> None:
                              help=f"declare `confidence in 0.0..1.0` on `{m.name}`"))
             continue
         lo, hi = m.confidence
-        if not lo <= value <= hi:
+        if lo < hi and not lo <= value <= hi:  # an empty range is E0308 already
             ctx.report(error("E0803", f"confidence threshold {lit.text} is outside the declared range "
                                       f"{lo:g}..{hi:g} of `{m.name}`", lit.loc,
                              help=f"pick a threshold between {lo:g} and {hi:g}"))
