@@ -69,6 +69,10 @@ def run(tmp_path: Path, text: str) -> list[tuple[str, int, int, str]]:
             for d in result.diagnostics]
 
 
+def by_line(tmp_path: Path, text: str) -> list[tuple[str, int, str]]:
+    return [(code, line, message) for code, line, _col, message in run(tmp_path, text)]
+
+
 def test_base_program_is_clean(tmp_path: Path) -> None:
     assert run(tmp_path, BASE) == []
 
@@ -210,8 +214,7 @@ def test_settings_out_of_range(tmp_path: Path) -> None:
         "  serve { replicas 0, timeout 40, gpu -1, cpu 0.5, memory 2Gi }\n}\n"
         "flow often {\n  schedule every 0m\n"
         '  step s bash("true") { timeout 0s, resources { cpu 0, memory "lots" } }\n}\n')
-    got = [(code, line, message) for code, line, _col, message in run(tmp_path, text)]
-    assert got == [
+    assert by_line(tmp_path, text) == [
         ("E0308", 48, "the confidence range of `served` is empty: 1..0"),  # and no E0803 for 0.5
         ("E0308", 53, "`replicas` in `serve` is a whole number of replicas, at least 1; `0` is not"),
         ("E0308", 53, "`timeout` in `serve` is a duration above zero, like `40ms`; `40` is not"),
@@ -221,6 +224,22 @@ def test_settings_out_of_range(tmp_path: Path) -> None:
         ("E0308", 57, "`cpu` in `resources` is a number of CPUs above zero, like `2` or `0.5`; `0` is not"),
         ("E0308", 57, "`memory` in `resources` is a size above zero, like `4Gi`; `\"lots\"` is not"),
     ]
+
+
+def test_names_in_step_expressions_and_parameter_defaults(tmp_path: Path) -> None:
+    text = BASE + (
+        "flow regional {\n"
+        '  param region: string = 5\n  param day: string = "today"\n  schedule daily\n'
+        '  step a bash("echo $R") { env { R = regin, ID = run.id, DAY = day } }\n'
+        '  step b bash("echo $X") { foreach r in [1, 2], when region == "eu", env { X = r, Y = rr } }\n'
+        "  a >> b\n}\n")
+    assert by_line(tmp_path, text) == [
+        ("E0303", 49, "the default of `region` is an int, but `region` is a string"),
+        ("E0202", 52, "unknown name `regin` in flow `regional`"),
+        ("E0202", 53, "unknown name `rr` in flow `regional`"),
+    ]
+    fixed = text.replace("= 5", '= "eu"').replace("= regin", "= region").replace("Y = rr", "Y = r")
+    assert run(tmp_path, fixed) == []
 
 
 def test_slo_template_arity(tmp_path: Path) -> None:

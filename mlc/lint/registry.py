@@ -206,7 +206,8 @@ RULES: list[Rule] = [
          "signal user_changed external { version: string }\n",
          "Every declaration of a package shares one namespace, across its files: rename one."),
     Rule("E0202", "unknown-name",
-         "An unknown name; the help names the closest declared one of the right kind.",
+         "An unknown name (a declaration, or in a step's expressions a parameter, `run.id` or the "
+         "`foreach` variable); the help names the closest known one of the right kind.",
          "features activity_7d on usr {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n}\n",
          "features activity_7d on user {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n}\n",
          "Check the spelling, or import the name from the package that declares it."),
@@ -268,7 +269,7 @@ RULES: list[Rule] = [
          "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n"),
     Rule("E0303", "type-mismatch",
          "A value of the wrong type: a payload field, a connector option, a plain column whose type "
-         "differs from the source's.",
+         "differs from the source's, a parameter's default, a comparison of a number with a string.",
          "signal trained { version: string }\n"
          'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = 3) }\n}\n'
          "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n",
