@@ -188,9 +188,10 @@ def _compile_text(tmp_path: Path, text: str, env: str = "local") -> tuple[int, s
     ("E1001", "flow f {\n  tags [\"" + "t" * 101 + "\"]\n  step a bash(\"true\")\n}\n"),
     ("E1001", "flow f {\n  step " + "s" * 246 + " bash(\"true\") { gate ok }\n}\n"),
     ("E1003", "flow f {\n  schedule daily\n  param n: int\n  step a bash(\"true\")\n}\n"),
-    ("E1004", "flow f {\n  step a bash(\"true\") { when nope > 1 }\n}\n"),
+    # unknown names: the checker (E0202) stops them before any backend runs
+    ("E0202", "flow f {\n  step a bash(\"true\") { when nope > 1 }\n}\n"),
     ("E1004", "flow f {\n  param xs: [int] = [1]\n  step a bash(\"true\") { when len(xs) > 1 }\n}\n"),
-    ("E1004", "flow f {\n  step a bash(\"true\") { env { X = other.thing } }\n}\n"),
+    ("E0202", "flow f {\n  step a bash(\"true\") { env { X = other.thing } }\n}\n"),
     ("E1004", "flow f {\n  step a python(\"os.path:join; rm\")\n}\n"),
     ("E1008", "flow f {\n  schedule daily\n  catchup true\n  step a bash(\"true\")\n}\n"),
 ])
