@@ -232,13 +232,17 @@ def test_names_in_step_expressions_and_parameter_defaults(tmp_path: Path) -> Non
         '  param region: string = 5\n  param day: string = "today"\n  schedule daily\n'
         '  step a bash("echo $R") { env { R = regin, ID = run.id, DAY = day } }\n'
         '  step b bash("echo $X") { foreach r in [1, 2], when region == "eu", env { X = r, Y = rr } }\n'
-        "  a >> b\n}\n")
+        '  step c python("pkg.m:f") { emits signal done(auc = auc, run = run.id, bad = run.idd) }\n'
+        "  a >> b >> c\n}\nsignal done { auc: float, run: string, bad: string }\n"
+        'flow after {\n  trigger signal(done)\n  step s bash("true")\n}\n')
     assert by_line(tmp_path, text) == [
         ("E0303", 49, "the default of `region` is an int, but `region` is a string"),
         ("E0202", 52, "unknown name `regin` in flow `regional`"),
         ("E0202", 53, "unknown name `rr` in flow `regional`"),
+        ("E0202", 54, "unknown name `run.idd` in flow `regional`"),  # a metric is a bare name
     ]
-    fixed = text.replace("= 5", '= "eu"').replace("= regin", "= region").replace("Y = rr", "Y = r")
+    fixed = (text.replace("= 5", '= "eu"').replace("= regin", "= region").replace("Y = rr", "Y = r")
+             .replace("bad = run.idd", "bad = run.id"))
     assert run(tmp_path, fixed) == []
 
 

@@ -7,7 +7,8 @@
 - E0405 an unknown step kind; E0406 a step argument of the wrong form;
 - E0601 an SLO template used with the wrong number of arguments;
 - E0202 a name in a step's expressions (`env`, `when`, `foreach ... in`, an `emits` payload)
-  that is neither a parameter of the flow, `run.id`, nor the step's `foreach` variable;
+  that is neither a parameter of the flow, `run.id`, the step's `foreach` variable, nor (in a
+  payload) one of the step's metrics;
 - E0303 a parameter whose default is not of its type.
 """
 
@@ -170,19 +171,22 @@ def _check_names(ctx: Context, flow: ir.Flow) -> None:
         var = s.foreach.var if s.foreach else None
         if s.foreach is not None:
             _refs(ctx, flow, s.foreach.items, params, None)
-        for e in [*s.env.values(), *([s.when] if s.when else []),
-                  *(v for emit in s.emits for v in emit.payload.values())]:
+        for e in [*s.env.values(), *([s.when] if s.when else [])]:
             _refs(ctx, flow, e, params, var)
+        for emit in s.emits:  # a payload may also carry the step's metrics: bare names
+            for e in emit.payload.values():
+                _refs(ctx, flow, e, params, None, metrics=True)
 
 
 def _a(kind: str | None) -> str:
     return f"an {kind}" if kind and kind[0] in "aeiou" else f"a {kind}"
 
 
-def _refs(ctx: Context, flow: ir.Flow, e: ir.Expr, params: set[str], var: str | None) -> None:
+def _refs(ctx: Context, flow: ir.Flow, e: ir.Expr, params: set[str], var: str | None,
+          metrics: bool = False) -> None:
     if e.op == "ref":
         name = e.name or ""
-        if name in params or name == "run.id" or name == var:
+        if name in params or name == "run.id" or name == var or (metrics and "." not in name):
             return
         known = sorted(params) + ["run.id"] + ([var] if var else [])
         listed = ", ".join(f"`{n}`" for n in known)
@@ -192,7 +196,7 @@ def _refs(ctx: Context, flow: ir.Flow, e: ir.Expr, params: set[str], var: str | 
                                 + (", the step's `foreach` variable)" if var else ")"),)))
         return
     for a in e.args:
-        _refs(ctx, flow, a, params, var)
+        _refs(ctx, flow, a, params, var, metrics)
 
 
 def check(ctx: Context) -> None:
