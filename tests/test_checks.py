@@ -233,16 +233,21 @@ def test_names_in_step_expressions_and_parameter_defaults(tmp_path: Path) -> Non
         '  step a bash("echo $R") { env { R = regin, ID = run.id, DAY = day } }\n'
         '  step b bash("echo $X") { foreach r in [1, 2], when region == "eu", env { X = r, Y = rr } }\n'
         '  step c python("pkg.m:f") { emits signal done(auc = auc, run = run.id, bad = run.idd) }\n'
-        "  a >> b >> c\n}\nsignal done { auc: float, run: string, bad: string }\n"
+        '  step d bash("echo $N") { when region > 3, env { N = 1 + run.id, M = day + "-x", K = -day } }\n'
+        "  a >> b >> c >> d\n}\nsignal done { auc: float, run: string, bad: string }\n"
         'flow after {\n  trigger signal(done)\n  step s bash("true")\n}\n')
     assert by_line(tmp_path, text) == [
         ("E0303", 49, "the default of `region` is an int, but `region` is a string"),
         ("E0202", 52, "unknown name `regin` in flow `regional`"),
         ("E0202", 53, "unknown name `rr` in flow `regional`"),
         ("E0202", 54, "unknown name `run.idd` in flow `regional`"),  # a metric is a bare name
+        ("E0303", 55, "`>` compares a string with a number"),
+        ("E0303", 55, "`+` adds numbers or joins strings; here it has a number and a string"),
+        ("E0303", 55, "`-` works on numbers; here it has a string"),
     ]
     fixed = (text.replace("= 5", '= "eu"').replace("= regin", "= region").replace("Y = rr", "Y = r")
-             .replace("bad = run.idd", "bad = run.id"))
+             .replace("bad = run.idd", "bad = run.id").replace("region > 3", "region > \"a\"")
+             .replace("1 + run.id", "run.id + \"-1\"").replace("K = -day", "K = day"))
     assert run(tmp_path, fixed) == []
 
 

@@ -5,11 +5,9 @@
 - W0403 a step connected to no other step of a flow that has edges;
 - E0404 an edge naming a step the flow lacks;
 - E0405 an unknown step kind; E0406 a step argument of the wrong form;
-- E0601 an SLO template used with the wrong number of arguments;
-- E0202 a name in a step's expressions (`env`, `when`, `foreach ... in`, an `emits` payload)
-  that is neither a parameter of the flow, `run.id`, the step's `foreach` variable, nor (in a
-  payload) one of the step's metrics;
-- E0303 a parameter whose default is not of its type.
+- E0601 an SLO template used with the wrong number of arguments.
+
+The names and types of a flow's expressions are checked in `flow_expressions`.
 """
 
 from __future__ import annotations
@@ -154,54 +152,8 @@ def _check_slo_uses(ctx: Context) -> None:
                              labels=(Label(template.loc, "declared here"),)))
 
 
-# the literal kinds a parameter's default may be, by the parameter's type
-_DEFAULT_KINDS = {"string": {"string"}, "int": {"int"}, "float": {"int", "float"}, "bool": {"bool"},
-                  "duration": {"duration"}, "date": {"string"}, "timestamp": {"string"}}
-
-
-def _check_names(ctx: Context, flow: ir.Flow) -> None:
-    params = {p.name for p in flow.params}
-    for p in flow.params:
-        allowed = _DEFAULT_KINDS.get(p.type.name)
-        d = p.default
-        if allowed and d is not None and d.op == "lit" and d.kind not in allowed and not p.type.element:
-            ctx.report(error("E0303", f"the default of `{p.name}` is {_a(d.kind)}, but `{p.name}` is {_a(p.type.name)}",
-                             d.loc or p.loc))
-    for s in flow.steps:
-        var = s.foreach.var if s.foreach else None
-        if s.foreach is not None:
-            _refs(ctx, flow, s.foreach.items, params, None)
-        for e in [*s.env.values(), *([s.when] if s.when else [])]:
-            _refs(ctx, flow, e, params, var)
-        for emit in s.emits:  # a payload may also carry the step's metrics: bare names
-            for e in emit.payload.values():
-                _refs(ctx, flow, e, params, None, metrics=True)
-
-
-def _a(kind: str | None) -> str:
-    return f"an {kind}" if kind and kind[0] in "aeiou" else f"a {kind}"
-
-
-def _refs(ctx: Context, flow: ir.Flow, e: ir.Expr, params: set[str], var: str | None,
-          metrics: bool = False) -> None:
-    if e.op == "ref":
-        name = e.name or ""
-        if name in params or name == "run.id" or name == var or (metrics and "." not in name):
-            return
-        known = sorted(params) + ["run.id"] + ([var] if var else [])
-        listed = ", ".join(f"`{n}`" for n in known)
-        ctx.report(error("E0202", f"unknown name `{name}` in flow `{flow.name}`", e.loc,
-                         help=did_you_mean(name, known),
-                         notes=(f"names here: {listed} (the flow's parameters, the run's id"
-                                + (", the step's `foreach` variable)" if var else ")"),)))
-        return
-    for a in e.args:
-        _refs(ctx, flow, a, params, var, metrics)
-
-
 def check(ctx: Context) -> None:
     for flow in ctx.program.flows.values():
-        _check_names(ctx, flow)
         for step in flow.steps:
             _check_step(ctx, flow, step)
         seen: dict[str, ir.Step] = {}
