@@ -160,6 +160,7 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
     summary when it was lowered. Under another fingerprint (a declaration was added or
     renamed somewhere) it is still good if every name it looked up means what it meant."""
     from mlc.compiler.lower import Lowering, assemble
+    from mlc.dsl.files import unpickle
 
     fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
     lowering = Lowering(resolver)
@@ -168,7 +169,7 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
         fragment = None
         entry = cache.get_bytes("ir", u.key) if cache and u.key else None
         if entry is not None:
-            fragment = _loads(entry[len(fingerprint):])
+            fragment = unpickle(entry[len(fingerprint):])
             if fragment is not None and not entry.startswith(fingerprint) \
                     and not fragment.still_valid(resolver, u.display):
                 fragment = None
@@ -181,13 +182,6 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
     program = assemble(fragments, [u.display for u in units],
                        {u.summary.package for u in units if u.summary.package})
     return program, lowering.diagnostics
-
-
-def _loads(data: bytes):
-    try:
-        return pickle.loads(data)
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
-        return None
 
 
 def _module(u: _Unit, cache) -> A.Module:
@@ -215,7 +209,11 @@ def _unchanged(units: list[_Unit], previous, cache) -> bool:
         if old.key == u.key:
             continue
         before = cache.get("parse", old.key)
-        if before is None or _parse(before[2], u.display)[0].decls != _module(u, cache).decls:
+        if before is None:
+            return False
+        if u.module is None:  # parsed here to compare, not to lower: not worth caching its tree
+            u.module = _parse(u.text, u.display)[0]
+        if _parse(before[2], u.display)[0].decls != u.module.decls:
             return False
     return True
 

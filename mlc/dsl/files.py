@@ -98,6 +98,14 @@ _CACHE_MARKERS = {
 }
 
 
+def unpickle(data: bytes):
+    """A cached value, or None for an entry that is damaged or was written by other code."""
+    try:
+        return pickle.loads(data)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
+        return None
+
+
 class ParseCache:
     """Pickled values per (kind, key) under `root`; writes are atomic, reads never fail loudly.
 
@@ -109,6 +117,7 @@ class ParseCache:
         self.root = root
         # the code fingerprint covers the grammar too: it is a file of the package
         self.salt = hashlib.sha256(f"{__version__}\0{_code_fingerprint()}".encode()).hexdigest()
+        self._folders: set[Path] = set()  # made (or found) in this run: a first run writes thousands
 
     def key(self, display: str, text: str) -> str:
         h = hashlib.sha256(self.salt.encode())
@@ -122,12 +131,7 @@ class ParseCache:
 
     def get(self, kind: str, key: str):
         data = self.get_bytes(kind, key)
-        if data is None:
-            return None
-        try:
-            return pickle.loads(data)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError, IndexError):
-            return None
+        return unpickle(data) if data is not None else None
 
     def get_bytes(self, kind: str, key: str) -> bytes | None:
         try:
@@ -136,24 +140,28 @@ class ParseCache:
         except OSError:
             return None
 
-    def put(self, kind: str, key: str, value) -> bytes:
-        """Stores `value` and returns its pickle, whose hash stands for the value."""
-        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self.put_bytes(kind, key, data)
-        return data
+    def put(self, kind: str, key: str, value) -> None:
+        self.put_bytes(kind, key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
     def put_bytes(self, kind: str, key: str, data: bytes) -> None:
         target = self._path(kind, key)
+        tmp = None
         try:
-            if not self.root.is_dir():
-                self._create_root()
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in self._folders:
+                if not self.root.is_dir():
+                    self._create_root()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(target.parent)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, target)
         except OSError:
-            pass  # a read-only tree still checks; it only loses the speed-up
+            if tmp is not None:  # a read-only or full disk still checks; it only loses the speed-up
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
     def _create_root(self) -> None:
         """The cache folder, marked as one (as pytest and ruff mark theirs): git ignores it

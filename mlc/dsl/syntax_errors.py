@@ -437,12 +437,21 @@ def _keywords_before(e: UnexpectedInput, lark: Lark) -> list[str]:
     return sorted(k for k in (_keyword(lark, t) for t in cursor.accepts()) if k)
 
 
+def _line_before(text: str, pos: int) -> str:
+    return text[text.rfind("\n", 0, pos) + 1:pos]
+
+
+def _close_paren(text: str, pos: int) -> int:
+    """The `)` after `pos` on its line, or -1."""
+    return text.find(")", pos, _line_bounds(text, pos)[1])
+
+
 def _hint(token: Token, prev: Token | None, context: str, text: str, pos: int) -> str | None:
     """Help for a few mistakes that have one obvious repair."""
     word = str(token)
     if word in ("deterministic", "nondeterministic") and context.startswith("model `"):
         return f"write the marker in the model's header: `model {context[7:-1]} {word} {{ ... }}`"
-    line = text[text.rfind("\n", 0, pos) + 1:pos]
+    line = _line_before(text, pos)
     if word == "{" and prev is not None and str(prev) == "." and re.match(r"\s*import\b", line):
         return "write `.{` with no space in between: `import std.connectors.{kafka, s3}`"
     return None
@@ -454,10 +463,6 @@ _SIZED_TYPES = {**dict.fromkeys(("decimal", "numeric", "number", "double", "real
 
 
 _Mistake = tuple[str, str, int, int]  # message, help, and the start and end to underline
-
-
-def _line_before(text: str, pos: int) -> str:
-    return text[text.rfind("\n", 0, pos) + 1:pos]
 
 
 def _rest_of_item(text: str, at: int) -> str:
@@ -491,7 +496,7 @@ def _sized_type(token: Token, prev: Token | None, text: str, pos: int) -> _Mista
         return None
     name = typed.group(1)
     start = pos - len(line) + typed.start(1)
-    close = text.find(")", pos, _line_bounds(text, pos)[1])
+    close = _close_paren(text, pos)
     end = close + 1 if close >= 0 else token.end_pos
     plain = _SIZED_TYPES.get(name.lower())
     if plain is not None:
@@ -538,7 +543,7 @@ def _unquoted_entry_point(token: Token, prev: Token | None, text: str, pos: int)
     if m is None or not re.match(r"\s*step\b", line):
         return None
     start = pos - len(line) + m.start(2)
-    close = text.find(")", pos, _line_bounds(text, pos)[1])
+    close = _close_paren(text, pos)
     if close < 0:
         return None
     written = text[start:close].strip()
@@ -549,7 +554,7 @@ def _unquoted_entry_point(token: Token, prev: Token | None, text: str, pos: int)
 def _unquoted_cron(token: Token, prev: Token | None, text: str, pos: int) -> _Mistake | None:
     line = _line_before(text, pos)
     m = re.search(r"\bcron\s*\(\s*$", line)
-    close = text.find(")", pos, _line_bounds(text, pos)[1])
+    close = _close_paren(text, pos)
     if m is None or close < 0 or str(token).startswith('"'):
         return None
     return ("a cron expression is written as a string", f'write `cron("{text[pos:close].strip()}")`', pos, close)
