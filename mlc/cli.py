@@ -9,7 +9,6 @@ import gc
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -127,34 +126,16 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
         from mlc.targets import Artifact
 
         artifacts.append(Artifact("ir.json", program.model_dump_json(by_alias=True, indent=2) + "\n"))
-    _write_atomically(Path(out), artifacts)
+    from mlc.deploy.outdir import OutputRefused, write_output
+
+    try:
+        write_output(Path(out), artifacts, protected=[result.project.root, *result.project.files])
+    except OutputRefused as e:
+        click.echo(f"error: {e}; nothing written", err=True)
+        sys.exit(EXIT_USAGE)
     if fmt == "text":
         click.echo(_summary(result, "compiled") + f"; wrote {len(artifacts)} file(s) to {out}", err=True)
     sys.exit(EXIT_CLEAN)
-
-
-def _write_atomically(out: Path, artifacts) -> None:
-    """Writes every artifact into a fresh folder beside OUT, then swaps it in: never half-written."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    try:
-        for a in artifacts:
-            target = (staging / a.path).resolve()
-            if staging not in target.parents:
-                raise ValueError(f"artifact path escapes the output folder: {a.path}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(a.text, encoding="utf-8")
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "previous")
-        os.replace(staging, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 @main.command("graph")

@@ -259,38 +259,98 @@ def test_compile_is_deterministic(compiled: Path, example_copy: Path, tmp_path: 
 def test_a_failed_compile_leaves_the_output_untouched(example_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / ".mlc-output").write_text("", encoding="utf-8")
     (out / "previous.txt").write_text("from the last good compile", encoding="utf-8")
     flow = example_copy / "churn.flow"
     flow.write_text(flow.read_text(encoding="utf-8").replace("timeout 1h\n", "timeout\n", 1), encoding="utf-8")
     r = mlc("compile", "--env", "local", "--out", str(out), "--emit", "ir", "--no-cache", cwd=example_copy)
     assert r.returncode == 1
     assert "nothing written" in r.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["previous.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [".mlc-output", "previous.txt"]
     assert (out / "previous.txt").read_text(encoding="utf-8") == "from the last good compile"
 
 
-def test_a_good_compile_replaces_the_whole_output(example_copy: Path, tmp_path: Path) -> None:
+def test_a_good_compile_replaces_its_own_earlier_output(example_copy: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    out.mkdir()
+    r = mlc("compile", "--env", "local", "--out", str(out), "--emit", "ir", "--no-cache", cwd=example_copy)
+    assert r.returncode == 0, r.stderr
     (out / "stale.txt").write_text("old", encoding="utf-8")
     r = mlc("compile", "--env", "local", "--out", str(out), "--emit", "ir", "--no-cache", cwd=example_copy)
     assert r.returncode == 0, r.stderr
     written = sorted(p.name for p in out.iterdir())
-    assert "ir.json" in written and "stale.txt" not in written
+    assert "ir.json" in written and ".mlc-output" in written and "stale.txt" not in written
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nightly_batch", "out"]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("where", [".", "..", "churn_dir"])
+def test_compile_never_replaces_the_project_or_a_folder_that_holds_it(example_copy: Path, where: str) -> None:
+    """`--out .` once deleted every .flow file and mlc.toml of the project."""
+    if where == "churn_dir":  # a folder of sources inside the project
+        (example_copy / "churn_dir").mkdir()
+        (example_copy / "churn.flow").rename(example_copy / "churn_dir" / "churn.flow")
+    before = _tree(example_copy.parent)
+    r = mlc("compile", "--env", "local", "--out", where, "--no-cache", cwd=example_copy)
+    assert r.returncode == 2, r.stderr
+    assert "would replace" in r.stderr and "nothing written" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert _tree(example_copy.parent) == before
+
+
+def test_compile_refuses_a_non_empty_folder_it_did_not_write(example_copy: Path, tmp_path: Path) -> None:
+    """A shared DAG folder keeps its other files and its mode."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    dags.chmod(0o755)
+    (dags / "someone_elses_dag.py").write_text("# theirs", encoding="utf-8")
+    r = mlc("compile", "--env", "local", "--out", str(dags), "--no-cache", cwd=example_copy)
+    assert r.returncode == 2
+    assert "not empty and was not written by mlc" in r.stderr and "nothing written" in r.stderr
+    assert _tree(dags) == {"someone_elses_dag.py": b"# theirs"}
+    assert dags.stat().st_mode & 0o777 == 0o755
+
+
+def test_compile_fills_an_empty_folder_and_keeps_its_mode(example_copy: Path, tmp_path: Path) -> None:
+    out = tmp_path / "empty"
+    out.mkdir()
+    out.chmod(0o750)
+    r = mlc("compile", "--env", "local", "--out", str(out), "--no-cache", cwd=example_copy)
+    assert r.returncode == 0, r.stderr
+    assert (out / ".mlc-output").is_file()
+    assert out.stat().st_mode & 0o777 == 0o750
+
+
+def test_outputs_get_the_umask_permissions(example_copy: Path, tmp_path: Path) -> None:
+    """mkdtemp/mkstemp make 0700/0600; what mlc hands over is the umask's (022 here)."""
+    script = ("import os, sys; os.umask(0o022); from mlc.cli import entry; sys.argv = ['mlc'] + sys.argv[1:]; "
+              "entry()")
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", script, *args], cwd=example_copy, capture_output=True,
+                              text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    out = tmp_path / "bundle"
+    assert run("compile", "--env", "local", "--out", str(out), "--no-cache").returncode == 0
+    assert out.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {0o644}
+    assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_dir()} == {0o755}
+    assert run("graph", "--out", str(tmp_path / "g.mmd"), "--no-cache").returncode == 0
+    assert (tmp_path / "g.mmd").stat().st_mode & 0o777 == 0o644
+    run("lint", "-o", str(tmp_path / "report.json"), "--format", "json", "--no-cache")
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_writing_is_all_or_nothing(tmp_path: Path) -> None:
     """An artifact that cannot be written (here: a path outside OUT) leaves OUT as it was."""
-    from mlc.cli import _write_atomically
+    from mlc.deploy.outdir import write_output
     from mlc.targets import Artifact
 
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("keep", encoding="utf-8")
+    write_output(out, [Artifact("keep.txt", "keep")])
     with pytest.raises(ValueError, match="escapes the output folder"):
-        _write_atomically(out, [Artifact("a.txt", "a"), Artifact("../evil.txt", "x")])
-    assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+        write_output(out, [Artifact("a.txt", "a"), Artifact("../evil.txt", "x")])
+    assert sorted(p.name for p in out.iterdir()) == [".mlc-output", "keep.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert not (tmp_path / "evil.txt").exists()
 

@@ -64,23 +64,31 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
+def default_mode(base: int = 0o666) -> int:
+    """The mode the umask gives a new file (`base` 0o666) or folder (0o777). Temporary files
+    and folders are made 0600/0700; what is renamed into place must not keep that."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return base & ~mask
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Writes a file atomically (a temporary file in the same folder, then rename), keeping
-    the mode of the file it replaces: a reader never sees half of it."""
+    the mode of the file it replaces, or giving a new file the umask's: a reader never sees
+    half of it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
     except OSError:
-        mode = None
+        mode = default_mode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
