@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from mlc import __version__
+from mlc.targets import TARGETS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -48,15 +49,20 @@ def _summary(result, verb: str) -> str:
             f"{result.warnings} warning{'s' * (result.warnings != 1)}")
 
 
-def _run_check(paths, no_cache: bool):
-    from mlc.compiler.driver import check
+def _load(paths):
     from mlc.compiler.project import ProjectError, load_project
 
     try:
-        project = load_project(paths)
+        return load_project(paths)
     except ProjectError as e:
         raise click.UsageError(str(e)) from e
-    return check(project, use_cache=not no_cache)
+
+
+def _run_check(paths, no_cache: bool):
+    """The language's checks and every backend's, for every env (mlc.deploy.bundle.check)."""
+    from mlc.deploy.bundle import check
+
+    return check(_load(paths), use_cache=not no_cache)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,60 +87,52 @@ def check_cmd(paths: tuple[str, ...], fmt: str, no_cache: bool) -> None:
 @main.command("compile")
 @_paths_argument
 @click.option("--env", "env_name", required=True, help="The environment to compile for (an `env` declaration).")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (replaced atomically).")
-@click.option("--target", "targets", multiple=True, help="A backend to run (repeatable). Default: every backend.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Output folder: new, empty, or written by mlc before; replaced whole and atomically.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help=f"A backend to run (repeatable): {', '.join(sorted(TARGETS))}. Default: every backend.")
 @click.option("--emit", "emit", type=click.Choice(["ir"]), multiple=True, help="Also write the IR as JSON (ir.json).")
 @_format_option
 @_cache_option
 def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: tuple[str, ...],
                 fmt: str, no_cache: bool) -> None:
-    """Compile PATHS for one environment into OUT."""
+    """Compile PATHS for one environment into OUT, with manifest.json listing every file."""
+    from mlc.deploy.bundle import compile as compile_bundle
+    from mlc.deploy.outdir import OutputRefused, check_output, write_output
     from mlc.diagnostics import did_you_mean
-    from mlc.targets import TARGETS, load
 
-    unknown = [t for t in targets if t not in TARGETS]
+    available = sorted(TARGETS)
+    unknown = [t for t in targets if t not in available]
     if unknown:
-        available = ", ".join(sorted(TARGETS)) or "none yet"
-        hint = did_you_mean(unknown[0], TARGETS) or ""
-        raise click.UsageError(f"unknown target `{unknown[0]}` (available: {available}) {hint}".strip())
-    result = _run_check(paths, no_cache)
-    program = result.program
-    env_names = sorted({e.name for e in program.envs.values()}) if program is not None else []
-    if program is not None and not result.errors and env_name not in env_names:
-        names = ", ".join(env_names) or "none declared"
-        hint = did_you_mean(env_name, env_names) or ""
-        raise click.UsageError(f"no env `{env_name}` in this program (envs: {names}) {hint}".strip())
-    chosen = list(targets) or sorted(TARGETS)
-    if program is not None and not result.errors:
-        from mlc.targets import validator
-
-        found = []
-        for name in chosen:
-            check_target = validator(name)
-            if check_target is not None:
-                found.extend(check_target(program, env_name))
-        result.diagnostics.extend(dict.fromkeys(found))  # backends share rules: report each once
+        hint = did_you_mean(unknown[0], available) or ""
+        raise click.UsageError(f"unknown target `{unknown[0]}` (available: {', '.join(available)}) {hint}".strip())
+    project = _load(paths).rooted()
+    protected = [project.root, *project.files]
+    try:
+        check_output(Path(out), protected)  # before the work: refused at once, not after a compile
+    except OutputRefused as e:
+        click.echo(f"error: {e}; nothing written", err=True)
+        sys.exit(EXIT_USAGE)
+    compiled = compile_bundle(project, env_name, list(dict.fromkeys(targets)) or available, use_cache=not no_cache,
+                              emit_ir="ir" in emit)
+    result = compiled.result
+    if compiled.envs is not None and env_name not in compiled.envs:
+        hint = did_you_mean(env_name, compiled.envs) or ""
+        raise click.UsageError(f"no env `{env_name}` in this program (envs: {', '.join(compiled.envs) or 'none declared'}) "
+                               f"{hint}".strip())
     _emit(result, fmt)
-    if result.errors or program is None:
+    if not compiled.ok:
         if fmt == "text":
             click.echo(_summary(result, "checked") + "; nothing written", err=True)
         sys.exit(EXIT_FINDINGS)
-    artifacts = []
-    for name in chosen:
-        artifacts.extend(load(name)(program, env_name))
-    if "ir" in emit or not chosen:
-        from mlc.targets import Artifact
-
-        artifacts.append(Artifact("ir.json", program.model_dump_json(by_alias=True, indent=2) + "\n"))
-    from mlc.deploy.outdir import OutputRefused, write_output
-
     try:
-        write_output(Path(out), artifacts, protected=[result.project.root, *result.project.files])
+        write_output(Path(out), compiled.artifacts, protected)
     except OutputRefused as e:
         click.echo(f"error: {e}; nothing written", err=True)
         sys.exit(EXIT_USAGE)
     if fmt == "text":
-        click.echo(_summary(result, "compiled") + f"; wrote {len(artifacts)} file(s) to {out}", err=True)
+        n = len(compiled.artifacts)
+        click.echo(_summary(result, "compiled") + f"; wrote {n} file{'s' * (n != 1)} to {out}", err=True)
     sys.exit(EXIT_CLEAN)
 
 
@@ -429,8 +427,8 @@ def lint_cmd(paths, fmt: str, output: str | None, select: tuple[str, ...], ignor
     Settings: `[lint]` in mlc.toml or `[tool.mlc.lint]` in pyproject.toml (docs/lint.md).
     Exit 0: no error or warning remains; 1: findings; 2: usage or internal error.
     """
-    from mlc.compiler.driver import check
     from mlc.compiler.project import ProjectError, load_project
+    from mlc.deploy.bundle import check
     from mlc.lint import baseline as lint_baseline, config as lint_config
     from mlc.lint.engine import lint
     from mlc.dsl.files import write_atomically

@@ -91,13 +91,18 @@ def _gc_paused():
             gc.enable()
 
 
-def check(project: Project, use_cache: bool = True) -> Result:
-    """Parses, resolves and lowers the whole project, then runs every check on the IR."""
+Validate = Callable[[Result], list[Diagnostic]]
+
+
+def check(project: Project, use_cache: bool = True, validate: Validate | None = None) -> Result:
+    """Parses, resolves and lowers the whole project, then runs every check on the IR, and
+    then `validate` (the backends' own rules, from a layer above) on a program without errors.
+    Its findings are kept in the snapshot with the others."""
     with _gc_paused():
-        return _check(project, use_cache)
+        return _check(project, use_cache, validate)
 
 
-def _check(project: Project, use_cache: bool) -> Result:
+def _check(project: Project, use_cache: bool, validate: Validate | None) -> Result:
     from mlc.compiler import snapshot
     from mlc.dsl.files import ParseCache
 
@@ -108,7 +113,8 @@ def _check(project: Project, use_cache: bool) -> Result:
     units = _read_units(project, result, cache, known)
     units += _stdlib_units(units, result, cache, known)
     result.summaries = [u.summary for u in units]
-    reused = previous is not None and _unchanged(units, previous, cache)
+    reused = previous is not None and previous.validated == (validate is not None) \
+        and _unchanged(units, previous, cache)
     if reused:
         findings = list(previous.findings)
         result._build = lambda: _assemble(units, Resolver(result.summaries), cache)[0]
@@ -121,11 +127,13 @@ def _check(project: Project, use_cache: bool) -> Result:
         result._program, lowered = _assemble(units, resolver, cache)
         findings += lowered
         findings += run_checks(result._program, resolver)
+        if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
+            findings += validate(result)
     result.diagnostics.extend(_past_syntax_errors(findings, units))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     if cache and not (reused and _same_texts(units, known)):
         current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
-        snapshot.save(cache, previous, current, tuple(findings))
+        snapshot.save(cache, previous, current, tuple(findings), validate is not None)
     return result
 
 

@@ -30,6 +30,11 @@ class Project:
         text = str(path)
         return text[len(self._cwd):] if text.startswith(self._cwd) else text
 
+    def rooted(self) -> Project:
+        """The same project, its files shown relative to its root whatever the current folder:
+        what is compiled must not depend on where mlc was started."""
+        return Project(self.root, self.files, self.config, str(self.root.resolve()) + os.sep)
+
     @property
     def name(self) -> str:
         return self.config.get("project", {}).get("name", self.root.name)

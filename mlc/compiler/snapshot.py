@@ -37,6 +37,7 @@ class Snapshot:
     files: dict[str, Entry]  # by display path: every file a run saw that still exists
     program: tuple[str, ...]  # the files the last run checked, in order
     findings: tuple[Diagnostic, ...]  # what resolution, lowering and the checks reported on them
+    validated: bool  # whether the findings include the backends' validation
 
 
 def load(cache: ParseCache) -> Snapshot | None:
@@ -45,7 +46,7 @@ def load(cache: ParseCache) -> Snapshot | None:
 
 
 def save(cache: ParseCache, previous: Snapshot | None, current: dict[str, Entry],
-         findings: tuple[Diagnostic, ...]) -> None:
+         findings: tuple[Diagnostic, ...], validated: bool) -> None:
     """Stores what this run saw (`current`, in check order) over `previous`. Files this run
     did not read (a check of a few files) keep their entries while they exist; the cache
     entries of a file's earlier texts are dropped: it keeps what the project is, not every
@@ -60,4 +61,4 @@ def save(cache: ParseCache, previous: Snapshot | None, current: dict[str, Entry]
                 for kind in ("parse", "ast", "ir"):
                     cache.drop(kind, old.key)
     files.update(current)
-    cache.put(_KIND, _NAME, Snapshot(cache.salt, files, tuple(current), findings))
+    cache.put(_KIND, _NAME, Snapshot(cache.salt, files, tuple(current), findings, validated))

@@ -50,13 +50,14 @@ def read_source(path: Path, display: str) -> tuple[str | None, list[Diagnostic]]
 
 
 def _code_fingerprint() -> str:
-    """The code that makes what is cached (front ends, resolution, lowering, checks, and the
-    diagnostics they report): a change to it, even without a version bump, is another cache."""
+    """The code that makes what is cached (front ends, resolution, lowering, checks, the
+    backends' validation, and the diagnostics they report): a change to it, even without a
+    version bump, is another cache."""
     import mlc
 
     package = Path(mlc.__file__).parent
     h = hashlib.sha256((package / "diagnostics.py").read_bytes())
-    for folder in ("dsl", "compiler", "stdlib"):
+    for folder in ("dsl", "compiler", "stdlib", "targets"):
         for f in sorted((package / folder).rglob("*")):
             if f.suffix in (".py", ".lark", ".flow") and "__pycache__" not in f.parts:
                 h.update(f.name.encode())

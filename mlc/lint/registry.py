@@ -307,9 +307,12 @@ RULES: list[Rule] = [
          "  serve { replicas 0, timeout 40ms }\n}\n",
          "model popular deterministic {\n  framework rule\n  output score: float\n"
          "  serve { replicas 2, timeout 40ms }\n}\n",
-         "Checked: `replicas`, `timeout`, `cpu`, `memory` and `gpu` in `serve { }` and a step's "
-         "`resources { }`; step and feature-group timeouts; `every` schedules and arrival periods; "
-         "`confidence in LOW..HIGH`. Other settings belong to the backend that reads them."),
+         "Checked, the same for .flow and .flow.yaml files: `replicas` (1 to 1000), `timeout` (above "
+         "zero), `cpu` (above zero, at most 1024), `memory` (above zero, at most 64Ti) and `gpu` (0 to 64) "
+         "in `serve { }` and a step's `resources { }`; a step's `retries` (0 to 100) and `retry_delay` "
+         "(0s to 3650d); step and feature-group timeouts, `every` schedules and arrival periods (above "
+         "zero, at most 3650d); `confidence in LOW..HIGH`. Other settings belong to the backend that "
+         "reads them."),
     # ------------------------------------------------------------ flows and signals
     Rule("E0401", "step-cycle",
          "The steps of a flow form a cycle; the message walks it.",
@@ -347,7 +350,23 @@ RULES: list[Rule] = [
          "A step's argument has the wrong form (e.g. `python(\"module\")` without `:function`).",
          'flow train {\n  schedule daily\n  step fit python("pkg.train")\n}\n',
          'flow train {\n  schedule daily\n  step fit python("pkg.train:main")\n}\n',
-         "A python step names its entry point as \"module:function\"."),
+         "A python step names its entry point as \"module.path:function\", each part a Python name that "
+         "is not a keyword; `spark`, `flink` and `bash` take one string (a command is not empty), "
+         "`materialize` a feature group and `deploy` a model. A step takes one argument: values reach a "
+         "job through `env { NAME = value }` and the flow's parameters."),
+    Rule("E0407", "job-path-outside-project",
+         "A `spark(...)` or `flink(...)` job that is not the path of a `.py` file inside the project "
+         "(absolute, with `..`, or not ending in `.py`).",
+         'flow nightly {\n  schedule daily\n  step score spark("/opt/jobs/score.py")\n}\n',
+         'flow nightly {\n  schedule daily\n  step score spark("jobs/score.py")\n}\n',
+         "Jobs run from the deployed project's root, so the path is relative to it: letters, digits, "
+         "`_`, `.`, `-` and `/`, not starting with `/` or `-`, no `..` part."),
+    Rule("E0409", "flow-without-steps",
+         "A flow with no steps (`steps: {}` in YAML): there is nothing to run, and Airflow rejects an "
+         "empty DAG.",
+         "flow nightly {\n  schedule daily\n}\n",
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
+         "Add a step, or remove the flow."),
     Rule("W0410", "signal-never-awaited",
          "A signal is emitted but no flow waits for it.",
          "signal trained { version: string }\n"
@@ -369,6 +388,22 @@ RULES: list[Rule] = [
          "signal spare { version: string }\n",
          "",
          "Remove it, or use it."),
+    Rule("E0413", "unknown-schedule",
+         "A schedule that is neither a preset (`hourly`, `daily`, `weekly`, `monthly`, `yearly`, "
+         "`annually`), an interval (`every 6h`) nor `cron(\"...\")`: `schedule Daily`, `schedule None`.",
+         'flow nightly {\n  schedule Daily\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
+         "Presets are lower case. A flow that should not start on a schedule has no `schedule` line "
+         "(it starts by hand or by its `trigger`)."),
+    Rule("E0414", "invalid-cron",
+         "A `cron(\"...\")` schedule that is not five fields croniter (what Airflow uses) accepts, or "
+         "that never fires; the message names the field (`minute 61 is out of range 0-59`).",
+         'flow nightly {\n  schedule cron("61 3 * * *")\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  schedule cron("1 3 * * *")\n  step fit bash("make fit")\n}\n',
+         "The fields are minute (0-59), hour (0-23), day of month (1-31), month (1-12 or JAN-DEC) and "
+         "day of week (0-7 or SUN-SAT; 0 and 7 are Sunday), each `*`, a number, a range `a-b`, a list "
+         "`a,b` or a step `*/n`. `0 0 30 2 *` is rejected too: February has no 30th. Presets are "
+         "written without `cron`: `schedule daily`."),
     # ------------------------------------------------------------ environments and credentials
     Rule("E0501", "env-missing-binding",
          "An `env` has no binding for a connector that a source or an offline store needs.",
@@ -608,6 +643,15 @@ RULES: list[Rule] = [
          "Reported by `mlc compile --target flink`. Results reach the offline and online stores when a "
          "checkpoint commits, and the freshness of the group is unknown without one.",
          checked=False),
+    Rule("E1090", "bundle-not-closed",
+         "Internal error: a generated file references a file of the bundle that no backend wrote.",
+         "",
+         "",
+         "`mlc compile` lists every file it writes in `manifest.json`, with the files each one "
+         "references (a DAG and the Spark job it submits). Before writing, it proves that every "
+         "reference into a compiled backend names a file of the bundle. A failure is a bug in mlc, "
+         "not in the program: nothing is written; please report it with the program.",
+         checked=False, lang="text"),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

@@ -1,11 +1,12 @@
-"""The Airflow backend: `lower(program, env)` writes one static Airflow 3 DAG file per flow and
-per batch feature group; `validate(program, env)` reports what Airflow cannot take.
+"""The Airflow backend: one static Airflow 3 DAG file per flow and per batch feature group.
+`validate` reports what Airflow cannot take (ids, tags, catch-up); see docs/targets/airflow.md.
 
 Nothing here imports Airflow: only the generated files do.
 """
 
 from __future__ import annotations
 
+from mlc.targets import Backend
 from mlc.targets.airflow.target import lower, validate
 
-__all__ = ["lower", "validate"]
+TARGET = Backend("airflow", validate, lower)

@@ -35,15 +35,7 @@ from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
 from mlc.targets.airflow.expr import py
-
-DAGS_DIR = "airflow/dags"
-PLUGINS_DIR = "airflow/plugins"
-# Where the other backends put what a DAG runs (paths relative to the workers' working
-# directory, which is the deployed project root): the Spark job of a batch feature group,
-# the Feast repository, a model's BentoML service.
-FEATURE_JOB = "spark/features/{name}.py"
-FEAST_REPO = "feast"
-BENTO_SERVICE = "bentoml/{name}"
+from mlc.targets.layout import Layout, source_line
 
 MAX_ID = 250          # dag_id and task_id (airflow.utils.helpers.validate_key)
 MAX_TAG = 100         # DagTag.name
@@ -83,6 +75,7 @@ class Task:
 @dataclass
 class DagPlan:
     path: str
+    source: str
     header: str
     dag_id: str
     imports: dict[str, set[str]]
@@ -92,6 +85,7 @@ class DagPlan:
     dag_kwargs: list[tuple[str, str]]
     tasks: list[Task]
     edges: list[tuple[str, str]]
+    references: list[str] = field(default_factory=list)   # bundle paths its tasks run
 
 
 def _td(ms: int) -> tuple[str, str]:
@@ -136,20 +130,11 @@ def is_local(program: ir.Program, env: str) -> bool:
     return True
 
 
-def flow_ids(program: ir.Program) -> dict[str, str]:
-    """dag_id of each flow: its name, or its qualified name when two packages share the name."""
-    counts: dict[str, int] = {}
-    for f in program.flows.values():
-        counts[f.name] = counts.get(f.name, 0) + 1
-    return {k: (f.name if counts[f.name] == 1 else k) for k, f in program.flows.items()}
-
-
-def feature_ids(program: ir.Program) -> dict[str, str]:
-    counts: dict[str, int] = {}
-    groups = {k: g for k, g in program.feature_groups.items() if g.mode == "batch"}
-    for g in groups.values():
-        counts[g.name] = counts.get(g.name, 0) + 1
-    return {k: "features." + (g.name if counts[g.name] == 1 else k) for k, g in groups.items()}
+def dag_ids(program: ir.Program, layout: Layout) -> dict[str, str]:
+    """dag_id of each flow and of each batch feature group, by qualified key."""
+    ids = {k: layout.flow_id(k) for k in program.flows}
+    ids.update({k: "features." + layout.group_id(k) for k, g in program.feature_groups.items() if g.mode == "batch"})
+    return ids
 
 
 def flow_asset(key: str) -> tuple[str, str]:
@@ -250,12 +235,11 @@ def _expr_diag(diags: list[Diagnostic], e: ir.Expr, scope: X.Scope, where: str, 
                               + (", and the fields of the step's result" if scope.metrics else ""),)))
 
 
-def validate(program: ir.Program, env: str) -> list[Diagnostic]:
+def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     """What Airflow cannot take, before anything is written (E10xx errors, W10xx warnings)."""
     diags: list[Diagnostic] = []
     ids: dict[str, tuple[str, object]] = {}
-    fids, gids = flow_ids(program), feature_ids(program)
-    for key, dag_id in list(fids.items()) + list(gids.items()):
+    for key, dag_id in dag_ids(program, layout).items():
         decl = program.flows.get(key) or program.feature_groups.get(key)
         _check_id(diags, "DAG id", dag_id, decl.loc)
         if dag_id in ids:
@@ -264,7 +248,7 @@ def validate(program: ir.Program, env: str) -> list[Diagnostic]:
                                labels=(Label(other[1], "the other one"),) if other[1] else ()))
         ids[dag_id] = (key, decl.loc)
     for key, g in program.feature_groups.items():
-        if key in gids:
+        if g.mode == "batch":
             for t in g.tags:
                 if len(t) > MAX_TAG:
                     diags.append(error("E1001", f"tag `{t[:40]}...` is longer than Airflow's {MAX_TAG} characters", g.loc))
@@ -358,45 +342,26 @@ def _check_trigger(diags, flow: ir.Flow, t: ir.Trigger | None) -> None:
 # ------------------------------------------------------------------ lowering
 
 
-def lower(program: ir.Program, env: str) -> list[Artifact]:
+def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     from mlc.targets.airflow.render import render
 
     local = is_local(program, env)
-    fids, gids = flow_ids(program), feature_ids(program)
+    ids = dag_ids(program, layout)
     awaited = awaited_flows(program)
     comps = completions(program)
-    out: list[Artifact] = []
-    deadlines = False
-    for key in sorted(program.flows):
-        plan = FlowLowering(program, key, fids[key], env, local, key in awaited, comps.get(key, [])).plan()
-        deadlines |= any(k == "deadline" for k, _ in plan.dag_kwargs)
-        out.append(Artifact(plan.path, render("dag.py.j2", plan=plan)))
-    for key in sorted(gids):
-        plan = features_plan(program, key, gids[key], env, local)
-        out.append(Artifact(plan.path, render("dag.py.j2", plan=plan)))
-    if deadlines:
-        out.append(Artifact(f"{PLUGINS_DIR}/mlc_deadlines.py", render("deadlines.py.j2")))
+    plans = [FlowLowering(program, layout, key, ids[key], env, local, key in awaited, comps.get(key, [])).plan()
+             for key in sorted(program.flows)]
+    plans += [features_plan(program, layout, key, ids[key], env, local)
+              for key in sorted(program.feature_groups) if key in ids]
+    out = [Artifact(p.path, render("dag.py.j2", plan=p), kind="airflow-dag", source=p.source,
+                    references=tuple(p.references)) for p in plans]
+    if any(k == "deadline" for p in plans for k, _ in p.dag_kwargs):
+        out.append(Artifact(layout.airflow_plugin("mlc_deadlines"), render("deadlines.py.j2"), kind="airflow-plugin"))
     return out
 
 
-def source_root(program: ir.Program) -> str:
-    """The folder shared by the program's own files, as they are displayed (stripped from
-    locations, so that the output does not depend on where `mlc` was run)."""
-    import posixpath
-
-    own = [f.replace("\\", "/") for f in program.files if not f.startswith("<")]
-    if not own:
-        return ""
-    root = posixpath.commonpath([posixpath.dirname(f) or "." for f in own]) if len(own) > 1 \
-        else posixpath.dirname(own[0])
-    return "" if root in ("", ".") else root + "/"
-
-
-def _where(loc, root: str) -> str:
-    if not loc:
-        return ""
-    file = loc.file.replace("\\", "/")
-    return f", {file[len(root):] if root and file.startswith(root) else file}:{loc.line}"
+def _where(loc) -> str:
+    return f", {source_line(loc)}" if loc else ""
 
 
 def _header(kind: str, name: str, key: str, where: str, env: str) -> str:
@@ -450,9 +415,11 @@ def _resources(step: ir.Step, local: bool) -> tuple[dict[str, str], dict[str, st
 
 
 class FlowLowering:
-    def __init__(self, program: ir.Program, key: str, dag_id: str, env: str, local: bool, awaited: bool,
-                 completion: list[tuple[str, ir.Objective]]) -> None:
+    def __init__(self, program: ir.Program, layout: Layout, key: str, dag_id: str, env: str, local: bool,
+                 awaited: bool, completion: list[tuple[str, ir.Objective]]) -> None:
         self.program, self.key, self.dag_id, self.env, self.local = program, key, dag_id, env, local
+        self.layout = layout
+        self.references: list[str] = []
         self.flow = program.flows[key]
         self.awaited = awaited
         self.completion = completion
@@ -495,11 +462,12 @@ class FlowLowering:
         order = {t.var: i for i, t in enumerate(self.tasks)}
         edges = sorted(dict.fromkeys(self.edges), key=lambda e: (order[e[0]], order[e[1]]))
         return DagPlan(
-            path=f"{DAGS_DIR}/{self.dag_id}.py",
-            header=_header("flow", f.name, self.key, _where(f.loc, source_root(self.program)), self.env),
+            path=self.layout.flow_dag(self.key), source=self.key,
+            header=_header("flow", f.name, self.key, _where(f.loc), self.env),
             dag_id=self.dag_id, imports=self.imports,
             assets=sorted(self.assets.values(), key=lambda a: a[0]),
-            helpers=sorted(self.helpers), funcs=self.funcs, dag_kwargs=kw, tasks=self.tasks, edges=edges)
+            helpers=sorted(self.helpers), funcs=self.funcs, dag_kwargs=kw, tasks=self.tasks, edges=edges,
+            references=self.references)
 
     def _schedule(self) -> str:
         f = self.flow
@@ -596,6 +564,12 @@ class FlowLowering:
                 self._op("PythonOperator")
                 for s in sinks:
                     self.edges.append((last[s.name], join))
+
+    def bundle_file(self, path: str) -> str:
+        """Code for where a file of the bundle is on the worker; the DAG references it."""
+        self.references.append(path)
+        self.helpers.add("bundle")
+        return f"_mlc_bundle_file({py(path)})"
 
     def _task(self, var: str) -> Task:
         return next(t for t in self.tasks if t.var == var)
@@ -730,7 +704,9 @@ class FlowLowering:
             static += [("append_env", "True"), ("cwd", '"."')]
         elif s.kind == "spark":
             operator = "SparkSubmitOperator"
-            static += [("application", py(X.jinja_text(text))), ("name", py(f"{self.flow.name}.{s.name}"))]
+            # the step's launcher, which applies the env's Spark settings, then runs the user's job
+            launcher = self.bundle_file(self.layout.spark_step_launcher(self.key, s.name))
+            static += [("application", launcher), ("name", py(f"{self.flow.name}.{s.name}"))]
             if mapped:
                 per_item.append(("application_args", self._job_args(s, "py", pscope)))
                 if s.env:
@@ -755,14 +731,17 @@ class FlowLowering:
             self.helpers.add("materialize")
             group = self.program.feature_groups.get(str(arg.value)) if arg is not None else None
             name = group.name if group else (arg.name if arg is not None else "")
-            static += [("python_callable", "_mlc_materialize"), ("op_args", py([name, FEAST_REPO]))]
+            repo = self.bundle_file(self.layout.feast_repo())
+            static += [("python_callable", "_mlc_materialize"), ("op_args", f"[{py(name)}, {repo}]")]
         elif s.kind == "deploy":
             operator = "PythonOperator"
             self.helpers.add("deploy")
-            model = self.program.models.get(str(arg.value)) if arg is not None else None
+            key = str(arg.value) if arg is not None else ""
+            model = self.program.models.get(key)
             name = model.name if model else (arg.name if arg is not None else "")
+            service = self.bundle_file(self.layout.bento_service(key)) if model else py("")
             static += [("python_callable", "_mlc_deploy"),
-                       ("op_args", py([name, BENTO_SERVICE.format(name=name), not self.local]))]
+                       ("op_args", f"[{py(name)}, {service}, {py(not self.local)}]")]
         else:  # pragma: no cover - the checker rejects unknown kinds (E0405)
             raise ValueError(f"unknown step kind {s.kind}")
         static += self._common_kwargs(s)
@@ -967,7 +946,7 @@ def _gap_seconds(schedule: ir.Schedule | None) -> int | None:
     return gap // 1000 if gap else None
 
 
-def features_plan(program: ir.Program, key: str, dag_id: str, env: str, local: bool) -> DagPlan:
+def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, env: str, local: bool) -> DagPlan:
     g = program.feature_groups[key]
     imports: dict[str, set[str]] = {"airflow.sdk": {"DAG", "Asset"}}
     names = Names()
@@ -977,7 +956,8 @@ def features_plan(program: ir.Program, key: str, dag_id: str, env: str, local: b
     aname, auri = features_asset(key)
     avar = names.get(f"asset_features_{g.name}")
     tasks: list[Task] = []
-    compute_kw = [("task_id", '"compute"'), ("application", py(X.jinja_text(FEATURE_JOB.format(name=g.name)))),
+    job, repo = layout.spark_feature_job(key), layout.feast_repo()
+    compute_kw = [("task_id", '"compute"'), ("application", f"_mlc_bundle_file({py(job)})"),
                   ("name", py(dag_id))]
     gap = _gap_seconds(g.schedule)
     if gap is not None:
@@ -995,20 +975,22 @@ def features_plan(program: ir.Program, key: str, dag_id: str, env: str, local: b
     compute = names.get("step_compute")
     tasks.append(Task(compute, "compute", "SparkSubmitOperator", compute_kw))
     edges = []
-    helpers = []
+    helpers = ["bundle"]
+    references = [job]
     if g.online:
         imports.setdefault("airflow.providers.standard.operators.python", set()).add("PythonOperator")
         helpers.append("materialize")
         mat = names.get("step_materialize")
         tasks.append(Task(mat, "materialize", "PythonOperator", [
             ("task_id", '"materialize"'), ("python_callable", "_mlc_materialize"),
-            ("op_args", py([g.name, FEAST_REPO])),
+            ("op_args", f"[{py(g.name)}, _mlc_bundle_file({py(repo)})]"),
             ("doc_md", py(f"Copies `{g.name}` from the offline to the online store (Feast)."))]))
         edges.append((compute, mat))
+        references.append(repo)
     tasks[-1].kwargs.append(("outlets", f"[{avar}]"))
     return DagPlan(
-        path=f"{DAGS_DIR}/{dag_id}.py",
-        header=_header("feature group", g.name, key, _where(g.loc, source_root(program)), env),
+        path=layout.features_dag(key), source=key,
+        header=_header("feature group", g.name, key, _where(g.loc), env),
         dag_id=dag_id, imports=imports,
         assets=[(avar, aname, auri, f"feature group `{g.name}` refreshed (offline and online)")],
-        helpers=helpers, funcs=[], dag_kwargs=kw, tasks=tasks, edges=edges)
+        helpers=helpers, funcs=[], dag_kwargs=kw, tasks=tasks, edges=edges, references=references)

@@ -2,6 +2,7 @@
 publishers that turn their output into Feast's offline Parquet and online pushes.
 See docs/targets/flink.md."""
 
+from mlc.targets import Backend
 from mlc.targets.flink.target import lower, validate
 
-__all__ = ["lower", "validate"]
+TARGET = Backend("flink", validate, lower)

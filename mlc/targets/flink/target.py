@@ -14,13 +14,13 @@ The SQL comes from `mlc.targets.sql`, the same plan as the Spark job's. See docs
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mlc.compiler import ir
 from mlc.diagnostics import Diagnostic, error, warning
 from mlc.targets import Artifact
 from mlc.targets import sql as S
+from mlc.targets.layout import Layout, source_line
 from mlc.targets.templating import TargetError, jinja_environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -34,12 +34,6 @@ def _uri(loc: dict) -> str | None:
     if loc["kind"] == "s3":
         return f"s3://{loc['bucket']}/{loc['path']}".rstrip("/")
     return None
-
-
-def job_name(program: ir.Program, key: str) -> str:
-    g = program.feature_groups[key]
-    clash = [k for k, o in program.feature_groups.items() if o.name == g.name and k != key]
-    return key.replace(".", "_") if clash else g.name
 
 
 def group_spec(program: ir.Program, env: str, key: str) -> dict:
@@ -99,7 +93,7 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     }
 
 
-def validate(program: ir.Program, env: str) -> list[Diagnostic]:
+def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     """What the Flink target cannot lower, as diagnostics: E1011 (a group the engines cannot
     compute, the same diagnostic as the Spark target's), E1013 (a source or store Flink cannot
     use in this env), W1014 (no `checkpoint every`)."""
@@ -128,24 +122,21 @@ def validate(program: ir.Program, env: str) -> list[Diagnostic]:
     return diags
 
 
-def lower(program: ir.Program, env: str) -> list[Artifact]:
-    problems = [d for d in validate(program, env) if d.is_error]
+def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
+    problems = [d for d in validate(program, env, layout) if d.is_error]
     if problems:
         raise TargetError(problems)
     jinja = jinja_environment(TEMPLATES)
     artifacts: list[Artifact] = []
-    manifest: dict = {"env": env, "features": {}}
     for key in S.stored_groups(program, ("stream",)):
         spec = group_spec(program, env, key)
         group = program.feature_groups[key]
-        name = job_name(program, key)
-        where = f"{group.loc[0]}:{group.loc[1]}" if group.loc else "?"
-        job = f"flink/features/{name}.py"
-        publish = f"flink/publish/{name}.py"
-        artifacts.append(Artifact(job, jinja.get_template("job.py.j2").render(spec=spec, loc=where)))
+        where = source_line(group.loc)
+        job = jinja.get_template("job.py.j2").render(spec=spec, loc=where)
+        artifacts.append(Artifact(layout.flink_feature_job(key), job, kind="flink-feature-job", source=key))
         pub_spec = {k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema", "push_source")}
-        artifacts.append(Artifact(publish, jinja.get_template("publish.py.j2").render(spec=pub_spec, loc=where)))
-        manifest["features"][key] = {"job": job, "publish": publish, "output": spec["output"],
-                                     "push_source": spec["push_source"], "checkpoint_ms": spec["checkpoint_ms"]}
-    artifacts.append(Artifact("flink/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
+        publisher = jinja.get_template("publish.py.j2").render(spec=pub_spec, loc=where)
+        # the publisher pushes to the Feast feature server of the repository the bundle holds
+        artifacts.append(Artifact(layout.flink_publisher(key), publisher, kind="flink-publisher", source=key,
+                                  references=(layout.feast_repo(),)))
     return artifacts

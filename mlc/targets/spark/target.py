@@ -11,7 +11,6 @@ spliced into code or SQL.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from mlc.compiler import ir
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
+from mlc.targets.layout import Layout, source_line
 from mlc.targets.templating import TargetError, jinja_environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -57,12 +57,6 @@ def spark_conf(program: ir.Program, env: str) -> tuple[dict[str, str], bool, str
             if isinstance(args.get("credentials"), dict):
                 s3_secret = args["credentials"]["env"]
     return conf, hive, s3_secret
-
-
-def job_name(program: ir.Program, key: str) -> str:
-    g = program.feature_groups[key]
-    clash = [k for k, o in program.feature_groups.items() if o.name == g.name and k != key]
-    return key.replace(".", "_") if clash else g.name
 
 
 def group_spec(program: ir.Program, env: str, key: str) -> dict:
@@ -125,7 +119,7 @@ def _step_script(step: ir.Step) -> str:
     return path
 
 
-def validate(program: ir.Program, env: str) -> list[Diagnostic]:
+def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     """What the Spark target cannot lower, as diagnostics: E1011 (a group the engines cannot
     compute; the Flink target reports the same diagnostic for stream groups), E1012 (a step's path)."""
     diags: list[Diagnostic] = []
@@ -163,44 +157,25 @@ def _environment(program: ir.Program, env: str) -> dict[str, str]:
     return out
 
 
-def lower(program: ir.Program, env: str) -> list[Artifact]:
-    problems = [d for d in validate(program, env) if d.is_error]
+def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
+    problems = [d for d in validate(program, env, layout) if d.is_error]
     if problems:
         raise TargetError(problems)
     jinja = jinja_environment(TEMPLATES)
     artifacts: list[Artifact] = []
-    manifest: dict = {"env": env, "features": {}, "steps": {}}
     for key in S.stored_groups(program, ("batch", "stream")):
         spec = group_spec(program, env, key)
         group = program.feature_groups[key]
-        name = job_name(program, key)
-        path = f"spark/features/{name}.py"
-        text = jinja.get_template("job.py.j2").render(spec=spec, group=group, loc=_where(group.loc))
-        artifacts.append(Artifact(path, text))
-        manifest["features"][key] = {
-            "file": path, "mode": spec["mode"], "output": spec["output"],
-            "schedule": _schedule(group.schedule), "timeout_ms": group.timeout_ms,
-            "args": ["--from", "TIME", "--to", "TIME"] if spec["mode"] == "batch" else [],
-        }
+        text = jinja.get_template("job.py.j2").render(spec=spec, group=group, loc=source_line(group.loc))
+        artifacts.append(Artifact(layout.spark_feature_job(key), text, kind="spark-feature-job", source=key))
     conf, hive, _s3 = spark_conf(program, env)
     environment = _environment(program, env)
     for fkey, flow, step in _spark_steps(program):
-        script = _step_script(step)
-        path = f"spark/steps/{flow.name}/{step.name}.py"
-        spec = {"flow": flow.name, "step": step.name, "script": script, "env": env, "spark_conf": conf,
+        spec = {"flow": flow.name, "step": step.name, "script": _step_script(step), "env": env, "spark_conf": conf,
                 "hive": hive, "environment": environment, "app_name": f"{flow.name}.{step.name}"}
-        text = jinja.get_template("step.py.j2").render(spec=spec, loc=_where(step.loc))
-        artifacts.append(Artifact(path, text))
-        manifest["steps"][f"{fkey}.{step.name}"] = {"file": path, "script": script}
-    artifacts.append(Artifact("spark/manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n"))
+        text = jinja.get_template("step.py.j2").render(spec=spec, loc=source_line(step.loc))
+        artifacts.append(Artifact(layout.spark_step_launcher(fkey, step.name), text, kind="spark-step-launcher",
+                                  source=fkey))
     return artifacts
 
 
-def _where(loc: ir.Loc | None) -> str:
-    return f"{loc[0]}:{loc[1]}" if loc else "?"
-
-
-def _schedule(s: ir.Schedule | None) -> dict | None:
-    if s is None:
-        return None
-    return {"kind": s.kind, "value": s.value, "every_ms": s.every_ms}

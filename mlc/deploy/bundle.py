@@ -1,0 +1,84 @@
+"""Checking and compiling a project with its backends: what `mlc check` and `mlc compile` run.
+
+`check` is the compiler's check plus every backend's `validate` for every env of the
+program, so what `check` accepts, `compile` accepts for any env. `compile` lowers
+with the chosen backends, writes `manifest.json`, and proves the bundle closed: a
+reference into a compiled backend that names no artifact is an internal error (E1090)
+naming both ends, and nothing is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlc.compiler.driver import Result, check as check_program
+from mlc.compiler.project import Project
+from mlc.diagnostics import Diagnostic, error
+from mlc.targets import TARGETS, Artifact, get
+from mlc.targets import manifest as M
+from mlc.targets.layout import IR, Layout
+
+
+def env_names(result: Result) -> list[str]:
+    program = result.program
+    return sorted({e.name for e in program.envs.values()}) if program is not None else []
+
+
+def _validate(result: Result, names: list[str], envs: list[str]) -> list[Diagnostic]:
+    program = result.program
+    layout = Layout(program)
+    found: list[Diagnostic] = []
+    for env in envs:
+        for name in names:
+            found.extend(get(name).validate(program, env, layout))
+    return list(dict.fromkeys(found))  # backends and envs share rules: each finding once
+
+
+def check(project: Project, use_cache: bool = True) -> Result:
+    """The compiler's check, then every backend's validation for every env (when the
+    program has no error: a backend judges only a program the language accepts)."""
+    return check_program(project, use_cache=use_cache,
+                         validate=lambda r: _validate(r, sorted(TARGETS), env_names(r)))
+
+
+@dataclass
+class Compiled:
+    result: Result
+    artifacts: list[Artifact] = field(default_factory=list)
+    envs: list[str] | None = None  # the envs the program declares; None when it has errors
+
+    @property
+    def ok(self) -> bool:
+        return not self.result.errors and self.result.program is not None and bool(self.artifacts)
+
+
+def compile(project: Project, env: str, targets: list[str], use_cache: bool = True,
+            emit_ir: bool = False) -> Compiled:
+    """Check, then lower for `env` with `targets` (names of `TARGETS`). With errors, or when
+    `env` is not one of the program's `envs`, `artifacts` is empty."""
+    result = check(project, use_cache=use_cache)
+    out = Compiled(result)
+    program = result.program
+    if result.errors or program is None:
+        return out
+    out.envs = env_names(result)
+    if env not in out.envs:
+        return out
+    layout = Layout(program)
+    artifacts: list[Artifact] = []
+    for name in targets:
+        artifacts.extend(get(name).lower(program, env, layout))
+    if emit_ir or not targets:
+        artifacts.append(Artifact(IR, program.model_dump_json(by_alias=True, indent=2) + "\n", kind="ir"))
+    manifest = M.build(program, project.name, env, list(targets), artifacts)
+    broken = M.dangling(manifest)
+    if broken:
+        result.diagnostics.extend(
+            error("E1090", f"internal error: the bundle is not closed: `{d.referrer}` references `{d.path}`, "
+                           "which no backend wrote", None,
+                  notes=("this is a bug in mlc; please report it with the program that caused it",))
+            for d in broken)
+        return out
+    artifacts.append(M.artifact(manifest))
+    out.artifacts = artifacts
+    return out
