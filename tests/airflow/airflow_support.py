@@ -21,7 +21,9 @@ PROJECTS = {
     "chains": FIXTURES / "chains",
     "hostile": FIXTURES / "hostile",
     "coverage": FIXTURES / "coverage",
+    "spark_step": FIXTURES / "spark_step",
 }
+SPARK_ENGINE = ROOT / ".engines" / "spark"
 
 
 def compile_project(project: Path, env: str, out: Path) -> list[str]:

@@ -10,13 +10,15 @@ that runs the `dag.test()`s. A missing engine is a failure, never a skip.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from airflow_support import AIRFLOW_PY, HERE, PROJECTS, ROOT, AirflowSession, compile_project, envs_of
+from airflow_support import (AIRFLOW_PY, HERE, PROJECTS, ROOT, SPARK_ENGINE, AirflowSession, compile_project,
+                             envs_of)
 
 @pytest.fixture(scope="session")
 def airflow_python() -> Path:
@@ -68,10 +70,16 @@ def dagbag_report(airflow) -> dict:
 
 
 @pytest.fixture(scope="session")
-def dag_runs(airflow) -> dict:
-    """`dag.test()` of the recommendations training flow, the hostile flow and the fanout flow,
-    in one process. Steps whose engine another issue proves are marked success by pattern
-    (listed in docs/targets/airflow.md): here only `publish` (deploy -> BentoML)."""
+def dag_runs(airflow, compiled) -> dict:
+    """`dag.test()` of the recommendations training flow, the hostile flow, the fanout flow and
+    a flow with a Spark step, in one process. Steps whose engine another issue proves are marked
+    success by pattern (listed in docs/targets/airflow.md): here only `publish` (deploy -> BentoML).
+    The Spark step really runs: SparkSubmitOperator calls the Spark engine's `spark-submit`
+    (on PATH, master local[2] from the spark_default connection) on the step's launcher."""
+    spark_python = SPARK_ENGINE / "bin" / "python"
+    if not spark_python.exists():
+        pytest.fail("the Spark engine environment is missing: run `bash scripts/engines.sh spark`")
+    spark_cwd = airflow.work / "spark_step"
     train_cwd = airflow.work / "train"
     (train_cwd / "build").mkdir(parents=True)   # the announce step appends to build/releases.log
     plan = [
@@ -82,6 +90,13 @@ def dag_runs(airflow) -> dict:
          "cwd": str(airflow.work / "hostile")},
         {"name": "fanout", "folder": str(airflow.dags / "coverage-local"), "dag_id": "fanout",
          "cwd": str(airflow.work / "fanout"), "sys_path": [str(PROJECTS["coverage"])]},
+        {"name": "spark_step", "folder": str(airflow.dags / "spark_step-local"), "dag_id": "spark_hello",
+         "cwd": str(spark_cwd),
+         "env": {"MLC_BUNDLE": str(compiled["spark_step/local"]), "MLC_PROJECT_ROOT": str(PROJECTS["spark_step"]),
+                 "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+                 "PATH": f"{SPARK_ENGINE / 'bin'}:{os.environ.get('PATH', '')}",
+                 "PYSPARK_PYTHON": str(spark_python), "SPARK_LOCAL_IP": "127.0.0.1",
+                 "MLC_TEST_OUT": str(spark_cwd / "report.json")}},
     ]
     plan_path = airflow.work / "plan.json"
     plan_path.write_text(json.dumps(plan))

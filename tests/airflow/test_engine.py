@@ -104,6 +104,17 @@ CANARIES = ("canary_subst", "canary_backtick", "canary_semicolon", "canary_newli
             "canary_tag", "canary_param", "canary_payload", "canary_match")
 
 
+def test_a_spark_step_runs_its_launcher_under_spark_submit(dag_runs):
+    """The DAG task submits spark/steps/spark_hello/hello.py (the launcher), not the user's job;
+    the launcher applies env `local`'s settings, then runs jobs/hello.py with the flow's params."""
+    run = dag_runs["spark_step"]
+    _ok(run)
+    assert run["tasks"] == {"hello": "success"}
+    report = json.loads((run["cwd"] / "report.json").read_text())
+    assert report == {"time_zone": "UTC", "app_name": "spark_hello.hello", "mlc_env": "local",
+                      "binding": "data/warehouse", "argv": ["--day", "2026-12-05"], "rows": 5}
+
+
 def test_hostile_bash_values_never_run(dag_runs, airflow):
     run = dag_runs["hostile"]
     _ok(run)

@@ -13,7 +13,8 @@ import pytest
 from mlc.compiler import ir
 from mlc.compiler.driver import check
 from mlc.compiler.project import load_project
-from mlc.targets import TARGETS, load
+from mlc.targets import TARGETS, get
+from mlc.targets.layout import Layout
 from mlc.targets import sql as S
 
 HERE = Path(__file__).resolve().parent
@@ -50,7 +51,7 @@ def artifacts(project: str, env: str) -> dict[str, str]:
     program = program_of(PROJECTS[project])
     out = {}
     for target in ("spark", "flink"):
-        for a in load(target)(program, env):
+        for a in get(target).lower(program, env, Layout(program)):
             out[a.path] = a.text
     return out
 
@@ -160,16 +161,14 @@ entity e { key k: string }
 def test_what_the_engines_cannot_run_is_a_diagnostic(tmp_path, group, words):
     program = program_from_text(tmp_path, BASE + f"features g on e {{\n  from s\n  {group}\n  checkpoint every 10s\n}}\n")
     for target in ("spark", "flink"):
-        diags = __import__(f"mlc.targets.{target}", fromlist=["validate"]).validate(program, "local")
+        diags = get(target).validate(program, "local", Layout(program))
         assert diags and diags[0].code == "E1011" and words in diags[0].message, diags
         assert diags[0].span is not None  # points at the line
         with pytest.raises(ValueError):
-            load(target)(program, "local")
+            get(target).lower(program, "local", Layout(program))
 
 
 def test_missing_checkpoint_is_a_warning_for_flink(tmp_path):
-    from mlc.targets.flink import validate
-
     program = program_from_text(tmp_path, BASE + "features g on e {\n  from s\n  n = count(*) over 1m\n}\n")
-    diags = validate(program, "local")
+    diags = get("flink").validate(program, "local", Layout(program))
     assert [d.code for d in diags] == ["W1014"]
