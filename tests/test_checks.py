@@ -216,13 +216,13 @@ def test_settings_out_of_range(tmp_path: Path) -> None:
         '  step s bash("true") { timeout 0s, resources { cpu 0, memory "lots" } }\n}\n')
     assert by_line(tmp_path, text) == [
         ("E0308", 48, "the confidence range of `served` is empty: 1..0"),  # and no E0803 for 0.5
-        ("E0308", 53, "`replicas` in `serve` is a whole number of replicas, at least 1; `0` is not"),
-        ("E0308", 53, "`timeout` in `serve` is a duration above zero, like `40ms`; `40` is not"),
-        ("E0308", 53, "`gpu` in `serve` is a whole number of GPUs, 0 or more; `-1` is not"),
+        ("E0308", 53, "`replicas` in `serve` is a whole number of replicas from 1 to 1000; `0` is not"),
+        ("E0308", 53, "`timeout` in `serve` is a duration above zero and at most 3650d, like `40ms`; `40` is not"),
+        ("E0308", 53, "`gpu` in `serve` is a whole number of GPUs from 0 to 64; `-1` is not"),
         ("E0308", 56, "an interval schedule must be above zero"),
         ("E0308", 57, "the `timeout` of step `s` must be above zero"),
-        ("E0308", 57, "`cpu` in `resources` is a number of CPUs above zero, like `2` or `0.5`; `0` is not"),
-        ("E0308", 57, "`memory` in `resources` is a size above zero, like `4Gi`; `\"lots\"` is not"),
+        ("E0308", 57, "`cpu` in `resources` is a number of CPUs above zero and at most 1024, like `2` or `0.5`; `0` is not"),
+        ("E0308", 57, "`memory` in `resources` is a size above zero and at most 64Ti, like `4Gi`; `\"lots\"` is not"),
     ]
 
 

@@ -256,7 +256,8 @@ class Foreach(Node):
 
 class Step(Node):
     """One task of a flow. `kind` is the action (python, spark, flink, bash, materialize,
-    deploy); `args` its arguments as written."""
+    deploy); `args` its arguments as written. `setting_locs`: where `retries`, `retry_delay`
+    and `timeout` were written (their values)."""
 
     name: str
     kind: str
@@ -264,6 +265,7 @@ class Step(Node):
     retries: int | None = None
     retry_delay_ms: int | None = None
     timeout_ms: int | None = None
+    setting_locs: dict[str, Loc] = PField(default_factory=dict)
     resources: dict[str, Expr] = PField(default_factory=dict)
     env: dict[str, Expr] = PField(default_factory=dict)
     deterministic: bool | None = None

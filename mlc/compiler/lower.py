@@ -227,6 +227,8 @@ class Lowering:
             name=s.name.value, kind=s.action.func.dotted, args=self._step_args(s),
             retries=s.retries.value if s.retries else None, retry_delay_ms=_ms(s.retry_delay),
             timeout_ms=_ms(s.timeout), resources={x.name.value: expr(x.value) for x in s.resources},
+            setting_locs={k: v.span for k, v in (("retries", s.retries), ("retry_delay", s.retry_delay),
+                                                  ("timeout", s.timeout)) if v is not None},
             env={a.name.value: expr(a.value) for a in s.env if a.name},
             deterministic=_determinism(s.determinism),
             produces=self._ref(s.produces, "model") if s.produces else None,

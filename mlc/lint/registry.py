@@ -183,7 +183,7 @@ RULES: list[Rule] = [
          "A `.flow.yaml` document is not YAML that mlc reads: malformed, a duplicate key, a tag, an "
          "alias that contains itself, or too large after expanding aliases.",
          "flows:\n  train:\n    schedule: daily\n    schedule: hourly\n",
-         "flows:\n  train:\n    schedule: daily\n",
+         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: bash(\"make fit\")\n",
          "A document holds mappings, lists, text, numbers and true/false only; no tags "
          "(`!!python/object` is rejected, never run).", lang="yaml"),
     Rule("E0112", "yaml-schema",

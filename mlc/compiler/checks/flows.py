@@ -4,13 +4,19 @@
 - E0402 a cycle of flows through `on_finish` and signals;
 - W0403 a step connected to no other step of a flow that has edges;
 - E0404 an edge naming a step the flow lacks;
-- E0405 an unknown step kind; E0406 a step argument of the wrong form;
+- E0405 an unknown step kind; E0406 a step argument of the wrong form (a python entry point
+  that is not `module.path:function` of Python names, a second argument, an empty command);
+- E0407 a spark or flink job that is not a relative .py path inside the project;
+- E0409 a flow without steps;
 - E0601 an SLO template used with the wrong number of arguments.
 
 The names and types of a flow's expressions are checked in `flow_expressions`.
 """
 
 from __future__ import annotations
+
+import keyword
+import re
 
 import networkx as nx
 
@@ -45,9 +51,46 @@ def _check_step(ctx: Context, flow: ir.Flow, step: ir.Step) -> None:
                          first.loc if first is not None else step.loc,
                          help=f"for example `{_example(step.kind)}`"))
         return
-    if step.kind == "python" and ":" not in str(first.value):
+    for extra in (a for a in step.args if a is not first):
+        ctx.report(error("E0406", f"`{step.kind}(...)` takes one argument: {STEP_KINDS[step.kind]}", extra.loc,
+                         help="remove this argument" + ("; values reach the step through `env { NAME = value }`"
+                                                        if step.kind in ("spark", "flink", "bash") else "")))
+    text = str(first.value)
+    if step.kind == "python" and ":" not in text:
         ctx.report(error("E0406", "a python step names its entry point as \"module:function\"", first.loc,
-                         help=f'write `python("{first.value}:main")`'))
+                         help=f'write `python("{text}:main")`'))
+    elif step.kind == "python" and (bad := _entry_point_fault(text)):
+        ctx.report(error("E0406", f"`{text}` is not `module.path:function` of Python names: {bad}", first.loc,
+                         help="a module path of Python identifiers, a colon, a function name, none of them a "
+                              "keyword: `python(\"package.module:main\")`"))
+    elif step.kind in ("spark", "flink") and not _job_path(text):
+        ctx.report(error("E0407", f"`{text}` is not the path of a .py file inside the project", first.loc,
+                         help=f"write the path relative to the project's root, without `..`: "
+                              f"`{step.kind}(\"jobs/job.py\")`",
+                         notes=("the job runs from the project's root, where the deployed project is",)))
+    elif step.kind == "bash" and not text.strip():
+        ctx.report(error("E0406", "`bash(...)` takes a command; this one is empty", first.loc,
+                         help=f"for example `{_example('bash')}`"))
+
+
+_JOB_PATH = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.py\Z")
+
+
+def _entry_point_fault(text: str) -> str | None:
+    """What keeps `text` from being `module.path:function` of Python identifiers that are not
+    keywords; None when it is one."""
+    module, _, function = text.partition(":")
+    for part in (*module.split("."), function):
+        if not part.isidentifier():
+            return f"`{part}` is not a Python name" if part else "a part is empty"
+        if keyword.iskeyword(part):
+            return f"`{part}` is a Python keyword"
+    return None
+
+
+def _job_path(text: str) -> bool:
+    """A relative path of a .py file, inside the project (no `..` part)."""
+    return bool(_JOB_PATH.match(text)) and ".." not in text.split("/")
 
 
 def _example(kind: str) -> str:
@@ -154,6 +197,9 @@ def _check_slo_uses(ctx: Context) -> None:
 
 def check(ctx: Context) -> None:
     for flow in ctx.program.flows.values():
+        if not flow.steps:
+            ctx.report(error("E0409", f"flow `{flow.name}` has no steps", flow.loc,
+                             help=f"add one, like `step run {_example('bash')}`, or remove the flow"))
         for step in flow.steps:
             _check_step(ctx, flow, step)
         seen: dict[str, ir.Step] = {}

@@ -1,8 +1,11 @@
-"""Values that have a range: `serve { }`, a step's `resources { }`, a model's confidence
-range, interval schedules and timeouts.
+"""Values that have a range: `serve { }`, a step's `resources { }`, `retries`, `retry_delay`
+and `timeout`, a model's confidence range, interval schedules.
 
 - E0308 a value of the wrong kind (`replicas "two"`) or out of its range (`replicas 0`,
-  `gpu -1`, `every 0m`, `confidence in 1.0..0.0`).
+  `gpu -1`, `every 0m`, `retries -1`, `timeout 99999d`, `confidence in 1.0..0.0`).
+
+The ranges are checked here, on the IR, so that a .flow and a .flow.yaml program get the
+same diagnostic (the .flow grammar has no negative numbers; YAML has).
 
 Settings other than these are not checked here: their meaning belongs to the backend
 that reads them.
@@ -12,15 +15,19 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
+from mlc.compiler.freshness import fmt_ms
 from mlc.diagnostics import Span, error
 
-# setting -> (literal kinds it takes, the smallest value, what it is), for serve and resources
-_SETTINGS: dict[str, tuple[tuple[str, ...], float, str]] = {
-    "replicas": (("int",), 1, "a whole number of replicas, at least 1"),
-    "timeout": (("duration",), 1, "a duration above zero, like `40ms`"),
-    "cpu": (("int", "float"), 0.001, "a number of CPUs above zero, like `2` or `0.5`"),
-    "memory": (("size",), 1, "a size above zero, like `4Gi`"),
-    "gpu": (("int",), 0, "a whole number of GPUs, 0 or more"),
+DAY_MS = 86_400_000
+MAX_DURATION_MS = 3650 * DAY_MS   # ten years: any timeout, delay or interval beyond is a typo
+MAX_RETRIES = 100
+# setting -> (literal kinds it takes, the smallest value, the largest, what it is), for serve and resources
+_SETTINGS: dict[str, tuple[tuple[str, ...], float, float, str]] = {
+    "replicas": (("int",), 1, 1000, "a whole number of replicas from 1 to 1000"),
+    "timeout": (("duration",), 1, MAX_DURATION_MS, "a duration above zero and at most 3650d, like `40ms`"),
+    "cpu": (("int", "float"), 0.001, 1024, "a number of CPUs above zero and at most 1024, like `2` or `0.5`"),
+    "memory": (("size",), 1, 64 * 1024 ** 4, "a size above zero and at most 64Ti, like `4Gi`"),
+    "gpu": (("int",), 0, 64, "a whole number of GPUs from 0 to 64"),
 }
 
 
@@ -28,9 +35,9 @@ def _setting(ctx: Context, block: str, name: str, value: ir.Expr, at: Span | Non
     spec = _SETTINGS.get(name)
     if spec is None:
         return
-    kinds, least, what = spec
+    kinds, least, most, what = spec
     number = value.value if value.op == "lit" and value.kind in kinds else None
-    if isinstance(number, (int, float)) and not isinstance(number, bool) and number >= least:
+    if isinstance(number, (int, float)) and not isinstance(number, bool) and least <= number <= most:
         return
     shown = value.text if value.op == "lit" and value.text else "this value"
     ctx.report(error("E0308", f"`{name}` in `{block}` is {what}; `{shown}` is not", value.loc or at))
@@ -39,14 +46,31 @@ def _setting(ctx: Context, block: str, name: str, value: ir.Expr, at: Span | Non
 def _positive(ctx: Context, ms: int | None, what: str, at: Span | None) -> None:
     if ms is not None and ms <= 0:
         ctx.report(error("E0308", f"{what} must be above zero", at))
+    elif ms is not None and ms > MAX_DURATION_MS:
+        ctx.report(error("E0308", f"{what} is at most 3650d (ten years); `{fmt_ms(ms)}` is not", at))
+
+
+def _step_numbers(ctx: Context, s: ir.Step) -> None:
+    """`retries`, `retry_delay` and `timeout` of a step, pointing at the value as written."""
+    at = s.setting_locs
+    if s.retries is not None and not (0 <= s.retries <= MAX_RETRIES):
+        ctx.report(error("E0308", f"`retries` of step `{s.name}` is a whole number from 0 to {MAX_RETRIES}; "
+                                  f"`{s.retries}` is not", at.get("retries", s.loc),
+                         help="retries count the attempts after the first one: `retries 3`"))
+    delay = s.retry_delay_ms
+    if delay is not None and not (0 <= delay <= MAX_DURATION_MS):
+        ctx.report(error("E0308", f"`retry_delay` of step `{s.name}` is a duration from 0s to 3650d; "
+                                  f"`{fmt_ms(delay) if delay > 0 else delay}` is not",
+                         at.get("retry_delay", s.loc)))
+    _positive(ctx, s.timeout_ms, f"the `timeout` of step `{s.name}`", at.get("timeout", s.loc))
 
 
 def check(ctx: Context) -> None:
     p = ctx.program
     for m in p.models.values():
         if m.serve is not None:
-            if m.serve.replicas is not None and m.serve.replicas < 1:
-                ctx.report(error("E0308", f"`replicas` in `serve` is {_SETTINGS['replicas'][2]}; "
+            if m.serve.replicas is not None and not 1 <= m.serve.replicas <= 1000:
+                ctx.report(error("E0308", f"`replicas` in `serve` is {_SETTINGS['replicas'][3]}; "
                                           f"`{m.serve.replicas}` is not", m.serve.loc))
             _positive(ctx, m.serve.timeout_ms, "the serve `timeout`", m.serve.loc)
             for name, value in m.serve.settings.items():
@@ -60,7 +84,7 @@ def check(ctx: Context) -> None:
         for s in f.steps:
             for name, value in s.resources.items():
                 _setting(ctx, "resources", name, value, s.loc)
-            _positive(ctx, s.timeout_ms, f"the `timeout` of step `{s.name}`", s.loc)
+            _step_numbers(ctx, s)
         if f.schedule is not None and f.schedule.kind == "interval":
             _positive(ctx, f.schedule.every_ms, "an interval schedule", f.schedule.loc)
     for g in p.feature_groups.values():
