@@ -192,7 +192,8 @@ def _compile_text(tmp_path: Path, text: str, env: str = "local") -> tuple[int, s
     ("E0202", "flow f {\n  step a bash(\"true\") { when nope > 1 }\n}\n"),
     ("E1004", "flow f {\n  param xs: [int] = [1]\n  step a bash(\"true\") { when len(xs) > 1 }\n}\n"),
     ("E0202", "flow f {\n  step a bash(\"true\") { env { X = other.thing } }\n}\n"),
-    ("E1004", "flow f {\n  step a python(\"os.path:join; rm\")\n}\n"),
+    # a python step that is not module:function: the checker (E0406) stops it before any backend runs
+    ("E0406", "flow f {\n  step a python(\"os.path:join; rm\")\n}\n"),
     ("E1008", "flow f {\n  schedule daily\n  catchup true\n  step a bash(\"true\")\n}\n"),
 ])
 def test_what_airflow_cannot_take_is_a_diagnostic(tmp_path, code, text):
