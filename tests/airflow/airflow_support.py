@@ -27,7 +27,8 @@ SPARK_ENGINE = ROOT / ".engines" / "spark"
 
 
 def compile_project(project: Path, env: str, out: Path) -> list[str]:
-    """`mlc compile --target airflow` in this process; returns the paths written (relative)."""
+    """`mlc compile --target airflow` in this process; returns the paths of the Airflow files
+    written (relative; the bundle's manifest.json and marker are the bundle tests' concern)."""
     from click.testing import CliRunner
 
     from mlc.cli import main
@@ -35,7 +36,7 @@ def compile_project(project: Path, env: str, out: Path) -> list[str]:
     result = CliRunner().invoke(main, ["compile", str(project), "--env", env, "--target", "airflow",
                                        "--out", str(out), "--no-cache"])
     assert result.exit_code == 0, f"mlc compile {project.name} --env {env} failed:\n{result.output}"
-    return sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    return sorted(str(p.relative_to(out)) for p in (out / "airflow").rglob("*") if p.is_file())
 
 
 def envs_of(project: Path) -> list[str]:

@@ -123,11 +123,11 @@ def test_hostile_bash_values_never_run(dag_runs, airflow):
     note = "\"; __import__('os').system('touch canary_param') #{{ 7 * 7 }}"
     assert out == "|".join(["$(touch canary_subst)", "`touch canary_backtick`", "; touch canary_semicolon; echo ",
                             "{{ 7 * 7 }}{% endraw %}{{ 6 * 6 }}", note,
-                            "line one\nline two' \"&& touch canary_newline"]) + "\n"
+                            "line one\nline two' \"&& touch canary_newline", "deploy.sh"]) + "\n"
     assert (run["cwd"] / "jinja_out.txt").read_text() == "{{ 7 * 7 }} ${HOME:+home}\n"   # no Jinja ran
     # values that reach mapped instances through XCom stay inert as well
     assert sorted((run["cwd"] / "foreach_out.txt").read_text().splitlines()) == \
-        sorted(["{{ 7 * 7 }}", "$(touch canary_foreach)", "\"; touch canary_foreach_quote"])
+        sorted(["{{ 7 * 7 }}", "$(touch canary_foreach)", "\"; touch canary_foreach_quote", "run.bash"])
     found = [p for p in airflow.work.parent.rglob("canary*")] + [p for p in Path.cwd().glob("canary*")]
     assert found == [], found
     assert run["events"][0]["extra"] == {"note": "\")); __import__('os').system('touch canary_payload') #"}

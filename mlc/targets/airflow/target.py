@@ -48,6 +48,8 @@ PRESETS = {"hourly": "@hourly", "daily": "@daily", "weekly": "@weekly", "monthly
 K8S_RESOURCES = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu",
                  "ephemeral_storage": "ephemeral-storage", "disk": "ephemeral-storage"}
 DAY_MS = 86_400_000
+# BashOperator.template_ext: a templated value ending so is read as a template file's name.
+TEMPLATE_FILE_SUFFIXES = (".sh", ".bash")
 
 # ------------------------------------------------------------------ plan
 
@@ -70,6 +72,15 @@ class Task:
     kwargs: list[tuple[str, str]]                    # (keyword, code), in order
     comment: list[str] = field(default_factory=list)
     mapped: str | None = None                        # the code of expand_kwargs(...)'s argument
+
+
+@dataclass
+class StepCall:
+    """The keyword arguments of a step's operator: the same for every run (`static`), and for a
+    `foreach` step those evaluated per instance (`per_item`, Python code)."""
+
+    static: list[tuple[str, str]]
+    per_item: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -653,7 +664,11 @@ class FlowLowering:
             self.helpers.add("text")
             return f"_mlc_text({X.code(value, scope, 'py')})"
         if X.is_constant(value):
-            return py(X.jinja_text(_constant_text(value)))
+            text = _constant_text(value)
+            if text.endswith(TEMPLATE_FILE_SUFFIXES):
+                # else Airflow reads it as the name of a template file and renders that file
+                return py("{{ " + X.py_str(text, jinja=True) + " }}")
+            return py(X.jinja_text(text))
         inner = X.code(value, scope, "jinja")
         return py("{{ " + inner + (" | tojson" if X.is_list(value, scope) else "") + " }}")
 
@@ -673,77 +688,81 @@ class FlowLowering:
             items.append(f"{py(s.foreach.var)}: {self._arg_text(ir.Expr(op='ref', name=s.foreach.var), mode, scope)}")
         return "{" + ", ".join(items) + "}"
 
+    # step kinds: each adds its operator's arguments to `call` and names the operator ----
+    def _python(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
+        module, _, function = text.partition(":")
+        call.static += [("python_callable", "_mlc_python_step"), ("op_args", py([module, function]))]
+        self.helpers.add("python_step")
+        if s.foreach is not None:
+            call.per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item" + "}"))
+        return "PythonOperator"
+
+    def _bash(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
+        command = text
+        if command.rstrip().endswith(TEMPLATE_FILE_SUFFIXES):
+            command += " "   # else Airflow reads the command as the path of a template file
+        call.static.append(("bash_command", py(X.jinja_text(command))))
+        if s.foreach is not None:
+            call.per_item.append(("env", self._env(s, "py", pscope)))
+        elif s.env:
+            call.static.append(("env", self._env(s, "jinja", jscope)))
+        # In the worker's working directory (the project root), as every other step; Airflow
+        # would otherwise run the command in a fresh temporary folder.
+        call.static += [("append_env", "True"), ("cwd", '"."')]
+        return "BashOperator"
+
+    def _spark(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
+        # the step's launcher, which applies the env's Spark settings, then runs the user's job
+        launcher = self.bundle_file(self.layout.spark_step_launcher(self.key, s.name))
+        call.static += [("application", launcher), ("name", py(f"{self.flow.name}.{s.name}"))]
+        if s.foreach is not None:
+            call.per_item.append(("application_args", self._job_args(s, "py", pscope)))
+            if s.env:
+                call.per_item.append(("env_vars", self._env(s, "py", pscope)))
+        else:
+            if self.flow.params:
+                call.static.append(("application_args", self._job_args(s, "jinja", jscope)))
+            if s.env:
+                call.static.append(("env_vars", self._env(s, "jinja", jscope)))
+        return "SparkSubmitOperator"
+
+    def _flink(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
+        self.helpers.add("flink")
+        call.static += [("python_callable", "_mlc_flink"), ("op_args", py([X.jinja_text(text)]))]
+        mode, scope = ("py", pscope) if s.foreach is not None else ("jinja", jscope)
+        kwargs = ("op_kwargs", "{" + f'"args": {self._job_args(s, mode, scope)}, '
+                  f'"env": {self._env(s, mode, scope)}, "local": {py(self.local)}' + "}")
+        (call.per_item if s.foreach is not None else call.static).append(kwargs)
+        return "PythonOperator"
+
+    def _materialize(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
+        self.helpers.add("materialize")
+        group = self.program.feature_groups.get(str(arg.value)) if arg is not None else None
+        name = group.name if group else (arg.name if arg is not None else "")
+        repo = self.bundle_file(self.layout.feast_repo())
+        call.static += [("python_callable", "_mlc_materialize"), ("op_args", f"[{py(name)}, {repo}]")]
+        return "PythonOperator"
+
+    def _deploy(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
+        self.helpers.add("deploy")
+        key = str(arg.value) if arg is not None else ""
+        model = self.program.models.get(key)
+        name = model.name if model else (arg.name if arg is not None else "")
+        service = self.bundle_file(self.layout.bento_service(key)) if model else py("")
+        call.static += [("python_callable", "_mlc_deploy"),
+                        ("op_args", f"[{py(name)}, {service}, {py(not self.local)}]")]
+        return "PythonOperator"
+
     def _step(self, s: ir.Step) -> tuple[str, str]:
         """Adds the tasks of one step; returns the vars of its first and last task."""
         mapped = s.foreach is not None
         jscope = _scope(self.flow, s)
         pscope = _scope(self.flow, s, item=True)
-        static: list[tuple[str, str]] = [("task_id", py(s.name))]
-        per_item: list[tuple[str, str]] = []   # (kwarg, python code) evaluated per item
+        call = StepCall([("task_id", py(s.name))])
         arg = s.args[0] if s.args else None
         text = str(arg.value) if arg is not None and arg.op == "lit" else ""
-        if s.kind == "python":
-            module, _, function = text.partition(":")
-            operator = "PythonOperator"
-            static += [("python_callable", "_mlc_python_step"), ("op_args", py([module, function]))]
-            self.helpers.add("python_step")
-            if mapped:
-                per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item" + "}"))
-        elif s.kind == "bash":
-            operator = "BashOperator"
-            command = text
-            if command.rstrip().endswith((".sh", ".bash")):
-                command += " "   # else Airflow reads the command as the path of a template file
-            static.append(("bash_command", py(X.jinja_text(command))))
-            if mapped:
-                per_item.append(("env", self._env(s, "py", pscope)))
-            elif s.env:
-                static.append(("env", self._env(s, "jinja", jscope)))
-            # In the worker's working directory (the project root), as every other step; Airflow
-            # would otherwise run the command in a fresh temporary folder.
-            static += [("append_env", "True"), ("cwd", '"."')]
-        elif s.kind == "spark":
-            operator = "SparkSubmitOperator"
-            # the step's launcher, which applies the env's Spark settings, then runs the user's job
-            launcher = self.bundle_file(self.layout.spark_step_launcher(self.key, s.name))
-            static += [("application", launcher), ("name", py(f"{self.flow.name}.{s.name}"))]
-            if mapped:
-                per_item.append(("application_args", self._job_args(s, "py", pscope)))
-                if s.env:
-                    per_item.append(("env_vars", self._env(s, "py", pscope)))
-            else:
-                if self.flow.params:
-                    static.append(("application_args", self._job_args(s, "jinja", jscope)))
-                if s.env:
-                    static.append(("env_vars", self._env(s, "jinja", jscope)))
-        elif s.kind == "flink":
-            operator = "PythonOperator"
-            self.helpers.add("flink")
-            static += [("python_callable", "_mlc_flink"), ("op_args", py([X.jinja_text(text)]))]
-            if mapped:
-                per_item.append(("op_kwargs", "{" + f'"args": {self._job_args(s, "py", pscope)}, '
-                                 f'"env": {self._env(s, "py", pscope)}, "local": {py(self.local)}' + "}"))
-            else:
-                static.append(("op_kwargs", "{" + f'"args": {self._job_args(s, "jinja", jscope)}, '
-                               f'"env": {self._env(s, "jinja", jscope)}, "local": {py(self.local)}' + "}"))
-        elif s.kind == "materialize":
-            operator = "PythonOperator"
-            self.helpers.add("materialize")
-            group = self.program.feature_groups.get(str(arg.value)) if arg is not None else None
-            name = group.name if group else (arg.name if arg is not None else "")
-            repo = self.bundle_file(self.layout.feast_repo())
-            static += [("python_callable", "_mlc_materialize"), ("op_args", f"[{py(name)}, {repo}]")]
-        elif s.kind == "deploy":
-            operator = "PythonOperator"
-            self.helpers.add("deploy")
-            key = str(arg.value) if arg is not None else ""
-            model = self.program.models.get(key)
-            name = model.name if model else (arg.name if arg is not None else "")
-            service = self.bundle_file(self.layout.bento_service(key)) if model else py("")
-            static += [("python_callable", "_mlc_deploy"),
-                       ("op_args", f"[{py(name)}, {service}, {py(not self.local)}]")]
-        else:  # pragma: no cover - the checker rejects unknown kinds (E0405)
-            raise ValueError(f"unknown step kind {s.kind}")
+        operator = STEP_KINDS[s.kind](self, s, call, arg, text, jscope, pscope)
+        static, per_item = call.static, call.per_item
         static += self._common_kwargs(s)
 
         first: str | None = None
@@ -856,6 +875,18 @@ class FlowLowering:
         var = self._add_task("match_trigger", "trigger-match", "ShortCircuitOperator", [("python_callable", fn)])
         self.tasks.insert(0, self.tasks.pop())   # first in the file, as it is first in the run
         return var
+
+
+# Each step kind of the language and the method that lowers it (the checker rejects any
+# other kind, E0405).
+STEP_KINDS = {
+    "python": FlowLowering._python,
+    "bash": FlowLowering._bash,
+    "spark": FlowLowering._spark,
+    "flink": FlowLowering._flink,
+    "materialize": FlowLowering._materialize,
+    "deploy": FlowLowering._deploy,
+}
 
 
 def _describe_expr(e: ir.Expr) -> str:

@@ -17,6 +17,15 @@ asset_flow_build_training_set = Asset(
 )
 
 
+def _mlc_bundle_file(path):
+    """Where a file of this DAG's bundle is on the worker: under $MLC_BUNDLE when it is set,
+    else in the bundle that holds this DAG file (BUNDLE/airflow/dags/THIS.py)."""
+    import os
+
+    root = os.environ.get("MLC_BUNDLE") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, path)
+
+
 with DAG(
     dag_id="build_training_set",
     schedule="0 1 * * *",
@@ -37,7 +46,7 @@ with DAG(
 ) as dag:
     step_snapshot = SparkSubmitOperator(
         task_id="snapshot",
-        application="jobs/training_set.py",
+        application=_mlc_bundle_file("spark/steps/build_training_set/snapshot.py"),
         name="build_training_set.snapshot",
         application_args=["--lookback", "{{ params['lookback'] }}", "--sample_rate", "{{ params['sample_rate'] }}"],
         retries=2,

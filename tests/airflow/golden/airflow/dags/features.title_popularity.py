@@ -18,6 +18,15 @@ asset_features_title_popularity = Asset(
 )
 
 
+def _mlc_bundle_file(path):
+    """Where a file of this DAG's bundle is on the worker: under $MLC_BUNDLE when it is set,
+    else in the bundle that holds this DAG file (BUNDLE/airflow/dags/THIS.py)."""
+    import os
+
+    root = os.environ.get("MLC_BUNDLE") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, path)
+
+
 def _mlc_materialize(feature_view, repo, **context):
     """Copies a feature group from the offline to the online store (Feast)."""
     from datetime import datetime, timezone
@@ -37,7 +46,7 @@ with DAG(
 ) as dag:
     step_compute = SparkSubmitOperator(
         task_id="compute",
-        application="spark/features/title_popularity.py",
+        application=_mlc_bundle_file("spark/features/title_popularity.py"),
         name="features.title_popularity",
         application_args=["--from", "{{ (dag_run.run_after - macros.timedelta(seconds=86400)).isoformat() }}", "--to", "{{ dag_run.run_after.isoformat() }}"],
         execution_timeout=timedelta(seconds=3600),  # 1h
@@ -47,7 +56,7 @@ with DAG(
     step_materialize = PythonOperator(
         task_id="materialize",
         python_callable=_mlc_materialize,
-        op_args=["title_popularity", "feast"],
+        op_args=["title_popularity", _mlc_bundle_file("feast")],
         doc_md="Copies `title_popularity` from the offline to the online store (Feast).",
         outlets=[asset_features_title_popularity],
     )

@@ -17,6 +17,15 @@ asset_signal_ranker_published = Asset(
 )
 
 
+def _mlc_bundle_file(path):
+    """Where a file of this DAG's bundle is on the worker: under $MLC_BUNDLE when it is set,
+    else in the bundle that holds this DAG file (BUNDLE/airflow/dags/THIS.py)."""
+    import os
+
+    root = os.environ.get("MLC_BUNDLE") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, path)
+
+
 with DAG(
     dag_id="refresh_recommendations",
     schedule=[asset_signal_ranker_published],
@@ -29,7 +38,7 @@ with DAG(
 ) as dag:
     step_score = SparkSubmitOperator(
         task_id="score",
-        application="jobs/batch_scores.py",
+        application=_mlc_bundle_file("spark/steps/refresh_recommendations/score.py"),
         name="refresh_recommendations.score",
         application_args=["--top_k", "{{ params['top_k'] }}"],
         retries=1,

@@ -28,6 +28,15 @@ asset_signal_ranker_published = Asset(
 )
 
 
+def _mlc_bundle_file(path):
+    """Where a file of this DAG's bundle is on the worker: under $MLC_BUNDLE when it is set,
+    else in the bundle that holds this DAG file (BUNDLE/airflow/dags/THIS.py)."""
+    import os
+
+    root = os.environ.get("MLC_BUNDLE") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, path)
+
+
 def _mlc_python_step(module, function, **context):
     """A python step: imports `module` (the project root is on the workers' PYTHONPATH)
     and calls `function` with the run's context as keyword arguments."""
@@ -134,7 +143,7 @@ with DAG(
     step_publish = PythonOperator(
         task_id="publish",
         python_callable=_mlc_deploy,
-        op_args=["ranker", "bentoml/ranker", False],
+        op_args=["ranker", _mlc_bundle_file("bentoml/ranker"), False],
     )
 
     emit_publish_ranker_published = PythonOperator(
