@@ -175,25 +175,34 @@ def graph_cmd(paths, fmt: str, out: str | None, no_cache: bool) -> None:
 
 
 @main.command("explain")
-@click.argument("what", type=click.Choice(["freshness"]))
+@click.argument("what", type=click.Choice(["freshness", "completion", "latency"]))
 @click.argument("name")
 @_paths_argument
 @_cache_option
 def explain_cmd(what: str, name: str, paths, no_cache: bool) -> None:
-    """Show how a bound was derived: `mlc explain freshness ranker` walks the worst path hop by hop."""
-    from mlc.compiler.explain import candidates, explain_freshness, find
+    """Show how a bound was derived, hop by hop, and the verdict on each objective about it:
+    `mlc explain freshness ranker` (a source, feature group, model, flow or `flow.step`),
+    `mlc explain completion FLOW`, `mlc explain latency MODEL`."""
+    from mlc.compiler.explain import SUBJECTS, candidates, explain_completion, explain_freshness, explain_latency, find
     from mlc.diagnostics import did_you_mean
 
     result = _run_check(paths, no_cache)
     if result.program is None:
         _emit(result, "text")
         sys.exit(EXIT_FINDINGS)
-    found = find(result.program, name)
+    found = find(result.program, name, what)
     if not found:
-        hint = did_you_mean(name, candidates(result.program)) or ""
-        raise click.UsageError(f"no source, feature group, model or flow named `{name}` {hint}".strip())
-    for word, key in found:
-        click.echo(explain_freshness(result.program, word, key), nl=False)
+        hint = did_you_mean(name, candidates(result.program, what)) or ""
+        words = [w.replace("step", "step (flow.step)") for w in SUBJECTS[what]]
+        kinds = f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else words[0]
+        raise click.UsageError(f"no {kinds} named `{name}` {hint}".strip())
+    for word, key, step in found:
+        if what == "freshness":
+            click.echo(explain_freshness(result.program, word, key, step), nl=False)
+        elif what == "completion":
+            click.echo(explain_completion(result.program, key), nl=False)
+        else:
+            click.echo(explain_latency(result.program, key), nl=False)
     sys.exit(EXIT_CLEAN)
 
 

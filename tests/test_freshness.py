@@ -140,10 +140,10 @@ def test_explain_table(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "freshness of model m: at worst 2d3h stale",
-        "  hop             fact                                    adds  total",
-        "  source daily    arrives every 1d delay 2h  (p.flow:9)  +1d2h   1d2h",
-        "  features batch  schedule daily  (p.flow:24)              +1d   2d2h",
-        "  features batch  timeout 1h  (p.flow:21)                  +1h   2d3h",
+        "  hop             fact                                     adds  total",
+        "  source daily    arrives every 1d delay 2h  (p.flow:12)  +1d2h   1d2h",
+        "  features batch  schedule daily  (p.flow:24)               +1d   2d2h",
+        "  features batch  timeout 1h  (p.flow:25)                   +1h   2d3h",
         "  via features live: 2m30s",
         "slo s: freshness <= 3d: proven (2d3h <= 3d)",
     ]

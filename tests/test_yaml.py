@@ -35,7 +35,8 @@ def strip(value):
     """The IR as JSON without locations (`loc`, `arg_locs`, ...: where things were written)
     and `files` (their paths)."""
     if isinstance(value, dict):
-        return {k: strip(v) for k, v in value.items() if k not in ("loc", "files") and not k.endswith("_locs")}
+        return {k: strip(v) for k, v in value.items()
+                if k not in ("loc", "files") and not k.endswith(("_loc", "_locs"))}
     if isinstance(value, list):
         return [strip(v) for v in value]
     return value

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from mlc.compiler import ir
 from mlc.diagnostics import Span
@@ -63,6 +64,15 @@ class Hop:
     loc: Span | None = None
 
 
+class Missing(NamedTuple):
+    """A fact a bound needs that the program does not state, where it would go (or what makes it
+    uncertain) and what a diagnostic's label says there."""
+
+    fact: str
+    loc: Span | None
+    label: str = "this fact is missing"
+
+
 @dataclass(frozen=True)
 class Bound:
     """A worst-case staleness bound, with the path that sets it; `ms` is None when unknown,
@@ -70,10 +80,10 @@ class Bound:
 
     ms: int | None
     path: tuple[Hop, ...] = ()
-    missing: tuple[tuple[str, Span | None], ...] = ()
+    missing: tuple[Missing, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "missing", tuple(dict.fromkeys(self.missing)))
+        object.__setattr__(self, "missing", tuple(dict.fromkeys(Missing(*m) for m in self.missing)))
 
     @property
     def known(self) -> bool:
@@ -88,8 +98,8 @@ class Bound:
 UNKNOWN_CYCLE = Bound(None, (), (("a trigger chain that does not loop back on itself", None),))
 
 
-def unknown(fact: str, loc: Span | None) -> Bound:
-    return Bound(None, (), ((fact, loc),))
+def unknown(fact: str, loc: Span | None, label: str = "this fact is missing") -> Bound:
+    return Bound(None, (), (Missing(fact, loc, label),))
 
 
 def worst(bounds: list[Bound]) -> Bound:
@@ -161,6 +171,106 @@ def _step_fact(step: ir.Step) -> str:
             f" + {retries} x {fmt_ms(delay)} retry delay")
 
 
+# ---------------------------------------------------------------------- what happens in every run
+
+@dataclass(frozen=True)
+class Condition:
+    """Whether something happens in every run of a flow: `always`, `never`, or `maybe`; for the
+    last two, `why` says it of step `step`, and `label` at `loc` (the clause that decides)."""
+
+    kind: str
+    step: str = ""
+    why: str = ""
+    loc: Span | None = None
+    label: str = ""
+
+
+ALWAYS = Condition("always")
+
+
+def _literal_bool(e: ir.Expr | None) -> bool | None:
+    return e.value if e is not None and e.op == "lit" and e.kind == "bool" else None
+
+
+def _own_condition(step: ir.Step, emits: bool) -> Condition:
+    """What the step's own `when`, `foreach` and (for what it emits, published after it) `gate` say."""
+    name = step.name
+    if step.when is not None and _literal_bool(step.when) is not True:
+        if _literal_bool(step.when) is False:
+            return Condition("never", name, "never runs: its `when` is false", step.when.loc,
+                             "never holds, so the step never runs")
+        return Condition("maybe", name, "runs only when its `when` holds", step.when.loc,
+                         "the step runs only when this holds")
+    if step.foreach is not None:
+        items = step.foreach.items
+        if items.op == "list" and not items.args:
+            return Condition("never", name, "never runs: its `foreach` list is empty", items.loc,
+                             "empty, so the step never runs")
+        if items.op != "list":
+            return Condition("maybe", name, "runs once per element of its `foreach`, which may be empty",
+                             items.loc, "may be empty: the step then does not run")
+    if emits and step.gate is not None and _literal_bool(step.gate) is not True:
+        if _literal_bool(step.gate) is False:
+            return Condition("never", name, "never emits: its `gate` is false", step.gate.loc,
+                             "never holds, so the flow always stops here")
+        return Condition("maybe", name, "emits only when its `gate` holds", step.gate.loc,
+                         "the flow stops here unless this holds")
+    return ALWAYS
+
+
+def _gate(s: ir.Step) -> Condition | None:
+    if s.gate is None or _literal_bool(s.gate) is True:
+        return None
+    return Condition("maybe", s.name, "has a `gate` that stops the flow unless it holds", s.gate.loc,
+                     "the flow stops here unless this holds")
+
+
+def step_condition(flow: ir.Flow, name: str, emits: bool = False) -> Condition:
+    """Whether step `name` runs in every run of `flow` (with `emits`: and publishes what it emits).
+
+    Not when its own `when` may not hold, its `foreach` may be empty, or (for what it emits) its
+    `gate` may fail; nor when a step before it has a `gate` (a failed gate stops the flow) or a
+    `when` or a `foreach` that may leave it without a run. Only a step's own clauses say
+    `never`: what comes before it makes its run uncertain, not impossible."""
+    steps = {s.name: s for s in flow.steps}
+    if name not in steps:
+        return ALWAYS
+    own = _own_condition(steps[name], emits)
+    if own.kind != "always":
+        return own
+    preds: dict[str, set[str]] = {}
+    for e in flow.edges:
+        preds.setdefault(e.downstream.name, set()).add(e.upstream.name)
+    before, todo = set(), [name]
+    while todo:
+        for p in preds.get(todo.pop(), ()):
+            if p not in before and p in steps:
+                before.add(p)
+                todo.append(p)
+    for s in flow.steps:
+        if s.name not in before:
+            continue
+        gate = _gate(s)
+        up = gate or _own_condition(s, emits=False)
+        if up.kind != "always":
+            return Condition("maybe", name, f"runs after step `{s.name}`, which {up.why}", up.loc, up.label)
+    return ALWAYS
+
+
+def finish_condition(flow: ir.Flow) -> Condition:
+    """Whether every run of `flow` finishes (what `on_finish` waits for): not when a `gate` may stop
+    it, nor when each of its last steps may not run."""
+    for s in flow.steps:
+        gate = _gate(s)
+        if gate is not None:
+            return gate
+    has_next = {e.upstream.name for e in flow.edges}
+    last = [step_condition(flow, s.name) for s in flow.steps if s.name not in has_next]
+    if not last or any(c.kind == "always" for c in last):
+        return ALWAYS
+    return next((c for c in last if c.kind == "maybe"), last[0])
+
+
 @dataclass
 class Calculus:
     program: ir.Program
@@ -184,8 +294,27 @@ class Calculus:
             return []
         return [self._memoised(f"features:{t}") for t in sorted({i.target for i in m.inputs if i.target})]
 
+    def of_step(self, flow_key: str, name: str) -> Bound | None:
+        """`freshness(flow.step)`: the step's output is as fresh as the run that wrote it: what
+        starts the flow, then the longest path of steps up to this one's end. Unknown when the
+        step may not run in every run (a `when`, a `foreach`, a `gate` before it)."""
+        flow = self.program.flows.get(flow_key)
+        finishes = self.step_finishes(flow) if flow is not None else {}
+        if name not in finishes:
+            return None
+        runs = step_condition(flow, name)
+        if runs.kind != "always":
+            return unknown(f"step `{name}` of flow `{flow.name}` to run in every run (step `{runs.step}` "
+                           f"{runs.why})", runs.loc, runs.label)
+        return after(self._memoised(f"start:{flow_key}"), finishes[name])
+
     def flow_duration(self, flow: ir.Flow) -> Bound:
         """The longest path of steps of one run, from start to the last step's end."""
+        finishes = self.step_finishes(flow)
+        return worst([finishes[n] for n in sorted(finishes)]) if finishes else Bound(0)
+
+    def step_finishes(self, flow: ir.Flow) -> dict[str, Bound]:
+        """For each step, the longest path of steps from the run's start to its end."""
         steps = {s.name: s for s in flow.steps}
         preds: dict[str, list[str]] = {s: [] for s in steps}
         for e in flow.edges:
@@ -205,13 +334,12 @@ class Calculus:
                 result = unknown(f"a `timeout` on step `{name}` of flow `{flow.name}`", step.loc)
                 result = Bound(None, (), before.missing + result.missing)
             else:
-                result = before.then(Hop(f"flow {flow.name}", _step_fact(step), cost, step.loc))
+                result = before.then(Hop(f"flow {flow.name}", _step_fact(step), cost,
+                                         step.setting_locs.get("timeout") or step.loc))
             done[name] = result
             return result
 
-        if not steps:
-            return Bound(0)
-        return worst([finish(n, frozenset()) for n in sorted(steps)])
+        return {n: finish(n, frozenset()) for n in sorted(steps)}
 
     # ------------------------------------------------------------------ internals
     def _memoised(self, node: str) -> Bound:
@@ -234,13 +362,13 @@ class Calculus:
         if s.kind == "stream":
             wm = s.watermark_ms or 0
             return Bound(0).then(Hop(where, f"watermark {fmt_ms(wm)}" if s.watermark_ms else "no watermark",
-                                     wm, s.loc))
+                                     wm, s.watermark_loc or s.loc))
         if s.arrives_every_ms is None:
             return unknown(f"`arrives every ... delay ...` on table `{s.name}` (how often it lands, how late)",
                            s.loc)
         delay = s.arrives_delay_ms or 0
         return Bound(0).then(Hop(where, f"arrives every {fmt_ms(s.arrives_every_ms)} delay {fmt_ms(delay)}",
-                                 s.arrives_every_ms + delay, s.loc))
+                                 s.arrives_every_ms + delay, s.arrives_loc or s.loc))
 
     def _features(self, key: str) -> Bound:
         g = self.program.feature_groups[key]
@@ -251,14 +379,16 @@ class Calculus:
             return worst([b for b in inputs if b is not None]) if inputs else Bound(0)
         upstream = worst([self._memoised(f"source:{r.target}") for r in g.sources if r.target])
         if g.mode == "stream":
-            slides = [f.every_ms or f.window_ms or 0 for f in g.features if f.kind == "aggregation"]
-            slide = max(slides, default=0)
-            hops = [Hop(where, f"window slide {fmt_ms(slide)}", slide, g.loc)] if slide else []
+            slides = [(f.every_ms or f.window_ms or 0, f.loc) for f in g.features if f.kind == "aggregation"]
+            # the feature whose window slides slowest (the first of them) is the clause cited
+            slide, slide_loc = max(slides, key=lambda x: x[0], default=(0, None))
+            hops = [Hop(where, f"window slide {fmt_ms(slide)}", slide, slide_loc or g.loc)] if slide else []
             if g.checkpoint_ms is None:
                 missing = unknown(f"a `checkpoint every ...` on streaming group `{g.name}` (when results "
                                   "reach the online store)", g.loc)
                 return Bound(None, (), upstream.missing + missing.missing)
-            hops.append(Hop(where, f"checkpoint every {fmt_ms(g.checkpoint_ms)}", g.checkpoint_ms, g.loc))
+            hops.append(Hop(where, f"checkpoint every {fmt_ms(g.checkpoint_ms)}", g.checkpoint_ms,
+                            g.checkpoint_loc or g.loc))
             return upstream.then(*hops)
         missing = []
         if g.schedule is None:
@@ -272,7 +402,8 @@ class Calculus:
             return Bound(None, (), upstream.missing + unknown(f"a readable schedule on `{g.name}` ({how})",
                                                                g.schedule.loc).missing)
         return upstream.then(Hop(where, how, gap, g.schedule.loc if g.schedule else g.loc),
-                             Hop(where, f"timeout {fmt_ms(g.timeout_ms or 0)}", g.timeout_ms or 0, g.loc))
+                             Hop(where, f"timeout {fmt_ms(g.timeout_ms or 0)}", g.timeout_ms or 0,
+                                 g.timeout_loc or g.loc))
 
     def _group_by_name(self, context: ir.Decl, name: str) -> Bound | None:
         key = f"{context.package}.{name}" if context.package else name
@@ -286,6 +417,10 @@ class Calculus:
         return worst([self._memoised(f"features:{t}") for t in inputs])
 
     def _flow(self, key: str) -> Bound:
+        return after(self._memoised(f"start:{key}"), self.flow_duration(self.program.flows[key]))
+
+    def _start(self, key: str) -> Bound:
+        """How stale a flow's run can be when it starts: its schedule's gap, or what triggers it."""
         f = self.program.flows[key]
         starts: list[Bound] = []
         if f.schedule is not None:
@@ -296,7 +431,7 @@ class Calculus:
             starts.append(self._trigger(f.trigger))
         if not starts:
             return unknown(f"a `schedule` or `trigger` on flow `{f.name}` (it never runs by itself)", f.loc)
-        return after(best(starts), self.flow_duration(f))
+        return best(starts)
 
     def _trigger(self, t: ir.Trigger) -> Bound:
         return trigger_bound(self.program, t, lambda key: self._memoised(f"flow:{key}"),
@@ -322,15 +457,58 @@ def trigger_bound(program: ir.Program, t: ir.Trigger, flow_bound, external_fact)
     if target is None:
         return unknown("a trigger that resolves", t.loc)
     if t.kind == "on_finish":
-        return flow_bound(target)
+        flow = program.flows.get(target)
+        ends = finish_condition(flow) if flow is not None else ALWAYS
+        if ends.kind == "always":
+            return flow_bound(target)
+        return unknown(f"every run of flow `{flow.name}` to finish (step `{ends.step}` {ends.why})", ends.loc,
+                       ends.label)
     signal = program.signals.get(target)
     if signal is None:
         return unknown("a trigger that resolves", t.loc)
     if signal.external:
         return unknown(external_fact(signal.name), t.loc)
-    emitters = [flow_bound(key) for key, flow in program.flows.items()
-                if any(e.signal.target == target for s in flow.steps for e in s.emits)]
-    return best(emitters) if emitters else unknown(f"a flow that emits signal `{signal.name}`", t.loc)
+    # a flow counts as an emitter when some run of it may emit; it sets the bound only when
+    # every run does (a known emitter wins over an uncertain one: the trigger waits for the soonest)
+    emitters: list[Bound] = []
+    never: list[Bound] = []
+    for key, flow in program.flows.items():
+        conditions = [_emission(flow, s, e, t) for s in flow.steps for e in s.emits if e.signal.target == target]
+        if not conditions:
+            continue
+        if any(c.kind == "always" for c in conditions):
+            emitters.append(flow_bound(key))
+            continue
+        c = next((c for c in conditions if c.kind == "maybe"), None)
+        if c is not None:
+            emitters.append(unknown(f"signal `{signal.name}` from every run of flow `{flow.name}` (step `{c.step}` "
+                                    f"{c.why})", c.loc, c.label))
+        else:
+            never.extend(unknown(f"signal `{signal.name}` to be emitted at all (step `{c.step}` of flow "
+                                 f"`{flow.name}` {c.why})", c.loc, c.label) for c in conditions)
+    if emitters:
+        return best(emitters)
+    if never:
+        return worst(never)
+    return unknown(f"a flow that emits signal `{signal.name}`", t.loc)
+
+
+def _emission(flow: ir.Flow, step: ir.Step, emit: ir.Emit, trigger: ir.Trigger) -> Condition:
+    """Whether every run of `flow` publishes `emit` with a payload that `trigger` matches."""
+    runs = step_condition(flow, step.name, emits=True)
+    if runs.kind != "always":
+        return runs
+    for name, wanted in trigger.match.items():
+        sent = emit.payload.get(name)
+        if sent is not None and sent.op == wanted.op == "lit":
+            if sent.kind == wanted.kind and sent.value == wanted.value:
+                continue
+            return Condition("never", step.name, f"emits `{name} = {sent.text}`, and the trigger waits for "
+                                                 f"`{name} = {wanted.text}`", sent.loc,
+                             "never matches the trigger")
+        return Condition("maybe", step.name, f"emits a `{name}` that may not be the `{name}` the trigger waits for",
+                         sent.loc if sent is not None else emit.loc, "may not match the trigger")
+    return ALWAYS
 
 
 def _group_refs(e: ir.Expr):

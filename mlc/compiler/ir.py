@@ -130,6 +130,8 @@ class Source(Decl):
     watermark_ms: int | None = None
     arrives_every_ms: int | None = None
     arrives_delay_ms: int | None = None
+    watermark_loc: Loc | None = None  # the `watermark` clause, which freshness proofs cite
+    arrives_loc: Loc | None = None  # the `arrives` clause
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
@@ -183,6 +185,8 @@ class FeatureGroup(Decl):
     schedule: Schedule | None = None
     timeout_ms: int | None = None
     freshness: Bound | None = None
+    checkpoint_loc: Loc | None = None  # the `checkpoint` clause, which freshness proofs cite
+    timeout_loc: Loc | None = None  # the `timeout` clause
 
 
 class FeatureRef(Node):
@@ -203,6 +207,7 @@ class Fallback(Node):
 class Serve(Node):
     replicas: int | None = None
     timeout_ms: int | None = None
+    timeout_loc: Loc | None = None  # the `timeout` setting, which latency proofs cite
     settings: dict[str, Expr] = PField(default_factory=dict)
     loc: Loc | None = None
 
@@ -309,10 +314,12 @@ class Objective(Node):
 
     `metric` is a latency percentile (p99) or a quality metric; `window` the
     availability window; for completion, `op` is `by` and `value` the time of day.
+    For `freshness(flow.step)`, `target` is the flow and `step` the step's name.
     """
 
     kind: Literal["freshness", "latency", "availability", "quality", "completion"]
     target: Ref
+    step: str | None = None
     metric: str | None = None
     op: str
     value: Expr

@@ -85,6 +85,12 @@ def _common(d: A.Decl, package: str | None) -> dict:
     }
 
 
+def _clause_loc(meta: A.Meta, key: str) -> ir.Loc | None:
+    """Where clause `key` of a block was written (the first one: a repeated clause is an error
+    and the first stands), for checks and proofs that cite the clause they read."""
+    return next((span for k, span in meta.clauses if k == key), None)
+
+
 def _schedule(s: A.Schedule | None) -> ir.Schedule | None:
     if s is None:
         return None
@@ -267,7 +273,8 @@ class Lowering:
             schema_=tuple(field(f) for f in d.schema),
             event_time=ref(d.event_time) if d.event_time else None,
             watermark_ms=_ms(d.watermark), arrives_every_ms=_ms(d.arrives_every),
-            arrives_delay_ms=_ms(d.arrives_delay))
+            arrives_delay_ms=_ms(d.arrives_delay), watermark_loc=_clause_loc(d.meta, "watermark"),
+            arrives_loc=_clause_loc(d.meta, "arrives"))
 
     def _decl_entity(self, d: A.EntityDecl, pkg):
         return ir.build(ir.Entity, **_common(d, pkg), keys=tuple(field(f) for f in d.keys))
@@ -295,7 +302,8 @@ class Lowering:
             offline=self._connector(d.offline) if d.offline else None, schedule=_schedule(d.schedule),
             timeout_ms=_ms(d.timeout),
             freshness=ir.build(ir.Bound, op=fresh.op, value_ms=fresh.value.value, loc=loc(fresh.span))
-            if fresh else None)
+            if fresh else None,
+            checkpoint_loc=_clause_loc(d.meta, "checkpoint"), timeout_loc=_clause_loc(d.meta, "timeout"))
 
     def _decl_model(self, d: A.ModelDecl, pkg):
         serve = None
@@ -309,6 +317,7 @@ class Lowering:
             serve = ir.build(ir.Serve, 
                 replicas=rep.value if rep is not None else None,
                 timeout_ms=tmo.value if tmo is not None else None,
+                timeout_loc=next((x.span for x in d.serve if x.name.value == "timeout"), None) if tmo else None,
                 settings={k: expr(v) for k, v in settings.items()}, loc=loc(d.serve_span))
         conf = None
         if d.confidence is not None:
@@ -342,16 +351,35 @@ class Lowering:
                 default=expr(p.default) if p.default is not None else None, loc=loc(p.span)) for p in d.params),
             catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges))
 
+    def _step_target(self, r: A.Ref, kinds: tuple[str, ...]) -> tuple[ir.Ref, str] | None:
+        """`freshness(flow.step)`: (the flow, the step's name) when `r` names no declaration and all
+        but its last part name a flow; whether the step exists is checked with the objectives."""
+        if "flow" not in kinds or len(r.parts) < 2:
+            return None
+        whole = self.resolver.outcome(self.file, r.dotted, kinds)
+        self.uses[(r.dotted, kinds)] = whole
+        if isinstance(whole, tuple):
+            return None
+        prefix = ".".join(r.parts[:-1])
+        flow = self.resolver.outcome(self.file, prefix, ("flow",))
+        self.uses[(prefix, ("flow",))] = flow
+        if not isinstance(flow, tuple):
+            return None
+        return ir.build(ir.Ref, name=r.dotted, target=flow[0], loc=loc(r.span)), r.parts[-1]
+
     def _decl_slo(self, d: A.SloDecl, pkg):
         objectives = []
         for o in d.objectives:
             kinds = _OBJECTIVE_TARGETS[o.kind]
+            step = None
             if o.target.dotted in {p.value for p in d.params}:
                 target = ref(o.target)  # a template's parameter: bound where the template is used
+            elif (of_step := self._step_target(o.target, kinds)) is not None:
+                target, step = of_step
             else:
                 target = self._ref(o.target, *kinds)
             objectives.append(ir.build(ir.Objective, 
-                kind=o.kind, target=target, metric=o.metric.value if o.metric else None, op=o.op,
+                kind=o.kind, target=target, step=step, metric=o.metric.value if o.metric else None, op=o.op,
                 value=expr(o.value), window=expr(o.window) if o.window is not None else None, loc=loc(o.span)))
         template = None
         if d.template is not None:

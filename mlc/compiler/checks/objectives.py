@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.freshness import Bound, Calculus, Hop, after, best, fmt_ms, trigger_bound
-from mlc.diagnostics import Label, error, warning
+from mlc.compiler.freshness import Bound, Calculus, Hop, after, best, fmt_ms, trigger_bound, unknown
+from mlc.diagnostics import Label, did_you_mean, error, warning
 
 DAY_MS = 86_400_000
 
@@ -36,6 +36,7 @@ class Objective:
     value: ir.Expr
     loc: object
     slo: str
+    step: str | None = None  # `freshness(flow.step)`: `target` is the flow
 
 
 def objectives(program: ir.Program) -> list[Objective]:
@@ -52,21 +53,26 @@ def objectives(program: ir.Program) -> list[Objective]:
             for o in template.objectives:
                 target_expr = binding.get(o.target.name)
                 target_name = target_expr.name if target_expr is not None and target_expr.op == "ref" else o.target.name
-                key = _key(program, slo, target_name or "")
+                key, step = _key(program, slo, target_name or "", o.kind == "freshness")
                 value = binding.get(o.value.name, o.value) if o.value.op == "ref" else o.value
-                out.append(Objective(o.kind, key, target_name or "", o.metric, o.op, value, slo.loc, slo.name))
+                out.append(Objective(o.kind, key, target_name or "", o.metric, o.op, value, slo.loc, slo.name, step))
             continue
         for o in slo.objectives:
-            out.append(Objective(o.kind, o.target.target, o.target.name, o.metric, o.op, o.value, o.loc, slo.name))
+            out.append(Objective(o.kind, o.target.target, o.target.name, o.metric, o.op, o.value, o.loc, slo.name,
+                                 o.step))
     return out
 
 
-def _key(program: ir.Program, slo: ir.Slo, name: str) -> str | None:
+def _key(program: ir.Program, slo: ir.Slo, name: str, steps: bool = False) -> tuple[str | None, str | None]:
+    """(key, None) of the declaration `name` means; with `steps`, (flow key, step) for `flow.step`."""
     key = f"{slo.package}.{name}" if slo.package else name
     for section in (program.models, program.feature_groups, program.sources, program.flows):
         if key in section:
-            return key
-    return None
+            return key, None
+    flow, _, step = key.rpartition(".")
+    if steps and flow in program.flows:
+        return flow, step
+    return None, None
 
 
 def path_notes(bound: Bound) -> tuple[str, ...]:
@@ -89,8 +95,8 @@ def _over(bound: Bound, op: str, target_ms: int) -> bool:
 def _check_bound(ctx: Context, what: str, bound: Bound, op: str, target_ms: int, loc, subject_loc,
                  others: list[Bound] = ()) -> None:
     if not bound.known:
-        facts = "; ".join(f for f, _ in bound.missing)
-        labels = tuple(Label(l, "this fact is missing") for _f, l in bound.missing if l is not None)[:3]
+        facts = "; ".join(m.fact for m in bound.missing)
+        labels = tuple(Label(m.loc, m.label) for m in bound.missing if m.loc is not None)[:3]
         ctx.report(warning("W0702", f"the freshness of {what} cannot be proved: it needs {facts}", loc,
                            labels=labels, help="state the missing fact, or remove the objective"))
         return
@@ -120,7 +126,13 @@ def _check_freshness(ctx: Context, calc: Calculus, objs: list[Objective]) -> Non
         if o.kind != "freshness" or o.target is None:
             continue
         target_ms = _duration_value(o.value)
-        bound = calc.of(o.target)
+        bound = calc.of(o.target) if o.step is None else calc.of_step(o.target, o.step)
+        if o.step is not None and bound is None:
+            flow = ctx.program.flows[o.target]
+            ctx.report(error("E0202", f"unknown step `{o.step}` of flow `{flow.name}`", o.loc,
+                             labels=(Label(flow.loc, "flow declared here"),) if flow.loc else (),
+                             help=did_you_mean(o.step, [s.name for s in flow.steps])))
+            continue
         if target_ms is None or bound is None:
             continue
         subject = ctx.decl(o.target)
@@ -159,6 +171,12 @@ def _first_run_of_day(schedule: ir.Schedule) -> tuple[int | None, str]:
         return None, ""
     ms = (first.hour * 60 + first.minute) * 60_000
     return ms, f'cron("{schedule.value}") starts {first.hour:02d}:{first.minute:02d}'
+
+
+def clock(ms: int) -> str:
+    """A time of day, ms after midnight: `04:10`, `01:30 (+1d)`."""
+    day = f" (+{ms // DAY_MS}d)" if ms >= DAY_MS else ""
+    return f"{(ms % DAY_MS) // 3_600_000:02d}:{(ms % 3_600_000) // 60_000:02d}{day}"
 
 
 class Completion:
@@ -203,19 +221,34 @@ def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> No
             continue
         bound = comp.of(o.target)
         if not bound.known:
-            facts = "; ".join(f for f, _ in bound.missing)
+            facts = "; ".join(m.fact for m in bound.missing)
             ctx.report(warning("W0704", f"completion of `{o.target_name}` by {o.value.value} cannot be proved: "
-                                        f"it needs {facts}", o.loc))
+                                        f"it needs {facts}", o.loc,
+                               labels=tuple(Label(m.loc, m.label) for m in bound.missing if m.loc is not None)[:3]))
             continue
         if bound.ms > deadline:
-            finish = bound.ms
-            day = f" (+{finish // DAY_MS}d)" if finish >= DAY_MS else ""
-            hhmm = f"{(finish % DAY_MS) // 3_600_000:02d}:{(finish % 3_600_000) // 60_000:02d}{day}"
-            ctx.report(error("E0703", f"`{o.target_name}` can finish at {hhmm}, after {o.value.value}", o.loc,
+            ctx.report(error("E0703", f"`{o.target_name}` can finish at {clock(bound.ms)}, after {o.value.value}",
+                             o.loc,
                              notes=path_notes(bound), help="start it earlier, or shorten its slowest steps"))
 
 
 # ---------------------------------------------------------------------- latency
+
+def latency_bound(program: ir.Program, model: ir.Model) -> Bound:
+    """The longest a request can take: the serve timeout (a request then ends, answered or handed
+    to the fallback), then the fallback's own serve timeout when it has one; unknown without one."""
+    serve = model.serve
+    if serve is None or serve.timeout_ms is None:
+        return unknown(f"a serve timeout on `{model.name}`", serve.loc if serve else model.loc)
+    bound = Bound(0).then(Hop(f"model {model.name}", f"serve timeout {fmt_ms(serve.timeout_ms)}",
+                              serve.timeout_ms, serve.timeout_loc or serve.loc))
+    fb = model.fallback
+    other = program.models.get(fb.model.target or "") if fb else None
+    if other is not None and other.serve is not None and other.serve.timeout_ms is not None:
+        bound = bound.then(Hop(f"model {other.name}", f"fallback, serve timeout {fmt_ms(other.serve.timeout_ms)}",
+                               other.serve.timeout_ms, other.serve.timeout_loc or other.serve.loc))
+    return bound
+
 
 def _check_latency(ctx: Context, objs: list[Objective]) -> None:
     for o in objs:
@@ -234,7 +267,7 @@ def _check_latency(ctx: Context, objs: list[Objective]) -> None:
         if timeout > budget:
             ctx.report(error("E0705", f"the serve timeout of `{model.name}` ({fmt_ms(timeout)}) is longer than "
                                       f"its {o.metric} latency objective ({fmt_ms(budget)})", o.loc,
-                             labels=(Label(model.serve.loc, "timeout declared here"),) if model.serve else (),
+                             labels=(Label(model.serve.timeout_loc or model.serve.loc, "timeout declared here"),),
                              help=f"a request may wait the whole timeout; make it at most {fmt_ms(budget)}"))
             continue
         fb = model.fallback
