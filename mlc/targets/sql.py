@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mlc.compiler import ir
+from mlc.compiler.infer import Inferrer
 
 # Internal column names; user names may not start with `__mlc`.
 ET = "__mlc_et"  # the event time as a timestamp
@@ -84,42 +85,29 @@ class Scope:
         self.where = where
 
     def type_of(self, e: ir.Expr) -> str | None:
-        op = e.op
-        if op == "lit":
-            return {"string": "string", "int": "int", "float": "float", "bool": "bool",
-                    "duration": "int", "size": "int", "percent": "float"}.get(e.kind or "")
-        if op == "ref":
-            if e.name in self.columns:
-                return self.columns[e.name]
-            if e.name in self.enums:
-                return "string"
-            return None
-        if op == "unop":
-            return "bool" if e.name == "not" else self.type_of(e.args[0])
-        if op == "binop":
-            if e.name in ("and", "or", "==", "!=", "<", "<=", ">", ">=", "in"):
-                return "bool"
-            lt, rt = self.type_of(e.args[0]), self.type_of(e.args[1])
-            if e.name == "/" or "float" in (lt, rt):
-                return "float"
-            return "int" if lt == rt == "int" else lt or rt
-        if op == "call":
-            fn = FUNCTIONS.get(e.name or "")
-            if fn is None:
-                return None
-            return fn[1] if fn[1] != "arg" else (self.type_of(e.args[0]) if e.args else None)
-        return None
+        """The column type of an expression (`mlc.compiler.infer`, which the checks use too):
+        an enum value is a string, a duration a number of milliseconds."""
+        t = Inferrer(self._lookup).type_of(e)
+        return _COLUMN_TYPES.get(t, t) if t in SCALARS or t in _COLUMN_TYPES else None
+
+    def _lookup(self, e: ir.Expr) -> str | None:
+        if e.name in self.columns:
+            return self.columns[e.name]
+        return "enum" if e.name in self.enums else None
 
 
-# Functions an expression may call: name -> (SQL name, result type or "arg": the first argument's).
-FUNCTIONS: dict[str, tuple[str, str]] = {
-    "abs": ("ABS", "arg"),
-    "lower": ("LOWER", "string"),
-    "upper": ("UPPER", "string"),
-    "length": ("CHAR_LENGTH", "int"),
-    "coalesce": ("COALESCE", "arg"),
-    "floor": ("FLOOR", "arg"),
-    "ceil": ("CEIL", "arg"),
+# How a type of the language is held in a column.
+_COLUMN_TYPES = {"enum": "string", "duration": "int"}
+
+# The SQL names of the functions an expression may call (their types: `mlc.compiler.infer.FUNCTIONS`).
+FUNCTIONS: dict[str, str] = {
+    "abs": "ABS",
+    "lower": "LOWER",
+    "upper": "UPPER",
+    "length": "CHAR_LENGTH",
+    "coalesce": "COALESCE",
+    "floor": "FLOOR",
+    "ceil": "CEIL",
 }
 
 
@@ -216,7 +204,7 @@ class Dialect:
                             help="functions: " + ", ".join(sorted(FUNCTIONS)))
         if any(a.op == "arg" for a in e.args):
             raise PlanError(f"`{e.name}` takes positional arguments only", e.loc)
-        return f"{fn[0]}({', '.join(self.expr(a, scope) for a in e.args)})"
+        return f"{fn}({', '.join(self.expr(a, scope) for a in e.args)})"
 
     # -- aggregations
     def timestamp_text(self, sql: str) -> str:

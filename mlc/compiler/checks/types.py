@@ -1,8 +1,12 @@
-"""Types: schemas, feature expressions, model inputs and signal payloads.
+"""Types: schemas, feature expressions, model inputs, fallback conditions and signal payloads.
+
+Expressions are typed by `mlc.compiler.infer`; this module says what their names mean.
 
 - E0206 a model input naming a feature its group lacks;
 - E0301 an aggregation over a column of the wrong type;
-- E0302 a signal match or payload on a field the signal lacks; E0303 a value of the wrong type;
+- E0302 a signal match or payload on a field the signal lacks; E0303 a value of the wrong type
+  (a payload value that does not fit its field) and operands that do not fit their operator
+  (`count(kind == 3)` with an enum `kind`, `fallback m when confidence < "high"`);
 - E0304 an entity key missing from a source's schema;
 - E0305 an `event_time` that is not a timestamp or date column of the schema;
 - E0306 a column that the group's sources do not have.
@@ -12,9 +16,10 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
+from mlc.compiler.infer import NUMBERS, RUN_FIELDS, Inferrer, flow_names, misfit, names_lookup
 from mlc.diagnostics import Label, did_you_mean, error
 
-NUMERIC = {"int", "float"}
+NUMERIC = set(NUMBERS)
 ORDERED = NUMERIC | {"timestamp", "date", "duration"}
 # What each aggregation accepts, and the type it yields (None: the argument's type).
 AGGREGATION_TYPES: dict[str, tuple[set[str] | None, str | None]] = {
@@ -26,9 +31,6 @@ AGGREGATION_TYPES: dict[str, tuple[set[str] | None, str | None]] = {
     "last": (None, None),
     "distinct_count": (None, "int"),
 }
-# Values a flow can use without declaring them.
-RUN_FIELDS = {"run.id": "string", "run.ds": "date", "run.logical_date": "timestamp",
-              "run.start": "timestamp", "run.flow": "string"}
 
 
 class Scope:
@@ -44,33 +46,16 @@ class Scope:
 
 
 class ExprTyper:
-    """Infers the type of an expression and reports unknown columns (once each)."""
+    """Infers the type of an expression of a feature group (`mlc.compiler.infer`), reporting
+    unknown columns (E0306, once each) and operands that do not fit (E0303)."""
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
+        self.inferrer = Inferrer(self._ref, scope.ctx.report)
 
     def type_of(self, e: ir.Expr) -> str | None:
         """The expression's type name, or None when unknown (already reported or not knowable)."""
-        op = e.op
-        if op == "lit":
-            return {"string": "string", "int": "int", "float": "float", "bool": "bool",
-                    "duration": "duration", "size": "int", "percent": "float"}.get(e.kind or "")
-        if op == "ref":
-            return self._ref(e)
-        if op == "binop":
-            return self._binop(e)
-        if op == "unop":
-            t = self.type_of(e.args[0])
-            return "bool" if e.name == "not" else t
-        if op == "call":
-            for a in e.args:
-                self.type_of(a.args[0] if a.op == "arg" else a)
-            return None
-        if op == "list":
-            for a in e.args:
-                self.type_of(a)
-            return "list"
-        return None
+        return self.inferrer.type_of(e)
 
     def _ref(self, e: ir.Expr) -> str | None:
         name = e.name or ""
@@ -107,33 +92,6 @@ class ExprTyper:
         ctx.report(error("E0206", f"feature group `{group_name}` has no feature `{feature}`", e.loc,
                          help=did_you_mean(feature, [f.name for f in group.features])))
         return None
-
-    def _binop(self, e: ir.Expr) -> str | None:
-        left, right = e.args
-        lt = self.type_of(left)
-        rt = self.type_of(right)
-        if lt is None and left.op == "ref" and rt == "enum":
-            lt = "enum"
-        op = e.name
-        if op in ("and", "or"):
-            return "bool"
-        if op in ("==", "!=", "<", "<=", ">", ">="):
-            a, b = _COMPARABLE.get(lt or ""), _COMPARABLE.get(rt or "")
-            if a and b and a != b:
-                self.scope.ctx.report(error("E0303", f"`{op}` compares {lt} with {rt}", e.loc,
-                                            help="compare values of one kind: numbers, strings or booleans"))
-            return "bool"
-        if op == "in":
-            return "bool"
-        if lt in NUMERIC and rt in NUMERIC:
-            return "float" if "float" in (lt, rt) or op == "/" else "int"
-        if lt is not None and rt is not None:
-            self.scope.ctx.report(error("E0303", f"`{op}` needs numbers; got {lt} and {rt}", e.loc))
-        return None
-
-
-# what a comparison may put side by side; other types (dates, enums, durations) are left alone
-_COMPARABLE = {"int": "number", "float": "number", "string": "string", "bool": "bool"}
 
 
 def _columns(ctx: Context, group: ir.FeatureGroup) -> dict[str, ir.TypeSpec] | None:
@@ -227,28 +185,8 @@ def _check_inputs(ctx: Context, model: ir.Model) -> None:
                              help=did_you_mean(i.feature, [f.name for f in group.features])))
 
 
-def _payload_type_ok(field_type: ir.TypeSpec, value: ir.Expr, params: dict[str, str]) -> str | None:
-    """None when the value fits the field; otherwise the value's type."""
-    if value.op == "lit":
-        kind = value.kind
-        want = field_type.name
-        fits = {
-            "string": ("string", "date", "timestamp", "enum"),
-            "int": ("int", "float"), "float": ("float",), "bool": ("bool",), "duration": ("duration",),
-        }.get(kind or "", ())
-        if want == "enum" and kind == "string" and value.value not in field_type.args:
-            return f"\"{value.value}\" (not one of {', '.join(field_type.args)})"
-        return None if want in fits else kind
-    if value.op == "ref":
-        t = RUN_FIELDS.get(value.name or "") or params.get(value.name or "")
-        if t is None or t == field_type.name or (t == "string" and field_type.name in ("enum", "date")):
-            return None
-        return t
-    return None
-
-
 def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Expr], key_locs: dict,
-                   loc, what: str, params: dict[str, str]) -> None:
+                   loc, what: str, inferrer: Inferrer) -> None:
     signal = ctx.program.signals.get(signal_key or "")
     if signal is None:
         return
@@ -261,10 +199,22 @@ def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Ex
                              help=did_you_mean(name, fields),
                              notes=(f"its fields: {', '.join(fields) or 'none'}",)))
             continue
-        got = _payload_type_ok(fld.type, value, params)
+        got = misfit(fld.type, value, inferrer.type_of(value))
         if got is not None:
             ctx.report(error("E0303", f"`{name}` of signal `{signal.name}` is {fld.type.name}; {what} gives {got}",
                              value.loc or loc, labels=(Label(fld.loc, "field declared here"),)))
+
+
+def _check_fallback(ctx: Context, model: ir.Model) -> None:
+    """`fallback M when ...` reads the model's `confidence` (a number), `unavailable` (a
+    boolean) and its output."""
+    fb = model.fallback
+    if fb is None or fb.when is None:
+        return
+    names: dict[str, str | None] = {"confidence": "float", "unavailable": "bool"}
+    if model.output is not None:
+        names[model.output.name] = model.output.type.name
+    Inferrer(names_lookup(names), ctx.report).type_of(fb.when)
 
 
 def check(ctx: Context) -> None:
@@ -275,11 +225,14 @@ def check(ctx: Context) -> None:
         _check_group(ctx, group)
     for model in p.models.values():
         _check_inputs(ctx, model)
+        _check_fallback(ctx, model)
     for flow in p.flows.values():
-        params = {prm.name: prm.type.name for prm in flow.params}
+        names = flow_names(flow)
+        match = Inferrer(names_lookup(names), ctx.report)
         for t in (flow.trigger.leaves() if flow.trigger else ()):
             if t.kind == "signal" and t.target is not None:
-                _check_payload(ctx, t.target.target, t.match, t.match_locs, t.loc, "the match", params)
+                _check_payload(ctx, t.target.target, t.match, t.match_locs, t.loc, "the match", match)
+        payload = Inferrer(names_lookup(names, metrics=True), ctx.report)  # a payload may carry metrics
         for step in flow.steps:
             for e in step.emits:
-                _check_payload(ctx, e.signal.target, e.payload, e.payload_locs, e.loc, "the step", params)
+                _check_payload(ctx, e.signal.target, e.payload, e.payload_locs, e.loc, "the step", payload)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlc.compiler import ir
+from mlc.compiler.infer import RUN_FIELDS, Inferrer, names_lookup, type_name
 
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -129,7 +130,17 @@ def code(e: ir.Expr, scope: Scope, mode: str = "py") -> str:
     return text
 
 
-def _code(e: ir.Expr, scope: Scope, mode: str) -> str:
+# A duration parameter's text (`"1h30m"`, checked by its Param's pattern) as milliseconds,
+# in plain Python: each unit gets a space after it, then every piece is a number and a unit.
+_MS_OF_TEXT = ("sum(int(p[:-1]) * {{\"u\": 1, \"s\": 1000, \"m\": 60000, \"h\": 3600000, \"d\": 86400000, "
+               "\"w\": 604800000}}[p[-1]] for p in {}.replace(\"ms\", \"u \").replace(\"s\", \"s \")"
+               ".replace(\"m\", \"m \").replace(\"h\", \"h \").replace(\"d\", \"d \").replace(\"w\", \"w \")"
+               ".split())")
+
+
+def _code(e: ir.Expr, scope: Scope, mode: str, operand: bool = False) -> str:
+    """`operand`: whether an operator reads the value (a duration parameter is then read as
+    milliseconds, as duration literals are written); a value passed whole stays as given."""
     op = e.op
     jinja = mode == "jinja"
     if op == "lit":
@@ -137,9 +148,17 @@ def _code(e: ir.Expr, scope: Scope, mode: str) -> str:
             return py_str(str(e.value), jinja)
         if e.kind == "bool":
             return "True" if e.value else "False"
-        if e.kind in ("int", "float", "duration", "size", "percent"):
+        if e.kind == "percent":  # a fraction: 95% is 0.95
+            return py(e.value / 100)
+        if e.kind in ("int", "float", "duration", "size"):
             return py(e.value)
         raise Unsupported(f"a {e.kind} literal", e)
+    if op == "ref" and operand and e.name in scope.params and e.name != scope.var \
+            and scope.params[e.name].name == "duration" and scope.params[e.name].element is None:
+        if jinja:
+            raise Unsupported(f"duration parameter `{e.name}` inside an operator of a templated value "
+                              "(Airflow's templates cannot read its text as milliseconds; pass it whole)", e)
+        return _MS_OF_TEXT.format(_code(e, scope, mode))
     if op == "ref":
         name = e.name or ""
         if name == "run.id":
@@ -162,14 +181,52 @@ def _code(e: ir.Expr, scope: Scope, mode: str) -> str:
         scope.used.add("secret")
         return f"_mlc_secret({py_str(str(e.value))})"
     if op == "list":
-        return "[" + ", ".join(_code(a, scope, mode) for a in e.args) + "]"
-    if op == "binop" and e.name in _BINOPS and len(e.args) == 2:
-        return f"({_code(e.args[0], scope, mode)} {e.name} {_code(e.args[1], scope, mode)})"
+        return "[" + ", ".join(_code(a, scope, mode, operand) for a in e.args) + "]"
+    if op == "binop" and e.name in _BINOPS and len(e.args) >= 2:
+        return _chain(e, [_code(a, scope, mode, True) for a in e.args], scope, mode)
     if op == "unop" and e.name in ("not", "-") and len(e.args) == 1:
         sep = " " if e.name == "not" else ""
-        return f"({e.name}{sep}{_code(e.args[0], scope, mode)})"
+        return f"({e.name}{sep}{_code(e.args[0], scope, mode, True)})"
     what = {"call": f"a call of `{e.name}`", "range": "a range", "star": "`*`", "arg": "a named argument"}
     raise Unsupported(what.get(op, f"`{op}`") + " in a flow expression", e)
+
+
+# Operators written in a row are one node (`a and b and c`); a long row is not written as
+# one nested operation per term, which Python's compiler (about 3,000 levels) and Airflow's
+# Jinja (a few hundred) cannot take: `and`/`or` are grouped (they are associative, short
+# circuits included), `+`/`-` of numbers or durations fold with `sum` (left to right, as
+# written: `a - b` is `a + -b` exactly), strings join.
+LONG_CHAIN = 16
+_GROUP = 8  # `and`/`or` terms per group in a Jinja template
+
+
+def _chain(e: ir.Expr, parts: list[str], scope: Scope, mode: str) -> str:
+    op = e.name or ""
+    if len(parts) <= LONG_CHAIN and not (mode == "jinja" and op in ("and", "or") and len(parts) > _GROUP):
+        return "(" + f" {op} ".join(parts) + ")"
+    if op in ("and", "or"):
+        if mode == "py":  # one flat boolean operation to Python, however long
+            return "(" + f" {op} ".join(parts) + ")"
+        while len(parts) > _GROUP:
+            parts = ["(" + f" {op} ".join(parts[i:i + _GROUP]) + ")" for i in range(0, len(parts), _GROUP)]
+        return "(" + f" {op} ".join(parts) + ")"
+    if op in ("+", "-"):
+        t = _chain_type(e, scope)
+        if t == "string" and op == "+":
+            items = "[" + ", ".join(parts) + "]"
+            return f"({items} | join)" if mode == "jinja" else f'"".join({items})'
+        if t in ("int", "float", "duration"):
+            rest = parts[1:] if op == "+" else [f"(-{p})" for p in parts[1:]]
+            items = "[" + ", ".join(rest) + "]"
+            return f"({items} | sum(start={parts[0]}))" if mode == "jinja" else f"sum({items}, {parts[0]})"
+    return "(" + f" {op} ".join(parts) + ")"
+
+
+def _chain_type(e: ir.Expr, scope: Scope) -> str | None:
+    names: dict[str, str | None] = {**RUN_FIELDS, **{n: type_name(t) for n, t in scope.params.items()}}
+    if scope.var is not None:
+        names[scope.var] = None
+    return Inferrer(names_lookup(names, metrics=scope.metrics)).type_of(e)
 
 
 def is_list(e: ir.Expr, scope: Scope) -> bool:
