@@ -276,3 +276,38 @@ def test_numbers_in_range_pass(tmp_path: Path, flow_setting: str, yaml_setting: 
 ])
 def test_upper_bounds_of_flow_settings(tmp_path: Path, text: str, message: str) -> None:
     assert [(c, m) for c, _l, _c, m in diags(tmp_path, text)] == [("E0308", message)]
+
+
+# ---------------------------------------------------------------- what check accepts compiles
+ACCEPTED = """\
+import std.connectors.{files}
+env local { }
+flow nightly {
+  schedule cron("30 2 * * 1-5")
+  step a python("jobs.train:main") { retries 100, retry_delay 0s, timeout 3650d }
+  step b spark("jobs/score.py") { env { _MODE = "fast" } }
+  step c flink("jobs/stream.py")
+  step d bash("make report")
+  a >> b >> c >> d
+}
+flow hourly_sync {
+  schedule hourly
+  step s bash("make sync")
+}
+flow every_six {
+  schedule every 6h
+  step s bash("make sync")
+}
+"""
+
+
+def test_what_check_accepts_every_backend_compiles(tmp_path: Path) -> None:
+    from mlc.deploy.bundle import compile as compile_bundle
+    from mlc.targets import TARGETS
+
+    (tmp_path / "mlc.toml").write_text('[project]\nname = "t"\n')
+    (tmp_path / "main.flow").write_text("package t\n" + ACCEPTED)
+    compiled = compile_bundle(load_project([str(tmp_path)]), "local", sorted(TARGETS), use_cache=False)
+    assert compiled.result.diagnostics == [] and compiled.ok
+    dags = {a.path: a.text for a in compiled.artifacts if a.path.endswith(".py") and "/dags/" in a.path}
+    assert any('"30 2 * * 1-5"' in text for text in dags.values()), sorted(dags)
