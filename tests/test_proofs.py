@@ -100,7 +100,7 @@ def test_when_false_never_emits_so_the_objective_is_not_proven(tmp_path: Path) -
 
 
 def test_a_when_that_may_not_hold_makes_the_bound_unknown(tmp_path: Path) -> None:
-    text, result = chain(tmp_path, b=", when regions == []")
+    _, result = chain(tmp_path, b=", when regions == []")
     (d,) = result.diagnostics
     assert d.code == "W0702"
     assert ("it needs signal `ready` from every run of flow `producer` (step `b` runs only when its `when` holds)"

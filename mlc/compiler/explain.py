@@ -7,7 +7,7 @@ verdicts are the check's own findings on each objective, so the two can never di
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
