@@ -214,6 +214,8 @@ def test_schedule_facts_read_by_croniter() -> None:
                                                                        (5 * 60 + 30) * 60_000, 3 * D)
     assert schedule_facts(_schedule("cron", "0 1,13 * * *")).daily_start_ms is None
     assert schedule_facts(_schedule("cron", "0 0 29 2 *")).longest_gap_ms == (366 + 3 * 365) * D
+    assert schedule_facts(_schedule("preset", "hourly")).first_run_ms == 0
+    assert schedule_facts(_schedule("cron", "15,45 9-17 * * 1-5")).first_run_ms == (9 * 60 + 15) * 60_000
     every = schedule_facts(_schedule("interval", every_ms=6 * H))
     assert (every.cron, every.airflow, every.every_ms, every.longest_gap_ms) == (None, None, 6 * H, 6 * H)
     bad = schedule_facts(_schedule("cron", "61 3 * * *"))

@@ -8,6 +8,7 @@ module; nothing parses a cron expression by hand.
     facts.airflow          # what a DAG's `schedule=` takes: "@daily", the cron text; None for `every`
     facts.every_ms         # an interval's period
     facts.daily_start_ms   # the time of day (ms after midnight UTC) every run starts at, if fixed
+    facts.first_run_ms     # the time of day of the first run on a day it runs (None for `every`)
     facts.longest_gap_ms   # the longest time between two runs (computed on first use)
 
 Times are UTC, as the generated DAGs schedule them.
@@ -55,6 +56,15 @@ class ScheduleFacts:
     every_ms: int | None = None
     daily_start_ms: int | None = None
     problem: Problem | None = None
+
+    @property
+    def first_run_ms(self) -> int | None:
+        """The time of day (ms after midnight UTC) of the first run on a day the schedule runs
+        (`hourly`: 00:00); None for an interval or a schedule that cannot run."""
+        if self.problem is not None or self.cron is None:
+            return None
+        minute, hour = _expanded(self.cron)[:2]
+        return (min(_numbers(hour, 0)) * 60 + min(_numbers(minute, 0))) * 60_000
 
     @property
     def longest_gap_ms(self) -> int | None:
@@ -181,6 +191,11 @@ def _expanded(text: str) -> list[list]:
     from croniter import croniter
 
     return croniter(text).expanded
+
+
+def _numbers(field: list, low: int) -> list[int]:
+    """The values of an expanded croniter field (`*` is every value, so its smallest is `low`)."""
+    return [low if v == "*" else int(v) for v in field]
 
 
 def _daily_start(cron: str) -> int | None:
