@@ -117,7 +117,7 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         and _unchanged(units, previous, cache)
     if reused:
         findings = list(previous.findings)
-        result._build = lambda: _assemble(units, Resolver(result.summaries), cache)[0]
+        result._build = lambda: _resolved(_assemble(units, Resolver(result.summaries), cache)[0])[0]
     else:
         from mlc.compiler.checks import run_checks
 
@@ -127,6 +127,8 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         result._program, lowered = _assemble(units, resolver, cache)
         findings += lowered
         findings += run_checks(result._program, resolver)
+        result._program, unbound = _resolved(result._program)
+        findings += unbound
         if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
             findings += validate(result)
     result.diagnostics.extend(_past_syntax_errors(findings, units))
@@ -135,6 +137,15 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
         snapshot.save(cache, previous, current, tuple(findings), validate is not None)
     return result
+
+
+def _resolved(program: ir.Program) -> tuple[ir.Program, list[Diagnostic]]:
+    """The program with its envs resolved (where each source and store is, per env), and
+    what could not be resolved."""
+    from mlc.compiler.bindings import environments
+
+    envs, diags = environments(program)
+    return program.model_copy(update={"environments": envs}), diags
 
 
 def _past_syntax_errors(findings: list[Diagnostic], units: list[_Unit]) -> list[Diagnostic]:

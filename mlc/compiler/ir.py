@@ -42,7 +42,9 @@ class Expr(Node):
     """An expression or a value, as a small tagged tree.
 
     op: lit (kind, value, text) | ref (name: dotted) | call (name, args) | arg (name, args[0])
-        | list (args) | range (args[0], args[1]) | star | binop (name: operator, args[0..1])
+        | list (args) | range (args[0], args[1]) | star
+        | binop (name: operator, args: two or more, the operator applied left to right:
+          `a - b - c` is one node, ((a - b) - c); comparisons and `in` have two)
         | unop (name: `not` or `-`, args[0]) | secret (value: the secret's name)
     """
 
@@ -334,6 +336,59 @@ class Slo(Decl):
     args: tuple[Expr, ...] = ()
 
 
+class Secret(Node):
+    """A `secret("name")`: the generated code reads it from the environment variable `env`."""
+
+    name: str
+    env: str
+
+
+class Binding(Node):
+    """How an env reaches one logical connector: the connector and its settings (defaults filled in)."""
+
+    connector: str
+    settings: dict[str, Any] = PField(default_factory=dict)
+    loc: Loc | None = None
+
+
+class Location(Node):
+    """Where a source or an offline store is in one env (`mlc.compiler.bindings`): the kind of
+    the binding that serves it, and what that kind needs. files: path, format; kafka: topic,
+    format, group, bootstrap, security_protocol, credentials; hive: table, metastore,
+    credentials; s3: bucket, path, format, endpoint, region, credentials. A connector outside
+    the standard library keeps its arguments in `settings`."""
+
+    kind: str
+    path: str | None = None
+    format: str | None = None
+    topic: str | None = None
+    group: str | None = None
+    bootstrap: str | None = None
+    security_protocol: str | None = None
+    table: str | None = None
+    metastore: str | None = None
+    bucket: str | None = None
+    endpoint: str | None = None
+    region: str | None = None
+    credentials: Secret | None = None
+    settings: dict[str, Any] = PField(default_factory=dict)
+
+
+class Environment(Node):
+    """One env resolved: its bindings, and the location of every source and offline store
+    (by the qualified key of the source, or of the feature group)."""
+
+    name: str
+    bindings: dict[str, Binding] = PField(default_factory=dict)
+    sources: dict[str, Location] = PField(default_factory=dict)
+    offline: dict[str, Location] = PField(default_factory=dict)
+
+    @property
+    def local(self) -> bool:
+        """Every binding is files: the env runs on one machine."""
+        return all(b.connector == "files" for b in self.bindings.values())
+
+
 class Program(Node):
     """The whole program. Declarations are keyed by qualified name (`package.name`), sorted."""
 
@@ -350,6 +405,8 @@ class Program(Node):
     signals: dict[str, Signal] = PField(default_factory=dict)
     flows: dict[str, Flow] = PField(default_factory=dict)
     slos: dict[str, Slo] = PField(default_factory=dict)
+    # by env name; filled in after the checks, for a program without errors (mlc.compiler.bindings)
+    environments: dict[str, Environment] = PField(default_factory=dict)
 
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}

@@ -135,10 +135,8 @@ class Names:
 def is_local(program: ir.Program, env: str) -> bool:
     """An environment that binds every connector to `files(...)` runs on one machine: step
     resources are recorded on the task, not applied (no executor can apply them there)."""
-    for e in program.envs.values():
-        if e.name == env:
-            return all((b.connector.name or "").split(".")[-1] == "files" for b in e.bindings.values())
-    return True
+    resolved = program.environments.get(env)
+    return resolved is None or resolved.local
 
 
 def dag_ids(program: ir.Program, layout: Layout) -> dict[str, str]:
