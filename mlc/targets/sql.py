@@ -596,101 +596,34 @@ def literal(value) -> str:
 
 
 # ------------------------------------------------------------------ where data is
-def secret_env(name: str) -> str:
-    """The environment variable a generated job reads a `secret("name")` from."""
-    return "MLC_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-
-
-def value(e: ir.Expr | None):
-    """A connector argument as plain data: literals, enum names, `{"secret": ENV}`, lists."""
-    if e is None:
-        return None
-    if e.op == "lit":
-        return e.value
-    if e.op == "ref":
-        return e.name
-    if e.op == "secret":
-        return {"secret": str(e.value), "env": secret_env(str(e.value))}
-    if e.op == "list":
-        return [value(a) for a in e.args]
-    raise PlanError(f"a connector argument must be a value, not `{e.op}`", e.loc)
-
-
-def connector_args(program: ir.Program, use: ir.ConnectorUse, side: str) -> tuple[str, dict]:
-    """(standard connector name, arguments by name with defaults) of a connector call;
-    `side` is "env" (an env binding) or "source" (a source or offline call)."""
-    target = use.connector.target or use.connector.name
-    conn = program.connectors.get(target)
-    params = (conn.env_params if side == "env" else conn.source_params) if conn else ()
-    args: dict = {}
-    for p, e in zip(params, use.positional):
-        args[p.name] = value(e)
-    for name, e in sorted(use.args.items()):
-        args[name] = value(e)
-    for p in params:
-        if p.name not in args and p.default is not None:
-            args[p.name] = value(p.default)
-    return target.rsplit(".", 1)[-1], args
-
-
-def env_bindings(program: ir.Program, env: str) -> dict[str, ir.ConnectorUse]:
-    """The bindings of every `env NAME` of the program (envs of several packages merge)."""
-    found = [e for _k, e in sorted(program.envs.items()) if e.name == env]
-    if not found:
+def environment(program: ir.Program, env: str) -> ir.Environment:
+    """The env as the compiler resolved it (`mlc.compiler.bindings`)."""
+    resolved = program.environments.get(env)
+    if resolved is None:
         raise PlanError(f"no env `{env}` in this program")
-    out: dict[str, ir.ConnectorUse] = {}
-    for e in found:
-        out.update(e.bindings)
-    return out
+    return resolved
 
 
-def _join(root: str, *parts: str) -> str:
-    path = "/".join(p.strip("/") for p in (root, *parts) if p and p.strip("/"))
-    return ("/" if root.startswith("/") else "") + path
+_FIELDS = {  # what the jobs read of a location, by its kind
+    "files": ("path", "format"),
+    "kafka": ("topic", "format", "group", "bootstrap", "security_protocol", "credentials"),
+    "hive": ("table", "metastore", "credentials"),
+    "s3": ("bucket", "path", "format", "endpoint", "region", "credentials"),
+}
 
 
-def locate(program: ir.Program, env: str, use: ir.ConnectorUse, role: str) -> dict:
-    """Where a source (role "source") or an offline store (role "offline") is in one env.
+def location(program: ir.Program, env: str, key: str, role: str, loc: ir.Loc | None = None) -> dict:
+    """Where source `key` (role "source") or the offline store of group `key` (role "offline")
+    is in `env`, as plain data for a job's SPEC: {"kind": files|kafka|hive|s3, ...}; a
+    credential is {"secret": NAME, "env": VARIABLE}."""
+    resolved = environment(program, env)
+    found = (resolved.sources if role == "source" else resolved.offline).get(key)
+    if found is None:
+        raise PlanError(f"`{key}` has no location in env `{env}`", loc)
+    if found.kind not in _FIELDS:
+        raise PlanError(f"connector `{found.kind}` of env `{env}` is not known to the Spark and Flink targets", loc)
+    return {"kind": found.kind, **{name: _plain(getattr(found, name)) for name in _FIELDS[found.kind]}}
 
-    Returns {"kind": files|kafka|hive|s3, ...}: files {"path", "format"}; kafka {"topic",
-    "format", "bootstrap", "group", "security_protocol", "credentials"}; hive {"table",
-    "metastore", "credentials"}; s3 {"bucket", "path", "format", "endpoint", "region", "credentials"}.
-    """
-    logical = use.connector.name
-    kind, args = connector_args(program, use, "source")
-    bindings = env_bindings(program, env)
-    binding = bindings.get(logical)
-    if binding is None:
-        bound_kind, env_args = kind, {}
-    else:
-        bound_kind, env_args = connector_args(program, binding, "env")
-    where = f"`{logical}` in env `{env}`"
-    if bound_kind == "files":
-        root = env_args.get("root") or ""
-        if kind == "kafka":
-            return {"kind": "files", "path": _join(root, str(args["topic"])), "format": args.get("format") or "json"}
-        if kind == "hive":
-            return {"kind": "files", "path": _join(root, str(args["table"]).rsplit(".", 1)[-1]), "format": "parquet"}
-        return {"kind": "files", "path": _join(root, str(args.get("path") or "")),
-                "format": args.get("format") or "parquet"}
-    if bound_kind == "kafka":
-        if kind != "kafka":
-            raise PlanError(f"{where} is a Kafka binding, but it is used as {kind}", use.loc)
-        return {"kind": "kafka", "topic": args["topic"], "format": args.get("format") or "json",
-                "group": args.get("group"), "bootstrap": env_args.get("bootstrap"),
-                "security_protocol": env_args.get("security_protocol") or "SASL_SSL",
-                "credentials": env_args.get("credentials")}
-    if bound_kind == "hive":
-        if kind != "hive":
-            raise PlanError(f"{where} is a Hive binding, but it is used as {kind}", use.loc)
-        if role == "offline":
-            raise PlanError(f"{where}: a Hive binding cannot hold an offline table (use s3 or files)", use.loc)
-        return {"kind": "hive", "table": args["table"], "metastore": env_args.get("metastore"),
-                "credentials": env_args.get("credentials")}
-    if bound_kind == "s3":
-        if kind not in ("s3", "files"):
-            raise PlanError(f"{where} is an S3 binding, but it is used as {kind}", use.loc)
-        return {"kind": "s3", "bucket": env_args.get("bucket"), "path": str(args.get("path") or "").strip("/"),
-                "format": args.get("format") or "parquet", "endpoint": env_args.get("endpoint"),
-                "region": env_args.get("region"), "credentials": env_args.get("credentials")}
-    raise PlanError(f"{where}: connector `{bound_kind}` is not known to the Spark and Flink targets", use.loc)
+
+def _plain(value):
+    return {"secret": value.name, "env": value.env} if isinstance(value, ir.Secret) else value
