@@ -533,7 +533,9 @@ def test_expression_precedence() -> None:
 
 def test_left_associative_arithmetic_and_membership() -> None:
     e = decl("features g on e { x = a - b - c / d / e }").derived[0].expr
-    assert e.op == "-" and e.left.op == "-" and e.right.op == "/" and e.right.left.op == "/"
+    # a row of one operator is one node, applied left to right: (a - b) - (c / d / e)
+    assert e.op == "-" and [o.dotted for o in e.operands[:2]] == ["a", "b"] and len(e.operands) == 3
+    assert e.right.op == "/" and [o.dotted for o in e.right.operands] == ["c", "d", "e"]
     m = decl('features g on e { x = kind in ["a", "b"] }').derived[0].expr
     assert m.op == "in" and isinstance(m.right, A.ListExpr) and len(m.right.items) == 2
     p = decl("features g on e { x = (a + b) * c }").derived[0].expr

@@ -47,7 +47,7 @@ def expr(e) -> ir.Expr:
             return ir.build(ir.Expr, op="secret", value=e.args[0].value.value, loc=loc(e.span))
         return ir.build(ir.Expr, op="call", name=name, args=tuple(_arg(a) for a in e.args), loc=loc(e.span))
     if isinstance(e, A.BinOp):
-        return ir.build(ir.Expr, op="binop", name=e.op, args=(expr(e.left), expr(e.right)), loc=loc(e.span))
+        return ir.build(ir.Expr, op="binop", name=e.op, args=tuple(expr(o) for o in e.operands), loc=loc(e.span))
     if isinstance(e, A.UnaryOp):
         return ir.build(ir.Expr, op="unop", name=e.op, args=(expr(e.operand),), loc=loc(e.span))
     if isinstance(e, A.ListExpr):

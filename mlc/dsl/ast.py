@@ -74,6 +74,7 @@ class Call:
     func: Ref
     args: tuple[Arg, ...]
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)  # see MAX_DEPTH
 
     def kwargs(self) -> dict[str, "Expr"]:
         return {a.name.value: a.value for a in self.args if a.name is not None}
@@ -86,16 +87,38 @@ class Call:
 class ListExpr:
     items: tuple["Expr", ...]
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)
+
+
+# How deeply expressions may nest (E0008). Every later stage walks expressions recursively
+# (lowering, checks, the formatter, pickling, the IR's JSON, the generated Python and Jinja),
+# so the tree is kept shallow where it is built: a row of one operator is one node
+# (`BinOp.operands`), parentheses are no node at all, and only real nesting counts.
+MAX_DEPTH = 40
 
 
 @dataclass(slots=True)
 class BinOp:
-    """op: or and == != < <= > >= in + - * /"""
+    """op: or and == != < <= > >= in + - * /
+
+    `operands` are two or more: the operator applied left to right (`a - b - c` is
+    `(a - b) - c`), so that a row of thousands of `and` or `+` is one node, not a tree
+    thousands deep. Comparisons and `in` never chain: they have two.
+    """
 
     op: str
-    left: "Expr"
-    right: "Expr"
+    operands: list["Expr"]
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)
+
+    @property
+    def left(self) -> "Expr":
+        return self.operands[0]
+
+    @property
+    def right(self) -> "Expr":
+        """The last operand (of a binary operation: the right one)."""
+        return self.operands[-1]
 
 
 @dataclass(slots=True)
@@ -105,6 +128,7 @@ class UnaryOp:
     op: str
     operand: "Expr"
     span: Span
+    depth: int = field(default=1, compare=False, repr=False)
 
 
 Expr = Union[Literal, Range, Ref, Star, Call, ListExpr, BinOp, UnaryOp]

@@ -36,6 +36,11 @@ def size_bytes(text: str) -> int:
     return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
 
 
+def _depth(e) -> int:
+    """How deeply an expression nests: 1 for a literal or a name."""
+    return getattr(e, "depth", 1)
+
+
 def _first_span(x) -> Span | None:
     if isinstance(x, Token):
         return None
@@ -245,7 +250,7 @@ class AstBuilder:
     @node_list
     def call(self, span, children: list) -> A.Call:
         func, *args = children
-        return A.Call(func, tuple(self._arg(a) for a in args if a is not None), span)
+        return self._nested(A.Call(func, tuple(self._arg(a) for a in args if a is not None), span))
 
     def _arg(self, a) -> A.Arg:
         if isinstance(a, A.Arg):
@@ -260,48 +265,91 @@ class AstBuilder:
 
     @node_list
     def list(self, span, items: list) -> A.ListExpr:
-        return A.ListExpr(tuple(i for i in items if i is not None), span)
+        return self._nested(A.ListExpr(tuple(i for i in items if i is not None), span))
 
     @node_list
     def func(self, span, children: list) -> A.Call:
         name, *args = children
         func = A.Ref((str(name),), self._tok_span(name))
-        return A.Call(func, tuple(self._arg(a) for a in args if a is not None), span)
+        return self._nested(A.Call(func, tuple(self._arg(a) for a in args if a is not None), span))
 
     def _lit_star(self, t: Token) -> A.Star:
         return A.Star(self._tok_span(t))
 
     @node
-    def or_(self, span, a, b) -> A.BinOp:
-        return A.BinOp("or", a, b, span)
+    def or_(self, span, a, b):
+        return self._row("or", a, b, span)
 
     @node
-    def and_(self, span, a, b) -> A.BinOp:
-        return A.BinOp("and", a, b, span)
+    def and_(self, span, a, b):
+        return self._row("and", a, b, span)
 
     @node
-    def not_(self, span, a) -> A.UnaryOp:
-        return A.UnaryOp("not", a, span)
+    def not_(self, span, a):
+        return self._nested(A.UnaryOp("not", a, span))
 
     @node
     def paren(self, span, inner):
         return inner
 
     @node
-    def neg(self, span, _m, a) -> A.UnaryOp:
-        return A.UnaryOp("-", a, span)
+    def neg(self, span, _m, a):
+        return self._nested(A.UnaryOp("-", a, span))
 
     @node
-    def compare(self, span, a, op: Token, b) -> A.BinOp:
-        return A.BinOp(str(op), a, b, span)
+    def compare(self, span, a, op: Token, b):
+        return self._nested(A.BinOp(str(op), [a, b], span))
 
     @node
-    def binop(self, span, a, op: Token, b) -> A.BinOp:
-        return A.BinOp(str(op), a, b, span)
+    def binop(self, span, a, op: Token, b):
+        return self._row(str(op), a, b, span)
 
     @node
-    def contains(self, span, a, b) -> A.BinOp:
-        return A.BinOp("in", a, b, span)
+    def contains(self, span, a, b):
+        return self._nested(A.BinOp("in", [a, b], span))
+
+    def _row(self, op: str, a, b, span: Span):
+        """`a op b`, where `a` may be a row of `op` already: the row grows by one operand
+        instead of nesting (`and` and `or` also take in a parenthesised row on the right:
+        they are associative)."""
+        if isinstance(a, A.BinOp) and a.op == op:
+            row = a  # the LALR transformer hands each node to its parent only: it is ours to grow
+            row.span = span
+        else:
+            row = A.BinOp(op, [a], span, 1 + _depth(a))
+        if op in ("and", "or") and isinstance(b, A.BinOp) and b.op == op:
+            row.operands.extend(b.operands)
+            row.depth = max(row.depth, b.depth)
+        else:
+            row.operands.append(b)
+            row.depth = max(row.depth, 1 + _depth(b))
+        return self._capped(row)
+
+    def _nested(self, e):
+        """A node one level above its children; refused past `MAX_DEPTH` (E0008)."""
+        if isinstance(e, A.BinOp):
+            inner = e.operands
+        elif isinstance(e, A.UnaryOp):
+            inner = (e.operand,)
+        elif isinstance(e, A.Call):
+            inner = [a.value for a in e.args]
+        else:
+            inner = e.items
+        e.depth = 1 + max(map(_depth, inner), default=0)
+        return self._capped(e)
+
+    def _capped(self, e):
+        if e.depth <= A.MAX_DEPTH:
+            return e
+        if e.depth == A.MAX_DEPTH + 1:  # deeper means a part was refused already: one error
+            self.diagnostics.append(error(
+                "E0008", f"this expression nests more than {A.MAX_DEPTH} levels deep", e.span,
+                help="name parts of it (a parameter, a feature, a step's metric), or drop parentheses: "
+                     "a row of one operator (`a and b and c ...`) does not nest, however long",
+                notes=("every stage that reads an expression walks it level by level: the compiler, "
+                       "Python, Airflow's templates and the SQL engines",)))
+        # in its place an empty list, as shallow as a value gets: the declaration has an error
+        return A.ListExpr((), e.span, A.MAX_DEPTH + 1)
 
     # ---------------------------------------------------------------- shared pieces
     @node_list

@@ -131,7 +131,8 @@ def _expr(e) -> str:
             left_min = right_min = 5
         else:  # left-associative
             left_min, right_min = p, p + 1
-        return f"{expr_text(e.left, left_min)} {e.op} {expr_text(e.right, right_min)}"
+        rest = "".join(f" {e.op} {expr_text(o, right_min)}" for o in e.operands[1:])
+        return expr_text(e.operands[0], left_min) + rest
     if isinstance(e, A.UnaryOp):
         if e.op == "not":
             return "not " + expr_text(e.operand, 3)

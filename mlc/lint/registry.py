@@ -145,6 +145,18 @@ RULES: list[Rule] = [
          'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { timeout 1h30m }\n}\n',
          "Durations (`ms s m h d w`) and sizes (`Ki Mi Gi Ti`, `K M G T`) are whole numbers written "
          "right after their digits: `90m`, not `1.5h`; `16Gi`, not `16GB`."),
+    Rule("E0008", "expression-too-deep",
+         "An expression that nests more than 40 levels deep (operations inside operations, calls "
+         "in calls, lists in lists).",
+         'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { gate ' + "not " * 41
+         + 'auc > 0.8 }\n}\n',
+         'flow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { gate not auc > 0.8 }\n}\n',
+         "Every stage that reads an expression walks it level by level — the compiler, Python, "
+         "Airflow's templates, the SQL engines — so nesting has a bound, checked where the text is "
+         "read. A row of one operator is not nesting: `a and b and c ...` or `a + b + c ...` is one "
+         "level however long, and parentheses that change nothing (`((x))`) do not count. Name "
+         "parts of a deep expression (a parameter, a feature, a metric the step computes), or write "
+         "it as a row."),
     Rule("E0010", "not-utf8",
          "The file is not valid UTF-8; the position of the first bad byte is given.",
          "a .flow file saved as Latin-1, with `é` stored as the byte 0xe9\n",

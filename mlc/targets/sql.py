@@ -177,12 +177,16 @@ class Dialect:
         raise PlanError(f"`{name}` is not a column here{scope.where}", e.loc)
 
     def binop_sql(self, e: ir.Expr, scope: Scope) -> str:
-        left, right = e.args
+        """A row of one operator (`a and b and c`, IR `binop` with its operands) stays one row."""
         if e.name == "/":
             # A float division on both engines (Flink divides integers as integers),
-            # NULL when the divisor is 0 (Spark under ANSI would raise).
-            return (f"({self.cast(self.expr(left, scope), 'float')} / "
-                    f"NULLIF({self.cast(self.expr(right, scope), 'float')}, {self.cast('0', 'float')}))")
+            # NULL when the divisor is 0 (Spark under ANSI would raise); a row, left to right.
+            sql = self.cast(self.expr(e.args[0], scope), "float")
+            for divisor in e.args[1:]:
+                sql = (f"({sql} / NULLIF({self.cast(self.expr(divisor, scope), 'float')}, "
+                       f"{self.cast('0', 'float')}))")
+            return sql
+        left, right = e.args[0], e.args[-1]
         if e.name == "in":
             if right.op != "list":
                 raise PlanError("`in` needs a list on its right: `x in [a, b]`", e.loc)
@@ -191,7 +195,7 @@ class Dialect:
         op = self.BINOPS.get(e.name or "")
         if op is None:
             raise PlanError(f"operator `{e.name}` cannot be computed by SQL", e.loc)
-        return f"({self.expr(left, scope)} {op} {self.expr(right, scope)})"
+        return "(" + f" {op} ".join(self.expr(a, scope) for a in e.args) + ")"
 
     def unop_sql(self, e: ir.Expr, scope: Scope) -> str:
         inner = self.expr(e.args[0], scope)
