@@ -133,7 +133,7 @@ CASES = [
     ("emitted never awaited", "  trigger signal(trained)\n", '  schedule cron("0 3 * * *")\n',
      [("W0410", 37, 1, "signal `trained` is emitted but no flow waits for it")]),
     ("awaited never emitted", ", emits signal trained(version = run.id) }", " }",
-     [("E0411", 45, 11, "signal `trained` is awaited but no flow emits it")]),
+     [("E0411", 45, 11, "flow `score` can never start: its trigger waits for signal `trained`, which no flow emits")]),
     ("unused signal", "signal trained { version: string }",
      "signal trained { version: string }\nsignal spare { }",
      [("W0412", 38, 1, "signal `spare` is neither emitted nor awaited")]),

@@ -386,15 +386,21 @@ RULES: list[Rule] = [
          "signal trained { version: string }\n"
          'flow train {\n  schedule daily\n  step fit python("pkg.train:main") { emits signal trained(version = run.id) }\n}\n'
          "flow score {\n  trigger signal(trained)\n  step run bash(\"make score\")\n}\n",
-         "Nothing reacts to it: add the flow that should, or stop emitting it."),
+         "Nothing reacts to it: add the flow that should, or stop emitting it. The labels show the "
+         "first three steps that emit it; a note counts the others (`and 4 more emit sites`)."),
     Rule("E0411", "signal-never-emitted",
-         "A signal is awaited but no flow emits it, and it is not declared `external`.",
+         "A flow can never start: its trigger cannot fire, because every way through it waits for a "
+         "signal that no flow emits and that is not declared `external`.",
          "signal catalog_refreshed { ds: date }\n"
          "flow score {\n  trigger signal(catalog_refreshed)\n  step run bash(\"make score\")\n}\n",
          "signal catalog_refreshed external { ds: date }\n"
          "flow score {\n  trigger signal(catalog_refreshed)\n  step run bash(\"make score\")\n}\n",
-         "The flow would never start. Emit the signal from a step, or declare it `external` when "
-         "something outside the program emits it."),
+         "The trigger is read as its `and`/`or` tree, with every signal that nothing sends as never "
+         "arriving: `signal(a) and signal(b)` never fires if either is never sent, `signal(a) or "
+         "signal(b)` only if both are never sent. The error names the flow that never starts and "
+         "labels each signal it waits for in vain. Emit the signal from a step, or declare it "
+         "`external` when something outside the program emits it. A signal no flow emits inside a "
+         "branch of an `or` that can still fire is W0415, not this error: the flow does start."),
     Rule("W0412", "unused-signal",
          "A signal is declared but neither emitted nor awaited.",
          "signal spare { version: string }\n",
@@ -416,6 +422,19 @@ RULES: list[Rule] = [
          "day of week (0-7 or SUN-SAT; 0 and 7 are Sunday), each `*`, a number, a range `a-b`, a list "
          "`a,b` or a step `*/n`. `0 0 30 2 *` is rejected too: February has no 30th. Presets are "
          "written without `cron`: `schedule daily`."),
+    Rule("W0415", "dead-trigger-branch",
+         "A branch of a flow's trigger can never fire (it waits for a signal that no flow emits and "
+         "that is not `external`), while another branch of its `or` can: the flow starts, but never "
+         "that way.",
+         "signal a { v: string }\nsignal b { v: string }\n"
+         'flow make {\n  schedule daily\n  step s bash("make a") { emits signal a(v = "1") }\n}\n'
+         'flow use {\n  trigger signal(a) or signal(b)\n  step run bash("make use")\n}\n',
+         "signal a { v: string }\nsignal b external { v: string }\n"
+         'flow make {\n  schedule daily\n  step s bash("make a") { emits signal a(v = "1") }\n}\n'
+         'flow use {\n  trigger signal(a) or signal(b)\n  step run bash("make use")\n}\n',
+         "The warning labels the dead branch and the signals it waits for in vain. Emit them from a "
+         "step, declare them `external` if something outside the program sends them, or remove the "
+         "branch. When no branch can fire, the flow never starts: that is E0411."),
     # ------------------------------------------------------------ environments and credentials
     Rule("E0501", "env-missing-binding",
          "An `env` has no binding for a connector that a source or an offline store needs.",

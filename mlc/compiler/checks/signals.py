@@ -1,19 +1,26 @@
 """Signals: who emits them and who waits for them.
 
 - W0410 a signal emitted but awaited by no flow;
-- E0411 a signal awaited but emitted by no flow, unless it is `external`;
+- E0411 a flow whose trigger can never fire: evaluated as an and/or tree whose leaves
+  are false for the signals no flow emits (nor anything outside, `external`);
+- W0415 a branch of a trigger that can never fire, in a trigger that can (an `or` with
+  another way in): the flow starts, that branch never starts it;
 - W0412 a signal declared but neither emitted nor awaited.
 """
 
 from __future__ import annotations
 
+from mlc.compiler import ir
 from mlc.compiler.checks import Context
 from mlc.compiler.graph import node_id
 from mlc.diagnostics import Label, error, warning
 
+SHOWN = 3  # emit sites listed by W0410; the rest are counted
+
 
 def check(ctx: Context) -> None:
     g = ctx.graph
+    never: set[str] = set()  # signals awaited that nothing emits
     for key, signal in ctx.program.signals.items():
         n = node_id("signal", key)
         emitters = [u for u, _v, d in g.in_edges(n, data=True) if d["kind"] == "emits"]
@@ -21,16 +28,83 @@ def check(ctx: Context) -> None:
         if signal.external:
             continue
         if emitters and not waiters:
+            more = len(emitters) - SHOWN
             ctx.report(warning("W0410", f"signal `{signal.name}` is emitted but no flow waits for it",
-                               signal.loc, labels=tuple(Label(g.nodes[u]["loc"], "emitted here") for u in emitters[:3]),
+                               signal.loc, labels=tuple(Label(g.nodes[u]["loc"], "emitted here")
+                                                        for u in emitters[:SHOWN]),
+                               notes=(f"and {more} more emit site{'s' * (more > 1)}",) if more > 0 else (),
                                help=f"add `trigger signal({signal.name})` to the flow that should run, "
                                     "or stop emitting it"))
         elif waiters and not emitters:
-            _v, first = waiters[0]
-            ctx.report(error("E0411", f"signal `{signal.name}` is awaited but no flow emits it", first["loc"],
-                             labels=(Label(signal.loc, "declared here"),),
-                             help=f"emit it from a step (`emits signal {signal.name}(...)`), or declare it "
-                                  f"`signal {signal.name} external` if something outside this program sends it"))
+            never.add(key)
         elif not emitters and not waiters:
             ctx.report(warning("W0412", f"signal `{signal.name}` is neither emitted nor awaited", signal.loc,
                                help="remove it, or use it in a trigger"))
+    if never:
+        for flow in ctx.program.flows.values():
+            if flow.trigger is not None:
+                _check_trigger(ctx, flow, never)
+
+
+def _dead(t: ir.Trigger, never: set[str]) -> bool:
+    """Whether the trigger `t` can never fire, when no signal of `never` is ever sent."""
+    if t.kind == "all":
+        return any(_dead(i, never) for i in t.items)
+    if t.kind == "any":
+        return all(_dead(i, never) for i in t.items)
+    return t.kind == "signal" and t.target is not None and t.target.target in never
+
+
+def _causes(t: ir.Trigger, never: set[str]) -> list[ir.Trigger]:
+    """The leaves that make the dead trigger `t` dead: every unsent signal it needs."""
+    if t.kind in ("all", "any"):
+        return [leaf for i in t.items if _dead(i, never) for leaf in _causes(i, never)]
+    return [t]
+
+
+def _dead_branches(t: ir.Trigger, never: set[str]) -> list[ir.Trigger]:
+    """The largest dead parts of the live trigger `t`: the branches of an `or` that never fire."""
+    if t.kind == "any":
+        return [b for i in t.items for b in ([i] if _dead(i, never) else _dead_branches(i, never))]
+    if t.kind == "all":
+        return [b for i in t.items for b in _dead_branches(i, never)]
+    return []
+
+
+def _unsent(ctx: Context, leaves: list[ir.Trigger]) -> list[ir.Signal]:
+    return list({leaf.target.target: ctx.program.signals[leaf.target.target] for leaf in leaves}.values())
+
+
+def _names(signals: list[ir.Signal]) -> str:
+    shown = [f"`{s.name}`" for s in signals]
+    return shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def _check_trigger(ctx: Context, flow: ir.Flow, never: set[str]) -> None:
+    t = flow.trigger
+    if _dead(t, never):
+        leaves = _causes(t, never)
+        signals = _unsent(ctx, leaves)
+        first = signals[0]
+        ctx.report(error(
+            "E0411", f"flow `{flow.name}` can never start: its trigger waits for signal{'s' * (len(signals) > 1)} "
+                     f"{_names(signals)}, which no flow emits", leaves[0].loc or t.loc or flow.loc,
+            labels=tuple(Label(leaf.loc, f"no flow emits `{leaf.target.name}`") for leaf in leaves[1:] if leaf.loc)
+            + tuple(Label(s.loc, f"signal `{s.name}` declared here") for s in signals if s.loc),
+            help=(f"emit it from a step (`emits signal {first.name}(...)`), or declare it "
+                  f"`signal {first.name} external` if something outside this program sends it"
+                  if len(signals) == 1 else
+                  f"emit each from a step (`emits signal {first.name}(...)`), or declare it `external` "
+                  "if something outside this program sends it")))
+        return
+    for branch in _dead_branches(t, never):
+        signals = _unsent(ctx, _causes(branch, never))
+        leaves = _causes(branch, never)
+        ctx.report(warning(
+            "W0415", f"a branch of the trigger of flow `{flow.name}` can never fire: no flow emits "
+                     f"{_names(signals)}", branch.loc or t.loc or flow.loc,
+            labels=tuple(Label(leaf.loc, f"no flow emits `{leaf.target.name}`") for leaf in leaves
+                         if leaf.loc and leaf.loc != branch.loc),
+            notes=(f"`{flow.name}` still starts by the other branches of its `or`; this one never starts it",),
+            help=f"emit {_names(signals)} from a step, declare {'it' if len(signals) == 1 else 'them'} "
+                 "`external`, or remove the branch"))
