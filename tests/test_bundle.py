@@ -213,6 +213,12 @@ def test_two_packages_with_one_feature_group_name_golden(tmp_path: Path, update_
     assert "_mlc_bundle_file(\"spark/features/acme_a.account_health.py\")" in \
         written["airflow/dags/features.acme_a.account_health.py"]
     assert "_mlc_bundle_file(\"spark/steps/acme_b.score/s0.py\")" in written["airflow/dags/acme_b.score.py"]
+    # the runtime modules are copied as they are: compared with their source, not stored
+    runtimes = {e["path"]: e["kind"].split("-")[0] for e in json.loads(written["manifest.json"])["artifacts"]
+                if e["kind"].endswith("-runtime")}
+    for path, engine in runtimes.items():
+        source = ROOT / "mlc/targets" / engine / "templates/runtime" / Path(path).name
+        assert written.pop(path) == source.read_text(encoding="utf-8")
     if update_golden:
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for path, text in written.items():

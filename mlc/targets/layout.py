@@ -13,6 +13,7 @@ bundle from one to a backend that was not compiled.
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 from functools import cached_property
 
@@ -73,12 +74,20 @@ class Layout:
     def spark_step_launcher(self, flow_key: str, step: str) -> str:
         return f"spark/steps/{self.flow_id(flow_key)}/{step}.py"
 
+    def spark_runtime(self) -> str:
+        """The module every Spark job and launcher imports (one per bundle)."""
+        return "spark/runtime/mlc_spark_runtime.py"
+
     # flink ---------------------------------------------------------------------
     def flink_feature_job(self, key: str) -> str:
         return f"flink/features/{self.group_id(key)}.py"
 
     def flink_publisher(self, key: str) -> str:
         return f"flink/publish/{self.group_id(key)}.py"
+
+    def flink_runtime(self) -> str:
+        """The module every Flink job and publisher imports (one per bundle)."""
+        return "flink/runtime/mlc_flink_runtime.py"
 
     # backends to come (the Airflow DAGs already call them) ----------------------
     def feast_repo(self) -> str:
@@ -92,6 +101,12 @@ def source_line(loc: ir.Loc | None) -> str:
     """`FILE:LINE` of a location, as generated files cite their source (`mlc compile` shows
     files relative to the project root); `?` when unknown."""
     return f"{loc.file.replace(chr(92), '/')}:{loc.line}" if loc else "?"
+
+
+def folder_from(path: str, target: str) -> list[str]:
+    """The folder holding `target`, as path parts relative to the folder holding `path` (both
+    bundle paths): how a generated file finds a module the bundle ships beside it."""
+    return posixpath.relpath(posixpath.dirname(target), posixpath.dirname(path)).split("/")
 
 
 def owner(path: str) -> str | None:

@@ -47,13 +47,18 @@ def program_from_text(tmp_path: Path, text: str) -> ir.Program:
     return program_of(tmp_path)
 
 
-def artifacts(project: str, env: str) -> dict[str, str]:
+RUNTIMES = {"spark-runtime": ROOT / "mlc/targets/spark/templates/runtime/mlc_spark_runtime.py",
+            "flink-runtime": ROOT / "mlc/targets/flink/templates/runtime/mlc_flink_runtime.py"}
+
+
+def lowered(project: str, env: str) -> list:
     program = program_of(PROJECTS[project])
-    out = {}
-    for target in ("spark", "flink"):
-        for a in get(target).lower(program, env, Layout(program)):
-            out[a.path] = a.text
-    return out
+    return [a for target in ("spark", "flink") for a in get(target).lower(program, env, Layout(program))]
+
+
+def artifacts(project: str, env: str) -> dict[str, str]:
+    """Every generated file but the runtime modules (copied as they are: not golden files)."""
+    return {a.path: a.text for a in lowered(project, env) if a.kind not in RUNTIMES}
 
 
 def test_registry_names_both_targets():
@@ -76,6 +81,27 @@ def test_golden(project, env, update_golden):
     assert sorted(got) == sorted(want)
     for path, text in got.items():
         assert text == want[path], f"{project}/{env}/{path} differs from the golden file (--update-golden)"
+
+
+@pytest.mark.parametrize("env", ["local", "prod"])
+@pytest.mark.parametrize("project", sorted(PROJECTS))
+def test_each_job_references_its_runtime_shipped_once(project, env):
+    program = program_of(PROJECTS[project])
+    layout = Layout(program)
+    got = lowered(project, env)
+    runtimes = {a.kind: a for a in got if a.kind in RUNTIMES}
+    jobs = [a for a in got if a.kind not in RUNTIMES]
+    engines = {a.path.split("/")[0] for a in jobs}
+    assert sorted(runtimes) == sorted(f"{e}-runtime" for e in engines)  # only where a job needs it
+    for kind, a in runtimes.items():
+        assert a.path == {"spark-runtime": layout.spark_runtime(), "flink-runtime": layout.flink_runtime()}[kind]
+        assert a.text == RUNTIMES[kind].read_text(encoding="utf-8") and a.source is None
+    for a in jobs:
+        runtime = runtimes[a.path.split("/")[0] + "-runtime"]
+        assert runtime.path in a.references, a.path
+        # a job file is its header, its SPEC and a call: no function of its own
+        assert "\ndef " not in a.text and "\nSPEC = " in a.text and "sys.exit(runtime." in a.text, a.path
+        assert len(a.text.splitlines()) < 120, a.path
 
 
 @pytest.mark.parametrize("project", sorted(PROJECTS))

@@ -4,10 +4,12 @@ Run with an engine environment's python: `python worker.py spark|flink`. Reads o
 request per line on stdin and answers each with one line `@@mlc-worker@@ {json}` on stdout
 (anything else on stdout is the engines' own chatter and is ignored by the client).
 
-Requests: {"cmd": "job", "file", "argv", "cwd"} runs a generated feature job in this
-process (Spark: `run(session, parse_args(argv))` on the shared local[2] session; Flink:
-`run(parse_args(argv))`, which makes its own table environment in the shared JVM);
-{"cmd": "script", "file", "argv", "cwd"} runs a script's `main(argv)`;
+Requests: {"cmd": "job", "file", "argv", "cwd"} loads a generated feature job (which
+imports its bundle's runtime module as `runtime`) and runs it in this process (Spark:
+`runtime.run(SPEC, session, runtime.parse_args(SPEC, argv))` on the shared local[2]
+session; Flink: `runtime.run(SPEC, runtime.parse_args(SPEC, argv))`, which makes its own
+table environment in the shared JVM); {"cmd": "script", "file", "argv", "cwd"} runs a
+generated file as `python FILE ARGV...` would (runpy, `__main__`, its exit status);
 {"cmd": "read", "path"} reads a Parquet dataset (hive partitions) as rows;
 {"cmd": "write_parquet", "path", "schema", "rows"} writes one Parquet file.
 """
@@ -20,6 +22,7 @@ import importlib.util
 import io
 import json
 import os
+import runpy
 import sys
 import time
 import traceback
@@ -43,6 +46,20 @@ def load(path: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def script(path: str, argv: list[str]):
+    """Runs a file as `python PATH ARGV...` (as `__main__`); returns its exit status."""
+    old_argv, old_path = sys.argv, list(sys.path)
+    sys.argv = [path, *argv]
+    try:
+        runpy.run_path(path, run_name="__main__")
+    except SystemExit as e:
+        return e.code
+    finally:
+        sys.argv = old_argv
+        sys.path[:] = old_path
+    return None
 
 
 def spark():
@@ -157,14 +174,15 @@ def handle(req: dict) -> dict:
     if cmd == "write_parquet":
         write_parquet(req["path"], req["schema"], req["rows"])
         return {"ok": True}
-    module = load(req["file"])
     with cwd(req.get("cwd")), no_stop(), environ(req.get("env") or {}):
         if cmd == "job":
-            args = module.parse_args(req.get("argv", []))
-            result = module.run(spark(), args) if ENGINE == "spark" else module.run(args)
+            module = load(req["file"])
+            runtime, spec = module.runtime, module.SPEC
+            args = runtime.parse_args(spec, req.get("argv", []))
+            result = runtime.run(spec, spark(), args) if ENGINE == "spark" else runtime.run(spec, args)
             return {"ok": True, "result": result}
         if cmd == "script":
-            code = module.main(req.get("argv", []))
+            code = script(req["file"], req.get("argv", []))
             return {"ok": code in (None, 0), "result": code}
     return {"ok": False, "error": f"unknown command {cmd}"}
 

@@ -9,7 +9,10 @@ For each group whose source is a stream:
 - `flink/publish/<group>.py`: converts the committed JSON files to Parquet in the layout
   Feast's file offline store reads (the same as the Spark job's), and pushes the same rows
   to the online store through the Feast feature server's `/push` endpoint.
-The SQL comes from `mlc.targets.sql`, the same plan as the Spark job's. See docs/targets/flink.md.
+The SQL comes from `mlc.targets.sql`, the same plan as the Spark job's. The code of both is
+one module shipped once per bundle (`templates/runtime/mlc_flink_runtime.py`, written where
+the layout's `flink_runtime()` says); each file is its docstring, one literal `SPEC` and a
+call into it. See docs/targets/flink.md.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from mlc.diagnostics import Diagnostic, error, warning
 from mlc.targets import Artifact
 from mlc.targets import sql as S
 from mlc.targets.layout import Layout, source_line
-from mlc.targets.templating import TargetError, jinja_environment
+from mlc.targets.templating import TargetError, jinja_environment, runtime_call
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+RUNTIME = TEMPLATES / "runtime" / "mlc_flink_runtime.py"
 DEFAULT_CHECKPOINT_MS = 60_000
 FORMATS = {"json", "csv", "avro"}
 
@@ -40,7 +44,7 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     plan = S.plan_group(program, key)
     group = program.feature_groups[key]
     source = program.sources[plan.source_key]
-    src_loc = S.locate(program, env, source.connector, "source")
+    src_loc = S.location(program, env, plan.source_key, "source", source.connector.loc)
     if src_loc["kind"] not in ("files", "kafka"):
         raise S.PlanError(f"stream source `{source.name}` is bound to {src_loc['kind']} in env `{env}`; the Flink "
                           "target reads streams from Kafka or from files", source.connector.loc)
@@ -48,7 +52,7 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     if fmt not in FORMATS or (src_loc["kind"] == "files" and fmt == "avro"):
         raise S.PlanError(f"stream source `{source.name}`: format `{fmt}` cannot be read by the Flink target "
                           f"from {src_loc['kind']}", source.connector.loc)
-    out_loc = S.locate(program, env, group.offline, "offline") if group.offline is not None else None
+    out_loc = S.location(program, env, key, "offline", group.offline.loc) if group.offline is not None else None
     if out_loc is not None and out_loc["kind"] not in ("files", "s3"):
         raise S.PlanError(f"the offline store of `{group.name}` must be files or s3 in env `{env}`", group.offline.loc)
     flink = S.DIALECTS["flink"]
@@ -99,7 +103,7 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     use in this env), W1014 (no `checkpoint every`)."""
     diags: list[Diagnostic] = []
     try:
-        S.env_bindings(program, env)
+        S.environment(program, env)
     except S.PlanError as e:
         return [error("E1013", e.message, e.loc)]
     for key in S.stored_groups(program, ("stream",)):
@@ -127,16 +131,22 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     if problems:
         raise TargetError(problems)
     jinja = jinja_environment(TEMPLATES)
+    runtime = layout.flink_runtime()
     artifacts: list[Artifact] = []
+
+    def job(path: str, template: str, entry: str, kind: str, source: str, references=(), **values) -> None:
+        text = jinja.get_template(template).render(runtime=runtime, call=runtime_call(path, runtime, entry), **values)
+        artifacts.append(Artifact(path, text, kind=kind, source=source, references=(runtime, *references)))
+
     for key in S.stored_groups(program, ("stream",)):
         spec = group_spec(program, env, key)
-        group = program.feature_groups[key]
-        where = source_line(group.loc)
-        job = jinja.get_template("job.py.j2").render(spec=spec, loc=where)
-        artifacts.append(Artifact(layout.flink_feature_job(key), job, kind="flink-feature-job", source=key))
+        where = source_line(program.feature_groups[key].loc)
+        job(layout.flink_feature_job(key), "job.py.j2", "main", "flink-feature-job", key, spec=spec, loc=where)
         pub_spec = {k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema", "push_source")}
-        publisher = jinja.get_template("publish.py.j2").render(spec=pub_spec, loc=where)
         # the publisher pushes to the Feast feature server of the repository the bundle holds
-        artifacts.append(Artifact(layout.flink_publisher(key), publisher, kind="flink-publisher", source=key,
-                                  references=(layout.feast_repo(),)))
+        job(layout.flink_publisher(key), "publish.py.j2", "publish_main", "flink-publisher", key,
+            references=(layout.feast_repo(),), spec=pub_spec, loc=where)
+    if artifacts:
+        # the code of every job and publisher above, once per bundle
+        artifacts.append(Artifact(runtime, RUNTIME.read_text(encoding="utf-8"), kind="flink-runtime"))
     return artifacts

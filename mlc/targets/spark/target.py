@@ -3,10 +3,11 @@
 One job per stored feature group that reads a source: batch groups (the offline table on
 their schedule) and stream groups (a backfill of the same table the Flink job writes,
 from the stream's archive), so one definition gives the same values on both engines.
-The SQL comes from `mlc.targets.sql`; the job's runtime is the template `job.py.j2`;
-everything specific to a group and an env is one literal `SPEC` in the file. Paths and
-run parameters come from the command line (see docs/targets/spark.md), never from text
-spliced into code or SQL.
+The SQL comes from `mlc.targets.sql`; the jobs' code is one module shipped once per bundle
+(`templates/runtime/mlc_spark_runtime.py`, written where the layout's `spark_runtime()`
+says); each job file is its docstring, one literal `SPEC` (everything specific to a group
+and an env) and a call into that module. Paths and run parameters come from the command
+line (see docs/targets/spark.md), never from text spliced into code or SQL.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
 from mlc.targets.layout import Layout, source_line
-from mlc.targets.templating import TargetError, jinja_environment
+from mlc.targets.templating import TargetError, jinja_environment, runtime_call
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-STEP_SCRIPT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./-]*\.py\Z")
+RUNTIME = TEMPLATES / "runtime" / "mlc_spark_runtime.py"
 
 
 def _uri(loc: dict) -> str | None:
@@ -42,8 +43,8 @@ def spark_conf(program: ir.Program, env: str) -> tuple[dict[str, str], bool, str
     }
     hive = False
     s3_secret = None
-    for name, use in sorted(S.env_bindings(program, env).items()):
-        kind, args = S.connector_args(program, use, "env")
+    for name, binding in sorted(S.environment(program, env).bindings.items()):
+        kind, args = binding.connector, binding.settings
         if kind == "hive":
             hive = True
             if args.get("metastore"):
@@ -54,8 +55,8 @@ def spark_conf(program: ir.Program, env: str) -> tuple[dict[str, str], bool, str
                 conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
             if args.get("region"):
                 conf["spark.hadoop.fs.s3a.endpoint.region"] = str(args["region"])
-            if isinstance(args.get("credentials"), dict):
-                s3_secret = args["credentials"]["env"]
+            if isinstance(args.get("credentials"), ir.Secret):
+                s3_secret = args["credentials"].env
     return conf, hive, s3_secret
 
 
@@ -63,8 +64,8 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     plan = S.plan_group(program, key)
     group = program.feature_groups[key]
     source = program.sources[plan.source_key]
-    src_loc = S.locate(program, env, source.connector, "source")
-    out_loc = S.locate(program, env, group.offline, "offline") if group.offline is not None else None
+    src_loc = S.location(program, env, plan.source_key, "source", source.connector.loc)
+    out_loc = S.location(program, env, key, "offline", group.offline.loc) if group.offline is not None else None
     if out_loc is not None and out_loc["kind"] not in ("files", "s3"):
         raise S.PlanError(f"the offline store of `{group.name}` must be files or s3 in env `{env}`", group.offline.loc)
     spark = S.DIALECTS["spark"]
@@ -109,22 +110,17 @@ def _spark_steps(program: ir.Program):
 
 
 def _step_script(step: ir.Step) -> str:
-    arg = step.args[0] if step.args else None
-    if arg is None or arg.op != "lit" or arg.kind != "string":
-        raise S.PlanError(f"step `{step.name}`: `spark(...)` takes the job's path as a string", step.loc)
-    path = str(arg.value)
-    if not STEP_SCRIPT.match(path) or path.startswith("/") or ".." in path.split("/"):
-        raise S.PlanError(f"step `{step.name}`: `{path}` must be a .py file inside the project "
-                          "(a relative path without `..`)", arg.loc)
-    return path
+    """The job's path, relative to the project root (the checks made sure it is one: E0406, E0407)."""
+    return str(step.args[0].value)
 
 
 def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     """What the Spark target cannot lower, as diagnostics: E1011 (a group the engines cannot
-    compute; the Flink target reports the same diagnostic for stream groups), E1012 (a step's path)."""
+    compute; the Flink target reports the same diagnostic for stream groups). A step's job path
+    is the language's rule (E0407), not this target's."""
     diags: list[Diagnostic] = []
     try:
-        S.env_bindings(program, env)
+        S.environment(program, env)
     except S.PlanError as e:
         return [error("E1011", e.message, e.loc)]
     for key in S.stored_groups(program, ("batch", "stream")):
@@ -132,19 +128,14 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
             group_spec(program, env, key)
         except S.PlanError as e:
             diags.append(error("E1011", e.message, e.loc, help=e.help))
-    for _fkey, _flow, step in _spark_steps(program):
-        try:
-            _step_script(step)
-        except S.PlanError as e:
-            diags.append(error("E1012", e.message, e.loc, help=e.help))
     return diags
 
 
 def _environment(program: ir.Program, env: str) -> dict[str, str]:
     """Variables a user's Spark step sees: the env's name and where each binding points."""
     out = {"MLC_ENV": env}
-    for name, use in sorted(S.env_bindings(program, env).items()):
-        kind, args = S.connector_args(program, use, "env")
+    for name, binding in sorted(S.environment(program, env).bindings.items()):
+        kind, args = binding.connector, binding.settings
         var = "MLC_BINDING_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
         if kind == "files":
             out[var] = str(args.get("root") or "")
@@ -162,20 +153,25 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     if problems:
         raise TargetError(problems)
     jinja = jinja_environment(TEMPLATES)
+    runtime = layout.spark_runtime()
     artifacts: list[Artifact] = []
+
+    def job(path: str, template: str, entry: str, kind: str, source: str, **values) -> None:
+        text = jinja.get_template(template).render(runtime=runtime, call=runtime_call(path, runtime, entry), **values)
+        artifacts.append(Artifact(path, text, kind=kind, source=source, references=(runtime,)))
+
     for key in S.stored_groups(program, ("batch", "stream")):
-        spec = group_spec(program, env, key)
         group = program.feature_groups[key]
-        text = jinja.get_template("job.py.j2").render(spec=spec, group=group, loc=source_line(group.loc))
-        artifacts.append(Artifact(layout.spark_feature_job(key), text, kind="spark-feature-job", source=key))
+        job(layout.spark_feature_job(key), "job.py.j2", "main", "spark-feature-job", key,
+            spec=group_spec(program, env, key), loc=source_line(group.loc))
     conf, hive, _s3 = spark_conf(program, env)
     environment = _environment(program, env)
     for fkey, flow, step in _spark_steps(program):
         spec = {"flow": flow.name, "step": step.name, "script": _step_script(step), "env": env, "spark_conf": conf,
                 "hive": hive, "environment": environment, "app_name": f"{flow.name}.{step.name}"}
-        text = jinja.get_template("step.py.j2").render(spec=spec, loc=source_line(step.loc))
-        artifacts.append(Artifact(layout.spark_step_launcher(fkey, step.name), text, kind="spark-step-launcher",
-                                  source=fkey))
+        job(layout.spark_step_launcher(fkey, step.name), "step.py.j2", "step_main", "spark-step-launcher", fkey,
+            spec=spec, loc=source_line(step.loc))
+    if artifacts:
+        # the code of every job above, once per bundle
+        artifacts.append(Artifact(runtime, RUNTIME.read_text(encoding="utf-8"), kind="spark-runtime"))
     return artifacts
-
-

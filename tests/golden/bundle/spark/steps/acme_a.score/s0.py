@@ -10,13 +10,12 @@ metastore, S3 endpoint), so the job's own `SparkSession.builder.getOrCreate()` g
 The job also sees MLC_ENV and one MLC_BINDING_<NAME> variable per binding of the env.
 --project-root (default: $MLC_PROJECT_ROOT, else the current folder) is where the job's
 path is taken from; every other argument goes to the job unchanged.
+
+The code is the bundle's Spark runtime, spark/runtime/mlc_spark_runtime.py; in cluster
+mode ship it with the launcher: `spark-submit --py-files spark/runtime/mlc_spark_runtime.py ...`.
 """
 
-from __future__ import annotations
-
-import argparse
 import os
-import runpy
 import sys
 
 SPEC = {'app_name': 'score.s0',
@@ -32,35 +31,9 @@ SPEC = {'app_name': 'score.s0',
                 'spark.sql.session.timeZone': 'UTC'},
  'step': 's0'}
 
-
-def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    p = argparse.ArgumentParser(prog=SPEC["step"], add_help=False)
-    p.add_argument("--project-root", default=os.environ.get("MLC_PROJECT_ROOT", "."))
-    known, rest = p.parse_known_args(argv)
-    script = os.path.join(os.path.abspath(known.project_root), SPEC["script"])
-    if not os.path.isfile(script):
-        print(f"error: step {SPEC['flow']}.{SPEC['step']}: no job at {script} "
-              "(pass --project-root or set MLC_PROJECT_ROOT)", file=sys.stderr)
-        sys.exit(2)
-    for key, val in sorted(SPEC["environment"].items()):
-        os.environ.setdefault(key, val)
-
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.appName(SPEC["app_name"])
-    for key, val in sorted(SPEC["spark_conf"].items()):
-        builder = builder.config(key, val)
-    if SPEC["hive"]:
-        builder = builder.enableHiveSupport()
-    spark = builder.getOrCreate()
-    for key, val in sorted(SPEC["spark_conf"].items()):
-        if key.startswith("spark.sql.") and key != "spark.sql.catalogImplementation":
-            spark.conf.set(key, val)  # also when a session already existed
-    sys.argv = [script, *rest]
-    sys.path.insert(0, os.path.dirname(script))
-    runpy.run_path(script, run_name="__main__")
-
+# the bundle's runtime, spark/runtime/mlc_spark_runtime.py
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runtime'))
+import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    sys.exit(runtime.step_main(SPEC))

@@ -13,17 +13,12 @@ Run it after a bounded job, or every checkpoint interval next to a running one.
 
     python member_activity.py [--offline URI] [--feature-server URL] [--push-source NAME]
 
-Needs pyarrow only (local folders, s3:// through pyarrow's S3 filesystem).
+Needs pyarrow only (local folders, s3:// through pyarrow's S3 filesystem). The code is
+the bundle's Flink runtime, flink/runtime/mlc_flink_runtime.py.
 """
 
-from __future__ import annotations
-
-import argparse
-import datetime as _dt
-import json
 import os
 import sys
-import urllib.request
 
 SPEC = {'env': 'local',
  'group': 'member_activity',
@@ -38,134 +33,9 @@ SPEC = {'env': 'local',
                    ['titles_1h', 'int']],
  'push_source': 'member_activity_push'}
 
-
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog=SPEC["group"], description=__doc__.splitlines()[0])
-    p.add_argument("--offline", default=SPEC["output"], required=SPEC["output"] is None)
-    p.add_argument("--feature-server", metavar="URL", help="push online through this Feast feature server")
-    p.add_argument("--push-source", default=SPEC["push_source"])
-    p.add_argument("--batch-size", type=int, default=1000)
-    return p.parse_args(argv)
-
-
-def _local(uri: str) -> str:
-    if "://" in uri or uri.startswith("file:"):
-        return uri
-    return os.path.abspath(uri)
-
-
-def _arrow_type(name: str):
-    import pyarrow as pa
-
-    return {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(),
-            "date": pa.date32(), "timestamp": pa.timestamp("us", tz="UTC")}[name]
-
-
-def _value(text, typ: str):
-    if text is None:
-        return None
-    if typ == "timestamp":
-        t = _dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-        return t.replace(tzinfo=_dt.timezone.utc) if t.tzinfo is None else t.astimezone(_dt.timezone.utc)
-    if typ == "date":
-        return _dt.date.fromisoformat(str(text))
-    if typ == "float":
-        return float(text)
-    if typ == "int":
-        return int(text)
-    if typ == "bool":
-        return text if isinstance(text, bool) else str(text).lower() == "true"
-    return str(text)
-
-
-def read_rows(fs, path: str) -> list[dict]:
-    types = dict(SPEC["output_schema"])
-    with fs.open_input_stream(path) as f:
-        lines = f.read().decode("utf-8").splitlines()
-    rows = []
-    for line in lines:
-        if line.strip():
-            raw = json.loads(line)
-            rows.append({n: _value(raw.get(n), t) for n, t in types.items()})
-    return rows
-
-
-def to_table(rows: list[dict]):
-    import pyarrow as pa
-
-    schema = pa.schema([(n, _arrow_type(t)) for n, t in SPEC["output_schema"]])
-    ordered = sorted(rows, key=lambda r: (tuple(str(r[k]) for k in SPEC["keys"]), r["event_timestamp"]))
-    return pa.Table.from_pylist(ordered, schema=schema)
-
-
-def push(server: str, source: str, rows: list[dict]) -> None:
-    """POST /push of the Feast feature server: {"push_source_name", "df": columns, "to": "online"}."""
-    def text(v):
-        if isinstance(v, _dt.datetime):
-            return v.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
-        if isinstance(v, _dt.date):
-            return v.isoformat()
-        return v
-
-    names = [n for n, _t in SPEC["output_schema"]]
-    body = {"push_source_name": source, "to": "online", "allow_registry_cache": True,
-            "df": {n: [text(r[n]) for r in rows] for n in names}}
-    request = urllib.request.Request(server.rstrip("/") + "/push", data=json.dumps(body).encode("utf-8"),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        if response.status >= 300:
-            raise RuntimeError(f"feature server answered {response.status}")
-
-
-def publish(args) -> dict:
-    import pyarrow.fs as pafs
-    import pyarrow.parquet as pq
-
-    fs, root = pafs.FileSystem.from_uri(_local(args.offline))
-    root = root.rstrip("/")
-    staging = root + "/_mlc_stream"
-    manifest_path = staging + "/_published.json"
-    done: list[str] = []
-    if fs.get_file_info(manifest_path).type == pafs.FileType.File:
-        with fs.open_input_stream(manifest_path) as f:
-            done = json.loads(f.read().decode("utf-8"))["published"]
-    infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True, allow_not_found=True))
-    files = sorted(i.path for i in infos if i.type == pafs.FileType.File
-                   and not os.path.basename(i.path).startswith((".", "_")))
-    stats = {"files": 0, "rows": 0, "pushed": 0}
-    for path in files:
-        name = path[len(staging) + 1:]
-        if name in done:
-            continue
-        rows = read_rows(fs, path)
-        by_day: dict[str, list[dict]] = {}
-        for r in rows:
-            by_day.setdefault(r["event_timestamp"].strftime("%Y-%m-%d"), []).append(r)
-        for day, part in sorted(by_day.items()):
-            target = f"{root}/event_date={day}/{name.replace('/', '_')}.parquet"
-            fs.create_dir(f"{root}/event_date={day}", recursive=True)
-            pq.write_table(to_table(part), target, filesystem=fs)
-        if args.feature_server:
-            for i in range(0, len(rows), args.batch_size):
-                push(args.feature_server, args.push_source, rows[i:i + args.batch_size])
-                stats["pushed"] += len(rows[i:i + args.batch_size])
-        done.append(name)
-        tmp = manifest_path + ".tmp"
-        with fs.open_output_stream(tmp) as f:
-            f.write(json.dumps({"published": sorted(done)}, indent=1).encode("utf-8"))
-        fs.move(tmp, manifest_path)
-        stats["files"] += 1
-        stats["rows"] += len(rows)
-    return stats
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    stats = publish(args)
-    print(f"{SPEC['group']}: published {stats['rows']} rows from {stats['files']} file(s)"
-          f"{', pushed ' + str(stats['pushed']) + ' online' if args.feature_server else ''}", file=sys.stderr)
-    return 0
-
+# the bundle's runtime, flink/runtime/mlc_flink_runtime.py
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(runtime.publish_main(SPEC))
