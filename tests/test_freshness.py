@@ -11,7 +11,8 @@ from pathlib import Path
 from hypothesis import given, settings, strategies as st
 
 from mlc.compiler.driver import check
-from mlc.compiler.freshness import Calculus, cron_longest_gap_ms, fmt_ms
+from mlc.compiler.freshness import Calculus, fmt_ms
+from mlc.compiler.schedules import cron_longest_gap_ms
 from mlc.compiler.project import load_project
 
 ROOT = Path(__file__).resolve().parent.parent

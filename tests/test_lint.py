@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlc.cli import main
-from mlc.compiler.driver import check
+from mlc.deploy.bundle import check
 from mlc.compiler.project import load_project
 from mlc.lint import registry
 from mlc.lint.config import LintConfig, path_matches

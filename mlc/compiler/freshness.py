@@ -27,7 +27,6 @@ unknown, and the missing fact is named — never a silent pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -35,8 +34,6 @@ from mlc.compiler import ir
 from mlc.diagnostics import Span
 
 MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
-PRESET_GAPS_MS = {"hourly": 3_600_000, "daily": 86_400_000, "weekly": 604_800_000,
-                  "monthly": 31 * 86_400_000, "yearly": 366 * 86_400_000, "annually": 366 * 86_400_000}
 DEFAULT_RETRY_DELAY_MS = 300_000  # what an orchestrator waits between retries unless told otherwise
 
 
@@ -119,39 +116,17 @@ def best(bounds: list[Bound]) -> Bound:
 
 
 @lru_cache(maxsize=512)
-def cron_longest_gap_ms(expr: str) -> int:
-    """The longest time between two firings of a cron expression (what croniter computes,
-    over two days for expressions that repeat daily, else over a year and a month)."""
-    from croniter import croniter
-
-    fields = expr.split()
-    daily = len(fields) == 5 and fields[2:] == ["*", "*", "*"]
-    start = datetime(2025, 1, 1)
-    horizon = start + (timedelta(days=2) if daily else timedelta(days=400))
-    it = croniter(expr, start - timedelta(seconds=1))
-    prev = it.get_next(datetime)
-    gap = timedelta(0)
-    for _ in range(20_000):
-        nxt = it.get_next(datetime)
-        gap = max(gap, nxt - prev)
-        prev = nxt
-        if prev > horizon:
-            break
-    return int(gap.total_seconds() * 1000)
-
-
 def schedule_gap(s: ir.Schedule) -> tuple[int | None, str]:
-    """(longest gap in ms, how it was read) for a schedule; None when it cannot be read."""
+    """(longest gap in ms, how it was read) for a schedule; None when it cannot be read.
+    The gap is croniter's (`mlc.compiler.schedules`), as Airflow schedules it."""
+    from mlc.compiler.schedules import schedule_facts
+
+    gap = schedule_facts(s).longest_gap_ms
     if s.kind == "interval":
-        return s.every_ms, f"every {fmt_ms(s.every_ms or 0)}"
+        return gap, f"every {fmt_ms(s.every_ms or 0)}"
     if s.kind == "preset":
-        gap = PRESET_GAPS_MS.get(s.value or "")
         return gap, f"schedule {s.value}"
-    try:
-        gap = cron_longest_gap_ms(s.value or "")
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-        return None, f'cron("{s.value}")'
-    return gap, f'cron("{s.value}"), longest gap {fmt_ms(gap)}'
+    return gap, f'cron("{s.value}")' + (f", longest gap {fmt_ms(gap)}" if gap is not None else "")
 
 
 def step_cost(step: ir.Step) -> int | None:

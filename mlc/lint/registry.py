@@ -220,8 +220,8 @@ RULES: list[Rule] = [
     Rule("E0202", "unknown-name",
          "An unknown name (a declaration, or in a step's expressions a parameter, `run.id` or the "
          "`foreach` variable); the help names the closest known one of the right kind.",
-         "features activity_7d on usr {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n}\n",
-         "features activity_7d on user {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n}\n",
+         "features activity_7d on usr {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n  checkpoint every 1m\n}\n",
+         "features activity_7d on user {\n  from events\n  views_7d = count(kind == view) over 7d every 1h\n  checkpoint every 1m\n}\n",
          "Check the spelling, or import the name from the package that declares it."),
     Rule("E0203", "unknown-module",
          "An import of a module that is neither a package of the project nor of the standard library.",
@@ -267,8 +267,8 @@ RULES: list[Rule] = [
     Rule("E0301", "aggregation-type",
          "An aggregation over a column of the wrong type (`sum` of a string, `count(x)` where `x` "
          "is not a condition).",
-         "features kinds on user {\n  from events\n  total = sum(kind) over 1h every 5m\n}\n",
-         "features kinds on user {\n  from events\n  total = sum(amount) over 1h every 5m\n}\n",
+         "features kinds on user {\n  from events\n  total = sum(kind) over 1h every 5m\n  checkpoint every 1m\n}\n",
+         "features kinds on user {\n  from events\n  total = sum(amount) over 1h every 5m\n  checkpoint every 1m\n}\n",
          "`sum`, `avg`, `min` and `max` need a number column; `count(x)` counts the rows where the "
          "condition `x` holds."),
     Rule("E0302", "unknown-signal-field",
@@ -291,9 +291,9 @@ RULES: list[Rule] = [
     Rule("E0304", "entity-key-not-in-source",
          "A feature group's entity key is missing from its source's schema.",
          "entity account { key account_id: string }\n"
-         "features account_activity on account {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n}\n",
+         "features account_activity on account {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n  checkpoint every 1m\n}\n",
          "entity account { key user_id: string }\n"
-         "features account_activity on account {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n}\n",
+         "features account_activity on account {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n  checkpoint every 1m\n}\n",
          "The group is keyed by its entity: its source must have the key columns, same name and type."),
     Rule("E0305", "event-time-not-a-time",
          "A source's `event_time` is not a `timestamp` or `date` column of its schema.",
@@ -303,13 +303,13 @@ RULES: list[Rule] = [
          "  schema { user_id: string, ts: timestamp }\n  event_time ts\n}\n"),
     Rule("E0306", "unknown-column",
          "A feature refers to a column its sources do not have.",
-         "features clicks_1h on user {\n  from events\n  n = count(knd == click) over 1h every 5m\n}\n",
-         "features clicks_1h on user {\n  from events\n  n = count(kind == click) over 1h every 5m\n}\n"),
+         "features clicks_1h on user {\n  from events\n  n = count(knd == click) over 1h every 5m\n  checkpoint every 1m\n}\n",
+         "features clicks_1h on user {\n  from events\n  n = count(kind == click) over 1h every 5m\n  checkpoint every 1m\n}\n"),
     Rule("E0307", "unknown-aggregation",
          "A feature with a window (`over ...`) whose expression is not one of the aggregations "
          "(count, sum, avg, min, max, last, distinct_count).",
-         "features recent_views on user {\n  from events\n  n_1h = cnt(kind == view) over 1h every 5m\n}\n",
-         "features recent_views on user {\n  from events\n  n_1h = count(kind == view) over 1h every 5m\n}\n",
+         "features recent_views on user {\n  from events\n  n_1h = cnt(kind == view) over 1h every 5m\n  checkpoint every 1m\n}\n",
+         "features recent_views on user {\n  from events\n  n_1h = count(kind == view) over 1h every 5m\n  checkpoint every 1m\n}\n",
          "A window only makes sense for an aggregation: the engines compute one value per key and "
          "window from the rows in it."),
     Rule("E0308", "value-out-of-range",
@@ -450,6 +450,20 @@ RULES: list[Rule] = [
          "Programs are committed and generated code is deployed: a secret in either leaks. "
          "`secret(\"name\")` is resolved by each target (Airflow connections, environment variables)."),
     # ------------------------------------------------------------ SLOs
+    Rule("E0503", "binding-cannot-serve",
+         "An env binds a logical connector to a kind that cannot serve a use of it: a Kafka binding "
+         "used by a Hive table, an offline store bound to Hive.",
+         'env prod { kafka = kafka(bootstrap = "b:9092"), hive = kafka(bootstrap = "b:9092") }\n'
+         'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, ds: date }\n'
+         '  event_time ds\n}\n',
+         'env prod { kafka = kafka(bootstrap = "b:9092"), hive = hive(metastore = "thrift://m:9083") }\n'
+         'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, ds: date }\n'
+         '  event_time ds\n}\n',
+         "Every env says how each logical connector is reached there. `files(...)` serves any use "
+         "(a topic, a table or a path becomes a folder under its root); `kafka(...)` serves topics, "
+         "`hive(...)` tables and `s3(...)` paths. An offline store holds Parquet files, so it needs "
+         "files or s3. The compiler resolves every source and store for every env "
+         "(`ir.json`'s `environments`), so this is found by `mlc check`, not by a job at run time."),
     Rule("E0601", "slo-template-arity",
          "An SLO template used with the wrong number of arguments, or an SLO without parameters "
          "used as a template.",
@@ -576,7 +590,7 @@ RULES: list[Rule] = [
          "than 100 characters: Airflow cannot take it.",
          'flow nightly {\n  tags ["' + "t" * 101 + '"]\n  step fit bash("make fit")\n}\n',
          'flow nightly {\n  tags ["training"]\n  step fit bash("make fit")\n}\n',
-         "Reported by `mlc compile --target airflow`. Task ids are the step's name, and `NAME-gate`, "
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). Task ids are the step's name, and `NAME-gate`, "
          "`NAME-when`, `NAME-foreach`, `NAME-emits-SIGNAL` for the tasks a step adds: shorten the name.",
          checked=False),
     Rule("E1002", "airflow-dag-id-clash",
@@ -584,26 +598,27 @@ RULES: list[Rule] = [
          "# package `features` has a flow `x`, and so does another package: the flow's DAG is `features.x`,\n"
          "# which is also the DAG of a batch feature group named `x`\n",
          "# rename the flow or the feature group\n",
-         "Reported by `mlc compile --target airflow`. A flow's DAG is named after the flow (its qualified "
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). A flow's DAG is named after the flow (its qualified "
          "name when two packages share it) and a feature group's `features.NAME`: rename one of them.",
          checked=False, lang="text"),
     Rule("E1003", "airflow-param-without-default",
          "A parameter without a default on a flow that starts by itself (a schedule or a trigger).",
          'flow nightly {\n  schedule daily\n  param limit: int\n  step fit bash("make fit")\n}\n',
          'flow nightly {\n  schedule daily\n  param limit: int = 100\n  step fit bash("make fit")\n}\n',
-         "Reported by `mlc compile --target airflow`. A run that Airflow starts has no one to ask for "
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). A run that Airflow starts has no one to ask for "
          "the value: give the parameter a default (a run started by hand may still override it).",
          checked=False),
     Rule("E1004", "airflow-unsupported-expression",
-         "An expression, argument or name that cannot be lowered to Airflow: an unknown name, a function "
-         "call in a flow expression, `python(...)` that is not `module:function`, a non-literal parameter "
-         "default or resource.",
-         'flow nightly {\n  schedule daily\n  step fit bash("make fit") { when regoin == "us" }\n}\n',
+         "An expression or value that cannot be lowered to Airflow: a function call in a flow expression, "
+         "a non-literal parameter default or resource.",
+         'flow nightly {\n  schedule daily\n  param region: string = "us"\n'
+         '  step fit bash("make fit") { when lower(region) == "us" }\n}\n',
          'flow nightly {\n  schedule daily\n  param region: string = "us"\n'
          '  step fit bash("make fit") { when region == "us" }\n}\n',
-         "Reported by `mlc compile --target airflow`. Flow expressions may use the flow's parameters, "
-         "`run.id`, the `foreach` variable and, in a `gate` or a payload, the fields of the step's result.",
-         checked=False),
+         "Reported by `mlc check` for every env (the Airflow backend's validation). Flow expressions may use "
+         "the flow's parameters, `run.id`, the `foreach` variable and, in a `gate` or a payload, the fields "
+         "of the step's result; a step's target is the language's rule (E0406).",
+         checked=True),
     Rule("W1005", "airflow-deadline-not-lowered",
          "A `completion` objective that does not become an Airflow deadline: its flow has no fixed daily "
          "start time.",
@@ -611,7 +626,7 @@ RULES: list[Rule] = [
          'slo synced { completion(hourly_sync) by "06:00" }\n',
          'flow hourly_sync {\n  schedule cron("0 1 * * *")\n  step sync bash("make sync") { timeout 10m }\n}\n'
          'slo synced { completion(hourly_sync) by "06:00" }\n',
-         "Reported by `mlc compile --target airflow`. A DeadlineAlert counts from the run's logical "
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). A DeadlineAlert counts from the run's logical "
          "date; a time of day can be counted from it only when the flow starts once a day at a fixed time.",
          checked=False),
     Rule("W1006", "airflow-foreach-hides-param",
@@ -619,20 +634,20 @@ RULES: list[Rule] = [
          "the element.",
          'flow score {\n  param region: [string] = ["us"]\n  step s bash("make") { foreach region in region }\n}\n',
          'flow score {\n  param regions: [string] = ["us"]\n  step s bash("make") { foreach region in regions }\n}\n',
-         "Reported by `mlc compile --target airflow`. Rename the variable or the parameter.",
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). Rename the variable or the parameter.",
          checked=False),
     Rule("W1007", "airflow-resource-recorded-only",
          "A step resource with no executor setting: it is recorded on the task but asks for nothing.",
          'flow fit {\n  step train python("pkg.train:main") { resources { cpu 4, tpu 1 } }\n}\n',
          'flow fit {\n  step train python("pkg.train:main") { resources { cpu 4, gpu 1 } }\n}\n',
-         "Reported by `mlc compile --target airflow`. Known resources: cpu, memory, gpu, "
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). Known resources: cpu, memory, gpu, "
          "ephemeral_storage (or disk).",
          checked=False),
     Rule("E1008", "airflow-catchup-without-start",
          "`catchup true`: Airflow catches up from a start date, and the program states none.",
          'flow nightly {\n  schedule daily\n  catchup true\n  step fit bash("make fit")\n}\n',
          'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
-         "Reported by `mlc compile --target airflow`. Remove `catchup true`; a run that an outage "
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). Remove `catchup true`; a run that an outage "
          "missed can be started by hand.",
          checked=False),
     # ------------------------------------------------------------ the Spark and Flink targets
@@ -645,7 +660,7 @@ RULES: list[Rule] = [
          '  views_1d = count(kind == view) over 1d every 1h\n}\n',
          'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n'
          '  views_1d = count(kind == view) over 1d every 5m\n}\n',
-         "Reported by `mlc compile --target spark` and `--target flink` (the same plan: "
+         "Reported by `mlc check` (the Spark and Flink backends' validation, for every env; the same plan: "
          "docs/targets/spark.md). A group emits one row per entity and step of its windows, so all its "
          "windows share one `every`; split a group whose features need different steps.",
          checked=False),
@@ -654,8 +669,9 @@ RULES: list[Rule] = [
          "not a string).",
          'flow nightly {\n  schedule daily\n  step score spark("/opt/jobs/score.py")\n}\n',
          'flow nightly {\n  schedule daily\n  step score spark("jobs/score.py")\n}\n',
-         "Reported by `mlc compile --target spark`. The step's launcher runs the job from the project's "
-         "root (`--project-root`), so the path is relative to it.",
+         "No longer reported: since the job path became a rule of the language, `mlc check` reports "
+         "it as E0407 (and a `spark(...)` that does not take one string as E0406). The code stays "
+         "reserved so that old suppressions and baselines keep their meaning.",
          checked=False),
     Rule("E1013", "flink-source-unsupported",
          "A stream feature group whose source the Flink job cannot read in this env: a stream bound to a "
@@ -663,7 +679,7 @@ RULES: list[Rule] = [
          "not files or S3.",
          'env local { kafka = hive(metastore = "thrift://m:9083") }\n',
          'env local { kafka = files("data/events") }\n',
-         "Reported by `mlc compile --target flink`. Locally a stream is a folder of JSON lines (or CSV) "
+         "Reported by `mlc check` (the Flink backend's validation, for every env). Locally a stream is a folder of JSON lines (or CSV) "
          "per topic; in prod a Kafka topic (docs/targets/flink.md).",
          checked=False, lang="text"),
     Rule("W1014", "flink-checkpoint-missing",
@@ -671,7 +687,7 @@ RULES: list[Rule] = [
          'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n}\n',
          'features activity on member {\n  from events\n  views_1h = count(kind == view) over 1h every 5m\n'
          '  checkpoint every 1m\n}\n',
-         "Reported by `mlc compile --target flink`. Results reach the offline and online stores when a "
+         "Reported by `mlc check` (the Flink backend's validation, for every env). Results reach the offline and online stores when a "
          "checkpoint commits, and the freshness of the group is unknown without one.",
          checked=False),
     Rule("E1090", "bundle-not-closed",

@@ -88,6 +88,12 @@ def _duration_value(e: ir.Expr) -> int | None:
     return e.value if e.op == "lit" and e.kind == "duration" else None
 
 
+def _premises(bound: Bound) -> tuple:
+    """Where the missing facts of an unknown bound would be written: a finding about it follows
+    from an error there, if there is one (dropped then: see `Diagnostic.premises`)."""
+    return tuple(m.loc for m in bound.missing if m.loc is not None)
+
+
 def _over(bound: Bound, op: str, target_ms: int) -> bool:
     return bound.ms is not None and (bound.ms > target_ms if op == "<=" else bound.ms >= target_ms)
 
@@ -96,9 +102,10 @@ def _check_bound(ctx: Context, what: str, bound: Bound, op: str, target_ms: int,
                  others: list[Bound] = ()) -> None:
     if not bound.known:
         facts = "; ".join(m.fact for m in bound.missing)
-        labels = tuple(Label(m.loc, m.label) for m in bound.missing if m.loc is not None)[:3]
+        labels = tuple(dict.fromkeys(Label(m.loc, m.label) for m in bound.missing if m.loc is not None))[:3]
         ctx.report(warning("W0702", f"the freshness of {what} cannot be proved: it needs {facts}", loc,
-                           labels=labels, help="state the missing fact, or remove the objective"))
+                           labels=labels, help="state the missing fact, or remove the objective",
+                           premises=_premises(bound)))
         return
     if not _over(bound, op, target_ms):
         return
@@ -155,22 +162,15 @@ def _time_of_day(text: str) -> int | None:
 
 def _first_run_of_day(schedule: ir.Schedule) -> tuple[int | None, str]:
     """Milliseconds after midnight (UTC) of a schedule's first run of the day."""
+    from mlc.compiler.schedules import schedule_facts
+
+    ms = schedule_facts(schedule).first_run_ms
+    if ms is None:
+        return None, ""
+    start = f"{ms // 3_600_000:02d}:{(ms // 60_000) % 60:02d}"
     if schedule.kind == "preset":
-        return (0, f"schedule {schedule.value} (starts 00:00)") if schedule.value in (
-            "hourly", "daily", "weekly", "monthly", "yearly", "annually") else (None, "")
-    if schedule.kind == "interval":
-        return None, ""
-    from datetime import datetime, timedelta
-
-    from croniter import croniter
-
-    try:
-        it = croniter(schedule.value or "", datetime(2025, 1, 6) - timedelta(seconds=1))
-        first = it.get_next(datetime)
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-        return None, ""
-    ms = (first.hour * 60 + first.minute) * 60_000
-    return ms, f'cron("{schedule.value}") starts {first.hour:02d}:{first.minute:02d}'
+        return ms, f"schedule {schedule.value} (starts {start})"
+    return ms, f'cron("{schedule.value}") starts {start}'
 
 
 def clock(ms: int) -> str:
@@ -224,7 +224,9 @@ def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> No
             facts = "; ".join(m.fact for m in bound.missing)
             ctx.report(warning("W0704", f"completion of `{o.target_name}` by {o.value.value} cannot be proved: "
                                         f"it needs {facts}", o.loc,
-                               labels=tuple(Label(m.loc, m.label) for m in bound.missing if m.loc is not None)[:3]))
+                               labels=tuple(dict.fromkeys(Label(m.loc, m.label) for m in bound.missing
+                                                          if m.loc is not None))[:3],
+                               premises=_premises(bound)))
             continue
         if bound.ms > deadline:
             ctx.report(error("E0703", f"`{o.target_name}` can finish at {clock(bound.ms)}, after {o.value.value}",
@@ -262,7 +264,8 @@ def _check_latency(ctx: Context, objs: list[Objective]) -> None:
         if timeout is None:
             ctx.report(warning("W0707", f"`{model.name}` has no serve timeout, so its {o.metric} latency "
                                         "cannot be bounded", o.loc,
-                               help=f"declare `serve {{ timeout ... }}` on `{model.name}`"))
+                               help=f"declare `serve {{ timeout ... }}` on `{model.name}`",
+                               premises=(model.serve.loc if model.serve and model.serve.loc else model.loc,)))
             continue
         if timeout > budget:
             ctx.report(error("E0705", f"the serve timeout of `{model.name}` ({fmt_ms(timeout)}) is longer than "

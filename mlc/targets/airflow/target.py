@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlc.compiler import ir
+from mlc.compiler.schedules import schedule_facts
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
@@ -42,8 +43,6 @@ MAX_TAG = 100         # DagTag.name
 MAX_ASSET_NAME = 1500
 KEY_RE = re.compile(r"^[\w.-]+$", re.ASCII)
 
-PRESETS = {"hourly": "@hourly", "daily": "@daily", "weekly": "@weekly", "monthly": "@monthly",
-           "yearly": "@yearly", "annually": "@yearly"}
 # Kubernetes resource names for the `resources { }` keys; anything else is recorded only.
 K8S_RESOURCES = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu",
                  "ephemeral_storage": "ephemeral-storage", "disk": "ephemeral-storage"}
@@ -191,26 +190,8 @@ def _time_of_day(text: str) -> int | None:
     return (int(m.group(1)) * 60 + int(m.group(2))) * 60_000
 
 
-def daily_start_ms(schedule: ir.Schedule | None) -> int | None:
-    """Time of day (ms after midnight UTC) of a schedule that fires once a day at a fixed time
-    (or at a fixed time on the days it fires); None otherwise."""
-    if schedule is None:
-        return None
-    if schedule.kind == "preset":
-        return 0 if schedule.value in ("daily", "weekly", "monthly", "yearly", "annually") else None
-    if schedule.kind != "cron" or not schedule.value:
-        return None
-    fields = schedule.value.split()
-    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
-        return None
-    minute, hour = int(fields[0]), int(fields[1])
-    if minute > 59 or hour > 23:
-        return None
-    return (hour * 60 + minute) * 60_000
-
-
 def deadline_offset_ms(flow: ir.Flow, o: ir.Objective) -> int | None:
-    start = daily_start_ms(flow.schedule)
+    start = schedule_facts(flow.schedule).daily_start_ms if flow.schedule is not None else None
     by = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
     if start is None or by is None:
         return None
@@ -298,24 +279,9 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
 
 
 def _check_step(diags, program: ir.Program, flow: ir.Flow, s: ir.Step, steps: set[str]) -> None:
+    # a step's target, its env names and its settings are the language's rules (the checks')
     where = f"step `{s.name}` of `{flow.name}`"
-    arg = s.args[0] if s.args else None
-    if s.kind == "python":
-        text = str(arg.value) if arg is not None and arg.op == "lit" and arg.kind == "string" else ""
-        module, _, func = text.partition(":")
-        if not (func.isidentifier() and all(p.isidentifier() and not keyword.iskeyword(p)
-                                             for p in module.split("."))) or keyword.iskeyword(func):
-            diags.append(error("E1004", f"{where}: `{text}` is not `module.path:function` of Python names",
-                               arg.loc if arg is not None else s.loc))
-    elif s.kind in ("spark", "flink", "bash"):
-        if arg is None or arg.op != "lit" or arg.kind != "string":
-            diags.append(error("E1004", f"{where}: {s.kind}(...) takes one string", s.loc))
-    elif s.kind in ("materialize", "deploy"):
-        if arg is None or arg.op != "ref":
-            diags.append(error("E1004", f"{where}: {s.kind}(...) takes a name", s.loc))
     for name, value in s.env.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            diags.append(error("E1004", f"{where}: `{name}` is not an environment variable name", value.loc))
         _expr_diag(diags, value, _scope(flow, s, item=True), f"{where}, env `{name}`", flow)
     if s.gate is not None:
         _expr_diag(diags, s.gate, _scope(flow, s, metrics=True), f"{where}, gate", flow)
@@ -401,7 +367,7 @@ def _schedule_code(s: ir.Schedule, imports: dict[str, set[str]], timetable: bool
             imports.setdefault("airflow.sdk", set()).add("DeltaTriggerTimetable")
             return f"DeltaTriggerTimetable({code})"
         return code
-    cron = PRESETS.get(s.value or "", s.value) if s.kind == "preset" else s.value
+    cron = schedule_facts(s).airflow
     if timetable:
         imports.setdefault("airflow.sdk", set()).add("CronTriggerTimetable")
         return f'CronTriggerTimetable({py(cron)}, timezone="UTC")'
@@ -965,16 +931,6 @@ def param_code(p: ir.Param) -> str:
 # ------------------------------------------------------------------ feature pipelines
 
 
-def _gap_seconds(schedule: ir.Schedule | None) -> int | None:
-    """The longest time between two runs of a schedule, in whole seconds (None: unknown)."""
-    if schedule is None:
-        return None
-    from mlc.compiler.freshness import schedule_gap
-
-    gap, _ = schedule_gap(schedule)
-    return gap // 1000 if gap else None
-
-
 def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, env: str, local: bool) -> DagPlan:
     g = program.feature_groups[key]
     imports: dict[str, set[str]] = {"airflow.sdk": {"DAG", "Asset"}}
@@ -988,8 +944,9 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
     job, repo = layout.spark_feature_job(key), layout.feast_repo()
     compute_kw = [("task_id", '"compute"'), ("application", f"_mlc_bundle_file({py(job)})"),
                   ("name", py(dag_id))]
-    gap = _gap_seconds(g.schedule)
-    if gap is not None:
+    gap_ms = schedule_facts(g.schedule).longest_gap_ms if g.schedule is not None else None
+    if gap_ms is not None:
+        gap = gap_ms // 1000
         # The windows that end since the previous run (the Spark job widens them to whole days).
         compute_kw.append(("application_args", py([
             "--from", "{{ (dag_run.run_after - macros.timedelta(seconds=" + str(gap) + ")).isoformat() }}",
