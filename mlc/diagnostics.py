@@ -66,6 +66,10 @@ class Diagnostic:
     labels: tuple[Label, ...] = ()
     notes: tuple[str, ...] = ()
     help: str | None = None
+    # Where the facts a derived finding (a proof that failed, say) rests on are written. Not
+    # shown: a finding whose premise sits in a declaration that has an error of its own is
+    # dropped, since it follows from that error (one mistake, one diagnostic).
+    premises: tuple[Span, ...] = field(default=(), compare=False)
 
     @property
     def is_error(self) -> bool:

@@ -75,3 +75,91 @@ def test_w0410_says_how_many_emit_sites_it_does_not_list(tmp_path: Path) -> None
     (d,) = run(tmp_path, {"p.flow": text})
     assert d.code == "W0410" and len(d.labels) == 3
     assert d.notes == ("and 4 more emit sites",)
+
+
+# ---------------------------------------------------------------- 3. nothing that follows from an error
+PROGRAM = """\
+package demo
+import std.connectors.{kafka, s3, files}
+
+env local { kafka = files("data/events"), s3 = files("build/s3") }
+
+source events: stream kafka(topic = "events", format = json) {
+  schema { user_id: string, kind: enum(view, click), ts: timestamp }
+  event_time ts
+  watermark 10s
+}
+entity user { key user_id: string }
+features activity on user {
+  from events
+  views_1h = count(kind == view) over 1h every 5m
+  checkpoint every 1m
+  online ttl 1d
+  offline s3("features/activity")
+  freshness <= 10m
+}
+model scorer deterministic {
+  framework rule
+  inputs [activity.views_1h]
+  output score: float
+  serve { timeout 40ms }
+}
+flow nightly {
+  schedule cron("0 1 * * *")
+  step fit bash("make fit") { timeout 1h }
+  step report bash("make report") { timeout 10m }
+  fit >> report
+}
+slo scorer_fresh { freshness(scorer) <= 1h }
+slo activity_fresh { freshness(activity) <= 10m }
+slo scorer_fast { latency(scorer) p99 <= 50ms }
+slo nightly_done { completion(nightly) by "06:00" }
+"""
+
+
+def test_the_program_is_clean(tmp_path: Path) -> None:
+    assert codes(run(tmp_path, {"p.flow": PROGRAM})) == []
+
+
+def test_a_mistyped_source_gives_one_error_not_unprovable_freshness(tmp_path: Path) -> None:
+    assert codes(run(tmp_path, {"p.flow": PROGRAM.replace("  from events", "  from event")})) == ["E0202"]
+
+
+def test_a_bad_duration_gives_one_error_not_an_unprovable_completion(tmp_path: Path) -> None:
+    text = PROGRAM.replace("{ timeout 1h }", "{ timeout 1.5h }")
+    assert codes(run(tmp_path, {"p.flow": text})) == ["E0007"]
+
+
+def test_a_bad_serve_timeout_gives_one_error_not_an_unbounded_latency(tmp_path: Path) -> None:
+    text = PROGRAM.replace("serve { timeout 40ms }", "serve { timeout 50 }")
+    assert codes(run(tmp_path, {"p.flow": text})) == ["E0308"]
+
+
+def test_a_step_cycle_gives_one_error_not_an_unprovable_completion(tmp_path: Path) -> None:
+    text = PROGRAM.replace("  fit >> report\n", "  fit >> report >> fit\n")
+    assert codes(run(tmp_path, {"p.flow": text})) == ["E0401"]
+
+
+def test_two_missing_facts_of_one_declaration_label_it_once(tmp_path: Path) -> None:
+    # a batch group with neither `schedule` nor `timeout`: both facts are missing at the group
+    text = (PROGRAM.replace("{kafka, s3, files}", "{kafka, hive, s3, files}")
+            .replace('s3 = files("build/s3") }', 's3 = files("build/s3"), hive = files("data/wh") }')
+            .replace("entity user", """source daily: table hive(table = "wh.daily") {
+  schema { user_id: string, spend: float, ds: date }
+  event_time ds
+  arrives every 1d delay 1h
+}
+features spend on user {
+  from daily
+  spend_7d = sum(spend) over 7d
+  freshness <= 3d
+}
+entity user"""))
+    (d,) = run(tmp_path, {"p.flow": text})
+    assert d.code == "W0702" and "`schedule`" in d.message and "`timeout`" in d.message
+    assert [lb.message for lb in d.labels] == ["this fact is missing"]
+
+
+def test_an_unprovable_objective_with_no_error_behind_it_stands(tmp_path: Path) -> None:
+    text = PROGRAM.replace("serve { timeout 40ms }", "serve { replicas 2 }")
+    assert codes(run(tmp_path, {"p.flow": text})) == ["W0707"]

@@ -131,7 +131,7 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         findings += unbound
         if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
             findings += validate(result)
-    result.diagnostics.extend(_past_syntax_errors(findings, units))
+    result.diagnostics.extend(_past_errors(findings, units))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     if cache and not (reused and _same_texts(units, known)):
         current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
@@ -148,23 +148,36 @@ def _resolved(program: ir.Program) -> tuple[ir.Program, list[Diagnostic]]:
     return program.model_copy(update={"environments": envs}), diags
 
 
-def _past_syntax_errors(findings: list[Diagnostic], units: list[_Unit]) -> list[Diagnostic]:
-    """The findings, less those inside a declaration that has a syntax error.
+def _past_errors(findings: list[Diagnostic], units: list[_Unit]) -> list[Diagnostic]:
+    """The findings, less those that follow from an error already reported: one mistake, one
+    diagnostic.
 
-    Recovery drops the item that failed to parse, so what the checks then say of that
-    declaration (no fallback, a column the schema lacks) is about a part the user did
-    write: one mistake, one error. Findings elsewhere stand."""
-    broken: dict[str, list] = {}
+    - Inside a declaration that has a syntax error: recovery dropped the item that failed to
+      parse, so what the checks then say of that declaration (no fallback, a column the schema
+      lacks) is about a part the user did write.
+    - A derived finding (an objective that cannot be proved, say) whose premises sit in a
+      declaration that has an error of its own (a name that does not resolve, a value out of
+      range, a cycle): that declaration is poisoned for what is derived from it, since what the
+      finding misses is what the error is about. Errors that are themselves derived (they have
+      premises) poison nothing.
+    Findings elsewhere stand."""
+    extents: dict[str, list] = {}
     for u in units:
-        for d in u.diagnostics:
-            if d.is_error and d.span is not None:
-                for sym in u.summary.symbols:
-                    if sym.extent is not None and _within(d.span, sym.extent):
-                        broken.setdefault(u.display, []).append(sym.extent)
-    if not broken:
+        extents[u.display] = [sym.extent for sym in u.summary.symbols if sym.extent is not None]
+
+    def declaration(span):
+        return next((e for e in extents.get(span.file, ()) if _within(span, e)), None)
+
+    broken = {declaration(d.span) for u in units for d in u.diagnostics if d.is_error and d.span is not None}
+    broken.discard(None)
+    poisoned = broken | {declaration(f.span) for f in findings
+                         if f.is_error and f.span is not None and not f.premises}
+    poisoned.discard(None)
+    if not poisoned:
         return findings
-    return [f for f in findings if f.span is None
-            or not any(_within(f.span, extent) for extent in broken.get(f.span.file, ()))]
+    return [f for f in findings
+            if (f.span is None or declaration(f.span) not in broken)
+            and not any(p is not None and declaration(p) in poisoned for p in f.premises)]
 
 
 def _within(span, extent) -> bool:

@@ -226,7 +226,7 @@ def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> No
                                         f"it needs {facts}", o.loc,
                                labels=tuple(dict.fromkeys(Label(m.loc, m.label) for m in bound.missing
                                                           if m.loc is not None))[:3],
-                               premises=_premises(bound)))
+                               premises=_premises(bound) + (ctx.program.flows[o.target].loc,)))
             continue
         if bound.ms > deadline:
             ctx.report(error("E0703", f"`{o.target_name}` can finish at {clock(bound.ms)}, after {o.value.value}",
