@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mlc.compiler.driver import check
 from mlc.compiler.project import load_project
+from mlc.lint.registry import EXAMPLE_PRELUDE
 
 
 def run(tmp_path: Path, files: dict[str, str]):
@@ -78,27 +79,8 @@ def test_w0410_says_how_many_emit_sites_it_does_not_list(tmp_path: Path) -> None
 
 
 # ---------------------------------------------------------------- 3. nothing that follows from an error
-PROGRAM = """\
-package demo
-import std.connectors.{kafka, s3, files}
-
-env local { kafka = files("data/events"), s3 = files("build/s3") }
-
-source events: stream kafka(topic = "events", format = json) {
-  schema { user_id: string, kind: enum(view, click), ts: timestamp }
-  event_time ts
-  watermark 10s
-}
-entity user { key user_id: string }
-features activity on user {
-  from events
-  views_1h = count(kind == view) over 1h every 5m
-  checkpoint every 1m
-  online ttl 1d
-  offline s3("features/activity")
-  freshness <= 10m
-}
-model scorer deterministic {
+PROGRAM = EXAMPLE_PRELUDE + """\
+model fast deterministic {
   framework rule
   inputs [activity.views_1h]
   output score: float
@@ -110,9 +92,9 @@ flow nightly {
   step report bash("make report") { timeout 10m }
   fit >> report
 }
-slo scorer_fresh { freshness(scorer) <= 1h }
+slo fast_fresh { freshness(fast) <= 1h }
 slo activity_fresh { freshness(activity) <= 10m }
-slo scorer_fast { latency(scorer) p99 <= 50ms }
+slo fast_latency { latency(fast) p99 <= 50ms }
 slo nightly_done { completion(nightly) by "06:00" }
 """
 
@@ -142,9 +124,7 @@ def test_a_step_cycle_gives_one_error_not_an_unprovable_completion(tmp_path: Pat
 
 def test_two_missing_facts_of_one_declaration_label_it_once(tmp_path: Path) -> None:
     # a batch group with neither `schedule` nor `timeout`: both facts are missing at the group
-    text = (PROGRAM.replace("{kafka, s3, files}", "{kafka, hive, s3, files}")
-            .replace('s3 = files("build/s3") }', 's3 = files("build/s3"), hive = files("data/wh") }')
-            .replace("entity user", """source daily: table hive(table = "wh.daily") {
+    text = PROGRAM.replace("entity user", """source daily: table hive(table = "wh.daily") {
   schema { user_id: string, spend: float, ds: date }
   event_time ds
   arrives every 1d delay 1h
@@ -154,7 +134,7 @@ features spend on user {
   spend_7d = sum(spend) over 7d
   freshness <= 3d
 }
-entity user"""))
+entity user""")
     (d,) = run(tmp_path, {"p.flow": text})
     assert d.code == "W0702" and "`schedule`" in d.message and "`timeout`" in d.message
     assert [lb.message for lb in d.labels] == ["this fact is missing"]
