@@ -143,3 +143,23 @@ entity user""")
 def test_an_unprovable_objective_with_no_error_behind_it_stands(tmp_path: Path) -> None:
     text = PROGRAM.replace("serve { timeout 40ms }", "serve { replicas 2 }")
     assert codes(run(tmp_path, {"p.flow": text})) == ["W0707"]
+
+
+# ---------------------------------------------------------------- 4. a file with no package line
+def test_a_file_with_no_package_line_is_one_error_that_names_the_line(tmp_path: Path) -> None:
+    uses = EXAMPLE_PRELUDE.replace("package demo\n", "")  # its names are used by the other file
+    more = ('package demo\nflow nightly {\n  schedule daily\n  step fit python("pkg.train:main") { uses scorer }\n'
+            "  step ship materialize(activity)\n  fit >> ship\n}\n")
+    (d,) = run(tmp_path, {"main.flow": uses, "more.flow": more})
+    assert (d.code, d.span.file.endswith("main.flow"), d.span.line) == ("E0210", True, 1)
+    assert d.message == "this file has no `package` line"
+    assert d.help == "add `package demo` at the top, before its imports and declarations"
+
+
+def test_the_package_is_guessed_from_the_folder_first(tmp_path: Path) -> None:
+    files = {"a/one.flow": "package alpha\nsignal s external { v: string }\n",
+             "a/two.flow": 'flow f {\n  trigger signal(s)\n  step run bash("x")\n}\n',
+             "b/three.flow": "package beta\nsignal t external { v: string }\n",
+             "b/four.flow": "package beta\nsignal u external { v: string }\n"}
+    (d,) = run(tmp_path, files)
+    assert d.code == "E0210" and "`package alpha`" in d.help

@@ -76,6 +76,7 @@ class _Unit:
     summary: Summary
     diagnostics: list[Diagnostic]  # from parsing it
     module: A.Module | None  # its syntax tree, when this run parsed it
+    package: str | None = None  # no `package` line: the package it is read in (guessed, E0210)
 
 
 @contextmanager
@@ -112,7 +113,8 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
     known = previous.files if previous else {}
     units = _read_units(project, result, cache, known)
     units += _stdlib_units(units, result, cache, known)
-    result.summaries = [u.summary for u in units]
+    missing_package = _guess_packages(units)
+    result.summaries = [_in_package(u) for u in units]
     reused = previous is not None and previous.validated == (validate is not None) \
         and _unchanged(units, previous, cache)
     if reused:
@@ -122,7 +124,7 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         from mlc.compiler.checks import run_checks
 
         resolver = Resolver(result.summaries)
-        findings = list(resolver.diagnostics)
+        findings = missing_package + resolver.diagnostics
         resolver.diagnostics.clear()
         result._program, lowered = _assemble(units, resolver, cache)
         findings += lowered
@@ -199,7 +201,8 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
     fragments = []
     for u in units:
         fragment = None
-        entry = cache.get_bytes("ir", u.key) if cache and u.key else None
+        key = u.key if u.package is None else None  # read in a guessed package: never cached
+        entry = cache.get_bytes("ir", key) if cache and key else None
         if entry is not None:
             fragment = unpickle(entry[len(fingerprint):])
             if fragment is not None and not entry.startswith(fingerprint) \
@@ -207,13 +210,66 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
                 fragment = None
         if fragment is None:
             before = len(lowering.diagnostics)
-            fragment = lowering.module(_module(u, cache))
-            if cache and u.key and len(lowering.diagnostics) == before:
-                cache.put_bytes("ir", u.key, fingerprint + pickle.dumps(fragment, protocol=pickle.HIGHEST_PROTOCOL))
+            module = _module(u, cache)
+            if u.package is not None:
+                module = A.Module(module.path, [_package_line(u.package, module.path), *module.decls],
+                                  module.comments)
+            fragment = lowering.module(module)
+            if cache and key and len(lowering.diagnostics) == before:
+                cache.put_bytes("ir", key, fingerprint + pickle.dumps(fragment, protocol=pickle.HIGHEST_PROTOCOL))
         fragments.append(fragment)
     program = assemble(fragments, [u.display for u in units],
                        {u.summary.package for u in units if u.summary.package})
     return program, lowering.diagnostics
+
+
+def _guess_packages(units: list[_Unit]) -> list[Diagnostic]:
+    """E0210 for each file with no `package` line in a project whose other files have one; the
+    file is then read in the package guessed for it (`u.package`), so that the names it declares
+    and uses resolve as they would with the line written: one error, not one per name."""
+    from collections import Counter
+    from pathlib import PurePosixPath
+
+    from mlc.diagnostics import Span, error
+
+    own = [u for u in units if not u.display.startswith("<stdlib>")]
+    folder = {u.display: str(PurePosixPath(u.display.replace("\\", "/")).parent) for u in own}
+    everywhere = Counter(u.summary.package for u in own if u.summary.package)
+    out = []
+    for u in own:
+        if u.summary.package or not everywhere:
+            continue
+        near = Counter(v.summary.package for v in own if v.summary.package and folder[v.display] == folder[u.display])
+        guess = min((near or everywhere).items(), key=lambda kv: (-kv[1], kv[0]))[0]
+        u.package = guess
+        first = min((sym.span.line for sym in u.summary.symbols), default=None)
+        if any(d.is_error and (first is None or d.span is None or d.span.line <= first) for d in u.diagnostics):
+            continue  # a syntax error where the package line would be: that is the mistake to report
+        line = f"package: {guess}" if u.display.endswith((".flow.yaml", ".flow.yml")) else f"package {guess}"
+        others = "the other files of its folder" if near else "the other files of the project"
+        out.append(error(
+            "E0210", "this file has no `package` line", Span(u.display, 1, 1, 1, 1),
+            notes=(f"{others} are in package `{guess}`; without the line, none of their names is "
+                   "visible here, nor are this file's names to them",),
+            help=f"add `{line}` at the top, before its imports and declarations"))
+    return out
+
+
+def _in_package(u: _Unit) -> Summary:
+    """The file's summary, in the package it is read in."""
+    if u.package is None:
+        return u.summary
+    import dataclasses
+
+    return dataclasses.replace(u.summary, package=u.package,
+                               symbols=tuple(dataclasses.replace(s, package=u.package) for s in u.summary.symbols))
+
+
+def _package_line(package: str, path: str) -> A.PackageDecl:
+    from mlc.diagnostics import Span
+
+    at = Span(path, 1, 1, 1, 1)
+    return A.PackageDecl(A.Name(package, at), at, A.Meta())
 
 
 def _module(u: _Unit, cache) -> A.Module:

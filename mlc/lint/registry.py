@@ -194,22 +194,22 @@ RULES: list[Rule] = [
     Rule("E0111", "malformed-yaml",
          "A `.flow.yaml` document is not YAML that mlc reads: malformed, a duplicate key, a tag, an "
          "alias that contains itself, or too large after expanding aliases.",
-         "flows:\n  train:\n    schedule: daily\n    schedule: hourly\n",
-         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: bash(\"make fit\")\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    schedule: hourly\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    steps:\n      fit: bash(\"make fit\")\n",
          "A document holds mappings, lists, text, numbers and true/false only; no tags "
          "(`!!python/object` is rejected, never run).", lang="yaml"),
     Rule("E0112", "yaml-schema",
          "A `.flow.yaml` document does not have the shape of a program: an unknown or missing key, "
          "or a value of the wrong kind.",
-         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retires: 2}\n",
-         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retries: 2}\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retires: 2}\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', retries: 2}\n",
          "`mlc schema --yaml` prints the JSON Schema that editors use to check and complete documents.",
          lang="yaml"),
     Rule("E0113", "yaml-flow-syntax",
          "A `.flow.yaml` value written in .flow syntax (an expression, call, type, trigger or "
          "schedule) does not parse; the span points into the YAML scalar.",
-         "flows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= '}\n",
-         "flows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= 0.8'}\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= '}\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    steps:\n      check: {run: 'bash(\"make\")', gate: 'auc >= 0.8'}\n",
          lang="yaml"),
     # ------------------------------------------------------------ names
     Rule("E0201", "duplicate-name",
@@ -263,6 +263,16 @@ RULES: list[Rule] = [
          "  arrives every 1d\n}\n",
          'source daily: table hive(table = "wh.daily") {\n  schema { user_id: string, ds: date }\n'
          "  event_time ds\n  arrives every 1d\n}\n"),
+    Rule("E0210", "missing-package",
+         "A file has no `package` line while the other files of the project have one.",
+         "flows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', uses: scorer}\n",
+         "package: demo\nflows:\n  train:\n    schedule: daily\n    steps:\n      fit: {run: 'python(\"pkg.train:main\")', uses: scorer}\n",
+         "Without the line, the file would be a package of its own: none of the other files' names "
+         "would be visible in it, nor its names in them, and every use of one would be an unknown "
+         "name. The error is reported once, at line 1, and the help shows the line to add, with the "
+         "package of the other files of its folder (or else of the project); the file is then read "
+         "as if the line were there, so the names it declares and uses are not reported as unknown. "
+         "A project whose files all lack the line is one package without a name.", lang="yaml"),
     # ------------------------------------------------------------ types
     Rule("E0301", "aggregation-type",
          "An aggregation over a column of the wrong type (`sum` of a string, `count(x)` where `x` "
