@@ -109,7 +109,7 @@ def test_a_spark_step_runs_its_launcher_under_spark_submit(dag_runs):
     the launcher applies env `local`'s settings, then runs jobs/hello.py with the flow's params."""
     run = dag_runs["spark_step"]
     _ok(run)
-    assert run["tasks"] == {"hello": "success"}
+    assert run["tasks"] == {"hello": "success"}, run["log"][-6000:]
     report = json.loads((run["cwd"] / "report.json").read_text())
     assert report == {"time_zone": "UTC", "app_name": "spark_hello.hello", "mlc_env": "local",
                       "binding": "data/warehouse", "argv": ["--day", "2026-12-05"], "rows": 5}

@@ -20,6 +20,7 @@ def run_one(spec: dict) -> dict:
     from airflow.models.asset import AssetEvent
     from airflow.utils.session import create_session
 
+    os.environ.update(spec.get("env", {}))   # before parsing: a DAG finds its bundle ($MLC_BUNDLE) then
     bag = DagBag(dag_folder=spec["folder"])
     if bag.import_errors:
         return {"error": f"import errors: {bag.import_errors}"}
@@ -29,7 +30,6 @@ def run_one(spec: dict) -> dict:
     for p in spec.get("sys_path", []):
         if p not in sys.path:
             sys.path.insert(0, p)
-    os.environ.update(spec.get("env", {}))
     dr = dag.test(mark_success_pattern=spec.get("mark_success"), run_conf=spec.get("conf"))
     out = {"state": str(dr.state), "run_id": dr.run_id, "tasks": {}, "events": []}
     with create_session() as session:
