@@ -14,9 +14,9 @@ from lark import Token
 from mlc.diagnostics import Diagnostic, Label, Span, error
 from mlc.dsl import ast as A
 
-_DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+DURATION_UNITS_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-_SIZE_UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+SIZE_UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
                "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 _SIZE = re.compile(r"([0-9]+)([KMGT]i?)")
 
@@ -27,13 +27,13 @@ _REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step"
 
 
 def duration_ms(text: str) -> int:
-    return sum(int(n) * _DURATION_UNITS_MS[u] for n, u in _DURATION_PART.findall(text))
+    return sum(int(n) * DURATION_UNITS_MS[u] for n, u in _DURATION_PART.findall(text))
 
 
 def size_bytes(text: str) -> int:
     m = _SIZE.fullmatch(text)
     assert m is not None
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+    return int(m.group(1)) * SIZE_UNITS[m.group(2)]
 
 
 def _depth(e) -> int:
@@ -41,7 +41,7 @@ def _depth(e) -> int:
     return getattr(e, "depth", 1)
 
 
-def _first_span(x) -> Span | None:
+def first_span(x) -> Span | None:
     if isinstance(x, Token):
         return None
     span = getattr(x, "span", None)
@@ -51,7 +51,7 @@ def _first_span(x) -> Span | None:
         return x[2]
     if isinstance(x, (list, tuple)):
         for y in x:
-            s = _first_span(y)
+            s = first_span(y)
             if s is not None:
                 return s
     return None
@@ -64,7 +64,7 @@ def _last_span(x) -> Span | None:
             if s is not None:
                 return s
         return None
-    return _first_span(x)
+    return first_span(x)
 
 
 class _Group(tuple):
@@ -120,7 +120,7 @@ class AstBuilder:
         for c in children:
             if c is None:
                 continue
-            first = self._tok_span(c) if isinstance(c, Token) else _first_span(c)
+            first = self._tok_span(c) if isinstance(c, Token) else first_span(c)
             if first is not None:
                 break
         for c in reversed(children):

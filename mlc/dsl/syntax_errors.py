@@ -23,7 +23,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import PatternStr
 
 from mlc.diagnostics import Diagnostic, Label, Span, did_you_mean, error
-from mlc.dsl.build import _DURATION_UNITS_MS, _SIZE_UNITS, _first_span
+from mlc.dsl.build import DURATION_UNITS_MS, SIZE_UNITS, first_span
 
 _WORDS = {
     "NAME": "a name",
@@ -403,12 +403,12 @@ def _malformed_number(token: Token, prev: Token | None, text: str, path: str, of
         word, number, unit = m.group(0), m.group(0)[: m.start(1) - m.start()], m.group(1)
         unit = _UNIT_ALIASES.get(unit, unit)
         span = _span(path, offset, text, m.start(), m.end())
-        if unit in _DURATION_UNITS_MS:
-            fixed = _in_units(float(number) * _DURATION_UNITS_MS[unit], _DURATION_UNITS_MS)
+        if unit in DURATION_UNITS_MS:
+            fixed = _in_units(float(number) * DURATION_UNITS_MS[unit], DURATION_UNITS_MS)
             return error("E0007", f"`{word}` is not a duration", span,
                          help=f"write `{fixed}`" if fixed else None, notes=(_DURATION_HELP,))
-        if unit in _SIZE_UNITS:
-            fixed = _in_units(float(number) * _SIZE_UNITS[unit], _SIZE_UNITS)
+        if unit in SIZE_UNITS:
+            fixed = _in_units(float(number) * SIZE_UNITS[unit], SIZE_UNITS)
             return error("E0007", f"`{word}` is not a size", span,
                          help=f"write `{fixed}`" if fixed else None, notes=(_SIZE_HELP,))
         return error("E0007", f"`{word}` is not a number, a duration or a size", span,
@@ -826,7 +826,7 @@ def _incomplete_item_start(ip, text: str, offset: int, last: int) -> int:
             continue
         if isinstance(value, tuple) and len(value) == 3 and isinstance(value[2], Span):
             break  # a complete block item
-        span = _first_span(value)
+        span = first_span(value)
         if span is None or isinstance(value, list):
             break
         start = min(start, _offset_of(text, span.line - offset, span.col))
