@@ -678,7 +678,9 @@ class FlowLowering:
     def _spark(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
         # the step's launcher, which applies the env's Spark settings, then runs the user's job
         launcher = self.bundle_file(self.layout.spark_step_launcher(self.key, s.name))
-        call.static += [("application", launcher), ("name", py(f"{self.flow.name}.{s.name}"))]
+        # shipped with the job, so that the launcher finds it in cluster mode too
+        runtime = self.bundle_file(self.layout.spark_runtime())
+        call.static += [("application", launcher), ("py_files", runtime), ("name", py(f"{self.flow.name}.{s.name}"))]
         if s.foreach is not None:
             call.per_item.append(("application_args", self._job_args(s, "py", pscope)))
             if s.env:
@@ -942,8 +944,9 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
     avar = names.get(f"asset_features_{g.name}")
     tasks: list[Task] = []
     job, repo = layout.spark_feature_job(key), layout.feast_repo()
+    runtime = layout.spark_runtime()
     compute_kw = [("task_id", '"compute"'), ("application", f"_mlc_bundle_file({py(job)})"),
-                  ("name", py(dag_id))]
+                  ("py_files", f"_mlc_bundle_file({py(runtime)})"), ("name", py(dag_id))]
     gap_ms = schedule_facts(g.schedule).longest_gap_ms if g.schedule is not None else None
     if gap_ms is not None:
         gap = gap_ms // 1000
@@ -962,7 +965,7 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
     tasks.append(Task(compute, "compute", "SparkSubmitOperator", compute_kw))
     edges = []
     helpers = ["bundle"]
-    references = [job]
+    references = [job, runtime]
     if g.online:
         imports.setdefault("airflow.providers.standard.operators.python", set()).add("PythonOperator")
         helpers.append("materialize")

@@ -47,6 +47,7 @@ with DAG(
     step_snapshot = SparkSubmitOperator(
         task_id="snapshot",
         application=_mlc_bundle_file("spark/steps/build_training_set/snapshot.py"),
+        py_files=_mlc_bundle_file("spark/runtime/mlc_spark_runtime.py"),
         name="build_training_set.snapshot",
         application_args=["--lookback", "{{ params['lookback'] }}", "--sample_rate", "{{ params['sample_rate'] }}"],
         retries=2,

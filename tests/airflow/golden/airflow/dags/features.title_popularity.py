@@ -47,6 +47,7 @@ with DAG(
     step_compute = SparkSubmitOperator(
         task_id="compute",
         application=_mlc_bundle_file("spark/features/title_popularity.py"),
+        py_files=_mlc_bundle_file("spark/runtime/mlc_spark_runtime.py"),
         name="features.title_popularity",
         application_args=["--from", "{{ (dag_run.run_after - macros.timedelta(seconds=86400)).isoformat() }}", "--to", "{{ dag_run.run_after.isoformat() }}"],
         execution_timeout=timedelta(seconds=3600),  # 1h

@@ -39,6 +39,7 @@ with DAG(
     step_score = SparkSubmitOperator(
         task_id="score",
         application=_mlc_bundle_file("spark/steps/refresh_recommendations/score.py"),
+        py_files=_mlc_bundle_file("spark/runtime/mlc_spark_runtime.py"),
         name="refresh_recommendations.score",
         application_args=["--top_k", "{{ params['top_k'] }}"],
         retries=1,

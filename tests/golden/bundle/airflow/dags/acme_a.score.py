@@ -28,6 +28,7 @@ with DAG(
     step_s0 = SparkSubmitOperator(
         task_id="s0",
         application=_mlc_bundle_file("spark/steps/acme_a.score/s0.py"),
+        py_files=_mlc_bundle_file("spark/runtime/mlc_spark_runtime.py"),
         name="score.s0",
         execution_timeout=timedelta(seconds=600),  # 10m
     )
