@@ -130,6 +130,7 @@ def parse_args(spec: dict, argv=None) -> argparse.Namespace:
     p.add_argument("--to", dest="end", type=parse_time, metavar="TIME")
     p.add_argument("--conf", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     p.add_argument("--app-name", default=spec["app_name"])
+    p.add_argument("--explain", action="store_true", help="print Spark's plan of the job; read and write nothing")
     args = p.parse_args(argv)
     name = spec["source"]["name"]
     other = [f"{k}={v}" for k, v in args.source if k != name]
@@ -225,7 +226,8 @@ def read_source(spec: dict, spark, args):
 
 
 def run(spec: dict, spark, args) -> str:
-    """Computes and writes the offline table; returns where it went."""
+    """Computes and writes the offline table; returns where it went, or with --explain the
+    plan (analysed, optimised and physical) of what it would write."""
     from pyspark.sql import functions as F
 
     spark.conf.set("spark.sql.session.timeZone", "UTC")
@@ -252,6 +254,8 @@ def run(spec: dict, spark, args) -> str:
     if end is not None:
         table = table.where(F.col("event_timestamp") < F.lit(end))
     table = table.withColumn("event_date", F.date_format("event_timestamp", "yyyy-MM-dd"))
+    if getattr(args, "explain", False):
+        return table._jdf.queryExecution().toString()
     output = local_uri(args.output)
     mode = "dynamic" if (start is not None or end is not None) else "static"
     (table.repartition("event_date").sortWithinPartitions(*spec["keys"], "event_timestamp")
@@ -282,6 +286,9 @@ def main(spec: dict, argv=None) -> int:
         return 1
     finally:
         spark.stop()
+    if args.explain:
+        print(output)
+        return 0
     print(f"{spec['group']}: wrote the offline table to {output}", file=sys.stderr)
     return 0
 
