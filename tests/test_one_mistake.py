@@ -163,3 +163,77 @@ def test_the_package_is_guessed_from_the_folder_first(tmp_path: Path) -> None:
              "b/four.flow": "package beta\nsignal u external { v: string }\n"}
     (d,) = run(tmp_path, files)
     assert d.code == "E0210" and "`package alpha`" in d.help
+
+
+# ---------------------------------------------------------------- 5. a file that fails to parse
+FLOWS_YAML = """\
+package: demo
+flows:
+  nightly:
+    schedule: daily
+    steps:
+      fit:
+        run: bash("make fit")
+        retries: 2
+        retry_delay: 5m
+        timeout: 1h
+  weekly:
+    schedule: weekly
+    steps:
+      fit: {run: 'bash("make weekly")', timeout: 1h}
+"""
+USES = """\
+package demo
+flow after {
+  trigger on_finish(nightly) and on_finish(weekly)
+  step run bash("make after") { timeout 1h }
+}
+slo nightly_done { completion(nightly) by "06:00" }
+"""
+
+
+def test_a_yaml_line_indented_less_is_reported_at_that_line_and_names_nothing_unknown(tmp_path: Path) -> None:
+    bad = FLOWS_YAML.replace("        retry_delay: 5m", "      retry_delay: 5m")
+    (d,) = run(tmp_path, {"flows.flow.yaml": bad, "uses.flow": USES})
+    assert (d.code, d.span.line, d.span.col) == ("E0111", 9, 7)
+    assert d.message == "malformed YAML: `retry_delay` is indented less than the lines around it"
+    assert d.help == "indent `retry_delay` by 8 spaces, as the keys beside it"
+
+
+def test_a_yaml_line_indented_more_is_reported_at_that_line(tmp_path: Path) -> None:
+    bad = FLOWS_YAML.replace("    schedule: weekly", "     schedule: weekly")
+    # nightly is read (only the declaration that failed is dropped), weekly is not reported unknown
+    assert codes(run(tmp_path, {"flows.flow.yaml": FLOWS_YAML, "uses.flow": USES})) == []
+    (d,) = run(tmp_path, {"flows.flow.yaml": bad, "uses.flow": USES})
+    assert (d.code, d.span.line, d.span.col) == ("E0111", 12, 6)
+    assert d.message == "malformed YAML: `schedule` is not lined up with the keys after it"
+    assert d.help == "indent `schedule` by 4 spaces, as `steps`"
+    bad = FLOWS_YAML.replace("    schedule: daily", "     schedule: daily")
+    (d,) = run(tmp_path, {"flows.flow.yaml": bad, "uses.flow": USES})
+    assert (d.code, d.span.line, d.span.col) == ("E0111", 4, 6)
+    assert d.message == "malformed YAML: `schedule` is not lined up with the keys after it"
+    bad = FLOWS_YAML.replace("        retries: 2", "         retries: 2")
+    (d,) = run(tmp_path, {"flows.flow.yaml": bad, "uses.flow": USES})
+    assert (d.code, d.span.line, d.span.col) == ("E0111", 8, 10)
+    assert d.message == ("malformed YAML: `retries` is indented more than `run` above it, "
+                         "whose value is not a mapping")
+
+
+def test_a_flow_declaration_that_fails_to_parse_names_nothing_unknown(tmp_path: Path) -> None:
+    broken = 'package demo\nflow nightly (\n  schedule daily\n  step fit bash("make")\n}\n'
+    weekly = 'package demo\nflow weekly {\n  schedule weekly\n  step fit bash("make weekly") { timeout 1h }\n}\n'
+    assert codes(run(tmp_path, {"a.flow": broken, "b.flow": weekly, "uses.flow": USES})) == ["E0001"]
+
+
+# ---------------------------------------------------------------- 6. huge integers in YAML
+def test_huge_integers_in_yaml_neither_crash_nor_overflow(tmp_path: Path) -> None:
+    from mlc.dsl.yaml_front import parse_yaml
+
+    for value in ("-1", "99999999999999999999999", "0x" + "f" * 40):
+        text = FLOWS_YAML.replace("retries: 2", f"retries: {value}")
+        module, diags = parse_yaml(text, "flows.flow.yaml")
+        assert diags == [] and len(module.decls) == 3
+        run(tmp_path, {"flows.flow.yaml": text})  # the range is the IR's to check, not a crash
+    module, diags = parse_yaml(FLOWS_YAML.replace("retries: 2", "retries: " + "9" * 5000), "f.flow.yaml")
+    (d,) = diags
+    assert d.message == "`99999999999999999999...` (5000 characters) is not a number YAML can read"

@@ -58,13 +58,14 @@ class Summary:
     package: str | None
     imports: tuple[A.ImportDecl, ...]
     symbols: tuple[Symbol, ...]
+    unread: tuple[tuple[str, str], ...] = ()  # (kind, name) declared where the file failed to parse
 
     def fingerprint(self) -> tuple:
         """Everything that decides how names resolve (spans excluded: moving a line keeps it)."""
         imports = tuple((d.module.dotted, tuple(m.value for m in d.members), d.alias.value if d.alias else None)
                         for d in self.imports)
         return (self.path, self.package, imports,
-                tuple((s.kind, s.name, s.source_kind) for s in self.symbols))
+                tuple((s.kind, s.name, s.source_kind) for s in self.symbols), self.unread)
 
 
 def summarize(m: A.Module) -> Summary:
@@ -74,7 +75,7 @@ def summarize(m: A.Module) -> Summary:
         Symbol(d.kind, d.name.value, pkg, d.name.span, d.source_kind if isinstance(d, A.SourceDecl) else None,
                d.span)
         for d in m.decls if not isinstance(d, (A.PackageDecl, A.ImportDecl)))
-    return Summary(m.path, pkg, imports, symbols)
+    return Summary(m.path, pkg, imports, symbols, tuple(m.unread))
 
 
 @dataclass
@@ -101,6 +102,9 @@ class Resolver:
     def __init__(self, summaries: list[Summary]) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.packages: dict[str | None, dict[tuple[str, str], Symbol]] = {}
+        # (namespace, name) per package of the declarations a file failed to parse: a use of
+        # one is not an unknown name (the syntax error is the mistake), so it stays quiet
+        self.unread: dict[str | None, set[tuple[str, str]]] = {}
         self._collect(summaries)
         self.scopes = {s.path: self._scope(s) for s in summaries}
 
@@ -108,6 +112,7 @@ class Resolver:
     def _collect(self, summaries: list[Summary]) -> None:
         for summary in summaries:
             table = self.packages.setdefault(summary.package, {})
+            self.unread.setdefault(summary.package, set()).update((namespace(k), n) for k, n in summary.unread)
             for sym in summary.symbols:
                 key = (namespace(sym.kind), sym.name)
                 prev = table.get(key)
@@ -149,6 +154,9 @@ class Resolver:
         available = {name for (_ns, name) in table}
         for member in d.members:
             found = [s for (ns, name), s in table.items() if name == member.value]
+            if not found and any(name == member.value for _ns, name in self.unread.get(module, ())):
+                scope.poisoned.add(member.value)  # declared where that module failed to parse
+                continue
             if not found:
                 self.diagnostics.append(error(
                     "E0204", f"module `{module}` has no `{member.value}`", member.span,
@@ -175,7 +183,7 @@ class Resolver:
             return None
         symbol = self._find(scope, namespace(kinds[0]), name)
         if symbol is None:
-            return None if name in scope.poisoned else "error"
+            return None if name in scope.poisoned or self._unread(scope, namespace(kinds[0]), name) else "error"
         return (symbol.key, symbol.kind, symbol.source_kind) if symbol.kind in kinds else "error"
 
     # ------------------------------------------------------------------ lookups
@@ -190,7 +198,7 @@ class Resolver:
         words = [KIND_WORDS[k] for k in kinds]
         label = what or (words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}")
         if symbol is None:
-            if name in scope.poisoned:
+            if name in scope.poisoned or self._unread(scope, ns, name):
                 return None
             candidates = [n for (space, n), s in scope.items() if space == ns and s.kind in kinds]
             notes: tuple[str, ...] = ()
@@ -216,6 +224,14 @@ class Resolver:
                 labels=(Label(symbol.span, f"{KIND_WORDS[symbol.kind]} declared here"),)))
             return None
         return symbol
+
+    def _unread(self, scope: Scope, ns: str, name: str) -> bool:
+        """Whether `name` may be a declaration that failed to parse (see `unread`)."""
+        if (ns, name) in self.unread.get(scope.package, ()):
+            return True
+        module, _, member = name.rpartition(".")
+        package = scope.modules.get(module, module) if module else None
+        return package is not None and (ns, member) in self.unread.get(package, ())
 
     def _find(self, scope: Scope, ns: str, name: str) -> Symbol | None:
         symbol = scope.get((ns, name))

@@ -490,6 +490,9 @@ class Module:
     path: str
     decls: list[Declaration] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)
+    # (kind, name) of the declarations that failed to parse and were dropped, as far as their
+    # names can be read: other files' uses of them are not reported as unknown names
+    unread: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def package(self) -> str | None:

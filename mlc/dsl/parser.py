@@ -28,6 +28,7 @@ DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "f
                  "model", "signal", "flow", "slo")
 _DECL_LINE = re.compile(r"(?:%s)\b" % "|".join(DECL_KEYWORDS))
 MAX_ERRORS_PER_FILE = 50
+_NAMED_DECL = re.compile(r"(env|connector|source|entity|features|model|signal|flow|slo)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def grammar_text() -> str:
@@ -56,7 +57,7 @@ class FlowParser:
             decls, diags = self._parse_text(text, path, 0)
             comments = self._take_comments(path, 0)
         except UnexpectedInput:
-            decls, diags, comments = self._parse_recovering(text, path)
+            decls, diags, comments = self._parse_recovering(text, path, module.unread)
         module.decls = decls
         module.comments = comments
         _attach_docs(module)
@@ -109,7 +110,10 @@ class FlowParser:
                 unique.append(c)
         return unique
 
-    def _parse_recovering(self, text: str, path: str) -> tuple[list, list[Diagnostic], list[A.Comment]]:
+    def _parse_recovering(self, text: str, path: str,
+                          unread: list[tuple[str, str]]) -> tuple[list, list[Diagnostic], list[A.Comment]]:
+        """Each declaration parsed alone; the (kind, name) of one that gives nothing goes to
+        `unread`, so that its uses elsewhere are not reported as unknown names."""
         decls: list = []
         diags: list[Diagnostic] = []
         comments: list[A.Comment] = []
@@ -121,6 +125,9 @@ class FlowParser:
             comments.extend(self._take_comments(path, start, chunk))  # the chunk's lines are offset by `start`
             decls.extend(d)
             diags.extend(ds)
+            named = None if d else _NAMED_DECL.match(_without_docs(chunk))
+            if named:
+                unread.append((named[1], named[2]))
             if sum(1 for x in diags if x.is_error) >= MAX_ERRORS_PER_FILE:
                 break
         return decls, diags, comments
@@ -251,3 +258,11 @@ def get_parser() -> FlowParser:
 def parse_text(text: str, path: str = "<input>") -> tuple[A.Module, list[Diagnostic]]:
     return get_parser().parse(text, path)
 
+
+
+def _without_docs(chunk: str) -> str:
+    """A declaration's text from its keyword on (its `##` doc comment lines left out)."""
+    lines = chunk.split("\n")
+    while lines and (lines[0].startswith("##") or not lines[0].strip()):
+        lines.pop(0)
+    return "\n".join(lines)

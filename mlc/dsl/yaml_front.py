@@ -264,7 +264,9 @@ class _Loader:
             value = _number(raw, tag)
             text = raw
             if value is None:
-                raise _LoadError(error("E0111", f"`{raw}` is not a number YAML can read", span))
+                shown = f"`{raw}`" if len(raw) <= 40 else f"`{raw[:20]}...` ({len(raw)} characters)"
+                raise _LoadError(error("E0111", f"{shown} is not a number YAML can read", span,
+                                       help="a number has at most 4300 digits" if len(raw) > 4300 else None))
         smap = _ScalarMap(text, start, self._end(node), node.style, self.lines)
         return YNode("scalar", span, value=value, text=text, smap=smap, data=value)
 
@@ -329,6 +331,76 @@ def _number(raw: str, tag: str) -> int | float | None:
         return None
 
 
+def _misindented(text: str, line: int):
+    """Where a `key: value` line was indented wrongly, when YAML finds a mapping value at `line`
+    (0-based) because that line is indented under a plain value above it: that line, or the one
+    above it when that one alone is out of step with its neighbours (YAML only notices a line
+    late). A function of the path giving (span, problem, labels, help); None otherwise."""
+    lines = text.split("\n")
+    if not 0 < line < len(lines) or ":" not in lines[line]:
+        return None
+    above = [j for j in range(line - 1, -1, -1) if _content(lines[j])][:2]
+    if not above or _indent(lines[line]) <= _indent(lines[above[0]]):
+        return None
+
+    def key(j: int) -> str:
+        return _key(lines[j])
+
+    p = above[0]
+    if len(above) == 2 and _indent(lines[above[1]]) == _indent(lines[line]):
+        bad, width, good = p, _indent(lines[line]), line
+        problem = f"`{key(p)}` is indented less than the lines around it"
+        label = f"so this line reads as inside the value of `{key(p)}`"
+    else:
+        bad, width, good = line, _indent(lines[p]), p
+        problem = f"`{key(line)}` is indented more than `{key(p)}` above it, whose value is not a mapping"
+        label = f"`{key(p)}` is here"
+
+    return _pointing(lines, bad, good, problem, label, f"indent `{key(bad)}` by {width} spaces, as the keys beside it")
+
+
+def _key(line: str) -> str:
+    return line.strip().lstrip("- ").split(":", 1)[0].strip()
+
+
+def _pointing(lines: list[str], bad: int, good: int, problem: str, label: str, help: str):
+    """A function of the path giving (span, problem, labels, help): the key of line `bad`, with
+    `label` on the key of line `good`."""
+    def at(path: str):
+        col, other = _indent(lines[bad]) + 1, _indent(lines[good]) + 1
+        return (Span(path, bad + 1, col, bad + 1, col + len(_key(lines[bad]))), problem,
+                (Label(Span(path, good + 1, other, good + 1, other + len(_key(lines[good]))), label),), help)
+    return at
+
+
+def _unaligned(text: str, line: int):
+    """Where a key lines up with no mapping open above it (YAML finds it at `line`, 0-based, the
+    line that closes the block): that line, or the one above it when that one alone is out of
+    the file's indentation step (YAML only notices a line late). As `_misindented`."""
+    lines = text.split("\n")
+    content = [j for j in range(len(lines)) if _content(lines[j])]
+    above = [j for j in reversed(content) if j < line]
+    if not above or not 0 <= line < len(lines) or _indent(lines[line]) >= _indent(lines[above[0]]):
+        return None
+    p = above[0]
+    parent = next((j for j in above if _indent(lines[j]) < _indent(lines[line])), None)
+    step = next((_indent(lines[j]) for j in content if _indent(lines[j]) > 0), 2)
+    base = _indent(lines[parent]) if parent is not None else 0
+
+    def key(j: int) -> str:
+        return _key(lines[j])
+
+    if _indent(lines[p]) - base != step and _indent(lines[line]) - base == step:
+        bad, good = p, line
+        problem = f"`{key(p)}` is not lined up with the keys after it"
+    else:
+        bad, good = line, p
+        problem = f"`{key(line)}` is not lined up with the keys before it"
+
+    return _pointing(lines, bad, good, problem, f"`{key(good)}` is here",
+                     f"indent `{key(bad)}` by {_indent(lines[good])} spaces, as `{key(good)}`")
+
+
 def _compose(text: str, path: str, lines: _Lines):
     """The root node, or raises _LoadError with ruamel's position."""
     from ruamel.yaml import YAML
@@ -356,7 +428,14 @@ def _compose(text: str, path: str, lines: _Lines):
                 labels = (Label(Span(path, cm.line + 1, cm.column + 1, cm.line + 1, cm.column + 2),
                                 e.context.strip()),)
         help = None
-        if "\\t" in problem:
+        misplaced = None
+        if mark is not None and problem.startswith("mapping values are not allowed"):
+            misplaced = _misindented(text, mark.line)
+        elif mark is not None and problem.startswith("expected <block end>, but found"):
+            misplaced = _unaligned(text, mark.line)
+        if misplaced is not None:
+            span, problem, labels, help = misplaced(path)
+        elif "\\t" in problem:
             help = "indent YAML with spaces, not tabs"
         elif "another document" in problem:
             help = "a .flow.yaml file holds one document: remove the `---` line and what follows, " \
@@ -1161,6 +1240,71 @@ def _comments(text: str, path: str, ranges: list[tuple[int, int]], lines: _Lines
     return out
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _content(line: str) -> bool:
+    """Whether a line holds YAML content (not blank, not only a comment)."""
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def _declaration_at(text: str, line: int) -> tuple[tuple[int, int], tuple[str, str]] | None:
+    """The lines [start, end) (0-based) of the declaration in block style that holds line `line`
+    (1-based), `name:` under a section such as `flows:`, and its (kind, name); None when the
+    line is not inside one."""
+    lines = text.split("\n")
+    i = min(line, len(lines)) - 1
+    if i < 0:
+        return None
+    section = next((j for j in range(i, -1, -1) if _content(lines[j]) and _indent(lines[j]) == 0), None)
+    if section is None:
+        return None
+    key = lines[section].split(":", 1)[0].strip()
+    kind = _DECL_BUILDERS.get(key)
+    children = [j for j in range(section + 1, len(lines)) if _content(lines[j])]
+    if kind is None or not children or _indent(lines[children[0]]) == 0 or i == section:
+        return None
+    step = _indent(lines[children[0]])
+    start = next((j for j in range(i, section, -1) if _content(lines[j]) and _indent(lines[j]) == step), None)
+    if start is None:
+        return None
+    name = lines[start].strip().split(":", 1)[0].strip().strip("'\"")
+    end = next((j for j in range(max(i, start) + 1, len(lines))
+                if _content(lines[j]) and _indent(lines[j]) <= step), len(lines))
+    if not any(j < start or j >= end for j in children if _indent(lines[j]) == step):
+        start = section  # the section's only declaration: the section goes too
+    return (start, end), (kind, name)
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    """`text` with lines [start, end) made blank, every offset kept (spans stay right)."""
+    lines = text.split("\n")
+    for j in range(start, min(end, len(lines))):
+        lines[j] = " " * len(lines[j])
+    return "\n".join(lines)
+
+
+def _declared_names(text: str) -> list[tuple[str, str]]:
+    """(kind, name) of what a file that cannot be read seems to declare: the keys one level
+    under each section, read line by line."""
+    out = []
+    section, step = None, None
+    for line in text.split("\n"):
+        if not _content(line):
+            continue
+        if _indent(line) == 0:
+            section, step = _DECL_BUILDERS.get(line.split(":", 1)[0].strip()), None
+            continue
+        if section is None:
+            continue
+        step = step or _indent(line)
+        if _indent(line) == step and ":" in line:
+            out.append((section, line.strip().split(":", 1)[0].strip().strip("'\"")))
+    return out
+
+
 def parse_yaml(text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
     """Parses one .flow.yaml file into the .flow AST. Never raises on bad input."""
     from pydantic import ValidationError
@@ -1168,21 +1312,34 @@ def parse_yaml(text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
     from mlc.dsl.yaml_schema import Document
 
     module = A.Module(path)
-    lines = _Lines(text)
-    try:
-        root_node = _compose(text, path, lines)
-        if root_node is None:  # empty, or only comments
-            module.comments = _comments(text, path, [], lines)
-            return module, []
-        loader = _Loader(text, path)
-        root = loader.load(root_node)
-    except _LoadError as e:
-        return module, [e.diagnostic]
+    load_errors: list[Diagnostic] = []
+    for _attempt in range(MAX_ERRORS):
+        lines = _Lines(text)
+        try:
+            root_node = _compose(text, path, lines)
+            if root_node is None:  # empty, or only comments
+                module.comments = _comments(text, path, [], lines)
+                return module, load_errors
+            loader = _Loader(text, path)
+            root = loader.load(root_node)
+            break
+        except _LoadError as e:
+            load_errors.append(e.diagnostic)
+            cut = _declaration_at(text, e.diagnostic.span.line if e.diagnostic.span else 0)
+            if cut is None:  # not inside one declaration: what the file declares is a guess
+                module.unread = _declared_names(text)
+                return module, load_errors
+            (start, end), kind_name = cut
+            module.unread.append(kind_name)
+            text = _blank(text, start, end)  # as the .flow parser drops the declaration that failed
+    else:
+        module.unread = _declared_names(text)
+        return module, load_errors
     module.comments = _comments(text, path, loader.scalar_ranges, lines)
     if root.kind != "map":
         return module, [error("E0112", f"a .flow.yaml document is a mapping (package, imports, sources, "
                                        f"flows, ...), not {_what_is(root.data)}", root.span)]
-    diags: list[Diagnostic] = []
+    diags: list[Diagnostic] = list(load_errors)
     bad: set[tuple] = set()
     try:
         Document.model_validate(root.data)
