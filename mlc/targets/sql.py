@@ -591,14 +591,6 @@ def stored_groups(program: ir.Program, modes: tuple[str, ...]) -> list[str]:
     return sorted(k for k, g in program.feature_groups.items() if g.mode in modes)
 
 
-def literal(value) -> str:
-    """A value (dicts, lists, strings, numbers, booleans, None) as Python source text:
-    deterministic (keys sorted) and safe to paste into generated code."""
-    import pprint
-
-    return pprint.pformat(value, width=100, sort_dicts=True)
-
-
 # ------------------------------------------------------------------ where data is
 def environment(program: ir.Program, env: str) -> ir.Environment:
     """The env as the compiler resolved it (`mlc.compiler.bindings`)."""

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from mlc.cli import main
-from mlc.targets.airflow.expr import jinja_text, py, py_str
+from mlc.targets.airflow.expr import jinja_text
+from mlc.targets.literals import py, py_str
 
 from airflow_support import PROJECTS, compile_project, envs_of
 

@@ -115,7 +115,7 @@ def test_output_is_deterministic_safe_and_compiles(project):
             compile(text, path, "exec")  # valid Python
     # credentials travel as the name of an environment variable, never as a value
     fraud = artifacts("fraud", "prod")["flink/features/card_velocity.py"]
-    assert "MLC_SECRET_FRAUD_KAFKA_SASL" in fraud and "'kafka.payments:9092'" in fraud
+    assert "MLC_SECRET_FRAUD_KAFKA_SASL" in fraud and '"kafka.payments:9092"' in fraud
 
 
 def test_stream_groups_go_to_both_engines_and_batch_groups_to_spark():
@@ -132,11 +132,11 @@ def test_stream_groups_go_to_both_engines_and_batch_groups_to_spark():
 def test_prod_bindings():
     got = artifacts("recommendations", "prod")
     spark = got["spark/features/title_popularity.py"]
-    assert "'table': 'warehouse.plays'" in spark and "thrift://metastore:9083" in spark
-    assert "'s3a://ml-artifacts/features/title_popularity'" in spark
+    assert '"table": "warehouse.plays"' in spark and "thrift://metastore:9083" in spark
+    assert '"s3a://ml-artifacts/features/title_popularity"' in spark
     flink = got["flink/features/member_activity.py"]
-    assert "'topic': 'member-interactions'" in flink and "'bootstrap': 'broker:9092'" in flink
-    assert "'s3://ml-artifacts/features/member_activity'" in flink
+    assert '"topic": "member-interactions"' in flink and '"bootstrap": "broker:9092"' in flink
+    assert '"s3://ml-artifacts/features/member_activity"' in flink
 
 
 # ---------------------------------------------------------------- SQL dialects

@@ -11,60 +11,12 @@ the subset used here — literals, `params[...]`, `and`/`or`/`not`, comparisons,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlc.compiler import ir
 from mlc.compiler.infer import RUN_FIELDS, Inferrer, names_lookup, type_name
-
-_SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def py_str(s: str, jinja: bool = False) -> str:
-    """A double-quoted string literal, valid in Python and in a Jinja expression, that reads back as `s`.
-
-    Quotes, backslashes and control characters are escaped; a character that is not
-    printable (or a lone surrogate) becomes a \\x, \\u or \\U escape. With `jinja=True`
-    braces become \\x7b/\\x7d too, so the literal never looks like a Jinja delimiter.
-    """
-    out = ['"']
-    for c in s:
-        o = ord(c)
-        if c in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[c])
-        elif jinja and c in "{}":
-            out.append(f"\\x{o:02x}")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x80:
-            out.append(c)
-        elif 0xD800 <= o <= 0xDFFF or not c.isprintable():
-            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
-        else:
-            out.append(c)
-    out.append('"')
-    return "".join(out)
-
-
-def py(value: Any) -> str:
-    """A Python literal for plain data (None, bool, int, float, str, list, tuple, dict)."""
-    if value is None or isinstance(value, bool):
-        return repr(value)
-    if isinstance(value, int):
-        return repr(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"not a finite number: {value!r}")
-        return repr(value)
-    if isinstance(value, str):
-        return py_str(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(py(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{py(k)}: {py(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no literal for {type(value).__name__}")
-
+from mlc.targets.literals import py, py_str
 
 def jinja_text(s: str) -> str:
     """Template text that Airflow's Jinja renders back to exactly `s` (an inert string).

@@ -35,7 +35,7 @@ from mlc.compiler.schedules import schedule_facts
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
-from mlc.targets.airflow.expr import py
+from mlc.targets.literals import py, py_str
 from mlc.targets.layout import Layout, source_line
 
 MAX_ID = 250          # dag_id and task_id (airflow.utils.helpers.validate_key)
@@ -631,7 +631,7 @@ class FlowLowering:
             text = _constant_text(value)
             if text.endswith(TEMPLATE_FILE_SUFFIXES):
                 # else Airflow reads it as the name of a template file and renders that file
-                return py("{{ " + X.py_str(text, jinja=True) + " }}")
+                return py("{{ " + py_str(text, jinja=True) + " }}")
             return py(X.jinja_text(text))
         inner = X.code(value, scope, "jinja")
         return py("{{ " + inner + (" | tojson" if X.is_list(value, scope) else "") + " }}")

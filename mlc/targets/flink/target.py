@@ -130,7 +130,7 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     problems = [d for d in validate(program, env, layout) if d.is_error]
     if problems:
         raise TargetError(problems)
-    jinja = jinja_environment(TEMPLATES)
+    jinja = jinja_environment("mlc.targets.flink")
     runtime = layout.flink_runtime()
     artifacts: list[Artifact] = []
 

@@ -130,7 +130,7 @@ def parse_args(spec: dict, argv=None) -> argparse.Namespace:
     p.add_argument("--to", dest="end", type=parse_time, metavar="TIME")
     p.add_argument("--conf", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     p.add_argument("--app-name", default=spec["app_name"])
-    p.add_argument("--explain", action="store_true", help="print Spark's plan of the job; read and write nothing")
+    p.add_argument("--explain", action="store_true", help="print Spark's plan of the job instead of writing the table")
     args = p.parse_args(argv)
     name = spec["source"]["name"]
     other = [f"{k}={v}" for k, v in args.source if k != name]

@@ -22,40 +22,45 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.account_health',
- 'env': 'local',
- 'group': 'account_health',
- 'hive': False,
- 'key': 'acme_a.account_health',
- 'keys': ['account_id'],
- 'mode': 'batch',
- 'output': 'build/s3/features/acme_a/account_health',
- 'output_schema': [['account_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['hours_7d', 'float']],
- 's3_credentials_env': None,
- 'slide_ms': 86400000,
- 'source': {'columns': [['account_id', 'string'], ['hours', 'float'], ['ds', 'date']],
-            'event_time': 'ds',
-            'kind': 'table',
-            'location': {'format': 'parquet', 'kind': 'files', 'path': 'data/warehouse/daily'},
-            'name': 'daily',
-            'uri': 'data/warehouse/daily',
-            'watermark_ms': None},
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': None,
-         'features': 'SELECT `account_id`, `w`.`end` AS `event_timestamp`, SUM(`hours`) AS '
-                     '`hours_7d`\n'
-                     "FROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `w` "
-                     'FROM `mlc_input`) AS `mlc_windowed`\n'
-                     'GROUP BY `account_id`, `w`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL'},
- 'window_ms': 604800000}
+SPEC = {
+    "group": "account_health",
+    "key": "acme_a.account_health",
+    "env": "local",
+    "mode": "batch",
+    "app_name": "mlc.features.account_health",
+    "source": {
+        "name": "daily",
+        "kind": "table",
+        "columns": [["account_id", "string"], ["hours", "float"], ["ds", "date"]],
+        "event_time": "ds",
+        "watermark_ms": None,
+        "location": {"kind": "files", "path": "data/warehouse/daily", "format": "parquet"},
+        "uri": "data/warehouse/daily",
+    },
+    "keys": ["account_id"],
+    "window_ms": 604800000,
+    "slide_ms": 86400000,
+    "output": "build/s3/features/acme_a/account_health",
+    "output_schema": [
+        ["account_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["hours_7d", "float"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": None,
+        "input": "SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `account_id`, `w`.`end` AS `event_timestamp`, SUM(`hours`) AS `hours_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `account_id`, `w`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

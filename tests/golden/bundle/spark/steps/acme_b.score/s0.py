@@ -18,21 +18,27 @@ mode ship it with the launcher: `spark-submit --py-files spark/runtime/mlc_spark
 import os
 import sys
 
-SPEC = {'app_name': 'score.s0',
- 'env': 'local',
- 'environment': {'MLC_BINDING_HIVE': 'data/warehouse',
-                 'MLC_BINDING_KAFKA': 'data/events',
-                 'MLC_BINDING_S3': 'build/s3',
-                 'MLC_ENV': 'local'},
- 'flow': 'score',
- 'hive': False,
- 'script': 'jobs/score_0.py',
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'step': 's0'}
+SPEC = {
+    "flow": "score",
+    "step": "s0",
+    "script": "jobs/score_0.py",
+    "env": "local",
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "environment": {
+        "MLC_ENV": "local",
+        "MLC_BINDING_HIVE": "data/warehouse",
+        "MLC_BINDING_KAFKA": "data/events",
+        "MLC_BINDING_S3": "build/s3",
+    },
+    "app_name": "score.s0",
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

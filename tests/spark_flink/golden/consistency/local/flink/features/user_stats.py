@@ -26,67 +26,62 @@ ship it with the job: `flink run -py user_stats.py -pyfs flink/runtime/mlc_flink
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.user_stats',
- 'checkpoint_ms': 10000,
- 'env': 'local',
- 'group': 'user_stats',
- 'key': 'tests.consistency.user_stats',
- 'keys': ['user_id'],
- 'output': 'build/s3/features/user_stats',
- 'output_schema': [['user_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['n_10m', 'int'],
-                   ['buys_10m', 'int'],
-                   ['amount_10m', 'int'],
-                   ['price_10m', 'float'],
-                   ['avg_10m', 'float'],
-                   ['min_10m', 'int'],
-                   ['max_10m', 'float'],
-                   ['last_item', 'string'],
-                   ['last_amount', 'int'],
-                   ['items_10m', 'int'],
-                   ['n_5m', 'int'],
-                   ['avg_5m', 'float']],
- 'parallelism': 1,
- 'push_source': 'user_stats_push',
- 'restart': {'restart-strategy.type': 'none'},
- 'slide_ms': 300000,
- 'source': {'columns': [['user_id', 'string'],
-                        ['item', 'string'],
-                        ['kind', 'string'],
-                        ['amount', 'int'],
-                        ['price', 'float'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'event_time_sql': '`ts`',
-            'location': {'format': 'json', 'kind': 'files', 'path': 'data/events/user-events'},
-            'name': 'events',
-            'uri': 'data/events/user-events',
-            'watermark_ms': 60000,
-            'watermark_sql': "`__mlc_et` - INTERVAL '1' MINUTE"},
- 'sql': {'features': 'SELECT `user_id`, `window_end` AS `event_timestamp`, COUNT(*) AS `n_10m`, '
-                     "COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, "
-                     'SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, '
-                     'AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, '
-                     'MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, '
-                     "'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, "
-                     "CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd "
-                     "HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, "
-                     'COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= '
-                     "window_end - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) "
-                     "FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `avg_5m`\n"
-                     "FROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' "
-                     "MINUTE, INTERVAL '10' MINUTE))\n"
-                     'GROUP BY `user_id`, `window_start`, `window_end`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL',
-         'stand_in': "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE "
-                     '`mlc_declared` (EXCLUDING OPTIONS)'},
- 'watermark_interval_ms': 0,
- 'window_ms': 600000}
+SPEC = {
+    "group": "user_stats",
+    "key": "tests.consistency.user_stats",
+    "env": "local",
+    "app_name": "mlc.features.user_stats",
+    "source": {
+        "name": "events",
+        "columns": [
+            ["user_id", "string"],
+            ["item", "string"],
+            ["kind", "string"],
+            ["amount", "int"],
+            ["price", "float"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "event_time_sql": "`ts`",
+        "watermark_sql": "`__mlc_et` - INTERVAL '1' MINUTE",
+        "watermark_ms": 60000,
+        "location": {"kind": "files", "path": "data/events/user-events", "format": "json"},
+        "uri": "data/events/user-events",
+    },
+    "keys": ["user_id"],
+    "window_ms": 600000,
+    "slide_ms": 300000,
+    "output": "build/s3/features/user_stats",
+    "output_schema": [
+        ["user_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["n_10m", "int"],
+        ["buys_10m", "int"],
+        ["amount_10m", "int"],
+        ["price_10m", "float"],
+        ["avg_10m", "float"],
+        ["min_10m", "int"],
+        ["max_10m", "float"],
+        ["last_item", "string"],
+        ["last_amount", "int"],
+        ["items_10m", "int"],
+        ["n_5m", "int"],
+        ["avg_5m", "float"],
+    ],
+    "checkpoint_ms": 10000,
+    "watermark_interval_ms": 0,
+    "parallelism": 1,
+    "restart": {"restart-strategy.type": "none"},
+    "push_source": "user_stats_push",
+    "sql": {
+        "input": "SELECT * FROM `mlc_source` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `user_id`, `window_end` AS `event_timestamp`, COUNT(*) AS `n_10m`, COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `avg_5m`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' MINUTE, INTERVAL '10' MINUTE))\nGROUP BY `user_id`, `window_start`, `window_end`",
+        "stand_in": "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE `mlc_declared` (EXCLUDING OPTIONS)",
+    },
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -20,29 +20,33 @@ the bundle's Flink runtime, flink/runtime/mlc_flink_runtime.py.
 import os
 import sys
 
-SPEC = {'env': 'local',
- 'group': 'user_stats',
- 'key': 'tests.consistency.user_stats',
- 'keys': ['user_id'],
- 'output': 'build/s3/features/user_stats',
- 'output_schema': [['user_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['n_10m', 'int'],
-                   ['buys_10m', 'int'],
-                   ['amount_10m', 'int'],
-                   ['price_10m', 'float'],
-                   ['avg_10m', 'float'],
-                   ['min_10m', 'int'],
-                   ['max_10m', 'float'],
-                   ['last_item', 'string'],
-                   ['last_amount', 'int'],
-                   ['items_10m', 'int'],
-                   ['n_5m', 'int'],
-                   ['avg_5m', 'float']],
- 'push_source': 'user_stats_push'}
+SPEC = {
+    "group": "user_stats",
+    "key": "tests.consistency.user_stats",
+    "env": "local",
+    "keys": ["user_id"],
+    "output": "build/s3/features/user_stats",
+    "output_schema": [
+        ["user_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["n_10m", "int"],
+        ["buys_10m", "int"],
+        ["amount_10m", "int"],
+        ["price_10m", "float"],
+        ["avg_10m", "float"],
+        ["min_10m", "int"],
+        ["max_10m", "float"],
+        ["last_item", "string"],
+        ["last_amount", "int"],
+        ["items_10m", "int"],
+        ["n_5m", "int"],
+        ["avg_5m", "float"],
+    ],
+    "push_source": "user_stats_push",
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -26,75 +26,74 @@ ship it with the job: `flink run -py user_stats.py -pyfs flink/runtime/mlc_flink
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.user_stats',
- 'checkpoint_ms': 10000,
- 'env': 'prod',
- 'group': 'user_stats',
- 'key': 'tests.consistency.user_stats',
- 'keys': ['user_id'],
- 'output': 's3://features/features/user_stats',
- 'output_schema': [['user_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['n_10m', 'int'],
-                   ['buys_10m', 'int'],
-                   ['amount_10m', 'int'],
-                   ['price_10m', 'float'],
-                   ['avg_10m', 'float'],
-                   ['min_10m', 'int'],
-                   ['max_10m', 'float'],
-                   ['last_item', 'string'],
-                   ['last_amount', 'int'],
-                   ['items_10m', 'int'],
-                   ['n_5m', 'int'],
-                   ['avg_5m', 'float']],
- 'parallelism': None,
- 'push_source': 'user_stats_push',
- 'restart': {'restart-strategy.fixed-delay.attempts': '3',
-             'restart-strategy.fixed-delay.delay': '10 s',
-             'restart-strategy.type': 'fixed-delay'},
- 'slide_ms': 300000,
- 'source': {'columns': [['user_id', 'string'],
-                        ['item', 'string'],
-                        ['kind', 'string'],
-                        ['amount', 'int'],
-                        ['price', 'float'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'event_time_sql': '`ts`',
-            'location': {'bootstrap': '127.0.0.1:19092',
-                         'credentials': {'env': 'MLC_SECRET_EVENTS_SASL', 'secret': 'events-sasl'},
-                         'format': 'json',
-                         'group': None,
-                         'kind': 'kafka',
-                         'security_protocol': 'SASL_PLAINTEXT',
-                         'topic': 'user-events'},
-            'name': 'events',
-            'uri': None,
-            'watermark_ms': 60000,
-            'watermark_sql': "`__mlc_et` - INTERVAL '1' MINUTE"},
- 'sql': {'features': 'SELECT `user_id`, `window_end` AS `event_timestamp`, COUNT(*) AS `n_10m`, '
-                     "COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, "
-                     'SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, '
-                     'AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, '
-                     'MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, '
-                     "'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, "
-                     "CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd "
-                     "HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, "
-                     'COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= '
-                     "window_end - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) "
-                     "FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `avg_5m`\n"
-                     "FROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' "
-                     "MINUTE, INTERVAL '10' MINUTE))\n"
-                     'GROUP BY `user_id`, `window_start`, `window_end`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL',
-         'stand_in': "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE "
-                     '`mlc_declared` (EXCLUDING OPTIONS)'},
- 'watermark_interval_ms': 200,
- 'window_ms': 600000}
+SPEC = {
+    "group": "user_stats",
+    "key": "tests.consistency.user_stats",
+    "env": "prod",
+    "app_name": "mlc.features.user_stats",
+    "source": {
+        "name": "events",
+        "columns": [
+            ["user_id", "string"],
+            ["item", "string"],
+            ["kind", "string"],
+            ["amount", "int"],
+            ["price", "float"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "event_time_sql": "`ts`",
+        "watermark_sql": "`__mlc_et` - INTERVAL '1' MINUTE",
+        "watermark_ms": 60000,
+        "location": {
+            "kind": "kafka",
+            "topic": "user-events",
+            "format": "json",
+            "group": None,
+            "bootstrap": "127.0.0.1:19092",
+            "security_protocol": "SASL_PLAINTEXT",
+            "credentials": {"secret": "events-sasl", "env": "MLC_SECRET_EVENTS_SASL"},
+        },
+        "uri": None,
+    },
+    "keys": ["user_id"],
+    "window_ms": 600000,
+    "slide_ms": 300000,
+    "output": "s3://features/features/user_stats",
+    "output_schema": [
+        ["user_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["n_10m", "int"],
+        ["buys_10m", "int"],
+        ["amount_10m", "int"],
+        ["price_10m", "float"],
+        ["avg_10m", "float"],
+        ["min_10m", "int"],
+        ["max_10m", "float"],
+        ["last_item", "string"],
+        ["last_amount", "int"],
+        ["items_10m", "int"],
+        ["n_5m", "int"],
+        ["avg_5m", "float"],
+    ],
+    "checkpoint_ms": 10000,
+    "watermark_interval_ms": 200,
+    "parallelism": None,
+    "restart": {
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "10 s",
+    },
+    "push_source": "user_stats_push",
+    "sql": {
+        "input": "SELECT * FROM `mlc_source` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `user_id`, `window_end` AS `event_timestamp`, COUNT(*) AS `n_10m`, COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `avg_5m`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' MINUTE, INTERVAL '10' MINUTE))\nGROUP BY `user_id`, `window_start`, `window_end`",
+        "stand_in": "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE `mlc_declared` (EXCLUDING OPTIONS)",
+    },
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -22,75 +22,71 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.user_stats',
- 'env': 'prod',
- 'group': 'user_stats',
- 'hive': False,
- 'key': 'tests.consistency.user_stats',
- 'keys': ['user_id'],
- 'mode': 'stream',
- 'output': 's3a://features/features/user_stats',
- 'output_schema': [['user_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['n_10m', 'int'],
-                   ['buys_10m', 'int'],
-                   ['amount_10m', 'int'],
-                   ['price_10m', 'float'],
-                   ['avg_10m', 'float'],
-                   ['min_10m', 'int'],
-                   ['max_10m', 'float'],
-                   ['last_item', 'string'],
-                   ['last_amount', 'int'],
-                   ['items_10m', 'int'],
-                   ['n_5m', 'int'],
-                   ['avg_5m', 'float']],
- 's3_credentials_env': None,
- 'slide_ms': 300000,
- 'source': {'columns': [['user_id', 'string'],
-                        ['item', 'string'],
-                        ['kind', 'string'],
-                        ['amount', 'int'],
-                        ['price', 'float'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'kind': 'stream',
-            'location': {'bootstrap': '127.0.0.1:19092',
-                         'credentials': {'env': 'MLC_SECRET_EVENTS_SASL', 'secret': 'events-sasl'},
-                         'format': 'json',
-                         'group': None,
-                         'kind': 'kafka',
-                         'security_protocol': 'SASL_PLAINTEXT',
-                         'topic': 'user-events'},
-            'name': 'events',
-            'uri': None,
-            'watermark_ms': 60000},
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': 'SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS '
-                    "BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '1' MINUTE AS "
-                    '`__mlc_wm` FROM `mlc_source`',
-         'features': 'SELECT `user_id`, `w`.`end` AS `event_timestamp`, COUNT(*) AS `n_10m`, '
-                     "COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, "
-                     'SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, '
-                     'AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, '
-                     'MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, '
-                     "'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, "
-                     "CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd "
-                     "HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, "
-                     'COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= '
-                     "`w`.`end` - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) "
-                     "FILTER (WHERE `__mlc_et` >= `w`.`end` - INTERVAL '5' MINUTE) AS `avg_5m`\n"
-                     "FROM (SELECT *, window(`__mlc_et`, '600 seconds', '300 seconds') AS `w` FROM "
-                     '`mlc_input`) AS `mlc_windowed`\n'
-                     "WHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' "
-                     'SECOND\n'
-                     'GROUP BY `user_id`, `w`',
-         'input': 'SELECT * FROM `mlc_arrival` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL'},
- 'window_ms': 600000}
+SPEC = {
+    "group": "user_stats",
+    "key": "tests.consistency.user_stats",
+    "env": "prod",
+    "mode": "stream",
+    "app_name": "mlc.features.user_stats",
+    "source": {
+        "name": "events",
+        "kind": "stream",
+        "columns": [
+            ["user_id", "string"],
+            ["item", "string"],
+            ["kind", "string"],
+            ["amount", "int"],
+            ["price", "float"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "watermark_ms": 60000,
+        "location": {
+            "kind": "kafka",
+            "topic": "user-events",
+            "format": "json",
+            "group": None,
+            "bootstrap": "127.0.0.1:19092",
+            "security_protocol": "SASL_PLAINTEXT",
+            "credentials": {"secret": "events-sasl", "env": "MLC_SECRET_EVENTS_SASL"},
+        },
+        "uri": None,
+    },
+    "keys": ["user_id"],
+    "window_ms": 600000,
+    "slide_ms": 300000,
+    "output": "s3a://features/features/user_stats",
+    "output_schema": [
+        ["user_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["n_10m", "int"],
+        ["buys_10m", "int"],
+        ["amount_10m", "int"],
+        ["price_10m", "float"],
+        ["avg_10m", "float"],
+        ["min_10m", "int"],
+        ["max_10m", "float"],
+        ["last_item", "string"],
+        ["last_amount", "int"],
+        ["items_10m", "int"],
+        ["n_5m", "int"],
+        ["avg_5m", "float"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": "SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '1' MINUTE AS `__mlc_wm` FROM `mlc_source`",
+        "input": "SELECT * FROM `mlc_arrival` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `user_id`, `w`.`end` AS `event_timestamp`, COUNT(*) AS `n_10m`, COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= `w`.`end` - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) FILTER (WHERE `__mlc_et` >= `w`.`end` - INTERVAL '5' MINUTE) AS `avg_5m`\nFROM (SELECT *, window(`__mlc_et`, '600 seconds', '300 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `user_id`, `w`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

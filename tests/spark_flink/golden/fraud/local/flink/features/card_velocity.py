@@ -26,61 +26,63 @@ ship it with the job: `flink run -py card_velocity.py -pyfs flink/runtime/mlc_fl
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.card_velocity',
- 'checkpoint_ms': 30000,
- 'env': 'local',
- 'group': 'card_velocity',
- 'key': 'payments.fraud.card_velocity',
- 'keys': ['card_id'],
- 'output': 'build/s3/features/card_velocity',
- 'output_schema': [['card_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['txn_count_5m', 'int'],
-                   ['txn_count_1h', 'int'],
-                   ['amount_sum_1h', 'int'],
-                   ['max_amount_1h', 'int'],
-                   ['merchants_1h', 'int'],
-                   ['countries_1h', 'int'],
-                   ['declines_1h', 'int']],
- 'parallelism': 1,
- 'push_source': 'card_velocity_push',
- 'restart': {'restart-strategy.type': 'none'},
- 'slide_ms': 60000,
- 'source': {'columns': [['txn_id', 'string'],
-                        ['card_id', 'string'],
-                        ['merchant_id', 'string'],
-                        ['amount_cents', 'int'],
-                        ['country', 'string'],
-                        ['channel', 'string'],
-                        ['status', 'string'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'event_time_sql': '`ts`',
-            'location': {'format': 'json',
-                         'kind': 'files',
-                         'path': 'data/transactions/card-transactions'},
-            'name': 'card_transactions',
-            'uri': 'data/transactions/card-transactions',
-            'watermark_ms': 5000,
-            'watermark_sql': "`__mlc_et` - INTERVAL '5' SECOND"},
- 'sql': {'features': 'SELECT `card_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER (WHERE '
-                     "`__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) "
-                     'AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, '
-                     'MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS '
-                     '`merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER '
-                     "(WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\n"
-                     "FROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '1' "
-                     "MINUTE, INTERVAL '1' HOUR))\n"
-                     'GROUP BY `card_id`, `window_start`, `window_end`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL',
-         'stand_in': "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE "
-                     '`mlc_declared` (EXCLUDING OPTIONS)'},
- 'watermark_interval_ms': 0,
- 'window_ms': 3600000}
+SPEC = {
+    "group": "card_velocity",
+    "key": "payments.fraud.card_velocity",
+    "env": "local",
+    "app_name": "mlc.features.card_velocity",
+    "source": {
+        "name": "card_transactions",
+        "columns": [
+            ["txn_id", "string"],
+            ["card_id", "string"],
+            ["merchant_id", "string"],
+            ["amount_cents", "int"],
+            ["country", "string"],
+            ["channel", "string"],
+            ["status", "string"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "event_time_sql": "`ts`",
+        "watermark_sql": "`__mlc_et` - INTERVAL '5' SECOND",
+        "watermark_ms": 5000,
+        "location": {
+            "kind": "files",
+            "path": "data/transactions/card-transactions",
+            "format": "json",
+        },
+        "uri": "data/transactions/card-transactions",
+    },
+    "keys": ["card_id"],
+    "window_ms": 3600000,
+    "slide_ms": 60000,
+    "output": "build/s3/features/card_velocity",
+    "output_schema": [
+        ["card_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["txn_count_5m", "int"],
+        ["txn_count_1h", "int"],
+        ["amount_sum_1h", "int"],
+        ["max_amount_1h", "int"],
+        ["merchants_1h", "int"],
+        ["countries_1h", "int"],
+        ["declines_1h", "int"],
+    ],
+    "checkpoint_ms": 30000,
+    "watermark_interval_ms": 0,
+    "parallelism": 1,
+    "restart": {"restart-strategy.type": "none"},
+    "push_source": "card_velocity_push",
+    "sql": {
+        "input": "SELECT * FROM `mlc_source` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `card_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS `merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER (WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '1' MINUTE, INTERVAL '1' HOUR))\nGROUP BY `card_id`, `window_start`, `window_end`",
+        "stand_in": "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE `mlc_declared` (EXCLUDING OPTIONS)",
+    },
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -20,24 +20,28 @@ the bundle's Flink runtime, flink/runtime/mlc_flink_runtime.py.
 import os
 import sys
 
-SPEC = {'env': 'prod',
- 'group': 'card_velocity',
- 'key': 'payments.fraud.card_velocity',
- 'keys': ['card_id'],
- 'output': 's3://fraud-ml/features/card_velocity',
- 'output_schema': [['card_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['txn_count_5m', 'int'],
-                   ['txn_count_1h', 'int'],
-                   ['amount_sum_1h', 'int'],
-                   ['max_amount_1h', 'int'],
-                   ['merchants_1h', 'int'],
-                   ['countries_1h', 'int'],
-                   ['declines_1h', 'int']],
- 'push_source': 'card_velocity_push'}
+SPEC = {
+    "group": "card_velocity",
+    "key": "payments.fraud.card_velocity",
+    "env": "prod",
+    "keys": ["card_id"],
+    "output": "s3://fraud-ml/features/card_velocity",
+    "output_schema": [
+        ["card_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["txn_count_5m", "int"],
+        ["txn_count_1h", "int"],
+        ["amount_sum_1h", "int"],
+        ["max_amount_1h", "int"],
+        ["merchants_1h", "int"],
+        ["countries_1h", "int"],
+        ["declines_1h", "int"],
+    ],
+    "push_source": "card_velocity_push",
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

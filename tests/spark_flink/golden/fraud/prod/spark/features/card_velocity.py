@@ -22,68 +22,68 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.card_velocity',
- 'env': 'prod',
- 'group': 'card_velocity',
- 'hive': False,
- 'key': 'payments.fraud.card_velocity',
- 'keys': ['card_id'],
- 'mode': 'stream',
- 'output': 's3a://fraud-ml/features/card_velocity',
- 'output_schema': [['card_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['txn_count_5m', 'int'],
-                   ['txn_count_1h', 'int'],
-                   ['amount_sum_1h', 'int'],
-                   ['max_amount_1h', 'int'],
-                   ['merchants_1h', 'int'],
-                   ['countries_1h', 'int'],
-                   ['declines_1h', 'int']],
- 's3_credentials_env': None,
- 'slide_ms': 60000,
- 'source': {'columns': [['txn_id', 'string'],
-                        ['card_id', 'string'],
-                        ['merchant_id', 'string'],
-                        ['amount_cents', 'int'],
-                        ['country', 'string'],
-                        ['channel', 'string'],
-                        ['status', 'string'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'kind': 'stream',
-            'location': {'bootstrap': 'kafka.payments:9092',
-                         'credentials': {'env': 'MLC_SECRET_FRAUD_KAFKA_SASL',
-                                         'secret': 'fraud-kafka-sasl'},
-                         'format': 'json',
-                         'group': None,
-                         'kind': 'kafka',
-                         'security_protocol': 'SASL_SSL',
-                         'topic': 'card-transactions'},
-            'name': 'card_transactions',
-            'uri': None,
-            'watermark_ms': 5000},
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': 'SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS '
-                    "BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '5' SECOND AS "
-                    '`__mlc_wm` FROM `mlc_source`',
-         'features': 'SELECT `card_id`, `w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE '
-                     "`__mlc_et` >= `w`.`end` - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) "
-                     'AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, '
-                     'MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS '
-                     '`merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER '
-                     "(WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\n"
-                     "FROM (SELECT *, window(`__mlc_et`, '3600 seconds', '60 seconds') AS `w` FROM "
-                     '`mlc_input`) AS `mlc_windowed`\n'
-                     "WHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' "
-                     'SECOND\n'
-                     'GROUP BY `card_id`, `w`',
-         'input': 'SELECT * FROM `mlc_arrival` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL'},
- 'window_ms': 3600000}
+SPEC = {
+    "group": "card_velocity",
+    "key": "payments.fraud.card_velocity",
+    "env": "prod",
+    "mode": "stream",
+    "app_name": "mlc.features.card_velocity",
+    "source": {
+        "name": "card_transactions",
+        "kind": "stream",
+        "columns": [
+            ["txn_id", "string"],
+            ["card_id", "string"],
+            ["merchant_id", "string"],
+            ["amount_cents", "int"],
+            ["country", "string"],
+            ["channel", "string"],
+            ["status", "string"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "watermark_ms": 5000,
+        "location": {
+            "kind": "kafka",
+            "topic": "card-transactions",
+            "format": "json",
+            "group": None,
+            "bootstrap": "kafka.payments:9092",
+            "security_protocol": "SASL_SSL",
+            "credentials": {"secret": "fraud-kafka-sasl", "env": "MLC_SECRET_FRAUD_KAFKA_SASL"},
+        },
+        "uri": None,
+    },
+    "keys": ["card_id"],
+    "window_ms": 3600000,
+    "slide_ms": 60000,
+    "output": "s3a://fraud-ml/features/card_velocity",
+    "output_schema": [
+        ["card_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["txn_count_5m", "int"],
+        ["txn_count_1h", "int"],
+        ["amount_sum_1h", "int"],
+        ["max_amount_1h", "int"],
+        ["merchants_1h", "int"],
+        ["countries_1h", "int"],
+        ["declines_1h", "int"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": "SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '5' SECOND AS `__mlc_wm` FROM `mlc_source`",
+        "input": "SELECT * FROM `mlc_arrival` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `card_id`, `w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE `__mlc_et` >= `w`.`end` - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS `merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER (WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\nFROM (SELECT *, window(`__mlc_et`, '3600 seconds', '60 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `card_id`, `w`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

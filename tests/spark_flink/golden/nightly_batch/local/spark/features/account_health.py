@@ -22,61 +22,59 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.account_health',
- 'env': 'local',
- 'group': 'account_health',
- 'hive': False,
- 'key': 'acme.churn.account_health',
- 'keys': ['account_id'],
- 'mode': 'batch',
- 'output': 'build/s3/features/account_health',
- 'output_schema': [['account_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['plan', 'string'],
-                   ['tenure_days', 'int'],
-                   ['hours_7d', 'float'],
-                   ['hours_28d', 'float'],
-                   ['sessions_28d', 'int'],
-                   ['failed_pay_28d', 'int']],
- 's3_credentials_env': None,
- 'slide_ms': 86400000,
- 'source': {'columns': [['account_id', 'string'],
-                        ['region', 'string'],
-                        ['plan', 'string'],
-                        ['tenure_days', 'int'],
-                        ['hours_streamed', 'float'],
-                        ['sessions', 'int'],
-                        ['payment_failed', 'bool'],
-                        ['ds', 'date']],
-            'event_time': 'ds',
-            'kind': 'table',
-            'location': {'format': 'parquet',
-                         'kind': 'files',
-                         'path': 'data/warehouse/account_daily'},
-            'name': 'account_daily',
-            'uri': 'data/warehouse/account_daily',
-            'watermark_ms': None},
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': None,
-         'features': 'SELECT `account_id`, `w`.`end` AS `event_timestamp`, '
-                     "SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), "
-                     'CAST(`plan` AS STRING))), 24) AS `plan`, '
-                     "CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd "
-                     "HH:mm:ss.SSS'), CAST(`tenure_days` AS STRING))), 24) AS BIGINT) AS "
-                     '`tenure_days`, SUM(`hours_streamed`) FILTER (WHERE `__mlc_et` >= `w`.`end` - '
-                     "INTERVAL '7' DAY) AS `hours_7d`, SUM(`hours_streamed`) AS `hours_28d`, "
-                     'SUM(`sessions`) AS `sessions_28d`, COUNT(*) FILTER (WHERE (`payment_failed`) '
-                     'IS TRUE) AS `failed_pay_28d`\n'
-                     "FROM (SELECT *, window(`__mlc_et`, '2419200 seconds', '86400 seconds') AS "
-                     '`w` FROM `mlc_input`) AS `mlc_windowed`\n'
-                     'GROUP BY `account_id`, `w`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL'},
- 'window_ms': 2419200000}
+SPEC = {
+    "group": "account_health",
+    "key": "acme.churn.account_health",
+    "env": "local",
+    "mode": "batch",
+    "app_name": "mlc.features.account_health",
+    "source": {
+        "name": "account_daily",
+        "kind": "table",
+        "columns": [
+            ["account_id", "string"],
+            ["region", "string"],
+            ["plan", "string"],
+            ["tenure_days", "int"],
+            ["hours_streamed", "float"],
+            ["sessions", "int"],
+            ["payment_failed", "bool"],
+            ["ds", "date"],
+        ],
+        "event_time": "ds",
+        "watermark_ms": None,
+        "location": {"kind": "files", "path": "data/warehouse/account_daily", "format": "parquet"},
+        "uri": "data/warehouse/account_daily",
+    },
+    "keys": ["account_id"],
+    "window_ms": 2419200000,
+    "slide_ms": 86400000,
+    "output": "build/s3/features/account_health",
+    "output_schema": [
+        ["account_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["plan", "string"],
+        ["tenure_days", "int"],
+        ["hours_7d", "float"],
+        ["hours_28d", "float"],
+        ["sessions_28d", "int"],
+        ["failed_pay_28d", "int"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": None,
+        "input": "SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `account_id`, `w`.`end` AS `event_timestamp`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`plan` AS STRING))), 24) AS `plan`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`tenure_days` AS STRING))), 24) AS BIGINT) AS `tenure_days`, SUM(`hours_streamed`) FILTER (WHERE `__mlc_et` >= `w`.`end` - INTERVAL '7' DAY) AS `hours_7d`, SUM(`hours_streamed`) AS `hours_28d`, SUM(`sessions`) AS `sessions_28d`, COUNT(*) FILTER (WHERE (`payment_failed`) IS TRUE) AS `failed_pay_28d`\nFROM (SELECT *, window(`__mlc_et`, '2419200 seconds', '86400 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `account_id`, `w`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

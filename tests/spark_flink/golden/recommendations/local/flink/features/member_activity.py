@@ -26,54 +26,54 @@ ship it with the job: `flink run -py member_activity.py -pyfs flink/runtime/mlc_
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.member_activity',
- 'checkpoint_ms': 60000,
- 'env': 'local',
- 'group': 'member_activity',
- 'key': 'netflix.recs.member_activity',
- 'keys': ['member_id'],
- 'output': 'build/s3/features/member_activity',
- 'output_schema': [['member_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['views_1h', 'int'],
-                   ['clicks_1h', 'int'],
-                   ['avg_dwell', 'float'],
-                   ['titles_1h', 'int']],
- 'parallelism': 1,
- 'push_source': 'member_activity_push',
- 'restart': {'restart-strategy.type': 'none'},
- 'slide_ms': 300000,
- 'source': {'columns': [['member_id', 'string'],
-                        ['title_id', 'string'],
-                        ['kind', 'string'],
-                        ['dwell_ms', 'int'],
-                        ['device', 'string'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'event_time_sql': '`ts`',
-            'location': {'format': 'json',
-                         'kind': 'files',
-                         'path': 'data/events/member-interactions'},
-            'name': 'member_events',
-            'uri': 'data/events/member-interactions',
-            'watermark_ms': 30000,
-            'watermark_sql': "`__mlc_et` - INTERVAL '30' SECOND"},
- 'sql': {'features': 'SELECT `member_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER '
-                     "(WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE "
-                     "((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS "
-                     'DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\n'
-                     "FROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' "
-                     "MINUTE, INTERVAL '1' HOUR))\n"
-                     'GROUP BY `member_id`, `window_start`, `window_end`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL',
-         'stand_in': "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE "
-                     '`mlc_declared` (EXCLUDING OPTIONS)'},
- 'watermark_interval_ms': 0,
- 'window_ms': 3600000}
+SPEC = {
+    "group": "member_activity",
+    "key": "netflix.recs.member_activity",
+    "env": "local",
+    "app_name": "mlc.features.member_activity",
+    "source": {
+        "name": "member_events",
+        "columns": [
+            ["member_id", "string"],
+            ["title_id", "string"],
+            ["kind", "string"],
+            ["dwell_ms", "int"],
+            ["device", "string"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "event_time_sql": "`ts`",
+        "watermark_sql": "`__mlc_et` - INTERVAL '30' SECOND",
+        "watermark_ms": 30000,
+        "location": {"kind": "files", "path": "data/events/member-interactions", "format": "json"},
+        "uri": "data/events/member-interactions",
+    },
+    "keys": ["member_id"],
+    "window_ms": 3600000,
+    "slide_ms": 300000,
+    "output": "build/s3/features/member_activity",
+    "output_schema": [
+        ["member_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["views_1h", "int"],
+        ["clicks_1h", "int"],
+        ["avg_dwell", "float"],
+        ["titles_1h", "int"],
+    ],
+    "checkpoint_ms": 60000,
+    "watermark_interval_ms": 0,
+    "parallelism": 1,
+    "restart": {"restart-strategy.type": "none"},
+    "push_source": "member_activity_push",
+    "sql": {
+        "input": "SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `member_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER (WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE ((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' MINUTE, INTERVAL '1' HOUR))\nGROUP BY `member_id`, `window_start`, `window_end`",
+        "stand_in": "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE `mlc_declared` (EXCLUDING OPTIONS)",
+    },
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

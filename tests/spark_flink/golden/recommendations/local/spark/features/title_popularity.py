@@ -22,45 +22,52 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.title_popularity',
- 'env': 'local',
- 'group': 'title_popularity',
- 'hive': False,
- 'key': 'netflix.recs.title_popularity',
- 'keys': ['title_id'],
- 'mode': 'batch',
- 'output': 'build/s3/features/title_popularity',
- 'output_schema': [['title_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['plays_7d', 'int'],
-                   ['seconds_7d', 'int'],
-                   ['viewers_7d', 'int']],
- 's3_credentials_env': None,
- 'slide_ms': 86400000,
- 'source': {'columns': [['member_id', 'string'],
-                        ['title_id', 'string'],
-                        ['seconds', 'int'],
-                        ['ds', 'date']],
-            'event_time': 'ds',
-            'kind': 'table',
-            'location': {'format': 'parquet', 'kind': 'files', 'path': 'data/warehouse/plays'},
-            'name': 'plays',
-            'uri': 'data/warehouse/plays',
-            'watermark_ms': None},
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': None,
-         'features': 'SELECT `title_id`, `w`.`end` AS `event_timestamp`, COUNT(*) AS `plays_7d`, '
-                     'SUM(`seconds`) AS `seconds_7d`, COUNT(DISTINCT `member_id`) AS `viewers_7d`\n'
-                     "FROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `w` "
-                     'FROM `mlc_input`) AS `mlc_windowed`\n'
-                     'GROUP BY `title_id`, `w`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `title_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL'},
- 'window_ms': 604800000}
+SPEC = {
+    "group": "title_popularity",
+    "key": "netflix.recs.title_popularity",
+    "env": "local",
+    "mode": "batch",
+    "app_name": "mlc.features.title_popularity",
+    "source": {
+        "name": "plays",
+        "kind": "table",
+        "columns": [
+            ["member_id", "string"],
+            ["title_id", "string"],
+            ["seconds", "int"],
+            ["ds", "date"],
+        ],
+        "event_time": "ds",
+        "watermark_ms": None,
+        "location": {"kind": "files", "path": "data/warehouse/plays", "format": "parquet"},
+        "uri": "data/warehouse/plays",
+    },
+    "keys": ["title_id"],
+    "window_ms": 604800000,
+    "slide_ms": 86400000,
+    "output": "build/s3/features/title_popularity",
+    "output_schema": [
+        ["title_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["plays_7d", "int"],
+        ["seconds_7d", "int"],
+        ["viewers_7d", "int"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": None,
+        "input": "SELECT * FROM `mlc_source` WHERE `title_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `title_id`, `w`.`end` AS `event_timestamp`, COUNT(*) AS `plays_7d`, SUM(`seconds`) AS `seconds_7d`, COUNT(DISTINCT `member_id`) AS `viewers_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `title_id`, `w`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

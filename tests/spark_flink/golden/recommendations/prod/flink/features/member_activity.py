@@ -26,60 +26,66 @@ ship it with the job: `flink run -py member_activity.py -pyfs flink/runtime/mlc_
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.member_activity',
- 'checkpoint_ms': 60000,
- 'env': 'prod',
- 'group': 'member_activity',
- 'key': 'netflix.recs.member_activity',
- 'keys': ['member_id'],
- 'output': 's3://ml-artifacts/features/member_activity',
- 'output_schema': [['member_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['views_1h', 'int'],
-                   ['clicks_1h', 'int'],
-                   ['avg_dwell', 'float'],
-                   ['titles_1h', 'int']],
- 'parallelism': None,
- 'push_source': 'member_activity_push',
- 'restart': {'restart-strategy.fixed-delay.attempts': '3',
-             'restart-strategy.fixed-delay.delay': '10 s',
-             'restart-strategy.type': 'fixed-delay'},
- 'slide_ms': 300000,
- 'source': {'columns': [['member_id', 'string'],
-                        ['title_id', 'string'],
-                        ['kind', 'string'],
-                        ['dwell_ms', 'int'],
-                        ['device', 'string'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'event_time_sql': '`ts`',
-            'location': {'bootstrap': 'broker:9092',
-                         'credentials': {'env': 'MLC_SECRET_KAFKA_SASL', 'secret': 'kafka-sasl'},
-                         'format': 'json',
-                         'group': None,
-                         'kind': 'kafka',
-                         'security_protocol': 'SASL_SSL',
-                         'topic': 'member-interactions'},
-            'name': 'member_events',
-            'uri': None,
-            'watermark_ms': 30000,
-            'watermark_sql': "`__mlc_et` - INTERVAL '30' SECOND"},
- 'sql': {'features': 'SELECT `member_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER '
-                     "(WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE "
-                     "((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS "
-                     'DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\n'
-                     "FROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' "
-                     "MINUTE, INTERVAL '1' HOUR))\n"
-                     'GROUP BY `member_id`, `window_start`, `window_end`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL',
-         'stand_in': "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE "
-                     '`mlc_declared` (EXCLUDING OPTIONS)'},
- 'watermark_interval_ms': 200,
- 'window_ms': 3600000}
+SPEC = {
+    "group": "member_activity",
+    "key": "netflix.recs.member_activity",
+    "env": "prod",
+    "app_name": "mlc.features.member_activity",
+    "source": {
+        "name": "member_events",
+        "columns": [
+            ["member_id", "string"],
+            ["title_id", "string"],
+            ["kind", "string"],
+            ["dwell_ms", "int"],
+            ["device", "string"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "event_time_sql": "`ts`",
+        "watermark_sql": "`__mlc_et` - INTERVAL '30' SECOND",
+        "watermark_ms": 30000,
+        "location": {
+            "kind": "kafka",
+            "topic": "member-interactions",
+            "format": "json",
+            "group": None,
+            "bootstrap": "broker:9092",
+            "security_protocol": "SASL_SSL",
+            "credentials": {"secret": "kafka-sasl", "env": "MLC_SECRET_KAFKA_SASL"},
+        },
+        "uri": None,
+    },
+    "keys": ["member_id"],
+    "window_ms": 3600000,
+    "slide_ms": 300000,
+    "output": "s3://ml-artifacts/features/member_activity",
+    "output_schema": [
+        ["member_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["views_1h", "int"],
+        ["clicks_1h", "int"],
+        ["avg_dwell", "float"],
+        ["titles_1h", "int"],
+    ],
+    "checkpoint_ms": 60000,
+    "watermark_interval_ms": 200,
+    "parallelism": None,
+    "restart": {
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "10 s",
+    },
+    "push_source": "member_activity_push",
+    "sql": {
+        "input": "SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `member_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER (WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE ((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' MINUTE, INTERVAL '1' HOUR))\nGROUP BY `member_id`, `window_start`, `window_end`",
+        "stand_in": "CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') LIKE `mlc_declared` (EXCLUDING OPTIONS)",
+    },
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

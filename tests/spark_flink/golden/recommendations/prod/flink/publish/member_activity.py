@@ -20,21 +20,25 @@ the bundle's Flink runtime, flink/runtime/mlc_flink_runtime.py.
 import os
 import sys
 
-SPEC = {'env': 'prod',
- 'group': 'member_activity',
- 'key': 'netflix.recs.member_activity',
- 'keys': ['member_id'],
- 'output': 's3://ml-artifacts/features/member_activity',
- 'output_schema': [['member_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['views_1h', 'int'],
-                   ['clicks_1h', 'int'],
-                   ['avg_dwell', 'float'],
-                   ['titles_1h', 'int']],
- 'push_source': 'member_activity_push'}
+SPEC = {
+    "group": "member_activity",
+    "key": "netflix.recs.member_activity",
+    "env": "prod",
+    "keys": ["member_id"],
+    "output": "s3://ml-artifacts/features/member_activity",
+    "output_schema": [
+        ["member_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["views_1h", "int"],
+        ["clicks_1h", "int"],
+        ["avg_dwell", "float"],
+        ["titles_1h", "int"],
+    ],
+    "push_source": "member_activity_push",
+}
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_flink_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -22,61 +22,64 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.member_activity',
- 'env': 'prod',
- 'group': 'member_activity',
- 'hive': True,
- 'key': 'netflix.recs.member_activity',
- 'keys': ['member_id'],
- 'mode': 'stream',
- 'output': 's3a://ml-artifacts/features/member_activity',
- 'output_schema': [['member_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['views_1h', 'int'],
-                   ['clicks_1h', 'int'],
-                   ['avg_dwell', 'float'],
-                   ['titles_1h', 'int']],
- 's3_credentials_env': None,
- 'slide_ms': 300000,
- 'source': {'columns': [['member_id', 'string'],
-                        ['title_id', 'string'],
-                        ['kind', 'string'],
-                        ['dwell_ms', 'int'],
-                        ['device', 'string'],
-                        ['ts', 'timestamp']],
-            'event_time': 'ts',
-            'kind': 'stream',
-            'location': {'bootstrap': 'broker:9092',
-                         'credentials': {'env': 'MLC_SECRET_KAFKA_SASL', 'secret': 'kafka-sasl'},
-                         'format': 'json',
-                         'group': None,
-                         'kind': 'kafka',
-                         'security_protocol': 'SASL_SSL',
-                         'topic': 'member-interactions'},
-            'name': 'member_events',
-            'uri': None,
-            'watermark_ms': 30000},
- 'spark_conf': {'spark.hadoop.hive.metastore.uris': 'thrift://metastore:9083',
-                'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': 'SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS '
-                    "BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '30' SECOND AS "
-                    '`__mlc_wm` FROM `mlc_source`',
-         'features': 'SELECT `member_id`, `w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE '
-                     "((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE ((`kind` "
-                     "= 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS DOUBLE)) AS "
-                     '`avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\n'
-                     "FROM (SELECT *, window(`__mlc_et`, '3600 seconds', '300 seconds') AS `w` "
-                     'FROM `mlc_input`) AS `mlc_windowed`\n'
-                     "WHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' "
-                     'SECOND\n'
-                     'GROUP BY `member_id`, `w`',
-         'input': 'SELECT * FROM `mlc_arrival` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT '
-                  'NULL'},
- 'window_ms': 3600000}
+SPEC = {
+    "group": "member_activity",
+    "key": "netflix.recs.member_activity",
+    "env": "prod",
+    "mode": "stream",
+    "app_name": "mlc.features.member_activity",
+    "source": {
+        "name": "member_events",
+        "kind": "stream",
+        "columns": [
+            ["member_id", "string"],
+            ["title_id", "string"],
+            ["kind", "string"],
+            ["dwell_ms", "int"],
+            ["device", "string"],
+            ["ts", "timestamp"],
+        ],
+        "event_time": "ts",
+        "watermark_ms": 30000,
+        "location": {
+            "kind": "kafka",
+            "topic": "member-interactions",
+            "format": "json",
+            "group": None,
+            "bootstrap": "broker:9092",
+            "security_protocol": "SASL_SSL",
+            "credentials": {"secret": "kafka-sasl", "env": "MLC_SECRET_KAFKA_SASL"},
+        },
+        "uri": None,
+    },
+    "keys": ["member_id"],
+    "window_ms": 3600000,
+    "slide_ms": 300000,
+    "output": "s3a://ml-artifacts/features/member_activity",
+    "output_schema": [
+        ["member_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["views_1h", "int"],
+        ["clicks_1h", "int"],
+        ["avg_dwell", "float"],
+        ["titles_1h", "int"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083",
+    },
+    "hive": True,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": "SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '30' SECOND AS `__mlc_wm` FROM `mlc_source`",
+        "input": "SELECT * FROM `mlc_arrival` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `member_id`, `w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE ((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\nFROM (SELECT *, window(`__mlc_et`, '3600 seconds', '300 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `member_id`, `w`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -22,52 +22,61 @@ mode ship it with the job: `spark-submit --py-files spark/runtime/mlc_spark_runt
 import os
 import sys
 
-SPEC = {'app_name': 'mlc.features.member_title_affinity',
- 'env': 'prod',
- 'group': 'member_title_affinity',
- 'hive': True,
- 'key': 'netflix.recs.member_title_affinity',
- 'keys': ['member_id', 'title_id'],
- 'mode': 'batch',
- 'output': 's3a://ml-artifacts/features/member_title_affinity',
- 'output_schema': [['member_id', 'string'],
-                   ['title_id', 'string'],
-                   ['event_timestamp', 'timestamp'],
-                   ['conv_rate', 'float'],
-                   ['completion_rate', 'float'],
-                   ['impressions', 'int']],
- 's3_credentials_env': None,
- 'slide_ms': None,
- 'source': {'columns': [['member_id', 'string'],
-                        ['title_id', 'string'],
-                        ['impressions', 'int'],
-                        ['conv_rate', 'float'],
-                        ['completion_rate', 'float'],
-                        ['ds', 'date']],
-            'event_time': 'ds',
-            'kind': 'table',
-            'location': {'credentials': None,
-                         'kind': 'hive',
-                         'metastore': 'thrift://metastore:9083',
-                         'table': 'warehouse.member_title_daily'},
-            'name': 'member_title_stats',
-            'uri': None,
-            'watermark_ms': None},
- 'spark_conf': {'spark.hadoop.hive.metastore.uris': 'thrift://metastore:9083',
-                'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'sql': {'arrival': None,
-         'features': 'SELECT `member_id`, `title_id`, CAST(`__mlc_et` AS TIMESTAMP) AS '
-                     '`event_timestamp`, CAST(`conv_rate` AS DOUBLE) AS `conv_rate`, '
-                     'CAST(`completion_rate` AS DOUBLE) AS `completion_rate`, CAST(`impressions` '
-                     'AS BIGINT) AS `impressions`\n'
-                     'FROM `mlc_input`',
-         'input': 'SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `title_id` IS NOT '
-                  'NULL AND `__mlc_et` IS NOT NULL'},
- 'window_ms': None}
+SPEC = {
+    "group": "member_title_affinity",
+    "key": "netflix.recs.member_title_affinity",
+    "env": "prod",
+    "mode": "batch",
+    "app_name": "mlc.features.member_title_affinity",
+    "source": {
+        "name": "member_title_stats",
+        "kind": "table",
+        "columns": [
+            ["member_id", "string"],
+            ["title_id", "string"],
+            ["impressions", "int"],
+            ["conv_rate", "float"],
+            ["completion_rate", "float"],
+            ["ds", "date"],
+        ],
+        "event_time": "ds",
+        "watermark_ms": None,
+        "location": {
+            "kind": "hive",
+            "table": "warehouse.member_title_daily",
+            "metastore": "thrift://metastore:9083",
+            "credentials": None,
+        },
+        "uri": None,
+    },
+    "keys": ["member_id", "title_id"],
+    "window_ms": None,
+    "slide_ms": None,
+    "output": "s3a://ml-artifacts/features/member_title_affinity",
+    "output_schema": [
+        ["member_id", "string"],
+        ["title_id", "string"],
+        ["event_timestamp", "timestamp"],
+        ["conv_rate", "float"],
+        ["completion_rate", "float"],
+        ["impressions", "int"],
+    ],
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083",
+    },
+    "hive": True,
+    "s3_credentials_env": None,
+    "sql": {
+        "arrival": None,
+        "input": "SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `title_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
+        "features": "SELECT `member_id`, `title_id`, CAST(`__mlc_et` AS TIMESTAMP) AS `event_timestamp`, CAST(`conv_rate` AS DOUBLE) AS `conv_rate`, CAST(`completion_rate` AS DOUBLE) AS `completion_rate`, CAST(`impressions` AS BIGINT) AS `impressions`\nFROM `mlc_input`",
+    },
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -18,20 +18,26 @@ mode ship it with the launcher: `spark-submit --py-files spark/runtime/mlc_spark
 import os
 import sys
 
-SPEC = {'app_name': 'score_accounts.score',
- 'env': 'local',
- 'environment': {'MLC_BINDING_HIVE': 'data/warehouse',
-                 'MLC_BINDING_S3': 'build/s3',
-                 'MLC_ENV': 'local'},
- 'flow': 'score_accounts',
- 'hive': False,
- 'script': 'jobs/score_accounts.py',
- 'spark_conf': {'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'step': 'score'}
+SPEC = {
+    "flow": "score_accounts",
+    "step": "score",
+    "script": "jobs/score_accounts.py",
+    "env": "local",
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    },
+    "hive": False,
+    "environment": {
+        "MLC_ENV": "local",
+        "MLC_BINDING_HIVE": "data/warehouse",
+        "MLC_BINDING_S3": "build/s3",
+    },
+    "app_name": "score_accounts.score",
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -18,21 +18,27 @@ mode ship it with the launcher: `spark-submit --py-files spark/runtime/mlc_spark
 import os
 import sys
 
-SPEC = {'app_name': 'score_accounts.score',
- 'env': 'prod',
- 'environment': {'MLC_BINDING_HIVE': 'thrift://metastore:9083',
-                 'MLC_BINDING_S3': 's3a://churn-ml',
-                 'MLC_ENV': 'prod'},
- 'flow': 'score_accounts',
- 'hive': True,
- 'script': 'jobs/score_accounts.py',
- 'spark_conf': {'spark.hadoop.hive.metastore.uris': 'thrift://metastore:9083',
-                'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'step': 'score'}
+SPEC = {
+    "flow": "score_accounts",
+    "step": "score",
+    "script": "jobs/score_accounts.py",
+    "env": "prod",
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083",
+    },
+    "hive": True,
+    "environment": {
+        "MLC_ENV": "prod",
+        "MLC_BINDING_HIVE": "thrift://metastore:9083",
+        "MLC_BINDING_S3": "s3a://churn-ml",
+    },
+    "app_name": "score_accounts.score",
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":

@@ -18,22 +18,28 @@ mode ship it with the launcher: `spark-submit --py-files spark/runtime/mlc_spark
 import os
 import sys
 
-SPEC = {'app_name': 'build_training_set.snapshot',
- 'env': 'prod',
- 'environment': {'MLC_BINDING_HIVE': 'thrift://metastore:9083',
-                 'MLC_BINDING_KAFKA': 'broker:9092',
-                 'MLC_BINDING_S3': 's3a://ml-artifacts',
-                 'MLC_ENV': 'prod'},
- 'flow': 'build_training_set',
- 'hive': True,
- 'script': 'jobs/training_set.py',
- 'spark_conf': {'spark.hadoop.hive.metastore.uris': 'thrift://metastore:9083',
-                'spark.sql.parquet.outputTimestampType': 'TIMESTAMP_MICROS',
-                'spark.sql.session.timeZone': 'UTC'},
- 'step': 'snapshot'}
+SPEC = {
+    "flow": "build_training_set",
+    "step": "snapshot",
+    "script": "jobs/training_set.py",
+    "env": "prod",
+    "spark_conf": {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083",
+    },
+    "hive": True,
+    "environment": {
+        "MLC_ENV": "prod",
+        "MLC_BINDING_HIVE": "thrift://metastore:9083",
+        "MLC_BINDING_KAFKA": "broker:9092",
+        "MLC_BINDING_S3": "s3a://ml-artifacts",
+    },
+    "app_name": "build_training_set.snapshot",
+}
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'runtime'))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "runtime"))
 import mlc_spark_runtime as runtime  # noqa: E402
 
 if __name__ == "__main__":
