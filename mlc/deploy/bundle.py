@@ -1,4 +1,5 @@
 """Checking and compiling a project with its backends: what `mlc check` and `mlc compile` run.
+(The IR's modules are imported only when a program is built: a warm `mlc check` never needs them.)
 
 `check` is the compiler's check plus every backend's `validate` for every env of the
 program, so what `check` accepts, `compile` accepts for any env. `compile` lowers
@@ -15,8 +16,6 @@ from mlc.compiler.driver import Result, check as check_program
 from mlc.compiler.project import Project
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import TARGETS, Artifact, get
-from mlc.targets import manifest as M
-from mlc.targets.layout import IR, Layout
 
 
 def env_names(result: Result) -> list[str]:
@@ -25,6 +24,8 @@ def env_names(result: Result) -> list[str]:
 
 
 def _validate(result: Result, names: list[str], envs: list[str]) -> list[Diagnostic]:
+    from mlc.targets.layout import Layout
+
     program = result.program
     layout = Layout(program)
     found: list[Diagnostic] = []
@@ -56,6 +57,9 @@ def compile(project: Project, env: str, targets: list[str], use_cache: bool = Tr
             emit_ir: bool = False) -> Compiled:
     """Check, then lower for `env` with `targets` (names of `TARGETS`). With errors, or when
     `env` is not one of the program's `envs`, `artifacts` is empty."""
+    from mlc.targets import manifest as M
+    from mlc.targets.layout import IR, Layout
+
     result = check(project, use_cache=use_cache)
     out = Compiled(result)
     program = result.program
