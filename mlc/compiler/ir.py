@@ -225,8 +225,13 @@ class Model(Decl):
 
 
 class Signal(Decl):
+    """`uri`: the Airflow asset address the signal is bound to, as written (None: the
+    compiler's own `mlc://signal/KEY`); `uri_loc` where it was written."""
+
     external: bool = False
     fields: tuple[Field, ...] = ()
+    uri: str | None = None
+    uri_loc: Loc | None = None
 
 
 class Trigger(Node):
@@ -264,7 +269,9 @@ class Foreach(Node):
 class Step(Node):
     """One task of a flow. `kind` is the action (python, spark, flink, bash, materialize,
     deploy); `args` its arguments as written. `setting_locs`: where `retries`, `retry_delay`
-    and `timeout` were written (their values)."""
+    and `timeout` were written (their values). `retries`, `retry_delay_ms`, `timeout_ms` and
+    `owner` are the effective values: the step's own, else the flow's `defaults`; `inherited`
+    names those that came from the defaults (their `setting_locs` point into the defaults)."""
 
     name: str
     kind: str
@@ -285,6 +292,19 @@ class Step(Node):
     doc: str | None = None
     owner: str | None = None
     tags: tuple[str, ...] = ()
+    inherited: tuple[str, ...] = ()
+    loc: Loc | None = None
+
+
+class StepDefaults(Node):
+    """A flow's `defaults { }`: already applied to every step (see `Step.inherited`); kept
+    for the checks, which report a bad value once, here, and for tools that show it."""
+
+    retries: int | None = None
+    retry_delay_ms: int | None = None
+    timeout_ms: int | None = None
+    owner: str | None = None
+    setting_locs: dict[str, Loc] = PField(default_factory=dict)
     loc: Loc | None = None
 
 
@@ -303,12 +323,20 @@ class Edge(Node):
 
 
 class Flow(Decl):
+    """`start`/`end`: the texts of the flow's first and last dates as written (UTC; see
+    `mlc.compiler.dates`), `start_loc`/`end_loc` where."""
+
     schedule: Schedule | None = None
     trigger: Trigger | None = None
     params: tuple[Param, ...] = ()
     catchup: bool = False
     steps: tuple[Step, ...] = ()
     edges: tuple[Edge, ...] = ()
+    start: str | None = None
+    end: str | None = None
+    start_loc: Loc | None = None
+    end_loc: Loc | None = None
+    defaults: StepDefaults | None = None
 
 
 class Objective(Node):

@@ -226,15 +226,20 @@ class Lowering:
         return tuple(out)
 
     def _steps(self, d: A.FlowDecl) -> tuple[ir.Step, ...]:
-        return tuple(self._step_one(s) for s in d.steps)
+        return tuple(self._step_one(s, d.defaults) for s in d.steps)
 
-    def _step_one(self, s: A.Step) -> ir.Step:
-        return ir.build(ir.Step, 
+    def _step_one(self, s: A.Step, defaults: A.StepDefaults | None = None) -> ir.Step:
+        # each of retries, retry_delay, timeout and owner: the step's own, else the flow's default
+        own = {"retries": s.retries, "retry_delay": s.retry_delay, "timeout": s.timeout, "owner": s.meta.owner}
+        given = {k: getattr(defaults, k) if defaults is not None else None for k in own}
+        inherited = tuple(k for k in own if own[k] is None and given[k] is not None)
+        eff = {k: own[k] if own[k] is not None else given[k] for k in own}
+        return ir.build(ir.Step,
             name=s.name.value, kind=s.action.func.dotted, args=self._step_args(s),
-            retries=s.retries.value if s.retries else None, retry_delay_ms=_ms(s.retry_delay),
-            timeout_ms=_ms(s.timeout), resources={x.name.value: expr(x.value) for x in s.resources},
-            setting_locs={k: v.span for k, v in (("retries", s.retries), ("retry_delay", s.retry_delay),
-                                                  ("timeout", s.timeout)) if v is not None},
+            retries=eff["retries"].value if eff["retries"] else None, retry_delay_ms=_ms(eff["retry_delay"]),
+            timeout_ms=_ms(eff["timeout"]), resources={x.name.value: expr(x.value) for x in s.resources},
+            setting_locs={k: eff[k].span for k in ("retries", "retry_delay", "timeout") if eff[k] is not None},
+            inherited=inherited,
             env={a.name.value: expr(a.value) for a in s.env if a.name},
             deterministic=_determinism(s.determinism),
             produces=self._ref(s.produces, "model") if s.produces else None,
@@ -248,8 +253,18 @@ class Lowering:
             foreach=ir.build(ir.Foreach, var=s.foreach.var.value, items=expr(s.foreach.items),
                                                loc=loc(s.foreach.span)) if s.foreach else None,
             when=expr(s.when) if s.when is not None else None,
-            doc=s.meta.doc, owner=s.meta.owner.value if s.meta.owner else None,
+            doc=s.meta.doc, owner=eff["owner"].value if eff["owner"] else None,
             tags=tuple(t.value for t in s.meta.tags), loc=loc(s.span))
+
+    def _defaults(self, d: A.StepDefaults | None) -> ir.StepDefaults | None:
+        if d is None:
+            return None
+        return ir.build(ir.StepDefaults, retries=d.retries.value if d.retries else None,
+                        retry_delay_ms=_ms(d.retry_delay), timeout_ms=_ms(d.timeout),
+                        owner=d.owner.value if d.owner else None,
+                        setting_locs={k: v.span for k in ("retries", "retry_delay", "timeout")
+                                      if (v := getattr(d, k)) is not None},
+                        loc=loc(d.span))
 
     # one method per declaration kind -----------------------------------------------------
     def _decl_env(self, d: A.EnvDecl, pkg):
@@ -340,7 +355,9 @@ class Lowering:
 
     def _decl_signal(self, d: A.SignalDecl, pkg):
         return ir.build(ir.Signal, **_common(d, pkg), external=d.external,
-                                         fields=tuple(field(f) for f in d.fields))
+                        fields=tuple(field(f) for f in d.fields),
+                        uri=d.uri.value if d.uri is not None else None,
+                        uri_loc=loc(d.uri.span) if d.uri is not None else None)
 
     def _decl_flow(self, d: A.FlowDecl, pkg):
         return ir.build(ir.Flow, 
@@ -349,7 +366,10 @@ class Lowering:
             params=tuple(ir.build(ir.Param, 
                 name=p.name.value, type=type_spec(p.type),
                 default=expr(p.default) if p.default is not None else None, loc=loc(p.span)) for p in d.params),
-            catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges))
+            catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges),
+            start=d.start.value if d.start else None, end=d.end.value if d.end else None,
+            start_loc=loc(d.start.span) if d.start else None, end_loc=loc(d.end.span) if d.end else None,
+            defaults=self._defaults(d.defaults))
 
     def _step_target(self, r: A.Ref, kinds: tuple[str, ...]) -> tuple[ir.Ref, str] | None:
         """`freshness(flow.step)`: (the flow, the step's name) when `r` names no declaration and all

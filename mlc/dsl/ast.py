@@ -347,9 +347,13 @@ class ModelDecl(Decl):
 
 @dataclass(slots=True)
 class SignalDecl(Decl):
+    """`uri`: the Airflow asset address the signal is bound to (`uri "s3://bucket/raw/"`), so
+    that DAGs not written in .flow can emit it or wait for it."""
+
     kind = "signal"
     external: bool = False
     fields: tuple[Field, ...] = ()
+    uri: Literal | None = None
 
 
 @dataclass(slots=True)
@@ -431,7 +435,22 @@ class Edge:
 
 
 @dataclass(slots=True)
+class StepDefaults:
+    """`defaults { retries 2, retry_delay 5m, timeout 1h, owner "team" }`: what every step of the
+    flow gets unless it says otherwise. `clauses` as in `Meta`: (key, span) in source order."""
+
+    span: Span
+    retries: Literal | None = None
+    retry_delay: Literal | None = None
+    timeout: Literal | None = None
+    owner: Literal | None = None
+    clauses: tuple[tuple[str, Span], ...] = ()
+
+
+@dataclass(slots=True)
 class FlowDecl(Decl):
+    """`start`/`end`: the flow's first and last dates (string literals, UTC; checked later)."""
+
     kind = "flow"
     schedule: Schedule | None = None
     trigger: Trigger | None = None
@@ -439,6 +458,9 @@ class FlowDecl(Decl):
     catchup: Literal | None = None
     steps: tuple[Step, ...] = ()
     edges: tuple[Edge, ...] = ()
+    start: Literal | None = None
+    end: Literal | None = None
+    defaults: StepDefaults | None = None
 
 
 @dataclass(slots=True)

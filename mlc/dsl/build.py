@@ -602,7 +602,11 @@ class AstBuilder:
         external = items.pop(0) if items and isinstance(items[0], Token) else None
         f, m = self._fold("signal", items)
         return A.SignalDecl(self._name(name), span, m, external=external is not None,
-                            fields=tuple(f.get("field", ())))
+                            fields=tuple(f.get("field", ())), uri=f.get("uri"))
+
+    @node
+    def signal_uri(self, span, _kw: Token, s: Token):
+        return ("uri", self._lit_string(s), span)
 
     # ---------------------------------------------------------------- flows
     @node
@@ -647,6 +651,21 @@ class AstBuilder:
     @node
     def catchup(self, span, b: Token):
         return ("catchup", self._lit_bool(b), span)
+
+    @node
+    def flow_start(self, span, _kw: Token, s: Token):
+        return ("start", self._lit_string(s), span)
+
+    @node
+    def flow_end(self, span, _kw: Token, s: Token):
+        return ("end", self._lit_string(s), span)
+
+    @node_list
+    def defaults(self, span, children: list):
+        items = [c for c in children if not isinstance(c, Token)]
+        f, m = self._fold("defaults", items)
+        return ("defaults", A.StepDefaults(span, retries=f.get("retries"), retry_delay=f.get("retry_delay"),
+                                           timeout=f.get("timeout"), owner=m.owner, clauses=m.clauses), span)
 
     @node
     def retries(self, span, n: Token):
@@ -725,7 +744,8 @@ class AstBuilder:
         return A.FlowDecl(self._name(name), span, m, schedule=f.get("schedule"),
                           trigger=f.get("trigger"), params=tuple(f.get("param", ())),
                           catchup=f.get("catchup"), steps=tuple(f.get("step", ())),
-                          edges=tuple(f.get("edge", ())))
+                          edges=tuple(f.get("edge", ())), start=f.get("start"), end=f.get("end"),
+                          defaults=f.get("defaults"))
 
     # ---------------------------------------------------------------- SLOs
     def _objective(self, kind: str, span, target: A.Ref, metric, op, value, window=None):

@@ -486,6 +486,14 @@ class _Formatter:
                         + (f" = {expr_text(v.default)}" if v.default is not None else ""))
         if key == "catchup":
             return flat(f"catchup {v.text}")
+        if key in ("start", "end", "uri"):
+            return flat(f"{key} {v.text}")
+        if key == "defaults":
+            spans = dict(v.clauses)
+            keys = [k for k, _ in v.clauses] or ["retries", "retry_delay", "timeout", "owner"]
+            items = [_Item([k, lit.text], start=_pos(spans.get(k, lit.span)), end=_end(spans.get(k, lit.span)),
+                           align="setting") for k in dict.fromkeys(keys) if (lit := getattr(v, k, None)) is not None]
+            return _Item(["defaults"], self._block("{", items, True, span), _pos(span), _end(span))
         if key == "step":
             return self._step(v, span)
         if key == "edge":
@@ -639,7 +647,8 @@ class _Formatter:
             return item([f"model {name}{det}"], entries + meta, False, after)
         if isinstance(d, A.SignalDecl):
             ext = " external" if d.external else ""
-            return item([f"signal {name}{ext}"], [("field", f) for f in d.fields] + meta, True, name_end,
+            entries = [("uri", d.uri)] if d.uri is not None else []
+            return item([f"signal {name}{ext}"], entries + [("field", f) for f in d.fields] + meta, True, name_end,
                         align="signal", optional=True)
         if isinstance(d, A.FlowDecl):
             entries = []
@@ -647,8 +656,9 @@ class _Formatter:
                 entries.append(("schedule", d.schedule))
             if d.trigger is not None:
                 entries.append(("trigger", d.trigger))
-            if d.catchup is not None:
-                entries.append(("catchup", d.catchup))
+            for k in ("start", "end", "catchup", "defaults"):
+                if getattr(d, k) is not None:
+                    entries.append((k, getattr(d, k)))
             entries += [("param", p) for p in d.params]
             entries += [("step", s) for s in d.steps]
             entries += [("edge", e) for e in d.edges]

@@ -387,6 +387,8 @@ class _Emitter:
         m = self._start(d)
         if d.external:
             m["external"] = True
+        if d.uri is not None:
+            self.put(m, "uri", d.uri.value, d.uri.span, a)
         if d.fields:
             anchor = self.put(m, "fields", None, _cover(d.fields), a)
             m["fields"] = self.fields(d.fields, anchor)
@@ -401,8 +403,23 @@ class _Emitter:
             self.put(m, "schedule", _texts().schedule_text(d.schedule), d.schedule.span, a)
         if d.trigger is not None:
             self.put(m, "trigger", _texts().trigger_text(d.trigger), d.trigger.span, a)
+        for key in ("start", "end"):
+            lit = getattr(d, key)
+            if lit is not None:
+                self.put(m, key, lit.value, lit.span, a)
         if d.catchup is not None:
             self.put(m, "catchup", bool(d.catchup.value), d.catchup.span, a)
+        if d.defaults is not None:
+            dm = self.map()
+            anchor = self.put(m, "defaults", dm, d.defaults.span, a)
+            spans = dict(d.defaults.clauses)
+            keys = [k for k, _ in d.defaults.clauses] or ["retries", "retry_delay", "timeout", "owner"]
+            for key in dict.fromkeys(keys):
+                lit = getattr(d.defaults, key, None)
+                if lit is not None:
+                    value = lit.value if key in ("retries", "owner") else lit.text
+                    self.put(dm, key, value, spans.get(key, lit.span), anchor)
+            self.flow_if_short(dm)
         if d.params:
             pm = self.map()
             anchor = self.put(m, "params", pm, _cover(d.params), a)

@@ -1094,9 +1094,22 @@ class _Builder:
 
     def signal(self, key: YNode, val: YNode) -> A.SignalDecl:
         ext = val.get("external")
+        uri = val.get("uri")
         return A.SignalDecl(self.name(key), self.join(key.span, val.span), self.meta(val),
                             external=bool(ext.value) if ext is not None else False,
-                            fields=self.fields(val.get("fields")))
+                            fields=self.fields(val.get("fields")),
+                            uri=self.string(uri) if uri is not None else None)
+
+    def defaults(self, key: YNode | None, val: YNode | None) -> A.StepDefaults | None:
+        if key is None or val is None:
+            return None
+        g = val.get
+        owner, retries = g("owner"), g("retries")
+        return A.StepDefaults(
+            self.join(key.span, val.span), retries=self.int_(retries) if retries is not None else None,
+            retry_delay=self.duration(g("retry_delay")), timeout=self.duration(g("timeout")),
+            owner=self.string(owner) if owner is not None else None,
+            clauses=tuple((str(k.value), self.join(k.span, v.span)) for k, v in val.items.values()))
 
     def step(self, key: YNode, val: YNode) -> A.Step | None:
         span = self.join(key.span, val.span)
@@ -1142,6 +1155,7 @@ class _Builder:
         edges = g("edges")
         catchup = g("catchup")
         sched, trig = g("schedule"), g("trigger")
+        start, end = g("start"), g("end")
         return A.FlowDecl(
             self.name(key), self.join(key.span, val.span), self.meta(val),
             schedule=self.parse(sched, "schedule", "schedule") if sched is not None else None,
@@ -1152,7 +1166,10 @@ class _Builder:
             steps=tuple(s for k, v in (steps.items.values() if steps else ())
                         if (s := self.step(k, v)) is not None),
             edges=tuple(x for e in ((edges.seq if edges.kind == "seq" else [edges]) if edges else ())
-                        if (x := self.item(e, "flow_item", "edge", "", "chain of steps")) is not None))
+                        if (x := self.item(e, "flow_item", "edge", "", "chain of steps")) is not None),
+            start=self.string(start) if start is not None else None,
+            end=self.string(end) if end is not None else None,
+            defaults=self.defaults(val.key("defaults") if "defaults" in val.items else None, g("defaults")))
 
     def slo(self, key: YNode, val: YNode) -> A.SloDecl | None:
         span = self.join(key.span, val.span)
@@ -1196,8 +1213,9 @@ _CLAUSES = {
                  "freshness": "freshness"},
     "model": {"framework": "framework", "inputs": "inputs", "output": "output", "confidence": "confidence",
               "fallback": "fallback", "serve": "serve"},
-    "signal": {"fields": "*field"},
-    "flow": {"schedule": "schedule", "trigger": "trigger", "catchup": "catchup", "params": "*param",
+    "signal": {"uri": "uri", "fields": "*field"},
+    "flow": {"schedule": "schedule", "trigger": "trigger", "start": "start", "end": "end", "catchup": "catchup",
+             "defaults": "defaults", "params": "*param",
              "steps": "*step", "edges": "*edge"},
     "step": {"foreach": "foreach", "when": "when", "deterministic": "determinism", "produces": "produces",
              "uses": "*uses", "gate": "gate", "emits": "*emits", "retries": "retries",

@@ -203,6 +203,7 @@ class ModelSpec(_Meta):
 
 class SignalSpec(_Meta):
     external: bool = None
+    uri: Text = Field(None, description="the Airflow asset address the signal is bound to, e.g. `s3://bucket/raw/`")
     fields: Fields = None
 
 
@@ -226,11 +227,24 @@ class StepSpec(_Meta):
 StepItem = _text_or(StepSpec, CallText)
 
 
+class DefaultsSpec(_Strict):
+    """What every step of the flow gets unless it says otherwise."""
+
+    retries: int = None
+    retry_delay: Duration = None
+    timeout: Duration = None
+    owner: Text = None
+
+
 class FlowSpec(_Meta):
     schedule: ScheduleText = None
     trigger: Trigger = None
     params: dict[Name, ParamItem] = None
+    start: Text = Field(None, description='the first date, UTC: `"2026-01-01"` or `"2026-01-01T06:00:00Z"`')
+    end: Text = Field(None, description="the last date, UTC, after `start`")
     catchup: bool = None
+    defaults: DefaultsSpec = Field(None, description="retries, retry_delay, timeout and owner of every step "
+                                                     "that does not give its own")
     steps: dict[Name, StepItem] = None
     edges: _one_or_list(_flow("a chain of steps", "a >> [b, c] >> d")) = None
 

@@ -335,6 +335,28 @@ RULES: list[Rule] = [
          "(0s to 3650d); step and feature-group timeouts, `every` schedules and arrival periods (above "
          "zero, at most 3650d); `confidence in LOW..HIGH`. Other settings belong to the backend that "
          "reads them."),
+    Rule("E0309", "invalid-date",
+         "A flow's `start` or `end` that is not a UTC date or time in ISO 8601, or an `end` that is not "
+         "after the `start`.",
+         'flow nightly {\n  schedule daily\n  start "2026-01-01"\n  end "31/12/2026"\n'
+         '  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  schedule daily\n  start "2026-01-01"\n  end "2026-12-31"\n'
+         '  step fit bash("make fit")\n}\n',
+         "A date is a day (`\"2026-01-01\"`, its midnight UTC) or a time of day on a day "
+         "(`\"2026-01-01T06:00\"`, `\"2026-01-01T06:00:00Z\"`). Every time is UTC: an offset other than "
+         "`Z` or `+00:00` is refused rather than converted, so that every backend reads the same instant. "
+         "The Airflow backend lowers them to the DAG's timezone-aware `start_date` and `end_date`."),
+    Rule("E0310", "invalid-signal-uri",
+         "A signal's `uri` that cannot be an Airflow asset address (`airflow://` or `mlc://`, whitespace, a "
+         "password, no `scheme://`), or one that two signals share.",
+         'signal landed external { uri "airflow://raw landed" }\n'
+         'flow load {\n  trigger signal(landed)\n  step copy bash("make copy")\n}\n',
+         'signal landed external { uri "s3://lake/raw/landed/" }\n'
+         'flow load {\n  trigger signal(landed)\n  step copy bash("make copy")\n}\n',
+         "A signal with a `uri` is the Airflow asset with that name and uri (`Asset(\"s3://lake/raw/landed/\")` "
+         "in a hand-written DAG), so that DAGs not written in .flow can emit it or wait for it. Airflow reserves "
+         "the `airflow` scheme, mlc the `mlc` scheme (every other signal's address). Two signals on one address "
+         "would be one asset to Airflow: an event of either would start the flows that wait for the other."),
     # ------------------------------------------------------------ flows and signals
     Rule("E0401", "step-cycle",
          "The steps of a flow form a cycle; the message walks it.",
@@ -654,11 +676,12 @@ RULES: list[Rule] = [
          "ephemeral_storage (or disk).",
          checked=False),
     Rule("E1008", "airflow-catchup-without-start",
-         "`catchup true`: Airflow catches up from a start date, and the program states none.",
+         "`catchup true` on a flow with no `start`: Airflow catches up from a start date, and the flow states none.",
          'flow nightly {\n  schedule daily\n  catchup true\n  step fit bash("make fit")\n}\n',
-         'flow nightly {\n  schedule daily\n  step fit bash("make fit")\n}\n',
-         "Reported by `mlc check` (the Airflow backend's validation, for every env). Remove `catchup true`; a run that an outage "
-         "missed can be started by hand.",
+         'flow nightly {\n  schedule daily\n  start "2026-01-01"\n  catchup true\n  step fit bash("make fit")\n}\n',
+         "Reported by `mlc check` (the Airflow backend's validation, for every env). Give the flow its first "
+         "date (`start \"2026-01-01\"`, UTC): Airflow then runs every interval from that date on that has not "
+         "run yet. Or remove `catchup true`; a run that an outage missed can be started by hand.",
          checked=False),
     # ------------------------------------------------------------ the Spark and Flink targets
     Rule("E1011", "feature-group-not-runnable",

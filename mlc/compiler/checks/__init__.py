@@ -41,12 +41,12 @@ class Context:
 
 
 def run_checks(program: ir.Program, resolver: Resolver) -> list[Diagnostic]:
-    from mlc.compiler.checks import (boundary, connectors, flow_expressions, flows, objectives, schedules,
-                                     settings, signals, types)
+    from mlc.compiler.checks import (boundary, connectors, flow_dates, flow_expressions, flows, objectives,
+                                     schedules, settings, signals, types)
     from mlc.compiler.graph import build_graph
 
     ctx = Context(program, resolver, build_graph(program))
-    for module in (connectors, types, settings, schedules, flow_expressions, flows, signals, objectives,
-                   boundary):
+    for module in (connectors, types, settings, schedules, flow_dates, flow_expressions, flows, signals,
+                   objectives, boundary):
         module.check(ctx)
     return ctx.diagnostics

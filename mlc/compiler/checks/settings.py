@@ -50,19 +50,22 @@ def _positive(ctx: Context, ms: int | None, what: str, at: Span | None) -> None:
         ctx.report(error("E0308", f"{what} is at most 3650d (ten years); `{fmt_ms(ms)}` is not", at))
 
 
-def _step_numbers(ctx: Context, s: ir.Step) -> None:
-    """`retries`, `retry_delay` and `timeout` of a step, pointing at the value as written."""
+def _step_numbers(ctx: Context, s: ir.Step | ir.StepDefaults, what: str, skip: tuple[str, ...] = ()) -> None:
+    """`retries`, `retry_delay` and `timeout` of a step (or of a flow's `defaults`, `what`),
+    pointing at the value as written; those in `skip` (inherited from the defaults, checked
+    there once) are not."""
     at = s.setting_locs
-    if s.retries is not None and not (0 <= s.retries <= MAX_RETRIES):
-        ctx.report(error("E0308", f"`retries` of step `{s.name}` is a whole number from 0 to {MAX_RETRIES}; "
+    if s.retries is not None and "retries" not in skip and not (0 <= s.retries <= MAX_RETRIES):
+        ctx.report(error("E0308", f"`retries` of {what} is a whole number from 0 to {MAX_RETRIES}; "
                                   f"`{s.retries}` is not", at.get("retries", s.loc),
                          help="retries count the attempts after the first one: `retries 3`"))
     delay = s.retry_delay_ms
-    if delay is not None and not (0 <= delay <= MAX_DURATION_MS):
-        ctx.report(error("E0308", f"`retry_delay` of step `{s.name}` is a duration from 0s to 3650d; "
+    if delay is not None and "retry_delay" not in skip and not (0 <= delay <= MAX_DURATION_MS):
+        ctx.report(error("E0308", f"`retry_delay` of {what} is a duration from 0s to 3650d; "
                                   f"`{fmt_ms(delay) if delay > 0 else delay}` is not",
                          at.get("retry_delay", s.loc)))
-    _positive(ctx, s.timeout_ms, f"the `timeout` of step `{s.name}`", at.get("timeout", s.loc))
+    if "timeout" not in skip:
+        _positive(ctx, s.timeout_ms, f"the `timeout` of {what}", at.get("timeout", s.loc))
 
 
 def check(ctx: Context) -> None:
@@ -84,7 +87,9 @@ def check(ctx: Context) -> None:
         for s in f.steps:
             for name, value in s.resources.items():
                 _setting(ctx, "resources", name, value, s.loc)
-            _step_numbers(ctx, s)
+            _step_numbers(ctx, s, f"step `{s.name}`", s.inherited)
+        if f.defaults is not None:
+            _step_numbers(ctx, f.defaults, f"the `defaults` of `{f.name}`")
         if f.schedule is not None and f.schedule.kind == "interval":
             _positive(ctx, f.schedule.every_ms, "an interval schedule", f.schedule.loc)
     for g in p.feature_groups.values():

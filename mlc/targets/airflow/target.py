@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass, field
 
 from mlc.compiler import ir
+from mlc.compiler.dates import parse_utc
 from mlc.compiler.schedules import schedule_facts
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
@@ -149,7 +150,11 @@ def flow_asset(key: str) -> tuple[str, str]:
     return f"mlc.flow.{key}", f"mlc://flow/{key}"
 
 
-def signal_asset(key: str) -> tuple[str, str]:
+def signal_asset(key: str, uri: str | None = None) -> tuple[str, str]:
+    """A signal's asset: the compiler's own address, or the `uri` it is bound to, which is then
+    its name too (as `Asset(uri)` in a hand-written DAG: name and uri identify an asset)."""
+    if uri is not None:
+        return uri, uri
     return f"mlc.signal.{key}", f"mlc://signal/{key}"
 
 
@@ -247,11 +252,11 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
             if len(t) > MAX_TAG:
                 diags.append(error("E1001", f"tag `{t[:40]}...` is longer than Airflow's {MAX_TAG} characters",
                                    flow.loc))
-        if flow.catchup:
+        if flow.catchup and flow.start is None:
             diags.append(error("E1008", f"`catchup true` on `{flow.name}`: Airflow catches up from a start date, "
                                         "and the program states none", flow.loc,
-                               help="remove `catchup true`; a run that a scheduler outage missed can be "
-                                    "started by hand"))
+                               help="give the flow its first date (`start \"2026-01-01\"`), or remove "
+                                    "`catchup true`: a run that a scheduler outage missed can be started by hand"))
         if flow.schedule is not None or flow.trigger is not None:
             for p in flow.params:
                 if p.default is None:
@@ -335,6 +340,13 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     return out
 
 
+def _datetime_code(when) -> str:
+    """`datetime(2026, 1, 1, tzinfo=timezone.utc)`: a UTC instant as code."""
+    parts = [when.year, when.month, when.day] + ([when.hour, when.minute] if when.hour or when.minute or when.second
+                                                 else []) + ([when.second] if when.second else [])
+    return "datetime(" + ", ".join(str(p) for p in parts) + ", tzinfo=timezone.utc)"
+
+
 def _where(loc) -> str:
     return f", {source_line(loc)}" if loc else ""
 
@@ -409,7 +421,11 @@ class FlowLowering:
 
     # assets ----------------------------------------------------------------
     def asset(self, kind: str, key: str, comment: str) -> str:
-        name, uri = (flow_asset if kind == "flow" else signal_asset)(key)
+        if kind == "flow":
+            name, uri = flow_asset(key)
+        else:
+            signal = self.program.signals.get(key)
+            name, uri = signal_asset(key, signal.uri if signal is not None else None)
         if name not in self.assets:
             short = key.rsplit(".", 1)[-1]
             var = self.names.get(f"asset_{kind}_{short}")
@@ -427,6 +443,13 @@ class FlowLowering:
         kw = _base_dag_kwargs(f, self.dag_id)
         kw.insert(1, ("schedule", self._schedule()))
         kw.insert(2, ("catchup", py(bool(f.catchup))))
+        at = 3
+        for name, text in (("start_date", f.start), ("end_date", f.end)):
+            when = parse_utc(text)[0] if text is not None else None
+            if when is not None:
+                self.imports.setdefault("datetime", set()).update({"datetime", "timezone"})
+                kw.insert(at, (name, _datetime_code(when)))
+                at += 1
         if f.params:
             self.imports["airflow.sdk"].add("Param")
             kw.append(("params", self._params()))
