@@ -253,3 +253,64 @@ def test_steps_named_like_the_new_keywords_still_chain():
     flow = module.decls[-1]
     assert [[n.value for n in hop] for hop in flow.edges[0].hops] == [["start"], ["end"], ["defaults"]]
     assert flow.start.value == "2026-01-01"
+
+
+# ---------------------------------------------------------------- 4. the trigger's payload
+PAYLOAD = """\
+signal raw_landed external { uri "s3://lake/raw/", region: string, day: string, n: int }
+signal eu_landed external { region: string, n: string }
+
+flow load {
+  trigger signal(raw_landed, region = "us") or signal(eu_landed)
+  step copy bash("echo $REGION") { env { REGION = trigger.region }, when trigger.region != "fr" }
+  step tell bash("true") { emits signal loaded(region = trigger.region) }
+  copy >> tell
+}
+signal loaded { region: string }
+flow after { trigger signal(loaded), step a bash("true") }
+"""
+
+
+@pytest.mark.parametrize("yaml", [False, True], ids=["flow", "yaml"])
+def test_trigger_fields_every_signal_declares_can_be_read(tmp_path, yaml):
+    assert diagnostics(tmp_path, PAYLOAD, yaml) == []
+
+
+@pytest.mark.parametrize("use,expected", [
+    ("trigger.day", ("E0202", "`trigger.day` cannot be read in flow `load`: signal `eu_landed` of the trigger "
+                              "has no field `day`")),
+    ("trigger.n", ("E0303", "`trigger.n` cannot be read in flow `load`: the signals of the trigger disagree on "
+                            "its type: int in `raw_landed`, string in `eu_landed`")),
+    ("trigger.regoin", ("E0202", "`trigger.regoin` cannot be read in flow `load`: no signal of the trigger "
+                                 "declares it")),
+])
+def test_unreadable_trigger_fields_say_why(tmp_path, use, expected):
+    found = diagnostics(tmp_path, PAYLOAD.replace("REGION = trigger.region", f"REGION = {use}"))
+    assert [(c, m) for c, _l, m in found] == [expected]
+
+
+def test_a_typo_gets_a_suggestion_and_a_flow_without_signals_has_no_payload(tmp_path):
+    result = check(load_project([str(project(tmp_path, PAYLOAD.replace("REGION = trigger.region",
+                                                                       "REGION = trigger.regoin")))]), use_cache=False)
+    assert result.diagnostics[0].help == "did you mean `trigger.region`?"
+    found = diagnostics(tmp_path, 'flow f {\n  schedule daily\n  step a bash("x") { env { D = trigger.day } }\n}\n')
+    assert found == [("E0202", 7, "`trigger.day`: flow `f` is not started by a signal, so its runs have no "
+                                  "trigger payload")]
+
+
+def test_a_trigger_field_is_typed(tmp_path):
+    found = diagnostics(tmp_path, PAYLOAD.replace('trigger.region != "fr"', "trigger.region > 3"))
+    assert [c for c, _l, _m in found] == ["E0303"]
+
+
+def test_the_payload_lowers_to_triggering_asset_events(tmp_path):
+    text = dag(tmp_path, PAYLOAD, "load")
+    assert ('return _mlc_trigger(events, [(asset_signal_raw_landed, {"region": "us"}), '
+            "(asset_signal_eu_landed, {})])") in text
+    assert 'user_defined_macros={"mlc_trigger": _trigger_payload},' in text
+    assert 'env={"REGION": "{{ mlc_trigger(triggering_asset_events).get(\\"region\\", \'\') }}"}' in text
+    assert 'trigger = _trigger_payload(context["triggering_asset_events"])\n    return bool(trigger.get("region") != "fr")' \
+        in text
+    assert 'payload = {"region": trigger.get("region")}' in text
+    # a flow that reads no payload gets none of it
+    assert "mlc_trigger" not in (tmp_path / "out" / "airflow" / "dags" / "after.py").read_text()

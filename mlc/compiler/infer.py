@@ -46,6 +46,8 @@ FUNCTIONS: dict[str, tuple[frozenset[str] | None, str]] = {
 # Values every flow can use without declaring them.
 RUN_FIELDS = {"run.id": "string", "run.ds": "date", "run.logical_date": "timestamp",
               "run.start": "timestamp", "run.flow": "string"}
+# `trigger.FIELD`: a field of the payload of the signal event that started the run.
+TRIGGER = "trigger"
 METRIC = "float"  # a bare name in a gate or an emits payload: one of the step's metrics, a number
 
 Lookup = Callable[[ir.Expr], "str | None"]
@@ -91,6 +93,43 @@ def flow_names(flow: ir.Flow, var: str | None = None, var_items: ir.Expr | None 
     if var is not None:
         names[var] = _element(var_items, params) if var_items is not None else None
     return names
+
+
+def trigger_fields(flow: ir.Flow, signals: Mapping[str, ir.Signal]) -> tuple[dict[str, str | None], dict[str, tuple[str, str]]]:
+    """What `trigger.FIELD` may read in `flow`: ({"trigger.F": type}, {F: (code, why not)}).
+
+    A field is readable when every signal of the flow's trigger declares it, with one type (a
+    run may be started by any of them); the others are listed with why they are not (E0202: a
+    signal lacks it, E0303: the signals disagree on its type). A run started by the schedule,
+    by hand or by `on_finish` has no payload: the fields are then null."""
+    keys = [] if flow.trigger is None else list(dict.fromkeys(
+        t.target.target for t in flow.trigger.leaves() if t.kind == "signal" and t.target and t.target.target))
+    decls = [signals[k] for k in keys if k in signals]
+    if not decls:
+        return {}, {}
+    types: dict[str, dict[str, str]] = {}   # field -> {signal name: type text}
+    for d in decls:
+        for f in d.fields:
+            types.setdefault(f.name, {})[d.name] = _type_text(f.type)
+    readable: dict[str, str | None] = {}
+    why: dict[str, tuple[str, str]] = {}
+    for name, by_signal in types.items():
+        if len(by_signal) < len(decls):
+            lacking = [d.name for d in decls if d.name not in by_signal]
+            why[name] = ("E0202", "signal " + ", ".join(f"`{n}`" for n in lacking) + " of the trigger "
+                         + ("has" if len(lacking) == 1 else "have") + f" no field `{name}`")
+        elif len(set(by_signal.values())) > 1:
+            why[name] = ("E0303", "the signals of the trigger disagree on its type: "
+                         + ", ".join(f"{t} in `{n}`" for n, t in by_signal.items()))
+        else:
+            spec = next(f.type for f in decls[0].fields if f.name == name)
+            readable[f"{TRIGGER}.{name}"] = type_name(spec)
+    return readable, why
+
+
+def _type_text(t: ir.TypeSpec) -> str:
+    inner = f"[{_type_text(t.element)}]" if t.element is not None else t.name + (f"({', '.join(t.args)})" if t.args else "")
+    return inner + ("?" if t.nullable else "")
 
 
 def _element(items: ir.Expr, params: dict[str, ir.Param]) -> str | None:

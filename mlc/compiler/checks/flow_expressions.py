@@ -1,9 +1,10 @@
 """The expressions of a flow's steps: what their names mean and whether their operands fit.
 
 - E0202 a name in a step's `env`, `when`, `foreach ... in`, `gate` or `emits` payload that
-  is neither a parameter of the flow, `run.id`, the step's `foreach` variable, nor (in a
-  gate or a payload) one of the step's metrics;
-- E0303 a parameter whose default is not of its type; an operator whose operands do not
+  is neither a parameter of the flow, `run.id`, the step's `foreach` variable, a field of
+  the trigger's payload (`trigger.F`, declared by every signal of the flow's trigger), nor
+  (in a gate or a payload) one of the step's metrics;
+- E0303 `trigger.F` where the signals of the trigger give `F` different types; a parameter whose default is not of its type; an operator whose operands do not
   fit: `+` on a number and a string, `-` on strings, `region > 3` with a string `region`,
   `gate auc >= "good"` (metrics are numbers), `window == 5` with a duration `window`.
 
@@ -16,16 +17,20 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.infer import LITERAL_TYPES, Inferrer, an, flow_names, misfit, names_lookup
+from mlc.compiler.infer import LITERAL_TYPES, TRIGGER, Inferrer, an, flow_names, misfit, names_lookup, trigger_fields
 from mlc.diagnostics import did_you_mean, error
 
 def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, names: set[str], var: str | None,
                    metrics: bool = False) -> bool:
-    """Reports the names `e` uses that mean nothing here; whether there were any."""
+    """Reports the names `e` uses that mean nothing here; whether there were any. `names`:
+    the flow's parameters and the readable `trigger.F`."""
     if e.op == "ref":
         name = e.name or ""
         if name in names or name == "run.id" or name == var or (metrics and "." not in name):
             return False
+        if name.startswith(TRIGGER + ".") and name.count(".") == 1:
+            _unreadable_trigger_field(ctx, flow, e, name, sorted(n for n in names if n.startswith(TRIGGER + ".")))
+            return True
         known = sorted(names) + ["run.id"] + ([var] if var else [])
         listed = ", ".join(f"`{n}`" for n in known)
         ctx.report(error("E0202", f"unknown name `{name}` in flow `{flow.name}`", e.loc,
@@ -39,6 +44,25 @@ def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, names: set[str], var
     return found
 
 
+def _unreadable_trigger_field(ctx: Context, flow: ir.Flow, e: ir.Expr, name: str, readable: list[str]) -> None:
+    field = name.split(".", 1)[1]
+    signals = [t.target.name for t in (flow.trigger.leaves() if flow.trigger else ())
+               if t.kind == "signal" and t.target is not None]
+    if not signals:
+        ctx.report(error("E0202", f"`{name}`: flow `{flow.name}` is not started by a signal, so its runs have no "
+                                  "trigger payload", e.loc,
+                         help="start the flow with `trigger signal(NAME)`, or pass the value as a parameter"))
+        return
+    partly = trigger_fields(flow, ctx.program.signals)[1]
+    code, why = partly.get(field, ("E0202", "no signal of the trigger declares it"))
+    listed = ", ".join(f"`{n}`" for n in readable) or "none"
+    ctx.report(error(code, f"`{name}` cannot be read in flow `{flow.name}`: {why}", e.loc,
+                     help=did_you_mean(name, readable) if field not in partly else None,
+                     notes=(f"a run may be started by any signal of its trigger "
+                            f"({', '.join(f'`{s}`' for s in dict.fromkeys(signals))}): `trigger.F` reads the fields "
+                            f"every one of them declares, with one type; here: {listed}",)))
+
+
 def _check_flow(ctx: Context, flow: ir.Flow) -> None:
     params = {p.name: p for p in flow.params}
     for p in flow.params:
@@ -48,20 +72,23 @@ def _check_flow(ctx: Context, flow: ir.Flow) -> None:
             shown = an(got) if got in LITERAL_TYPES.values() else got
             ctx.report(error("E0303", f"the default of `{p.name}` is {shown}, but `{p.name}` is "
                                       f"{an(p.type.name)}", d.loc or p.loc))
-    names = flow_names(flow)
+    trigger = trigger_fields(flow, ctx.program.signals)[0]
+    names = {**flow_names(flow), **trigger}
+    known = set(params) | set(trigger)
     for s in flow.steps:
         var = s.foreach.var if s.foreach else None
-        typer = Inferrer(names_lookup(flow_names(flow, var, s.foreach.items) if var else names), ctx.report)
-        if s.foreach is not None and not _unknown_names(ctx, flow, s.foreach.items, set(params), None):
+        typer = Inferrer(names_lookup({**flow_names(flow, var, s.foreach.items), **trigger} if var else names),
+                         ctx.report)
+        if s.foreach is not None and not _unknown_names(ctx, flow, s.foreach.items, known, None):
             Inferrer(names_lookup(names), ctx.report).type_of(s.foreach.items)
         for e in [*s.env.values(), *([s.when] if s.when else [])]:
-            if not _unknown_names(ctx, flow, e, set(params), var):
+            if not _unknown_names(ctx, flow, e, known, var):
                 typer.type_of(e)
-        if s.gate is not None and not _unknown_names(ctx, flow, s.gate, set(params), None, metrics=True):
+        if s.gate is not None and not _unknown_names(ctx, flow, s.gate, known, None, metrics=True):
             Inferrer(names_lookup(names, metrics=True), ctx.report).type_of(s.gate)
         for emit in s.emits:  # a payload may also carry the step's metrics: bare names
             for e in emit.payload.values():
-                _unknown_names(ctx, flow, e, set(params), None, metrics=True)
+                _unknown_names(ctx, flow, e, known, None, metrics=True)
 
 
 def check(ctx: Context) -> None:

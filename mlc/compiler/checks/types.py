@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.infer import NUMBERS, RUN_FIELDS, Inferrer, flow_names, misfit, names_lookup
+from mlc.compiler.infer import NUMBERS, RUN_FIELDS, Inferrer, flow_names, misfit, names_lookup, trigger_fields
 from mlc.diagnostics import Label, did_you_mean, error
 
 NUMERIC = set(NUMBERS)
@@ -232,7 +232,8 @@ def check(ctx: Context) -> None:
         for t in (flow.trigger.leaves() if flow.trigger else ()):
             if t.kind == "signal" and t.target is not None:
                 _check_payload(ctx, t.target.target, t.match, t.match_locs, t.loc, "the match", match)
-        payload = Inferrer(names_lookup(names, metrics=True), ctx.report)  # a payload may carry metrics
+        # a payload may carry metrics, and pass on the trigger's payload
+        payload = Inferrer(names_lookup({**names, **trigger_fields(flow, p.signals)[0]}, metrics=True), ctx.report)
         for step in flow.steps:
             for e in step.emits:
                 _check_payload(ctx, e.signal.target, e.payload, e.payload_locs, e.loc, "the step", payload)

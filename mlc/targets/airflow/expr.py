@@ -59,6 +59,7 @@ class Scope:
     var: str | None = None
     metrics: bool = False
     used: set[str] = field(default_factory=set)
+    trigger: frozenset[str] = frozenset()   # the payload fields `trigger.F` may read
 
 
 def literal_value(e: ir.Expr) -> Any:
@@ -116,6 +117,12 @@ def _code(e: ir.Expr, scope: Scope, mode: str, operand: bool = False) -> str:
         if name == "run.id":
             scope.used.add("run_id")
             return "run_id"
+        if name.startswith("trigger.") and name[len("trigger."):] in scope.trigger:
+            scope.used.add("trigger")
+            key = name[len("trigger."):]
+            if jinja:   # passed to a program as text: a run with no payload passes ""
+                return f"mlc_trigger(triggering_asset_events).get({py_str(key, True)}, '')"
+            return f"trigger.get({py_str(key)})"
         if scope.var is not None and name == scope.var:
             scope.used.add("item")
             return "item"
@@ -175,7 +182,8 @@ def _chain(e: ir.Expr, parts: list[str], scope: Scope, mode: str) -> str:
 
 
 def _chain_type(e: ir.Expr, scope: Scope) -> str | None:
-    names: dict[str, str | None] = {**RUN_FIELDS, **{n: type_name(t) for n, t in scope.params.items()}}
+    names: dict[str, str | None] = {**RUN_FIELDS, **{n: type_name(t) for n, t in scope.params.items()},
+                                    **{f"trigger.{k}": None for k in scope.trigger}}
     if scope.var is not None:
         names[scope.var] = None
     return Inferrer(names_lookup(names, metrics=scope.metrics)).type_of(e)
@@ -192,7 +200,7 @@ def is_list(e: ir.Expr, scope: Scope) -> bool:
 
 def check(e: ir.Expr, scope: Scope) -> Unsupported | None:
     try:
-        code(e, Scope(scope.params, scope.var, scope.metrics))
+        code(e, Scope(scope.params, scope.var, scope.metrics, trigger=scope.trigger))
     except Unsupported as u:
         return u
     return None

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from mlc.compiler import ir
 from mlc.compiler.dates import parse_utc
+from mlc.compiler.infer import trigger_fields
 from mlc.compiler.schedules import schedule_facts
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
@@ -213,9 +214,12 @@ def _check_id(diags: list[Diagnostic], what: str, value: str, loc) -> None:
                            help="shorten the name"))
 
 
-def _scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, item: bool = False) -> X.Scope:
+def _scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, item: bool = False,
+           trigger: dict[str, str | None] | None = None) -> X.Scope:
+    """`trigger`: the fields of the trigger's payload a step may read (`trigger_fields`)."""
     params = {p.name: p.type for p in flow.params}
-    return X.Scope(params, step.foreach.var if (item and step and step.foreach) else None, metrics)
+    return X.Scope(params, step.foreach.var if (item and step and step.foreach) else None, metrics,
+                   trigger=frozenset(n.split(".", 1)[1] for n in trigger or ()))
 
 
 def _expr_diag(diags: list[Diagnostic], e: ir.Expr, scope: X.Scope, where: str, flow: ir.Flow) -> None:
@@ -286,20 +290,21 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
 def _check_step(diags, program: ir.Program, flow: ir.Flow, s: ir.Step, steps: set[str]) -> None:
     # a step's target, its env names and its settings are the language's rules (the checks')
     where = f"step `{s.name}` of `{flow.name}`"
+    trig = trigger_fields(flow, program.signals)[0]
     for name, value in s.env.items():
-        _expr_diag(diags, value, _scope(flow, s, item=True), f"{where}, env `{name}`", flow)
+        _expr_diag(diags, value, _scope(flow, s, item=True, trigger=trig), f"{where}, env `{name}`", flow)
     if s.gate is not None:
-        _expr_diag(diags, s.gate, _scope(flow, s, metrics=True), f"{where}, gate", flow)
+        _expr_diag(diags, s.gate, _scope(flow, s, metrics=True, trigger=trig), f"{where}, gate", flow)
     if s.when is not None:
-        _expr_diag(diags, s.when, _scope(flow, s, item=True), f"{where}, when", flow)
+        _expr_diag(diags, s.when, _scope(flow, s, item=True, trigger=trig), f"{where}, when", flow)
     if s.foreach is not None:
-        _expr_diag(diags, s.foreach.items, _scope(flow), f"{where}, foreach", flow)
+        _expr_diag(diags, s.foreach.items, _scope(flow, trigger=trig), f"{where}, foreach", flow)
         if s.foreach.var in {p.name for p in flow.params}:
             diags.append(warning("W1006", f"{where}: the foreach variable `{s.foreach.var}` hides a parameter",
                                  s.foreach.loc))
     for e in s.emits:
         for name, value in e.payload.items():
-            _expr_diag(diags, value, _scope(flow, s, metrics=True), f"{where}, payload `{name}`", flow)
+            _expr_diag(diags, value, _scope(flow, s, metrics=True, trigger=trig), f"{where}, payload `{name}`", flow)
         _check_id(diags, "task id", f"{s.name}-emits-{e.signal.name}", e.loc)
     for name, value in s.resources.items():
         if name not in K8S_RESOURCES:
@@ -418,6 +423,9 @@ class FlowLowering:
         self.edges: list[tuple[str, str]] = []
         self.assets: dict[str, tuple[str, str, str, str]] = {}   # asset name -> (var, name, uri, comment)
         self.params = {p.name: p.type for p in self.flow.params}
+        self.trigger = trigger_fields(self.flow, program.signals)[0]
+        self.reads_trigger = False   # a step reads `trigger.F`: the DAG gets `_trigger_payload`
+        self.trigger_func = self.names.get("_trigger_payload")
 
     # assets ----------------------------------------------------------------
     def asset(self, kind: str, key: str, comment: str) -> str:
@@ -457,6 +465,8 @@ class FlowLowering:
         if deadline:
             kw.append(("deadline", deadline))
         self._steps()
+        if self.reads_trigger:
+            kw.append(("user_defined_macros", '{"mlc_trigger": ' + self._trigger_payload() + "}"))
         order = {t.var: i for i, t in enumerate(self.tasks)}
         edges = sorted(dict.fromkeys(self.edges), key=lambda e: (order[e[0]], order[e[1]]))
         return DagPlan(
@@ -492,6 +502,24 @@ class FlowLowering:
         if t.kind == "on_finish":
             return self.asset("flow", key, f"a run of flow `{t.target.name}` finished")
         return self.asset("signal", key, f"signal `{t.target.name}`")
+
+    def _trigger_payload(self) -> str:
+        """The function that reads the payload of the signal event that started a run (also a
+        template macro, `mlc_trigger`, for values Airflow renders)."""
+        self.helpers.add("trigger")
+        pairs = []
+        for t in self.flow.trigger.leaves():
+            if t.kind != "signal" or not (t.target and t.target.target):
+                continue
+            expected = {k: X.code(v, X.Scope({})) for k, v in t.match.items() if X.is_constant(v)}
+            pairs.append(f"({self._leaf_asset(t)}, " + "{" + ", ".join(f"{py(k)}: {v}" for k, v in expected.items())
+                         + "})")
+        name = self.trigger_func
+        self.funcs.insert(0, Func(name, "events", "The payload of the signal event that started this run, as "
+                                  "`trigger.FIELD` reads it:\nthe newest event of the trigger's signals that matches "
+                                  "it; {} for a run that the schedule,\na person or on_finish started.",
+                                  [f"return _mlc_trigger(events, [{', '.join(dict.fromkeys(pairs))}])"]))
+        return name
 
     def _params(self) -> str:
         lines = []
@@ -599,6 +627,9 @@ class FlowLowering:
             pre.append('params = context["params"]')
         if "run_id" in uses:
             pre.append('run_id = context["run_id"]')
+        if "trigger" in uses:
+            self.reads_trigger = True
+            pre.append(f'trigger = {self.trigger_func}(context["triggering_asset_events"])')
         self.funcs.append(Func(name, "**context", doc, pre + body))
         return name
 
@@ -745,18 +776,20 @@ class FlowLowering:
     def _step(self, s: ir.Step) -> tuple[str, str]:
         """Adds the tasks of one step; returns the vars of its first and last task."""
         mapped = s.foreach is not None
-        jscope = _scope(self.flow, s)
-        pscope = _scope(self.flow, s, item=True)
+        jscope = _scope(self.flow, s, trigger=self.trigger)
+        pscope = _scope(self.flow, s, item=True, trigger=self.trigger)
         call = StepCall([("task_id", py(s.name))])
         arg = s.args[0] if s.args else None
         text = str(arg.value) if arg is not None and arg.op == "lit" else ""
         operator = STEP_KINDS[s.kind](self, s, call, arg, text, jscope, pscope)
+        if "trigger" in jscope.used | pscope.used:
+            self.reads_trigger = True
         static, per_item = call.static, call.per_item
         static += self._common_kwargs(s)
 
         first: str | None = None
         if s.when is not None and not mapped:
-            scope = _scope(self.flow, s)
+            scope = _scope(self.flow, s, trigger=self.trigger)
             cond = X.code(s.when, scope)
             fn = self._func(f"_when_{s.name}", f"`when` of step {s.name}: the step runs only if this holds.",
                             [f"return bool({cond})"], scope.used)
@@ -764,9 +797,9 @@ class FlowLowering:
                                    [("python_callable", fn), ("ignore_downstream_trigger_rules", "False")])
         mapped_arg = None
         if mapped:
-            scope = _scope(self.flow, s)
+            scope = _scope(self.flow, s, trigger=self.trigger)
             items = X.code(s.foreach.items, scope)
-            iscope = _scope(self.flow, s, item=True)
+            iscope = _scope(self.flow, s, item=True, trigger=self.trigger)
             row = "{" + ", ".join(f"{py(k)}: {v}" for k, v in per_item) + "}"
             body = [f"items = {items}"]
             cond = f" if {X.code(s.when, iscope)}" if s.when is not None else ""
@@ -791,7 +824,7 @@ class FlowLowering:
         first = first or step_var
         last = step_var
         if s.gate is not None:
-            scope = _scope(self.flow, s, metrics=True)
+            scope = _scope(self.flow, s, metrics=True, trigger=self.trigger)
             cond = X.code(s.gate, scope)
             if "result" in scope.used:
                 self.helpers.add("result")
@@ -814,7 +847,7 @@ class FlowLowering:
     def _emit(self, s: ir.Step, e: ir.Emit, after: str) -> None:
         key = e.signal.target or e.signal.name
         var = self.asset("signal", key, f"signal `{e.signal.name}`")
-        scope = _scope(self.flow, s, metrics=True)
+        scope = _scope(self.flow, s, metrics=True, trigger=self.trigger)
         payload = "{" + ", ".join(f"{py(k)}: {X.code(v, scope)}" for k, v in e.payload.items()) + "}"
         body = []
         if "result" in scope.used:
