@@ -49,6 +49,10 @@ DURATION_UNITS = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d",
 MAX_MS = 3650 * 86_400_000
 MAX_ID = 250
 
+# names the engines' SQL or the generated code might trip on: SQL keywords, the window
+# columns of Spark (`window`, `w`) and Flink (`window_start`, ...), the output's partition column
+ODD_NAMES = ["select", "order", "group", "window", "w", "value", "end", "start", "window_start", "window_end",
+             "window_time", "event_date", "rowtime", "user", "table", "from_", "proctime", "mlc_source"]
 SCALARS = ["string", "int", "float", "bool", "date", "timestamp"]
 
 
@@ -214,6 +218,8 @@ def source_text(draw, name: str, kind: str, key: str, key_type: str) -> tuple[li
              "note": "string?", "score": "float?", "day": "date"}
     for c in extra:
         cols[c] = types[c]
+    for c in draw(st.lists(st.sampled_from(ODD_NAMES), max_size=3, unique=True)) if rare(draw, 3) else []:
+        cols.setdefault(c, draw(st.sampled_from(["int", "float", "string", "timestamp"])))
     lines = []
     if kind == "stream":
         fmt = draw(st.sampled_from(["json", "csv", None]))
@@ -294,10 +300,15 @@ def group_text(draw, name: str, src: Source, entity: str, key: str, index: int) 
         window = f" over {over}"
     for i, e in enumerate(exprs):
         fname = f"f{i}_{e.split('(')[0]}"
+        if rare(draw, 4):
+            fname = draw(st.sampled_from([n for n in ODD_NAMES if n not in src.columns] or [fname]))
+        if fname in info["features"]:
+            continue
         lines.append(f"  {fname} = {e}{window}")
         info["features"].append(fname)
     if src.kind == "table" and draw(st.booleans()):
         plain = [c for c, t in src.columns.items() if c != key and t in ("int", "float", "string")]
+        plain = [c for c in plain if c not in info["features"]]
         if plain:
             c = draw(st.sampled_from(plain))
             # a plain column next to aggregations is the check's to judge
@@ -469,21 +480,22 @@ def programs(draw) -> Program:
     facts: dict = {"stream_groups": 0, "batch_groups": 0, "flows": 0, "steps": 0}
     entity_lines = []
     key_type = draw(st.sampled_from(["string", "int"]))
-    entity_lines.append(f"entity account {{ key account_id: {key_type} }}")
+    key = "account_id" if not rare(draw, 4) else draw(st.sampled_from(ODD_NAMES))
+    entity_lines.append(f"entity account {{ key {key}: {key_type} }}")
     composite = draw(st.booleans())
     if composite:
-        entity_lines.append("entity pair { key (account_id: " + key_type + ", label: string) }")
+        entity_lines.append(f"entity pair {{ key ({key}: {key_type}, label: string) }}")
     # sources
     decl: list[list[str]] = []
     sources = []
     kinds = set()
     for i in range(draw(st.integers(0, 2))):
-        lines, src = source_text(draw, f"events{i}", "stream", "account_id", key_type)
+        lines, src = source_text(draw, f"events{i}", "stream", key, key_type)
         decl.append(lines)
         sources.append(src)
         kinds.add("kafka")
     for i in range(draw(st.integers(0, 2))):
-        lines, src = source_text(draw, f"table{i}", "table", "account_id", key_type)
+        lines, src = source_text(draw, f"table{i}", "table", key, key_type)
         decl.append(lines)
         sources.append(src)
         kinds.add("hive" if "hive(" in lines[0] else "s3")
@@ -492,7 +504,7 @@ def programs(draw) -> Program:
         if rare(draw, 5):
             continue
         name = ident(f"g{i}_{src.kind}", draw, limit=MAX_ID - len("features.") - len(package) - 1)
-        lines, info = group_text(draw, name, src, "account", "account_id", i)
+        lines, info = group_text(draw, name, src, "account", key, i)
         decl.append(lines)
         groups.append((name, info))
         if "offline s3" in "\n".join(lines):

@@ -101,20 +101,40 @@ def plan_jobs(spark, flink, corpus, work: Path) -> tuple[dict, list[str]]:
         trace = e.answer.get("trace", "")[-1500:]
         problems.append(f"{b['name']} ({b['program'].front}): {what}: {e.type}: {e.error[:1500]}\n{trace}")
 
-    # Flink: every job's plan, submitted at once (the worker answers in order)
-    flink_jobs = []
-    for b, rel in corpus.artifacts("flink-feature-job"):
-        spec = _spec(b["out"] / rel)
-        argv = ["--explain", "--output", str(work / b["name"] / "flink-out" / spec["group"])]
-        if spec["source"]["location"]["kind"] == "kafka":
-            argv.append("--stand-in")
-        else:
-            argv += ["--source", f"{spec['source']['name']}={work / b['name'] / 'flink-in' / spec['group']}"]
-        flink.submit(cmd="job", file=str(b["out"] / rel), argv=argv, cwd=str(b["src"]), env=SECRETS)
-        flink_jobs.append((b, rel))
+    # Flink: every job's plan, kept two requests ahead of its answers (a worker answers in
+    # order; with many requests in flight both pipes fill and the two processes wait on each other)
+    flink_jobs = list(corpus.artifacts("flink-feature-job"))
+    sent: list[tuple[dict, str]] = []
+
+    def flink_collect() -> None:
+        b, rel = sent.pop(0)
+        try:
+            plan = flink.result()["result"]
+            if "mlc_offline" not in str(plan):
+                problems.append(f"{b['name']}: Flink job {rel}: the plan has no sink:\n{plan}")
+            else:
+                counts["flink"] += 1
+        except JobFailed as e:
+            failed(f"Flink job {rel} --explain", b, e)
+
+    def flink_feed(ahead: int = 2) -> None:
+        while sent and flink.pending >= ahead:
+            flink_collect()
+        while flink_jobs and flink.pending < ahead:
+            b, rel = flink_jobs.pop(0)
+            spec = _spec(b["out"] / rel)
+            argv = ["--explain", "--output", str(work / b["name"] / "flink-out" / spec["group"])]
+            if spec["source"]["location"]["kind"] == "kafka":
+                argv.append("--stand-in")
+            else:
+                argv += ["--source", f"{spec['source']['name']}={work / b['name'] / 'flink-in' / spec['group']}"]
+            flink.submit(cmd="job", file=str(b["out"] / rel), argv=argv, cwd=str(b["src"]), env=SECRETS)
+            sent.append((b, rel))
+
     # Spark, meanwhile: feature jobs on empty input, then step launchers
     try:
         for b, rel in corpus.artifacts("spark-feature-job"):
+            flink_feed()
             spec = _spec(b["out"] / rel)
             data = _empty_input(spark, spec, work / b["name"] / "spark-in" / spec["group"])
             out = work / b["name"] / "spark-out" / spec["group"]
@@ -129,6 +149,7 @@ def plan_jobs(spark, flink, corpus, work: Path) -> tuple[dict, list[str]]:
             except JobFailed as e:
                 failed(f"Spark job {rel}", b, e)
         for b, rel in corpus.artifacts("spark-step-launcher"):
+            flink_feed()
             try:
                 spark.call(cmd="script", file=str(b["out"] / rel), argv=["--project-root", str(b["src"])],
                            cwd=str(b["src"]), env=SECRETS)
@@ -136,14 +157,9 @@ def plan_jobs(spark, flink, corpus, work: Path) -> tuple[dict, list[str]]:
             except JobFailed as e:
                 failed(f"Spark step launcher {rel}", b, e)
     finally:
-        for b, rel in flink_jobs:
-            try:
-                plan = flink.result()["result"]
-                if "mlc_offline" not in str(plan):
-                    problems.append(f"{b['name']}: Flink job {rel}: the plan has no sink:\n{plan}")
-                else:
-                    counts["flink"] += 1
-            except JobFailed as e:
-                failed(f"Flink job {rel} --explain", b, e)
+        while flink_jobs or sent:
+            flink_feed()
+            if sent and not flink_jobs:
+                flink_collect()
     counts["seconds"] = round(time.perf_counter() - t0, 1)
     return counts, problems
