@@ -22,6 +22,7 @@ PROJECTS = {
     "hostile": FIXTURES / "hostile",
     "coverage": FIXTURES / "coverage",
     "spark_step": FIXTURES / "spark_step",
+    "airflow_users": FIXTURES / "airflow_users",
 }
 SPARK_ENGINE = ROOT / ".engines" / "spark"
 # Projects whose DAGs run files of another backend in these tests: compiled with it too.

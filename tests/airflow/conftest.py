@@ -97,6 +97,11 @@ def dag_runs(airflow, compiled) -> dict:
                  "PATH": f"{SPARK_ENGINE / 'bin'}:{os.environ.get('PATH', '')}",
                  "PYSPARK_PYTHON": str(spark_python), "SPARK_LOCAL_IP": "127.0.0.1",
                  "MLC_TEST_OUT": str(spark_cwd / "report.json")}},
+        # issue 12: step defaults, start/end dates with catchup, a run with no trigger payload
+        {"name": "users_yearly", "folder": str(airflow.dags / "airflow_users-local"), "dag_id": "yearly",
+         "cwd": str(airflow.work / "users_yearly")},
+        {"name": "users_load", "folder": str(airflow.dags / "airflow_users-local"), "dag_id": "load_raw",
+         "cwd": str(airflow.work / "users_load")},
     ]
     plan_path = airflow.work / "plan.json"
     plan_path.write_text(json.dumps(plan))

@@ -319,3 +319,33 @@ def test_a_missed_completion_objective_fires_its_callback(standalone):
     assert callbacks("on_time_run") == []
     assert s.query("SELECT d.missed FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
                    "WHERE r.run_id = 'on_time_run' AND d.missed = 1") == []
+
+
+# ------------------------------------------------------------------ issue 12: what Airflow users write
+
+
+def test_defaults_dates_and_asset_uris_reach_airflow(dagbag_report):
+    users = dagbag_report["airflow_users-local"]
+    assert users["import_errors"] == {} and users["captured_warnings"] == {}
+    yearly = users["dags"]["yearly"]
+    assert yearly["catchup"] is True
+    assert (yearly["start_date"], yearly["end_date"]) == ("2026-01-01T00:00:00+00:00", "2030-12-31T00:00:00+00:00")
+    a, b = yearly["task_facts"]["a"], yearly["task_facts"]["b"]
+    assert (a["retries"], a["execution_timeout"], a["owner"]) == (0, 300, "ml-platform")
+    assert (b["retries"], b["execution_timeout"], b["owner"]) == (2, 300, "ml-platform")
+    load = users["dags"]["load_raw"]
+    assert "s3://lake/raw/landed" in load["schedule"]   # Airflow's own normalised uri
+    assert load["task_facts"]["score-emits-scores_ready"]["outlets"] == ["s3://lake/scores/"]
+    assert load["task_facts"]["copy"]["retries"] == 1
+
+
+def test_a_dated_flow_runs_and_a_run_without_a_signal_has_no_payload(dag_runs):
+    yearly = dag_runs["users_yearly"]
+    _ok(yearly)
+    assert yearly["state"] == "success" and yearly["tasks"] == {"a": "success", "b": "success"}
+    load = dag_runs["users_load"]
+    _ok(load)
+    # started by hand: `trigger.region` is "" in the step's env and null in its `when`
+    assert (load["cwd"] / "payload.txt").read_text() == "region=\n"
+    assert load["tasks"]["copy"] == "success" and load["tasks"]["score-when"] == "success"
+    assert load["tasks"]["score"] == "skipped" and load["events"] == []

@@ -25,7 +25,9 @@ def main() -> None:
         dags = {}
         for dag_id, dag in sorted(bag.dags.items()):
             entry = {"file": dag.fileloc, "tasks": sorted(dag.task_ids), "owner": dag.owner,
-                     "tags": sorted(dag.tags or []), "doc_md": dag.doc_md, "schedule": repr(dag.timetable)}
+                     "tags": sorted(dag.tags or []), "doc_md": dag.doc_md, "schedule": repr(dag.timetable),
+                     "catchup": dag.catchup, "start_date": dag.start_date.isoformat() if dag.start_date else None,
+                     "end_date": dag.end_date.isoformat() if dag.end_date else None}
             try:
                 data = DagSerialization.to_dict(dag)
                 back = DagSerialization.from_dict(data)
