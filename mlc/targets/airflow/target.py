@@ -16,6 +16,9 @@ The mapping, by node kind (docs/targets/airflow.md explains each choice):
 | schedule cron / preset / every | cron string / `@daily`... / `timedelta` |
 | trigger on_finish(F) / signal(S) | `Asset` of F / of S; `and`/`or` -> `AssetAll`/`AssetAny` |
 | schedule + trigger | `AssetOrTimeSchedule` |
+| start / end / catchup | `start_date` / `end_date` (UTC) / `catchup` |
+| signal with `uri` | `Asset(name=uri, uri=uri)`, the address hand-written DAGs use |
+| trigger.F | `_trigger_payload` over `triggering_asset_events` (macro `mlc_trigger` in templates) |
 | signal(S, field = v) | a `trigger-match` short-circuit task before every step |
 | param | `Param` with a JSON-schema type |
 | step python/spark/flink/bash/materialize/deploy | PythonOperator / SparkSubmitOperator / PythonOperator / BashOperator / PythonOperator / PythonOperator |
@@ -230,6 +233,7 @@ def _expr_diag(diags: list[Diagnostic], e: ir.Expr, scope: X.Scope, where: str, 
     diags.append(error("E1004", f"{where}: {problem.why} cannot be lowered to Airflow",
                        (problem.node.loc if problem.node is not None else None) or e.loc,
                        notes=(f"names available here: the flow's parameters ({names}), `run.id`"
+                              + (", " + ", ".join(f"`trigger.{k}`" for k in sorted(scope.trigger)) if scope.trigger else "")
                               + (f", the foreach variable `{scope.var}`" if scope.var else "")
                               + (", and the fields of the step's result" if scope.metrics else ""),)))
 
