@@ -36,6 +36,10 @@ ET = "__mlc_et"  # the event time as a timestamp
 WM = "__mlc_wm"  # (Spark) the watermark in force when the row arrived
 FILE = "__mlc_file"
 POS = "__mlc_pos"
+WINDOW = "__mlc_w"  # (Spark) the window struct of a row; a source may have a column `w`
+# Columns Flink's window table functions add to every row: a stream group's source may not
+# have columns of these names (the Flink target's validation says so, E1011).
+FLINK_WINDOW_COLUMNS = ("window_start", "window_end", "window_time")
 EVENT_TIMESTAMP = "event_timestamp"
 EVENT_DATE = "event_date"
 
@@ -291,14 +295,14 @@ class Dialect:
 
 class SparkSQL(Dialect):
     name = "spark"
-    WINDOW_END = "w"
+    WINDOW_END = WINDOW
 
     def string(self, value: str) -> str:
         # Spark reads backslash escapes in literals, and `'a''b'` as two adjacent literals.
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
     def window_end(self) -> str:
-        return f"{self.quote('w')}.`end`"
+        return f"{self.quote(WINDOW)}.`end`"
 
     def window_end_out(self) -> str:
         return self.window_end()
@@ -312,14 +316,14 @@ class SparkSQL(Dialect):
         if not plan.aggregating:
             return self.outer(plan, f"SELECT {', '.join(cols)}\nFROM {self.quote(input_view)}")
         windowed = (f"SELECT *, window({self.quote(ET)}, {self.duration(plan.window_ms)}, "
-                    f"{self.duration(plan.slide_ms)}) AS {self.quote('w')} FROM {self.quote(input_view)}")
+                    f"{self.duration(plan.slide_ms)}) AS {self.quote(WINDOW)} FROM {self.quote(input_view)}")
         where = ""
         if plan.watermark:
             # The late-data rule (docs/targets/flink.md): a row counts in a window only if
             # the watermark in force when it arrived had not reached the window's end.
             where = (f"\nWHERE {self.quote(WM)} IS NULL OR {self.quote(WM)} < "
                      f"{self.window_end()} - {self.interval(1)}")
-        group = ", ".join([self.quote(k) for k in plan.keys] + [self.quote("w")])
+        group = ", ".join([self.quote(k) for k in plan.keys] + [self.quote(WINDOW)])
         inner = (f"SELECT {', '.join(cols)}\nFROM ({windowed}) AS {self.quote('mlc_windowed')}{where}\n"
                  f"GROUP BY {group}")
         return self.outer(plan, inner)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -248,11 +249,20 @@ class Standalone:
 
 @pytest.fixture(scope="module")
 def standalone(airflow, compiled):
+    """One scheduler over the chains fixture's DAGs, the airflow_users flow that a hand-written
+    DAG triggers through a signal bound to an asset address, and the two hand-written DAGs
+    (not its `yearly` flow: catching up from its start date would queue hundreds of runs)."""
     (airflow.work / "chains").mkdir(exist_ok=True)
-    server = Standalone(airflow, airflow.dags / "chains-local", compiled["chains/local"] / "airflow" / "plugins")
+    dags = airflow.work / "standalone-dags"
+    shutil.copytree(airflow.dags / "chains-local", dags / "chains")
+    (dags / "airflow_users").mkdir()
+    shutil.copy(airflow.dags / "airflow_users-local" / "load_raw.py", dags / "airflow_users" / "load_raw.py")
+    shutil.copytree(PROJECTS["airflow_users"] / "handwritten", dags / "handwritten")
+    server = Standalone(airflow, dags, compiled["chains/local"] / "airflow" / "plugins")
     try:
         server.wait("the API server's health check", server.healthy)
-        wanted = {"produce", "after_produce", "us_only", "both_us", "nightly_report"}
+        wanted = {"produce", "after_produce", "us_only", "both_us", "nightly_report", "land_raw", "load_raw",
+                  "read_scores"}
         server.wait("the chains DAGs to be parsed and unpaused", lambda: wanted <= {
             d for (d,) in server.query("SELECT dag_id FROM dag WHERE is_paused = 0")})
         yield server
@@ -290,6 +300,26 @@ def test_chains_start_consumers_through_the_scheduler(standalone):
     assert s.tasks("both_us", both[1][0]) == {"trigger-match": "success", "note": "success"}
     after = s.wait("after_produce to run again", lambda: s.finished_runs("after_produce", 2))
     assert after[1][2] == "success"
+
+
+def test_a_hand_written_dag_starts_a_flow_whose_steps_read_the_payload(standalone):
+    """land_raw (hand-written) emits s3://lake/raw/landed/ with {"region": "us"}; flow load_raw
+    (signal raw_landed bound to that address) starts, its step reads trigger.region, and its
+    `emits signal scores_ready` reaches the hand-written read_scores through s3://lake/scores/."""
+    s = standalone
+    s.trigger("land_raw", {"region": "us"})
+    (land,) = s.wait("land_raw to finish", lambda: s.finished_runs("land_raw", 1))
+    assert land[2] == "success", s.tasks("land_raw", land[0])
+    (load,) = s.wait("load_raw to run", lambda: s.finished_runs("load_raw", 1))
+    assert load[1] == "asset_triggered" and load[2] == "success", s.tasks("load_raw", load[0])
+    assert s.tasks("load_raw", load[0]) == {"copy": "success", "score": "success",
+                                            "score-when": "success", "score-emits-scores_ready": "success"}
+    assert (s.airflow.work / "chains" / "payload.txt").read_text() == "region=us\n"
+    (read,) = s.wait("read_scores to run", lambda: s.finished_runs("read_scores", 1))
+    assert read[1] == "asset_triggered" and read[2] == "success"
+    extras = s.query("SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                     "WHERE a.uri LIKE 's3://lake/scores%'")
+    assert [json.loads(x) for (x,) in extras] == [{"region": "us"}]
 
 
 def test_a_missed_completion_objective_fires_its_callback(standalone):

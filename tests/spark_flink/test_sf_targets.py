@@ -198,3 +198,22 @@ def test_missing_checkpoint_is_a_warning_for_flink(tmp_path):
     program = program_from_text(tmp_path, BASE + "features g on e {\n  from s\n  n = count(*) over 1m\n}\n")
     diags = get("flink").validate(program, "local", Layout(program))
     assert [d.code for d in diags] == ["W1014"]
+
+
+def test_a_source_column_named_like_an_engine_window_column(tmp_path):
+    """Found by the property test: a column `w` once clashed with Spark's window struct (now
+    `__mlc_w`); Flink's window functions add window_start/window_end/window_time, so a stream
+    group's source may not have those (E1011 at check time, at the column)."""
+    text = ("package p\nimport std.connectors.{kafka, files}\nenv local { kafka = files(\"data/events\") }\n"
+            "entity e { key k: string }\n"
+            "source s: stream kafka(topic = \"t\", format = json) {\n"
+            "  schema { k: string, w: int, COLUMN: int, ts: timestamp }\n  event_time ts\n  watermark 10s\n}\n"
+            "features g on e {\n  from s\n  n = count(*) over 1h\n  checkpoint every 1m\n}\n")
+    program = program_from_text(tmp_path, text.replace("COLUMN", "v"))
+    spark = S.DIALECTS["spark"].features_sql(S.plan_group(program, "p.g"), "mlc_input")
+    assert "`__mlc_w`" in spark and "AS `w`" not in spark
+    assert get("flink").validate(program, "local", Layout(program)) == []
+    program = program_from_text(tmp_path, text.replace("COLUMN", "window_end"))
+    diags = get("flink").validate(program, "local", Layout(program))
+    assert [d.code for d in diags] == ["E1011"] and "`window_end`" in diags[0].message
+    assert diags[0].span.line == 6 and diags[0].span.col > 20  # the column, not the source

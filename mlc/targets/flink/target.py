@@ -109,9 +109,19 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     for key in S.stored_groups(program, ("stream",)):
         group = program.feature_groups[key]
         try:
-            S.plan_group(program, key)
+            plan = S.plan_group(program, key)
         except S.PlanError as e:
             diags.append(error("E1011", e.message, e.loc, help=e.help))
+            continue
+        clash = [c for c in S.FLINK_WINDOW_COLUMNS if c in plan.columns]
+        if clash:
+            source = program.sources[plan.source_key]
+            diags.append(error(
+                "E1011", f"stream group `{group.name}`: its source `{source.name}` has a column `{clash[0]}`, "
+                         "a name Flink's window functions give a column of their own",
+                next((f.loc for f in source.schema_ if f.name == clash[0]), None) or source.loc,
+                help="rename the column in the source's schema (Flink reserves window_start, window_end "
+                     "and window_time)"))
             continue
         try:
             group_spec(program, env, key)

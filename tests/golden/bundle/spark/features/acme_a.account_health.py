@@ -55,7 +55,7 @@ SPEC = {
     "sql": {
         "arrival": None,
         "input": "SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
-        "features": "SELECT `account_id`, `w`.`end` AS `event_timestamp`, SUM(`hours`) AS `hours_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `account_id`, `w`",
+        "features": "SELECT `account_id`, `__mlc_w`.`end` AS `event_timestamp`, SUM(`hours`) AS `hours_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `account_id`, `__mlc_w`",
     },
 }
 

@@ -74,7 +74,7 @@ SPEC = {
     "sql": {
         "arrival": "SELECT *, MAX(`__mlc_et`) OVER (ORDER BY `__mlc_file`, `__mlc_pos` ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) - INTERVAL '5' SECOND AS `__mlc_wm` FROM `mlc_source`",
         "input": "SELECT * FROM `mlc_arrival` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
-        "features": "SELECT `card_id`, `w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE `__mlc_et` >= `w`.`end` - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS `merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER (WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\nFROM (SELECT *, window(`__mlc_et`, '3600 seconds', '60 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `card_id`, `w`",
+        "features": "SELECT `card_id`, `__mlc_w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE `__mlc_et` >= `__mlc_w`.`end` - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS `merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER (WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\nFROM (SELECT *, window(`__mlc_et`, '3600 seconds', '60 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `__mlc_w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `card_id`, `__mlc_w`",
     },
 }
 

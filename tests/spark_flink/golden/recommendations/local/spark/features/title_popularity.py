@@ -62,7 +62,7 @@ SPEC = {
     "sql": {
         "arrival": None,
         "input": "SELECT * FROM `mlc_source` WHERE `title_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
-        "features": "SELECT `title_id`, `w`.`end` AS `event_timestamp`, COUNT(*) AS `plays_7d`, SUM(`seconds`) AS `seconds_7d`, COUNT(DISTINCT `member_id`) AS `viewers_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `title_id`, `w`",
+        "features": "SELECT `title_id`, `__mlc_w`.`end` AS `event_timestamp`, COUNT(*) AS `plays_7d`, SUM(`seconds`) AS `seconds_7d`, COUNT(DISTINCT `member_id`) AS `viewers_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `title_id`, `__mlc_w`",
     },
 }
 
