@@ -443,8 +443,19 @@ def _default_slide(group: ir.FeatureGroup, window_ms: int) -> int:
     return window_ms
 
 
+def once(program: ir.Program, key: tuple, compute):
+    """`compute()` once per program (mlc.targets.memo); a PlanError is kept and raised again."""
+    from mlc.targets.memo import once as remember
+
+    return remember(program, key, compute, keep=(PlanError,))
+
+
 def plan_group(program: ir.Program, key: str) -> GroupPlan:
     """The engine-independent plan of one stored feature group; PlanError when it cannot run."""
+    return once(program, ("plan", key), lambda: _plan_group(program, key))
+
+
+def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     group = program.feature_groups[key]
     where = f" in feature group `{group.name}`"
     if not group.sources:

@@ -239,7 +239,14 @@ def _expr_diag(diags: list[Diagnostic], e: ir.Expr, scope: X.Scope, where: str, 
 
 
 def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
-    """What Airflow cannot take, before anything is written (E10xx errors, W10xx warnings)."""
+    """What Airflow cannot take, before anything is written (E10xx errors, W10xx warnings).
+    Nothing of it depends on the env: computed once per program."""
+    from mlc.targets.memo import once
+
+    return list(once(program, ("airflow-validate",), lambda: _validate(program, layout)))
+
+
+def _validate(program: ir.Program, layout: Layout) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     ids: dict[str, tuple[str, object]] = {}
     for key, dag_id in dag_ids(program, layout).items():

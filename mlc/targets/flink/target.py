@@ -88,12 +88,12 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
                     {"restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": "3",
                      "restart-strategy.fixed-delay.delay": "10 s"}),
         "push_source": f"{plan.group}_push",
-        "sql": {
+        "sql": S.once(program, ("flink-sql", key), lambda: {
             "input": flink.input_sql(plan, "mlc_source"),
             "features": flink.features_sql(plan, "mlc_input"),
             "stand_in": ("CREATE TEMPORARY TABLE `mlc_source` WITH ('connector' = 'datagen') "
                          "LIKE `mlc_declared` (EXCLUDING OPTIONS)"),
-        },
+        }),
     }
 
 

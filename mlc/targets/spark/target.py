@@ -68,9 +68,8 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     out_loc = S.location(program, env, key, "offline", group.offline.loc) if group.offline is not None else None
     if out_loc is not None and out_loc["kind"] not in ("files", "s3"):
         raise S.PlanError(f"the offline store of `{group.name}` must be files or s3 in env `{env}`", group.offline.loc)
-    spark = S.DIALECTS["spark"]
     conf, hive, s3_secret = spark_conf(program, env)
-    arrival = spark.arrival_sql(plan, "mlc_source") if plan.watermark else None
+    sql = S.once(program, ("spark-sql", key), lambda: _sql(plan))
     return {
         "group": plan.group,
         "key": key,
@@ -94,11 +93,18 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
         "spark_conf": conf,
         "hive": hive,
         "s3_credentials_env": s3_secret,
-        "sql": {
-            "arrival": arrival,
-            "input": spark.input_sql(plan, "mlc_arrival" if arrival else "mlc_source"),
-            "features": spark.features_sql(plan, "mlc_input"),
-        },
+        "sql": sql,
+    }
+
+
+def _sql(plan: S.GroupPlan) -> dict:
+    """The queries of a group's job (the same in every env)."""
+    spark = S.DIALECTS["spark"]
+    arrival = spark.arrival_sql(plan, "mlc_source") if plan.watermark else None
+    return {
+        "arrival": arrival,
+        "input": spark.input_sql(plan, "mlc_arrival" if arrival else "mlc_source"),
+        "features": spark.features_sql(plan, "mlc_input"),
     }
 
 
