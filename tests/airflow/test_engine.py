@@ -310,8 +310,10 @@ def test_a_hand_written_dag_starts_a_flow_whose_steps_read_the_payload(standalon
     s.trigger("land_raw", {"region": "us"})
     (land,) = s.wait("land_raw to finish", lambda: s.finished_runs("land_raw", 1))
     assert land[2] == "success", s.tasks("land_raw", land[0])
-    (load,) = s.wait("load_raw to run", lambda: s.finished_runs("load_raw", 1))
-    assert load[1] == "asset_triggered" and load[2] == "success", s.tasks("load_raw", load[0])
+    # (the session's dag.test() of load_raw left a manual run in the same database)
+    (load,) = s.wait("load_raw to run", lambda: [r for r in s.runs("load_raw")
+                                                 if r[1] == "asset_triggered" and r[2] in ("success", "failed")])
+    assert load[2] == "success", s.tasks("load_raw", load[0])
     assert s.tasks("load_raw", load[0]) == {"copy": "success", "score": "success",
                                             "score-when": "success", "score-emits-scores_ready": "success"}
     assert (s.airflow.work / "chains" / "payload.txt").read_text() == "region=us\n"
