@@ -613,3 +613,16 @@ def test_line_endings(newline: str) -> None:
     assert diags == []
     assert at(module.decls[1].span)[:3] == (2, 1, 4)
     assert [(c.text, at(c.span)) for c in module.comments] == [("# the model", (2, 12, 2, 23))]
+
+
+@pytest.mark.parametrize("word", ["start", "end", "defaults", "trigger", "step", "param", "signal", "flow", "env"])
+def test_a_feature_right_after_from_may_have_a_flow_keyword_as_its_name(word: str) -> None:
+    """The source of `from` is a dotted name whose parser states are not shared with other dotted
+    names: flow keywords that may follow those (`trigger`, `start`...) are names here."""
+    from mlc.dsl.parser import get_parser
+
+    text = f"package demo\nfeatures g on account {{\n  from events\n  {word} = count(*) over 1d\n}}\n"
+    module, diags = get_parser().parse(text, "a.flow")
+    assert diags == []
+    (features,) = [d for d in module.decls if isinstance(d, A.FeaturesDecl)]
+    assert [f.name.value for f in features.derived] == [word]
