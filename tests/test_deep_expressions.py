@@ -51,13 +51,12 @@ def test_long_rows_check_and_compile_to_flat_code(tmp_path: Path, n: int) -> Non
     when = _function(dag, "_when_c")
     assert when(params={"k": 3}) is True          # 3 - 3 - ... < 0
     assert when(params={"k": -1}) is False         # -1 + (n - 1) is not < 0, and no term is k == -1
-    jinja2 = pytest.importorskip("jinja2")
-    from jinja2.sandbox import SandboxedEnvironment
+    from jinja2.sandbox import SandboxedEnvironment  # a dependency of mlc: never missing
 
     templates = [c.value for c in ast.walk(ast.parse(dag))
                  if isinstance(c, ast.Constant) and isinstance(c.value, str) and c.value.startswith("{{")]
     rendered = sorted(SandboxedEnvironment().from_string(t).render(params={"k": 7}) for t in templates)
-    assert rendered == sorted(["True", str(7 - 7 * (n - 1))]), jinja2.__version__
+    assert rendered == sorted(["True", str(7 - 7 * (n - 1))])
     ir_text = next((root / "out").rglob("*ir*.json")).read_text()
     ir.Program.model_validate_json(ir_text)  # the IR reads back
 
