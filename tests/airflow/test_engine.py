@@ -143,6 +143,7 @@ def test_foreach_when_and_gate_run(dag_runs):
     assert sorted(mapped.values()) == ["success", "success"]            # eu filtered out by `when`
     assert sorted(p.name for p in run["cwd"].glob("fanout_*.txt")) == ["fanout_apac.txt", "fanout_tail.txt",
                                                                        "fanout_us.txt"]
+    assert (run["cwd"] / "fanout_us.txt").read_text() == "us for {{ region }} us\n"   # env, inert
     assert run["tasks"]["per_region-gate"] == "success" and run["tasks"]["tail"] == "success"
     assert (run["cwd"] / "fanout_tail.txt").read_text() == "tail after 2 regions\n"
 

@@ -252,3 +252,14 @@ def test_mapped_values_are_inert_to_jinja(inert, s):
     env = jinja2.sandbox.SandboxedEnvironment()
     assert env.from_string(inert(s)).render() == s
     assert inert([s, 1])[1] == 1 and env.from_string(inert({"k": [s]})["k"][0]).render() == s
+
+
+def test_a_python_step_gets_its_env(tmp_path):
+    """A python step's `env { }` once vanished from the DAG; it is set in the task's environment
+    before the function is called (run for real by the fanout flow in test_engine.py)."""
+    status, output = _compile_text(tmp_path, "flow f {\n  param day: string = \"x\"\n"
+                                             "  step a python(\"jobs.m:main\") { env { DAY = day, K = \"v.sh\" } }\n}\n")
+    assert status == 0, output
+    dag = (tmp_path / "out" / "airflow" / "dags" / "f.py").read_text()
+    assert 'op_kwargs={"mlc_env": {"DAY": "{{ params[\'day\'] }}", "K": "{{ \\"v.sh\\" }}"}}' in dag, dag
+    assert "os.environ.update(mlc_env or {})" in dag

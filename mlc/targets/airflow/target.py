@@ -723,7 +723,10 @@ class FlowLowering:
         call.static += [("python_callable", "_mlc_python_step"), ("op_args", py([module, function]))]
         self.helpers.add("python_step")
         if s.foreach is not None:
-            call.per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item" + "}"))
+            env = f', "mlc_env": {self._env(s, "py", pscope)}' if s.env else ""
+            call.per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item{env}" + "}"))
+        elif s.env:
+            call.static.append(("op_kwargs", "{" + f'"mlc_env": {self._env(s, "jinja", jscope)}' + "}"))
         return "PythonOperator"
 
     def _bash(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:

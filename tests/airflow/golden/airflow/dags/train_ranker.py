@@ -37,11 +37,14 @@ def _mlc_bundle_file(path):
     return os.path.join(root, path)
 
 
-def _mlc_python_step(module, function, **context):
+def _mlc_python_step(module, function, mlc_env=None, **context):
     """A python step: imports `module` (the project root is on the workers' PYTHONPATH)
-    and calls `function` with the run's context as keyword arguments."""
+    and calls `function` with the run's context as keyword arguments, the step's `env`
+    set in this task's environment."""
     import importlib
+    import os
 
+    os.environ.update(mlc_env or {})
     return getattr(importlib.import_module(module), function)(**context)
 
 
