@@ -223,6 +223,25 @@ def test_schedule_facts_read_by_croniter() -> None:
     assert schedule_facts(_schedule("preset", "None")).problem.message == "unknown schedule `None`"
 
 
+@pytest.mark.parametrize("schedule, yaml_schedule, facts", [
+    ("weekly", "weekly", ("0 0 * * 0", "@weekly", 0, 0, 7 * D)),
+    ('cron("30 5 * * 1-5")', 'cron("30 5 * * 1-5")',
+     ("30 5 * * 1-5", "30 5 * * 1-5", (5 * 60 + 30) * 60_000, (5 * 60 + 30) * 60_000, 3 * D)),
+    ("every 6h", "every 6h", (None, None, None, None, 6 * H)),
+    ("Weekly", "Weekly", (None, None, None, None, None)),
+])
+def test_the_ir_carries_what_a_schedule_means(tmp_path: Path, schedule: str, yaml_schedule: str, facts) -> None:
+    """Both front ends lower a schedule with croniter's reading of it, so the proofs and the
+    backends read one fact; a schedule that cannot run carries none."""
+    for name, text in (("main.flow", "package t\n" + flow(schedule=schedule)),
+                       ("main.flow.yaml", "package: t\n" + yaml_flow(schedule=yaml_schedule))):
+        (d := tmp_path / name).mkdir()
+        (d / "mlc.toml").write_text('[project]\nname = "t"\n')
+        (d / name).write_text(text)
+        s = check(load_project([str(d)]), use_cache=False).program.flows["t.f"].schedule
+        assert (s.cron, s.airflow, s.daily_start_ms, s.first_run_ms, s.longest_gap_ms) == facts, name
+
+
 @pytest.mark.parametrize("cron, gap", [("0 1 * * *", D), ("0 1,13 * * *", 12 * H), ("0 9 * * 1-5", 3 * D),
                                        ("*/15 * * * *", 15 * 60_000)])
 def test_longest_gap(cron: str, gap: int) -> None:

@@ -119,9 +119,7 @@ def best(bounds: list[Bound]) -> Bound:
 def schedule_gap(s: ir.Schedule) -> tuple[int | None, str]:
     """(longest gap in ms, how it was read) for a schedule; None when it cannot be read.
     The gap is croniter's (`mlc.compiler.schedules`), as Airflow schedules it."""
-    from mlc.compiler.schedules import schedule_facts
-
-    gap = schedule_facts(s).longest_gap_ms
+    gap = s.longest_gap_ms
     if s.kind == "interval":
         return gap, f"every {fmt_ms(s.every_ms or 0)}"
     if s.kind == "preset":

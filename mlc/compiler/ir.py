@@ -160,11 +160,23 @@ class Feature(Node):
 
 
 class Schedule(Node):
-    """kind: cron (value: the expression) | interval (every_ms) | preset (value: daily, hourly, ...)."""
+    """kind: cron (value: the expression) | interval (every_ms) | preset (value: daily, hourly, ...).
+
+    What the schedule means, read once with croniter when it is lowered
+    (`mlc.compiler.schedules.timing`); all None when it cannot run (the checks say why):
+    cron: the five-field expression (`0 0 * * *` for `daily`); airflow: what a DAG's
+    `schedule=` takes (`@daily`, the cron text); daily_start_ms: the time of day (ms after
+    midnight UTC) every run starts at, if fixed; first_run_ms: the time of day of the first
+    run on a day it runs; longest_gap_ms: the longest time between two runs."""
 
     kind: Literal["cron", "interval", "preset"]
     value: str | None = None
     every_ms: int | None = None
+    cron: str | None = None
+    airflow: str | None = None
+    daily_start_ms: int | None = None
+    first_run_ms: int | None = None
+    longest_gap_ms: int | None = None
     loc: Loc | None = None
 
 

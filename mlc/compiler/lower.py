@@ -14,6 +14,7 @@ from mlc.diagnostics import Diagnostic, Span
 from mlc.dsl import ast as A
 from mlc.compiler import ir
 from mlc.compiler.resolve import Resolver, qualify, summarize
+from mlc.compiler.schedules import timing
 
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "last", "distinct_count")
 
@@ -95,8 +96,11 @@ def _schedule(s: A.Schedule | None) -> ir.Schedule | None:
     if s is None:
         return None
     if s.kind == "interval":
-        return ir.build(ir.Schedule, kind="interval", every_ms=s.value.value, loc=loc(s.span))
-    return ir.build(ir.Schedule, kind=s.kind, value=str(s.value.value), loc=loc(s.span))
+        every, value = s.value.value, None
+    else:
+        every, value = None, str(s.value.value)
+    return ir.build(ir.Schedule, kind=s.kind, value=value, every_ms=every, loc=loc(s.span),
+                    **timing(s.kind, value, every))
 
 
 def _feature(d: A.Derived) -> ir.Feature:

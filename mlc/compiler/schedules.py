@@ -1,6 +1,8 @@
 """What a schedule means, read once with croniter (what Airflow itself uses): the one place
-that reads a cron string. The checks, the freshness calculus and every backend ask this
-module; nothing parses a cron expression by hand.
+that reads a cron string. The lowering stores what a schedule means in the IR
+(`ir.Schedule.cron`, `.airflow`, `.longest_gap_ms`, ... from `timing`), which the freshness
+calculus and every backend read; the checks ask `schedule_facts` why one cannot run.
+Nothing parses a cron expression by hand.
 
     facts = schedule_facts(flow.schedule)
     facts.problem          # None, or why the schedule cannot run (the checks report it)
@@ -78,6 +80,21 @@ class ScheduleFacts:
 
 def schedule_facts(s: ir.Schedule) -> ScheduleFacts:
     return _facts(s.kind, s.value, s.every_ms)
+
+
+@lru_cache(maxsize=1024)
+def _timing(kind: str, value: str | None, every_ms: int | None) -> tuple[tuple[str, int | str | None], ...]:
+    f = _facts(kind, value, every_ms)
+    ok = f.problem is None
+    return (("cron", f.cron if ok else None), ("airflow", f.airflow if ok else None),
+            ("daily_start_ms", f.daily_start_ms if ok else None), ("first_run_ms", f.first_run_ms),
+            ("longest_gap_ms", f.longest_gap_ms))
+
+
+def timing(kind: str, value: str | None, every_ms: int | None) -> dict[str, int | str | None]:
+    """The fields of `ir.Schedule` that say what a schedule means (the lowering fills them
+    once; checks, proofs and backends read them from the IR)."""
+    return dict(_timing(kind, value, every_ms))
 
 
 @lru_cache(maxsize=1024)

@@ -162,9 +162,7 @@ def _time_of_day(text: str) -> int | None:
 
 def _first_run_of_day(schedule: ir.Schedule) -> tuple[int | None, str]:
     """Milliseconds after midnight (UTC) of a schedule's first run of the day."""
-    from mlc.compiler.schedules import schedule_facts
-
-    ms = schedule_facts(schedule).first_run_ms
+    ms = schedule.first_run_ms
     if ms is None:
         return None, ""
     start = f"{ms // 3_600_000:02d}:{(ms // 60_000) % 60:02d}"

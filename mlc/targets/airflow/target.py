@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from mlc.compiler import ir
 from mlc.compiler.dates import parse_utc
 from mlc.compiler.infer import trigger_fields
-from mlc.compiler.schedules import schedule_facts
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
@@ -200,7 +199,7 @@ def _time_of_day(text: str) -> int | None:
 
 
 def deadline_offset_ms(flow: ir.Flow, o: ir.Objective) -> int | None:
-    start = schedule_facts(flow.schedule).daily_start_ms if flow.schedule is not None else None
+    start = flow.schedule.daily_start_ms if flow.schedule is not None else None
     by = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
     if start is None or by is None:
         return None
@@ -395,7 +394,7 @@ def _schedule_code(s: ir.Schedule, imports: dict[str, set[str]], timetable: bool
             imports.setdefault("airflow.sdk", set()).add("DeltaTriggerTimetable")
             return f"DeltaTriggerTimetable({code})"
         return code
-    cron = schedule_facts(s).airflow
+    cron = s.airflow
     if timetable:
         imports.setdefault("airflow.sdk", set()).add("CronTriggerTimetable")
         return f'CronTriggerTimetable({py(cron)}, timezone="UTC")'
@@ -1017,7 +1016,7 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
     runtime = layout.spark_runtime()
     compute_kw = [("task_id", '"compute"'), ("application", f"_mlc_bundle_file({py(job)})"),
                   ("py_files", f"_mlc_bundle_file({py(runtime)})"), ("name", py(dag_id))]
-    gap_ms = schedule_facts(g.schedule).longest_gap_ms if g.schedule is not None else None
+    gap_ms = g.schedule.longest_gap_ms if g.schedule is not None else None
     if gap_ms is not None:
         gap = gap_ms // 1000
         # The windows that end since the previous run (the Spark job widens them to whole days).
