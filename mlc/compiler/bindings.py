@@ -99,9 +99,16 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
     found: dict[str, dict[str, ir.ConnectorUse]] = {}
     for _key, e in sorted(program.envs.items()):
         found.setdefault(e.name, {}).update(e.bindings)
-    uses = [(f"source `{s.name}`", "source", key, s.connector) for key, s in sorted(program.sources.items())]
+    uses = [(f"source `{s.name}`", "source", key, s.connector) for key, s in sorted(program.sources.items())
+            if s.connector is not None]
     uses += [(f"the offline store of `{g.name}`", "offline", key, g.offline)
              for key, g in sorted(program.feature_groups.items()) if g.offline is not None]
+    uses += [(f"the log of service `{s.name}`", "log", key, s.logging.destination)
+             for key, s in sorted(program.feature_services.items()) if s.logging is not None]
+    stores: dict[str, ir.FeatureStoreSpec] = {}
+    for _key, e in sorted(program.envs.items()):
+        if e.feature_store is not None:
+            stores[e.name] = e.feature_store
     out: dict[str, ir.Environment] = {}
     diags: list[Diagnostic] = []
     for name, uses_of_env in sorted(found.items()):
@@ -109,15 +116,14 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
         for logical, use in sorted(uses_of_env.items()):
             connector, args = arguments(program, use, "env")
             bindings[logical] = ir.Binding(connector=connector, settings=args, loc=use.loc)
-        sources: dict[str, ir.Location] = {}
-        offline: dict[str, ir.Location] = {}
+        located: dict[str, dict[str, ir.Location]] = {"source": {}, "offline": {}, "log": {}}
         for what, role, key, use in uses:
             kind, args = arguments(program, use, "source")
             binding = bindings.get(use.connector.name or "")
             bound, env_args = (binding.connector, binding.settings) if binding else (kind, {})
             served = _SERVES.get(bound)
-            if served is not None and (kind not in served or (role == "offline" and bound == "hive")):
-                needs = "an offline table (Parquet files)" if role == "offline" else f"a {kind} connection"
+            if served is not None and (kind not in served or (role != "source" and bound == "hive")):
+                needs = "an offline table (Parquet files)" if role != "source" else f"a {kind} connection"
                 diags.append(error(
                     "E0503", f"`{use.connector.name}` is bound to {bound} in env `{name}`, which cannot serve "
                              f"{what}: it needs {needs}", use.loc,
@@ -128,6 +134,19 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
                 location = ir.Location(kind=bound, settings={**env_args, **args})
             else:
                 location = locate(kind, args, bound, env_args)
-            (sources if role == "source" else offline)[key] = location
-        out[name] = ir.Environment(name=name, bindings=bindings, sources=sources, offline=offline)
+            located[role][key] = location
+        out[name] = ir.Environment(name=name, bindings=bindings, sources=located["source"],
+                                   offline=located["offline"], service_logs=located["log"],
+                                   feature_store=_feature_store(stores.get(name)))
     return out, diags
+
+
+def _feature_store(spec: ir.FeatureStoreSpec | None) -> ir.FeatureStore:
+    """An env's feature store: what it declares, the defaults (`ir.FeatureStore`) for the rest."""
+    if spec is None:
+        return ir.FeatureStore()
+    default = ir.FeatureStore()
+    kind = spec.online_kind or default.online_kind
+    path = spec.online_path if spec.online_path is not None else (default.online_path if kind == "sqlite" else None)
+    return ir.FeatureStore(online_kind=kind, online_path=path, registry=spec.registry or default.registry,
+                           declared=True)

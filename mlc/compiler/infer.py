@@ -25,9 +25,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from mlc.compiler import ir
-from mlc.diagnostics import Diagnostic, error
+from mlc.diagnostics import Diagnostic, did_you_mean, error
 
 NUMBERS = frozenset({"int", "float"})
+# Every type name a declaration may use (`ir.TypeSpec`). The sized numbers type as their
+# family (`SIZED`): an int32 adds to an int64 as an int; the width is for stores and engines.
+TYPE_NAMES = ("string", "bool", "int", "int32", "int64", "float", "float32", "float64", "bytes", "date",
+              "timestamp", "duration", "enum", "map", "json", "struct")
+SIZED = {"int32": "int", "int64": "int", "float32": "float", "float64": "float"}
 TEXTS = frozenset({"string", "date", "timestamp", "enum"})  # what compares with a string
 COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 LITERAL_TYPES = {"string": "string", "int": "int", "float": "float", "bool": "bool", "duration": "duration",
@@ -59,8 +64,9 @@ def an(t: str | None) -> str:
 
 
 def type_name(t: ir.TypeSpec) -> str:
-    """The type of a value declared as `t` (a parameter, a column, a signal field)."""
-    return "list" if t.element is not None else t.name
+    """The type of a value declared as `t` (a parameter, a column, a signal field), as
+    expressions see it: `list`, or the name with sized numbers as their family."""
+    return "list" if t.element is not None else SIZED.get(t.name, t.name)
 
 
 def comparable(a: str | None, b: str | None) -> bool:
@@ -161,9 +167,12 @@ def _span(first: ir.Loc | None, last: ir.Loc | None) -> ir.Loc | None:
 class Inferrer:
     """Types expressions; with `report`, every operator whose operands do not fit is an E0303."""
 
-    def __init__(self, lookup: Lookup, report: Callable[[Diagnostic], None] | None = None) -> None:
+    def __init__(self, lookup: Lookup, report: Callable[[Diagnostic], None] | None = None,
+                 known_calls: frozenset[str] = frozenset()) -> None:
         self.lookup = lookup
         self.report = report
+        # calls the caller gives a meaning of its own (the aggregations of a group): not unknown
+        self.known_calls = known_calls
 
     def type_of(self, e: ir.Expr) -> str | None:
         op = e.op
@@ -258,6 +267,10 @@ class Inferrer:
         types = [self.type_of(a) for a in e.args]
         fn = FUNCTIONS.get(e.name or "")
         if fn is None:
+            if self.report is not None and e.name not in self.known_calls:
+                self.report(error(
+                    "E0311", f"unknown function `{e.name}`", e.loc, help=did_you_mean(e.name or "", FUNCTIONS),
+                    notes=("functions every backend computes alike: " + ", ".join(sorted(FUNCTIONS)),)))
             return None
         accepts, result = fn
         if accepts is not None:

@@ -67,15 +67,28 @@ class Ref(Node):
 
 
 class TypeSpec(Node):
+    """A declared type. `name`: one of `mlc.compiler.infer.TYPE_NAMES` (string, bool, int,
+    int32, int64, float, float32, float64, bytes, date, timestamp, duration, enum, map, json,
+    struct, list); `int` is int64 and `float` float64 (the sized names say the width a store
+    keeps). `args`: the members of an enum; `element`: the element type of a list;
+    `fields`: the named, typed members of a `struct(name: string, age: int)`; a `map` maps
+    strings to strings (Feast's Map), `json` is JSON text."""
+
     name: str
     args: tuple[str, ...] = ()
     nullable: bool = False
     element: "TypeSpec | None" = None
+    fields: tuple["Field", ...] = ()
+    loc: Loc | None = None
 
 
 class Field(Node):
+    """A named, typed field; `description` is the text written after its type
+    (`avg_daily_trips: int64 "Average daily trips"`)."""
+
     name: str
     type: TypeSpec
+    description: str | None = None
     loc: Loc | None = None
 
 
@@ -87,13 +100,18 @@ class ParamSpec(Node):
 
 
 class Decl(Node):
-    """What every declaration has: its name, package, metadata and location."""
+    """What every declaration has: its name, package, metadata and location.
+
+    `tags`: the list form (`tags ["a", "b"]`); `tag_values`: the key/value form
+    (`tags { team = "x", "feast.io/role" = "label" }`), keys sorted. A declaration may
+    have either (both forms in one block: E0110)."""
 
     name: str
     package: str | None = None
     doc: str | None = None
     owner: str | None = None
     tags: tuple[str, ...] = ()
+    tag_values: dict[str, str] = PField(default_factory=dict)
     description: str | None = None
     loc: Loc | None = None
 
@@ -114,8 +132,22 @@ class Import(Decl):
     alias: str | None = None
 
 
+class FeatureStoreSpec(Node):
+    """An env's `feature_store { online sqlite("data/online.db"), registry "data/registry.db" }`
+    as written; `ir.Environment.feature_store` holds it resolved (defaults filled in).
+    `online`: the online store kind and its argument (a path for sqlite, a connection string
+    for redis); `registry`: the registry's path."""
+
+    online_kind: str | None = None
+    online_path: str | None = None
+    registry: str | None = None
+    setting_locs: dict[str, Loc] = PField(default_factory=dict)
+    loc: Loc | None = None
+
+
 class Env(Decl):
     bindings: dict[str, ConnectorUse] = PField(default_factory=dict)
+    feature_store: FeatureStoreSpec | None = None
 
 
 class Connector(Decl):
@@ -125,10 +157,21 @@ class Connector(Decl):
 
 
 class Source(Decl):
-    kind: Literal["stream", "table"]
-    connector: ConnectorUse
+    """kind: stream | table (read through `connector`) | push (`source s: push { batch b }`:
+    rows are pushed by a caller, and land in the batch source `batch`, whose schema,
+    event_time and created_time it shares; connector None) | request (`source r: request
+    { schema { ... } }`: fields a caller sends with each request, shared by the request-time
+    groups that name it; connector None).
+
+    `created_time`: the column that orders two rows of one key and event time (Feast's
+    `created_timestamp_column`), None when not said."""
+
+    kind: Literal["stream", "table", "push", "request"]
+    connector: ConnectorUse | None = None
     schema_: tuple[Field, ...] = PField(default=(), alias="schema")
     event_time: Ref | None = None
+    created_time: Ref | None = None
+    batch: Ref | None = None
     watermark_ms: int | None = None
     arrives_every_ms: int | None = None
     arrives_delay_ms: int | None = None
@@ -156,6 +199,7 @@ class Feature(Node):
     expr: Expr | None = None
     window_ms: int | None = None
     every_ms: int | None = None
+    description: str | None = None
     loc: Loc | None = None
 
 
@@ -186,15 +230,55 @@ class Bound(Node):
     loc: Loc | None = None
 
 
+class OnDemand(Node):
+    """A request-time group's `on_demand { mode python, write_to_online true, inputs [g, r] }`.
+    `mode`: how the feature store runs its expressions (Feast's on-demand `mode`);
+    `write_to_online`: computed when written and stored, not at each request;
+    `inputs`: the groups and request sources it reads, said explicitly (they must cover
+    what its expressions read); () when not said (then read off the expressions)."""
+
+    mode: Literal["python", "pandas"] = "pandas"
+    write_to_online: bool = False
+    inputs: tuple[Ref, ...] = ()
+    loc: Loc | None = None
+
+
+class LabelSpec(Node):
+    """`label_view { labeler COLUMN, conflict last_write_wins }` in a group: the group holds
+    labels (Feast's LabelView), not features. `labeler`: the column naming who labelled a row;
+    `conflict`: how two labels of one key are resolved."""
+
+    labeler: Ref | None = None
+    conflict: Literal["last_write_wins", "labeler_priority", "majority_vote"] = "last_write_wins"
+    loc: Loc | None = None
+
+
 class FeatureGroup(Decl):
+    """`mode`: stream (a stream source), batch (table or push sources), request (no `from`).
+
+    `registered`: the group is its source's table as it stands (`registered`, or a `from` a
+    push source): only plain columns, no compute job, no DAG; the feature store reads the
+    source's location. `ttl_ms`: how long a value stays valid (`ttl 1d`, or `online ttl 1d`),
+    None: not said; `online_ttl_ms`: the ttl written in `online ttl`. `online`: `online`
+    written (`online false`: not online, as when absent).
+    `request`: every request field the group reads: its own `request { }` fields, then
+    those of the named request sources (`request vals_to_add`), which `request_sources`
+    lists. `on_demand`, `label`: see OnDemand, LabelSpec."""
+
     entity: Ref
     mode: Literal["stream", "batch", "request"]
     sources: tuple[Ref, ...] = ()
     features: tuple[Feature, ...] = ()
     request: tuple[Field, ...] = ()
+    request_sources: tuple[Ref, ...] = ()
     checkpoint_ms: int | None = None
     online: bool = False
     online_ttl_ms: int | None = None
+    ttl_ms: int | None = None
+    ttl_loc: Loc | None = None
+    registered: bool = False
+    on_demand: OnDemand | None = None
+    label: LabelSpec | None = None
     offline: ConnectorUse | None = None
     schedule: Schedule | None = None
     timeout_ms: int | None = None
@@ -226,10 +310,38 @@ class Serve(Node):
     loc: Loc | None = None
 
 
+class ServiceLogging(Node):
+    """`logging files("logs/x") [sample 10%]`: where a service's served features are logged
+    (an offline-store connector call, located per env like `offline`) and the fraction logged."""
+
+    destination: ConnectorUse
+    sample_rate: float = 1.0
+    loc: Loc | None = None
+
+
+class FeatureService(Decl):
+    """`service NAME [for MODEL] { features [g.f, h.*], logging files("...") }`: the features
+    a model is served and trained with (Feast's FeatureService). `model`: the model it serves
+    (several services may serve one model: versions). `implicit`: made by the compiler for a
+    model that no service serves, named after the model, holding exactly its inputs."""
+
+    features: tuple[FeatureRef, ...] = ()
+    model: Ref | None = None
+    logging: ServiceLogging | None = None
+    implicit: bool = False
+
+
 class Model(Decl):
+    """`service`: the feature service the model is served with, always set after assembly:
+    the one its `service NAME` names, else the one service `for` it, else its implicit
+    service (key: the model's key, `FeatureService.implicit`). `labels`: the label feature
+    its training rows take (`labels g.f`, a group with `label_view`)."""
+
     deterministic: bool
     framework: str | None = None
     inputs: tuple[FeatureRef, ...] = ()
+    service: Ref | None = None
+    labels: FeatureRef | None = None
     output: Field | None = None
     confidence: tuple[float, float] | None = None
     fallback: Fallback | None = None
@@ -414,6 +526,18 @@ class Location(Node):
     settings: dict[str, Any] = PField(default_factory=dict)
 
 
+class FeatureStore(Node):
+    """An env's feature store, resolved: what its `feature_store { }` says, defaults filled in
+    (sqlite at `data/online_store.db`, registry `data/registry.db`, Feast's local template).
+    `online_kind`: sqlite | redis | ...; `online_path`: the sqlite file or the connection
+    string; `registry`: the registry file; `declared`: the env wrote `feature_store`."""
+
+    online_kind: str = "sqlite"
+    online_path: str | None = "data/online_store.db"
+    registry: str = "data/registry.db"
+    declared: bool = False
+
+
 class Environment(Node):
     """One env resolved: its bindings, and the location of every source and offline store
     (by the qualified key of the source, or of the feature group)."""
@@ -422,6 +546,8 @@ class Environment(Node):
     bindings: dict[str, Binding] = PField(default_factory=dict)
     sources: dict[str, Location] = PField(default_factory=dict)
     offline: dict[str, Location] = PField(default_factory=dict)
+    service_logs: dict[str, Location] = PField(default_factory=dict)
+    feature_store: "FeatureStore | None" = None
 
     @property
     def local(self) -> bool:
@@ -442,6 +568,7 @@ class Program(Node):
     entities: dict[str, Entity] = PField(default_factory=dict)
     feature_groups: dict[str, FeatureGroup] = PField(default_factory=dict)
     models: dict[str, Model] = PField(default_factory=dict)
+    feature_services: dict[str, FeatureService] = PField(default_factory=dict)
     signals: dict[str, Signal] = PField(default_factory=dict)
     flows: dict[str, Flow] = PField(default_factory=dict)
     slos: dict[str, Slo] = PField(default_factory=dict)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from mlc.diagnostics import Diagnostic, Span
+from mlc.diagnostics import Diagnostic, Span, did_you_mean, error
 from mlc.dsl import ast as A
 from mlc.compiler import ir
 from mlc.compiler.resolve import Resolver, qualify, summarize
@@ -20,7 +20,7 @@ AGGREGATIONS = ("count", "sum", "avg", "min", "max", "last", "distinct_count")
 
 _SECTION = {
     "env": "envs", "connector": "connectors", "source": "sources", "entity": "entities",
-    "features": "feature_groups", "model": "models", "signal": "signals", "flow": "flows", "slo": "slos",
+    "features": "feature_groups", "model": "models", "service": "feature_services", "signal": "signals", "flow": "flows", "slo": "slos",
 }
 
 
@@ -68,11 +68,13 @@ def _arg(a: A.Arg) -> ir.Expr:
 
 def type_spec(t: A.TypeRef) -> ir.TypeSpec:
     return ir.build(ir.TypeSpec, name=t.name, args=t.args, nullable=t.nullable,
-                       element=type_spec(t.element) if t.element else None)
+                    element=type_spec(t.element) if t.element else None,
+                    fields=tuple(field(f) for f in t.fields), loc=loc(t.span))
 
 
 def field(f: A.Field) -> ir.Field:
-    return ir.build(ir.Field, name=f.name.value, type=type_spec(f.type), loc=loc(f.span))
+    return ir.build(ir.Field, name=f.name.value, type=type_spec(f.type),
+                    description=f.description.value if f.description else None, loc=loc(f.span))
 
 
 def _common(d: A.Decl, package: str | None) -> dict:
@@ -81,6 +83,7 @@ def _common(d: A.Decl, package: str | None) -> dict:
         "name": d.name.value, "package": package, "doc": m.doc,
         "owner": m.owner.value if m.owner else None,
         "tags": tuple(t.value for t in m.tags),
+        "tag_values": dict(sorted((k.value, v.value) for k, v in m.tag_values)),
         "description": m.description.value if m.description else None,
         "loc": loc(d.span),
     }
@@ -273,7 +276,66 @@ class Lowering:
     # one method per declaration kind -----------------------------------------------------
     def _decl_env(self, d: A.EnvDecl, pkg):
         return ir.build(ir.Env, **_common(d, pkg), bindings={
-            b.name.value: self._connector(b.call) for b in d.bindings})
+            b.name.value: self._connector(b.call) for b in d.bindings},
+            feature_store=self._feature_store(d))
+
+    def _settings(self, settings: tuple[A.Setting, ...], allowed: dict[str, str], block: str) -> dict[str, A.Setting]:
+        """The settings of a small block (`on_demand { }`, ...) by name; an unknown name or a value
+        of the wrong kind (`allowed`: name -> string | bool | name | call | list) is E0308."""
+        out: dict[str, A.Setting] = {}
+        for x in settings:
+            name, v = x.name.value, x.value
+            want = allowed.get(name)
+            if want is None:
+                self.diagnostics.append(error(
+                    "E0308", f"`{block}` has no setting `{name}`", x.name.span,
+                    help=did_you_mean(name, allowed), notes=(f"its settings: {', '.join(allowed)}",)))
+                continue
+            ok = {"string": isinstance(v, A.Literal) and v.kind == "string",
+                  "bool": isinstance(v, A.Literal) and v.kind == "bool",
+                  "name": isinstance(v, A.Ref) and len(v.parts) == 1,
+                  "call": isinstance(v, (A.Call, A.Ref)),
+                  "list": isinstance(v, A.ListExpr) and all(isinstance(i, A.Ref) for i in v.items)}[want]
+            if not ok:
+                shown = {"string": "a string", "bool": "true or false", "name": "a name",
+                         "call": "a store, as in `sqlite(\"data/online.db\")`", "list": "a list of names"}[want]
+                self.diagnostics.append(error("E0308", f"`{name}` in `{block}` takes {shown}", x.value.span))
+                continue
+            out[name] = x
+        return out
+
+    def _choice(self, s: A.Setting | None, choices: tuple[str, ...], block: str) -> str | None:
+        if s is None:
+            return None
+        value = s.value.dotted  # type: ignore[union-attr]
+        if value not in choices:
+            self.diagnostics.append(error(
+                "E0308", f"`{s.name.value}` in `{block}` is one of {', '.join(choices)}, not `{value}`",
+                s.value.span, help=did_you_mean(value, choices)))
+            return None
+        return value
+
+    def _feature_store(self, d: A.EnvDecl) -> ir.FeatureStoreSpec | None:
+        if d.feature_store is None:
+            return None
+        got = self._settings(d.feature_store, {"online": "call", "registry": "string"}, "feature_store")
+        kind = path = None
+        if (online := got.get("online")) is not None:
+            v = online.value
+            call = v if isinstance(v, A.Call) else None
+            kind = (call.func if call else v).dotted  # type: ignore[union-attr]
+            args = call.positional() if call else []
+            if len(args) > 1 or (args and not (isinstance(args[0], A.Literal) and args[0].kind == "string")) \
+                    or (call and call.kwargs()):
+                self.diagnostics.append(error("E0308", "the online store takes one string: its path or "
+                                                       "connection string", v.span,
+                                              help=f'write `online {kind}("data/online_store.db")`'))
+            elif args:
+                path = args[0].value  # type: ignore[union-attr]
+        registry = got.get("registry")
+        return ir.build(ir.FeatureStoreSpec, online_kind=kind, online_path=path,
+                        registry=registry.value.value if registry else None,  # type: ignore[union-attr]
+                        setting_locs={k: x.span for k, x in got.items()}, loc=loc(d.feature_store_span))
 
     def _connector_decl_params(self, ps) -> tuple[ir.ParamSpec, ...]:
         return tuple(ir.build(ir.ParamSpec, 
@@ -287,10 +349,13 @@ class Lowering:
             source_params=self._connector_decl_params(d.source_params))
 
     def _decl_source(self, d: A.SourceDecl, pkg):
-        return ir.build(ir.Source, 
-            **_common(d, pkg), kind=d.source_kind, connector=self._connector(d.connector),
+        return ir.build(ir.Source,
+            **_common(d, pkg), kind=d.source_kind,
+            connector=self._connector(d.connector) if d.connector is not None else None,
             schema_=tuple(field(f) for f in d.schema),
             event_time=ref(d.event_time) if d.event_time else None,
+            created_time=ref(d.created_time) if d.created_time else None,
+            batch=self._ref(d.batch, "source") if d.batch else None,
             watermark_ms=_ms(d.watermark), arrives_every_ms=_ms(d.arrives_every),
             arrives_delay_ms=_ms(d.arrives_delay), watermark_loc=_clause_loc(d.meta, "watermark"),
             arrives_loc=_clause_loc(d.meta, "arrives"))
@@ -306,7 +371,7 @@ class Lowering:
             sources.append(ref(r, symbol.key if symbol else None))
             if symbol is not None:
                 kinds.add(symbol.source_kind)
-        mode = "stream" if "stream" in kinds else "batch" if d.sources or not d.request else "request"
+        mode = "stream" if "stream" in kinds else "batch" if d.sources else "request"
         features = [ir.build(ir.Feature, name=c.name.value, kind="column", type=type_spec(c.type),
                                                agg=None, expr=None, window_ms=None, every_ms=None,
                                                loc=loc(c.span)) for c in d.columns]
@@ -316,13 +381,62 @@ class Lowering:
         return ir.build(ir.FeatureGroup, 
             **_common(d, pkg), entity=self._ref(d.entity, "entity"), mode=mode, sources=tuple(sources),
             features=tuple(features), request=tuple(field(f) for f in d.request),
-            checkpoint_ms=_ms(d.checkpoint), online=d.online is not None,
+            request_sources=tuple(self._ref(n, "source") for n in d.request_sources),
+            checkpoint_ms=_ms(d.checkpoint), online=d.online is not None and d.online.enabled,
             online_ttl_ms=_ms(d.online.ttl) if d.online else None,
+            ttl_ms=_ms(d.ttl) if d.ttl else _ms(d.online.ttl) if d.online else None,
+            ttl_loc=loc(d.ttl.span if d.ttl else d.online.ttl.span if d.online and d.online.ttl else None),
+            registered=d.registered is not None or "push" in kinds,
+            on_demand=self._on_demand(d), label=self._label_view(d),
             offline=self._connector(d.offline) if d.offline else None, schedule=_schedule(d.schedule),
             timeout_ms=_ms(d.timeout),
             freshness=ir.build(ir.Bound, op=fresh.op, value_ms=fresh.value.value, loc=loc(fresh.span))
             if fresh else None,
             checkpoint_loc=_clause_loc(d.meta, "checkpoint"), timeout_loc=_clause_loc(d.meta, "timeout"))
+
+    def _on_demand(self, d: A.FeaturesDecl) -> ir.OnDemand | None:
+        if d.on_demand is None:
+            return None
+        block = "on_demand"
+        got = self._settings(d.on_demand, {"mode": "name", "write_to_online": "bool", "inputs": "list"}, block)
+        mode = self._choice(got.get("mode"), ("python", "pandas"), block) or "pandas"
+        w = got.get("write_to_online")
+        inputs = got.get("inputs")
+        return ir.build(ir.OnDemand, mode=mode, write_to_online=bool(w.value.value) if w else False,  # type: ignore[union-attr]
+                        inputs=tuple(self._ref(i, "features", "source")
+                                     for i in (inputs.value.items if inputs else ())),  # type: ignore[union-attr]
+                        loc=loc(d.on_demand_span))
+
+    def _label_view(self, d: A.FeaturesDecl) -> ir.LabelSpec | None:
+        if d.label_view is None:
+            return None
+        block = "label_view"
+        got = self._settings(d.label_view, {"labeler": "name", "conflict": "name"}, block)
+        conflict = self._choice(got.get("conflict"), ("last_write_wins", "labeler_priority", "majority_vote"), block)
+        labeler = got.get("labeler")
+        return ir.build(ir.LabelSpec, labeler=ref(labeler.value) if labeler else None,  # type: ignore[arg-type]
+                        conflict=conflict or "last_write_wins", loc=loc(d.label_view_span))
+
+    def _feature_refs(self, refs: tuple[A.FeatureRef, ...]) -> tuple[ir.FeatureRef, ...]:
+        out = []
+        for i in refs:
+            symbol = self._lookup(i.group.value, i.group.span, ("features",))
+            out.append(ir.build(ir.FeatureRef,
+                group=i.group.value, feature=i.feature.value if i.feature else None,
+                target=symbol.key if symbol else None, loc=loc(i.span)))
+        return tuple(out)
+
+    def _decl_service(self, d: A.ServiceDecl, pkg):
+        lg = d.logging
+        logging = None
+        if lg is not None:
+            rate = 1.0
+            if lg.sample is not None:
+                rate = lg.sample.value / 100 if lg.sample.kind == "percent" else lg.sample.value  # type: ignore[operator]
+            logging = ir.build(ir.ServiceLogging, destination=self._connector(lg.destination), sample_rate=rate,
+                               loc=loc(lg.span))
+        return ir.build(ir.FeatureService, **_common(d, pkg), features=self._feature_refs(d.features),
+                        model=self._ref(d.model, "model") if d.model else None, logging=logging)
 
     def _decl_model(self, d: A.ModelDecl, pkg):
         serve = None
@@ -342,15 +456,11 @@ class Lowering:
         if d.confidence is not None:
             conf = (float(d.confidence.low.value), float(d.confidence.high.value))
         fb = d.fallback
-        inputs = []
-        for i in d.inputs:
-            symbol = self._lookup(i.group.value, i.group.span, ("features",))
-            inputs.append(ir.build(ir.FeatureRef, 
-                group=i.group.value, feature=i.feature.value if i.feature else None,
-                target=symbol.key if symbol else None, loc=loc(i.span)))
-        return ir.build(ir.Model, 
+        return ir.build(ir.Model,
             **_common(d, pkg), deterministic=d.determinism is None or d.determinism.value == "deterministic",
-            framework=d.framework.value if d.framework else None, inputs=tuple(inputs),
+            framework=d.framework.value if d.framework else None, inputs=self._feature_refs(d.inputs),
+            service=self._ref(d.service, "service") if d.service else None,
+            labels=self._feature_refs((d.labels,))[0] if d.labels else None,
             output=field(d.output) if d.output else None, confidence=conf,
             fallback=ir.build(ir.Fallback, 
                 model=self._ref(fb.model, "model"), when=expr(fb.when) if fb.when is not None else None,
@@ -422,9 +532,52 @@ def assemble(fragments: list[Fragment], files: list[str], packages: set[str]) ->
             target = sections[name]
             for key, decl in decls.items():
                 target.setdefault(key, decl)
+    _with_request_fields(sections)
+    _with_services(sections)
     return ir.build(ir.Program, format_version=ir.FORMAT_VERSION, files=tuple(files),
                     packages=tuple(sorted(packages)), imports=tuple(imports),
                     **{k: dict(sorted(v.items())) for k, v in sections.items()})
+
+
+def _with_request_fields(sections: dict[str, dict]) -> None:
+    """A group's `request` gets the fields of the request sources it names (after its own):
+    a source may be in another file, so this is done on the assembled program."""
+    sources = sections["sources"]
+    groups = sections["feature_groups"]
+    for key, g in groups.items():
+        if not g.request_sources:
+            continue
+        fields = list(g.request)
+        for r in g.request_sources:
+            src = sources.get(r.target or "")
+            if src is not None and src.kind == "request":
+                fields += [f for f in src.schema_ if f.name not in {x.name for x in fields}]
+        groups[key] = g.model_copy(update={"request": tuple(fields)})
+
+
+def _with_services(sections: dict[str, dict]) -> None:
+    """Every model gets its feature service (`ir.Model.service`): the one it names, else the
+    one service declared `for` it, else an implicit one holding exactly its inputs. With several
+    services for a model and none named, `service` stays None (E0211 says so)."""
+    services = sections["feature_services"]
+    models = sections["models"]
+    serving: dict[str, list[str]] = {}
+    for key, s in services.items():
+        if s.model is not None and s.model.target is not None:
+            serving.setdefault(s.model.target, []).append(key)
+    for key, m in models.items():
+        if m.service is not None:
+            continue
+        found = serving.get(key, [])
+        if len(found) == 1:
+            svc = services[found[0]]
+            models[key] = m.model_copy(update={"service": ir.build(ir.Ref, name=svc.name, target=found[0],
+                                                                   loc=svc.loc)})
+        elif not found:
+            services[key] = ir.build(ir.FeatureService, name=m.name, package=m.package, owner=m.owner,
+                                     features=m.inputs, model=ir.build(ir.Ref, name=m.name, target=key, loc=m.loc),
+                                     implicit=True, loc=m.loc)
+            models[key] = m.model_copy(update={"service": ir.build(ir.Ref, name=m.name, target=key, loc=m.loc)})
 
 
 _OBJECTIVE_TARGETS = {

@@ -20,6 +20,7 @@ STDLIB_MODULES = ("std.connectors", "std.slo")
 NAMESPACE = {"connector": "connector", "env": "env"}
 KIND_WORDS = {
     "source": "source", "entity": "entity", "features": "feature group", "model": "model",
+    "service": "feature service",
     "signal": "signal", "flow": "flow", "slo": "slo", "connector": "connector", "env": "env",
 }
 

@@ -146,13 +146,17 @@ class TypeRef:
     nullable: bool
     element: "TypeRef | None"
     span: Span
+    fields: tuple["Field", ...] = ()  # of a `struct(name: string, ...)`
 
 
 @dataclass(slots=True)
 class Field:
+    """`name: type ["description"]`."""
+
     name: Name
     type: TypeRef
     span: Span
+    description: Literal | None = None
 
 
 @dataclass(slots=True)
@@ -189,6 +193,7 @@ class Meta:
     doc: str | None = None
     owner: Literal | None = None
     tags: tuple[Literal, ...] = ()
+    tag_values: tuple[tuple[Literal, Literal], ...] = ()  # `tags { key = "value" }`: (key, value)
     description: Literal | None = None
     clauses: tuple[tuple[str, Span], ...] = ()
 
@@ -229,6 +234,8 @@ class Binding:
 class EnvDecl(Decl):
     kind = "env"
     bindings: tuple[Binding, ...] = ()
+    feature_store: tuple[Setting, ...] | None = None
+    feature_store_span: Span | None = None
 
 
 @dataclass(slots=True)
@@ -242,10 +249,12 @@ class ConnectorDecl(Decl):
 @dataclass(slots=True)
 class SourceDecl(Decl):
     kind = "source"
-    source_kind: str = "table"
-    connector: Call = None  # type: ignore[assignment]
+    source_kind: str = "table"  # stream | table | push | request
+    connector: Call | None = None  # None for push and request sources
     schema: tuple[Field, ...] = ()
     event_time: Name | None = None
+    created_time: Name | None = None
+    batch: Name | None = None  # of a push source
     watermark: Literal | None = None
     arrives_every: Literal | None = None
     arrives_delay: Literal | None = None
@@ -267,11 +276,12 @@ class Window:
 
 @dataclass(slots=True)
 class Column:
-    """A plain column taken as it is: `conv_rate: float`."""
+    """A plain column taken as it is: `conv_rate: float ["description"]`."""
 
     name: Name
     type: TypeRef
     span: Span
+    description: Literal | None = None
 
 
 @dataclass(slots=True)
@@ -287,8 +297,11 @@ class Derived:
 
 @dataclass(slots=True)
 class Online:
+    """`online [ttl D]`, or `online true|false` (`enabled`)."""
+
     ttl: Literal | None
     span: Span
+    enabled: bool = True
 
 
 @dataclass(slots=True)
@@ -308,8 +321,15 @@ class FeaturesDecl(Decl):
     columns: tuple[Column, ...] = ()
     derived: tuple[Derived, ...] = ()
     request: tuple[Field, ...] = ()
+    request_sources: tuple[Name, ...] = ()
     checkpoint: Literal | None = None
     online: Online | None = None
+    ttl: Literal | None = None
+    registered: Span | None = None
+    on_demand: tuple[Setting, ...] | None = None
+    on_demand_span: Span | None = None
+    label_view: tuple[Setting, ...] | None = None
+    label_view_span: Span | None = None
     offline: Call | None = None
     schedule: Schedule | None = None
     timeout: Literal | None = None
@@ -343,6 +363,25 @@ class ModelDecl(Decl):
     fallback: Fallback | None = None
     serve: tuple[Setting, ...] | None = None
     serve_span: Span | None = None
+    service: Name | None = None
+    labels: FeatureRef | None = None
+
+
+@dataclass(slots=True)
+class ServiceLogging:
+    destination: Call
+    sample: Literal | None
+    span: Span
+
+
+@dataclass(slots=True)
+class ServiceDecl(Decl):
+    """`service NAME [for MODEL] { features [...], logging files("...") [sample 10%] }`."""
+
+    kind = "service"
+    model: Name | None = None
+    features: tuple[FeatureRef, ...] = ()
+    logging: ServiceLogging | None = None
 
 
 @dataclass(slots=True)
@@ -491,7 +530,7 @@ class SloDecl(Decl):
 
 Declaration = Union[
     PackageDecl, ImportDecl, EnvDecl, ConnectorDecl, SourceDecl, EntityDecl,
-    FeaturesDecl, ModelDecl, SignalDecl, FlowDecl, SloDecl,
+    FeaturesDecl, ModelDecl, ServiceDecl, SignalDecl, FlowDecl, SloDecl,
 ]
 
 

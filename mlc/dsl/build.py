@@ -23,7 +23,7 @@ _SIZE = re.compile(r"([0-9]+)([KMGT]i?)")
 # Clauses that may be written more than once in one block.
 _REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step", "edge", "param",
                          "uses", "emits", "setting", "kwarg", "objective", "env_param",
-                         "source_param"})
+                         "source_param", "request_source"})
 
 
 def duration_ms(text: str) -> int:
@@ -94,6 +94,11 @@ def node_list(fn):
         return fn(self, self._span(children), [c for c in children if not self._dropped(c)])
     callback.__name__ = fn.__name__
     return callback
+
+
+def _span_of(items: list, key: str) -> Span | None:
+    """Where block item `key` was written (its first occurrence)."""
+    return next((s for (k, _v, s) in items if k == key), None)
 
 
 class AstBuilder:
@@ -167,10 +172,11 @@ class AstBuilder:
         seen: dict[str, Span] = {}
         meta = A.Meta(clauses=tuple((key, span) for key, _value, span in items))
         for key, value, span in items:
-            if key in ("owner", "tags", "description"):
-                if key in seen:
-                    self._twice(key, kind, span, seen[key])
-                seen[key] = span
+            if key in ("owner", "tags", "tag_values", "description"):
+                once = "tags" if key == "tag_values" else key  # one `tags`, in either form
+                if once in seen:
+                    self._twice(once, kind, span, seen[once])
+                seen[once] = span
                 setattr(meta, key, value)
                 continue
             if key in _REPEATABLE:
@@ -363,13 +369,20 @@ class AstBuilder:
         return A.TypeRef(str(name), tuple(n.value for n in args or ()), q is not None, None,
                          span)
 
+    @node_list
+    def struct_type(self, span, children: list) -> A.TypeRef:
+        name, *rest = children
+        q = rest.pop() if rest and isinstance(rest[-1], Token) else None
+        return A.TypeRef(str(name), (), q is not None, None, span, fields=self._fields(rest))
+
     @node
     def list_type(self, span, element: A.TypeRef, q=None) -> A.TypeRef:
         return A.TypeRef("list", (), q is not None, element, span)
 
     @node
-    def field(self, span, name: Token, t: A.TypeRef):
-        return ("field", A.Field(self._name(name), t, span), span)
+    def field(self, span, name: Token, t: A.TypeRef, description=None):
+        desc = self._lit_string(description) if description is not None else None
+        return ("field", A.Field(self._name(name), t, span, desc), span)
 
     @node
     def param_field(self, span, name: Token, t: A.TypeRef, default=None):
@@ -386,6 +399,16 @@ class AstBuilder:
     @node_list
     def tags(self, span, toks: list):
         return ("tags", tuple(self._lit_string(t) for t in toks if t is not None), span)
+
+    @node_list
+    def tag_map(self, span, pairs: list):
+        return ("tag_values", tuple(pairs), span)
+
+    @node
+    def tag_pair(self, span, key: Token, value: Token):
+        k = self._lit_string(key) if key.type == "STRING" else A.Literal("string", str(key), str(key),
+                                                                        self._tok_span(key))
+        return (k, self._lit_string(value))
 
     @node
     def description(self, span, s: Token):
@@ -414,10 +437,16 @@ class AstBuilder:
         return ("binding", A.Binding(self._name(name), call, span), span)
 
     @node_list
+    def feature_store(self, span, settings: list):
+        return ("feature_store", tuple(v for (_k, v, _s) in settings), span)
+
+    @node_list
     def env_decl(self, span, children: list) -> A.EnvDecl:
         name, *items = children
         f, m = self._fold("env", items)
-        return A.EnvDecl(self._name(name), span, m, bindings=tuple(f.get("binding", ())))
+        return A.EnvDecl(self._name(name), span, m, bindings=tuple(f.get("binding", ())),
+                         feature_store=f.get("feature_store"),
+                         feature_store_span=next((s for (k, _v, s) in items if k == "feature_store"), None))
 
     # ---------------------------------------------------------------- connectors
     @node_list
@@ -456,14 +485,36 @@ class AstBuilder:
     def arrives(self, span, every: Token, delay=None):
         return ("arrives", (self._lit_duration(every), self._lit_duration(delay)), span)
 
+    @node
+    def created_time(self, span, name: Token):
+        return ("created_time", self._name(name), span)
+
+    @node
+    def push_batch(self, span, name: Token):
+        return ("batch", self._name(name), span)
+
     @node_list
     def source_decl(self, span, children: list) -> A.SourceDecl:
         name, kind, call, *items = children
+        return self._source(span, name, str(kind), call, items)
+
+    @node_list
+    def push_source_decl(self, span, children: list) -> A.SourceDecl:
+        name, *items = children
+        return self._source(span, name, "push", None, items)
+
+    @node_list
+    def request_source_decl(self, span, children: list) -> A.SourceDecl:
+        name, *items = children
+        return self._source(span, name, "request", None, items)
+
+    def _source(self, span, name: Token, kind: str, call: A.Call | None, items: list) -> A.SourceDecl:
         f, m = self._fold("source", [i for i in items if i is not None])
         every, delay = f.get("arrives", (None, None))
-        return A.SourceDecl(self._name(name), span, m, source_kind=str(kind),
+        return A.SourceDecl(self._name(name), span, m, source_kind=kind,
                             connector=call, schema=f.get("schema", ()), event_time=f.get("event_time"),
-                            watermark=f.get("watermark"), arrives_every=every, arrives_delay=delay)
+                            watermark=f.get("watermark"), arrives_every=every, arrives_delay=delay,
+                            created_time=f.get("created_time"), batch=f.get("batch"))
 
     # ---------------------------------------------------------------- entities
     @node
@@ -496,8 +547,9 @@ class AstBuilder:
         return ("from", ref, span)
 
     @node
-    def column(self, span, name: Token, t: A.TypeRef):
-        return ("column", A.Column(self._name(name), t, span), span)
+    def column(self, span, name: Token, t: A.TypeRef, description=None):
+        desc = self._lit_string(description) if description is not None else None
+        return ("column", A.Column(self._name(name), t, span, desc), span)
 
     @node
     def derived(self, span, name: Token, *rest):
@@ -515,12 +567,32 @@ class AstBuilder:
         return ("request", self._fields(items), span)
 
     @node
+    def request_ref(self, span, name: Token):
+        return ("request_source", self._name(name), span)
+
+    @node
+    def ttl(self, span, d: Token):
+        return ("ttl", self._lit_duration(d), span)
+
+    @node
+    def registered(self, span):
+        return ("registered", span, span)
+
+    @node_list
+    def on_demand(self, span, settings: list):
+        return ("on_demand", tuple(v for (_k, v, _s) in settings), span)
+
+    @node_list
+    def label_view(self, span, settings: list):
+        return ("label_view", tuple(v for (_k, v, _s) in settings), span)
+
+    @node
     def checkpoint(self, span, d: Token):
         return ("checkpoint", self._lit_duration(d), span)
 
     @node
-    def online(self, span, ttl=None):
-        return ("online", A.Online(self._lit_duration(ttl), span), span)
+    def online(self, span, flag=None):
+        return ("online", A.Online(None, span, flag is None or str(flag) == "true"), span)
 
     @node
     def offline(self, span, call: A.Call):
@@ -542,12 +614,21 @@ class AstBuilder:
     def features_decl(self, span, children: list) -> A.FeaturesDecl:
         name, entity, *items = children
         f, m = self._fold("feature group", items)
+        online, ttl = f.get("online"), f.get("ttl")
+        if online is not None and ttl is not None:  # `online ttl 1d`: the ttl of the online store
+            first, last = sorted((online.span, ttl.span), key=lambda x: (x.line, x.col))
+            online, ttl = A.Online(ttl, Span(first.file, first.line, first.col, last.end_line, last.end_col),
+                                   online.enabled), None
         return A.FeaturesDecl(
             self._name(name), span, m, entity=self._name(entity),
             sources=tuple(f.get("from", ())), columns=tuple(f.get("column", ())),
             derived=tuple(f.get("derived", ())), request=f.get("request", ()),
-            checkpoint=f.get("checkpoint"), online=f.get("online"), offline=f.get("offline"),
-            schedule=f.get("schedule"), timeout=f.get("timeout"), freshness=f.get("freshness"))
+            request_sources=tuple(f.get("request_source", ())),
+            checkpoint=f.get("checkpoint"), online=online, offline=f.get("offline"),
+            schedule=f.get("schedule"), timeout=f.get("timeout"), freshness=f.get("freshness"),
+            ttl=ttl, registered=f.get("registered"),
+            on_demand=f.get("on_demand"), on_demand_span=_span_of(items, "on_demand"),
+            label_view=f.get("label_view"), label_view_span=_span_of(items, "label_view"))
 
     # ---------------------------------------------------------------- models
     @node
@@ -582,6 +663,14 @@ class AstBuilder:
     def serve(self, span, settings: list):
         return ("serve", tuple(v for (_k, v, _s) in settings), span)
 
+    @node
+    def model_service(self, span, name: Token):
+        return ("service", self._name(name), span)
+
+    @node
+    def model_labels(self, span, r: A.FeatureRef):
+        return ("labels", r, span)
+
     @node_list
     def model_decl(self, span, children: list) -> A.ModelDecl:
         name, *items = children
@@ -593,7 +682,27 @@ class AstBuilder:
             determinism=self._name(det) if det is not None else None,
             framework=f.get("framework"), inputs=f.get("inputs", ()), output=f.get("output"),
             confidence=f.get("confidence"), fallback=f.get("fallback"), serve=f.get("serve"),
-            serve_span=serve_span)
+            serve_span=serve_span, service=f.get("service"), labels=f.get("labels"))
+
+    # ---------------------------------------------------------------- feature services
+    @node_list
+    def service_features(self, span, refs: list):
+        return ("features", tuple(r for r in refs if r is not None), span)
+
+    @node
+    def service_logging(self, span, call: A.Call, sample=None):
+        rate = None
+        if sample is not None:
+            rate = self._lit_percent(sample) if sample.type == "PERCENT" else self._lit_float(sample)
+        return ("logging", A.ServiceLogging(call, rate, span), span)
+
+    @node_list
+    def service_decl(self, span, children: list) -> A.ServiceDecl:
+        name, *items = children
+        model = items.pop(0) if items and isinstance(items[0], Token) else None
+        f, m = self._fold("service", items)
+        return A.ServiceDecl(self._name(name), span, m, model=self._name(model) if model is not None else None,
+                             features=f.get("features", ()), logging=f.get("logging"))
 
     # ---------------------------------------------------------------- signals
     @node_list

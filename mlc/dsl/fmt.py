@@ -156,9 +156,16 @@ def call_text(c: A.Call) -> str:
 def type_text(t: A.TypeRef) -> str:
     if t.element is not None:
         s = f"[{type_text(t.element)}]"
+    elif t.fields:
+        s = t.name + "(" + ", ".join(field_text(f) for f in t.fields) + ")"
     else:
         s = t.name + (f"({', '.join(t.args)})" if t.args else "")
     return s + ("?" if t.nullable else "")
+
+
+def field_text(f: A.Field) -> str:
+    """`name: type ["description"]`."""
+    return f"{f.name.value}: {type_text(f.type)}" + (f" {f.description.text}" if f.description else "")
 
 
 def schedule_text(s: A.Schedule) -> str:
@@ -369,6 +376,8 @@ class _Formatter:
             out.append(("owner", m.owner))
         if m.tags:
             out.append(("tags", m.tags))
+        if m.tag_values:
+            out.append(("tag_values", m.tag_values))
         if m.description is not None:
             out.append(("description", m.description))
         return out
@@ -382,7 +391,8 @@ class _Formatter:
         return _Item([head], self._block(delim, items, True, span), _pos(span), _end(span))
 
     def _field_items(self, fields, align: str = "field") -> list[_Item]:
-        return [_Item([f"{f.name.value}:", type_text(f.type)], start=_pos(f.span), end=_end(f.span), align=align)
+        return [_Item([f"{f.name.value}:", type_text(f.type) + (f" {f.description.text}" if f.description else "")],
+                      start=_pos(f.span), end=_end(f.span), align=align)
                 for f in fields]
 
     def _fields_block(self, head: str, delim: str, fields, span: Span | None) -> _Item:
@@ -403,6 +413,10 @@ class _Formatter:
             return flat(f"description {v.text}")
         if key == "tags":
             return self._simple_list("tags", "[", v, span, lambda t: t.text)
+        if key == "tag_values":
+            return self._simple_list("tags", "{", v, span, lambda kv: f"{kv[0].text} = {kv[1].text}")
+        if key in ("feature_store", "on_demand", "label_view"):
+            return self._settings_block(key, v, span)
         # env, connector
         if key == "binding":
             return flat(v.name.value, "= " + call_text(v.call), align="binding")
@@ -421,8 +435,8 @@ class _Formatter:
         # source
         if key == "schema":
             return self._fields_block("schema", "{", v, span)
-        if key == "event_time":
-            return flat(f"event_time {v.value}")
+        if key in ("event_time", "created_time", "batch"):
+            return flat(f"{key} {v.value}")
         if key == "watermark":
             return flat(f"watermark {v.text}")
         if key == "arrives":
@@ -430,14 +444,21 @@ class _Formatter:
             return flat(f"arrives every {every.text}" + (f" delay {delay.text}" if delay is not None else ""))
         # entity
         if key == "key":
-            return flat(f"key {v.name.value}: {type_text(v.type)}")
+            return flat(f"key {field_text(v)}")
         if key == "composite_key":
             return self._fields_block("key", "(", v, span)
         # features
         if key == "from":
             return flat(f"from {v.dotted}")
         if key == "column":
-            return flat(f"{v.name.value}:", type_text(v.type), align="column")
+            return flat(f"{v.name.value}:", type_text(v.type) + (f" {v.description.text}" if v.description else ""),
+                        align="column")
+        if key == "request_source":
+            return flat(f"request {v.value}")
+        if key == "ttl":
+            return flat(f"ttl {v.text}")
+        if key == "registered":
+            return flat("registered")
         if key == "derived":
             left = v.name.value + (f": {type_text(v.type)}" if v.type is not None else "")
             right = "= " + expr_text(v.expr)
@@ -451,7 +472,7 @@ class _Formatter:
         if key == "checkpoint":
             return flat(f"checkpoint every {v.text}")
         if key == "online":
-            return flat("online" + (f" ttl {v.ttl.text}" if v.ttl is not None else ""))
+            return flat("online" + ("" if v.enabled else " false") + (f" ttl {v.ttl.text}" if v.ttl is not None else ""))
         if key == "offline":
             return flat(f"offline {call_text(v)}")
         if key == "schedule":
@@ -468,7 +489,17 @@ class _Formatter:
                 "inputs", "[", v, span,
                 lambda r: f"{r.group.value}." + (r.feature.value if r.feature is not None else "*"))
         if key == "output":
-            return flat(f"output {v.name.value}: {type_text(v.type)}")
+            return flat(f"output {field_text(v)}")
+        if key == "service":
+            return flat(f"service {v.value}")
+        if key == "labels":
+            return flat(f"labels {v.group.value}.{v.feature.value if v.feature is not None else '*'}")
+        if key == "features":
+            return self._simple_list(
+                "features", "[", v, span,
+                lambda r: f"{r.group.value}." + (r.feature.value if r.feature is not None else "*"))
+        if key == "logging":
+            return flat(f"logging {call_text(v.destination)}" + (f" sample {v.sample.text}" if v.sample else ""))
         if key == "confidence":
             return flat(f"confidence in {expr_text(v)}")
         if key == "fallback":
@@ -477,7 +508,8 @@ class _Formatter:
             return self._settings_block("serve", v, span)
         # signal
         if key == "field":
-            return flat(f"{v.name.value}:", type_text(v.type), align="field")
+            return flat(f"{v.name.value}:", type_text(v.type) + (f" {v.description.text}" if v.description else ""),
+                        align="field")
         # flow
         if key == "trigger":
             return flat(f"trigger {trigger_text(v)}")
@@ -594,7 +626,8 @@ class _Formatter:
                 text += f" as {d.alias.value}"
             return _Item([f"import {text}"], None, pos, end, kind="import", doc_target=True)
         if isinstance(d, A.EnvDecl):
-            return item([f"env {name}"], [("binding", b) for b in d.bindings] + meta, False, name_end)
+            store = [("feature_store", d.feature_store)] if d.feature_store is not None else []
+            return item([f"env {name}"], [("binding", b) for b in d.bindings] + store + meta, False, name_end)
         if isinstance(d, A.ConnectorDecl):
             entries: list = []
             if d.kinds:
@@ -608,12 +641,15 @@ class _Formatter:
             entries = []
             if d.schema:
                 entries.append(("schema", d.schema))
-            if d.event_time is not None:
-                entries.append(("event_time", d.event_time))
+            for k in ("batch", "event_time", "created_time"):
+                if getattr(d, k) is not None:
+                    entries.append((k, getattr(d, k)))
             if d.watermark is not None:
                 entries.append(("watermark", d.watermark))
             if d.arrives_every is not None:
                 entries.append(("arrives", (d.arrives_every, d.arrives_delay)))
+            if d.connector is None:  # push, request
+                return item([f"source {name}: {d.source_kind}"], entries + meta, False, name_end, optional=True)
             head = f"source {name}: {d.source_kind} {call_text(d.connector)}"
             return item([head], entries + meta, False, _end(d.connector.span), optional=True)
         if isinstance(d, A.EntityDecl):
@@ -625,11 +661,15 @@ class _Formatter:
             return item([f"entity {name}"], entries + meta, True, name_end, align="entity")
         if isinstance(d, A.FeaturesDecl):
             entries = [("from", r) for r in d.sources]
+            entries += [("request_source", r) for r in d.request_sources]
             if d.request:
                 entries.append(("request", d.request))
+            if d.registered is not None:
+                entries.append(("registered", d.registered))
             entries += [("column", c) for c in d.columns]
             entries += [("derived", x) for x in d.derived]
-            for k in ("checkpoint", "schedule", "timeout", "online", "offline", "freshness"):
+            for k in ("checkpoint", "schedule", "timeout", "online", "ttl", "offline", "freshness",
+                      "on_demand", "label_view"):
                 if getattr(d, k) is not None:
                     entries.append((k, getattr(d, k)))
             return item([f"features {name} on {d.entity.value}"], entries + meta, False, _end(d.entity.span))
@@ -639,12 +679,19 @@ class _Formatter:
                 entries.append(("framework", d.framework))
             if d.inputs:
                 entries.append(("inputs", d.inputs))
-            for k in ("output", "confidence", "fallback", "serve"):
+            for k in ("output", "confidence", "fallback", "serve", "service", "labels"):
                 if getattr(d, k) is not None:
                     entries.append((k, getattr(d, k)))
             det = f" {d.determinism.value}" if d.determinism is not None else ""
             after = _end(d.determinism.span) if d.determinism is not None else name_end
             return item([f"model {name}{det}"], entries + meta, False, after)
+        if isinstance(d, A.ServiceDecl):
+            entries = [("features", d.features)] if d.features else []
+            if d.logging is not None:
+                entries.append(("logging", d.logging))
+            head = f"service {name}" + (f" for {d.model.value}" if d.model is not None else "")
+            after = _end(d.model.span) if d.model is not None else name_end
+            return item([head], entries + meta, False, after)
         if isinstance(d, A.SignalDecl):
             ext = " external" if d.external else ""
             entries = [("uri", d.uri)] if d.uri is not None else []

@@ -24,11 +24,11 @@ from mlc.dsl import ast as A
 from mlc.dsl.build import AstBuilder
 from mlc.dsl.syntax_errors import describe_unexpected
 
-DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "features",
+DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "features", "service",
                  "model", "signal", "flow", "slo")
 _DECL_LINE = re.compile(r"(?:%s)\b" % "|".join(DECL_KEYWORDS))
 MAX_ERRORS_PER_FILE = 50
-_NAMED_DECL = re.compile(r"(env|connector|source|entity|features|model|signal|flow|slo)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_NAMED_DECL = re.compile(r"(env|connector|source|entity|features|model|service|signal|flow|slo)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def grammar_text() -> str:

@@ -75,6 +75,7 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("The ML boundary (E08xx, W08xx)", ("08",)),
     ("Suppressions (W09xx)", ("09",)),
     ("Targets: what an engine cannot take (E10xx, W10xx)", ("10",)),
+    ("The BentoML target (E12xx)", ("12",)),
 ]
 
 # Every checked example and fix is appended to this clean program (tests/test_lint.py).
@@ -357,6 +358,12 @@ RULES: list[Rule] = [
          "in a hand-written DAG), so that DAGs not written in .flow can emit it or wait for it. Airflow reserves "
          "the `airflow` scheme, mlc the `mlc` scheme (every other signal's address). Two signals on one address "
          "would be one asset to Airflow: an event of either would start the flows that wait for the other."),
+    Rule("E0311", "unknown-function",
+         "An expression calls a function the language does not define. Only functions that every "
+         "backend computes alike may be called (abs, ceil, coalesce, floor, length, lower, upper); "
+         "a request-time feature is computed by the feature store, the others by Spark and Flink.",
+         "features ctx on user {\n  request { amount: float }\n  scaled = log(amount)\n}\n",
+         "features ctx on user {\n  request { amount: float }\n  scaled = abs(amount)\n}\n"),
     # ------------------------------------------------------------ flows and signals
     Rule("E0401", "step-cycle",
          "The steps of a flow form a cycle; the message walks it.",
@@ -732,6 +739,32 @@ RULES: list[Rule] = [
          "reference into a compiled backend names a file of the bundle. A failure is a bug in mlc, "
          "not in the program: nothing is written; please report it with the program.",
          checked=False, lang="text"),
+    # ------------------------------------------------------------ the BentoML target (compile --target bentoml)
+    Rule("E1201", "bentoml-fallback-condition",
+         "A served model's fallback condition that its service cannot evaluate: only `confidence` compared "
+         "with numbers, `unavailable`, `and`, `or` and `not`.",
+         "model scorer nondeterministic {\n  inputs [activity.*]\n  confidence in 0.0..1.0\n"
+         "  fallback rules when confidence * 2 < 1.2\n  serve { timeout 50ms }\n}\n",
+         "model scorer nondeterministic {\n  inputs [activity.*]\n  confidence in 0.0..1.0\n"
+         "  fallback rules when confidence < 0.6 or unavailable\n  serve { timeout 50ms }\n}\n",
+         "Reported by `mlc check` (the BentoML backend's validation, for every env). The service decides "
+         "on every request whether the fallback answers, from the model's confidence and whether it "
+         "could answer at all (docs/targets/bentoml.md).", checked=False),
+    Rule("E1202", "bentoml-fallback-not-deterministic",
+         "The fallback of a served model is itself nondeterministic: a service evaluates its fallback "
+         "in the same process, and only a deterministic model is sure to answer.",
+         "model rules nondeterministic { inputs [activity.views_1h] }\n"
+         "model scorer nondeterministic {\n  inputs [activity.*]\n  fallback rules\n  serve { timeout 50ms }\n}\n",
+         "model rules deterministic { inputs [activity.views_1h] }\n"
+         "model scorer nondeterministic {\n  inputs [activity.*]\n  fallback rules\n  serve { timeout 50ms }\n}\n",
+         "Reported by `mlc check` (the BentoML backend's validation, for every env).", checked=False),
+    Rule("E1203", "bentoml-request-field-type",
+         "An entity key or request field of a served model whose type a JSON request cannot carry "
+         "(only string, int, float, bool and enum).",
+         "entity day { key d: date }\n",
+         "entity day { key d: string }\n",
+         "Reported by `mlc check` (the BentoML backend's validation, for every env): the service checks "
+         "each field of a request against its type and refuses a bad one with HTTP 400.", checked=False),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

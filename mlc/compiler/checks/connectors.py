@@ -79,6 +79,8 @@ def check(ctx: Context) -> None:
     p = ctx.program
     needed: dict[str, list[tuple[str, object]]] = {}  # connector name -> (what needs it, loc)
     for src in p.sources.values():
+        if src.connector is None:  # a push or request source reads nothing itself
+            continue
         conn = _connector(ctx, src.connector)
         if conn is None:
             continue
@@ -87,18 +89,19 @@ def check(ctx: Context) -> None:
                              notes=(f"`{conn.name}` reads: {', '.join(conn.kinds)}",)))
         _check_args(ctx, src.connector, conn.source_params, f"in source `{src.name}`")
         needed.setdefault(src.connector.connector.name, []).append((f"source `{src.name}`", src.connector.loc))
-    for fg in p.feature_groups.values():
-        if fg.offline is None:
-            continue
-        conn = _connector(ctx, fg.offline)
+    stores = [(f"the offline store of `{fg.name}`", fg.offline) for fg in p.feature_groups.values()
+              if fg.offline is not None]
+    stores += [(f"the log of service `{s.name}`", s.logging.destination) for s in p.feature_services.values()
+               if s.logging is not None]
+    for what, use in stores:
+        conn = _connector(ctx, use)
         if conn is None:
             continue
         if conn.kinds and "offline" not in conn.kinds:
-            ctx.report(error("E0207", f"connector `{conn.name}` cannot hold an offline store", fg.offline.loc,
+            ctx.report(error("E0207", f"connector `{conn.name}` cannot hold an offline store", use.loc,
                              notes=(f"`{conn.name}` is for: {', '.join(conn.kinds)}",)))
-        _check_args(ctx, fg.offline, conn.source_params, f"in the offline store of `{fg.name}`")
-        needed.setdefault(fg.offline.connector.name, []).append((f"the offline store of `{fg.name}`",
-                                                                 fg.offline.loc))
+        _check_args(ctx, use, conn.source_params, f"in {what}")
+        needed.setdefault(use.connector.name, []).append((what, use.loc))
     for env in p.envs.values():
         for logical, use in env.bindings.items():
             conn = _connector(ctx, use)

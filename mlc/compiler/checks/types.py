@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.infer import NUMBERS, RUN_FIELDS, Inferrer, flow_names, misfit, names_lookup, trigger_fields
+from mlc.compiler.infer import (NUMBERS, RUN_FIELDS, Inferrer, flow_names, misfit, names_lookup, trigger_fields,
+                                type_name)
 from mlc.diagnostics import Label, did_you_mean, error
 
 NUMERIC = set(NUMBERS)
@@ -61,8 +62,7 @@ class ExprTyper:
         name = e.name or ""
         cols = self.scope.columns
         if name in cols:
-            t = cols[name]
-            return t.name
+            return type_name(cols[name])
         if name in RUN_FIELDS:
             return RUN_FIELDS[name]
         if "." in name:
@@ -88,7 +88,7 @@ class ExprTyper:
             return None
         for f in group.features:
             if f.name == feature:
-                return f.type.name if f.type else None
+                return type_name(f.type) if f.type else None
         ctx.report(error("E0206", f"feature group `{group_name}` has no feature `{feature}`", e.loc,
                          help=did_you_mean(feature, [f.name for f in group.features])))
         return None
@@ -99,6 +99,8 @@ def _columns(ctx: Context, group: ir.FeatureGroup) -> dict[str, ir.TypeSpec] | N
     cols: dict[str, ir.TypeSpec] = {}
     for r in group.sources:
         src = ctx.program.sources.get(r.target or "")
+        if src is not None and src.kind == "push":  # pushed rows have the schema of its batch source
+            src = ctx.program.sources.get(src.batch.target or "") if src.batch else None
         if src is None:
             return None
         for f in src.schema_:
