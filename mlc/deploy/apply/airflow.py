@@ -1,0 +1,43 @@
+"""DAG files and plugins into a local Airflow home.
+
+The Airflow home (`ROOT/airflow`, `AIRFLOW_HOME` in `ROOT/deploy.env`) holds two links,
+`dags -> ../current/airflow/dags` and `plugins -> ../current/airflow/plugins`: Airflow's
+default folders, reached through the `current` pointer, so the release that is current is
+the one Airflow parses, and switching the pointer switches every DAG at once. (A release without plugins leaves the
+`plugins` link dangling, which Airflow reads as an empty folder.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mlc.deploy.apply import FileApplier, Release
+
+FOLDERS = ("dags", "plugins")
+
+
+def airflow_home(root: Path) -> Path:
+    return root / "airflow"
+
+
+def ensure_home(root: Path) -> None:
+    """Creates the Airflow home's links once (they never change)."""
+    home = airflow_home(root)
+    home.mkdir(parents=True, exist_ok=True)
+    for name in FOLDERS:
+        link = home / name
+        if not link.is_symlink():
+            os.symlink(os.path.join("..", "current", "airflow", name), link)
+
+
+class AirflowApplier(FileApplier):
+    target = "airflow"
+    what = "DAG file"
+
+    def apply(self, changes, release: Release) -> dict:
+        super().apply(changes, release)
+        ensure_home(release.config.root)
+        return {}
+
+
+APPLIER = AirflowApplier()

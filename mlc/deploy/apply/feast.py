@@ -1,0 +1,70 @@
+"""The Feast feature repository: its files into the release, then only the changed objects
+applied to the release's own copy of the registry.
+
+`feast apply` of a whole repository re-applies every object and grows faster than linearly
+with their number (500 views take ~17 s here), so this applier does not run it: a worker in
+the serving engine (`mlc/deploy/templates/feast_apply.py`, Feast's Python API in a subprocess, never imported by
+mlc) loads the definitions of the current release and of the new one, compares each
+object's spec, and calls `FeatureStore.apply` with the changed ones and deletes the removed
+ones. The new release's registry starts as a copy of the current release's, so the current
+registry is never written: a failed deploy, or a rollback, leaves it whole. The online
+store's data is not versioned: one store kept beside the releases (`ROOT/feast-online`).
+A change of `feature_store.yaml` applies every object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from mlc.deploy import engines
+from mlc.deploy.apply import ApplyError, FileApplier, Release
+from mlc.deploy.plan import Change
+
+# run in the serving engine, like the runtimes shipped with bundles (hence templates/)
+WORKER = Path(__file__).resolve().parent.parent / "templates" / "feast_apply.py"
+CONFIG = "feature_store.yaml"
+
+
+def _repo(path: str) -> str:
+    return path.split("/", 1)[0]  # the repository folder (layout.feast_repo())
+
+
+class FeastApplier(FileApplier):
+    target = "feast"
+    what = "repository file"
+
+    def plan(self, changes: list[Change]) -> list[str]:
+        defs = [c for c in changes if c.kind == "feast-definitions" or c.path.endswith(CONFIG)]
+        out = super().plan(changes)
+        if defs:
+            out.append("feast apply of the objects whose definition changed (partial, into a copy of the registry)")
+        return out
+
+    def apply(self, changes: list[Change], release: Release) -> dict:
+        super().apply(changes, release)
+        if not any(c.kind == "feast-definitions" or c.path.endswith(CONFIG) for c in changes):
+            return dict(release.state)  # the runtime or .feastignore only: nothing to apply
+        repo = _repo(changes[0].path)
+        serving = engines.require(release.config.engines, "serving", self.target)
+        previous = release.previous / repo if release.previous else None
+        request = {"repo": str(release.folder / repo), "previous": str(previous) if previous else None,
+                   "online": str(release.config.root / "feast-online"),
+                   "full": any(c.path.endswith(CONFIG) for c in changes)}
+        env = {**os.environ, "FEAST_USAGE": "False", "MLC_PROJECT_ROOT": str(release.config.project_root)}
+        # -P: nothing is imported from the worker's own folder
+        done = subprocess.run([str(serving.python), "-P", str(WORKER)], input=json.dumps(request), capture_output=True,
+                              text=True, cwd=release.folder / repo, env=env, check=False)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        result = json.loads(lines[-1]) if lines else {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+        if done.returncode != 0 or "error" in result:
+            definitions = next((c.path for c in changes if c.kind == "feast-definitions"), changes[0].path)
+            raise ApplyError(self.target, definitions, f"feast apply failed: {result.get('error')}",
+                             help="the worker's log: " + (done.stderr.strip()[-2000:] or "(empty)"))
+        return {"applied": len(result["applied"]), "deleted": len(result["deleted"]), "objects": result["objects"],
+                "apply_seconds": result["apply_seconds"], "load_seconds": result["load_seconds"]}
+
+
+APPLIER = FeastApplier()

@@ -1,0 +1,81 @@
+"""The engine environments: one pinned virtual environment per engine, `ENGINES/NAME`, built
+from `engines/NAME.txt` of mlc's checkout by `scripts/engines.sh NAME`, which stamps it with
+the SHA-256 of the requirements it was built from (`.requirements.sha256`). An environment
+is ready when its Python exists and its stamp matches the requirements file.
+
+Steps that run in an engine find it here, through the deploy environment's `engines`
+setting (or `$MLC_ENGINES`), never through a path written into a compiled file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlc
+
+STAMP = ".requirements.sha256"
+# engine -> what it runs (doctor's words)
+PURPOSE = {"airflow": "the DAGs (DagBag, dag.test, the scheduler)", "spark": "Spark jobs (local[2])",
+           "flink": "Flink jobs (mini-cluster)", "serving": "Feast (apply, online reads) and BentoML services"}
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    folder: Path
+    requirements: Path
+    state: str  # ready, missing, stale (built from other requirements), broken (no python)
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "ready"
+
+    @property
+    def python(self) -> Path:
+        return self.folder / "bin" / "python"
+
+
+def checkout() -> Path:
+    """mlc's source checkout (where `engines/` and `scripts/` are)."""
+    return Path(mlc.__file__).resolve().parent.parent
+
+
+def install_command(names: list[str]) -> str:
+    return f"bash {checkout() / 'scripts' / 'engines.sh'} {' '.join(names)}".rstrip()
+
+
+def status(engines: Path, name: str) -> Engine:
+    req = checkout() / "engines" / f"{name}.txt"
+    folder = engines / name
+    if not folder.is_dir():
+        return Engine(name, folder, req, "missing")
+    if not (folder / "bin" / "python").exists():
+        return Engine(name, folder, req, "broken")
+    stamp = folder / STAMP
+    want = hashlib.sha256(req.read_bytes()).hexdigest() if req.is_file() else None
+    if not stamp.is_file() or stamp.read_text().strip() != want:
+        return Engine(name, folder, req, "stale")
+    return Engine(name, folder, req, "ready")
+
+
+def names() -> list[str]:
+    return sorted(p.stem for p in (checkout() / "engines").glob("*.txt"))
+
+
+def require(engines: Path, name: str, target: str) -> Engine:
+    """The engine `name` that `target`'s applier runs in, or an error saying how to install it."""
+    from mlc.deploy.apply import ApplyError
+
+    e = status(engines, name)
+    if not e.ready:
+        raise ApplyError(target, None, f"the `{name}` engine environment at {e.folder} is {e.state}",
+                         help=f"install it: {install_command([name])}")
+    return e
+
+
+def java() -> str | None:
+    """The `java` Spark and Flink need, or None."""
+    return shutil.which("java")

@@ -1,0 +1,89 @@
+"""What `mlc plan` and `mlc deploy` run: compile the bundle in memory, read the deploy
+settings of the env, and hand both to the local or the S3 release."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from mlc.compiler.project import Project
+from mlc.deploy import config as C
+from mlc.deploy.bundle import Compiled
+from mlc.deploy.bundle import compile as compile_bundle
+from mlc.deploy.local import DeployError, Outcome
+from mlc.deploy.plan import Plan
+from mlc.targets import TARGETS
+from mlc.targets.layout import MANIFEST
+
+
+@dataclass
+class Prepared:
+    compiled: Compiled
+    config: C.DeployConfig | None = None
+    manifest: dict | None = None
+    texts: dict[str, str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest is not None
+
+
+def prepare(project: Project, env: str, to: str | None, use_cache: bool = True) -> Prepared:
+    """Compiles for `env` with every backend; with errors, `manifest` is None (the
+    diagnostics are in `compiled.result`). Raises ConfigError for bad deploy settings."""
+    compiled = compile_bundle(project, env, sorted(TARGETS), use_cache=use_cache)
+    out = Prepared(compiled)
+    if not compiled.ok:
+        return out
+    out.config = C.load(project.root, project.config, env, to)
+    texts = {a.path: a.text for a in compiled.artifacts}
+    out.manifest = json.loads(texts.pop(MANIFEST))
+    out.texts = texts
+    return out
+
+
+def _backend(config: C.DeployConfig):
+    if config.kind == "local":
+        from mlc.deploy import local
+
+        return local
+    from mlc.deploy import s3
+
+    return s3
+
+
+def plan(p: Prepared) -> Plan:
+    return _backend(p.config).plan(p.manifest, p.config)
+
+
+def deploy(p: Prepared) -> Outcome:
+    return _backend(p.config).deploy(p.manifest, p.texts, p.config)
+
+
+def rollback(config: C.DeployConfig) -> tuple[str, str]:
+    return _backend(config).rollback(config)
+
+
+def engine_notes(plan: Plan, config: C.DeployConfig) -> dict[str, list[str]]:
+    """Each changed target's applier's words for what it will do (a local deploy: an S3
+    release only stores the files)."""
+    from mlc.deploy import apply
+
+    out: dict[str, list[str]] = {}
+    if config.kind != "local":
+        return out
+    for target, changes in plan.by_target().items():
+        try:
+            out[target] = apply.get(target).plan(changes)
+        except apply.ApplyError as e:
+            out[target] = [e.message]
+    return out
+
+
+def describe(e: DeployError) -> str:
+    where = ""
+    if e.target:
+        where = f" (target `{e.target}`" + (f", artifact `{e.artifact}`" if e.artifact else "") + ")"
+    text = f"error: deploy failed{where}: {e.message}"
+    return text + (f"\n  help: {e.help}" if e.help else "")
+

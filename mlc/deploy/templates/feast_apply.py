@@ -1,0 +1,123 @@
+"""Applies the changed objects of a Feast repository into its registry. Run by the Feast
+applier (`mlc/deploy/apply/feast.py`) with the serving engine's Python, as a script:
+
+    .engines/serving/bin/python -P feast_apply.py < request.json
+
+Request: {"repo": new repo folder, "previous": the current release's repo folder or null,
+"online": folder for the online store's files, "full": apply every object}. The new repo
+starts from a copy of the previous registry; the objects whose definition differs from the
+previous release's (compared as their protobuf specs) are applied, those gone are deleted,
+the rest are not touched. Prints one JSON line: what was applied and deleted, or the error.
+
+Feast is imported inside the functions only (mlc never imports an engine).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+MODULE = "mlc_feast_definitions"  # one name for both loads, so equal code pickles equally
+
+
+def _load(repo: Path) -> dict[tuple[str, str], object]:
+    """Every Feast object defined by the repo's python files (not those .feastignore lists)."""
+    from feast import Entity, FeatureService, FeatureView
+    from feast.data_source import DataSource
+    from feast.on_demand_feature_view import OnDemandFeatureView
+    from feast.repo_operations import get_repo_files
+
+    kinds = (Entity, DataSource, FeatureView, OnDemandFeatureView, FeatureService)
+    found: dict[tuple[str, str], object] = {}
+    sys.path.insert(0, str(repo))
+    try:
+        for path in get_repo_files(repo):
+            sys.modules.pop(MODULE, None)
+            spec = importlib.util.spec_from_file_location(MODULE, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[MODULE] = module
+            spec.loader.exec_module(module)
+            for obj in vars(module).values():
+                if isinstance(obj, kinds):
+                    found[(type(obj).__name__, obj.name)] = obj
+                    source = getattr(obj, "batch_source", None)
+                    if isinstance(source, DataSource):  # applied with its view, compared apart
+                        found.setdefault((type(source).__name__, source.name), source)
+    finally:
+        sys.path.remove(str(repo))
+        sys.modules.pop(MODULE, None)
+    return found
+
+
+def _spec(obj) -> bytes:
+    proto = obj.to_proto()
+    part = getattr(proto, "spec", proto)
+    return part.SerializeToString(deterministic=True)
+
+
+def _store(repo: Path):
+    from feast import FeatureStore
+
+    return FeatureStore(repo_path=str(repo))
+
+
+def _keep_online_store(store, repo: Path, online: Path) -> None:
+    """A sqlite online store written inside the release would start empty at every release:
+    its file is a link to one kept beside the releases (online data is not versioned)."""
+    cfg = store.config.online_store
+    if getattr(cfg, "type", None) != "sqlite" or not getattr(cfg, "path", None):
+        return
+    path = Path(cfg.path) if os.path.isabs(cfg.path) else repo / cfg.path
+    if repo.resolve() not in path.resolve().parents or path.is_symlink():
+        return
+    online.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.symlink(online / path.name, path)
+
+
+def _registry(store, repo: Path) -> Path:
+    path = Path(store.config.registry.path)
+    return path if path.is_absolute() else repo / path
+
+
+def main(request: dict) -> dict:
+    started = time.perf_counter()
+    repo = Path(request["repo"]).resolve()
+    previous = Path(request["previous"]).resolve() if request.get("previous") else None
+    store = _store(repo)
+    new_registry = _registry(store, repo)
+    old: dict = {}
+    if previous is not None and (previous / "feature_store.yaml").is_file():
+        old_registry = _registry(_store(previous), previous)
+        if old_registry.is_file():  # the new release starts from the current registry, copied
+            new_registry.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(old_registry, new_registry)
+            old = _load(previous)
+    _keep_online_store(store, repo, Path(request["online"]))
+    store = _store(repo)  # again: the registry file is there now
+    new = _load(repo)
+    full = request.get("full") or not old
+    changed = [obj for key, obj in sorted(new.items())
+               if full or key not in old or _spec(old[key]) != _spec(obj)]
+    gone = [obj for key, obj in sorted(old.items()) if key not in new]
+    loaded = time.perf_counter() - started
+    if changed or gone:
+        store.apply(changed, objects_to_delete=gone, partial=not gone)
+    return {"applied": [f"{type(o).__name__} {o.name}" for o in changed],
+            "deleted": [f"{type(o).__name__} {o.name}" for o in gone],
+            "objects": len(new), "load_seconds": round(loaded, 3),
+            "apply_seconds": round(time.perf_counter() - started - loaded, 3)}
+
+
+if __name__ == "__main__":
+    try:
+        result = main(json.load(sys.stdin))
+    except Exception as e:  # noqa: BLE001  (reported to the applier, which names the target and artifact)
+        print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+        sys.exit(1)
+    print(json.dumps(result))
