@@ -17,14 +17,16 @@ def test_pyflakes_rules_pass() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-RUNTIMES = ["mlc/targets/spark/templates/runtime", "mlc/targets/flink/templates/runtime"]
+RUNTIMES = ["mlc/targets/spark/templates/runtime", "mlc/targets/flink/templates/runtime",
+            "mlc/targets/bentoml/templates/runtime"]
 
 
 def test_the_runtimes_shipped_with_bundles_pass_a_stricter_lint() -> None:
     """The modules every generated Spark and Flink job imports (tests/test_runtimes.py tests
     them): pyflakes, pycodestyle, bugbear, comprehensions and simplifications."""
     modules = sorted(str(p.relative_to(ROOT)) for d in RUNTIMES for p in (ROOT / d).glob("*.py"))
-    assert modules == ["mlc/targets/flink/templates/runtime/mlc_flink_runtime.py",
+    assert modules == ["mlc/targets/bentoml/templates/runtime/mlc_bento_runtime.py",
+                       "mlc/targets/flink/templates/runtime/mlc_flink_runtime.py",
                        "mlc/targets/spark/templates/runtime/mlc_spark_runtime.py"]
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--select", "F,E,W,B,C4,SIM",
                            "--line-length", "120", *modules], cwd=ROOT, capture_output=True, text=True)

@@ -89,12 +89,75 @@ class Layout:
         """The module every Flink job and publisher imports (one per bundle)."""
         return "flink/runtime/mlc_flink_runtime.py"
 
-    # backends to come (the Airflow DAGs already call them) ----------------------
+    # feast ---------------------------------------------------------------------
     def feast_repo(self) -> str:
+        """The Feast feature repository of the bundle's env (`feast -c` takes this folder)."""
         return "feast"
 
+    def feast_store_yaml(self) -> str:
+        return "feast/feature_store.yaml"
+
+    def feast_definitions(self) -> str:
+        """The repository's one Python file: its entities, sources, views and services."""
+        return "feast/definitions.py"
+
+    def feast_ignore(self) -> str:
+        return "feast/.feastignore"
+
+    def feast_runtime(self) -> str:
+        """Training sets and materialisation (one per bundle; `.feastignore` keeps it out of
+        what the Feast CLI imports)."""
+        return "feast/runtime/mlc_feast_runtime.py"
+
+    @cached_property
+    def _entities(self) -> dict[str, str]:
+        return _unique(self.program.entities)
+
+    def entity_id(self, key: str) -> str:
+        """An entity's name in the feature store."""
+        return self._entities[key]
+
+    @cached_property
+    def _services(self) -> dict[str, str]:
+        return _unique(self.program.feature_services)
+
+    def feature_view_id(self, key: str) -> str:
+        """A feature group's Feast feature view (or on-demand view): the group's id."""
+        return self.group_id(key)
+
+    def push_source_id(self, key: str) -> str:
+        """The Feast push source of a stream group (the Flink publisher pushes to it)."""
+        return f"{self.group_id(key)}_push"
+
+    def service_id(self, key: str) -> str:
+        """A declared feature service's name in Feast."""
+        return self._services[key]
+
+    def model_service(self, model_key: str) -> str:
+        """The Feast feature service a model is served and trained with: the one its
+        `Model.service` names, else the service named after the model that holds exactly its
+        inputs (which the Feast target writes). BentoML and training steps ask this too."""
+        model = self.program.models[model_key]
+        target = model.service.target if model.service is not None else None
+        if target in self.program.feature_services:
+            return self.service_id(target)
+        return self.model_id(model_key)
+
+    # backends to come (the Airflow DAGs already call them) ----------------------
+
     def bento_service(self, model_key: str) -> str:
+        """A served model's folder: what `bentoml build` builds (the deploy step names it)."""
         return f"bentoml/{self.model_id(model_key)}"
+
+    def bento_service_file(self, model_key: str) -> str:
+        return f"{self.bento_service(model_key)}/service.py"
+
+    def bento_bentofile(self, model_key: str) -> str:
+        return f"{self.bento_service(model_key)}/bentofile.yaml"
+
+    def bento_runtime(self, model_key: str) -> str:
+        """The BentoML runtime, one copy in each service's folder (a build takes only its folder)."""
+        return f"{self.bento_service(model_key)}/mlc_bento_runtime.py"
 
 
 def source_line(loc: ir.Loc | None) -> str:
