@@ -84,7 +84,7 @@ def _locked(root: Path):
     ignore = root / ".gitignore"
     if not ignore.exists():  # releases are built from the sources: never commit them
         ignore.write_text("*\n", encoding="utf-8")
-    with open(root / ".lock", "w") as lock:
+    with open(root / ".lock", "a") as lock:  # "a": never truncated, so never touched
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:

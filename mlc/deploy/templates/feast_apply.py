@@ -54,10 +54,33 @@ def _load(repo: Path) -> dict[tuple[str, str], object]:
     return found
 
 
+STAMPS = ("created_timestamp", "last_updated_timestamp")
+
+
+def _scrub(message) -> None:
+    """Clears what differs between two loads of the same definition: the times Feast stamps
+    on an object when it is constructed (a data source's meta, nested in its views' specs
+    too), and an on-demand function's pickle, which holds the file it was loaded from (each
+    release has its own folder); its source text (`body_text`) is compared instead."""
+    from google.protobuf.message import Message
+
+    if "body" in message.DESCRIPTOR.fields_by_name and "body_text" in message.DESCRIPTOR.fields_by_name:
+        message.ClearField("body")
+    for field, value in message.ListFields():
+        if field.name in STAMPS:
+            message.ClearField(field.name)
+        elif isinstance(value, Message):
+            _scrub(value)
+        elif field.type == field.TYPE_MESSAGE:  # a repeated field or a map of messages
+            for item in (value.values() if hasattr(value, "values") else value):
+                if isinstance(item, Message):
+                    _scrub(item)
+
+
 def _spec(obj) -> bytes:
     proto = obj.to_proto()
-    part = getattr(proto, "spec", proto)
-    return part.SerializeToString(deterministic=True)
+    _scrub(proto)
+    return proto.SerializeToString(deterministic=True)
 
 
 def _store(repo: Path):

@@ -1,0 +1,151 @@
+"""The local deploy (mlc/deploy/local.py) with the real appliers: layout, idempotence,
+incremental apply, atomicity under an injected failure in each applier, rollback."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from mlc.deploy import apply as appliers
+from mlc.deploy.local import DeployError
+from mlc.deploy.release import deploy, plan, rollback
+from tests.deploy.conftest import CHANGED, EDITS, edit, prepare, snapshot
+
+
+def _release(root: Path) -> str:
+    return os.path.basename(os.readlink(root / "current"))
+
+
+def test_a_first_deploy_lays_out_a_release_airflow_reads_through_current(first_deploy) -> None:
+    project, root = first_deploy
+    p = prepare(project, root)
+    assert _release(root) == "000001"
+    release = root / "releases" / "000001"
+    for path, text in p.texts.items():  # every artifact, byte for byte
+        assert (release / path).read_text() == text, path
+    assert json.loads((release / "manifest.json").read_text()) == p.manifest
+    info = json.loads((release / "release.json").read_text())
+    assert info["id"] == "000001" and info["previous"] is None
+    assert info["applied"]["feast"]["objects"] == info["applied"]["feast"]["applied"] > 0  # all applied once
+    assert (release / "feast" / "data" / "registry.db").is_file()
+    # the Airflow home's folders are the current release's, through the pointer
+    assert os.readlink(root / "airflow" / "dags") == "../current/airflow/dags"
+    assert sorted(p.name for p in (root / "airflow" / "dags").iterdir()) == sorted(
+        path.rsplit("/", 1)[1] for path in p.texts if path.startswith("airflow/dags/"))
+    env = dict(line.split("=", 1) for line in (root / "deploy.env").read_text().splitlines())
+    assert env["MLC_BUNDLE"] == str(root / "current") and env["AIRFLOW_HOME"] == str(root / "airflow")
+    assert not any(str(root) in t for t in p.texts.values())  # no deploy path written into compiled files
+
+
+def test_the_same_program_again_changes_nothing_and_touches_nothing(deployed) -> None:
+    project, root = deployed
+    before = snapshot(root)
+    outcome = deploy(prepare(project, root))
+    assert outcome.plan.empty and outcome.release == "000001" and outcome.applied == {}
+    assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("target", sorted(EDITS))
+def test_one_changed_artifact_is_the_one_applied(deployed, target) -> None:
+    project, root = deployed
+    edit(project, target)
+    p = prepare(project, root)
+    the_plan = plan(p)
+    assert [(c.action, c.path) for c in the_plan.changes] == [("change", CHANGED[target])]
+    outcome = deploy(p)
+    assert outcome.release == "000002" and outcome.applied == {target: 1}
+    old, new = root / "releases" / "000001", root / "releases" / "000002"
+    for path in p.texts:  # unchanged artifacts are the same files (hard links), not written again
+        same = (old / path).stat().st_ino == (new / path).stat().st_ino
+        assert same == (path != CHANGED[target]), path
+    assert (new / CHANGED[target]).read_text() == p.texts[CHANGED[target]]
+    info = json.loads((new / "release.json").read_text())
+    assert info["previous"] == "000001"
+    if target == "feast":  # one view's ttl changed: one object applied, into the new release's registry
+        assert info["applied"]["feast"]["applied"] == 1
+        assert (old / "feast/data/registry.db").read_bytes() != (new / "feast/data/registry.db").read_bytes()
+    assert deploy(prepare(project, root)).plan.empty  # and then it is up to date
+
+
+@pytest.mark.parametrize("target", sorted(EDITS))
+def test_a_failure_in_any_applier_leaves_the_previous_release_whole_and_current(deployed, target, monkeypatch) -> None:
+    project, root = deployed
+    edit(project, target)
+    applier = appliers.get(target)
+    real = applier.apply
+
+    def fails_after_working(changes, release):
+        real(changes, release)  # the applier did its work in the new release, then the fault
+        raise RuntimeError("injected fault")
+
+    monkeypatch.setattr(applier, "apply", fails_after_working)
+    before = snapshot(root)
+    with pytest.raises(DeployError) as e:
+        deploy(prepare(project, root))
+    assert e.value.target == target and e.value.artifact == CHANGED[target]
+    assert "injected fault" in e.value.message
+    after = snapshot(root)
+    # BentoML's store only grows (a Bento is never replaced; release.json names the current ones)
+    before, after = ({k: v for k, v in snap.items() if not k.startswith("bentoml/")} for snap in (before, after))
+    assert after == before, sorted(set(after.items()) ^ set(before.items()))[:5]
+    monkeypatch.undo()
+    outcome = deploy(prepare(project, root))  # the fault gone, the same deploy goes through
+    assert outcome.release == "000002" and outcome.applied == {target: 1}
+
+
+def test_a_missing_engine_is_a_diagnostic_naming_the_target_and_the_fix(deployed, monkeypatch) -> None:
+    project, root = deployed
+    edit(project, "feast")
+    monkeypatch.setenv("MLC_ENGINES", str(root / "no-engines"))
+    with pytest.raises(DeployError) as e:
+        deploy(prepare(project, root))
+    assert e.value.target == "feast" and "serving" in e.value.message and "engines.sh serving" in e.value.help
+    assert _release(root) == "000001"
+
+
+def test_rollback_restores_the_previous_release(deployed) -> None:
+    project, root = deployed
+    p1 = prepare(project, root)
+    edit(project, "airflow")
+    deploy(prepare(project, root))
+    dag = root / "airflow" / "dags" / Path(CHANGED["airflow"]).name  # through the Airflow home
+    assert dag.read_text() != p1.texts[CHANGED["airflow"]]
+    assert rollback(p1.config) == ("000002", "000001")
+    assert _release(root) == "000001" and dag.read_text() == p1.texts[CHANGED["airflow"]]
+    assert plan(prepare(project, root)).count("change") == 1  # the edit is not deployed any more
+    with pytest.raises(DeployError, match="first one"):
+        rollback(p1.config)
+    assert deploy(prepare(project, root)).release == "000003"  # a new release, after the rolled-back one
+
+
+EXTRA = """package netflix.recs
+
+## A flow added, then removed.
+flow extra_flow {
+  schedule cron("0 3 * * *")
+  catchup false
+  step hello bash("echo hello") { timeout 1m }
+}
+"""
+
+
+def test_an_added_then_removed_flow_and_pruned_releases(deployed) -> None:
+    project, root = deployed
+    (project / "mlc.toml").write_text((project / "mlc.toml").read_text() + "\n[deploy.local]\nkeep = 2\n")
+    (project / "extra.flow").write_text(EXTRA)
+    p = prepare(project, root)
+    assert [(c.action, c.path) for c in plan(p).changes] == [("add", "airflow/dags/extra_flow.py")]
+    assert deploy(p).release == "000002"
+    assert (root / "airflow" / "dags" / "extra_flow.py").is_file()
+    (project / "extra.flow").unlink()
+    p = prepare(project, root)
+    assert [(c.action, c.path) for c in plan(p).changes] == [("remove", "airflow/dags/extra_flow.py")]
+    outcome = deploy(p)
+    assert outcome.release == "000003" and outcome.applied == {"airflow": 0}
+    assert not (root / "airflow" / "dags" / "extra_flow.py").exists()
+    # keep = 2: the oldest release goes, the current one and the one before it stay
+    assert outcome.pruned == ["000001"]
+    assert sorted(p.name for p in (root / "releases").iterdir()) == ["000002", "000003"]
