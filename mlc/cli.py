@@ -510,6 +510,141 @@ def rule_cmd(code: str | None) -> None:
     sys.exit(EXIT_CLEAN)
 
 
+@main.command("lsp")
+def lsp_cmd() -> None:
+    """Run the language server over stdio (for editors: see docs/editors.md)."""
+    from mlc.lsp.server import serve
+
+    gc.enable()  # a long-lived process: cycles must be collected (`run` turns the collector off)
+    serve()
+
+
+_env_option = click.option("--env", "env_name", required=True, help="The environment to deploy (an `env` declaration).")
+_to_option = click.option("--to", "to", metavar="FOLDER|s3://BUCKET/PREFIX",
+                          help="Where to deploy instead of [deploy.ENV] of mlc.toml (docs/deploy.md).")
+
+
+def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: str):
+    """Compiles for a deploy (every backend) and reads the deploy settings; exits 1 with the
+    diagnostics or the settings' error."""
+    from mlc.deploy.config import ConfigError
+    from mlc.deploy.release import prepare
+    from mlc.diagnostics import did_you_mean
+
+    project = _load(paths).rooted()
+    try:
+        prepared = prepare(project, env_name, to, use_cache=not no_cache)
+    except ConfigError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(EXIT_FINDINGS)
+    compiled = prepared.compiled
+    if compiled.envs is not None and env_name not in compiled.envs:
+        hint = did_you_mean(env_name, compiled.envs) or ""
+        click.echo(f"error: no env `{env_name}` in this program (envs: {', '.join(compiled.envs) or 'none declared'}) "
+                   f"{hint}".strip(), err=True)
+        sys.exit(EXIT_FINDINGS)
+    if not prepared.ok:
+        _emit(compiled.result, "text" if fmt == "json" else fmt)
+        click.echo(_summary(compiled.result, "checked") + "; nothing deployed", err=True)
+        sys.exit(EXIT_FINDINGS)
+    return prepared
+
+
+@main.command("plan")
+@_paths_argument
+@_env_option
+@_to_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (format mlc-plan/1).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 2: changes, 1: error (as terraform).")
+@_cache_option
+def plan_cmd(paths, env_name: str, to: str | None, as_json: bool, detailed_exitcode: bool, no_cache: bool) -> None:
+    """What `mlc deploy --env ENV` would add, change and remove, per target.
+
+    Exit 0 on success, 1 on error; with --detailed-exitcode 0 no changes, 2 changes, 1 error."""
+    from mlc.deploy.local import DeployError
+    from mlc.deploy.plan import render_json, render_text
+    from mlc.deploy.release import describe, engine_notes, plan
+
+    prepared = _prepare_deploy(paths, env_name, to, no_cache, "json" if as_json else "text")
+    try:
+        the_plan = plan(prepared)
+    except DeployError as e:
+        click.echo(describe(e, "plan"), err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(render_json(the_plan) if as_json else render_text(the_plan, engine_notes(the_plan, prepared.config)),
+               nl=False)
+    sys.exit(2 if detailed_exitcode and not the_plan.empty else EXIT_CLEAN)
+
+
+@main.command("deploy")
+@_paths_argument
+@_env_option
+@_to_option
+@click.option("--rollback", is_flag=True, help="Make the release before the current one current again.")
+@_cache_option
+def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: bool) -> None:
+    """Deploy ENV: a local release (the embedded engines) or an S3 one (docs/deploy.md).
+
+    Only what changed is applied; the new release becomes current only when every target
+    applied, so a failure leaves the previous one whole and current. Exit 0: deployed (or
+    nothing to do), 1: error."""
+    from mlc.deploy.local import DeployError
+    from mlc.deploy.release import describe, deploy, rollback as roll_back
+
+    if rollback:
+        from mlc.deploy.config import ConfigError, load
+
+        project = _load(paths).rooted()
+        try:
+            was, now = roll_back(load(project.root, project.config, env_name, to))
+        except (ConfigError, DeployError) as e:
+            click.echo(describe(e, "rollback") if isinstance(e, DeployError) else f"error: {e}", err=True)
+            sys.exit(EXIT_FINDINGS)
+        click.echo(f"rolled back env `{env_name}`: release {now} is current again (was {was})", err=True)
+        sys.exit(EXIT_CLEAN)
+    prepared = _prepare_deploy(paths, env_name, to, no_cache, "text")
+    try:
+        outcome = deploy(prepared)
+    except DeployError as e:
+        click.echo(describe(e) + "\nno release was made current: what was deployed before is whole and current",
+                   err=True)
+        sys.exit(EXIT_FINDINGS)
+    where = prepared.config.where
+    if outcome.plan.empty:
+        click.echo(f"no changes: {where} is up to date (release {outcome.release})", err=True)
+        sys.exit(EXIT_CLEAN)
+    applied = ", ".join(f"{t} {n}" for t, n in sorted(outcome.applied.items())) or "nothing"
+    click.echo(f"{outcome.plan.summary()}\nreleased {outcome.release} to {where} (applied: {applied})", err=True)
+    sys.exit(EXIT_CLEAN)
+
+
+@main.command("doctor")
+@click.option("--engines", "engines", type=click.Path(file_okay=False),
+              help="The folder of engine environments (default: $MLC_ENGINES, else mlc's own .engines).")
+def doctor_cmd(engines: str | None) -> None:
+    """Which engine environments are installed and current, what is missing, and the one
+    command that installs it. Exit 0: all ready, 1: something to install."""
+    from mlc.deploy import engines as E
+    from mlc.deploy.config import engines_root
+
+    root = engines_root({"engines": engines} if engines else None)
+    found = [E.status(root, n) for n in E.names()]
+    click.echo(f"engine environments in {root}:")
+    for e in found:
+        click.echo(f"  {'ok' if e.ready else '!!'} {e.name:<8} {e.state:<8} {E.PURPOSE.get(e.name, '')}")
+    java = E.java()
+    click.echo(f"  {'ok' if java else '!!'} {'java':<8} {'ready' if java else 'missing':<8} Spark and Flink's JVM"
+               + (f" ({java})" if java else ""))
+    todo = [e.name for e in found if not e.ready]
+    if todo:
+        click.echo(f"missing or out of date: {', '.join(todo)}; install with:\n  {E.install_command(todo)}")
+    if not java:
+        click.echo("java is missing; install with:\n  apt-get install -y --no-install-recommends openjdk-17-jre-headless")
+    if not todo and java:
+        click.echo("everything is installed")
+    sys.exit(EXIT_FINDINGS if todo or not java else EXIT_CLEAN)
+
+
 def run() -> None:
     """Entry point that turns an internal failure into exit code 2 with a short report."""
     # A short-lived process: the cyclic GC would only re-scan the compiler's acyclic objects.

@@ -80,10 +80,10 @@ def engine_notes(plan: Plan, config: C.DeployConfig) -> dict[str, list[str]]:
     return out
 
 
-def describe(e: DeployError) -> str:
+def describe(e: DeployError, what: str = "deploy") -> str:
     where = ""
     if e.target:
         where = f" (target `{e.target}`" + (f", artifact `{e.artifact}`" if e.artifact else "") + ")"
-    text = f"error: deploy failed{where}: {e.message}"
+    text = f"error: {what} failed{where}: {e.message}"
     return text + (f"\n  help: {e.help}" if e.help else "")
 
