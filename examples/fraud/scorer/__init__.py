@@ -1,1 +1,2 @@
-"""Training and evaluation steps of flow `retrain_fraud` (plain Python, no heavy imports)."""
+"""Training and evaluation steps of flow `retrain_fraud`. Nothing heavy at module top:
+scikit-learn and BentoML are imported when a step runs (the serving environment has both)."""

@@ -1,8 +1,8 @@
-"""Step `train` of flow `retrain_fraud`: fit the scorer, write `model.json`.
+"""Step `train` of flow `retrain_fraud`: fit the scorer on the example's transactions, save
+it and the risk team's rules to the BentoML model store ($BENTOML_HOME), write `model.json`.
 
-A stand-in for XGBoost: per-feature thresholds learned from labelled rows.
-The artifact directory is the `artifact_dir` argument, else
-$FRAUD_ARTIFACT_DIR, else build/artifacts/fraud_scorer.
+The artifact directory is the `artifact_dir` argument, else $FRAUD_ARTIFACT_DIR, else
+build/artifacts/fraud_scorer.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ import os
 import random
 from pathlib import Path
 
-FEATURES = ["txn_count_5m", "amount_sum_1h", "countries_1h", "declines_1h", "amount_vs_avg"]
+# The scorer's inputs, in the order of `model fraud_scorer { inputs [card_velocity.*, txn_context.*] }`:
+# the order the generated service passes them in.
+FEATURES = ["txn_count_5m", "txn_count_1h", "amount_sum_1h", "max_amount_1h", "merchants_1h", "countries_1h",
+            "declines_1h", "amount_vs_avg", "card_not_present"]
+# `model fraud_rules { inputs [...] }`
+RULE_FEATURES = ["txn_count_5m", "countries_1h", "declines_1h"]
 
 
 def artifact_dir(context: dict) -> Path:
@@ -21,40 +26,83 @@ def artifact_dir(context: dict) -> Path:
     return out
 
 
-def labelled_rows(n: int, seed: int) -> list[tuple[dict, int]]:
-    """Synthetic transactions: fraud is bursty, foreign and large."""
+def rule_score(txn_count_5m: float, countries_1h: float, declines_1h: float) -> float:
+    """The risk team's rules: a share of three alarms (a burst, many countries, declines)."""
+    return ((txn_count_5m > 5) + (countries_1h > 1) + (declines_1h > 0)) / 3
+
+
+def transaction(rng: random.Random, fraud: bool) -> dict:
+    """A card's last hour and the transaction being scored, as the feature store serves them:
+    fraud is bursty, foreign, large and card-not-present more often (not always)."""
+    count_1h = rng.randint(4, 30) if fraud else rng.randint(0, 8)
+    count_5m = min(count_1h, rng.randint(2, 12) if fraud else rng.randint(0, 3))
+    amount_sum = rng.uniform(500, 8000) if fraud else rng.uniform(0, 1500)
+    amount = rng.uniform(200, 3000) if fraud else rng.uniform(1, 300)
+    return {
+        "txn_count_5m": count_5m,
+        "txn_count_1h": count_1h,
+        "amount_sum_1h": amount_sum,
+        "max_amount_1h": amount_sum * rng.uniform(0.2, 1.0),
+        "merchants_1h": min(count_1h, rng.randint(2, 10) if fraud else rng.randint(0, 4)),
+        "countries_1h": rng.randint(1, 4) if fraud else (1 if rng.random() < 0.95 else 2),
+        "declines_1h": rng.randint(0, 5) if fraud and rng.random() < 0.6 else int(rng.random() < 0.05),
+        "amount_vs_avg": amount / (amount_sum / (count_1h + 1) + 1),
+        "card_not_present": float(rng.random() < (0.8 if fraud else 0.3)),
+    }
+
+
+def labelled_rows(n: int, seed: int) -> list[tuple[list[float], int]]:
+    """Transactions (FEATURES order), 5% fraud, with labels that follow the features, overlapping
+    on purpose so that the scorer is unsure of some."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         fraud = rng.random() < 0.05
-        row = {
-            "txn_count_5m": rng.randint(3, 12) if fraud else rng.randint(0, 3),
-            "amount_sum_1h": rng.uniform(500, 5000) if fraud else rng.uniform(0, 800),
-            "countries_1h": rng.randint(2, 4) if fraud else 1,
-            "declines_1h": rng.randint(1, 5) if fraud and rng.random() < 0.6 else 0,
-            "amount_vs_avg": rng.uniform(3, 20) if fraud else rng.uniform(0, 3),
-        }
-        rows.append((row, int(fraud)))
+        # a fraud that looks ordinary and an ordinary transaction that looks like fraud
+        looks = (rng.random() < 0.95) if fraud else (rng.random() < 0.01)
+        row = transaction(rng, looks)
+        rows.append(([float(row[f]) for f in FEATURES], int(fraud)))
     return rows
 
 
-def score(model: dict, row: dict) -> float:
-    """Share of features above their learned threshold."""
-    hits = sum(1 for f in FEATURES if row[f] > model["thresholds"][f])
-    return hits / len(FEATURES)
+def fit(rows):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(max_iter=100, max_depth=3, random_state=0).fit(
+        [x for x, _ in rows], [y for _, y in rows])
+
+
+def rules():
+    """`fraud_rules` as a decision tree fitted to `rule_score` on every value that matters:
+    exactly the rules, nothing learned from labels."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    grid = [[a, b, c] for a in range(0, 12) for b in range(0, 5) for c in range(0, 4)]
+    return DecisionTreeRegressor(random_state=0).fit(grid, [rule_score(*g) for g in grid])
+
+
+def save_model(name: str, estimator, metadata: dict) -> str:
+    """Saves `estimator` as NAME in the BentoML model store the way the generated service
+    loads it (`model.pkl`); returns the new tag."""
+    import pickle
+
+    import bentoml
+
+    with bentoml.models.create(name, metadata=metadata) as model:
+        with open(model.path_of("model.pkl"), "wb") as f:
+            pickle.dump(estimator, f)
+    return str(model.tag)
 
 
 def main(**context) -> dict:
     rows = labelled_rows(int(context.get("rows", 5000)), seed=int(context.get("seed", 11)))
-    thresholds = {}
-    for f in FEATURES:
-        legit = sorted(r[f] for r, y in rows if y == 0)
-        thresholds[f] = legit[int(0.99 * (len(legit) - 1))]   # the 99th percentile of legitimate traffic
     version = str(context.get("run_id") or "dev")
-    model = {"model": "fraud_scorer", "version": version, "features": FEATURES, "thresholds": thresholds}
+    tag = save_model("fraud_scorer", fit(rows), {"version": version, "features": FEATURES})
+    rules_tag = save_model("fraud_rules", rules(), {"version": version, "features": RULE_FEATURES})
+    model = {"model": "fraud_scorer", "version": version, "tag": tag, "rules_tag": rules_tag, "features": FEATURES}
     path = artifact_dir(context) / "model.json"
     path.write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
-    return {"artifact": str(path), "version": version}
+    return {"artifact": str(path), "version": version, "tag": tag}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""What train and eval share: the feature list, the data and the artifact paths."""
+"""What train and eval share: the feature list, the example's data, the model store.
+
+Plain Python at module top on purpose: the orchestrator loads the steps cheaply, and
+scikit-learn and BentoML are imported only when a step runs.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import os
 import random
 from pathlib import Path
 
-# The ranker's inputs, in the order of `model ranker { inputs [...] }`.
+# The ranker's inputs, in the order of `model ranker { inputs [...] }` (`group.*` expanded):
+# the order the generated service passes them in.
 FEATURES = [
     "views_1h",
     "clicks_1h",
@@ -17,13 +22,15 @@ FEATURES = [
     "plays_7d",
     "viewers_7d",
     "conv_rate",
+    "on_big_screen",
+    "late_night",
     "click_through",
     "expected_conv",
 ]
-
-# Hidden weights of the synthetic data; training should find something close.
-_TRUE_WEIGHTS = [0.4, 0.9, 0.2, -0.3, 0.6, 0.1, 1.8, 1.2, 1.5]
-_TRUE_BIAS = -0.5
+# The baseline's input (`model popular_titles { inputs [title_popularity.plays_7d] }`).
+BASELINE_FEATURES = ["plays_7d"]
+# The baseline's rule: a title's share of the week's plays of the most played titles.
+PLAYS_AT_TOP = 5000.0
 
 
 def artifact_dir(context: dict) -> Path:
@@ -42,19 +49,65 @@ def sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def synthetic_rows(n: int, seed: int) -> list[tuple[list[float], int]]:
-    """Standardised feature rows with a click label drawn from the hidden model."""
+def feature_row(rng: random.Random) -> dict:
+    """One (member, title, request) as the feature store would serve it, at its real scale."""
+    views = rng.randint(0, 20)
+    clicks = rng.randint(0, views)
+    conv = rng.random()
+    row_position = rng.randint(0, 39)
+    return {
+        "views_1h": views,
+        "clicks_1h": clicks,
+        "avg_dwell": rng.uniform(0, 60_000),
+        "titles_1h": rng.randint(0, 10),
+        "plays_7d": rng.randint(0, 5000),
+        "viewers_7d": rng.randint(0, 2000),
+        "conv_rate": conv,
+        "on_big_screen": float(rng.random() < 0.4),
+        "late_night": float(rng.random() < 0.2),
+        "click_through": clicks / (views + 1),
+        "expected_conv": conv * (1.0 - row_position / 40),
+    }
+
+
+def click_probability(row: dict) -> float:
+    """The hidden truth of the example: members click what converts, what is popular and
+    what they have been clicking lately."""
+    z = (-5.5 + 7.0 * row["expected_conv"] + 4.0 * row["click_through"] + 0.0008 * row["plays_7d"]
+         + 0.5 * row["on_big_screen"] - 0.3 * row["late_night"])
+    return sigmoid(z)
+
+
+def labelled_rows(n: int, seed: int) -> list[tuple[list[float], int]]:
+    """Feature rows (FEATURES order) with a click label drawn from `click_probability`."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        x = [rng.gauss(0.0, 1.0) for _ in FEATURES]
-        p = sigmoid(_TRUE_BIAS + sum(w * v for w, v in zip(_TRUE_WEIGHTS, x)))
-        rows.append((x, 1 if rng.random() < p else 0))
+        row = feature_row(rng)
+        rows.append(([float(row[f]) for f in FEATURES], int(rng.random() < click_probability(row))))
     return rows
 
 
-def predict(model: dict, x: list[float]) -> float:
-    return sigmoid(model["bias"] + sum(w * v for w, v in zip(model["weights"], x)))
+def save_model(name: str, estimator, metadata: dict) -> str:
+    """Saves `estimator` as NAME in the BentoML model store ($BENTOML_HOME) the way the
+    generated service loads it (`model.pkl`); returns the new tag."""
+    import pickle
+
+    import bentoml
+
+    with bentoml.models.create(name, metadata=metadata) as model:
+        with open(model.path_of("model.pkl"), "wb") as f:
+            pickle.dump(estimator, f)
+    return str(model.tag)
+
+
+def load_model(name: str):
+    import pickle
+
+    import bentoml
+
+    with open(bentoml.models.get(f"{name}:latest").path_of("model.pkl"), "rb") as f:
+        return pickle.load(f)
 
 
 def write_json(path: Path, data: dict) -> None:

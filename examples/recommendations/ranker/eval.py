@@ -1,4 +1,5 @@
-"""Step `evaluate` of flow `train_ranker`: score a holdout set, write `metrics.json`.
+"""Step `evaluate` of flow `train_ranker`: score a holdout set with the stored ranker, write
+`metrics.json`.
 
 The step's gate (`gate auc >= 0.80`) reads the `auc` this returns.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from .common import artifact_dir, predict, synthetic_rows, write_json
+from .common import artifact_dir, labelled_rows, load_model, write_json
 
 
 def auc(scores: list[float], labels: list[int]) -> float:
@@ -33,8 +34,8 @@ def auc(scores: list[float], labels: list[int]) -> float:
 def main(**context) -> dict:
     out = artifact_dir(context)
     model = json.loads((out / "model.json").read_text())
-    holdout = synthetic_rows(int(context.get("rows", 1000)), seed=int(context.get("seed", 7)) + 1)
-    scores = [predict(model, x) for x, _ in holdout]
+    holdout = labelled_rows(int(context.get("rows", 1000)), seed=int(context.get("seed", 7)) + 1)
+    scores = [float(p[1]) for p in load_model("ranker").predict_proba([x for x, _ in holdout])]
     labels = [y for _, y in holdout]
     metrics = {"auc": round(auc(scores, labels), 4), "rows": len(holdout), "version": model["version"]}
     write_json(out / "metrics.json", metrics)

@@ -1,48 +1,41 @@
-"""Step `train` of flow `train_ranker`: fit the ranker and write `model.json`."""
+"""Step `train` of flow `train_ranker`: fit the ranker, save it and its baseline to the
+BentoML model store, and write `model.json` (what was saved, for the steps after)."""
 
 from __future__ import annotations
 
-from .common import FEATURES, artifact_dir, predict, synthetic_rows, write_json
+from .common import BASELINE_FEATURES, FEATURES, PLAYS_AT_TOP, artifact_dir, labelled_rows, save_model, write_json
 
 
-def fit(rows, epochs: int = 50, lr: float = 0.5) -> dict:
-    """Logistic regression by batch gradient descent."""
-    model = {"weights": [0.0] * len(FEATURES), "bias": 0.0}
-    n = len(rows)
-    for _ in range(epochs):
-        grad_w = [0.0] * len(FEATURES)
-        grad_b = 0.0
-        for x, y in rows:
-            err = predict(model, x) - y
-            grad_b += err
-            for i, v in enumerate(x):
-                grad_w[i] += err * v
-        model["bias"] -= lr * grad_b / n
-        model["weights"] = [w - lr * g / n for w, g in zip(model["weights"], grad_w)]
-    return model
+def fit(rows):
+    """A logistic regression on standardised features (scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    return model.fit([x for x, _ in rows], [y for _, y in rows])
+
+
+def baseline():
+    """The deterministic `popular_titles`: plays_7d / PLAYS_AT_TOP, as a linear model
+    through two points (exactly the rule, nothing learned)."""
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression().fit([[0.0], [PLAYS_AT_TOP]], [0.0, 1.0])
 
 
 def main(**context) -> dict:
-    """Train on the snapshot's rows and write the artifact.
-
-    Accepts the orchestrator's context as keyword arguments and ignores what
-    it does not use. Returns a small summary (pushed as the step's result).
-    """
-    out = artifact_dir(context)
-    rows = synthetic_rows(int(context.get("rows", 2000)), seed=int(context.get("seed", 7)))
-    model = fit(rows)
+    """Accepts the orchestrator's context as keyword arguments and ignores what it does not
+    use. Returns a small summary (pushed as the step's result)."""
+    rows = labelled_rows(int(context.get("rows", 4000)), seed=int(context.get("seed", 7)))
     version = str(context.get("run_id") or "dev")
-    artifact = {
-        "model": "ranker",
-        "version": version,
-        "features": FEATURES,
-        "weights": [round(w, 6) for w in model["weights"]],
-        "bias": round(model["bias"], 6),
-        "trained_on_rows": len(rows),
-    }
-    path = out / "model.json"
+    tag = save_model("ranker", fit(rows), {"version": version, "features": FEATURES, "rows": len(rows)})
+    base = save_model("popular_titles", baseline(), {"version": version, "features": BASELINE_FEATURES})
+    artifact = {"model": "ranker", "version": version, "tag": tag, "baseline_tag": base,
+                "features": FEATURES, "trained_on_rows": len(rows)}
+    path = artifact_dir(context) / "model.json"
     write_json(path, artifact)
-    return {"artifact": str(path), "version": version, "rows": len(rows)}
+    return {"artifact": str(path), "version": version, "tag": tag, "rows": len(rows)}
 
 
 if __name__ == "__main__":

@@ -49,10 +49,16 @@ def _mlc_python_step(module, function, mlc_env=None, **context):
 
 
 def _mlc_deploy(model, service, push, **context):
-    """Builds the model's BentoML service (and pushes it outside a local environment)."""
+    """Builds the model's BentoML service folder into a Bento (and pushes it outside a local
+    environment). `bentoml` is the serving environment's, found through $MLC_ENGINES (set by
+    the deploy), else the one on PATH; the service's bentofile lists packages without locking them,
+    so the build needs no network. The model store is $BENTOML_HOME's."""
+    import os
     import subprocess
 
-    subprocess.run(["bentoml", "build", service] + (["--push"] if push else []), check=True)
+    engines = os.environ.get("MLC_ENGINES")
+    bentoml = os.path.join(engines, "serving", "bin", "bentoml") if engines else "bentoml"
+    subprocess.run([bentoml, "build", service] + (["--push"] if push else []), check=True)
 
 
 def _mlc_results(context, step, mapped=False):

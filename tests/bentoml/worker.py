@@ -1,0 +1,150 @@
+"""The serving engine's side of tests/bentoml, run in .engines/serving: sets up the model
+stores and the Feast repository once, then takes JSON commands on stdin (one a line) and
+answers each with one JSON line on stdout. Importing Feast costs ~10 s: one worker per session.
+
+Commands:
+- {"op": "setup", "repo", "project_root", "stores": {"good", "broken", "slow"}, "example", "slow_seconds"}
+  trains the example's scorer with its own training step into the good store, copies it into
+  the broken and slow stores and saves a failing / a slow `fraud_scorer` there; applies the
+  Feast repo, writes the offline table of card_velocity and materialises it; answers the cards
+  it chose (a sure legitimate one, a sure fraud, an unsure one) and the request that goes with each.
+- {"op": "write", "card_id", "values"}: new online values for one card (now).
+- {"op": "predict", "values", "amount_cents", "channel"}: the good model's probability of fraud
+  for these features, as the service computes its input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import random
+import shutil
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+VIEW = "card_velocity"
+COLUMNS = ["txn_count_5m", "txn_count_1h", "amount_sum_1h", "max_amount_1h", "merchants_1h", "countries_1h",
+           "declines_1h"]
+
+
+def model_row(values: dict, amount_cents: int, channel: str) -> list[float]:
+    """The scorer's input as the service builds it: card_velocity's features, then txn_context's
+    (the on-demand view's expressions of fraud.flow)."""
+    avg = values["amount_sum_1h"] / (values["txn_count_1h"] + 1)
+    return [float(values[c]) for c in COLUMNS] + [amount_cents / (avg + 1), float(channel == "online")]
+
+
+class Worker:
+    def setup(self, cmd: dict) -> dict:
+        import bentoml
+        import pandas as pd
+        from feast import FeatureStore
+        from feast.repo_config import load_repo_config
+        from feast.repo_operations import apply_total
+
+        sys.path.insert(0, cmd["example"])
+        from scorer import train
+
+        stores = cmd["stores"]  # the good one is $BENTOML_HOME, set by the test
+        summary = train.main(artifact_dir=os.path.join(cmd["project_root"], "artifacts"), run_id="test")
+        with open(bentoml.models.get(summary["tag"]).path_of("model.pkl"), "rb") as f:
+            self.model = pickle.load(f)
+        self._variants(stores, cmd["slow_seconds"])
+
+        cards = self._cards()
+        root = cmd["project_root"]
+        table = os.path.join(root, "build/s3/features/card_velocity")
+        os.makedirs(table, exist_ok=True)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        rows = [{"card_id": c["card_id"], "event_timestamp": now - timedelta(minutes=5), **c["values"]}
+                for c in cards.values()]
+        frame = pd.DataFrame(rows)
+        for c in COLUMNS:
+            frame[c] = frame[c].astype("int64")
+        frame.to_parquet(os.path.join(table, "part-0.parquet"), index=False)
+        os.environ["MLC_PROJECT_ROOT"] = root
+        repo = Path(cmd["repo"])
+        sys.path.insert(0, str(repo))
+        apply_total(load_repo_config(repo, repo / "feature_store.yaml"), repo, skip_source_validation=False)
+        self.store = FeatureStore(repo_path=repo)
+        self.store.materialize(start_date=now - timedelta(hours=1), end_date=now)
+        return {"cards": cards, "tag": summary["tag"]}
+
+    def _variants(self, stores: dict, seconds: float) -> None:
+        """The broken store: a scorer fitted on two features (it raises on the nine it is given);
+        the slow one: the real scorer, wrapped to answer after `seconds`."""
+        import bentoml
+        from bentoml._internal.models import ModelStore
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from slow_model import Slow
+
+        broken = HistGradientBoostingClassifier(max_iter=5).fit([[0, 1], [1, 0], [0, 0], [1, 1]], [0, 1, 0, 1])
+        for name, estimator in (("broken", broken), ("slow", Slow(self.model, seconds))):
+            shutil.copytree(stores["good"], stores[name])
+            models = os.path.join(stores[name], "models")
+            with bentoml.models.create("fraud_scorer", metadata={"variant": name}, _model_store=ModelStore(models)) as m, \
+                    open(m.path_of("model.pkl"), "wb") as f:
+                pickle.dump(estimator, f)
+
+    def probability(self, values: dict, amount_cents: int, channel: str) -> float:
+        return float(self.model.predict_proba([model_row(values, amount_cents, channel)])[0][1])
+
+    def _cards(self) -> dict:
+        """A sure legitimate card, a sure fraud, an unsure one (fraud probability between 0.35 and
+        0.65: confidence below the 0.7 threshold), found among the example's kind of traffic."""
+        from scorer.train import transaction
+
+        rng = random.Random(5)
+        found: dict = {}
+        wanted = {"legit": lambda p: p < 0.02, "fraud": lambda p: p > 0.98, "unsure": lambda p: 0.35 < p < 0.65}
+        for i in range(200_000):
+            raw = transaction(rng, rng.random() < 0.5)
+            values = {c: int(round(raw[c])) for c in COLUMNS}
+            amount = int(rng.uniform(1, 3000))
+            channel = "online" if raw["card_not_present"] else "pos"
+            p = self.probability(values, amount, channel)
+            for kind, ok in wanted.items():
+                if kind not in found and ok(p):
+                    found[kind] = {"card_id": f"card-{kind}", "values": values,
+                                   "request": {"card_id": f"card-{kind}", "amount_cents": amount, "channel": channel},
+                                   "p": p}
+            if len(found) == len(wanted):
+                return found
+        raise RuntimeError(f"no card found for {sorted(set(wanted) - set(found))} in {i + 1} draws")
+
+    def write(self, cmd: dict) -> dict:
+        import pandas as pd
+
+        row = {"card_id": cmd["card_id"], "event_timestamp": datetime.now(timezone.utc), **cmd["values"]}
+        frame = pd.DataFrame([row])
+        for c in COLUMNS:
+            frame[c] = frame[c].astype("int64")
+        self.store.write_to_online_store(VIEW, frame)
+        return {}
+
+    def predict(self, cmd: dict) -> dict:
+        return {"p": self.probability(cmd["values"], cmd["amount_cents"], cmd["channel"])}
+
+
+def main() -> None:
+    worker = Worker()
+    out = sys.stdout
+    sys.stdout = sys.stderr  # whatever a library prints does not break the answers
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        try:
+            answer = {"ok": True, **getattr(worker, cmd["op"])(cmd)}
+        except Exception as exc:  # reported to the test, which fails with it
+            import traceback
+
+            answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
