@@ -28,6 +28,7 @@ class Proxy:
         host, port = upstream.rsplit("//", 1)[1].split(":")
         self.upstream = (host, int(port))
         self.requests: list[tuple[str, str]] = []
+        self.copies: list[str] = []  # PUTs that copy inside S3 (x-amz-copy-source), no body sent
         self.drop_after: int | None = None
         self.dropped = 0
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -56,6 +57,9 @@ class Proxy:
                             dst.sendall(data[: m.start() + 200])  # part of the request, then the line drops
                             raise ConnectionResetError
                         self.requests.append((method, path))
+                        head = data[m.start(): data.find(b"\r\n\r\n", m.start())].lower()
+                        if method == "PUT" and b"x-amz-copy-source" in head:
+                            self.copies.append(path)
                 dst.sendall(data)
         except OSError:
             pass
@@ -136,6 +140,10 @@ def test_a_change_uploads_one_object_and_copies_the_rest_inside_s3(s3) -> None:
     proxy.requests.clear()
     outcome = deploy(prepare(project, env="prod"))
     assert outcome.release == "000002" and outcome.applied == {"spark": 1}
+    uploads = sorted(p.split("/releases/000002/")[-1] for p in proxy.puts() if p not in proxy.copies)
+    assert uploads == sorted(["jobs/" + CHANGED["spark"], "requirements/requirements.txt", "jobs/streaming.json",
+                              "manifest.json", "release.json", f"/{bucket}/platform/recs/current.json"])
+    assert len(proxy.copies) == len(prepare(project, env="prod").texts) - 1
     # one artifact sent; the others are server-side copies (PUT with x-amz-copy-source, no body)
     stored = _keys(client, bucket, "platform/recs/releases/000002/")
     assert stored["platform/recs/releases/000002/jobs/" + CHANGED["spark"]].decode() == \
