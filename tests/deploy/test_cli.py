@@ -1,0 +1,86 @@
+"""`mlc plan`, `mlc deploy` and `mlc doctor` as a user runs them: output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.deploy.conftest import CHANGED, edit
+
+MLC = [sys.executable, "-m", "mlc"]
+
+
+def mlc(cwd: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([*MLC, *args], cwd=cwd, capture_output=True, text=True, check=False,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_plan_before_and_after_a_deploy_with_detailed_exit_codes(deployed) -> None:
+    project, root = deployed
+    to = ["--to", str(root)]
+    done = mlc(project, "plan", "--env", "local", *to, "--detailed-exitcode")
+    assert done.returncode == 0, done.stderr
+    assert "No changes." in done.stdout and "release 000001" in done.stdout
+    assert mlc(project, "plan", "--env", "local", *to).returncode == 0
+    edit(project, "spark")
+    edit(project, "airflow")
+    done = mlc(project, "plan", "--env", "local", *to, "--detailed-exitcode")
+    assert done.returncode == 2, done.stderr
+    lines = done.stdout.splitlines()
+    assert f"    ~ {CHANGED['spark']}  [spark-feature-job]  <- netflix.recs.title_popularity" in lines
+    assert f"    ~ {CHANGED['airflow']}  [airflow-dag]  <- netflix.recs.title_popularity" in lines
+    assert "  airflow (1 change)" in lines and "  spark (1 change)" in lines
+    assert lines[-1] == "Plan: 0 to add, 2 to change, 0 to remove (20 unchanged)."
+    assert mlc(project, "plan", "--env", "local", *to).returncode == 0  # without the flag: success is 0
+    doc = json.loads(mlc(project, "plan", "--env", "local", *to, "--json").stdout)
+    assert doc["format"] == "mlc-plan/1" and doc["summary"] == {"add": 0, "change": 2, "remove": 0, "unchanged": 20}
+    done = mlc(project, "deploy", "--env", "local", *to)
+    assert done.returncode == 0, done.stderr
+    assert "released 000002" in done.stderr and "airflow 1" in done.stderr and "spark 1" in done.stderr
+    assert mlc(project, "plan", "--env", "local", *to, "--detailed-exitcode").returncode == 0
+    done = mlc(project, "deploy", "--env", "local", *to)
+    assert done.returncode == 0 and "no changes" in done.stderr
+    done = mlc(project, "deploy", "--env", "local", *to, "--rollback")
+    assert done.returncode == 0 and "release 000001 is current again" in done.stderr
+    assert mlc(project, "plan", "--env", "local", *to, "--detailed-exitcode").returncode == 2
+
+
+def test_errors_exit_1_with_a_diagnostic_not_a_traceback(deployed) -> None:
+    project, root = deployed
+    to = ["--to", str(root)]
+    done = mlc(project, "plan", "--env", "locall", *to, "--detailed-exitcode")
+    assert done.returncode == 1 and "no env `locall`" in done.stderr and "did you mean `local`?" in done.stderr
+    done = mlc(project, "deploy", "--env", "prod")
+    assert done.returncode == 1 and "[deploy.prod]" in done.stderr and "Traceback" not in done.stderr
+    (project / "features.flow").write_text((project / "features.flow").read_text().replace("over 7d", "over 7x", 1))
+    done = mlc(project, "plan", "--env", "local", *to, "--detailed-exitcode")
+    assert done.returncode == 1 and "error[" in done.stderr and "nothing deployed" in done.stderr
+
+
+def test_a_failed_apply_names_the_target_and_the_artifact_and_keeps_the_release(deployed) -> None:
+    project, root = deployed
+    edit(project, "feast")
+    done = mlc(project, "deploy", "--env", "local", "--to", str(root), env={"MLC_ENGINES": str(root / "none")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "deploy failed (target `feast`)" in done.stderr and "engines.sh serving" in done.stderr
+    assert "whole and current" in done.stderr
+    assert (root / "current").resolve().name == "000001"
+
+
+def test_doctor_reports_each_engine_and_how_to_install_what_is_missing(tmp_path) -> None:
+    done = mlc(tmp_path, "doctor")
+    assert done.returncode == 0, done.stdout
+    for name in ("airflow", "spark", "flink", "serving"):
+        assert f"ok {name}" in done.stdout
+    fake = tmp_path / "engines"
+    (fake / "spark" / "bin").mkdir(parents=True)
+    (fake / "spark" / "bin" / "python").touch()
+    (fake / "spark" / ".requirements.sha256").write_text("not the requirements' digest\n")
+    done = mlc(tmp_path, "doctor", "--engines", str(fake))
+    assert done.returncode == 1
+    assert "!! spark    stale" in done.stdout and "!! airflow  missing" in done.stdout
+    assert done.stdout.splitlines()[-1].strip().endswith("scripts/engines.sh airflow flink serving spark")
