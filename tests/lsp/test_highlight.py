@@ -32,4 +32,4 @@ def test_every_grammar_keyword_is_a_keyword() -> None:
     for word in grammar_keywords():
         [(kind, value), *_] = FlowLexer().get_tokens(word)
         assert value == word and (kind in Keyword or kind in Operator.Word), word
-    assert [t for t, _ in FlowLexer().get_tokens("flowy")][0] in Name
+    assert next(t for t, _ in FlowLexer().get_tokens("flowy")) in Name
