@@ -174,6 +174,82 @@ def graph_cmd(paths, fmt: str, out: str | None, no_cache: bool) -> None:
     sys.exit(EXIT_CLEAN)
 
 
+@main.command("docs")
+@_paths_argument
+@click.option("--env", "env_name", required=True, help="The env whose compiled artifacts the pages list.")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Output folder, replaced whole and atomically as by `mlc compile`. Required, except "
+                   "for `serve` (default: a temporary folder).")
+@click.option("--port", "port", type=int, default=8000, show_default=True,
+              help="`serve` only: the port on 127.0.0.1 (0: any free port).")
+@_cache_option
+def docs_cmd(paths, env_name: str, out: str | None, port: int, no_cache: bool) -> None:
+    """Write PATHS' documentation site into OUT: a map of every declaration, a page for each and
+    an SLO board, self-contained (no network). `mlc docs serve --env NAME [PATHS]` serves it on
+    127.0.0.1 and rebuilds it when a source file changes (a project folder named `serve`: ./serve)."""
+    import tempfile
+
+    from mlc.deploy.outdir import OutputRefused, check_output, write_output
+    from mlc.diagnostics import did_you_mean
+    from mlc.docsite.build import build
+
+    serving = bool(paths) and paths[0] == "serve"
+    paths = paths[1:] if serving else paths
+    if out is None and not serving:
+        raise click.UsageError("--out is required (the folder to write the site into)")
+    project = _load(paths).rooted()
+    protected = [project.root, *project.files]
+    temporary = tempfile.TemporaryDirectory(prefix="mlc-docs-") if out is None else None
+    target = Path(temporary.name if temporary else out) / ("site" if temporary else "")
+    try:
+        check_output(target, protected)
+    except OutputRefused as e:
+        click.echo(f"error: {e}; nothing written", err=True)
+        sys.exit(EXIT_USAGE)
+
+    def rebuild():
+        docs = build(_load(paths), env_name, use_cache=not no_cache)
+        compiled = docs.compiled
+        if compiled.envs is not None and env_name not in compiled.envs:
+            hint = did_you_mean(env_name, compiled.envs) or ""
+            raise click.UsageError(f"no env `{env_name}` in this program (envs: "
+                                   f"{', '.join(compiled.envs) or 'none declared'}) {hint}".strip())
+        _emit(compiled.result, "text")
+        if not docs.ok:
+            click.echo(_summary(compiled.result, "checked") + "; no site written", err=True)
+            return None
+        return docs.files
+
+    def write(files) -> None:
+        write_output(target, files, protected)
+        click.echo(f"wrote {len(files)} files to {target}", err=True)
+
+    if not serving:
+        files = rebuild()
+        if files is None:
+            sys.exit(EXIT_FINDINGS)
+        try:
+            write(files)
+        except OutputRefused as e:
+            click.echo(f"error: {e}; nothing written", err=True)
+            sys.exit(EXIT_USAGE)
+        sys.exit(EXIT_CLEAN)
+    from mlc.docsite.serve import serve
+    from mlc.docsite.watch import Watcher
+
+    watcher = Watcher(lambda: [*_load(paths).files, project.root / "mlc.toml"])
+    try:
+        serve(target, port, rebuild, write, watcher.changed,
+              lambda url: click.echo(f"serving {target} at {url} (Ctrl-C stops)", err=True))
+    except OSError as e:
+        click.echo(f"error: cannot serve on 127.0.0.1:{port}: {e}", err=True)
+        sys.exit(EXIT_USAGE)
+    finally:
+        if temporary is not None:
+            temporary.cleanup()
+    sys.exit(EXIT_CLEAN)
+
+
 @main.command("explain")
 @click.argument("what", type=click.Choice(["freshness", "completion", "latency"]))
 @click.argument("name")
