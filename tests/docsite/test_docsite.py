@@ -169,7 +169,8 @@ def test_search_filters_and_addresses_in_the_maps_js(sites):
         "search": ["ranker", "RANKER", "popular", "no such thing", ""],
         "visible": [{"kind": "model"}, {"owner": "analytics"}, {"tag": "tier1"}, {"package": "netflix.recs"},
                     {"kind": "step", "owner": "personalization"}, {}],
-        "address": ["#node=model%3Anetflix.recs.ranker", "#path=source%3Aa,step%3Af%2Fs", ""]})
+        "address": ["#node=model%3Anetflix.recs.ranker", "#path=source%3Aa,step%3Af%2Fs", "",
+                    "#search=rank%20er&kind=model&owner=a%26b&color=red"]})
     assert got["search"]["ranker"][0] == "model:netflix.recs.ranker"
     assert got["search"]["RANKER"] == got["search"]["ranker"]
     assert set(got["search"]["ranker"]) == {n["id"] for n in site["nodes"]
@@ -187,8 +188,10 @@ def test_search_filters_and_addresses_in_the_maps_js(sites):
     assert {by_id[i]["kind"] for i in steps} == {"step", "flow"}
     assert all(by_id[i]["owner"] == "personalization" for i in steps if by_id[i]["kind"] == "step")
     assert got["facets"]["kind"][0] == "source" and "personalization" in got["facets"]["owner"]
-    assert got["address"] == [{"node": "model:netflix.recs.ranker", "path": []},
-                              {"node": None, "path": ["source:a", "step:f/s"]}, {"node": None, "path": []}]
+    nothing = {"node": None, "path": [], "search": None, "filters": {}}
+    assert got["address"] == [{**nothing, "node": "model:netflix.recs.ranker"},
+                              {**nothing, "path": ["source:a", "step:f/s"]}, nothing,
+                              {**nothing, "search": "rank er", "filters": {"kind": "model", "owner": "a&b"}}]
 
 
 def test_pages_show_what_explain_and_the_manifest_say(sites):

@@ -42,9 +42,20 @@
     return els;
   }
 
+  function lines(ele) {
+    return String(ele.data("label") || "").split("\n");
+  }
+  // a node's box fits its label (cytoscape's own "label" sizing is deprecated)
+  function width(ele) {
+    return Math.max.apply(null, lines(ele).map(function (l) { return l.length; })) * 5.2 + 8;
+  }
+  function height(ele) {
+    return lines(ele).length * 11 + 4;
+  }
+
   var STYLE = [
     {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "text-valign": "center",
-      "font-size": 9, "font-family": "Helvetica, Arial, sans-serif", "width": "label", "height": "label",
+      "font-size": 9, "font-family": "Helvetica, Arial, sans-serif", "width": width, "height": height,
       "padding": 8, "shape": "round-rectangle", "background-color": "#ffffff", "border-width": 1.5,
       "border-color": "#334155"}},
     {selector: ":parent", style: {"text-valign": "top", "text-halign": "center", "font-weight": "bold",
@@ -85,7 +96,7 @@
 
   var cy = window.cytoscape({
     container: document.getElementById("map"), elements: elements(), style: STYLE,
-    wheelSensitivity: 0.3, minZoom: 0.05, maxZoom: 4, boxSelectionEnabled: false
+    minZoom: 0.05, maxZoom: 4, boxSelectionEnabled: false
   });
   // dagre places nodes, not edges into compound nodes: those (on_finish, awaits) are drawn, not laid out
   cy.elements().not(cy.edges().filter(function (e) {
@@ -118,6 +129,20 @@
     if (n.owner) { info.appendChild(text("p", "owner: " + n.owner)); }
     if (n.doc) { info.appendChild(text("p", n.doc)); }
     info.appendChild(text("p", lin.up.length + " upstream, " + lin.down.length + " downstream", "muted"));
+    [["up", "upstream"], ["down", "downstream"]].forEach(function (side) {
+      if (!lin[side[0]].length) { return; }
+      var box = document.createElement("details"), list = document.createElement("ul");
+      box.appendChild(text("summary", side[1]));
+      list.className = "lineage-" + side[0];
+      lin[side[0]].forEach(function (m) {
+        var li = text("li", ix[m].name + " (" + ix[m].kind + ")");
+        li.dataset.id = m;
+        li.addEventListener("click", function () { select(m, true); });
+        list.appendChild(li);
+      });
+      box.appendChild(list);
+      info.appendChild(box);
+    });
     if (n.page) {
       var a = text("a", "open the page of " + n.name);
       a.href = n.page;
@@ -146,6 +171,9 @@
     });
     node.addClass("chosen");
     document.body.dataset.selected = id;
+    // what the map highlights, for whoever checks it (tests, tools): node counts by colour
+    document.body.dataset.up = String(cy.nodes(".up").length);
+    document.body.dataset.down = String(cy.nodes(".down").length);
     describe(ix[id], lin);
     if (center) { cy.animate({center: {eles: node}, zoom: Math.max(cy.zoom(), 0.8)}, {duration: 200}); }
   }
@@ -187,6 +215,17 @@
   box.addEventListener("keydown", function (ev) { if (ev.key === "Enter") { runSearch(true); } });
 
   var facets = core.facets(site), filters = {};
+  function applyFilters() {
+    var shown = {};
+    core.visible(site, filters).forEach(function (id) { shown[id] = true; });
+    cy.nodes().forEach(function (m) {
+      var keep = m.id() === STORE_GROUP ? m.children().some(function (c) { return shown[c.id()]; }) : shown[m.id()];
+      if (keep) { m.removeClass("hidden"); } else { m.addClass("hidden"); }
+    });
+    document.body.dataset.shown = String(cy.nodes().not(".hidden").filter(function (m) {
+      return m.id() !== STORE_GROUP;
+    }).length);
+  }
   Object.keys(facets).forEach(function (f) {
     var sel = document.getElementById("filter-" + f);
     facets[f].forEach(function (v) {
@@ -196,19 +235,20 @@
     });
     sel.addEventListener("change", function () {
       filters[f] = sel.value;
-      var shown = {};
-      core.visible(site, filters).forEach(function (id) { shown[id] = true; });
-      cy.nodes().forEach(function (m) {
-        var keep = m.id() === STORE_GROUP ? m.children().some(function (c) { return shown[c.id()]; }) : shown[m.id()];
-        if (keep) { m.removeClass("hidden"); } else { m.addClass("hidden"); }
-      });
+      applyFilters();
     });
   });
 
   function follow() {
     var address = core.parseAddress(window.location.hash);
+    Object.keys(facets).forEach(function (f) {
+      filters[f] = address.filters[f] || "";
+      document.getElementById("filter-" + f).value = filters[f];
+    });
+    applyFilters();
     if (address.path.length) { showPath(address.path); }
     else if (address.node) { select(address.node, true); }
+    else if (address.search !== null) { box.value = address.search; runSearch(true); }
   }
   window.addEventListener("hashchange", follow);
   follow();

@@ -137,9 +137,11 @@
     return Object.keys(shown).sort();
   }
 
-  /* `#node=ID` selects a node; `#path=ID,ID,...` highlights a worst path (ids URI-encoded). */
+  /* The map's address: `#node=ID` selects a node; `#path=ID,ID,...` highlights a worst path;
+   * `#search=TEXT` selects the best match; `#kind=`, `#owner=`, `#tag=`, `#package=` filter
+   * (joined by `&`, values URI-encoded). A page links to the map this way. */
   function parseAddress(hash) {
-    var out = {node: null, path: []};
+    var out = {node: null, path: [], search: null, filters: {}};
     String(hash || "").replace(/^#/, "").split("&").forEach(function (part) {
       var i = part.indexOf("=");
       if (i < 0) {
@@ -150,6 +152,10 @@
         out.node = decodeURIComponent(v);
       } else if (k === "path") {
         out.path = v.split(",").filter(Boolean).map(decodeURIComponent);
+      } else if (k === "search") {
+        out.search = decodeURIComponent(v);
+      } else if (FACETS.indexOf(k) >= 0) {
+        out.filters[k] = decodeURIComponent(v);
       }
     });
     return out;
