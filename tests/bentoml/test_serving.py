@@ -8,6 +8,7 @@ one whose fraud probability is between 0.35 and 0.65 (confidence below the 0.7 t
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,33 @@ def test_metrics_count_each_path(serving):
     assert delta("good", "mlc_model_confidence_bucket", {"le": "0.7", "model": "fraud_scorer"}) == 1
     assert delta("good", "mlc_model_latency_seconds_count", {"model": "fraud_scorer"}) == 3
     assert ("mlc_model_latency_seconds_bucket", '{le="0.03",model="fraud_scorer"}') in after["good"]
+
+
+def test_the_service_folder_builds_into_a_bento_offline(serving, bundle):
+    """`bentoml build` of the generated folder, every proxy pointing nowhere and pip without an
+    index: the Bento holds the service, its runtime, both models it serves and the pinned packages."""
+    import json
+    import subprocess
+
+    from serving_support import SERVING
+
+    store = serving["stores"]["good"]
+    dead = "http://127.0.0.1:9"
+    env = {**serving["env"], "BENTOML_HOME": store, "HTTP_PROXY": dead, "HTTPS_PROXY": dead,
+           "http_proxy": dead, "https_proxy": dead, "PIP_NO_INDEX": "1", "UV_OFFLINE": "1"}
+    # as the Airflow deploy step runs it: in the folder (bentoml build refuses a context outside it)
+    done = subprocess.run([str(SERVING / "bin" / "bentoml"), "build", ".", "--output", "tag"],
+                          cwd=bundle / "bentoml" / "fraud_scorer", env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tag = done.stdout.strip().splitlines()[-1].removeprefix("__tag__:")
+    listing = subprocess.run([str(SERVING / "bin" / "bentoml"), "get", tag, "-o", "json"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    info = json.loads(listing.stdout)
+    models = sorted(m["tag"].split(":")[0] for s in info["services"] for m in s["models"])
+    assert models == ["fraud_rules", "fraud_scorer"]
+    name, version = tag.split(":")
+    bento = Path(store) / "bentos" / name / version
+    assert {p.name for p in (bento / "src").iterdir()} >= {"service.py", "mlc_bento_runtime.py"}
+    assert "feast==0.67.0" in (bento / "env" / "python" / "requirements.txt").read_text()

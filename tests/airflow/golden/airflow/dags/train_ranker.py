@@ -52,13 +52,14 @@ def _mlc_deploy(model, service, push, **context):
     """Builds the model's BentoML service folder into a Bento (and pushes it outside a local
     environment). `bentoml` is the serving environment's, found through $MLC_ENGINES (set by
     the deploy), else the one on PATH; the service's bentofile lists packages without locking them,
-    so the build needs no network. The model store is $BENTOML_HOME's."""
+    so the build needs no network. The model store is $BENTOML_HOME's. It runs in the folder:
+    `bentoml build` refuses a build context outside its working directory."""
     import os
     import subprocess
 
     engines = os.environ.get("MLC_ENGINES")
     bentoml = os.path.join(engines, "serving", "bin", "bentoml") if engines else "bentoml"
-    subprocess.run([bentoml, "build", service] + (["--push"] if push else []), check=True)
+    subprocess.run([bentoml, "build", "."] + (["--push"] if push else []), cwd=service, check=True)
 
 
 def _mlc_results(context, step, mapped=False):
