@@ -70,12 +70,17 @@ def first_deploy(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def deployed(first_deploy, tmp_path) -> tuple[Path, Path]:
-    """A copy of the first deploy (project and deploy root) for one test to change."""
+def deployed(first_deploy, tmp_path):
+    """The first deploy for one test to change: a copy of its deploy root, and the project
+    itself (at the same path: Feast's file sources are absolute paths under the project
+    root, so a moved project would change every view), restored after the test."""
     project, root = first_deploy
-    shutil.copytree(project, tmp_path / "project", symlinks=True)
+    pristine = tmp_path / "pristine"
+    shutil.copytree(project, pristine)
     shutil.copytree(root, tmp_path / "root", symlinks=True)
-    return tmp_path / "project", tmp_path / "root"
+    yield project, tmp_path / "root"
+    shutil.rmtree(project)
+    shutil.copytree(pristine, project)
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:

@@ -14,6 +14,7 @@ Feast is imported inside the functions only (mlc never imports an engine).
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 MODULE = "mlc_feast_definitions"  # one name for both loads, so equal code pickles equally
+SPECS = "mlc_specs.json"  # beside the registry: each object's spec digest, read by the next deploy
 
 
 def _load(repo: Path) -> dict[tuple[str, str], object]:
@@ -108,29 +110,46 @@ def _registry(store, repo: Path) -> Path:
     return path if path.is_absolute() else repo / path
 
 
+def _digests(objects: dict) -> dict[str, str]:
+    return {f"{kind} {name}": hashlib.sha256(_spec(obj)).hexdigest() for (kind, name), obj in sorted(objects.items())}
+
+
 def main(request: dict) -> dict:
     started = time.perf_counter()
     repo = Path(request["repo"]).resolve()
     previous = Path(request["previous"]).resolve() if request.get("previous") else None
     store = _store(repo)
     new_registry = _registry(store, repo)
-    old: dict = {}
+    old: dict[str, str] = {}
+    old_objects: dict = {}
     if previous is not None and (previous / "feature_store.yaml").is_file():
         old_registry = _registry(_store(previous), previous)
         if old_registry.is_file():  # the new release starts from the current registry, copied
             new_registry.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(old_registry, new_registry)
-            old = _load(previous)
+            kept = old_registry.with_name(SPECS)
+            if kept.is_file():  # the digests the previous deploy kept: no need to load its definitions
+                old = json.loads(kept.read_text())
+            else:
+                old_objects = _load(previous)
+                old = _digests(old_objects)
     _keep_online_store(store, repo, Path(request["online"]))
     store = _store(repo)  # again: the registry file is there now
     new = _load(repo)
+    digests = _digests(new)
     full = request.get("full") or not old
-    changed = [obj for key, obj in sorted(new.items())
-               if full or key not in old or _spec(old[key]) != _spec(obj)]
-    gone = [obj for key, obj in sorted(old.items()) if key not in new]
+    changed = [obj for (kind, name), obj in sorted(new.items())
+               if full or old.get(f"{kind} {name}") != digests[f"{kind} {name}"]]
+    gone_keys = sorted(set(old) - set(digests))
     loaded = time.perf_counter() - started
+    if gone_keys:  # Feast deletes by object: the previous definitions are loaded for them
+        old_objects = old_objects or _load(previous)
+        gone = [old_objects[tuple(k.split(" ", 1))] for k in gone_keys]
+    else:
+        gone = []
     if changed or gone:
         store.apply(changed, objects_to_delete=gone, partial=not gone)
+    new_registry.with_name(SPECS).write_text(json.dumps(digests, indent=0, sort_keys=True) + "\n")
     return {"applied": [f"{type(o).__name__} {o.name}" for o in changed],
             "deleted": [f"{type(o).__name__} {o.name}" for o in gone],
             "objects": len(new), "load_seconds": round(loaded, 3),

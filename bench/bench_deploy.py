@@ -1,0 +1,156 @@
+"""Redeploy after a one-view change of a generated platform, against applying everything.
+
+    python bench/bench_deploy.py [--views 2000] [--out bench/results/bench_deploy.json]
+
+Generates a project of N batch feature groups (each one a Feast feature view, a Spark job
+and an Airflow DAG), then, in one run:
+1. `mlc deploy --env local` into a fresh root: every artifact applied, Feast's objects
+   applied by the partial-apply worker (release 000001);
+2. one view's online ttl edited (one Feast view changes, nothing else), `mlc deploy`
+   again: the redeploy (release 000002); its Feast apply and load times from release.json;
+3. `feast apply` (the serving engine's CLI) of the whole repository of that release, on a
+   copy of its registry: what a deploy without the diff would run after the same edit;
+4. `mlc deploy` once more: nothing changed.
+Each is timed by wall clock around the real command. Prints a table, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MLC = [str(ROOT / ".venv" / "bin" / "python"), "-m", "mlc"]
+PER_FILE = 50
+
+HEAD = """package bench
+import std.connectors.{hive, s3}
+"""
+ENVS = """package bench
+import std.connectors.{hive, s3, files}
+
+env local {
+  hive = files("data/warehouse")
+  s3   = files("build/s3")
+}
+"""
+BASE = """package bench
+import std.connectors.{hive}
+
+## What users did, exported once a day.
+source events: table hive(table = "warehouse.events") {
+  schema { user_id: string, kind: enum(view, click), amount: float, ds: date }
+  event_time ds
+  arrives every 1d delay 2h
+}
+
+## A user.
+entity user { key user_id: string }
+"""
+GROUP = """
+## Generated view {i}.
+features g{i:05d} on user {{
+  from events
+  views_7d = count(kind == view) over 7d
+  spend_7d = sum(amount) over {days}d
+  schedule daily
+  timeout 1h
+  online ttl 2d
+  offline s3("features/g{i:05d}")
+}}
+"""
+
+
+def generate(out: Path, views: int) -> None:
+    (out / "mlc.toml").write_text('[project]\nname = "bench_deploy"\nsources = ["."]\n')
+    (out / "envs.flow").write_text(ENVS)
+    (out / "base.flow").write_text(BASE)
+    for start in range(0, views, PER_FILE):
+        text = HEAD + "".join(GROUP.format(i=i, days=7 + i % 5) for i in range(start, min(views, start + PER_FILE)))
+        (out / f"g{start // PER_FILE:04d}.flow").write_text(text)
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
+    t = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False)
+    took = time.perf_counter() - t
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return took
+
+
+def feast_info(root: Path) -> dict:
+    return json.loads((root / "current" / "release.json").read_text())["applied"]["feast"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--views", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "bench_deploy.json")
+    args = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench_deploy-"))
+    try:
+        project, root = work / "project", work / "root"
+        project.mkdir()
+        generate(project, args.views)
+        to = ["--to", str(root)]
+        t_check = run([*MLC, "check", "--no-cache"], project)
+        t_first = run([*MLC, "deploy", "--env", "local", *to], project)
+        first = feast_info(root)
+        # one view changes: its online ttl (nothing but the Feast definitions file changes)
+        view = args.views // 2
+        name = project / f"g{view // PER_FILE:04d}.flow"
+        text = name.read_text()
+        marker = f"features g{view:05d} on user {{"
+        head, tail = text.split(marker)
+        name.write_text(head + marker + tail.replace("online ttl 2d", "online ttl 3d", 1))
+        t_plan = run([*MLC, "plan", "--env", "local", *to], project)
+        t_redeploy = run([*MLC, "deploy", "--env", "local", *to], project)
+        second = feast_info(root)
+        manifest = json.loads((root / "current" / "manifest.json").read_text())
+        artifacts = sum(1 for a in manifest["artifacts"] if a.get("target"))
+        # the whole repository of the same release, applied by Feast's own CLI on a copy of its registry
+        repo = work / "feast_all"
+        shutil.copytree(root / "current" / "feast", repo, symlinks=False,
+                        ignore=shutil.ignore_patterns("online_store.db"))
+        feast = ROOT / ".engines" / "serving" / "bin" / "feast"
+        t_feast_all = run([str(feast), "apply"], repo, {"FEAST_USAGE": "False", "MLC_PROJECT_ROOT": str(project)})
+        t_again = run([*MLC, "deploy", "--env", "local", *to], project)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = {
+        "views": args.views, "artifacts": artifacts, "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "check_seconds": round(t_check, 2),
+        "first_deploy_seconds": round(t_first, 2), "first_feast_applied": first["applied"],
+        "first_feast_apply_seconds": first["apply_seconds"],
+        "plan_after_one_change_seconds": round(t_plan, 2),
+        "redeploy_one_view_seconds": round(t_redeploy, 2), "redeploy_feast_applied": second["applied"],
+        "redeploy_feast_load_seconds": second["load_seconds"], "redeploy_feast_apply_seconds": second["apply_seconds"],
+        "feast_apply_whole_repository_seconds": round(t_feast_all, 2),
+        "no_change_deploy_seconds": round(t_again, 2),
+        "speedup_vs_feast_apply_all": round(t_feast_all / t_redeploy, 1),
+    }
+    rows = [("mlc check (cold)", t_check), (f"mlc deploy, first: everything ({first['applied']} Feast objects)", t_first),
+            ("mlc plan after a one-view change", t_plan),
+            (f"mlc deploy after a one-view change ({second['applied']} Feast object applied)", t_redeploy),
+            ("feast apply of the whole repository (same release)", t_feast_all),
+            ("mlc deploy with no change", t_again)]
+    print(f"{args.views} feature views, {artifacts} deployable artifacts")
+    for label, s in rows:
+        print(f"  {label:<70} {s:8.2f} s")
+    print(f"  redeploy is {result['speedup_vs_feast_apply_all']}x faster than feast apply of everything")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
