@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # name -> module path of the backend package (imported only when used).
 TARGETS: dict[str, str] = {
     "airflow": "mlc.targets.airflow",
+    "feast": "mlc.targets.feast",
+    "bentoml": "mlc.targets.bentoml",
     "flink": "mlc.targets.flink",
     "spark": "mlc.targets.spark",
 }

@@ -1,0 +1,164 @@
+"""Expressions of request-time feature groups as pandas code, for Feast's on-demand views.
+
+The same expression IR the Spark and Flink jobs compute as SQL (`mlc.targets.sql`), with
+the same meaning, so a request-time feature has one value everywhere:
+
+- `/` is a float division, missing (NaN) when the divisor is 0 (SQL: NULL);
+- `+ - *` of two ints are ints, of an int and a float floats;
+- `==` and the other comparisons, `and`, `or`, `not`, `in [...]` give booleans; an enum
+  member (`device == tv`) is its name as a string, as in SQL;
+- `abs floor ceil lower upper length coalesce` as the SQL functions of the same names;
+- a missing operand makes a missing result for arithmetic (SQL's NULL); a comparison with
+  a missing operand is false (SQL: NULL, which a filter reads as false).
+
+Each operand is a pandas Series over the view's input rows (`inputs[...]`), or a constant;
+`pd.Series(x, index=inputs.index, dtype=...)` makes either a Series of one type, so the
+code never depends on which one it got. Values enter the code only through `py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlc.compiler import ir
+from mlc.compiler.infer import Inferrer
+from mlc.targets import sql as S
+from mlc.targets.literals import py
+
+
+@dataclass
+class Scope:
+    """What a request-time group's expressions may name: each name (a request field, or a
+    `group.feature` of a stored group) -> (the column of Feast's input frame, its type);
+    and the enum members that may be written bare."""
+
+    columns: dict[str, tuple[str, str]]
+    enums: set[str] = field(default_factory=set)
+    where: str = ""
+
+    def type_of(self, e: ir.Expr) -> str | None:
+        return Inferrer(self._lookup).type_of(e)
+
+    def _lookup(self, e: ir.Expr) -> str | None:
+        if e.name in self.columns:
+            return self.columns[e.name][1]
+        return "enum" if e.name in self.enums else None
+
+
+# mlc function -> pandas code of a Series `x` (the first argument)
+_FUNCTIONS = {
+    "abs": "{0}.abs()",
+    "floor": "np.floor({0})",
+    "ceil": "np.ceil({0})",
+    "lower": "{0}.str.lower()",
+    "upper": "{0}.str.upper()",
+    "length": "{0}.str.len()",
+}
+_COMPARE = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+_ARITH = {"+": "+", "-": "-", "*": "*"}
+# the dtype a Series of a column type is held in
+_DTYPES = {"int": "int64", "float": "float64", "bool": "bool", "string": "object", "enum": "object"}
+
+
+class Pandas:
+    """Pandas code of an expression; `PlanError` (with where) for what it cannot compute."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.uses_numpy = False
+
+    def series(self, code: str, dtype: str | None = None) -> str:
+        kind = f", dtype={py(dtype)}" if dtype else ""
+        return f"pd.Series({code}, index=inputs.index{kind})"
+
+    def code(self, e: ir.Expr) -> str:
+        method = getattr(self, f"_{e.op}", None)
+        if method is None:
+            raise S.PlanError(f"`{e.op}` cannot be computed by an on-demand view{self.scope.where}", e.loc)
+        return method(e)
+
+    def column(self, e: ir.Expr, t: str) -> str:
+        """`type_of(e)`-typed Series of `e`, whatever `e` is (constant or column)."""
+        return self.series(self.code(e), "float64" if t == "float" else None)
+
+    def _lit(self, e: ir.Expr) -> str:
+        kind, value = e.kind, e.value
+        if kind == "string":
+            return py(str(value))
+        if kind == "bool":
+            return py(bool(value))
+        if kind in ("int", "duration", "size"):
+            return py(int(value))
+        if kind in ("float", "percent"):
+            return py(float(value) / (100 if kind == "percent" else 1))
+        raise S.PlanError(f"a {kind} literal cannot be used here{self.scope.where}", e.loc)
+
+    def _ref(self, e: ir.Expr) -> str:
+        name = e.name or ""
+        if name in self.scope.columns:
+            return f"inputs[{py(self.scope.columns[name][0])}]"
+        if name in self.scope.enums:
+            return py(name)
+        raise S.PlanError(f"`{name}` is not a request field or a feature of a stored group{self.scope.where}",
+                          e.loc)
+
+    def _binop(self, e: ir.Expr) -> str:
+        name = e.name or ""
+        if name == "/":
+            # float division, NaN (SQL: NULL) when the divisor is 0, left to right
+            code = self.series(self.code(e.args[0]), "float64")
+            for divisor in e.args[1:]:
+                d = self.series(self.code(divisor), "float64")
+                code = f"({code} / {d}.where({d} != 0))"
+            return code
+        if name in ("and", "or"):
+            op = " & " if name == "and" else " | "
+            return "(" + op.join(self.series(self.code(a), "bool") for a in e.args) + ")"
+        if name in _COMPARE:
+            left, right = e.args[0], e.args[-1]
+            return f"{self.series(self.code(left))}.{_COMPARE[name]}({self.code(right)})"
+        if name == "in":
+            left, right = e.args[0], e.args[-1]
+            if right.op != "list":
+                raise S.PlanError("`in` needs a list on its right: `x in [a, b]`", e.loc)
+            items = "[" + ", ".join(self.code(a) for a in right.args) + "]"
+            return f"{self.series(self.code(left))}.isin({items})"
+        if name in _ARITH:
+            if name == "+" and self.scope.type_of(e) == "string":
+                return "(" + " + ".join(self.series(self.code(a), "object") for a in e.args) + ")"
+            return "(" + f" {_ARITH[name]} ".join(self.series(self.code(a)) for a in e.args) + ")"
+        raise S.PlanError(f"operator `{name}` cannot be computed by an on-demand view", e.loc)
+
+    def _unop(self, e: ir.Expr) -> str:
+        inner = self.series(self.code(e.args[0]))
+        return f"(~{inner}.astype(bool))" if e.name == "not" else f"(-{inner})"
+
+    def _call(self, e: ir.Expr) -> str:
+        name = e.name or ""
+        if any(a.op == "arg" for a in e.args):
+            raise S.PlanError(f"`{name}` takes positional arguments only", e.loc)
+        if name == "coalesce":
+            if not e.args:
+                raise S.PlanError("`coalesce` needs an argument", e.loc)
+            code = self.series(self.code(e.args[0]))
+            for a in e.args[1:]:
+                code = f"{code}.fillna({self.series(self.code(a))})"
+            return code
+        template = _FUNCTIONS.get(name)
+        if template is None or len(e.args) != 1:
+            raise S.PlanError(f"function `{name}` is not known to the Feast target", e.loc,
+                              help="functions: " + ", ".join(sorted([*_FUNCTIONS, "coalesce"])))
+        if name in ("floor", "ceil"):
+            self.uses_numpy = True
+        return template.format(self.series(self.code(e.args[0])))
+
+
+def output(e: ir.Expr, scope: Scope, t: str) -> tuple[str, bool]:
+    """(the pandas code of a feature `e` held as column type `t`, whether it needs numpy as `np`)."""
+    lowering = Pandas(scope)
+    code = lowering.code(e)
+    dtype = _DTYPES.get(t)
+    if t == "int":
+        # an int feature computed from ints stays int; a missing value makes it float (NaN)
+        return lowering.series(code), lowering.uses_numpy
+    return lowering.series(code, dtype if dtype != "object" else None), lowering.uses_numpy

@@ -1,0 +1,493 @@
+"""Lowers the program's entities, feature groups and models to a Feast feature repository.
+
+One repository per env (`layout.feast_repo()`):
+- `feature_store.yaml`: the project, the registry, the online store (the env's
+  `feature_store`, else Feast's local template: SQLite), the file offline store;
+- `definitions.py`: entities (one per key of a composite entity), a source per stored group
+  (a FileSource over the Parquet table its Spark/Flink job writes, at the location the IR
+  gives for the env; a PushSource over it for stream groups, which the Flink publisher
+  pushes to; a KafkaSource where the stream is Kafka), a FeatureView per stored group, an
+  on-demand view per request-time group (its expressions lowered by `expr.py` with the
+  SQL targets' meaning), a FeatureService per model holding exactly its inputs (and one
+  per declared service);
+- `.feastignore`: keeps the runtime out of what the Feast CLI imports;
+- `runtime/mlc_feast_runtime.py`: training sets and materialisation (docs/targets/feast.md).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlc.compiler import ir
+from mlc.diagnostics import Diagnostic, error
+from mlc.targets import Artifact
+from mlc.targets import sql as S
+from mlc.targets.feast import expr as X
+from mlc.targets.layout import Layout, source_line
+from mlc.targets.literals import py
+from mlc.targets.templating import TargetError, jinja_environment
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+RUNTIME = TEMPLATES / "runtime" / "mlc_feast_runtime.py"
+
+# language type -> (Feast type code, Feast ValueType member of an entity key)
+_TYPES = {
+    "string": ("String", "STRING"), "enum": ("String", "STRING"),
+    "int": ("Int64", "INT64"), "int64": ("Int64", "INT64"), "int32": ("Int32", "INT32"),
+    "float": ("Float64", "DOUBLE"), "float64": ("Float64", "DOUBLE"), "float32": ("Float32", "FLOAT"),
+    "bool": ("Bool", "BOOL"), "timestamp": ("UnixTimestamp", "UNIX_TIMESTAMP"), "bytes": ("Bytes", "BYTES"),
+    "map": ("Map", None), "json": ("Json", None),
+}
+# the column type a language type is held in (sql.py's names); sized types keep their width
+_HELD = {"enum": "string", "int64": "int", "float64": "float", "duration": "int"}
+_FEAST_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+
+
+class FeastError(Exception):
+    def __init__(self, code: str, message: str, loc: ir.Loc | None, help: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.loc, self.help = code, message, loc, help
+
+
+def feast_type(t: ir.TypeSpec | str, loc: ir.Loc | None = None) -> str:
+    """The Feast type (code, e.g. `Float64`, `Array(String)`) of a language type."""
+    name = t if isinstance(t, str) else t.name
+    if not isinstance(t, str):
+        if name == "list" and t.element is not None:
+            return f"Array({feast_type(t.element, loc)})"
+        if name == "struct":
+            return "Struct({" + ", ".join(f"{py(f.name)}: {feast_type(f.type, f.loc)}" for f in t.fields) + "})"
+    if name not in _TYPES:
+        raise FeastError("E1103", f"a {name} cannot be a feature Feast serves", loc,
+                         help="Feast holds string, int32/int64, float32/float64, bool, timestamp, bytes, map, "
+                              "json, struct and lists of these")
+    return _TYPES[name][0]
+
+
+def held(t: ir.TypeSpec | None) -> str:
+    """The column type a declared type is held in (`int` for `int64`, a sized type as itself)."""
+    if t is None:
+        return "string"
+    return _HELD.get(t.name, t.name)
+
+
+def tags(decl: ir.Decl) -> dict[str, str]:
+    """Feast tags: the key/value tags as written, a list tag as `{tag: ""}`."""
+    out = {t: "" for t in decl.tags}
+    out.update(decl.tag_values)
+    return dict(sorted(out.items()))
+
+
+def meta(decl: ir.Decl) -> list[str]:
+    """description, tags and owner arguments of a declaration (those it has)."""
+    args = []
+    text = decl.description or decl.doc
+    if text:
+        args.append(f"description={py(text)}")
+    if tags(decl):
+        args.append(f"tags={py(tags(decl))}")
+    if decl.owner:
+        args.append(f"owner={py(decl.owner)}")
+    return args
+
+
+def _var(name: str, prefix: str, taken: set[str]) -> str:
+    """A Python variable for a Feast object, unique in the file."""
+    base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", name)
+    var, n = base, 2
+    while var in taken:
+        var, n = f"{base}_{n}", n + 1
+    taken.add(var)
+    return var
+
+
+def _duration(ms: int | None) -> str:
+    if not ms:
+        return "timedelta(0)"
+    if ms % 1000:
+        return f"timedelta(milliseconds={ms})"
+    return f"timedelta(seconds={ms // 1000})"
+
+
+@dataclass
+class View:
+    """What the repository knows of a stored group: its Feast view and its columns."""
+
+    key: str
+    name: str
+    var: str
+    join_keys: tuple[str, ...]
+    features: dict[str, str]  # feature name -> column type
+
+
+@dataclass
+class Repo:
+    """The definitions of one repository, as code lines per object, in order."""
+
+    imports: set[str] = field(default_factory=set)
+    blocks: list[tuple[str, str]] = field(default_factory=list)  # (comment, code)
+    views: dict[str, View] = field(default_factory=dict)
+    entity_vars: dict[str, list[str]] = field(default_factory=dict)
+    odfv_vars: dict[str, str] = field(default_factory=dict)
+    # groups the store does not hold: stored groups without an offline table in the env, and
+    # request-time groups that read one (docs/targets/feast.md)
+    absent: set[str] = field(default_factory=set)
+    numpy: bool = False
+
+
+def feast_project(program: ir.Program) -> str:
+    """The Feast project name: the program's first package, as Feast spells names."""
+    first = program.packages[0] if program.packages else "mlc"
+    name = re.sub(r"[^A-Za-z0-9_]", "_", first).strip("_") or "mlc"
+    return name if name[0].isalpha() else f"p_{name}"
+
+
+def _env(program: ir.Program, env: str) -> ir.Environment:
+    try:
+        return S.environment(program, env)
+    except S.PlanError as e:
+        raise FeastError("E1105", e.message, e.loc) from None
+
+
+def stored(program: ir.Program, resolved: ir.Environment) -> list[str]:
+    """Keys of the groups Feast reads from a table, sorted: those with an offline table in
+    the env (written by their job), and registered groups (their source's table)."""
+    return sorted(k for k, g in program.feature_groups.items()
+                  if g.mode != "request" and (g.registered or k in resolved.offline))
+
+
+def _offline_path(loc: ir.Location, what: str, where: ir.Loc | None) -> str:
+    """The path Feast reads a Parquet table at: relative files stay relative (to the project
+    root, as the jobs read them), s3 is an s3:// URI."""
+    if loc.kind == "files" and (loc.format or "parquet") == "parquet" and loc.path:
+        return loc.path
+    if loc.kind == "s3" and (loc.format or "parquet") == "parquet":
+        return f"s3://{loc.bucket}/{loc.path or ''}".rstrip("/")
+    raise FeastError("E1105", f"{what} is {loc.kind}{' ' + loc.format if loc.format else ''}; Feast's file "
+                     "offline store reads Parquet folders (files or s3)", where,
+                     help="bind the store to files(...) or s3(...) with Parquet")
+
+
+def _group_table(program: ir.Program, resolved: ir.Environment, key: str) -> tuple[str, str, str | None, dict[str, str]]:
+    """(path, event time column, created-time column, column types) of the table Feast
+    reads for stored group `key`: its offline table (written by its job), or, for a
+    registered group, its source's own table."""
+    group = program.feature_groups[key]
+    if group.registered:
+        ref = group.sources[0] if group.sources else None
+        source = program.sources.get(ref.target or "") if ref else None
+        if source is None:
+            raise FeastError("E1101", f"registered group `{group.name}` reads no source", group.loc)
+        table = program.sources.get(source.batch.target or "") if source.kind == "push" and source.batch else source
+        loc = resolved.sources.get(table.package + "." + table.name if table.package else table.name) \
+            if table is not None else None
+        if loc is None:
+            raise FeastError("E1105", f"source `{source.name}` has no location in this env", source.loc)
+        columns = {f.name: held(f.type) for f in table.schema_}
+        et = table.event_time.name if table.event_time else None
+        if et is None:
+            raise FeastError("E1101", f"source `{table.name}` has no `event_time`: Feast reads rows by time",
+                             table.loc, help="add `event_time COLUMN`")
+        created = table.created_time.name if table.created_time else None
+        return _offline_path(loc, f"source `{table.name}`", table.loc), et, created, columns
+    loc = resolved.offline[key]
+    try:
+        plan = S.plan_group(program, key)
+    except S.PlanError as e:
+        raise FeastError("E1104", e.message, e.loc, help=e.help) from None
+    columns = dict(plan.output_schema())
+    return _offline_path(loc, f"the offline store of `{group.name}`", group.offline.loc if group.offline else
+                         group.loc), S.EVENT_TIMESTAMP, None, columns
+
+
+def _entities(program: ir.Program, layout: Layout, repo: Repo) -> None:
+    """One Feast entity per key field (Feast entities have one join key): named after the
+    entity, or `entity__key` for each key of a composite entity."""
+    taken = {v for v in repo.odfv_vars.values()}
+    for key, entity in sorted(program.entities.items()):
+        name = layout.entity_id(key)
+        vars_ = []
+        for k in entity.keys:
+            fname = name if len(entity.keys) == 1 else f"{name}__{k.name}"
+            value_type = _TYPES.get(k.type.name, (None, None))[1]
+            if value_type is None:
+                raise FeastError("E1103", f"key `{k.name}` of entity `{entity.name}` is a {k.type.name}; a Feast "
+                                 "join key is a string, an int, a float, bool, bytes or timestamp", k.loc)
+            var = _var(fname, "entity_", taken)
+            args = [f"name={py(fname)}", f"join_keys={py([k.name])}", f"value_type=ValueType.{value_type}",
+                    *meta(entity)]
+            repo.blocks.append((f"entity {entity.name}, key {k.name} ({source_line(entity.loc)})",
+                                f"{var} = Entity({', '.join(args)})"))
+            vars_.append(var)
+        repo.entity_vars[key] = vars_
+    repo.imports.update({"Entity", "ValueType"})
+
+
+def _field(name: str, t: ir.TypeSpec | str, description: str | None = None, loc: ir.Loc | None = None) -> str:
+    args = [f"name={py(name)}", f"dtype={feast_type(t, loc)}"]
+    if description:
+        args.append(f"description={py(description)}")
+    return f"Field({', '.join(args)})"
+
+
+def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, resolved: ir.Environment,
+                  key: str, taken: set[str]) -> None:
+    group = program.feature_groups[key]
+    entity = program.entities.get(group.entity.target or "")
+    if entity is None:
+        raise FeastError("E1101", f"entity `{group.entity.name}` of `{group.name}` is not registered",
+                         group.entity.loc)
+    path, et, created, columns = _group_table(program, resolved, key)
+    name = layout.feature_view_id(key)
+    where = source_line(group.loc)
+    src_var = _var(name, "source_", taken)
+    args = [f"name={py(name + '_source')}", f"path=_path({py(path)})", f"timestamp_field={py(et)}"]
+    if created:
+        args.append(f"created_timestamp_column={py(created)}")
+    repo.blocks.append((f"the table of feature group {group.name} ({where})", f"{src_var} = FileSource({', '.join(args)})"))
+    repo.imports.add("FileSource")
+    source_var = src_var
+    if group.mode == "stream":
+        # the Flink publisher pushes each committed window to the online store through this
+        push_var = _var(name, "push_", taken)
+        repo.blocks.append((f"rows of {group.name} pushed by its Flink publisher",
+                            f"{push_var} = PushSource(name={py(layout.push_source_id(key))}, batch_source={src_var})"))
+        repo.imports.add("PushSource")
+        source_var = push_var
+    feats: dict[str, str] = {}
+    schema = []
+    for f in group.features:
+        t = f.type if f.type is not None and f.kind == "column" and group.registered else columns.get(f.name)
+        if t is None:
+            raise FeastError("E1104", f"feature `{f.name}` is not a column of the table of `{group.name}`", f.loc)
+        declared = held(f.type) if f.type is not None else None
+        table_type = columns.get(f.name)
+        if declared is not None and table_type is not None and declared != table_type:
+            raise FeastError("E1103", f"feature `{f.name}` of `{group.name}` is declared {declared}, but the table "
+                             f"Feast reads holds {table_type}", f.loc,
+                             help=f"declare `{f.name}: {table_type}`, or change the column's type")
+        held_type = table_type or declared or "string"
+        feats[f.name] = held_type
+        spec = f.type if f.type is not None and f.type.name in ("list", "struct") else held_type
+        schema.append(_field(f.name, spec, f.description, f.loc))
+    for k in entity.keys:
+        if k.name not in columns:
+            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is not a column of the table "
+                             f"of `{group.name}`", group.entity.loc,
+                             help="columns: " + ", ".join(columns))
+        if columns[k.name] != held(k.type):
+            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is a {held(k.type)}, but the "
+                             f"table of `{group.name}` holds a {columns[k.name]}", k.loc)
+    ttl = group.ttl_ms if group.ttl_ms is not None else group.online_ttl_ms
+    var = _var(name, "view_", taken)
+    ents = ", ".join(repo.entity_vars[group.entity.target or ""])
+    args = [f"name={py(name)}", f"entities=[{ents}]", f"ttl={_duration(ttl)}",
+            "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]",
+            f"online={py(bool(group.online))}", f"source={source_var}", *meta(group)]
+    repo.blocks.append((f"feature group {group.name} ({where})", f"{var} = FeatureView(\n    " + ",\n    ".join(args) + ",\n)"))
+    repo.imports.update({"FeatureView", "Field"})
+    repo.views[key] = View(key, name, var, tuple(k.name for k in entity.keys), feats)
+
+
+def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, taken: set[str]) -> None:
+    group = program.feature_groups[key]
+    name = layout.feature_view_id(key)
+    where = f" in request-time group `{group.name}`"
+    entity = program.entities.get(group.entity.target or "")
+    own_keys = {k.name for k in entity.keys} if entity else set()
+    columns: dict[str, tuple[str, str]] = {}
+    enums: set[str] = set()
+    for f in group.request:
+        columns[f.name] = (f.name, held(f.type))
+        if f.type.name == "enum":
+            enums.update(f.type.args)
+    read: list[str] = []  # group keys the expressions read, in order
+    for f in group.features:
+        for ref in _refs(f.expr):
+            group_name, _, feature = ref.name.partition(".") if ref.name else ("", "", "")
+            if not feature or ref.name in columns:
+                continue
+            target = _group_key(program, group, group_name)
+            if target in repo.absent:
+                repo.absent.add(key)  # reads a group the store does not hold: not in the store either
+                return
+            view = repo.views.get(target or "")
+            if view is None:
+                raise FeastError("E1101", f"`{ref.name}`{where}: `{group_name}` is not a group the feature store "
+                                 "holds (a stored group with an `offline` table)", ref.loc,
+                                 help=f"give `{group_name}` an `offline` store")
+            if feature not in view.features:
+                raise FeastError("E1104", f"`{feature}` is not a feature of `{group_name}`", ref.loc)
+            missing = [k for k in view.join_keys if k not in own_keys]
+            if missing:
+                raise FeastError("E1102", f"`{ref.name}`{where}: `{group_name}` is keyed by "
+                                 f"{', '.join(view.join_keys)}, which the rows of `{group.name}` (entity "
+                                 f"`{group.entity.name}`) do not carry: {', '.join(missing)}", ref.loc,
+                                 help="read a group whose join keys are among this group's entity keys")
+            columns[ref.name] = (f"{view.name}__{feature}", view.features[feature])
+            if target not in read:
+                read.append(target)
+    scope = X.Scope(columns, enums, where)
+    schema, body = [], []
+    for f in group.features:
+        if f.expr is None:
+            raise FeastError("E1104", f"feature `{f.name}`{where} has no expression", f.loc)
+        inferred = scope.type_of(f.expr)
+        inferred = {"enum": "string", "duration": "int"}.get(inferred or "", inferred)
+        t = held(f.type) if f.type is not None else (inferred or "string")
+        if f.type is not None and inferred is not None and inferred != t and not (t == "float" and inferred == "int"):
+            raise FeastError("E1103", f"feature `{f.name}`{where} is declared {t}, but its expression is "
+                             f"{'an' if inferred[0] in 'aeiou' else 'a'} {inferred}", f.loc)
+        try:
+            code, numpy = X.output(f.expr, scope, t)
+        except S.PlanError as e:
+            raise FeastError("E1106", e.message, e.loc, help=e.help) from None
+        repo.numpy |= numpy
+        schema.append(_field(f.name, t, f.description, f.loc))
+        body.append(f"    out[{py(f.name)}] = {code}")
+    sources = [repo.views[k].var for k in read]
+    if group.request:
+        req_var = _var(name, "request_", taken)
+        fields = ", ".join(_field(f.name, held(f.type), f.description, f.loc) for f in group.request)
+        repo.blocks.append((f"the request fields of {group.name}",
+                            f"{req_var} = RequestSource(name={py(name + '_request')}, schema=[{fields}])"))
+        repo.imports.add("RequestSource")
+        sources.append(req_var)
+    if not sources:
+        raise FeastError("E1101", f"request-time group `{group.name}` reads no request field and no stored group: "
+                         "Feast needs a source for an on-demand view", group.loc)
+    var = _var(name, "", taken | set(repo.odfv_vars.values()))
+    args = [f"name={py(name)}", f"sources=[{', '.join(sources)}]",
+            "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]", 'mode="pandas"', *meta(group)]
+    code = ("@on_demand_feature_view(\n    " + ",\n    ".join(args) + ",\n)\n"
+            f"def {var}(inputs: pd.DataFrame) -> pd.DataFrame:\n"
+            "    out = pd.DataFrame(index=inputs.index)\n" + "\n".join(body) + "\n    return out")
+    repo.blocks.append((f"request-time group {group.name} ({source_line(group.loc)})", code))
+    repo.imports.update({"Field"})
+    repo.odfv_vars[key] = var
+
+
+def _group_key(program: ir.Program, group: ir.FeatureGroup, name: str) -> str | None:
+    """The key a `name.feature` reference of `group` means: in its package, else by name."""
+    own = f"{group.package}.{name}" if group.package else name
+    if own in program.feature_groups:
+        return own
+    found = [k for k, g in program.feature_groups.items() if g.name == name]
+    return found[0] if len(found) == 1 else None
+
+
+def _refs(e: ir.Expr | None):
+    if e is None:
+        return
+    if e.op == "ref":
+        yield e
+    for a in e.args:
+        yield from _refs(a)
+
+
+def _service(program: ir.Program, repo: Repo, name: str, refs: tuple[ir.FeatureRef, ...], decl: ir.Decl,
+             where: str, taken: set[str]) -> None:
+    """A FeatureService of exactly these features: whole views, or a view's subset."""
+    parts: list[str] = []
+    chosen: dict[str, list[str] | None] = {}
+    for r in refs:
+        key = r.target or ""
+        if key in repo.absent:
+            return  # a model of features the store does not hold has no feature service
+        if key not in repo.views and key not in repo.odfv_vars:
+            raise FeastError("E1101", f"`{r.group}` is not a group the feature store holds (a stored group "
+                             "with an `offline` table, or a request-time group)", r.loc,
+                             help=f"give `{r.group}` an `offline` store")
+        if r.feature is None:
+            chosen[key] = None
+        elif chosen.get(key, []) is not None:
+            chosen.setdefault(key, []).append(r.feature)
+    for key, features in chosen.items():
+        var = repo.views[key].var if key in repo.views else repo.odfv_vars[key]
+        parts.append(var if features is None else f"{var}[{py(features)}]")
+    var = _var(name, "service_", taken)
+    args = [f"name={py(name)}", f"features=[{', '.join(parts)}]", *meta(decl)]
+    repo.blocks.append((f"{where}", f"{var} = FeatureService({', '.join(args)})"))
+    repo.imports.add("FeatureService")
+
+
+def build(program: ir.Program, env: str, layout: Layout) -> Repo:
+    """The repository's definitions; FeastError for what Feast cannot be given."""
+    resolved = _env(program, env)
+    repo = Repo()
+    taken: set[str] = set()
+    _entities(program, layout, repo)
+    taken.update(v for vs in repo.entity_vars.values() for v in vs)
+    for key in stored(program, resolved):
+        _stored_group(program, env, layout, repo, resolved, key, taken)
+    repo.absent.update(k for k, g in program.feature_groups.items() if g.mode != "request" and k not in repo.views)
+    for key in sorted(k for k, g in program.feature_groups.items() if g.mode == "request"):
+        _request_group(program, layout, repo, key, taken)
+    served = set()
+    for key, svc in sorted(program.feature_services.items()):
+        _service(program, repo, layout.service_id(key), svc.features, svc, f"feature service {svc.name} "
+                 f"({source_line(svc.loc)})", taken)
+        served.add(layout.service_id(key))
+    for key, model in sorted(program.models.items()):
+        name = layout.model_service(key)
+        if name in served:
+            continue
+        served.add(name)
+        _service(program, repo, name, model.inputs, model, f"the inputs of model {model.name} "
+                 f"({source_line(model.loc)})", taken)
+    return repo
+
+
+def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
+    """What Feast would take and get wrong, or not take: E1101 (a view, entity or service
+    reads something Feast is not given), E1102 (join keys that do not match), E1103 (types
+    Feast cannot hold or that differ from the table's), E1104 (a group the feature store
+    cannot read), E1105 (an offline table Feast cannot read in this env), E1106 (an
+    expression an on-demand view cannot compute)."""
+    if not program.feature_groups and not program.models:
+        return []
+    try:
+        build(program, env, layout)
+    except FeastError as e:
+        return [error(e.code, e.message, e.loc, help=e.help)]
+    return []
+
+
+def store_yaml(program: ir.Program, env: str) -> str:
+    resolved = _env(program, env)
+    fs = resolved.feature_store or ir.FeatureStore()
+    lines = [f"project: {feast_project(program)}", f"registry: {py(fs.registry)}", "provider: local",
+             "online_store:"]
+    if fs.online_kind == "sqlite":
+        lines += ["    type: sqlite", f"    path: {py(fs.online_path or 'data/online_store.db')}"]
+    else:
+        lines += [f"    type: {py(fs.online_kind)}", f"    connection_string: {py(fs.online_path or '')}"]
+    lines += ["offline_store:", "    type: file", "entity_key_serialization_version: 3", "auth:", "    type: no_auth"]
+    return "\n".join(lines) + "\n"
+
+
+def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
+    problems = [d for d in validate(program, env, layout) if d.is_error]
+    if problems:
+        raise TargetError(problems)
+    if not program.feature_groups and not program.models:
+        return []
+    repo = build(program, env, layout)
+    jinja = jinja_environment("mlc.targets.feast")
+    definitions = jinja.get_template("definitions.py.j2").render(
+        env=env, project=feast_project(program), imports=sorted(repo.imports), numpy=repo.numpy,
+        blocks=repo.blocks, runtime=layout.feast_runtime())
+    root = layout.feast_repo()
+    # the runtime's folder, relative to the repository (what .feastignore lists)
+    runtime_dir = posixpath.relpath(posixpath.dirname(layout.feast_runtime()), root)
+    ignore = jinja.get_template("feastignore.j2").render(runtime=runtime_dir)
+    return [
+        Artifact(layout.feast_store_yaml(), store_yaml(program, env), kind="feast-store-config"),
+        Artifact(layout.feast_definitions(), definitions, kind="feast-definitions",
+                 references=(layout.feast_store_yaml(),)),
+        Artifact(layout.feast_ignore(), ignore, kind="feast-ignore", references=(layout.feast_runtime(),)),
+        Artifact(layout.feast_runtime(), RUNTIME.read_text(encoding="utf-8"), kind="feast-runtime"),
+    ]
