@@ -75,6 +75,7 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("The ML boundary (E08xx, W08xx)", ("08",)),
     ("Suppressions (W09xx)", ("09",)),
     ("Targets: what an engine cannot take (E10xx, W10xx)", ("10",)),
+    ("The Feast target (E11xx)", ("11",)),
     ("The BentoML target (E12xx)", ("12",)),
 ]
 
@@ -738,6 +739,55 @@ RULES: list[Rule] = [
          "references (a DAG and the Spark job it submits). Before writing, it proves that every "
          "reference into a compiled backend names a file of the bundle. A failure is a bug in mlc, "
          "not in the program: nothing is written; please report it with the program.",
+         checked=False, lang="text"),
+    # ------------------------------------------------------------ the Feast target (compile --target feast)
+    Rule("E1101", "feast-not-registered",
+         "Something the feature store would serve reads what the repository does not hold: a model, "
+         "service or request-time group reading a stored group without an `offline` table (Feast reads "
+         "features from it), a registered group without a source or an `event_time`, an on-demand view "
+         "with no source.",
+         "features health on account {\n  from daily\n  hours_7d = sum(hours) over 7d\n  schedule daily\n}\n"
+         "model m deterministic { inputs [health.hours_7d] }\n",
+         "features health on account {\n  from daily\n  hours_7d = sum(hours) over 7d\n  schedule daily\n"
+         "  offline s3(\"features/health\")\n}\nmodel m deterministic { inputs [health.hours_7d] }\n",
+         "Reported by `mlc check` (the Feast backend's validation, for every env). Feast applies a view "
+         "whose entity or table is missing with at most a warning, and fails at materialisation or "
+         "retrieval; the compiler says it at the `.flow` source (docs/targets/feast.md).", checked=False),
+    Rule("E1102", "feast-join-keys-mismatch",
+         "Join keys that do not match: a request-time group reading a group whose entity keys its own "
+         "rows do not carry, or an entity key that is not a column (or not of the key's type) in the "
+         "table Feast reads.",
+         "entity card { key card_id: string }\nentity merchant { key merchant_id: string }\n"
+         "features ctx on merchant {\n  request { amount: int }\n  share: float = amount / card_velocity.amount_sum_1h\n}\n",
+         "features ctx on card {\n  request { amount: int }\n  share: float = amount / card_velocity.amount_sum_1h\n}\n",
+         "Reported by `mlc check` (the Feast backend's validation, for every env). Feast joins an "
+         "on-demand view's inputs by the join keys of the entity rows; a key they lack gives missing "
+         "values at request time, not an error.", checked=False),
+    Rule("E1103", "feast-type-mismatch",
+         "A type Feast cannot hold (a date or duration feature, a map as a join key), a feature declared "
+         "with another type than the column of the table Feast reads, or a request-time feature declared "
+         "with another type than its expression's.",
+         "features ctx on card {\n  request { channel: string }\n  online_txn: int = channel == \"online\"\n}\n",
+         "features ctx on card {\n  request { channel: string }\n  online_txn: bool = channel == \"online\"\n}\n",
+         "Reported by `mlc check` (the Feast backend's validation, for every env). Feast registers the "
+         "declared type and converts values when it serves them: a mismatch is found at request time, "
+         "or not at all.", checked=False),
+    Rule("E1104", "feast-feature-not-in-table",
+         "A feature the feature store cannot read: not a column of the table of its group, or a group the "
+         "SQL targets cannot compute (E1011).",
+         "", "",
+         "Reported by `mlc check` (the Feast backend's validation, for every env).", checked=False, lang="text"),
+    Rule("E1105", "feast-offline-unsupported",
+         "An offline table Feast's file offline store cannot read in this env: a binding other than files "
+         "or s3, or a format other than Parquet.",
+         "", "",
+         "Reported by `mlc check` (the Feast backend's validation, for every env).", checked=False, lang="text"),
+    Rule("E1106", "feast-expression-unsupported",
+         "A request-time feature whose expression an on-demand view cannot compute: an unknown function, "
+         "`in` without a list, a literal of a kind a value cannot have.",
+         "", "",
+         "Reported by `mlc check` (the Feast backend's validation, for every env). The pandas code of an "
+         "on-demand view has the meaning of the SQL the Spark and Flink jobs run (docs/targets/feast.md).",
          checked=False, lang="text"),
     # ------------------------------------------------------------ the BentoML target (compile --target bentoml)
     Rule("E1201", "bentoml-fallback-condition",
