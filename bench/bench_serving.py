@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "bentoml"))
 
-from serving_support import Server, compile_fraud, start, stop  # noqa: E402
+from serving_support import Server, compile_example, start, stop  # noqa: E402
 
 BASELINE = '''
 import os
@@ -93,7 +93,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench_serving_") as tmp:
         base = Path(tmp)
-        bundle = compile_fraud(base / "bundle")
+        bundle = compile_example(base / "bundle")
         started = time.perf_counter()
         setup, worker, servers = start(bundle, base, ("good",), slow_seconds=0.0)
         generated = servers["good"]

@@ -8,17 +8,18 @@ A missing engine fails the tests, never skips them."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
-from serving_support import PY, EngineError, compile_fraud, start, stop
+from serving_support import PY, RECOMMENDATIONS, EngineError, Server, compile_example, start, stop
 
 SLOW_SECONDS = 0.3  # the slow artefact's delay: ten times the scorer's 25ms serve timeout
 
 
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory) -> Path:
-    return compile_fraud(tmp_path_factory.mktemp("bundle") / "out")
+    return compile_example(tmp_path_factory.mktemp("bundle") / "out")
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,33 @@ def serving(bundle, tmp_path_factory):
                "start_s": {n: round(s.ready_after, 1) for n, s in servers.items()}}
     finally:
         stop(worker, servers)
+
+
+@pytest.fixture(scope="session")
+def ranker(serving, tmp_path_factory):
+    """The recommendations example's ranker service, its Feast repo and models set up by the
+    same worker, served once. Yields {"server", "rows", "worker"}."""
+    base = tmp_path_factory.mktemp("ranker")
+    try:
+        recs = compile_example(base / "out", RECOMMENDATIONS)
+        project_root = serving["env"]["MLC_PROJECT_ROOT"]
+        rows = serving["worker"]("setup_ranker", repo=str(recs / "feast"), project_root=project_root,
+                                 example=str(RECOMMENDATIONS))["rows"]
+        # a store of its own: `bentoml serve` empties the Prometheus folder under BENTOML_HOME when it
+        # starts, so two servers sharing a home would wipe each other's metrics
+        store = base / "store-ranker"
+        shutil.copytree(serving["stores"]["good"], store)
+        server = Server("ranker", recs / "bentoml" / "ranker",
+                        {**serving["env"], "MLC_FEAST_REPO": str(recs / "feast"), "BENTOML_HOME": str(store)},
+                        base / "serve-ranker.log")
+    except EngineError as e:
+        pytest.fail(str(e))
+    try:
+        server.wait_ready()
+    except EngineError as e:
+        server.stop()
+        pytest.fail(str(e))
+    try:
+        yield {"server": server, "rows": rows, "worker": serving["worker"]}
+    finally:
+        server.stop()

@@ -19,6 +19,7 @@ SERVING = ROOT / ".engines" / "serving"
 PY = SERVING / "bin" / "python"
 READY_WITHIN = 120
 EXAMPLE = ROOT / "examples" / "fraud"
+RECOMMENDATIONS = ROOT / "examples" / "recommendations"
 
 
 class EngineError(RuntimeError):
@@ -107,11 +108,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def compile_fraud(out: Path) -> Path:
-    """The fraud example compiled for its local env, Feast and BentoML targets, into `out`."""
+def compile_example(out: Path, example: Path = EXAMPLE) -> Path:
+    """An example compiled for its local env, Feast and BentoML targets, into `out`."""
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "mlc", "compile", str(EXAMPLE), "--env", "local", "--out", str(out),
+    done = subprocess.run([sys.executable, "-m", "mlc", "compile", str(example), "--env", "local", "--out", str(out),
                            "--no-cache", "--target", "feast", "--target", "bentoml"],
                           cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:

@@ -8,6 +8,9 @@ Commands:
   the broken and slow stores and saves a failing / a slow `fraud_scorer` there; applies the
   Feast repo, writes the offline table of card_velocity and materialises it; answers the cards
   it chose (a sure legitimate one, a sure fraud, an unsure one) and the request that goes with each.
+- {"op": "setup_ranker", "repo", "project_root", "example"}: the same for the recommendations
+  example's ranker (its training step, one stored row per view); answers the rows.
+- {"op": "ranker_probability", VIEW: row..., "request"}: the ranker's probability for them.
 - {"op": "write", "card_id", "values"}: new online values for one card (now).
 - {"op": "predict", "values", "amount_cents", "channel"}: the good model's probability of fraud
   for these features, as the service computes its input.
@@ -36,14 +39,27 @@ def model_row(values: dict, amount_cents: int, channel: str) -> list[float]:
     return [float(values[c]) for c in COLUMNS] + [amount_cents / (avg + 1), float(channel == "online")]
 
 
+def apply(repo: Path):
+    """`feast apply` of a generated repository in this process; its store. Feast imports the
+    repository's files by module name, and every generated one is `definitions.py`: the module
+    of a repository applied before is dropped first."""
+    from feast import FeatureStore
+    from feast.repo_config import load_repo_config
+    from feast.repo_operations import apply_total
+
+    sys.modules.pop("definitions", None)
+    sys.path.insert(0, str(repo))
+    try:
+        apply_total(load_repo_config(repo, repo / "feature_store.yaml"), repo, skip_source_validation=False)
+    finally:
+        sys.path.remove(str(repo))
+    return FeatureStore(repo_path=repo)
+
+
 class Worker:
     def setup(self, cmd: dict) -> dict:
         import bentoml
         import pandas as pd
-        from feast import FeatureStore
-        from feast.repo_config import load_repo_config
-        from feast.repo_operations import apply_total
-
         sys.path.insert(0, cmd["example"])
         from scorer import train
 
@@ -65,10 +81,7 @@ class Worker:
             frame[c] = frame[c].astype("int64")
         frame.to_parquet(os.path.join(table, "part-0.parquet"), index=False)
         os.environ["MLC_PROJECT_ROOT"] = root
-        repo = Path(cmd["repo"])
-        sys.path.insert(0, str(repo))
-        apply_total(load_repo_config(repo, repo / "feature_store.yaml"), repo, skip_source_validation=False)
-        self.store = FeatureStore(repo_path=repo)
+        self.store = apply(Path(cmd["repo"]))
         self.store.materialize(start_date=now - timedelta(hours=1), end_date=now)
         return {"cards": cards, "tag": summary["tag"]}
 
@@ -115,6 +128,44 @@ class Worker:
             if len(found) == len(wanted):
                 return found
         raise RuntimeError(f"no card found for {sorted(set(wanted) - set(found))} in {i + 1} draws")
+
+    def setup_ranker(self, cmd: dict) -> dict:
+        """The recommendations example: its training step saves `ranker` and `popular_titles` to
+        the store ($BENTOML_HOME); its three stored views get one row each for a member, a title
+        and the pair (written as the offline tables, materialised); answers those rows."""
+        import pandas as pd
+        sys.path.insert(0, cmd["example"])
+        from ranker import common, train
+
+        train.main(artifact_dir=os.path.join(cmd["project_root"], "ranker-artifacts"), run_id="test")
+        self.ranker = common.load_model("ranker")
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        tables = {
+            "member_activity": {"member_id": "m-1", "views_1h": 12, "clicks_1h": 7, "avg_dwell": 41_000.0,
+                                "titles_1h": 3},
+            "title_popularity": {"title_id": "t-1", "plays_7d": 4200, "seconds_7d": 9_000_000, "viewers_7d": 1500},
+            "member_title_affinity": {"member_id": "m-1", "title_id": "t-1", "conv_rate": 0.8,
+                                      "completion_rate": 0.6, "impressions": 30},
+        }
+        for view, row in tables.items():
+            folder = os.path.join(cmd["project_root"], "build/s3/features", view)
+            os.makedirs(folder, exist_ok=True)
+            pd.DataFrame([{**row, "event_timestamp": now - timedelta(minutes=5)}]).to_parquet(
+                os.path.join(folder, "part-0.parquet"), index=False)
+        apply(Path(cmd["repo"])).materialize(start_date=now - timedelta(hours=1), end_date=now)
+        return {"rows": tables}
+
+    def ranker_probability(self, cmd: dict) -> dict:
+        """The ranker's probability for stored rows and a request, with ranking_context computed as
+        features.flow says (the service gets it from Feast's on-demand view)."""
+        from ranker.common import FEATURES
+
+        a, t, mt, r = cmd["member_activity"], cmd["title_popularity"], cmd["member_title_affinity"], cmd["request"]
+        values = {**a, **t, **mt, "on_big_screen": float(r["device"] == "tv"),
+                  "late_night": float(r["hour_of_day"] >= 22 or r["hour_of_day"] < 5),
+                  "click_through": a["clicks_1h"] / (a["views_1h"] + 1),
+                  "expected_conv": mt["conv_rate"] * (1.0 - r["row_position"] / 40)}
+        return {"p": float(self.ranker.predict_proba([[float(values[f]) for f in FEATURES]])[0][1])}
 
     def write(self, cmd: dict) -> dict:
         import pandas as pd
