@@ -110,7 +110,8 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
     return {"AIRFLOW_HOME": str(airflow_home(root)), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "MLC_BUNDLE": str(root / CURRENT), "MLC_FEAST_REPO": str(root / CURRENT / "feast"),
             "BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True",
-            "MLC_ENGINES": str(config.engines), "MLC_PROJECT_ROOT": str(config.project_root)}
+            "MLC_ENGINES": str(config.engines), "MLC_PROJECT_ROOT": str(config.project_root),
+            "MLC_FEAST": str(config.engines / "serving" / "bin" / "feast")}
 
 
 def _write_env(config: DeployConfig) -> None:
