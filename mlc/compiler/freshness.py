@@ -348,8 +348,7 @@ class Calculus:
         where = f"features {g.name}"
         if g.mode == "request":
             groups = sorted({r for f in g.features if f.expr is not None for r in _group_refs(f.expr)})
-            inputs = [self._group_by_name(g, name) for name in groups]
-            return worst([b for b in inputs if b is not None]) if inputs else Bound(0)
+            return worst([self._group_by_name(g, name) for name in groups]) if groups else Bound(0)
         upstream = worst([self._memoised(f"source:{r.target}") for r in g.sources if r.target])
         if g.mode == "stream":
             slides = [(f.every_ms or f.window_ms or 0, f.loc) for f in g.features if f.kind == "aggregation"]
@@ -378,11 +377,13 @@ class Calculus:
                              Hop(where, f"timeout {fmt_ms(g.timeout_ms or 0)}", g.timeout_ms or 0,
                                  g.timeout_loc or g.loc))
 
-    def _group_by_name(self, context: ir.Decl, name: str) -> Bound | None:
-        key = f"{context.package}.{name}" if context.package else name
-        if key not in self.program.feature_groups:
-            return None
-        return self._memoised(f"features:{key}")
+    def _group_by_name(self, context: ir.Decl, name: str) -> Bound:
+        """The freshness of a group a request-time group reads; unknown (never dropped: the
+        proof would then be false) when the name does not resolve."""
+        for key in (f"{context.package}.{name}" if context.package else name, name):
+            if key in self.program.feature_groups:
+                return self._memoised(f"features:{key}")
+        return unknown(f"feature group `{name}`, which `{context.name}` reads, does not resolve", context.loc)
 
     def _model(self, key: str) -> Bound:
         m = self.program.models[key]

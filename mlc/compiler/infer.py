@@ -33,6 +33,7 @@ NUMBERS = frozenset({"int", "float"})
 TYPE_NAMES = ("string", "bool", "int", "int32", "int64", "float", "float32", "float64", "bytes", "date",
               "timestamp", "duration", "enum", "map", "json", "struct")
 SIZED = {"int32": "int", "int64": "int", "float32": "float", "float64": "float"}
+_KNOWN = frozenset(TYPE_NAMES) | {"secret"}
 TEXTS = frozenset({"string", "date", "timestamp", "enum"})  # what compares with a string
 COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
 LITERAL_TYPES = {"string": "string", "int": "int", "float": "float", "bool": "bool", "duration": "duration",
@@ -63,10 +64,14 @@ def an(t: str | None) -> str:
     return f"an {t}" if t and t[0] in "aeiou" else f"a {t}"
 
 
-def type_name(t: ir.TypeSpec) -> str:
+def type_name(t: ir.TypeSpec) -> str | None:
     """The type of a value declared as `t` (a parameter, a column, a signal field), as
-    expressions see it: `list`, or the name with sized numbers as their family."""
-    return "list" if t.element is not None else SIZED.get(t.name, t.name)
+    expressions see it: `list`, or the name with sized numbers as their family; None for a
+    name the language does not have (E0312 reports it)."""
+    if t.element is not None:
+        return "list"
+    name = SIZED.get(t.name, t.name)
+    return name if name in _KNOWN else None
 
 
 def comparable(a: str | None, b: str | None) -> bool:
@@ -81,7 +86,7 @@ def comparable(a: str | None, b: str | None) -> bool:
 def assignable(want: ir.TypeSpec, got: str | None) -> bool:
     """Whether a value of type `got` fits a field or parameter declared `want`."""
     w = type_name(want)
-    if got is None or got == w:
+    if w is None or got is None or got == w:
         return True
     if w == "float" and got == "int":
         return True

@@ -276,6 +276,15 @@ RULES: list[Rule] = [
          "as if the line were there, so the names it declares and uses are not reported as unknown. "
          "A project whose files all lack the line is one package without a name.", lang="yaml"),
     # ------------------------------------------------------------ types
+    Rule("E0211", "ambiguous-feature-service",
+         "Several feature services serve a model (`service v1 for m`, `service v2 for m`) and the model names "
+         "none of them, or a model names a service that serves another model.",
+         "model m {\n  inputs [activity.views_1h]\n}\nservice v1 for m { features [activity.views_1h] }\n"
+         "service v2 for m { features [activity.*] }\n",
+         "model m {\n  inputs [activity.views_1h]\n  service v2\n}\nservice v1 for m { features [activity.views_1h] }\n"
+         "service v2 for m { features [activity.*] }\n",
+         "A model is served and trained with one feature service. A model no service serves gets an implicit "
+         "one holding exactly its inputs."),
     Rule("E0301", "aggregation-type",
          "An aggregation over a column of the wrong type (`sum` of a string, `count(x)` where `x` "
          "is not a condition).",
@@ -365,6 +374,41 @@ RULES: list[Rule] = [
          "a request-time feature is computed by the feature store, the others by Spark and Flink.",
          "features ctx on user {\n  request { amount: float }\n  scaled = log(amount)\n}\n",
          "features ctx on user {\n  request { amount: float }\n  scaled = abs(amount)\n}\n"),
+    Rule("E0312", "unknown-type",
+         "A type the language does not have (`key driver_id: banana`), an enum without members, a struct "
+         "without fields, or typed members on another type.",
+         "entity driver { key driver_id: banana }\n",
+         "entity driver { key driver_id: int64 }\n",
+         "Types: string, bool, int, int32, int64, float, float32, float64, bytes, date, timestamp, duration, "
+         "enum(a, b), map, json, struct(name: type, ...) and lists `[type]`. `int` is int64 and `float` "
+         "float64; the sized names say the width a feature store keeps."),
+    Rule("E0313", "request-feature-cycle",
+         "A request-time feature that reads itself, or request-time features that read each other in a "
+         "cycle (`a = g.b`, `b = g.a`): no value could ever be computed.",
+         "features g on user {\n  request { v: float }\n  a: float = g.a + v\n}\n",
+         "features g on user {\n  request { v: float }\n  a: float = v + 1.0\n}\n"),
+    Rule("E0314", "entity-mismatch",
+         "A feature group reads a feature of a group on another entity whose keys it does not have: a "
+         "group `on customer` cannot look up a `driver`-keyed value, there is no driver id to look it up by.",
+         "entity driver { key driver_id: string }\nentity customer { key customer_id: string }\n"
+         "source trips: table hive(table = \"wh.trips\") {\n  schema { driver_id: string, rate: float, ts: timestamp }\n"
+         "  event_time ts\n}\nfeatures stats on driver {\n  from trips\n  rate: float\n}\n"
+         "features ctx on customer {\n  request { v: float }\n  x: float = stats.rate + v\n}\n",
+         "entity driver { key driver_id: string }\nentity customer { key customer_id: string }\n"
+         "source trips: table hive(table = \"wh.trips\") {\n  schema { driver_id: string, rate: float, ts: timestamp }\n"
+         "  event_time ts\n}\nfeatures stats on driver {\n  from trips\n  rate: float\n}\n"
+         "features ctx on driver {\n  request { v: float }\n  x: float = stats.rate + v\n}\n",
+         "A group on a composite entity may read groups on the entities whose keys it has: "
+         "`member_title` (member_id, title_id) may read a `member` group."),
+    Rule("E0315", "feature-group-shape",
+         "A feature group or source the feature store cannot hold as written: more than one `from`, a plain "
+         "column in a group with no source, a `registered` group (or one over a push source) with computed "
+         "features, `on_demand` on a group that reads a source, a label view without a source, a push source "
+         "without a table to land in, a request source without fields.",
+         "features g on user {\n  from events\n  from events\n  amount: int\n  checkpoint every 1m\n}\n",
+         "features g on user {\n  from events\n  amount: int\n  checkpoint every 1m\n}\n",
+         "A `registered` group is the source's table as it stands: no Spark or Flink job computes it and no "
+         "Airflow DAG runs for it; the feature store reads the table directly."),
     # ------------------------------------------------------------ flows and signals
     Rule("E0401", "step-cycle",
          "The steps of a flow form a cycle; the message walks it.",

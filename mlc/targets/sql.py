@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mlc.compiler import ir
-from mlc.compiler.infer import Inferrer
+from mlc.compiler.infer import SIZED, Inferrer
 
 # Internal column names; user names may not start with `__mlc`.
 ET = "__mlc_et"  # the event time as a timestamp
@@ -68,11 +68,20 @@ def check_name(name: str, what: str, loc: ir.Loc | None = None) -> str:
 
 
 def scalar_type(t: ir.TypeSpec | None) -> str:
-    """The column type of a declared type: enums are strings; lists are not supported."""
+    """The column type of a declared type: enums and JSON text are strings, a sized number is
+    held at the engines' one width (BIGINT, DOUBLE); lists, maps, structs and bytes are not
+    supported by the jobs (a `registered` group, which no job computes, may hold them)."""
     if t is None:
         return "string"
-    if t.name == "enum":
+    if t.element is not None or t.name in ("map", "struct", "bytes"):
+        shown = "a list" if t.element is not None else f"type `{t.name}`"
+        raise PlanError(f"{shown} cannot be a column of a feature table a Spark or Flink job writes (use string, "
+                        f"int, float, bool, date, timestamp, json or an enum)",
+                        help="a group that only registers an existing table (`registered`) may hold it")
+    if t.name in ("enum", "json"):
         return "string"
+    if t.name in SIZED:
+        return SIZED[t.name]
     if t.name in SCALARS:
         return t.name
     raise PlanError(f"type `{t.name}` cannot be a column of a feature table (use string, int, float, bool, "
@@ -602,8 +611,9 @@ def _fmt(ms: int) -> str:
 
 
 def stored_groups(program: ir.Program, modes: tuple[str, ...]) -> list[str]:
-    """Keys of the feature groups of these modes, sorted (deterministic output)."""
-    return sorted(k for k, g in program.feature_groups.items() if g.mode in modes)
+    """Keys of the feature groups of these modes that a job computes, sorted (deterministic output);
+    a `registered` group is its source's table as it stands: no job computes it."""
+    return sorted(k for k, g in program.feature_groups.items() if g.mode in modes and not g.registered)
 
 
 # ------------------------------------------------------------------ where data is

@@ -33,7 +33,7 @@ class Context:
         if key is None:
             return None
         p = self.program
-        for section in (p.sources, p.entities, p.feature_groups, p.models, p.signals, p.flows,
+        for section in (p.sources, p.entities, p.feature_groups, p.models, p.feature_services, p.signals, p.flows,
                         p.slos, p.connectors, p.envs):
             if key in section:
                 return section[key]
@@ -41,12 +41,12 @@ class Context:
 
 
 def run_checks(program: ir.Program, resolver: Resolver) -> list[Diagnostic]:
-    from mlc.compiler.checks import (boundary, connectors, flow_dates, flow_expressions, flows, objectives,
-                                     schedules, settings, signals, types)
+    from mlc.compiler.checks import (boundary, connectors, features, flow_dates, flow_expressions, flows,
+                                     objectives, schedules, settings, signals, types)
     from mlc.compiler.graph import build_graph
 
     ctx = Context(program, resolver, build_graph(program))
-    for module in (connectors, types, settings, schedules, flow_dates, flow_expressions, flows, signals,
+    for module in (connectors, features, types, settings, schedules, flow_dates, flow_expressions, flows, signals,
                    objectives, boundary):
         module.check(ctx)
     return ctx.diagnostics

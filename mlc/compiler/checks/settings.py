@@ -96,5 +96,6 @@ def check(ctx: Context) -> None:
         if g.schedule is not None and g.schedule.kind == "interval":
             _positive(ctx, g.schedule.every_ms, "an interval schedule", g.schedule.loc)
         _positive(ctx, g.timeout_ms, f"the `timeout` of `{g.name}`", g.loc)
+        _positive(ctx, g.ttl_ms, f"the `ttl` of `{g.name}`", g.ttl_loc or g.loc)
     for src in p.sources.values():
         _positive(ctx, src.arrives_every_ms, f"the arrival period of `{src.name}`", src.loc)

@@ -37,10 +37,12 @@ AGGREGATION_TYPES: dict[str, tuple[set[str] | None, str | None]] = {
 class Scope:
     """The names an expression of one feature group can use, with their types."""
 
-    def __init__(self, columns: dict[str, ir.TypeSpec], ctx: Context, file: str | None) -> None:
+    def __init__(self, columns: dict[str, ir.TypeSpec], ctx: Context, file: str | None,
+                 group: ir.FeatureGroup | None = None) -> None:
         self.columns = columns
         self.ctx = ctx
         self.file = file
+        self.group = group  # whose expressions these are: the groups they read must share its keys
 
     def enum_members(self) -> set[str]:
         return {a for t in self.columns.values() if t.name == "enum" for a in t.args}
@@ -75,17 +77,42 @@ class ExprTyper:
             notes=(f"columns here: {', '.join(sorted(cols)) or 'none'}",)))
         return None
 
+    def _same_keys(self, e: ir.Expr, other: ir.FeatureGroup) -> None:
+        """A group reads another group's feature for its own key: the other's entity keys must
+        be among its own (`member_title` may read a `member` group, `customer` no `driver` one)."""
+        own = self.scope.group
+        if own is None or other.entity.target == own.entity.target:
+            return
+        p = self.scope.ctx.program
+        mine, theirs = p.entities.get(own.entity.target or ""), p.entities.get(other.entity.target or "")
+        if mine is None or theirs is None:
+            return
+        missing = [k.name for k in theirs.keys if k.name not in {k.name for k in mine.keys}]
+        if missing:
+            self.scope.ctx.report(error(
+                "E0314", f"`{own.name}` is on `{mine.name}` but reads `{other.name}`, which is on `{theirs.name}`: "
+                         f"its key `{missing[0]}` is not a key of `{mine.name}`", e.loc,
+                labels=(Label(other.entity.loc, f"`{other.name}` is on `{theirs.name}`"),) if other.entity.loc else (),
+                help=f"read groups keyed by {', '.join(k.name for k in mine.keys)}, or put `{own.name}` "
+                     f"on an entity that has `{missing[0]}`"))
+
     def _feature_ref(self, e: ir.Expr, name: str) -> str | None:
         group_name, _, feature = name.rpartition(".")
         ctx = self.scope.ctx
         if self.scope.file is None or e.loc is None:
             return None
+        before = len(ctx.resolver.diagnostics)
         symbol = ctx.resolver.lookup(self.scope.file, group_name, e.loc, ("features",))
+        # an unknown group is the user's mistake here (E0202): reported, never dropped
+        for d in ctx.resolver.diagnostics[before:]:
+            ctx.report(d)
+        del ctx.resolver.diagnostics[before:]
         if symbol is None:
             return None
         group = ctx.program.feature_groups.get(symbol.key)
         if group is None:
             return None
+        self._same_keys(e, group)
         for f in group.features:
             if f.name == feature:
                 return type_name(f.type) if f.type else None
@@ -137,7 +164,7 @@ def _check_group(ctx: Context, group: ir.FeatureGroup) -> None:
                     help=did_you_mean(key.name, cols)))
     scope_cols = dict(cols)
     scope_cols.update({f.name: f.type for f in group.request})
-    typer = ExprTyper(Scope(scope_cols, ctx, file))
+    typer = ExprTyper(Scope(scope_cols, ctx, file, group))
     for f in group.features:
         if f.kind == "column":
             if group.sources and f.name not in cols:

@@ -143,9 +143,11 @@ def is_local(program: ir.Program, env: str) -> bool:
 
 
 def dag_ids(program: ir.Program, layout: Layout) -> dict[str, str]:
-    """dag_id of each flow and of each batch feature group, by qualified key."""
+    """dag_id of each flow and of each batch feature group a job computes (a `registered` group has
+    none: it is its source's table as it stands), by qualified key."""
     ids = {k: layout.flow_id(k) for k in program.flows}
-    ids.update({k: "features." + layout.group_id(k) for k, g in program.feature_groups.items() if g.mode == "batch"})
+    ids.update({k: "features." + layout.group_id(k) for k, g in program.feature_groups.items()
+                if g.mode == "batch" and not g.registered})
     return ids
 
 
@@ -257,7 +259,7 @@ def _validate(program: ir.Program, layout: Layout) -> list[Diagnostic]:
                                labels=(Label(other[1], "the other one"),) if other[1] else ()))
         ids[dag_id] = (key, decl.loc)
     for key, g in program.feature_groups.items():
-        if g.mode == "batch":
+        if g.mode == "batch" and not g.registered:
             for t in g.tags:
                 if len(t) > MAX_TAG:
                     diags.append(error("E1001", f"tag `{t[:40]}...` is longer than Airflow's {MAX_TAG} characters", g.loc))
