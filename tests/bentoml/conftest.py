@@ -38,7 +38,7 @@ def serving(bundle, tmp_path_factory):
         for s in servers.values():
             for _ in range(5):
                 s.predict(setup["cards"]["legit"]["request"])
-        yield {"cards": setup["cards"], "servers": servers, "worker": worker, "env": setup["env"],
+        yield {"cards": setup["cards"], "servers": servers, "worker": worker, "env": setup["env"], "setup": setup,
                "stores": setup["stores"],
                "start_s": {n: round(s.ready_after, 1) for n, s in servers.items()}}
     finally:

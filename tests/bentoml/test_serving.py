@@ -7,6 +7,7 @@ one whose fraud probability is between 0.35 and 0.65 (confidence below the 0.7 t
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,17 @@ import pytest
 def _ok(status, body):
     assert status == 200, body
     return body
+
+
+def test_the_served_scorer_was_trained_from_its_point_in_time_training_set(serving):
+    """The example's training step read every labelled transaction's features from the Feast repo
+    as of the label's time: the rows written after it (the card blocked, all zero) never reach a
+    label, or the scorer could not tell the cards apart (the sure and unsure cards below)."""
+    setup = serving["setup"]
+    assert setup["training"]["source"] == "feature store"
+    assert setup["training"]["rows"] == setup["labels"] > 0 and setup["leaked"] == 0
+    model = json.loads(Path(setup["training"]["artifact"]).read_text())
+    assert model["fraud_rows"] == setup["fraud_labels"] > 0
 
 
 def test_a_normal_prediction_is_the_models(serving):
@@ -132,7 +144,6 @@ def test_metrics_count_each_path(serving):
 def test_the_service_folder_builds_into_a_bento_offline(serving, bundle):
     """`bentoml build` of the generated folder, every proxy pointing nowhere and pip without an
     index: the Bento holds the service, its runtime, both models it serves and the pinned packages."""
-    import json
     import subprocess
 
     from serving_support import SERVING

@@ -4,10 +4,12 @@ answers each with one JSON line on stdout. Importing Feast costs ~10 s: one work
 
 Commands:
 - {"op": "setup", "repo", "project_root", "stores": {"good", "broken", "slow"}, "example", "slow_seconds"}
-  trains the example's scorer with its own training step into the good store, copies it into
-  the broken and slow stores and saves a failing / a slow `fraud_scorer` there; applies the
-  Feast repo, writes the offline table of card_velocity and materialises it; answers the cards
-  it chose (a sure legitimate one, a sure fraud, an unsure one) and the request that goes with each.
+  writes the example's labelled history (`scorer.train.history`) as card_velocity's offline table,
+  applies the generated Feast repo, trains the scorer with the example's own training step from
+  its point-in-time training set into the good store, copies it into
+  the broken and slow stores and saves a failing / a slow `fraud_scorer` there; writes the rows of
+  the cards it chose (a sure legitimate one, a sure fraud, an unsure one) and materialises them;
+  answers the cards, the request that goes with each, and the training step's summary.
 - {"op": "setup_ranker", "repo", "project_root", "example"}: the same for the recommendations
   example's ranker (its training step, one stored row per view); answers the rows.
 - {"op": "ranker_probability", VIEW: row..., "request"}: the ranker's probability for them.
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 VIEW = "card_velocity"
+TRAINING_CARDS = 3000
 COLUMNS = ["txn_count_5m", "txn_count_1h", "amount_sum_1h", "max_amount_1h", "merchants_1h", "countries_1h",
            "declines_1h"]
 
@@ -37,6 +40,16 @@ def model_row(values: dict, amount_cents: int, channel: str) -> list[float]:
     (the on-demand view's expressions of fraud.flow)."""
     avg = values["amount_sum_1h"] / (values["txn_count_1h"] + 1)
     return [float(values[c]) for c in COLUMNS] + [amount_cents / (avg + 1), float(channel == "online")]
+
+
+def _table(rows: list[dict]):
+    """card_velocity's offline table as the stream job writes it (int64 counts)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    for c in COLUMNS:
+        frame[c] = frame[c].astype("int64")
+    return frame
 
 
 def apply(repo: Path):
@@ -60,30 +73,36 @@ class Worker:
     def setup(self, cmd: dict) -> dict:
         import bentoml
         import pandas as pd
+
         sys.path.insert(0, cmd["example"])
         from scorer import train
 
-        stores = cmd["stores"]  # the good one is $BENTOML_HOME, set by the test
-        summary = train.main(artifact_dir=os.path.join(cmd["project_root"], "artifacts"), run_id="test")
+        root, stores = cmd["project_root"], cmd["stores"]  # the good store is $BENTOML_HOME, set by the test
+        os.environ["MLC_PROJECT_ROOT"] = root
+        table = os.path.join(root, "build/s3/features/card_velocity")
+        os.makedirs(table, exist_ok=True)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        # the example's history, labelled two hours ago, in the offline table; then the training
+        # step reads its point-in-time training set through the generated repository
+        history, labels = train.history(TRAINING_CARDS, seed=11, now=now - timedelta(hours=2))
+        _table(history).to_parquet(os.path.join(table, "history.parquet"), index=False)
+        labels_path = os.path.join(root, "labels.parquet")
+        pd.DataFrame(labels).to_parquet(labels_path, index=False)
+        self.store = apply(Path(cmd["repo"]))
+        summary = train.main(artifact_dir=os.path.join(root, "artifacts"), run_id="test", labels=labels_path)
         with open(bentoml.models.get(summary["tag"]).path_of("model.pkl"), "rb") as f:
             self.model = pickle.load(f)
         self._variants(stores, cmd["slow_seconds"])
 
         cards = self._cards()
-        root = cmd["project_root"]
-        table = os.path.join(root, "build/s3/features/card_velocity")
-        os.makedirs(table, exist_ok=True)
-        now = datetime.now(timezone.utc).replace(microsecond=0)
         rows = [{"card_id": c["card_id"], "event_timestamp": now - timedelta(minutes=5), **c["values"]}
                 for c in cards.values()]
-        frame = pd.DataFrame(rows)
-        for c in COLUMNS:
-            frame[c] = frame[c].astype("int64")
-        frame.to_parquet(os.path.join(table, "part-0.parquet"), index=False)
-        os.environ["MLC_PROJECT_ROOT"] = root
-        self.store = apply(Path(cmd["repo"]))
+        _table(rows).to_parquet(os.path.join(table, "cards.parquet"), index=False)
         self.store.materialize(start_date=now - timedelta(hours=1), end_date=now)
-        return {"cards": cards, "tag": summary["tag"]}
+        # a value stamped after its label (the blocked card's zeros; countries_1h is never 0 before)
+        leaked = sum(1 for x, _ in train.store_rows(labels_path) if x[COLUMNS.index("countries_1h")] == 0)
+        return {"cards": cards, "tag": summary["tag"], "training": summary, "labels": len(labels),
+                "fraud_labels": sum(r["is_fraud"] for r in labels), "leaked": leaked}
 
     def _variants(self, stores: dict, seconds: float) -> None:
         """The broken store: a scorer fitted on two features (it raises on the nine it is given);
@@ -168,13 +187,8 @@ class Worker:
         return {"p": float(self.ranker.predict_proba([[float(values[f]) for f in FEATURES]])[0][1])}
 
     def write(self, cmd: dict) -> dict:
-        import pandas as pd
-
         row = {"card_id": cmd["card_id"], "event_timestamp": datetime.now(timezone.utc), **cmd["values"]}
-        frame = pd.DataFrame([row])
-        for c in COLUMNS:
-            frame[c] = frame[c].astype("int64")
-        self.store.write_to_online_store(VIEW, frame)
+        self.store.write_to_online_store(VIEW, _table([row]))
         return {}
 
     def predict(self, cmd: dict) -> dict:

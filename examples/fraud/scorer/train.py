@@ -1,5 +1,14 @@
-"""Step `train` of flow `retrain_fraud`: fit the scorer on the example's transactions, save
-it and the risk team's rules to the BentoML model store ($BENTOML_HOME), write `model.json`.
+"""Step `train` of flow `retrain_fraud`: fit the scorer, save it and the risk team's rules to the
+BentoML model store ($BENTOML_HOME), write `model.json`.
+
+Where the training rows come from:
+- with labelled transactions (the `labels` argument or $FRAUD_LABELS: a Parquet file of
+  card_id, event_timestamp (the label's time), amount_cents, channel, is_fraud) and the feature
+  store ($MLC_FEAST_REPO, set for a step that `produces` a model): the point-in-time training set
+  of the model's feature service ($MLC_FEATURE_SERVICE, else `fraud_scorer`), each transaction
+  with the card's features as they were at its time, never later (`mlc_feast_runtime.training_set`);
+- otherwise the example's own transactions, generated (`labelled_rows`).
+`history` generates the first kind of data: what the Flink job would have written and the labels.
 
 The artifact directory is the `artifact_dir` argument, else $FRAUD_ARTIFACT_DIR, else
 build/artifacts/fraud_scorer.
@@ -65,6 +74,52 @@ def labelled_rows(n: int, seed: int) -> list[tuple[list[float], int]]:
     return rows
 
 
+def history(n_cards: int, seed: int, now) -> tuple[list[dict], list[dict]]:
+    """The example's data as the platform holds it: per card, the card_velocity row the stream job
+    wrote an hour before `now`, one labelled transaction of `now` (fraud or not, as its card
+    looks; the same overlap as `labelled_rows`), and a row written after it (the card blocked:
+    everything zero) that a point-in-time-correct training set never gives the label."""
+    from datetime import timedelta
+
+    rng = random.Random(seed)
+    features, labels = [], []
+    velocity = FEATURES[:7]
+    for i in range(n_cards):
+        fraud = rng.random() < 0.05
+        looks = (rng.random() < 0.95) if fraud else (rng.random() < 0.01)
+        row = transaction(rng, looks)
+        card = f"hist-{i}"
+        stored = {f: int(round(row[f])) for f in velocity}
+        features.append({"card_id": card, "event_timestamp": now - timedelta(hours=1), **stored})
+        features.append({"card_id": card, "event_timestamp": now + timedelta(minutes=1), **{f: 0 for f in velocity}})
+        # the transaction's amount as the card's history says (amount_vs_avg), its channel as drawn
+        avg = stored["amount_sum_1h"] / (stored["txn_count_1h"] + 1)
+        labels.append({"card_id": card, "event_timestamp": now, "amount_cents": int(row["amount_vs_avg"] * (avg + 1)),
+                       "channel": "online" if row["card_not_present"] else "pos", "is_fraud": int(fraud)})
+    return features, labels
+
+
+def store_rows(labels_path: str) -> list[tuple[list[float], int]]:
+    """The point-in-time training set of the labelled transactions at `labels_path` (FEATURES
+    order); transactions of cards with no features in reach are left out."""
+    import sys
+
+    import pandas as pd
+
+    sys.path.insert(0, os.path.join(os.environ["MLC_FEAST_REPO"], "runtime"))
+    import mlc_feast_runtime
+
+    labels = pd.read_parquet(labels_path)
+    service = os.environ.get("MLC_FEATURE_SERVICE") or "fraud_scorer"
+    frame = mlc_feast_runtime.training_set(labels, service=service, repo=os.environ["MLC_FEAST_REPO"])
+    columns = [f"card_velocity__{f}" for f in FEATURES[:7]] + [f"txn_context__{f}" for f in FEATURES[7:]]
+    rows = []
+    for record in frame[columns + ["is_fraud"]].to_dict("records"):
+        if all(record[c] is not None and record[c] == record[c] for c in columns):
+            rows.append(([float(record[c]) for c in columns], int(record["is_fraud"])))
+    return rows
+
+
 def fit(rows):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -95,14 +150,20 @@ def save_model(name: str, estimator, metadata: dict) -> str:
 
 
 def main(**context) -> dict:
-    rows = labelled_rows(int(context.get("rows", 5000)), seed=int(context.get("seed", 11)))
+    labels = context.get("labels") or os.environ.get("FRAUD_LABELS")
+    if labels and os.environ.get("MLC_FEAST_REPO"):
+        rows, source = store_rows(labels), "feature store"
+    else:
+        rows, source = labelled_rows(int(context.get("rows", 5000)), seed=int(context.get("seed", 11))), "generated"
     version = str(context.get("run_id") or "dev")
-    tag = save_model("fraud_scorer", fit(rows), {"version": version, "features": FEATURES})
+    tag = save_model("fraud_scorer", fit(rows), {"version": version, "features": FEATURES, "rows": len(rows),
+                                                 "source": source})
     rules_tag = save_model("fraud_rules", rules(), {"version": version, "features": RULE_FEATURES})
-    model = {"model": "fraud_scorer", "version": version, "tag": tag, "rules_tag": rules_tag, "features": FEATURES}
+    model = {"model": "fraud_scorer", "version": version, "tag": tag, "rules_tag": rules_tag, "features": FEATURES,
+             "rows": len(rows), "source": source, "fraud_rows": sum(y for _, y in rows)}
     path = artifact_dir(context) / "model.json"
     path.write_text(json.dumps(model, indent=2, sort_keys=True) + "\n")
-    return {"artifact": str(path), "version": version, "tag": tag}
+    return {"artifact": str(path), "version": version, "tag": tag, "rows": len(rows), "source": source}
 
 
 if __name__ == "__main__":
