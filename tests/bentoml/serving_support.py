@@ -66,8 +66,10 @@ class Server:
     def wait_ready(self) -> None:
         deadline = self.started + READY_WITHIN
         while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise EngineError(f"bentoml serve ({self.name}) exited {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+            # a service whose __init__ raised keeps its server up, restarting the worker: fail at once
+            if self.proc.poll() is not None or "Traceback (most recent call last)" in self.log.read_text():
+                raise EngineError(f"bentoml serve ({self.name}) failed (exit {self.proc.poll()}):\n"
+                                  f"{self.log.read_text()[-4000:]}")
             try:
                 with urllib.request.urlopen(self.url + "/readyz", timeout=2) as r:
                     if r.status == 200:
