@@ -2,6 +2,9 @@
 
     python bench/bench_deploy.py [--views 2000] [--out bench/results/bench_deploy.json]
 
+(Run it with an interpreter whose mlc does not change during the run: in a shared work tree,
+a non-editable install of a copy, with MLC_ENGINES pointing at the engines.)
+
 Generates a project of N batch feature groups (each one a Feast feature view, a Spark job
 and an Airflow DAG), then, in one run:
 1. `mlc deploy --env local` into a fresh root: every artifact applied, Feast's objects
@@ -28,7 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MLC = [str(ROOT / ".venv" / "bin" / "python"), "-m", "mlc"]
+MLC = [sys.executable, "-m", "mlc"]  # the mlc of the interpreter running the bench
 PER_FILE = 50
 
 HEAD = """package bench

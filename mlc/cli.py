@@ -704,7 +704,7 @@ def doctor_cmd(engines: str | None) -> None:
     from mlc.deploy.config import engines_root
 
     root = engines_root({"engines": engines} if engines else None)
-    found = [E.status(root, n) for n in E.names()]
+    found = [E.status(root, n) for n in E.names(root)]
     click.echo(f"engine environments in {root}:")
     for e in found:
         click.echo(f"  {'ok' if e.ready else '!!'} {e.name:<8} {e.state:<8} {E.PURPOSE.get(e.name, '')}")
@@ -713,7 +713,7 @@ def doctor_cmd(engines: str | None) -> None:
                + (f" ({java})" if java else ""))
     todo = [e.name for e in found if not e.ready]
     if todo:
-        click.echo(f"missing or out of date: {', '.join(todo)}; install with:\n  {E.install_command(todo)}")
+        click.echo(f"missing or out of date: {', '.join(todo)}; install with:\n  {E.install_command(root, todo)}")
     if not java:
         click.echo("java is missing; install with:\n  apt-get install -y --no-install-recommends openjdk-17-jre-headless")
     if not todo and java:

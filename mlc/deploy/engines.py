@@ -38,17 +38,21 @@ class Engine:
         return self.folder / "bin" / "python"
 
 
-def checkout() -> Path:
-    """mlc's source checkout (where `engines/` and `scripts/` are)."""
-    return Path(mlc.__file__).resolve().parent.parent
+def checkout(engines: Path) -> Path:
+    """The mlc checkout the engine environments are built from (`engines/NAME.txt`,
+    `scripts/engines.sh`): the folder holding `engines`, else mlc's own source folder."""
+    for folder in (engines.parent, Path(mlc.__file__).resolve().parent.parent):
+        if (folder / "engines").is_dir() and (folder / "scripts" / "engines.sh").is_file():
+            return folder
+    return engines.parent
 
 
-def install_command(names: list[str]) -> str:
-    return f"bash {checkout() / 'scripts' / 'engines.sh'} {' '.join(names)}".rstrip()
+def install_command(engines: Path, names: list[str]) -> str:
+    return f"bash {checkout(engines) / 'scripts' / 'engines.sh'} {' '.join(names)}".rstrip()
 
 
 def status(engines: Path, name: str) -> Engine:
-    req = checkout() / "engines" / f"{name}.txt"
+    req = checkout(engines) / "engines" / f"{name}.txt"
     folder = engines / name
     if not folder.is_dir():
         return Engine(name, folder, req, "missing")
@@ -61,8 +65,8 @@ def status(engines: Path, name: str) -> Engine:
     return Engine(name, folder, req, "ready")
 
 
-def names() -> list[str]:
-    return sorted(p.stem for p in (checkout() / "engines").glob("*.txt"))
+def names(engines: Path) -> list[str]:
+    return sorted(p.stem for p in (checkout(engines) / "engines").glob("*.txt"))
 
 
 def require(engines: Path, name: str, target: str) -> Engine:
@@ -72,7 +76,7 @@ def require(engines: Path, name: str, target: str) -> Engine:
     e = status(engines, name)
     if not e.ready:
         raise ApplyError(target, None, f"the `{name}` engine environment at {e.folder} is {e.state}",
-                         help=f"install it: {install_command([name])}")
+                         help=f"install it: {install_command(engines, [name])}")
     return e
 
 

@@ -176,8 +176,17 @@ def deploy(manifest: dict, texts: dict[str, str], config: DeployConfig) -> Outco
                     raise ApplyError(target, changes[0].path if len(changes) == 1 else None,
                                      f"{type(e).__name__}: {e}") from e
                 applied[target] = sum(c.action != REMOVE for c in changes)
-            for target in state.keys() - kept.keys():  # untouched targets keep their state
-                kept[target] = state[target]
+            deployed_targets = {a["target"] for a in (_read_json(previous / MANIFEST) or {}).get("artifacts", ())
+                                if a.get("target")} if previous else set()
+            for target in appliers.order(deployed_targets & set(manifest["targets"]) - set(the_plan.by_target())):
+                try:  # unchanged targets bring along what they keep in a release, and their state
+                    appliers.get(target).carry(release)
+                except ApplyError as e:
+                    raise ApplyError(target, None, f"carrying the unchanged target: {e.message}", e.help) from e
+                except OSError as e:
+                    raise ApplyError(target, None, f"carrying the unchanged target: {e}") from e
+                if target in state:
+                    kept[target] = state[target]
             (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
             (staging / RELEASE_JSON).write_text(json.dumps(
                 {"id": new_id, "previous": current, "env": config.env, "applied": kept,

@@ -64,9 +64,17 @@ def test_one_changed_artifact_is_the_one_applied(deployed, target) -> None:
     assert (new / CHANGED[target]).read_text() == p.texts[CHANGED[target]]
     info = json.loads((new / "release.json").read_text())
     assert info["previous"] == "000001"
+    registry = "feast/data/registry.db"
+    assert (new / registry).stat().st_ino != (old / registry).stat().st_ino  # each release its own registry
     if target == "feast":  # one view's ttl changed: one object applied, into the new release's registry
         assert info["applied"]["feast"]["applied"] == 1
-        assert (old / "feast/data/registry.db").read_bytes() != (new / "feast/data/registry.db").read_bytes()
+        assert (old / registry).read_bytes() != (new / registry).read_bytes()
+    else:  # the registry comes along unchanged, and so does what the deploy knows of Feast
+        assert (old / registry).read_bytes() == (new / registry).read_bytes()
+        assert info["applied"]["feast"] == json.loads((old / "release.json").read_text())["applied"]["feast"]
+        edit(project, "feast")  # and a Feast change after it applies one object, not everything
+        deploy(prepare(project, root))
+        assert json.loads((root / "current" / "release.json").read_text())["applied"]["feast"]["applied"] == 1
     assert deploy(prepare(project, root)).plan.empty  # and then it is up to date
 
 

@@ -13,7 +13,9 @@ An applier module exposes `APPLIER`, an object with:
 - `apply(changes, release) -> dict`: does it; what it returns is kept in the release's
   `release.json` under the target (a built service's tag, say);
 - `rollback(release) -> None`: called with the release being made current again by
-  `mlc deploy --rollback`, before the switch.
+  `mlc deploy --rollback`, before the switch;
+- `carry(release) -> None`: the target has no change in this deploy; its artifacts are
+  already carried, and this brings along what else it keeps in a release (Feast's registry).
 
 Adding a target's applier touches its module and one line of `APPLIERS`.
 """
@@ -70,6 +72,8 @@ class Applier(Protocol):
     def apply(self, changes: list[Change], release: Release) -> dict: ...
 
     def rollback(self, release: Release) -> None: ...
+
+    def carry(self, release: Release) -> None: ...
 
 
 def get(target: str) -> Applier:
@@ -130,3 +134,6 @@ class FileApplier:
 
     def rollback(self, release: Release) -> None:
         """Nothing to undo: the engine reads these files through the `current` pointer."""
+
+    def carry(self, release: Release) -> None:
+        """Nothing but the artifacts, which the deploy carries."""

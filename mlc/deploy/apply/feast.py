@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -65,6 +66,25 @@ class FeastApplier(FileApplier):
                              help="the worker's log: " + (done.stderr.strip()[-2000:] or "(empty)"))
         return {"applied": len(result["applied"]), "deleted": len(result["deleted"]), "objects": result["objects"],
                 "apply_seconds": result["apply_seconds"], "load_seconds": result["load_seconds"]}
+
+
+    def carry(self, release: Release) -> None:
+        """An unchanged repository keeps its registry: the files of the previous release's repo
+        folder that are not artifacts (the registry, the spec digests) are copied, never
+        linked (the next deploy writes them), and links (the online store) recreated."""
+        if release.previous is None:
+            return
+        old = release.previous / "feast"
+        for src in sorted(old.rglob("*")) if old.is_dir() else ():
+            rel = src.relative_to(release.previous).as_posix()
+            dst = release.folder / rel
+            if "__pycache__" in src.parts or rel in release.texts or dst.exists() or dst.is_symlink():
+                continue
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            if src.is_symlink():
+                os.symlink(os.readlink(src), dst)
+            elif src.is_file():
+                shutil.copy2(src, dst)
 
 
 APPLIER = FeastApplier()

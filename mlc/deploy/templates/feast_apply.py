@@ -126,6 +126,7 @@ def main(request: dict) -> dict:
         old_registry = _registry(_store(previous), previous)
         if old_registry.is_file():  # the new release starts from the current registry, copied
             new_registry.parent.mkdir(parents=True, exist_ok=True)
+            new_registry.unlink(missing_ok=True)  # never write through a link into the current release
             shutil.copy2(old_registry, new_registry)
             kept = old_registry.with_name(SPECS)
             if kept.is_file():  # the digests the previous deploy kept: no need to load its definitions
