@@ -5,6 +5,7 @@ source (code, line, column, message) here, and its corrected program is clean.""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,72 @@ def test_new_constructs_format_back_to_themselves(tmp_path: Path) -> None:
                  'logging files("logs/v1") sample 50%', 'service v1 for m', 'struct(name: string, age: string)',
                  'key driver_id: int64 "the driver"', 'conv_rate: float32 "Conversion rate"'):
         assert line in once, line
+
+
+# ---------------------------------------------------------------- .flow.yaml
+
+
+def test_new_constructs_round_trip_through_yaml(tmp_path: Path) -> None:
+    from mlc.dsl.parser import parse_text
+    from mlc.dsl.yaml_emit import module_to_flow, module_to_yaml
+    from mlc.dsl.yaml_front import parse_yaml
+
+    module, diags = parse_text(FEAST, "x.flow")
+    assert diags == []
+    text = module_to_yaml(module)
+    for line in ("kind: push", "batch: stats", "created_time: created", "registered: true", "request: vals",
+                 "ttl: 1d", "online: false", "on_demand: {mode: python, write_to_online: true, inputs: [hourly, vals]}",
+                 "conv_rate: float32 \"Conversion rate\"", "services:", "for: m", 'logging: files("logs/v1") sample 50%',
+                 "feature_store: {online: sqlite(\"data/online.db\"), registry: data/reg.db}",
+                 "tags: {team: driver_performance, feast.io/x: y}"):
+        assert line in text, line
+    back, diags = parse_yaml(text, "x.flow.yaml")
+    assert diags == []
+    flow = tmp_path / "flow"
+    yaml = tmp_path / "yaml"
+    for folder, name, body in ((flow, "main.flow", FEAST), (yaml, "main.flow.yaml", text)):
+        folder.mkdir()
+        (folder / "mlc.toml").write_text('[project]\nname = "t"\n')
+        (folder / name).write_text(body)
+    a = check(load_project([str(flow)]), use_cache=False)
+    b = check(load_project([str(yaml)]), use_cache=False)
+    assert a.diagnostics == [] and b.diagnostics == []
+    strip = lambda p: json.loads(p.model_dump_json(exclude={"files"}).replace("main.flow.yaml", "main.flow"))  # noqa: E731
+    assert _without_locs(strip(a.program)) == _without_locs(strip(b.program))
+    assert module_to_flow(back).count("service v1 for m") == 1
+
+
+def _without_locs(x):
+    if isinstance(x, dict):
+        return {k: _without_locs(v) for k, v in x.items() if not k.endswith(("loc", "locs"))}
+    if isinstance(x, list):
+        return [_without_locs(v) for v in x]
+    return x
+
+
+@pytest.mark.parametrize("text, message", [
+    ("features:\n  g:\n    on: user\n    online: {ttl: 1x}\n",
+     "`online.ttl` of feature group `g` must be a duration such as `30s`, `5m`, `2h` or `1d`, not `1x`"),
+    ("features:\n  g:\n    on: user\n    online: maybe\n",
+     "`online` of feature group `g` must be true or false, not text"),
+    ("features:\n  g:\n    on: user\n    tags: {a: [1]}\n", "`tags.a` of feature group `g` must be text, not a list"),
+])
+def test_yaml_messages_name_the_documents_keys(text: str, message: str) -> None:
+    """They named pydantic's classes: `online.OnlineSpec.ttl`, `online.bool`."""
+    from mlc.dsl.yaml_front import parse_yaml
+
+    _module, diags = parse_yaml(text, "t.flow.yaml")
+    assert [d.message for d in diags if d.code == "E0112"] == [message]
+
+
+def test_a_package_doc_comment_survives_yaml(tmp_path: Path) -> None:
+    """`##` above `package` was dropped when a .flow file became .flow.yaml."""
+    from mlc.dsl.parser import parse_text
+    from mlc.dsl.yaml_emit import module_to_flow, module_to_yaml
+    from mlc.dsl.yaml_front import parse_yaml
+
+    module, _ = parse_text("## What this package is.\npackage demo\n\nentity user { key user_id: string }\n", "a.flow")
+    text = module_to_yaml(module)
+    assert text.startswith("## What this package is.\npackage: demo\n")
+    back, diags = parse_yaml(text, "a.flow.yaml")
+    assert diags == [] and module_to_flow(back).startswith("## What this package is.\npackage demo\n")

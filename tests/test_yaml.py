@@ -416,7 +416,7 @@ def test_missing_key() -> None:
     ("flows:\n  f:\n    steps:\n      a: {run: x(), timeout: 2 hours}\n",
      "`timeout` of step `a` must be a duration such as `30s`, `5m`, `2h` or `1d`, not `2 hours`", (4, 30)),
     ("sources:\n  s:\n    kind: tabel\n    connector: hive()\n",
-     "`kind` of source `s` must be `stream` or `table`, not `tabel`", (3, 11)),
+     "`kind` of source `s` must be `stream` or `table` or `push` or `request`, not `tabel`", (3, 11)),
     ("flows:\n  f: x\n", "flow `f` must be a mapping, not text", (2, 6)),
     ("models:\n  m: {output: {a: float, b: int}}\n", "`output` of model `m` takes exactly one `name: type`", (2, 15)),
     ("flows:\n  b-c: {steps: {a: x()}}\n", "`b-c` is not a valid name here", (2, 3)),

@@ -649,7 +649,7 @@ class _Formatter:
             if d.arrives_every is not None:
                 entries.append(("arrives", (d.arrives_every, d.arrives_delay)))
             if d.connector is None:  # push, request
-                return item([f"source {name}: {d.source_kind}"], entries + meta, False, name_end, optional=True)
+                return item([f"source {name}: {d.source_kind}"], entries + meta, True, name_end, optional=True)
             head = f"source {name}: {d.source_kind} {call_text(d.connector)}"
             return item([head], entries + meta, False, _end(d.connector.span), optional=True)
         if isinstance(d, A.EntityDecl):
@@ -691,7 +691,7 @@ class _Formatter:
                 entries.append(("logging", d.logging))
             head = f"service {name}" + (f" for {d.model.value}" if d.model is not None else "")
             after = _end(d.model.span) if d.model is not None else name_end
-            return item([head], entries + meta, False, after)
+            return item([head], entries + meta, True, after)
         if isinstance(d, A.SignalDecl):
             ext = " external" if d.external else ""
             entries = [("uri", d.uri)] if d.uri is not None else []

@@ -22,9 +22,10 @@ from mlc.diagnostics import Span
 from mlc.dsl import ast as A
 
 SECTION_OF = {"connector": "connectors", "env": "envs", "source": "sources", "entity": "entities",
-              "features": "features", "model": "models", "signal": "signals", "flow": "flows", "slo": "slos"}
+              "features": "features", "model": "models", "service": "services", "signal": "signals",
+              "flow": "flows", "slo": "slos"}
 SECTION_ORDER = ("package", "imports", "connectors", "envs", "sources", "entities", "features", "models",
-                 "signals", "flows", "slos")
+                 "services", "signals", "flows", "slos")
 _FLOW_LIMIT = 72  # a mapping or list of scalars shorter than this is written on one line
 
 
@@ -61,6 +62,11 @@ def _value(e):
         if e.kind == "float" and repr(float(e.value)) == e.text:
             return float(e.value)
     return _expr(e)
+
+
+def _field(f) -> str:
+    """A field or column's type, and its description if it has one (`int64 "Trips a day"`)."""
+    return _type(f.type) + (f" {f.description.text}" if f.description is not None else "")
 
 
 def _feature_ref(r: A.FeatureRef) -> str:
@@ -151,13 +157,19 @@ class _Emitter:
             span = Span(meta.tags[0].span.file, meta.tags[0].span.line, meta.tags[0].span.col,
                         meta.tags[-1].span.end_line, meta.tags[-1].span.end_col)
             self.put(m, "tags", self.seq([t.value for t in meta.tags]), span, parent)
+        if meta.tag_values:
+            tm = self.map()
+            for k, v in meta.tag_values:
+                tm[k.value] = v.value
+            self.flow_if_short(tm)
+            self.put(m, "tags", tm, _cover([k for k, _v in meta.tag_values] + [meta.tag_values[-1][1]]), parent)
         if meta.description is not None:
             self.put(m, "description", meta.description.value, meta.description.span, parent)
 
     def fields(self, fields, parent: _Anchor | None, flow_limit: int = _FLOW_LIMIT):
         m = self.map()
         for f in fields:
-            self.put(m, f.name.value, _type(f.type), f.span, parent)
+            self.put(m, f.name.value, _field(f), f.span, parent)
         self.flow_if_short(m, flow_limit)
         return m
 
@@ -244,14 +256,30 @@ class _Emitter:
         return m
 
     # -------------------------------------------------------------- declarations
+    def settings(self, settings: tuple[A.Setting, ...]):
+        """A small settings block (`on_demand`, `label_view`, `feature_store`) as a flow mapping."""
+        sm = self.map()
+        for x in settings:
+            v = x.value
+            if isinstance(v, A.ListExpr):
+                sm[x.name.value] = self.seq([_expr(i) for i in v.items])
+            elif isinstance(v, A.Literal) and v.kind == "string":
+                sm[x.name.value] = v.value
+            else:
+                sm[x.name.value] = _value(v)
+        sm.fa.set_flow_style()
+        return sm
+
     def decl_env(self, d: A.EnvDecl, a):
         bindings = self.map()
         for b in d.bindings:
             self.put(bindings, b.name.value, _call(b.call), b.span, a)
-        if not d.meta.doc:
+        if not d.meta.doc and d.feature_store is None:
             return bindings
         m = self._start(d)
         m["bindings"] = bindings
+        if d.feature_store is not None:
+            self.put(m, "feature_store", self.settings(d.feature_store), d.feature_store_span, a)
         for x in self.anchors:
             if x.container is bindings:
                 x.depth += 1
@@ -273,12 +301,17 @@ class _Emitter:
     def decl_source(self, d: A.SourceDecl, a):
         m = self._start(d)
         m["kind"] = d.source_kind
-        self.put(m, "connector", _call(d.connector), d.connector.span, a)
+        if d.connector is not None:
+            self.put(m, "connector", _call(d.connector), d.connector.span, a)
+        if d.batch is not None:
+            self.put(m, "batch", d.batch.value, d.batch.span, a)
         if d.schema:
             anchor = self.put(m, "schema", None, _cover(d.schema), a)
             m["schema"] = self.fields(d.schema, anchor)
         if d.event_time is not None:
             self.put(m, "event_time", d.event_time.value, d.event_time.span, a)
+        if d.created_time is not None:
+            self.put(m, "created_time", d.created_time.value, d.created_time.span, a)
         if d.watermark is not None:
             self.put(m, "watermark", d.watermark.text, d.watermark.span, a)
         if d.arrives_every is not None:
@@ -306,6 +339,14 @@ class _Emitter:
         self.put(m, "on", d.entity.value, d.entity.span, a)
         if d.sources:
             self.put(m, "from", self.seq([r.dotted for r in d.sources]), _cover(d.sources), a)
+        if d.registered is not None:
+            self.put(m, "registered", True, d.registered, a)
+        if d.request_sources:
+            if d.request:
+                raise ConversionError(f"`{d.name.value}` has request fields and request sources: YAML writes one "
+                                      "or the other under `request`")
+            names = [n.value for n in d.request_sources]
+            self.put(m, "request", names[0] if len(names) == 1 else self.seq(names), _cover(d.request_sources), a)
         if d.request:
             anchor = self.put(m, "request", None, _cover(d.request), a)
             m["request"] = self.fields(d.request, anchor)
@@ -316,7 +357,7 @@ class _Emitter:
             anchor = self.put(m, "features", fm, _cover([x for _s, x in items]), a)
             for _s, f in items:
                 if isinstance(f, A.Column):
-                    self.put(fm, f.name.value, _type(f.type), f.span, anchor)
+                    self.put(fm, f.name.value, _field(f), f.span, anchor)
                     continue
                 spec = self.map()
                 if f.type is not None:
@@ -340,8 +381,14 @@ class _Emitter:
                 on["ttl"] = d.online.ttl.text
                 on.fa.set_flow_style()
             else:
-                on = True
+                on = d.online.enabled
             self.put(m, "online", on, d.online.span, a)
+        if d.ttl is not None:
+            self.put(m, "ttl", d.ttl.text, d.ttl.span, a)
+        if d.on_demand is not None:
+            self.put(m, "on_demand", self.settings(d.on_demand), d.on_demand_span, a)
+        if d.label_view is not None:
+            self.put(m, "label_view", self.settings(d.label_view), d.label_view_span, a)
         if d.offline is not None:
             self.put(m, "offline", _call(d.offline), d.offline.span, a)
         if d.freshness is not None:
@@ -380,6 +427,23 @@ class _Emitter:
             for s in d.serve:
                 self.put(sm, s.name.value, _value(s.value), s.span, anchor)
             sm.fa.set_flow_style()
+        if d.service is not None:
+            self.put(m, "service", d.service.value, d.service.span, a)
+        if d.labels is not None:
+            self.put(m, "labels", _feature_ref(d.labels), d.labels.span, a)
+        self.meta(m, d.meta, a)
+        return m
+
+    def decl_service(self, d: A.ServiceDecl, a):
+        m = self._start(d)
+        if d.model is not None:
+            self.put(m, "for", d.model.value, d.model.span, a)
+        if d.features:
+            self.put(m, "features", self.seq([_feature_ref(r) for r in d.features]), _cover(d.features), a)
+        if d.logging is not None:
+            lg = d.logging
+            self.put(m, "logging", _call(lg.destination) + (f" sample {lg.sample.text}" if lg.sample else ""),
+                     lg.span, a)
         self.meta(m, d.meta, a)
         return m
 
@@ -566,6 +630,9 @@ def _yaml_keys(kind: str) -> dict[str, str]:
     from mlc.dsl.yaml_front import _CLAUSES, _META_CLAUSES
 
     out = {clause: key for key, clause in _META_CLAUSES.items()}
+    out["tag_values"] = "tags"
+    if kind == "features":
+        out["request_source"] = "request"
     for key, clause in _CLAUSES[kind].items():
         if clause is None:
             for c in (("key", "composite_key") if kind == "entity" else ("column", "derived")):
@@ -606,6 +673,8 @@ def _doc_comment_lines(module: A.Module) -> set[tuple[int, int]]:
     out: set[tuple[int, int]] = set()
     targets = []
     for d in module.decls:
+        if isinstance(d, A.PackageDecl):
+            continue  # `package:` has no `doc` key: its `##` lines stay comments, written above it
         targets.append((d.span, d.meta))
         if isinstance(d, A.FlowDecl):
             targets.extend((s.span, s.meta) for s in d.steps)

@@ -45,7 +45,7 @@ _SCALAR_TAGS = {_STR, _INT, _FLOAT, _BOOL, _NULL, _TIMESTAMP}
 # Start symbols of the grammar that YAML scalars are parsed with.
 _STARTS = ["expr", "value", "call", "type", "trigger", "schedule", "range", "feature_ref",
            "slo_item", "step_item", "feature_item", "model_item", "flow_item", "param_field", "slo_decl",
-           "import_decl"]
+           "import_decl", "field", "service_item"]
 
 
 # ---------------------------------------------------------------- positions
@@ -778,7 +778,9 @@ class _Builder:
         if owner is not None:
             meta.owner = self.string(owner)
         tags = m.get("tags")
-        if tags is not None:
+        if tags is not None and tags.kind == "map":
+            meta.tag_values = tuple((self.string(k), self.string(v)) for k, v in tags.items.values())
+        elif tags is not None:
             meta.tags = tuple(self.string(t) for t in tags.seq)
         desc = m.get("description")
         if desc is not None:
@@ -875,14 +877,38 @@ class _Builder:
             return None
         return got[1]
 
+    def field(self, key: YNode, val: YNode) -> A.Field | None:
+        """`name: 'type ["description"]'`: a field, as `name: type "description"` in .flow."""
+        got = self.parse(val, "field", "type", prefix="_: ")
+        if got is None:
+            return None
+        f = got[1]
+        return A.Field(self.name(key), f.type, self.join(key.span, val.span), f.description)
+
     def fields(self, m: YNode | None) -> tuple[A.Field, ...]:
         if m is None:
             return ()
+        return tuple(f for key, val in m.items.values() if (f := self.field(key, val)) is not None)
+
+    def settings(self, m: YNode | None) -> tuple[A.Setting, ...] | None:
+        """A small block of settings (`on_demand`, `label_view`, `feature_store`) as .flow settings."""
+        if m is None:
+            return None
         out = []
-        for key, val in m.items.values():
-            t = self.type_(val)
-            if t is not None:
-                out.append(A.Field(self.name(key), t, self.join(key.span, val.span)))
+        for k, v in m.items.values():
+            if v.kind == "seq":
+                items = tuple(self.dotted(i) for i in v.seq)
+                x = A.ListExpr(items, v.span)
+            elif isinstance(v.value, bool):
+                x = self.bool_(v)
+            elif k.value == "registry":
+                x = self.string(v)
+            elif k.value == "online":
+                x = self.call(v)
+            else:
+                x = self.dotted(v)
+            if x is not None:
+                out.append(A.Setting(self.name(k), x, self.join(k.span, v.span)))
         return tuple(out)
 
     # -------------------------------------------------------------- clause order
@@ -898,6 +924,10 @@ class _Builder:
                 ck = _META_CLAUSES[yk]
             else:
                 continue
+            if (yk, v.kind) == ("tags", "map"):
+                ck = "tag_values"
+            elif kind == "features" and yk == "request" and v.kind != "map":
+                ck = "*request_source"  # `request: vals` names request sources
             if ck is None:  # entity key, features
                 if kind == "entity":
                     out.append(("composite_key" if v.kind == "map" and len(v.items) > 1 else "key",
@@ -958,7 +988,10 @@ class _Builder:
             c = self.call(v)
             if c is not None:
                 out.append(A.Binding(self.name(k), c, self.join(k.span, v.span)))
-        return A.EnvDecl(self.name(key), self.join(key.span, val.span), meta, bindings=tuple(out))
+        store = val.get("feature_store") if bindings is not val else None
+        return A.EnvDecl(self.name(key), self.join(key.span, val.span), meta, bindings=tuple(out),
+                         feature_store=self.settings(store),
+                         feature_store_span=self.join(val.key("feature_store").span, store.span) if store else None)
 
     def _param_field(self, key: YNode, val: YNode, cls):
         """`name: "type [= default]"` or `name: {type, default}` -> ParamField / Param."""
@@ -990,14 +1023,21 @@ class _Builder:
                                env_params=params(val.get("env")), source_params=params(val.get("source")))
 
     def source(self, key: YNode, val: YNode) -> A.SourceDecl | None:
+        kind = val.get("kind").value
         call = self.call(val.get("connector"))
-        if call is None:
+        if call is None and kind in ("stream", "table"):
+            if val.get("connector") is None:
+                self.diagnostics.append(error("E0112", f"source `{key.value}` needs `connector`", key.span,
+                                              help=f"a {kind} source reads through a connector: `connector: "
+                                                   "hive(table = \"db.t\")`"))
             return None
         arrives = val.get("arrives")
-        event_time = val.get("event_time")
+        event_time, created, batch = val.get("event_time"), val.get("created_time"), val.get("batch")
         return A.SourceDecl(
             self.name(key), self.join(key.span, val.span), self.meta(val),
-            source_kind=val.get("kind").value, connector=call, schema=self.fields(val.get("schema")),
+            source_kind=kind, connector=call, schema=self.fields(val.get("schema")),
+            created_time=self.name(created) if created is not None else None,
+            batch=self.name(batch) if batch is not None else None,
             event_time=self.name(event_time) if event_time is not None else None,
             watermark=self.duration(val.get("watermark")),
             arrives_every=self.duration(arrives.get("every")) if arrives else None,
@@ -1014,9 +1054,9 @@ class _Builder:
         for k, v in (feats.items.values() if feats is not None else ()):
             span = self.join(k.span, v.span)
             if v.kind == "scalar":
-                t = self.type_(v)
-                if t is not None:
-                    columns.append(A.Column(self.name(k), t, span))
+                f = self.field(k, v)
+                if f is not None:
+                    columns.append(A.Column(self.name(k), f.type, span, f.description))
                 continue
             tn = v.get("type")
             t = self.type_(tn) if tn is not None else None
@@ -1041,14 +1081,24 @@ class _Builder:
         if online is not None:
             if online.kind == "map":
                 online_node = A.Online(self.duration(online.get("ttl")), online.span)
-            elif online.value:
-                online_node = A.Online(None, online.span)
+            else:
+                online_node = A.Online(None, online.span, bool(online.value))
         fresh = val.get("freshness")
         sched = val.get("schedule")
+        request = val.get("request")
+        named = request is not None and request.kind != "map"
+        reg = val.get("registered")
+        od, lv = val.get("on_demand"), val.get("label_view")
         return A.FeaturesDecl(
             self.name(key), self.join(key.span, val.span), self.meta(val),
             entity=self.name(val.get("on")), sources=sources, columns=tuple(columns),
-            derived=tuple(derived), request=self.fields(val.get("request")),
+            derived=tuple(derived), request=self.fields(request) if not named else (),
+            request_sources=tuple(self.name(r) for r in (request.seq if request.kind == "seq" else [request]))
+            if named else (),
+            ttl=self.duration(val.get("ttl")), registered=reg.span if reg is not None and reg.value else None,
+            on_demand=self.settings(od), on_demand_span=self.join(val.key("on_demand").span, od.span) if od else None,
+            label_view=self.settings(lv),
+            label_view_span=self.join(val.key("label_view").span, lv.span) if lv else None,
             checkpoint=self.duration(val.get("checkpoint")), online=online_node,
             offline=self.call(val.get("offline")),
             schedule=self.parse(sched, "schedule", "schedule") if sched is not None else None,
@@ -1090,7 +1140,22 @@ class _Builder:
             framework=self.name(fw) if fw is not None else None, inputs=tuple(refs), output=output,
             confidence=self.parse(conf, "range", "range") if conf is not None else None,
             fallback=fallback, serve=settings,
-            serve_span=self.join(val.key("serve").span, serve.span) if serve is not None else None)
+            serve_span=self.join(val.key("serve").span, serve.span) if serve is not None else None,
+            service=self.name(val.get("service")) if val.get("service") is not None else None,
+            labels=self.parse(val.get("labels"), "feature_ref", "feature reference")
+            if val.get("labels") is not None else None)
+
+    def service(self, key: YNode, val: YNode) -> A.ServiceDecl:
+        feats = val.get("features")
+        refs = [r for i in (feats.seq if feats is not None else ())
+                if (r := self.parse(i, "feature_ref", "feature reference")) is not None]
+        logging = val.get("logging")
+        model = val.get("for")
+        return A.ServiceDecl(
+            self.name(key), self.join(key.span, val.span), self.meta(val),
+            model=self.name(model) if model is not None else None, features=tuple(refs),
+            logging=self.item(logging, "service_item", "logging", "logging ", "log destination")
+            if logging is not None else None)
 
     def signal(self, key: YNode, val: YNode) -> A.SignalDecl:
         ext = val.get("external")
@@ -1206,13 +1271,16 @@ _META_CLAUSES = {"owner": "owner", "tags": "tags", "description": "description"}
 _CLAUSES = {
     "connector": {"kinds": "kinds", "env": "env", "source": "source"},
     "env": {"bindings": "*binding"},
-    "source": {"schema": "schema", "event_time": "event_time", "watermark": "watermark", "arrives": "arrives"},
+    "source": {"schema": "schema", "batch": "batch", "event_time": "event_time", "created_time": "created_time",
+               "watermark": "watermark", "arrives": "arrives"},
     "entity": {"key": None},
     "features": {"from": "*from", "request": "request", "features": None, "checkpoint": "checkpoint",
                  "schedule": "schedule", "timeout": "timeout", "online": "online", "offline": "offline",
-                 "freshness": "freshness"},
+                 "freshness": "freshness", "registered": "registered", "ttl": "ttl", "on_demand": "on_demand",
+                 "label_view": "label_view"},
     "model": {"framework": "framework", "inputs": "inputs", "output": "output", "confidence": "confidence",
-              "fallback": "fallback", "serve": "serve"},
+              "fallback": "fallback", "serve": "serve", "service": "service", "labels": "labels"},
+    "service": {"features": "features", "logging": "logging"},
     "signal": {"uri": "uri", "fields": "*field"},
     "flow": {"schedule": "schedule", "trigger": "trigger", "start": "start", "end": "end", "catchup": "catchup",
              "defaults": "defaults", "params": "*param",
@@ -1225,7 +1293,7 @@ _CLAUSES = {
 
 
 _DECL_BUILDERS = {"connectors": "connector", "envs": "env", "sources": "source", "entities": "entity",
-                  "features": "features", "models": "model", "signals": "signal", "flows": "flow",
+                  "features": "features", "models": "model", "services": "service", "signals": "signal", "flows": "flow",
                   "slos": "slo"}
 
 
@@ -1237,7 +1305,11 @@ def _comments(text: str, path: str, ranges: list[tuple[int, int]], lines: _Lines
     starts = [r[0] for r in ranges]
     out = []
     index = 0
-    for line in text.split("\n"):
+    split = text.split("\n")
+    # `##` lines above `package:` are the package's doc comment, kept as they are (a .flow
+    # `## ...` above `package` is written so; converted back, it is that doc comment again)
+    package_line = next((i for i, line in enumerate(split) if line.startswith("package:")), -1)
+    for number, line in enumerate(split):
         pos = 0
         while True:
             pos = line.find("#", pos)
@@ -1248,7 +1320,7 @@ def _comments(text: str, path: str, ranges: list[tuple[int, int]], lines: _Lines
                 k = bisect.bisect_right(starts, at) - 1
                 if k < 0 or not (ranges[k][0] <= at < ranges[k][1]):
                     body = line[pos:].rstrip()
-                    if body.startswith("##"):  # not a doc comment: YAML docs are `doc:` keys
+                    if body.startswith("##") and number >= package_line:  # YAML docs are `doc:` keys
                         body = "# " + body.lstrip("#").strip()
                     ln, col = lines.at(at)
                     out.append(A.Comment(body, Span(path, ln, col, ln, col + len(line[pos:].rstrip()))))

@@ -45,6 +45,7 @@ Duration = Annotated[str, Field(pattern=DURATION_PATTERN, description="a duratio
                      Words("a duration such as `30s`, `5m`, `2h` or `1d`")]
 Text = Annotated[str, Words("text")]
 TypeText = _flow("a type", "enum(view, click)")
+FieldText = _flow("a type and an optional description", 'int64 "Average daily trips"')
 CallText = _flow("a call", 'hive(table = "warehouse.plays")')
 ExprText = _flow("an expression", "auc >= 0.80")
 Trigger = _flow("a trigger", 'on_finish(a) and signal(b, region = "us")')
@@ -85,7 +86,9 @@ class _Strict(BaseModel):
 class _Meta(_Strict):
     doc: Text = Field(None, description="the doc comment (`##` in .flow)")
     owner: Text = Field(None, description="a team or a person")
-    tags: list[Text] = Field(None, description="free-form labels")
+    tags: Annotated[Union[Annotated[list[Text], Tag("list")], Annotated[dict[Text, Text], Tag("mapping")]],
+                    Discriminator(lambda v: "mapping" if isinstance(v, dict) else "list")] = Field(
+        None, description="free-form labels, or key/value tags (`{team: driver_performance}`)")
     description: Text = Field(None, description="a one-line description")
 
 
@@ -100,14 +103,21 @@ class ImportSpec(_Strict):
 ImportItem = _text_or(ImportSpec, _flow("an import", "std.connectors.{kafka, hive}"))
 
 
+class FeatureStoreSpec(_Strict):
+    online: CallText = Field(None, description='the online store: `sqlite("data/online_store.db")`, `redis("host:6379")`')
+    registry: Text = Field(None, description="the registry file, e.g. `data/registry.db`")
+
+
 class EnvSpec(_Strict):
     doc: Text = None
     bindings: dict[Name, CallText] = Field(description="logical connector -> a standard connector call")
+    feature_store: FeatureStoreSpec = Field(None, description="the env's online store and registry")
 
 
 EnvItem = Annotated[
     Union[Annotated[EnvSpec, Tag("mapping")], Annotated[dict[Name, CallText], Tag("bindings")]],
-    Discriminator(lambda v: "mapping" if isinstance(v, dict) and ("bindings" in v or "doc" in v) else "bindings")]
+    Discriminator(lambda v: "mapping" if isinstance(v, dict) and ("bindings" in v or "doc" in v
+                                                                  or "feature_store" in v) else "bindings")]
 
 
 class ParamSpec(_Strict):
@@ -130,14 +140,17 @@ class ArrivesSpec(_Strict):
     delay: Duration = None
 
 
-Fields = dict[Name, TypeText]
+Fields = dict[Name, FieldText]
 
 
 class SourceSpec(_Meta):
-    kind: Literal["stream", "table"]
-    connector: CallText
+    kind: Literal["stream", "table", "push", "request"]
+    connector: CallText = Field(None, description="what a stream or table source reads (push and request "
+                                                  "sources have none)")
     schema_: Fields = Field(None, alias="schema", description="column -> type")
+    batch: Name = Field(None, description="of a push source: the table source pushed rows land in")
     event_time: Name = None
+    created_time: Name = Field(None, description="the column that orders two rows of one key and time")
     watermark: Duration = None
     arrives: ArrivesSpec = None
 
@@ -169,16 +182,35 @@ class OnlineSpec(_Strict):
     ttl: Duration = None
 
 
+class OnDemandSpec(_Strict):
+    mode: Literal["python", "pandas"] = None
+    write_to_online: bool = None
+    inputs: list[Name] = Field(None, description="the groups and request sources it reads")
+
+
+class LabelViewSpec(_Strict):
+    labeler: Name = Field(None, description="the column naming who labelled a row")
+    conflict: Literal["last_write_wins", "labeler_priority", "majority_vote"] = None
+
+
 class FeaturesSpec(_Meta):
     on: Name = Field(description="the entity")
     from_: _one_or_list(Dotted) = Field(
         None, alias="from", description="the source(s) the group reads")
-    features: dict[Name, Annotated[Union[Annotated[TypeText, Tag("text")], Annotated[FeatureSpec, Tag("mapping")]],
+    registered: bool = Field(None, description="the source's table as it stands: no job computes the group")
+    features: dict[Name, Annotated[Union[Annotated[FieldText, Tag("text")], Annotated[FeatureSpec, Tag("mapping")]],
                                    Discriminator(lambda v: "text" if isinstance(v, str) else "mapping")]] = Field(
         None, description="a plain column (`name: type`) or a derived feature (`{expr, over, every, type}`)")
-    request: Fields = None
+    request: Annotated[Union[Annotated[Fields, Tag("fields")], Annotated[_one_or_list(Name), Tag("sources")]],
+                       Discriminator(lambda v: "fields" if isinstance(v, dict) else "sources")] = Field(
+        None, description="request fields (`{amount: float}`), or the request source(s) the group reads")
     checkpoint: Duration = Field(None, description="`checkpoint every D`")
-    online: Union[bool, OnlineSpec] = Field(None, description="`true`, or `{ttl: D}`")
+    online: Annotated[Union[Annotated[bool, Tag("flag")], Annotated[OnlineSpec, Tag("mapping")]],
+                      Discriminator(lambda v: "mapping" if isinstance(v, dict) else "flag")] = Field(
+        None, description="`true`, `false`, or `{ttl: D}`")
+    ttl: Duration = Field(None, description="how long a value stays valid")
+    on_demand: OnDemandSpec = None
+    label_view: LabelViewSpec = None
     offline: CallText = None
     schedule: ScheduleText = None
     timeout: Duration = None
@@ -199,6 +231,14 @@ class ModelSpec(_Meta):
     confidence: _flow("a range", "0.0..1.0") = None
     fallback: _text_or(FallbackSpec, _flow("a fallback", "popular_titles when confidence < 0.6")) = None
     serve: dict[Name, Value] = Field(None, description="serving settings: replicas, timeout, cpu, memory, ...")
+    service: Name = Field(None, description="the feature service that serves it")
+    labels: _flow("a feature reference", "driver_quality_labels.is_reliable") = None
+
+
+class ServiceSpec(_Meta):
+    for_: Name = Field(None, alias="for", description="the model it serves")
+    features: list[_flow("a feature reference", "driver_hourly_stats.conv_rate")] = None
+    logging: _flow("a log destination and an optional sample", 'files("logs") sample 10%') = None
 
 
 class SignalSpec(_Meta):
@@ -279,12 +319,14 @@ class Document(_Strict):
     entities: dict[Name, EntitySpec] = None
     features: dict[Name, FeaturesSpec] = None
     models: dict[Name, ModelSpec] = None
+    services: dict[Name, ServiceSpec] = None
     signals: dict[Name, SignalSpec] = None
     flows: dict[Name, FlowSpec] = None
     slos: dict[Name, SloSpec] = None
 
 
-SECTIONS = ("connectors", "envs", "sources", "entities", "features", "models", "signals", "flows", "slos")
+SECTIONS = ("connectors", "envs", "sources", "entities", "features", "models", "services", "signals", "flows",
+            "slos")
 
 
 def json_schema() -> dict:
