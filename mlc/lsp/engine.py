@@ -188,6 +188,7 @@ class Workspace:
         self._environments: dict = {}  # the whole program's, resolved
         self._unbound: list[Diagnostic] = []  # what resolving them reported
         self._uses: list[Use] | None = None
+        self._by_key: dict[str, Symbol] | None = None  # the resolver's symbols by key
         self._fingerprint: bytes = b""
         self._checked: list[Diagnostic] | None = None  # the checks' findings (no parse, no lowering)
         self._validated: list[Diagnostic] | None = None  # the backends' findings; None: not run
@@ -325,7 +326,7 @@ class Workspace:
             self._unbound = unbound
             found = run_checks(checked, resolver)
             self._remember_check_uses(resolver.uses, owners, context)
-            self.resolver, self._uses = resolver, None
+            self.resolver, self._uses, self._by_key = resolver, None, None
             self._checked = self._merge(self._checked, found, scope, owners)
             parse_diags = [x for u in units for x in u.diagnostics]
             findings += self._checked + unbound
@@ -515,7 +516,9 @@ class Workspace:
         return list(self.resolver.symbols()) if self.resolver else []
 
     def symbol(self, key: str) -> Symbol | None:
-        return next((s for s in self.symbols() if s.key == key), None)
+        if self._by_key is None:
+            self._by_key = {s.key: s for s in self.symbols()}
+        return self._by_key.get(key)
 
     def declaration(self, key: str) -> A.Declaration | None:
         sym = self.symbol(key)
