@@ -190,6 +190,30 @@ def test_validation_codes(tmp_path):
     assert "E1202" in [c for c, _ in codes]
 
 
+def test_an_input_that_is_not_online_is_e1204(tmp_path):
+    (tmp_path / "m.flow").write_text("""package t
+import std.connectors.{files}
+env local { hive = files("data") }
+source s: table hive(table = "s") {
+  schema { user_id: string, amount: int, ds: date }
+  event_time ds
+  arrives every 1d delay 1h
+}
+entity user { key user_id: string }
+features f on user {
+  from s
+  total = sum(amount) over 7d
+  schedule daily
+  timeout 1h
+}
+model rules deterministic { inputs [f.total] output score: float serve { timeout 20ms } }
+""")
+    program = check(load_project([str(tmp_path)]), use_cache=False).program
+    found = [(d.code, d.message) for d in get("bentoml").validate(program, "local", Layout(program))]
+    assert found == [("E1204", "served model `rules` reads `f`, which is not online: its service would find "
+                               "no value for it")]
+
+
 # ---------------------------------------------------------------------- goldens
 
 

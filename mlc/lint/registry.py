@@ -859,6 +859,19 @@ RULES: list[Rule] = [
          "entity day { key d: string }\n",
          "Reported by `mlc check` (the BentoML backend's validation, for every env): the service checks "
          "each field of a request against its type and refuses a bad one with HTTP 400.", checked=False),
+    Rule("E1204", "bentoml-input-not-online",
+         "A served model (or its fallback) reads a stored feature group that is not `online`: its service "
+         "would find no value and always fall back.",
+         "features daily on user {\n  from events\n  views_1d = count(kind == view) over 1d every 1h\n"
+         "  checkpoint every 1m\n}\n"
+         "model ranker deterministic {\n  inputs [daily.views_1d]\n  output score: float\n"
+         "  serve { timeout 50ms }\n}\n",
+         "features daily on user {\n  from events\n  views_1d = count(kind == view) over 1d every 1h\n"
+         "  checkpoint every 1m\n  online ttl 2d\n}\n"
+         "model ranker deterministic {\n  inputs [daily.views_1d]\n  output score: float\n"
+         "  serve { timeout 50ms }\n}\n",
+         "Reported by `mlc check` (the BentoML backend's validation, for every env). A served model reads "
+         "its features from the online store; a group reaches it with `online ttl ...`."),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

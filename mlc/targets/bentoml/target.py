@@ -139,6 +139,7 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
                                           "nondeterministic: a service falls back to a deterministic model "
                                           "it evaluates itself", fb.model.loc or fb.loc,
                                  help=f"declare `model {target.name} deterministic {{ ... }}`, or fall back to one"))
+        out += _offline_inputs(program, model)
         keys, request = _fields(program, model)
         for f in keys + request:
             if f.type.name not in FIELD_TYPES:
@@ -146,6 +147,22 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
                                           "service cannot carry", f.loc,
                                  help="a served model's entity keys and request fields are strings, "
                                       "ints, floats, bools or enums"))
+    return out
+
+
+def _offline_inputs(program: ir.Program, model: ir.Model) -> list[Diagnostic]:
+    """E1204: an input of a served model (or of its fallback) in a stored group that is not
+    `online`: the feature store has no online value for it, so every request would fall back."""
+    out: list[Diagnostic] = []
+    fb = program.models.get(model.fallback.model.target or "") if model.fallback else None
+    for m in (model, fb) if fb is not None else (model,):
+        for ref in m.inputs:
+            group = program.feature_groups.get(ref.target or "")
+            if group is not None and group.mode != "request" and not group.online:
+                whose = "" if m is model else f" (through its fallback `{m.name}`)"
+                out.append(error("E1204", f"served model `{model.name}` reads `{group.name}`{whose}, which is not "
+                                          "online: its service would find no value for it", ref.loc or m.loc,
+                                 help=f"declare `online ttl ...` in `features {group.name}`"))
     return out
 
 
