@@ -242,3 +242,69 @@ def test_goldens_of_the_examples_services(example, update_golden):
     for path, text in written.items():
         if path.endswith(".py"):
             compile(text, path, "exec")
+
+
+# ------------------------------------------------ runtime: one request, without BentoML or Feast
+
+
+class Store:
+    """Feast's online lookup as the runtime calls it: values per feature, or a failure."""
+
+    def __init__(self, values: dict | None = None, error: Exception | None = None):
+        self.values, self.error = values or {}, error
+
+    def get_online_features(self, features, entity_rows, full_feature_names):
+        assert full_feature_names and len(entity_rows) == 1
+        if self.error:
+            raise self.error
+        store = self
+
+        class Response:
+            def to_dict(self):
+                return {k: [v] for k, v in store.values.items()}
+
+        return Response()
+
+
+class Raising:
+    def predict_proba(self, rows):
+        raise ValueError("X has 2 features, but the model is expecting 3")
+
+
+class Slow(Classifier):
+    def predict_proba(self, rows):
+        import time
+
+        time.sleep(0.2)
+        return super().predict_proba(rows)
+
+
+def _service(estimator, store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = {"model": "scorer", "feature_service": "scorer", "features": ["f__a", "f__b"], "row": ["user_id"],
+            "timeout_ms": 50, "output": "score", "keys": [["user_id", ["string"]]], "request": [],
+            "fallback": {"model": "rules", "feature_service": "scorer", "features": ["f__b"], "when": WHEN}}
+    s = object.__new__(rt.ModelService)
+    s.spec, s.name, s.version, s.model_error = spec, "scorer", "scorer:v1", None
+    s.estimator, s.fallback_estimator, s.store = estimator, Regressor(0.25), store
+    s.services, s.pool = {"scorer": object()}, ThreadPoolExecutor(2)
+    return s
+
+
+@pytest.mark.parametrize("estimator, store, path, reason, detail", [
+    (Classifier(0.9), Store({"f__a": 1, "f__b": 2}), "model", "ok", None),
+    (Classifier(0.55), Store({"f__a": 1, "f__b": 2}), "fallback", "low_confidence",
+     "the fallback's condition holds at confidence 0.5500"),
+    (Raising(), Store({"f__a": 1, "f__b": 2}), "fallback", "model_error",
+     "ValueError: X has 2 features, but the model is expecting 3"),
+    (Classifier(0.9), Store({"f__a": 1, "f__b": None}), "fallback", "missing_features", "no value for f__b"),
+    (Classifier(0.9), Store(error=ConnectionError("online store down")), "fallback", "missing_features",
+     "the feature lookup failed: ConnectionError: online store down"),
+    (Slow(0.9), Store({"f__a": 1, "f__b": 2}), "fallback", "timeout", "no answer within 50 ms"),
+])
+def test_which_path_answers_and_why(estimator, store, path, reason, detail):
+    body = _service(estimator, store)._answer({"user_id": "u"})
+    assert (body["path"], body["reason"], body["detail"]) == (path, reason, detail)
+    assert body["answered_by"] == ("scorer" if path == "model" else "rules")
+    assert body["score"] == (0.9 if path == "model" else 0.25)

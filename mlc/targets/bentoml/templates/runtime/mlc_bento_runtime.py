@@ -225,11 +225,13 @@ class ModelService:
 
     def _answer(self, fields: dict) -> dict:
         spec = self.spec
-        online = self._online(spec["feature_service"], fields)
+        online, failure = self._online(spec["feature_service"], fields)
         values, missing = feature_values(spec["features"], online)
         confidence = None
         if self.estimator is None:
             reason, detail = "model_error", self.model_error
+        elif failure:
+            reason, detail = "missing_features", failure
         elif missing:
             reason, detail = "missing_features", "no value for " + ", ".join(missing)
         else:
@@ -243,7 +245,7 @@ class ModelService:
             else:
                 if not (spec["fallback"] and holds(spec["fallback"]["when"], confidence, False)):
                     return self._response(score, confidence, "model", "ok", spec["model"], None, confidence)
-                reason, detail = "low_confidence", f"confidence {confidence:.4f} is below the fallback's threshold"
+                reason, detail = "low_confidence", f"the fallback's condition holds at confidence {confidence:.4f}"
         return self._fall_back(fields, online, reason, detail, confidence)
 
     def _fall_back(self, fields: dict, online: dict, reason: str, detail: str | None,
@@ -256,16 +258,21 @@ class ModelService:
             raise ServiceUnavailable(f"model `{self.name}` could not answer ({reason}: {detail}) and its "
                                      "fallback's condition does not hold")
         if fallback["feature_service"] != self.spec["feature_service"]:
-            online = self._online(fallback["feature_service"], fields)
+            online = self._online(fallback["feature_service"], fields)[0]
         # A deterministic rule always answers: a value the store lacks counts as 0.
         values = [0.0 if v is None else v for v in feature_values(fallback["features"], online)[0]]
         score, own = prediction(self.fallback_estimator, values)
         return self._response(score, own, "fallback", reason, fallback["model"], detail, confidence)
 
-    def _online(self, service: str, fields: dict) -> dict:
+    def _online(self, service: str, fields: dict) -> tuple[dict, str | None]:
+        """Feast's online values for the request through `service`, and why there are none when
+        the lookup failed (an online store that is down is features missing, not an error)."""
         row = {n: fields[n] for n in self.spec["row"]}
-        return self.store.get_online_features(features=self.services[service], entity_rows=[row],
-                                              full_feature_names=True).to_dict()
+        try:
+            return self.store.get_online_features(features=self.services[service], entity_rows=[row],
+                                                  full_feature_names=True).to_dict(), None
+        except Exception as exc:
+            return {}, f"the feature lookup failed: {type(exc).__name__}: {exc}"
 
     def _response(self, score: float, confidence: float | None, path: str, reason: str, by: str,
                   detail: str | None, model_confidence: float | None) -> dict:
