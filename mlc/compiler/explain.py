@@ -78,7 +78,7 @@ def explain_freshness(program: ir.Program, word: str, key: str, step: str | None
     others = [b for b in calc.input_bounds(key) if b is not bound and b.known and b.path]
     for b in others:
         lines.append(f"  via {b.path[-1].node}: {fmt_ms(b.ms)}")
-    for o in objectives(program):
+    for o in _objectives(program):
         if (o.kind == "freshness" and o.target == key and o.step == step and o.value.op == "lit"
                 and o.value.kind == "duration"):
             target = o.value.value
@@ -98,10 +98,29 @@ def explain_freshness(program: ir.Program, word: str, key: str, step: str | None
     return "\n".join(lines) + "\n"
 
 
+# what is computed once per program: kept for the last program, so that explaining every
+# declaration of a program (`mlc docs`) runs the check and lists the objectives once, not once each
+_last: dict[str, tuple[ir.Program, list]] = {}
+
+
+def _per_program(what: str, program: ir.Program, compute: Callable[[], list]) -> list:
+    hit = _last.get(what)
+    if hit is None or hit[0] is not program:
+        hit = _last[what] = (program, compute())
+    return hit[1]
+
+
+def _objectives(program: ir.Program) -> list:
+    return _per_program("objectives", program, lambda: objectives(program))
+
+
 def _findings(program: ir.Program) -> list:
-    ctx = Context(program, None, None)  # type: ignore[arg-type]  # the objectives check reads only the program
-    checks.check(ctx)
-    return ctx.diagnostics
+    def run() -> list:
+        ctx = Context(program, None, None)  # type: ignore[arg-type]  # the objectives check reads only the program
+        checks.check(ctx)
+        return ctx.diagnostics
+
+    return _per_program("findings", program, run)
 
 
 def _verdict(o, findings: list, codes: tuple[str, ...], proven: str) -> str:
@@ -118,7 +137,7 @@ def explain_completion(program: ir.Program, key: str) -> str:
     bound = Completion(program, Calculus(program)).of(key)
     lines = _derivation(f"completion of flow {flow.name}", bound, f"done by {clock(bound.ms or 0)} at worst", clock)
     findings = _findings(program)
-    for o in objectives(program):
+    for o in _objectives(program):
         if o.kind == "completion" and o.target == key:
             lines.append(f"slo {o.slo}: completion by {o.value.value}: "
                          + _verdict(o, findings, ("E0703", "W0704"), f"{clock(bound.ms or 0)} <= {o.value.value}"))
@@ -130,7 +149,7 @@ def explain_latency(program: ir.Program, key: str) -> str:
     bound = latency_bound(program, model)
     lines = _derivation(f"latency of model {model.name}", bound, f"at worst {fmt_ms(bound.ms or 0)}")
     findings = _findings(program)
-    for o in objectives(program):
+    for o in _objectives(program):
         if o.kind == "latency" and o.target == key and o.value.op == "lit" and o.value.kind == "duration":
             budget = fmt_ms(o.value.value)
             lines.append(f"slo {o.slo}: latency {o.metric} {o.op} {budget}: "

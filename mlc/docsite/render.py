@@ -52,7 +52,7 @@ def _facts(program: ir.Program, node: Node, text: SourceText) -> list[tuple[str,
     rows: list[tuple[str, str | None]] = []
     if kind == "source":
         s = program.sources[key]
-        rows = [("kind", s.kind), ("connector", text.span(s.connector.loc) or s.connector.connector.name),
+        rows = [("kind", s.kind), ("connector", (text.span(s.connector.loc) or s.connector.connector.name) if s.connector else None),
                 ("event time", s.event_time.name if s.event_time else None),
                 ("watermark", _ms(s.watermark_ms)),
                 ("arrives", text.span(s.arrives_loc))]
@@ -144,11 +144,14 @@ def render(site: Site, program: ir.Program, g: nx.MultiDiGraph, text: SourceText
     files.append(Artifact("slo.html", env.get_template("slo.html.j2").render(
         title="SLO board", root="", tally=[t for t in tally if t[1]], region=region, **common), kind="docs"))
     decl = env.get_template("decl.html.j2")
+    about: dict[str, list] = {}  # a node's objectives; a flow's page has its steps' too
+    for v in site.objectives:
+        if v.subject is not None:
+            about.setdefault(nodes[v.subject].parent or v.subject, []).append(v)
     for n in site.nodes:
         if n.kind == "step":
             continue  # a step is a row of its flow's page
-        objectives = [v for v in site.objectives
-                      if v.subject == n.id or (n.kind == "flow" and (v.subject or "").startswith(f"step:{n.key}/"))]
+        objectives = about.get(n.id, [])
         files.append(Artifact(n.page, decl.render(
             title=n.name, root="../../", node=n, facts=_facts(program, n, text), columns_title=_COLUMNS_TITLE.get(n.kind, ""),
             steps=_steps(program, n.key, nodes, text) if n.kind == "flow" else [],
