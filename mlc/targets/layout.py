@@ -118,6 +118,15 @@ class Layout:
         return self._entities[key]
 
     @cached_property
+    def _sources(self) -> dict[str, str]:
+        return _unique(self.program.sources)
+
+    def source_id(self, key: str) -> str:
+        """A declared source's name in the feature store (a registered group's table, a push
+        or request source)."""
+        return self._sources[key]
+
+    @cached_property
     def _services(self) -> dict[str, str]:
         return _unique(self.program.feature_services)
 

@@ -6,6 +6,7 @@ protocol of tests/spark_flink/worker.py, so its client serves both).
 
 Requests (each with `repo`, a generated feature repository, and `env`, variables set
 while it runs, e.g. MLC_PROJECT_ROOT):
+- init {name, template, path}: `feast init -t TEMPLATE` into path (Feast's own repo).
 - apply: `feast apply` of the repo (apply_total, as the CLI does); answers the seconds.
 - objects: what the registry holds after apply, as plain data, for comparisons.
 - materialize {start, end, views}: store.materialize; answers the seconds.
@@ -125,6 +126,10 @@ def objects(repo: str) -> dict:
             "tags": dict(v.tags), "owner": v.owner, "description": v.description,
             "source": type(v.stream_source or v.batch_source).__name__,
         }
+    out["label_views"] = {
+        v.name: {"schema": [[f.name, _dtype(f.dtype)] for f in v.features], "entities": sorted(v.entities),
+                 "labeler": v.labeler_field, "conflict": str(v.conflict_policy), "tags": dict(v.tags)}
+        for v in reg.list_label_views(project)}
     for v in reg.list_on_demand_feature_views(project):
         out["on_demand_feature_views"][v.name] = {
             "schema": [[f.name, _dtype(f.dtype)] for f in v.features],
@@ -188,6 +193,12 @@ def handle(req: dict) -> dict:
     if cmd == "ping":
         return {"ok": True}
     with environ(req.get("env") or {}):
+        if cmd == "init":
+            # Feast's own template, as `feast init -t TEMPLATE` writes it (its data included)
+            from feast.repo_operations import init_repo
+
+            init_repo(req["name"], req["template"], req["path"])
+            return {"ok": True}
         if cmd == "apply":
             return {"ok": True, "seconds": apply(req["repo"])}
         if cmd == "objects":

@@ -67,7 +67,15 @@ class Pandas:
         self.scope = scope
         self.uses_numpy = False
 
-    def series(self, code: str, dtype: str | None = None) -> str:
+    def reads_column(self, e: ir.Expr) -> bool:
+        """Whether `e` reads a column (then its code is a Series; else a constant)."""
+        return (e.op == "ref" and e.name in self.scope.columns) or any(self.reads_column(a) for a in e.args)
+
+    def series(self, e: ir.Expr, dtype: str | None = None) -> str:
+        """The code of `e` as a Series (of `dtype` when given)."""
+        code = self.code(e)
+        if self.reads_column(e):
+            return code if dtype is None else f"{code}.astype({py(dtype)})"
         kind = f", dtype={py(dtype)}" if dtype else ""
         return f"pd.Series({code}, index=inputs.index{kind})"
 
@@ -76,10 +84,6 @@ class Pandas:
         if method is None:
             raise S.PlanError(f"`{e.op}` cannot be computed by an on-demand view{self.scope.where}", e.loc)
         return method(e)
-
-    def column(self, e: ir.Expr, t: str) -> str:
-        """`type_of(e)`-typed Series of `e`, whatever `e` is (constant or column)."""
-        return self.series(self.code(e), "float64" if t == "float" else None)
 
     def _lit(self, e: ir.Expr) -> str:
         kind, value = e.kind, e.value
@@ -106,31 +110,36 @@ class Pandas:
         name = e.name or ""
         if name == "/":
             # float division, NaN (SQL: NULL) when the divisor is 0, left to right
-            code = self.series(self.code(e.args[0]), "float64")
+            code = self.series(e.args[0], "float64")
             for divisor in e.args[1:]:
-                d = self.series(self.code(divisor), "float64")
+                if divisor.op == "lit" and divisor.kind in ("int", "float") and float(divisor.value) != 0:
+                    code = f"({code} / {py(float(divisor.value))})"  # a constant that is not 0
+                    continue
+                d = self.series(divisor, "float64")
                 code = f"({code} / {d}.where({d} != 0))"
             return code
         if name in ("and", "or"):
             op = " & " if name == "and" else " | "
-            return "(" + op.join(self.series(self.code(a), "bool") for a in e.args) + ")"
+            return "(" + op.join(self.series(a, "bool") for a in e.args) + ")"
         if name in _COMPARE:
             left, right = e.args[0], e.args[-1]
-            return f"{self.series(self.code(left))}.{_COMPARE[name]}({self.code(right)})"
+            return f"{self.series(left)}.{_COMPARE[name]}({self.code(right)})"
         if name == "in":
             left, right = e.args[0], e.args[-1]
             if right.op != "list":
                 raise S.PlanError("`in` needs a list on its right: `x in [a, b]`", e.loc)
             items = "[" + ", ".join(self.code(a) for a in right.args) + "]"
-            return f"{self.series(self.code(left))}.isin({items})"
+            return f"{self.series(left)}.isin({items})"
         if name in _ARITH:
             if name == "+" and self.scope.type_of(e) == "string":
-                return "(" + " + ".join(self.series(self.code(a), "object") for a in e.args) + ")"
-            return "(" + f" {_ARITH[name]} ".join(self.series(self.code(a)) for a in e.args) + ")"
+                return "(" + " + ".join(self.series(a, "object") for a in e.args) + ")"
+            if self.reads_column(e):  # a Series with constants: pandas broadcasts them
+                return "(" + f" {_ARITH[name]} ".join(self.code(a) for a in e.args) + ")"
+            return "(" + f" {_ARITH[name]} ".join(self.series(a) for a in e.args) + ")"
         raise S.PlanError(f"operator `{name}` cannot be computed by an on-demand view", e.loc)
 
     def _unop(self, e: ir.Expr) -> str:
-        inner = self.series(self.code(e.args[0]))
+        inner = self.series(e.args[0])
         return f"(~{inner}.astype(bool))" if e.name == "not" else f"(-{inner})"
 
     def _call(self, e: ir.Expr) -> str:
@@ -140,9 +149,9 @@ class Pandas:
         if name == "coalesce":
             if not e.args:
                 raise S.PlanError("`coalesce` needs an argument", e.loc)
-            code = self.series(self.code(e.args[0]))
+            code = self.series(e.args[0])
             for a in e.args[1:]:
-                code = f"{code}.fillna({self.series(self.code(a))})"
+                code = f"{code}.fillna({self.series(a)})"
             return code
         template = _FUNCTIONS.get(name)
         if template is None or len(e.args) != 1:
@@ -150,15 +159,13 @@ class Pandas:
                               help="functions: " + ", ".join(sorted([*_FUNCTIONS, "coalesce"])))
         if name in ("floor", "ceil"):
             self.uses_numpy = True
-        return template.format(self.series(self.code(e.args[0])))
+        return template.format(self.series(e.args[0]))
 
 
 def output(e: ir.Expr, scope: Scope, t: str) -> tuple[str, bool]:
     """(the pandas code of a feature `e` held as column type `t`, whether it needs numpy as `np`)."""
     lowering = Pandas(scope)
-    code = lowering.code(e)
     dtype = _DTYPES.get(t)
-    if t == "int":
-        # an int feature computed from ints stays int; a missing value makes it float (NaN)
-        return lowering.series(code), lowering.uses_numpy
-    return lowering.series(code, dtype if dtype != "object" else None), lowering.uses_numpy
+    # an int feature computed from ints stays int; a missing value makes it float (NaN)
+    code = lowering.series(e, None if t == "int" or dtype == "object" else dtype)
+    return code, lowering.uses_numpy

@@ -16,12 +16,14 @@ One repository per env (`layout.feast_repo()`):
 
 from __future__ import annotations
 
+import keyword
 import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlc.compiler import ir
+from mlc.compiler.infer import an
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
@@ -94,11 +96,21 @@ def meta(decl: ir.Decl) -> list[str]:
     return args
 
 
+# names the definitions file imports or defines: never a variable of a Feast object
+RESERVED = frozenset({
+    "os", "pd", "np", "timedelta", "_path", "on_demand_feature_view", "LoggingConfig", "FileLoggingDestination",
+    "ConflictPolicy", "Entity", "FeatureService", "FeatureView", "LabelView", "Field", "FileSource", "PushSource", "RequestSource", "ValueType",
+    "Array", "Bool", "Bytes", "Float32", "Float64", "Int32", "Int64", "Json", "Map", "String", "Struct",
+    "UnixTimestamp"})
+
+
 def _var(name: str, prefix: str, taken: set[str]) -> str:
     """A Python variable for a Feast object, unique in the file."""
     base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", name)
+    if not base.isidentifier() or keyword.iskeyword(base):
+        base = f"v_{base}"
     var, n = base, 2
-    while var in taken:
+    while var in taken or var in RESERVED:
         var, n = f"{base}_{n}", n + 1
     taken.add(var)
     return var
@@ -135,6 +147,8 @@ class Repo:
     # groups the store does not hold: stored groups without an offline table in the env, and
     # request-time groups that read one (docs/targets/feast.md)
     absent: set[str] = field(default_factory=set)
+    sources: dict[str, str] = field(default_factory=dict)  # source (or group) key -> its variable
+    logging: bool = False
     numpy: bool = False
 
 
@@ -171,19 +185,32 @@ def _offline_path(loc: ir.Location, what: str, where: ir.Loc | None) -> str:
                      help="bind the store to files(...) or s3(...) with Parquet")
 
 
-def _group_table(program: ir.Program, resolved: ir.Environment, key: str) -> tuple[str, str, str | None, dict[str, str]]:
-    """(path, event time column, created-time column, column types) of the table Feast
-    reads for stored group `key`: its offline table (written by its job), or, for a
-    registered group, its source's own table."""
+@dataclass(frozen=True)
+class Table:
+    """The table Feast reads a stored group from. `source`/`push`: the keys of the declared
+    table and push sources of a registered group (None: the group's own offline table)."""
+
+    path: str
+    event_time: str
+    created: str | None
+    columns: dict[str, str]
+    source: str | None = None
+    push: str | None = None
+
+
+def _group_table(program: ir.Program, resolved: ir.Environment, key: str) -> Table:
+    """The table Feast reads for stored group `key`: its offline table (written by its job),
+    or, for a registered group, its source's own table (a push source's batch source)."""
     group = program.feature_groups[key]
     if group.registered:
         ref = group.sources[0] if group.sources else None
         source = program.sources.get(ref.target or "") if ref else None
         if source is None:
             raise FeastError("E1101", f"registered group `{group.name}` reads no source", group.loc)
-        table = program.sources.get(source.batch.target or "") if source.kind == "push" and source.batch else source
-        loc = resolved.sources.get(table.package + "." + table.name if table.package else table.name) \
-            if table is not None else None
+        push = ref.target if source.kind == "push" else None
+        table_key = (source.batch.target or "") if push and source.batch else (ref.target or "")
+        table = program.sources.get(table_key)
+        loc = resolved.sources.get(table_key) if table is not None else None
         if loc is None:
             raise FeastError("E1105", f"source `{source.name}` has no location in this env", source.loc)
         columns = {f.name: held(f.type) for f in table.schema_}
@@ -192,15 +219,15 @@ def _group_table(program: ir.Program, resolved: ir.Environment, key: str) -> tup
             raise FeastError("E1101", f"source `{table.name}` has no `event_time`: Feast reads rows by time",
                              table.loc, help="add `event_time COLUMN`")
         created = table.created_time.name if table.created_time else None
-        return _offline_path(loc, f"source `{table.name}`", table.loc), et, created, columns
+        return Table(_offline_path(loc, f"source `{table.name}`", table.loc), et, created, columns, table_key, push)
     loc = resolved.offline[key]
     try:
         plan = S.plan_group(program, key)
     except S.PlanError as e:
         raise FeastError("E1104", e.message, e.loc, help=e.help) from None
     columns = dict(plan.output_schema())
-    return _offline_path(loc, f"the offline store of `{group.name}`", group.offline.loc if group.offline else
-                         group.loc), S.EVENT_TIMESTAMP, None, columns
+    where = group.offline.loc if group.offline else group.loc
+    return Table(_offline_path(loc, f"the offline store of `{group.name}`", where), S.EVENT_TIMESTAMP, None, columns)
 
 
 def _entities(program: ir.Program, layout: Layout, repo: Repo) -> None:
@@ -233,6 +260,41 @@ def _field(name: str, t: ir.TypeSpec | str, description: str | None = None, loc:
     return f"Field({', '.join(args)})"
 
 
+def _file_source(program: ir.Program, layout: Layout, repo: Repo, key: str, table: Table, taken: set[str]) -> str:
+    """The FileSource of a stored group's table: its own offline table (`GROUP_source`), or
+    the declared source a registered group reads (one FileSource per source, shared)."""
+    shared = table.source
+    if shared in repo.sources:
+        return repo.sources[shared]
+    decl = program.sources[shared] if shared else program.feature_groups[key]
+    name = layout.source_id(shared) if shared else f"{layout.feature_view_id(key)}_source"
+    var = _var(name, "", taken)
+    args = [f"name={py(name)}", f"path=_path({py(table.path)})", f"timestamp_field={py(table.event_time)}"]
+    if table.created:
+        args.append(f"created_timestamp_column={py(table.created)}")
+    if shared:
+        args += meta(decl)
+    what = f"source {decl.name}" if shared else f"the offline table of feature group {decl.name}"
+    repo.blocks.append((f"{what} ({source_line(decl.loc)})", f"{var} = FileSource({', '.join(args)})"))
+    repo.imports.add("FileSource")
+    repo.sources[shared or key] = var
+    return var
+
+
+def _push_source(repo: Repo, key: str, name: str, batch_var: str, decl: ir.Source | None, taken: set[str]) -> str:
+    """A PushSource over a FileSource: a declared push source, or a stream group's (which its
+    Flink publisher pushes to); one per key."""
+    if key in repo.sources:
+        return repo.sources[key]
+    var = _var(name, "", taken)
+    args = [f"name={py(name)}", f"batch_source={batch_var}", *(meta(decl) if decl else [])]
+    what = f"push source {decl.name} ({source_line(decl.loc)})" if decl else f"rows of {key} pushed by its Flink publisher"
+    repo.blocks.append((what, f"{var} = PushSource({', '.join(args)})"))
+    repo.imports.add("PushSource")
+    repo.sources[key] = var
+    return var
+
+
 def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, resolved: ir.Environment,
                   key: str, taken: set[str]) -> None:
     group = program.feature_groups[key]
@@ -240,23 +302,17 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
     if entity is None:
         raise FeastError("E1101", f"entity `{group.entity.name}` of `{group.name}` is not registered",
                          group.entity.loc)
-    path, et, created, columns = _group_table(program, resolved, key)
+    table = _group_table(program, resolved, key)
+    columns = table.columns
     name = layout.feature_view_id(key)
     where = source_line(group.loc)
-    src_var = _var(name, "source_", taken)
-    args = [f"name={py(name + '_source')}", f"path=_path({py(path)})", f"timestamp_field={py(et)}"]
-    if created:
-        args.append(f"created_timestamp_column={py(created)}")
-    repo.blocks.append((f"the table of feature group {group.name} ({where})", f"{src_var} = FileSource({', '.join(args)})"))
-    repo.imports.add("FileSource")
-    source_var = src_var
-    if group.mode == "stream":
+    source_var = _file_source(program, layout, repo, key, table, taken)
+    if table.push is not None:
+        source_var = _push_source(repo, table.push, layout.source_id(table.push), source_var,
+                                  program.sources[table.push], taken)
+    elif group.mode == "stream":
         # the Flink publisher pushes each committed window to the online store through this
-        push_var = _var(name, "push_", taken)
-        repo.blocks.append((f"rows of {group.name} pushed by its Flink publisher",
-                            f"{push_var} = PushSource(name={py(layout.push_source_id(key))}, batch_source={src_var})"))
-        repo.imports.add("PushSource")
-        source_var = push_var
+        source_var = _push_source(repo, name, layout.push_source_id(key), source_var, None, taken)
     feats: dict[str, str] = {}
     schema = []
     for f in group.features:
@@ -279,16 +335,25 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
                              f"of `{group.name}`", group.entity.loc,
                              help="columns: " + ", ".join(columns))
         if columns[k.name] != held(k.type):
-            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is a {held(k.type)}, but the "
-                             f"table of `{group.name}` holds a {columns[k.name]}", k.loc)
+            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is {an(held(k.type))}, but the "
+                             f"table of `{group.name}` holds {an(columns[k.name])}", k.loc)
     ttl = group.ttl_ms if group.ttl_ms is not None else group.online_ttl_ms
     var = _var(name, "view_", taken)
     ents = ", ".join(repo.entity_vars[group.entity.target or ""])
     args = [f"name={py(name)}", f"entities=[{ents}]", f"ttl={_duration(ttl)}",
             "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]",
-            f"online={py(bool(group.online))}", f"source={source_var}", *meta(group)]
-    repo.blocks.append((f"feature group {group.name} ({where})", f"{var} = FeatureView(\n    " + ",\n    ".join(args) + ",\n)"))
-    repo.imports.update({"FeatureView", "Field"})
+            f"online={py(bool(group.online))}", f"source={source_var}"]
+    kind = "FeatureView"
+    if group.label is not None:
+        # labels (Feast's LabelView): who labelled a row, and how two labels of a key resolve
+        kind = "LabelView"
+        if group.label.labeler is not None:
+            args.append(f"labeler_field={py(group.label.labeler.name)}")
+        args.append(f"conflict_policy=ConflictPolicy.{group.label.conflict.upper()}")
+        repo.imports.add("ConflictPolicy")
+    args += meta(group)
+    repo.blocks.append((f"feature group {group.name} ({where})", f"{var} = {kind}(\n    " + ",\n    ".join(args) + ",\n)"))
+    repo.imports.update({kind, "Field"})
     repo.views[key] = View(key, name, var, tuple(k.name for k in entity.keys), feats)
 
 
@@ -304,7 +369,7 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
         columns[f.name] = (f.name, held(f.type))
         if f.type.name == "enum":
             enums.update(f.type.args)
-    read: list[str] = []  # group keys the expressions read, in order
+    read: dict[str, list[str]] = {}  # group key -> the features the expressions read, in order
     for f in group.features:
         for ref in _refs(f.expr):
             group_name, _, feature = ref.name.partition(".") if ref.name else ("", "", "")
@@ -328,8 +393,8 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
                                  f"`{group.entity.name}`) do not carry: {', '.join(missing)}", ref.loc,
                                  help="read a group whose join keys are among this group's entity keys")
             columns[ref.name] = (f"{view.name}__{feature}", view.features[feature])
-            if target not in read:
-                read.append(target)
+            if feature not in read.setdefault(target, []):
+                read[target].append(feature)
     scope = X.Scope(columns, enums, where)
     schema, body = [], []
     for f in group.features:
@@ -340,7 +405,7 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
         t = held(f.type) if f.type is not None else (inferred or "string")
         if f.type is not None and inferred is not None and inferred != t and not (t == "float" and inferred == "int"):
             raise FeastError("E1103", f"feature `{f.name}`{where} is declared {t}, but its expression is "
-                             f"{'an' if inferred[0] in 'aeiou' else 'a'} {inferred}", f.loc)
+                             f"{an(inferred)}", f.loc)
         try:
             code, numpy = X.output(f.expr, scope, t)
         except S.PlanError as e:
@@ -348,26 +413,79 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
         repo.numpy |= numpy
         schema.append(_field(f.name, t, f.description, f.loc))
         body.append(f"    out[{py(f.name)}] = {code}")
-    sources = [repo.views[k].var for k in read]
-    if group.request:
+    named = {}  # request field -> the named request source that declares it
+    for ref in group.request_sources:
+        for f in program.sources[ref.target or ""].schema_ if ref.target in program.sources else ():
+            named.setdefault(f.name, ref.target)
+    # each view projected on what the expressions read (Feast fetches only those; its python
+    # mode infers types from every input it is given)
+    sources = [f"{repo.views[k].var}[{py(features)}]" for k, features in read.items()]
+    for ref in group.request_sources:
+        if ref.target in program.sources:
+            sources.append(_request_source(program, layout, repo, ref.target, taken))
+    own = [f for f in group.request if f.name not in named]
+    if own:
         req_var = _var(name, "request_", taken)
-        fields = ", ".join(_field(f.name, held(f.type), f.description, f.loc) for f in group.request)
+        fields = ", ".join(_field(f.name, held(f.type), f.description, f.loc) for f in own)
         repo.blocks.append((f"the request fields of {group.name}",
                             f"{req_var} = RequestSource(name={py(name + '_request')}, schema=[{fields}])"))
         repo.imports.add("RequestSource")
         sources.append(req_var)
+    od = group.on_demand or ir.OnDemand()
+    if od.inputs:
+        # said explicitly: those, in the order written (they cover what the expressions read: E0xxx)
+        sources = []
+        for ref in od.inputs:
+            if ref.target in repo.views:
+                sources.append(repo.views[ref.target].var)
+            elif ref.target in program.sources:
+                sources.append(_request_source(program, layout, repo, ref.target or "", taken))
+            elif ref.target in repo.absent:
+                repo.absent.add(key)
+                return
+            else:
+                raise FeastError("E1101", f"input `{ref.name}`{where} is not a stored group or a request source "
+                                 "the feature store holds", ref.loc)
     if not sources:
         raise FeastError("E1101", f"request-time group `{group.name}` reads no request field and no stored group: "
                          "Feast needs a source for an on-demand view", group.loc)
     var = _var(name, "", taken | set(repo.odfv_vars.values()))
     args = [f"name={py(name)}", f"sources=[{', '.join(sources)}]",
-            "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]", 'mode="pandas"', *meta(group)]
-    code = ("@on_demand_feature_view(\n    " + ",\n    ".join(args) + ",\n)\n"
-            f"def {var}(inputs: pd.DataFrame) -> pd.DataFrame:\n"
-            "    out = pd.DataFrame(index=inputs.index)\n" + "\n".join(body) + "\n    return out")
+            "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]", f"mode={py(od.mode)}"]
+    if od.write_to_online:
+        args.append("write_to_online_store=True")
+    args += meta(group)
+    head = "@on_demand_feature_view(\n    " + ",\n    ".join(args) + ",\n)\n"
+    if od.mode == "python":
+        # Feast passes columns as lists (dict in, dict out): the same pandas code computes them.
+        # Each value is returned under its full name too: Feast 0.67 does not rename a python
+        # view's outputs, so `full_feature_names=True` would find none (docs/targets/feast.md).
+        code = (head + f"def {var}(columns: dict) -> dict:\n"
+                "    inputs = pd.DataFrame(columns)\n    out = pd.DataFrame(index=inputs.index)\n" + "\n".join(body)
+                + "\n    values = {name: out[name].tolist() for name in out.columns}\n"
+                + f"    return {{**values, **{{{py(name + '__')} + name: v for name, v in values.items()}}}}")
+    else:
+        code = (head + f"def {var}(inputs: pd.DataFrame) -> pd.DataFrame:\n"
+                "    out = pd.DataFrame(index=inputs.index)\n" + "\n".join(body) + "\n    return out")
     repo.blocks.append((f"request-time group {group.name} ({source_line(group.loc)})", code))
     repo.imports.update({"Field"})
     repo.odfv_vars[key] = var
+
+
+def _request_source(program: ir.Program, layout: Layout, repo: Repo, key: str, taken: set[str]) -> str:
+    """A named request source (`source r: request { ... }`), shared by the groups naming it."""
+    if key in repo.sources:
+        return repo.sources[key]
+    decl = program.sources[key]
+    name = layout.source_id(key)
+    var = _var(name, "request_", taken)
+    fields = ", ".join(_field(f.name, held(f.type), f.description, f.loc) for f in decl.schema_)
+    args = [f"name={py(name)}", f"schema=[{fields}]", *meta(decl)]
+    repo.blocks.append((f"request source {decl.name} ({source_line(decl.loc)})",
+                        f"{var} = RequestSource({', '.join(args)})"))
+    repo.imports.add("RequestSource")
+    repo.sources[key] = var
+    return var
 
 
 def _group_key(program: ir.Program, group: ir.FeatureGroup, name: str) -> str | None:
@@ -389,7 +507,7 @@ def _refs(e: ir.Expr | None):
 
 
 def _service(program: ir.Program, repo: Repo, name: str, refs: tuple[ir.FeatureRef, ...], decl: ir.Decl,
-             where: str, taken: set[str]) -> None:
+             where: str, taken: set[str], logs: ir.Location | None = None, sample_rate: float = 1.0) -> None:
     """A FeatureService of exactly these features: whole views, or a view's subset."""
     parts: list[str] = []
     chosen: dict[str, list[str] | None] = {}
@@ -409,7 +527,13 @@ def _service(program: ir.Program, repo: Repo, name: str, refs: tuple[ir.FeatureR
         var = repo.views[key].var if key in repo.views else repo.odfv_vars[key]
         parts.append(var if features is None else f"{var}[{py(features)}]")
     var = _var(name, "service_", taken)
-    args = [f"name={py(name)}", f"features=[{', '.join(parts)}]", *meta(decl)]
+    args = [f"name={py(name)}", f"features=[{', '.join(parts)}]"]
+    if logs is not None:
+        # where the features it serves are logged (Feast's feature logging), and what fraction
+        repo.logging = True
+        destination = f"FileLoggingDestination(path=_path({py(_offline_path(logs, f'the logging of `{name}`', decl.loc))}))"
+        args.append(f"logging_config=LoggingConfig(destination={destination}, sample_rate={py(sample_rate)})")
+    args += meta(decl)
     repo.blocks.append((f"{where}", f"{var} = FeatureService({', '.join(args)})"))
     repo.imports.add("FeatureService")
 
@@ -426,18 +550,11 @@ def build(program: ir.Program, env: str, layout: Layout) -> Repo:
     repo.absent.update(k for k, g in program.feature_groups.items() if g.mode != "request" and k not in repo.views)
     for key in sorted(k for k, g in program.feature_groups.items() if g.mode == "request"):
         _request_group(program, layout, repo, key, taken)
-    served = set()
     for key, svc in sorted(program.feature_services.items()):
-        _service(program, repo, layout.service_id(key), svc.features, svc, f"feature service {svc.name} "
-                 f"({source_line(svc.loc)})", taken)
-        served.add(layout.service_id(key))
-    for key, model in sorted(program.models.items()):
-        name = layout.model_service(key)
-        if name in served:
-            continue
-        served.add(name)
-        _service(program, repo, name, model.inputs, model, f"the inputs of model {model.name} "
-                 f"({source_line(model.loc)})", taken)
+        what = f"the inputs of model {svc.name}" if svc.implicit else f"feature service {svc.name}"
+        _service(program, repo, layout.service_id(key), svc.features, svc, f"{what} ({source_line(svc.loc)})", taken,
+                 resolved.service_logs.get(key) if svc.logging else None,
+                 svc.logging.sample_rate if svc.logging else 1.0)
     return repo
 
 
@@ -479,7 +596,7 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     jinja = jinja_environment("mlc.targets.feast")
     definitions = jinja.get_template("definitions.py.j2").render(
         env=env, project=feast_project(program), imports=sorted(repo.imports), numpy=repo.numpy,
-        blocks=repo.blocks, runtime=layout.feast_runtime())
+        blocks=repo.blocks, runtime=layout.feast_runtime(), logging=repo.logging)
     root = layout.feast_repo()
     # the runtime's folder, relative to the repository (what .feastignore lists)
     runtime_dir = posixpath.relpath(posixpath.dirname(layout.feast_runtime()), root)

@@ -32,8 +32,8 @@ entity_acme_a_account = Entity(name="acme_a.account", join_keys=["account_id"], 
 entity_acme_b_account = Entity(name="acme_b.account", join_keys=["account_id"], value_type=ValueType.STRING)
 
 
-# the table of feature group account_health (acme_a.flow:26)
-source_acme_a_account_health = FileSource(name="acme_a.account_health_source", path=_path("build/s3/features/acme_a/account_health"), timestamp_field="event_timestamp")
+# the offline table of feature group account_health (acme_a.flow:26)
+acme_a_account_health_source = FileSource(name="acme_a.account_health_source", path=_path("build/s3/features/acme_a/account_health"), timestamp_field="event_timestamp")
 
 
 # feature group account_health (acme_a.flow:26)
@@ -45,12 +45,12 @@ view_acme_a_account_health = FeatureView(
         Field(name="hours_7d", dtype=Float64),
     ],
     online=True,
-    source=source_acme_a_account_health,
+    source=acme_a_account_health_source,
 )
 
 
-# the table of feature group account_health (acme_b.flow:15)
-source_acme_b_account_health = FileSource(name="acme_b.account_health_source", path=_path("build/s3/features/acme_b/account_health"), timestamp_field="event_timestamp")
+# the offline table of feature group account_health (acme_b.flow:15)
+acme_b_account_health_source = FileSource(name="acme_b.account_health_source", path=_path("build/s3/features/acme_b/account_health"), timestamp_field="event_timestamp")
 
 
 # feature group account_health (acme_b.flow:15)
@@ -62,5 +62,5 @@ view_acme_b_account_health = FeatureView(
         Field(name="hours_7d", dtype=Float64),
     ],
     online=True,
-    source=source_acme_b_account_health,
+    source=acme_b_account_health_source,
 )

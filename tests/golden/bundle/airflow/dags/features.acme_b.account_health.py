@@ -28,13 +28,21 @@ def _mlc_bundle_file(path):
 
 
 def _mlc_materialize(feature_view, repo, **context):
-    """Copies a feature group from the offline to the online store (Feast)."""
+    """Copies a feature view from the offline to the online store, up to now. Feast runs in
+    the serving environment, not Airflow's: this runs its CLI, `$MLC_FEAST` (the `feast`
+    executable the deploy configures), else `feast` on the worker's PATH, as
+    `feast -c REPO materialize-incremental NOW --views VIEW`, in the project root (relative
+    table paths are its own; `$MLC_PROJECT_ROOT` is passed on when set)."""
+    import os
+    import shutil
+    import subprocess
     from datetime import datetime, timezone
 
-    from feast import FeatureStore
-
-    store = FeatureStore(repo_path=repo)
-    store.materialize_incremental(end_date=datetime.now(timezone.utc), feature_views=[feature_view])
+    feast = os.environ.get("MLC_FEAST") or shutil.which("feast")
+    if not feast:
+        raise RuntimeError("no Feast CLI: set MLC_FEAST to the feast executable of the serving environment")
+    end = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds")
+    subprocess.run([feast, "-c", repo, "materialize-incremental", end, "--views", feature_view], check=True)
 
 
 with DAG(
