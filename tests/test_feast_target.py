@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from mlc.compiler import ir
-from mlc.deploy.bundle import check
 from mlc.compiler.project import load_project
+from mlc.deploy.bundle import check
 from mlc.targets import get
 from mlc.targets.feast import expr as X
 from mlc.targets.layout import Layout
@@ -29,7 +29,7 @@ PROJECTS = {
     "nightly_batch": ROOT / "examples" / "nightly_batch",
     "driver": ROOT / "tests" / "feast" / "projects" / "driver",
 }
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _result(path: Path):
@@ -151,8 +151,8 @@ def diagnostics(tmp_path: Path, text: str) -> list:
 
 
 @pytest.mark.parametrize(("code", "text", "words"), [
-    ("E1102", "entity account { key card_id: int }\nfeatures acct on account {\n  from daily\n"
-              "  n = count(*) over 1d\n  schedule daily\n  offline s3(\"features/acct\")\n}\n",
+    ("E1102", ("entity account { key card_id: int }\nfeatures acct on account {\n  from daily\n"
+               "  n = count(*) over 1d\n  schedule daily\n  offline s3(\"features/acct\")\n}\n"),
      "join key `card_id` of entity `account` is an int, but the table of `acct` holds a string"),
     ("E1103", "features ctx on card {\n  request { v: string }\n  flag: int = v == \"x\"\n}\n",
      "declared int, but its expression is a bool"),

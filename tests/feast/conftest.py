@@ -14,7 +14,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "spark_flink"))
 
-from sf_support import ROOT, Worker, build_engines, engine_python  # noqa: E402
+from sf_support import ROOT, Worker, build_engines, engine_python
 
 FEAST_WORKER = HERE / "feast_worker.py"
 

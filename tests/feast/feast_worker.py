@@ -40,7 +40,7 @@ def reply(obj: dict) -> None:
 
 def _plain(v):
     if isinstance(v, dt.datetime):
-        return v.astimezone(dt.timezone.utc).isoformat() if v.tzinfo else v.isoformat()
+        return v.astimezone(dt.UTC).isoformat() if v.tzinfo else v.isoformat()
     if hasattr(v, "item"):
         return v.item()
     if hasattr(v, "isoformat"):

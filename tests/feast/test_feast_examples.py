@@ -27,12 +27,12 @@ from mlc.targets import sql as S
 from mlc.targets.layout import Layout
 
 EXAMPLES = ROOT / "examples"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FIGURES: dict[str, float] = {}
 
 
 def ts(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return dt.datetime.fromisoformat(text).astimezone(UTC)
 
 
 def applied(feast, root: Path, name: str, project: Path, data: Path | None = None) -> tuple[Path, dict]:

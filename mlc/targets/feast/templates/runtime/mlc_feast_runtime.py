@@ -38,14 +38,14 @@ def step_context(environ=None) -> tuple[str, str]:
 def utc(value) -> _dt.datetime:
     """A label time as an aware UTC datetime (naive values are UTC; ISO text accepted)."""
     if isinstance(value, str):
-        value = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = _dt.datetime.fromisoformat(value)  # Python 3.11 reads a trailing Z
     elif hasattr(value, "to_pydatetime"):
         value = value.to_pydatetime()
     elif isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
         value = _dt.datetime(value.year, value.month, value.day)
     if not isinstance(value, _dt.datetime):
         raise TypeError(f"a label time must be a datetime, a date or ISO text, not {type(value).__name__}")
-    return value.replace(tzinfo=_dt.timezone.utc) if value.tzinfo is None else value.astimezone(_dt.timezone.utc)
+    return value.replace(tzinfo=_dt.UTC) if value.tzinfo is None else value.astimezone(_dt.UTC)
 
 
 def entity_columns(rows: list[dict], label_time: str = EVENT_TIMESTAMP) -> dict[str, list]:
