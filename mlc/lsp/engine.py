@@ -89,6 +89,9 @@ class Document:
     yaml: bool = False
     summary: Summary | None = None  # of `module`, made by the first check that needs it
     fingerprint: tuple = ()  # the summary's
+    owners: list | None = None  # its declarations' extents, for `_Owners`, made with the summary
+    parse_diagnostics: list[Diagnostic] = field(default_factory=list)  # its pieces', in order
+    std: frozenset[str] = frozenset()  # the standard-library modules it imports
 
 
 def _shift(d: Diagnostic, delta: int) -> Diagnostic:
@@ -142,6 +145,25 @@ def _merge_environments(before: dict, part: dict, context: set[str]) -> dict:
     return out
 
 
+class _Graph:
+    """Declaration key -> what it may depend on, and the reverse, updated one key at a time."""
+
+    def __init__(self) -> None:
+        self.deps: dict[str, frozenset[str]] = {}
+        self.users: dict[str, set[str]] = {}
+
+    def set(self, key: str, named: frozenset[str]) -> frozenset[str]:
+        """Sets what `key` depends on; returns what it depended on."""
+        old = self.deps.get(key, frozenset())
+        if old != named:
+            for n in old - named:
+                self.users.get(n, set()).discard(key)
+            for n in named - old:
+                self.users.setdefault(n, set()).add(key)
+            self.deps[key] = named
+        return old
+
+
 def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
     seen = set(start)
     todo = list(start)
@@ -156,20 +178,21 @@ def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
 class _Owners:
     """Which declaration a span sits in (by the extents of the files' declarations)."""
 
-    def __init__(self, summaries: list[Summary]) -> None:
-        self.by_file: dict[str, list[tuple[tuple[int, int], tuple[int, int], str]]] = {}
-        for s in summaries:
-            rows = self.by_file.setdefault(s.path, [])
-            rows.extend(((e.line, e.col), (e.end_line, e.end_col), sym.key)
-                        for sym in s.symbols if (e := sym.extent) is not None)
-            rows.sort()
-        self.starts = {f: [r[0] for r in rows] for f, rows in self.by_file.items()}
+    def __init__(self, by_file: dict[str, tuple[list, list]]) -> None:
+        self.by_file = by_file
+
+    @staticmethod
+    def rows(summary: Summary) -> tuple[list, list]:
+        """(starts, rows) of one file: rows (start, end, key) sorted, and their starts."""
+        rows = sorted(((e.line, e.col), (e.end_line, e.end_col), sym.key)
+                      for sym in summary.symbols if (e := sym.extent) is not None)
+        return [r[0] for r in rows], rows
 
     def of(self, span: Span | None) -> str | None:
         if span is None or span.file not in self.by_file:
             return None
-        rows = self.by_file[span.file]
-        i = bisect.bisect_right(self.starts[span.file], (span.line, span.col)) - 1
+        starts, rows = self.by_file[span.file]
+        i = bisect.bisect_right(starts, (span.line, span.col)) - 1
         if i >= 0 and (span.end_line, span.end_col) <= rows[i][1]:
             return rows[i][2]
         return None
@@ -192,7 +215,9 @@ class Workspace:
         self._fingerprint: bytes = b""
         self._checked: list[Diagnostic] | None = None  # the checks' findings (no parse, no lowering)
         self._validated: list[Diagnostic] | None = None  # the backends' findings; None: not run
-        self._deps: dict[str, set[str]] = {}  # of the last check (see `_dependencies`)
+        self._graph = _Graph()  # what each declaration may depend on (see `_dependencies`)
+        self._dirty: set[str] = set()  # declarations lowered or checked since `_graph` was updated
+        self._infra: set[str] | None = None  # the keys of every env and connector
         self._check_uses: dict[str, list[Use]] = {}  # references the checks resolved, by declaration
         self._kinds: dict[str, str] = {}  # declaration key -> kind
         self.stats = {"parsed": 0, "lowered": 0, "scoped": 0}
@@ -226,10 +251,17 @@ class Workspace:
             module, diags = parse_yaml(text, path)
             doc.pieces = [Piece(0, text, list(module.decls), diags, None)]
             doc.module = module
-            return doc
+            return self._derived(doc)
         doc.pieces = self._pieces(doc, text)
         doc.module = A.Module(path, [d for p in doc.pieces for d in p.decls], [],
                               [p.unread for p in doc.pieces if p.unread])
+        return self._derived(doc)
+
+    @staticmethod
+    def _derived(doc: Document) -> Document:
+        doc.parse_diagnostics = [x for p in doc.pieces for x in p.diagnostics]
+        doc.std = frozenset(d.module.dotted for d in doc.module.decls
+                            if isinstance(d, A.ImportDecl) and d.module.dotted.startswith("std."))
         return doc
 
     def remove(self, path: str) -> None:
@@ -264,8 +296,7 @@ class Workspace:
         """The standard-library modules some file imports, read once."""
         from mlc.stdlib import stdlib_file
 
-        wanted = {d.module.dotted for doc in self.docs.values() if doc.module
-                  for d in doc.module.decls if isinstance(d, A.ImportDecl) and d.module.dotted.startswith("std.")}
+        wanted = set().union(*(doc.std for doc in self.docs.values()))
         wanted |= {n.rpartition(".")[0] for n in wanted}
         for name in sorted(wanted):
             found = stdlib_file(name)
@@ -289,9 +320,8 @@ class Workspace:
             for d in docs:
                 if d.summary is None:
                     d.summary = summarize(d.module)
-                    d.fingerprint = d.summary.fingerprint()
-            units = [driver._Unit(d.path, d.text, None, d.summary, [x for p in d.pieces for x in p.diagnostics],
-                                  d.module) for d in docs]
+                    d.fingerprint, d.owners = d.summary.fingerprint(), _Owners.rows(d.summary)
+            units = [driver._Unit(d.path, d.text, None, d.summary, d.parse_diagnostics, d.module) for d in docs]
             # a file with no `package` line among files with one (E0210) is read in a guessed package
             findings = driver._guess_packages(units) if not all(d.summary.package for d in docs) else []
             summaries = [driver._in_package(u) for u in units]
@@ -302,13 +332,13 @@ class Workspace:
             findings += resolver.diagnostics
             resolver.diagnostics.clear()
             resolver.uses.clear()
-            owners = _Owners(summaries)
+            owners = _Owners({s.path: d.owners if s is d.summary else _Owners.rows(s)
+                              for d, s in zip(docs, summaries, strict=True)})
             pieces, lowered, changed = self._lower(docs, units, resolver, same_names)
             findings += lowered
             files, packages = [d.path for d in docs], {s.package for s in summaries if s.package}
-            deps = self._dependencies(resolver)
-            scope = self._scope(changed, deps, pieces, owners) if same_names and self._checked is not None else None
-            self._deps = deps
+            before = self._dependencies(resolver, same_names)
+            scope = self._scope(changed, before, pieces, owners) if same_names and self._checked is not None else None
             if scope is None:
                 context = None
                 checked, unbound = driver._resolved(assemble([f for _k, f in pieces], files, packages))
@@ -351,16 +381,22 @@ class Workspace:
         gc.freeze()
         return out
 
-    def _dependencies(self, resolver: Resolver) -> dict[str, set[str]]:
-        """Declaration key -> the keys it may depend on: what its lowering asked the resolver
-        (answers included: `freshness(flow.step)` names the flow), what the checks looked up in
-        it, and every declaration in scope whose name is written in it (the checks read some
-        names from the IR by key, as a template's arguments: more than needed, never less)."""
-        deps: dict[str, set[str]] = {}
+    def _dependencies(self, resolver: Resolver, same_names: bool) -> dict[str, frozenset[str]]:
+        """Updates `self._graph` (declaration key -> the keys it may depend on: what its lowering
+        asked the resolver, answers included, as `freshness(flow.step)` names the flow; what the
+        checks looked up in it; every declaration in scope whose name is written in it, since the
+        checks read some names from the IR by key, as a template's arguments: more than needed,
+        never less) for the declarations lowered or checked since; returns what those depended
+        on before."""
+        if not same_names:
+            self._graph = _Graph()
+        dirty, self._dirty = self._dirty, set()
+        before: dict[str, frozenset[str]] = {}
         for doc in self.docs.values():
             scope = resolver.scopes.get(doc.path)
             for piece in doc.pieces:
-                if piece.key is None:
+                key = piece.key
+                if key is None or (same_names and key not in dirty):
                     continue
                 if piece.mentions[0] != self._fingerprint:  # names resolve as they did: kept
                     found = set()
@@ -371,30 +407,31 @@ class Workspace:
                                 if sym is not None:
                                     found.add(sym.key)
                     piece.mentions = (self._fingerprint, frozenset(found))
-                named = deps.setdefault(piece.key, set(piece.names))
-                named.update(piece.mentions[1])
-                named.update(u.key for u in self._check_uses.get(piece.key, ()))
-                named.discard(piece.key)
-        return deps
+                named = set(piece.names) | piece.mentions[1]
+                named.update(u.key for u in self._check_uses.get(key, ()))
+                named.discard(key)
+                before[key] = self._graph.set(key, frozenset(named))
+        return before
 
-    def _scope(self, changed: set[str] | None, deps: dict[str, set[str]],
+    def _scope(self, changed: set[str] | None, before: dict[str, frozenset[str]],
                pieces: list[tuple[str | None, Fragment]], owners: _Owners) -> tuple[set[str], set[str]] | None:
         """(affected, context) for a check of only what `changed` can change; None for a full
         check (a header changed, or most of the program would be checked anyway)."""
         if changed is None:
             return None
-        kinds = {k: self._kinds.get(k) for k in deps}
+        kinds, deps = self._kinds, self._graph.deps
         seeds = set(changed)
         for key in changed:
             if kinds.get(key) in (None, "connector", "env"):
                 return None
-            before, now = self._deps.get(key, set()), deps.get(key, set())
+            now = deps.get(key, frozenset())
+            then = before.get(key, now)
             # an env is judged by the connectors the program names, citing the first user of each
             # (E0501): the same connectors named, and no finding citing this declaration, or a
             # check of the whole program
-            if {n for n in before if kinds.get(n) == "connector"} != {n for n in now if kinds.get(n) == "connector"}:
+            if {n for n in then if kinds.get(n) == "connector"} != {n for n in now if kinds.get(n) == "connector"}:
                 return None
-            for named in before | now:
+            for named in then | now:
                 if kinds.get(named) not in ("connector", "env"):
                     # what an edited declaration names (before or after the edit) may be judged
                     # by who names it (a signal nobody emits any more)
@@ -402,16 +439,17 @@ class Workspace:
         if any(kinds.get(owners.of(d.span)) == "env" and any(owners.of(lb.span) in changed for lb in d.labels)
                for d in self._checked or ()):
             return None
-        users: dict[str, set[str]] = {}
-        for key, named in deps.items():
-            for n in named:
-                users.setdefault(n, set()).add(key)
-        affected = _closure(seeds, users)
+        affected = _closure(seeds, self._graph.users)
         context = _closure(affected, deps)
-        context.update(k for k, kind in kinds.items() if kind in ("connector", "env"))
+        context.update(self._infrastructure())
         if len(context) * 2 > len(pieces):
             return None
         return affected, context
+
+    def _infrastructure(self) -> set[str]:
+        if self._infra is None:
+            self._infra = {k for k, kind in self._kinds.items() if kind in ("connector", "env")}
+        return self._infra
 
     def _remember_check_uses(self, uses: list[Use], owners: _Owners, context: set[str] | None) -> None:
         """The references the checks resolved, by the declaration they sit in: those of the
@@ -422,8 +460,10 @@ class Workspace:
             if owner is not None:
                 fresh.setdefault(owner, []).append(u)
         if context is None:
+            self._dirty.update(self._check_uses.keys() | fresh.keys())
             self._check_uses = fresh
             return
+        self._dirty.update(context)
         for key in context:
             self._check_uses.pop(key, None)
         self._check_uses.update({k: v for k, v in fresh.items() if k in context})
@@ -442,14 +482,15 @@ class Workspace:
     def _lower(self, docs: list[Document], units, resolver: RecordingResolver,
                same_names: bool) -> tuple[list[tuple[str | None, Fragment]], list[Diagnostic], set[str] | None]:
         """Each declaration's IR (with its key; None for a file's header): the one kept from the
-        last check while it is still right, else lowered now; and the keys of those lowered now
-        (None when a header was)."""
+        last check while it is still right, else lowered now; and the keys of the declarations
+        lowered now (None when one has no key of its own). A header (package, imports) lowered
+        again changed nothing the checks read: its text is in the names' fingerprint."""
         lowering = Lowering(resolver)
         pieces: list[tuple[str | None, Fragment]] = []
         diags: list[Diagnostic] = []
         changed: set[str] | None = set()
         if not same_names:
-            self._kinds = {}
+            self._kinds, self._infra = {}, None
         for doc, unit in zip(docs, units, strict=True):
             package = unit.package or (doc.module.package if doc.module else None)
             header = A.PackageDecl(A.Name(package, Span(doc.path, 1, 1, 1, 1)), Span(doc.path, 1, 1, 1, 1),
@@ -480,7 +521,10 @@ class Workspace:
                 del resolver.uses[uses_before:]
                 pieces.append((key, fragment))
                 diags += new
-                if changed is not None and decls:
+                if key is not None:
+                    self._dirty.add(key)
+                if changed is not None and named:
+                    # several declarations in one piece (on one line): no key to scope by
                     changed = None if key is None else changed | {key}
         return pieces, diags, changed
 
