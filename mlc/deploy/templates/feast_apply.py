@@ -91,10 +91,17 @@ def _store(repo: Path):
     return FeatureStore(repo_path=str(repo))
 
 
-def _keep_online_store(store, repo: Path, online: Path) -> None:
+def _config(repo: Path):
+    """The repository's configuration, read without starting a FeatureStore."""
+    from feast.repo_config import load_repo_config
+
+    return load_repo_config(repo, repo / "feature_store.yaml")
+
+
+def _keep_online_store(config, repo: Path, online: Path) -> None:
     """A sqlite online store written inside the release would start empty at every release:
     its file is a link to one kept beside the releases (online data is not versioned)."""
-    cfg = store.config.online_store
+    cfg = config.online_store
     if getattr(cfg, "type", None) != "sqlite" or not getattr(cfg, "path", None):
         return
     path = Path(cfg.path) if os.path.isabs(cfg.path) else repo / cfg.path
@@ -105,8 +112,8 @@ def _keep_online_store(store, repo: Path, online: Path) -> None:
     os.symlink(online / path.name, path)
 
 
-def _registry(store, repo: Path) -> Path:
-    path = Path(store.config.registry.path)
+def _registry(config, repo: Path) -> Path:
+    path = Path(config.registry.path)
     return path if path.is_absolute() else repo / path
 
 
@@ -118,12 +125,12 @@ def main(request: dict) -> dict:
     started = time.perf_counter()
     repo = Path(request["repo"]).resolve()
     previous = Path(request["previous"]).resolve() if request.get("previous") else None
-    store = _store(repo)
-    new_registry = _registry(store, repo)
+    config = _config(repo)
+    new_registry = _registry(config, repo)
     old: dict[str, str] = {}
     old_objects: dict = {}
     if previous is not None and (previous / "feature_store.yaml").is_file():
-        old_registry = _registry(_store(previous), previous)
+        old_registry = _registry(_config(previous), previous)
         if old_registry.is_file():  # the new release starts from the current registry, copied
             new_registry.parent.mkdir(parents=True, exist_ok=True)
             new_registry.unlink(missing_ok=True)  # never write through a link into the current release
@@ -134,8 +141,7 @@ def main(request: dict) -> dict:
             else:
                 old_objects = _load(previous)
                 old = _digests(old_objects)
-    _keep_online_store(store, repo, Path(request["online"]))
-    store = _store(repo)  # again: the registry file is there now
+    _keep_online_store(config, repo, Path(request["online"]))
     new = _load(repo)
     digests = _digests(new)
     full = request.get("full") or not old
@@ -148,8 +154,8 @@ def main(request: dict) -> dict:
         gone = [old_objects[tuple(k.split(" ", 1))] for k in gone_keys]
     else:
         gone = []
-    if changed or gone:
-        store.apply(changed, objects_to_delete=gone, partial=not gone)
+    if changed or gone:  # the store is started only now, on the registry copied above
+        _store(repo).apply(changed, objects_to_delete=gone, partial=not gone)
     new_registry.with_name(SPECS).write_text(json.dumps(digests, indent=0, sort_keys=True) + "\n")
     return {"applied": [f"{type(o).__name__} {o.name}" for o in changed],
             "deleted": [f"{type(o).__name__} {o.name}" for o in gone],
