@@ -48,13 +48,13 @@ def serving(bundle, tmp_path_factory):
 @pytest.fixture(scope="session")
 def ranker(serving, tmp_path_factory):
     """The recommendations example's ranker service, its Feast repo and models set up by the
-    same worker, served once. Yields {"server", "rows", "worker"}."""
+    same worker, served once. Yields {"server", "worker", "rows", "requests", "training", "labels"}."""
     base = tmp_path_factory.mktemp("ranker")
     try:
         recs = compile_example(base / "out", RECOMMENDATIONS)
         project_root = serving["env"]["MLC_PROJECT_ROOT"]
-        rows = serving["worker"]("setup_ranker", repo=str(recs / "feast"), project_root=project_root,
-                                 example=str(RECOMMENDATIONS))["rows"]
+        setup = serving["worker"]("setup_ranker", repo=str(recs / "feast"), project_root=project_root,
+                                  example=str(RECOMMENDATIONS))
         # a store of its own: `bentoml serve` empties the Prometheus folder under BENTOML_HOME when it
         # starts, so two servers sharing a home would wipe each other's metrics
         store = base / "store-ranker"
@@ -70,6 +70,6 @@ def ranker(serving, tmp_path_factory):
         server.stop()
         pytest.fail(str(e))
     try:
-        yield {"server": server, "rows": rows, "worker": serving["worker"]}
+        yield {"server": server, "worker": serving["worker"], **setup}
     finally:
         server.stop()

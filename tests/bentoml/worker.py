@@ -12,7 +12,7 @@ Commands:
   answers the cards, the request that goes with each, and the training step's summary.
 - {"op": "setup_ranker", "repo", "project_root", "example"}: the same for the recommendations
   example's ranker (its training step, one stored row per view); answers the rows.
-- {"op": "ranker_probability", VIEW: row..., "request"}: the ranker's probability for them.
+- {"op": "ranker_probability", "rows", "request"}: the ranker's probability for them.
 - {"op": "write", "card_id", "values"}: new online values for one card (now).
 - {"op": "predict", "values", "amount_cents", "channel"}: the good model's probability of fraud
   for these features, as the service computes its input.
@@ -149,42 +149,77 @@ class Worker:
         raise RuntimeError(f"no card found for {sorted(set(wanted) - set(found))} in {i + 1} draws")
 
     def setup_ranker(self, cmd: dict) -> dict:
-        """The recommendations example: its training step saves `ranker` and `popular_titles` to
-        the store ($BENTOML_HOME); its three stored views get one row each for a member, a title
-        and the pair (written as the offline tables, materialised); answers those rows."""
+        """The recommendations example: its labelled history and one stored row per view for a
+        member, a title and the pair, written as the offline tables; the generated repo applied;
+        the example's training step (the point-in-time training set) saves `ranker` and
+        `popular_titles` to the store ($BENTOML_HOME); materialised. Answers the test's rows, the
+        training summary and three requests for them: one the ranker is sure of, another sure
+        one with another score, one it is unsure of (confidence below 0.6)."""
         import pandas as pd
+
         sys.path.insert(0, cmd["example"])
         from ranker import common, train
 
-        train.main(artifact_dir=os.path.join(cmd["project_root"], "ranker-artifacts"), run_id="test")
-        self.ranker = common.load_model("ranker")
+        root = cmd["project_root"]
         now = datetime.now(timezone.utc).replace(microsecond=0)
-        tables = {
+        history, labels = common.history(TRAINING_CARDS, seed=7, now=now - timedelta(hours=2))
+        rows = {
             "member_activity": {"member_id": "m-1", "views_1h": 12, "clicks_1h": 7, "avg_dwell": 41_000.0,
                                 "titles_1h": 3},
             "title_popularity": {"title_id": "t-1", "plays_7d": 4200, "seconds_7d": 9_000_000, "viewers_7d": 1500},
             "member_title_affinity": {"member_id": "m-1", "title_id": "t-1", "conv_rate": 0.8,
                                       "completion_rate": 0.6, "impressions": 30},
         }
-        for view, row in tables.items():
-            folder = os.path.join(cmd["project_root"], "build/s3/features", view)
+        for view, row in rows.items():
+            folder = os.path.join(root, "build/s3/features", view)
             os.makedirs(folder, exist_ok=True)
+            pd.DataFrame(history[view]).to_parquet(os.path.join(folder, "history.parquet"), index=False)
             pd.DataFrame([{**row, "event_timestamp": now - timedelta(minutes=5)}]).to_parquet(
-                os.path.join(folder, "part-0.parquet"), index=False)
-        apply(Path(cmd["repo"])).materialize(start_date=now - timedelta(hours=1), end_date=now)
-        return {"rows": tables}
+                os.path.join(folder, "rows.parquet"), index=False)
+        labels_path = os.path.join(root, "ranker-labels.parquet")
+        pd.DataFrame(labels).to_parquet(labels_path, index=False)
+        store = apply(Path(cmd["repo"]))
+        os.environ["MLC_FEAST_REPO"] = cmd["repo"]  # as the DAG sets it for a step that `produces` a model
+        summary = train.main(artifact_dir=os.path.join(root, "ranker-artifacts"), run_id="test", labels=labels_path)
+        self.ranker = common.load_model("ranker")
+        store.materialize(start_date=now - timedelta(hours=1), end_date=now)
+        # a value stamped after its label (the zeros; conv_rate and plays_7d are never both 0 before)
+        conv, plays = common.FEATURES.index("conv_rate"), common.FEATURES.index("plays_7d")
+        leaked = sum(1 for x, _ in common.store_rows(labels_path, "ranker") if x[conv] == 0 and x[plays] == 0)
+        return {"rows": rows, "training": summary, "labels": len(labels), "leaked": leaked,
+                "requests": self._ranker_requests(rows)}
+
+    def _ranker_requests(self, rows: dict) -> dict:
+        base = {"member_id": "m-1", "title_id": "t-1"}
+        found: dict = {}
+        for device in ("tv", "mobile", "web"):
+            for position in range(40):
+                for hour in (12, 23):
+                    request = {**base, "device": device, "hour_of_day": hour, "row_position": position}
+                    p = self._ranker_p(rows, request)
+                    confidence = max(p, 1 - p)
+                    if confidence >= 0.7 and "sure" not in found:
+                        found["sure"] = request
+                    elif (confidence >= 0.7 and "other" not in found
+                          and abs(p - self._ranker_p(rows, found["sure"])) > 0.05):
+                        found["other"] = request
+                    elif confidence < 0.55 and "unsure" not in found:
+                        found["unsure"] = request
+        if len(found) < 3:
+            raise RuntimeError(f"no ranker request found for {sorted({'sure', 'other', 'unsure'} - set(found))}")
+        return found
+
+    def _ranker_p(self, rows: dict, request: dict) -> float:
+        from ranker.common import FEATURES, features
+
+        values = features({v: rows[v] for v in ("member_activity", "title_popularity", "member_title_affinity")},
+                          request)
+        return float(self.ranker.predict_proba([[float(values[f]) for f in FEATURES]])[0][1])
 
     def ranker_probability(self, cmd: dict) -> dict:
-        """The ranker's probability for stored rows and a request, with ranking_context computed as
+        """The ranker's probability for stored rows and a request, ranking_context computed as
         features.flow says (the service gets it from Feast's on-demand view)."""
-        from ranker.common import FEATURES
-
-        a, t, mt, r = cmd["member_activity"], cmd["title_popularity"], cmd["member_title_affinity"], cmd["request"]
-        values = {**a, **t, **mt, "on_big_screen": float(r["device"] == "tv"),
-                  "late_night": float(r["hour_of_day"] >= 22 or r["hour_of_day"] < 5),
-                  "click_through": a["clicks_1h"] / (a["views_1h"] + 1),
-                  "expected_conv": mt["conv_rate"] * (1.0 - r["row_position"] / 40)}
-        return {"p": float(self.ranker.predict_proba([[float(values[f]) for f in FEATURES]])[0][1])}
+        return {"p": self._ranker_p(cmd["rows"], cmd["request"])}
 
     def write(self, cmd: dict) -> dict:
         row = {"card_id": cmd["card_id"], "event_timestamp": datetime.now(timezone.utc), **cmd["values"]}

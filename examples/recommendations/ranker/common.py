@@ -49,25 +49,38 @@ def sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def feature_row(rng: random.Random) -> dict:
-    """One (member, title, request) as the feature store would serve it, at its real scale."""
+# Where each input lives in the feature store (the views of features.flow): the stored ones, then
+# ranking_context's, which Feast computes at request time from the request and stored values.
+VIEWS = {"views_1h": "member_activity", "clicks_1h": "member_activity", "avg_dwell": "member_activity",
+         "titles_1h": "member_activity", "plays_7d": "title_popularity", "viewers_7d": "title_popularity",
+         "conv_rate": "member_title_affinity", "on_big_screen": "ranking_context",
+         "late_night": "ranking_context", "click_through": "ranking_context", "expected_conv": "ranking_context"}
+
+
+def draw(rng: random.Random) -> tuple[dict, dict]:
+    """One (member, title) as stored (each view's columns) and one request (device, hour, row)."""
     views = rng.randint(0, 20)
-    clicks = rng.randint(0, views)
-    conv = rng.random()
-    row_position = rng.randint(0, 39)
-    return {
-        "views_1h": views,
-        "clicks_1h": clicks,
-        "avg_dwell": rng.uniform(0, 60_000),
-        "titles_1h": rng.randint(0, 10),
-        "plays_7d": rng.randint(0, 5000),
-        "viewers_7d": rng.randint(0, 2000),
-        "conv_rate": conv,
-        "on_big_screen": float(rng.random() < 0.4),
-        "late_night": float(rng.random() < 0.2),
-        "click_through": clicks / (views + 1),
-        "expected_conv": conv * (1.0 - row_position / 40),
+    stored = {
+        "member_activity": {"views_1h": views, "clicks_1h": rng.randint(0, views),
+                            "avg_dwell": rng.uniform(0, 60_000), "titles_1h": rng.randint(0, 10)},
+        "title_popularity": {"plays_7d": rng.randint(0, 5000), "seconds_7d": rng.randint(0, 10_000_000),
+                             "viewers_7d": rng.randint(0, 2000)},
+        "member_title_affinity": {"conv_rate": rng.random(), "completion_rate": rng.random(),
+                                  "impressions": rng.randint(0, 50)},
     }
+    request = {"device": rng.choice(["tv", "tv", "mobile", "web", "web"]),
+               "hour_of_day": rng.choice(range(24)), "row_position": rng.randint(0, 39)}
+    return stored, request
+
+
+def features(stored: dict, request: dict) -> dict:
+    """The ranker's inputs: the stored values and ranking_context as features.flow computes it."""
+    a, mt = stored["member_activity"], stored["member_title_affinity"]
+    return {**a, **stored["title_popularity"], **mt,
+            "on_big_screen": float(request["device"] == "tv"),
+            "late_night": float(request["hour_of_day"] >= 22 or request["hour_of_day"] < 5),
+            "click_through": a["clicks_1h"] / (a["views_1h"] + 1),
+            "expected_conv": mt["conv_rate"] * (1.0 - request["row_position"] / 40)}
 
 
 def click_probability(row: dict) -> float:
@@ -83,8 +96,52 @@ def labelled_rows(n: int, seed: int) -> list[tuple[list[float], int]]:
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
-        row = feature_row(rng)
+        row = features(*draw(rng))
         rows.append(([float(row[f]) for f in FEATURES], int(rng.random() < click_probability(row))))
+    return rows
+
+
+def history(n: int, seed: int, now) -> tuple[dict[str, list[dict]], list[dict]]:
+    """The example's data as the platform holds it: per (member, title) pair, each view's row an
+    hour before `now`, one labelled impression at `now` (clicked or not, drawn from
+    `click_probability`), and rows written after it (all zero) that a point-in-time-correct
+    training set never gives the label. Returns (rows per view, labelled impressions)."""
+    from datetime import timedelta
+
+    rng = random.Random(seed)
+    tables: dict[str, list[dict]] = {"member_activity": [], "title_popularity": [], "member_title_affinity": []}
+    labels = []
+    keys = {"member_activity": ("member_id",), "title_popularity": ("title_id",),
+            "member_title_affinity": ("member_id", "title_id")}
+    for i in range(n):
+        stored, request = draw(rng)
+        ids = {"member_id": f"hist-m{i}", "title_id": f"hist-t{i}"}
+        for view, row in stored.items():
+            key = {k: ids[k] for k in keys[view]}
+            tables[view].append({**key, "event_timestamp": now - timedelta(hours=1), **row})
+            tables[view].append({**key, "event_timestamp": now + timedelta(minutes=1), **{c: 0 for c in row}})
+        clicked = int(rng.random() < click_probability(features(stored, request)))
+        labels.append({**ids, "event_timestamp": now, **request, "clicked": clicked})
+    return tables, labels
+
+
+def store_rows(labels_path: str, service: str) -> list[tuple[list[float], int]]:
+    """The point-in-time training set of the labelled impressions at `labels_path` (FEATURES
+    order) from $MLC_FEAST_REPO; impressions with a feature out of reach are left out."""
+    import sys
+
+    import pandas as pd
+
+    sys.path.insert(0, os.path.join(os.environ["MLC_FEAST_REPO"], "runtime"))
+    import mlc_feast_runtime
+
+    frame = mlc_feast_runtime.training_set(pd.read_parquet(labels_path), service=service,
+                                           repo=os.environ["MLC_FEAST_REPO"])
+    columns = [f"{VIEWS[f]}__{f}" for f in FEATURES]
+    rows = []
+    for record in frame[columns + ["clicked"]].to_dict("records"):
+        if all(record[c] is not None and record[c] == record[c] for c in columns):
+            rows.append(([float(record[c]) for c in columns], int(record["clicked"])))
     return rows
 
 

@@ -1,9 +1,19 @@
 """Step `train` of flow `train_ranker`: fit the ranker, save it and its baseline to the
-BentoML model store, and write `model.json` (what was saved, for the steps after)."""
+BentoML model store, and write `model.json` (what was saved, for the steps after).
+
+The rows: with labelled impressions (the `labels` argument or $RANKER_LABELS: a Parquet file
+of member_id, title_id, event_timestamp (the label's time), device, hour_of_day, row_position,
+clicked) and the feature store ($MLC_FEAST_REPO, set for a step that `produces` a model), the
+point-in-time training set of the ranker's feature service ($MLC_FEATURE_SERVICE, else
+`ranker`); otherwise the example's generated rows. `common.history` generates the first kind.
+"""
 
 from __future__ import annotations
 
-from .common import BASELINE_FEATURES, FEATURES, PLAYS_AT_TOP, artifact_dir, labelled_rows, save_model, write_json
+import os
+
+from .common import (BASELINE_FEATURES, FEATURES, PLAYS_AT_TOP, artifact_dir, labelled_rows, save_model, store_rows,
+                     write_json)
 
 
 def fit(rows):
@@ -27,15 +37,20 @@ def baseline():
 def main(**context) -> dict:
     """Accepts the orchestrator's context as keyword arguments and ignores what it does not
     use. Returns a small summary (pushed as the step's result)."""
-    rows = labelled_rows(int(context.get("rows", 4000)), seed=int(context.get("seed", 7)))
+    labels = context.get("labels") or os.environ.get("RANKER_LABELS")
+    if labels and os.environ.get("MLC_FEAST_REPO"):
+        rows, source = store_rows(labels, os.environ.get("MLC_FEATURE_SERVICE") or "ranker"), "feature store"
+    else:
+        rows, source = labelled_rows(int(context.get("rows", 4000)), seed=int(context.get("seed", 7))), "generated"
     version = str(context.get("run_id") or "dev")
-    tag = save_model("ranker", fit(rows), {"version": version, "features": FEATURES, "rows": len(rows)})
+    tag = save_model("ranker", fit(rows), {"version": version, "features": FEATURES, "rows": len(rows),
+                                           "source": source})
     base = save_model("popular_titles", baseline(), {"version": version, "features": BASELINE_FEATURES})
     artifact = {"model": "ranker", "version": version, "tag": tag, "baseline_tag": base,
-                "features": FEATURES, "trained_on_rows": len(rows)}
+                "features": FEATURES, "trained_on_rows": len(rows), "source": source}
     path = artifact_dir(context) / "model.json"
     write_json(path, artifact)
-    return {"artifact": str(path), "version": version, "tag": tag, "rows": len(rows)}
+    return {"artifact": str(path), "version": version, "tag": tag, "rows": len(rows), "source": source}
 
 
 if __name__ == "__main__":
