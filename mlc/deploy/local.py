@@ -156,13 +156,20 @@ def deploy(manifest: dict, texts: dict[str, str], config: DeployConfig) -> Outco
         previous = root / RELEASES / current if current else None
         state = ((_read_json(previous / RELEASE_JSON) or {}).get("applied", {})) if previous else {}
         (root / RELEASES).mkdir(parents=True, exist_ok=True)
+        for left in (root / RELEASES).glob("staging-*"):  # of a deploy that died; we hold the lock
+            shutil.rmtree(left, ignore_errors=True)
         new_id = _next_id(root)
         staging = Path(tempfile.mkdtemp(prefix=f"staging-{new_id}-", dir=root / RELEASES))
         try:
             changed = {c.path for c in the_plan.changes}
             for a in manifest["artifacts"]:  # carried: deployable, deployed and unchanged
                 if a.get("target") and a["path"] not in changed:
-                    appliers.carry(previous / a["path"], staging / a["path"])
+                    try:
+                        appliers.carry(previous / a["path"], staging / a["path"])
+                    except OSError as e:
+                        raise ApplyError(a["target"], a["path"], f"the deployed file cannot be carried over: {e}",
+                                         help="the current release was changed by hand: restore it, or deploy "
+                                              "to a new --to folder") from e
             release = Release(new_id, staging, previous, config, texts)
             kept: dict[str, dict] = {}
             applied: dict[str, int] = {}

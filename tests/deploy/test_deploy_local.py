@@ -157,3 +157,16 @@ def test_an_added_then_removed_flow_and_pruned_releases(deployed) -> None:
     # keep = 2: the oldest release goes, the current one and the one before it stay
     assert outcome.pruned == ["000001"]
     assert sorted(p.name for p in (root / "releases").iterdir()) == ["000002", "000003"]
+
+
+def test_a_damaged_release_and_a_dead_deploy_s_leftovers(deployed) -> None:
+    project, root = deployed
+    left = root / "releases" / "staging-000002-dead"  # a deploy killed part-way
+    (left / "airflow").mkdir(parents=True)
+    (root / "releases" / "000001" / CHANGED["spark"]).unlink()  # someone deleted a deployed file
+    edit(project, "airflow")
+    with pytest.raises(DeployError) as e:
+        deploy(prepare(project, root))
+    assert e.value.target == "spark" and e.value.artifact == CHANGED["spark"] and "by hand" in e.value.help
+    assert not left.exists() and _release(root) == "000001"
+    assert [p.name for p in (root / "releases").iterdir()] == ["000001"]
