@@ -7,16 +7,18 @@ timed in process, p50/p95 over N edits, on three programs:
 - the 1,000-file project of `bench/gen_project.py` (`bench/bench_check.py`'s), with the server's
   peak memory.
 
-    python bench/bench_lsp.py [--edits 100] [--seed 0]
+    python bench/bench_lsp.py [--edits 100] [--seed 0] [--out bench/results/lsp.json]
 
 An edit changes one duration on one line of a random declaration (`30s` -> `37s`: the line count
 stays, as for a keystroke); a second series adds a line at a random place (every declaration below
-it moves). Prints one table; figures go to bench/results/lsp.md by hand.
+it moves). Prints one table, and with --out writes the figures as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import re
 import resource
@@ -30,9 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from gen_project import ENVS_FLOW, gen_file, generate  # noqa: E402
+from gen_project import ENVS_FLOW, gen_file, generate
 
-from mlc.lsp.engine import Workspace  # noqa: E402
+from mlc.lsp.engine import Workspace
 
 _DURATION = re.compile(r"\b(\d+)(s|m|h|d)\b")
 
@@ -73,10 +75,10 @@ def _series(ws: Workspace, edit, edits: int, rng: random.Random) -> tuple[list[f
     return times, scoped
 
 
-def _row(name: str, what: str, times: list[float], scoped: int) -> str:
-    q = statistics.quantiles(times, n=20)
-    return (f"| {name} | {what} | {len(times)} | {statistics.median(times):.1f} | {q[18]:.1f} | {max(times):.1f} "
-            f"| {scoped} |")
+def _row(name: str, what: str, times: list[float], scoped: int) -> dict:
+    return {"program": name, "edit": what, "edits": len(times), "p50_ms": round(statistics.median(times), 1),
+            "p95_ms": round(statistics.quantiles(times, n=20)[18], 1), "max_ms": round(max(times), 1),
+            "checked_in_part": scoped}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--edits", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--files", type=int, default=1000, help="files of the generated project")
+    ap.add_argument("--out", type=Path, help="also write the figures here, as JSON")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
-    rows = ["| program | edit | edits | p50 ms | p95 ms | max ms | checked in part |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         programs = [("recommendations (7 files)", ROOT / "examples" / "recommendations"),
                     ("one file, ~10k lines", _big_file(Path(tmp) / "big", 100))]
@@ -105,8 +107,14 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(_row(name, "one line changed", *_series(ws, _edit_in_line, args.edits, rng)))
             rows.append(_row(name, "a line added", *_series(ws, _edit_new_line, max(args.edits // 5, 5), rng)))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print("\n".join(rows))
+    print("| program | edit | edits | p50 ms | p95 ms | max ms | checked in part |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print("| " + " | ".join(str(v) for v in r.values()) + " |")
     print(f"\npeak memory of the process (the last program is the largest): {peak:.0f} MB")
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "peak_rss_mb": round(peak), "cpus": os.cpu_count(),
+                                        "load_average": os.getloadavg()}, indent=2) + "\n")
     return 0
 
 

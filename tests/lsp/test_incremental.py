@@ -79,7 +79,7 @@ def test_incremental_check_equals_a_check_from_scratch(tmp_path: Path, which: st
     rng = random.Random(seed)
     files = sorted(p for p in warm.docs if not p.startswith("<"))
     scoped = 0
-    for _step in range(25):
+    for _step in range(20):
         path = rng.choice(files)
         edited = rng.choice(EDITS)(warm.docs[path].text, rng)
         if edited is None:
