@@ -170,14 +170,17 @@ def _span(first: ir.Loc | None, last: ir.Loc | None) -> ir.Loc | None:
 
 
 class Inferrer:
-    """Types expressions; with `report`, every operator whose operands do not fit is an E0303."""
+    """Types expressions; with `report`, every operator whose operands do not fit is an E0303
+    (and, with `calls`, a function the language does not define is an E0311)."""
 
     def __init__(self, lookup: Lookup, report: Callable[[Diagnostic], None] | None = None,
-                 known_calls: frozenset[str] = frozenset()) -> None:
+                 calls: bool = False) -> None:
         self.lookup = lookup
         self.report = report
-        # calls the caller gives a meaning of its own (the aggregations of a group): not unknown
-        self.known_calls = known_calls
+        # report a call of a function the language does not define (E0311): in a feature group's
+        # expressions, which the SQL engines and the feature store compute; a flow expression
+        # calls no function at all (the Airflow target says so, E1004)
+        self.calls = calls
 
     def type_of(self, e: ir.Expr) -> str | None:
         op = e.op
@@ -272,7 +275,7 @@ class Inferrer:
         types = [self.type_of(a) for a in e.args]
         fn = FUNCTIONS.get(e.name or "")
         if fn is None:
-            if self.report is not None and e.name not in self.known_calls:
+            if self.report is not None and self.calls:
                 self.report(error(
                     "E0311", f"unknown function `{e.name}`", e.loc, help=did_you_mean(e.name or "", FUNCTIONS),
                     notes=("functions every backend computes alike: " + ", ".join(sorted(FUNCTIONS)),)))

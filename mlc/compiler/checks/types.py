@@ -54,7 +54,7 @@ class ExprTyper:
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
-        self.inferrer = Inferrer(self._ref, scope.ctx.report)
+        self.inferrer = Inferrer(self._ref, scope.ctx.report, calls=True)
 
     def type_of(self, e: ir.Expr) -> str | None:
         """The expression's type name, or None when unknown (already reported or not knowable)."""
