@@ -4,10 +4,11 @@ and feature services.
 - E0312 a type name the language does not have (`key driver_id: banana`), with did-you-mean;
   an enum without members, a struct without fields, typed members on another type;
 - E0313 request-time features that read themselves, or each other in a cycle;
-- E0315 a feature group the feature store cannot hold as written: an empty `request { }`,
-  more than one `from`, a `registered` group (or one over a push source) with computed
-  features, `on_demand` on a group that reads a source, a `label_view` without a source,
-  a push source whose batch source is not a table;
+- E0315 a feature group the feature store cannot hold as written: more than one `from`, a
+  plain column in a group with no source, a `registered` group (or one over a push source)
+  with computed features, `on_demand` on a group that reads a source or whose `inputs` miss
+  what it reads, a `label_view` without a source, a push source whose batch source is not a
+  table, a request source without fields, a model whose `labels` name no label view;
 - E0211 a model that several services serve, none of them named by the model; a model
   naming a service that serves another model.
 
@@ -131,6 +132,8 @@ def _check_shapes(ctx: Context) -> None:
         if g.on_demand is not None and g.sources:
             ctx.report(error("E0315", f"`on_demand` is for request-time groups; `{g.name}` reads a source",
                              g.on_demand.loc))
+        elif g.on_demand is not None and g.on_demand.inputs:
+            _check_inputs_cover(ctx, g)
         if g.label is not None:
             if not g.sources:
                 ctx.report(error("E0315", f"label view `{g.name}` names no source", g.label.loc,
@@ -139,6 +142,27 @@ def _check_shapes(ctx: Context) -> None:
             if lab is not None and lab.name not in {f.name for f in g.features}:
                 ctx.report(error("E0206", f"`labeler` names `{lab.name}`, which `{g.name}` lacks", lab.loc,
                                  help=did_you_mean(lab.name, [f.name for f in g.features])))
+
+
+def _check_inputs_cover(ctx: Context, g: ir.FeatureGroup) -> None:
+    """`on_demand { inputs [...] }` must name every group the expressions read and every request
+    source the group names: the feature store gives the view nothing else."""
+    named = {r.target for r in g.on_demand.inputs if r.target}  # type: ignore[union-attr]
+    file = g.loc.file if g.loc else None
+    for r in g.request_sources:
+        if r.target and r.target not in named:
+            ctx.report(error("E0315", f"`on_demand` inputs of `{g.name}` lack request source `{r.name}`, which it "
+                                      "reads", g.on_demand.loc, labels=(Label(r.loc, "read here"),)))  # type: ignore[union-attr]
+    for f in g.features:
+        for node in (walk(f.expr) if f.expr is not None and file else ()):
+            if node.op != "ref" or not node.name or "." not in node.name:
+                continue
+            group = node.name.rpartition(".")[0]
+            found = ctx.resolver.outcome(file, group, ("features",))
+            if isinstance(found, tuple) and found[0] not in named:
+                ctx.report(error("E0315", f"`on_demand` inputs of `{g.name}` lack group `{group}`, which `{f.name}` "
+                                          "reads", g.on_demand.loc, labels=(Label(node.loc, "read here"),)))  # type: ignore[union-attr]
+                named.add(found[0])
 
 
 def _says_registered(g: ir.FeatureGroup) -> bool:
@@ -221,6 +245,16 @@ def _check_services(ctx: Context) -> None:
                     ctx.report(error("E0206", f"feature group `{i.group}` has no feature `{i.feature}`", i.loc,
                                      help=did_you_mean(i.feature, [f.name for f in group.features])))
     for key, m in p.models.items():
+        lab = m.labels
+        group = p.feature_groups.get(lab.target or "") if lab is not None else None
+        if lab is not None and group is not None:
+            if group.label is None:
+                ctx.report(error("E0315", f"`labels` of `{m.name}` names `{group.name}`, which holds features, not "
+                                          "labels", lab.loc, labels=(Label(group.loc, "declared here"),),
+                                 help="a group of labels says `label_view { labeler COLUMN }`"))
+            elif lab.feature is None or lab.feature not in {f.name for f in group.features}:
+                ctx.report(error("E0206", f"label view `{group.name}` has no feature `{lab.feature or '*'}`", lab.loc,
+                                 help=did_you_mean(lab.feature or "", [f.name for f in group.features])))
         found = serving.get(key, [])
         if m.service is None and len(found) > 1:
             ctx.report(error("E0211", f"{len(found)} services serve `{m.name}`, and it names none of them", m.loc,
