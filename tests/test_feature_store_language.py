@@ -105,6 +105,8 @@ CASES = [
      [("E0315", 30, 10, "`labels` of `m` names `driver_hourly_stats`, which holds features, not labels")]),
     ("on_demand inputs miss a group", "  plus = driver", "  on_demand { inputs [ctx] }\n  plus = driver",
      [("E0315", 26, 3, "`on_demand` inputs of `ctx` lack group `driver_hourly_stats`, which `plus` reads")]),
+    ("from a request source", "  from stats\n", "  from vals\n",
+     [("E0315", 16, 8, "`vals` is a request source: a group reads it with `request vals`, not `from`")]),
     ("unknown on_demand setting", "  plus = driver", "  on_demand { mode pandaz, writes true }\n  plus = driver",
      [("E0308", 26, 20, "`mode` in `on_demand` is one of python, pandas, not `pandaz`"),
       ("E0308", 26, 28, "`on_demand` has no setting `writes`")]),
@@ -114,6 +116,8 @@ CASES = [
 @pytest.mark.parametrize("name,old,new,expected", CASES, ids=[c[0] for c in CASES])
 def test_accepted_but_wrong(tmp_path: Path, name: str, old: str, new: str, expected) -> None:
     text = BASE.replace(old, new, 1) if old else BASE + new + "\n"
+    if name == "from a request source":
+        text += "source vals: request { schema { v: int } }\n"
     assert text != BASE
     assert found(tmp_path, text) == expected
 

@@ -110,6 +110,12 @@ def _check_shapes(ctx: Context) -> None:
                                       "one (a feature view has one source)", g.sources[1].loc,
                              labels=(Label(g.sources[0].loc, "first source"),),
                              help="split the group, or join the sources upstream into one"))
+        for r in g.sources:
+            src = p.sources.get(r.target or "")
+            if src is not None and src.kind == "request":
+                ctx.report(error("E0315", f"`{src.name}` is a request source: a group reads it with "
+                                          f"`request {src.name}`, not `from`", r.loc,
+                                 labels=(Label(src.loc, "declared here"),)))
         for r in g.request_sources:
             src = p.sources.get(r.target or "")
             if src is not None and src.kind != "request":

@@ -128,7 +128,7 @@ def _columns(ctx: Context, group: ir.FeatureGroup) -> dict[str, ir.TypeSpec] | N
         src = ctx.program.sources.get(r.target or "")
         if src is not None and src.kind == "push":  # pushed rows have the schema of its batch source
             src = ctx.program.sources.get(src.batch.target or "") if src.batch else None
-        if src is None:
+        if src is None or src.kind == "request":  # a request source after `from`: E0315 says so
             return None
         for f in src.schema_:
             cols.setdefault(f.name, f.type)
