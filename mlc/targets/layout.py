@@ -115,7 +115,7 @@ class Layout:
 
     def entity_id(self, key: str) -> str:
         """An entity's name in the feature store."""
-        return self._entities[key]
+        return feast_name(self._entities[key])
 
     @cached_property
     def _sources(self) -> dict[str, str]:
@@ -124,23 +124,24 @@ class Layout:
     def source_id(self, key: str) -> str:
         """A declared source's name in the feature store (a registered group's table, a push
         or request source)."""
-        return self._sources[key]
+        return feast_name(self._sources[key])
 
     @cached_property
     def _services(self) -> dict[str, str]:
         return _unique(self.program.feature_services)
 
     def feature_view_id(self, key: str) -> str:
-        """A feature group's Feast feature view (or on-demand view): the group's id."""
-        return self.group_id(key)
+        """A feature group's Feast feature view (or on-demand view): the group's id, as Feast
+        can take it (`feast_name`)."""
+        return feast_name(self.group_id(key))
 
     def push_source_id(self, key: str) -> str:
         """The Feast push source of a stream group (the Flink publisher pushes to it)."""
-        return f"{self.group_id(key)}_push"
+        return f"{self.feature_view_id(key)}_push"
 
     def service_id(self, key: str) -> str:
         """A declared feature service's name in Feast."""
-        return self._services[key]
+        return feast_name(self._services[key])
 
     def model_service(self, model_key: str) -> str:
         """The Feast feature service a model is served and trained with: the one its
@@ -150,7 +151,7 @@ class Layout:
         target = model.service.target if model.service is not None else None
         if target in self.program.feature_services:
             return self.service_id(target)
-        return self.model_id(model_key)
+        return feast_name(self.model_id(model_key))
 
     # backends to come (the Airflow DAGs already call them) ----------------------
 
@@ -167,6 +168,12 @@ class Layout:
     def bento_runtime(self, model_key: str) -> str:
         """The BentoML runtime, one copy in each service's folder (a build takes only its folder)."""
         return f"{self.bento_service(model_key)}/mlc_bento_runtime.py"
+
+
+def feast_name(name: str) -> str:
+    """A bundle name as the feature store takes it: a qualified name's dots become `__`
+    (Feast's SQLite online store names a table after the project and the view, unquoted)."""
+    return name.replace(".", "__")
 
 
 def source_line(loc: ir.Loc | None) -> str:

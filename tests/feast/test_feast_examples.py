@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +85,18 @@ def test_every_example_applies_and_the_registry_holds_the_program(feast, tmp_pat
         assert services[layout.model_service(m_key)] == {k: sorted(v) for k, v in want.items()}
 
 
+def test_two_packages_with_one_group_name_apply(feast, tmp_path):
+    """The bundle golden of two packages that both declare `account_health`: qualified names
+    reach Feast as `acme_a__account_health` (a dot breaks its SQLite online store's tables)."""
+    import shutil
+
+    repo = tmp_path / "feast"
+    shutil.copytree(ROOT / "tests/golden/bundle/feast", repo)
+    feast.call(cmd="apply", repo=str(repo), env={"MLC_PROJECT_ROOT": str(tmp_path)})
+    views = feast.call(cmd="objects", repo=str(repo))["objects"]["feature_views"]
+    assert sorted(views) == ["acme_a__account_health", "acme_b__account_health"]
+
+
 # ------------------------------------------------------------------ recommendations end to end
 PLAYS = [  # member, title, seconds, day
     ("m1", "t1", 100, "2024-01-01"), ("m2", "t1", 50, "2024-01-01"), ("m1", "t1", 30, "2024-01-03"),
@@ -114,7 +128,7 @@ def recs(feast, spark, tmp_path_factory):
                       "ds": d} for m, t, i, c, r, d in STATS])
     write_jsonl(project / "data/events/member-interactions/part-0.jsonl", [
         {"member_id": m, "title_id": t, "kind": k, "dwell_ms": d, "device": "tv", "ts": w} for m, t, k, d, w in EVENTS])
-    build = compile_project(project, "local", root / "build", targets=("spark", "feast"))
+    build = compile_project(project, "local", root / "build", targets=("spark", "flink", "feast"))
     tables = {}
     for group in ("title_popularity", "member_title_affinity", "member_activity"):
         spark.call(cmd="job", file=str(build / "spark/features" / f"{group}.py"), argv=[], cwd=str(project))
@@ -200,6 +214,58 @@ def test_training_set_is_point_in_time_correct(feast, recs):
             if nxt["plays_7d"] != want["plays_7d"]:
                 later += 1
     assert later >= 2  # the check above had rows that a later value would have failed
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_flink_publisher_pushes_into_the_stream_groups_push_source(feast, recs, tmp_path):
+    """The generated publisher of member_activity, given committed rows as its Flink job
+    writes them, pushes them to `feast serve` (the real feature server, on 127.0.0.1) through
+    the push source the repository defines; the online store then answers them."""
+    import subprocess
+    import urllib.request
+
+    _project, repo, build, _tables, env = recs
+    offline = tmp_path / "member_activity"
+    stamp = dt.datetime.now(UTC).replace(microsecond=0)
+    write_jsonl(offline / "_mlc_stream" / "part-0.jsonl", [
+        {"member_id": "m9", "event_timestamp": stamp.isoformat(), "views_1h": 7, "clicks_1h": 3, "avg_dwell": 2.5,
+         "titles_1h": 4}])
+    port = free_port()
+    server = subprocess.Popen([str(ROOT / ".engines/serving/bin/feast"), "-c", str(repo), "serve", "-h", "127.0.0.1",
+                               "-p", str(port), "--no-access-log"], env={**os.environ, **env},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:  # not listening yet, or a timeout
+                pass
+            assert server.poll() is None and time.monotonic() - started < 90, "feast serve did not start"
+            time.sleep(0.5)
+        FIGURES["feast serve ready (s)"] = time.monotonic() - started
+        done = subprocess.run([str(ROOT / ".engines/serving/bin/python"), str(build / "flink/publish/member_activity.py"),
+                               "--offline", str(offline), "--feature-server", f"http://127.0.0.1:{port}"],
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert "pushed 1 online" in done.stderr
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    got = feast.call(cmd="online", repo=str(repo), env=env, features=[
+        "member_activity:views_1h", "member_activity:clicks_1h", "member_activity:avg_dwell"],
+        rows=[{"member_id": "m9"}])["values"]
+    assert got["member_activity__views_1h"] == [7] and got["member_activity__clicks_1h"] == [3]
+    assert got["member_activity__avg_dwell"] == [2.5]
 
 
 def spark_sql_values(spark, tmp: Path, group, inputs: dict[str, tuple[object, str]]) -> dict:

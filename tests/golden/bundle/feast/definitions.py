@@ -25,42 +25,42 @@ def _path(path):
 
 
 # entity account, key account_id (acme_a.flow:25)
-entity_acme_a_account = Entity(name="acme_a.account", join_keys=["account_id"], value_type=ValueType.STRING)
+entity_acme_a__account = Entity(name="acme_a__account", join_keys=["account_id"], value_type=ValueType.STRING)
 
 
 # entity account, key account_id (acme_b.flow:14)
-entity_acme_b_account = Entity(name="acme_b.account", join_keys=["account_id"], value_type=ValueType.STRING)
+entity_acme_b__account = Entity(name="acme_b__account", join_keys=["account_id"], value_type=ValueType.STRING)
 
 
 # the offline table of feature group account_health (acme_a.flow:26)
-acme_a_account_health_source = FileSource(name="acme_a.account_health_source", path=_path("build/s3/features/acme_a/account_health"), timestamp_field="event_timestamp")
+acme_a__account_health_source = FileSource(name="acme_a__account_health_source", path=_path("build/s3/features/acme_a/account_health"), timestamp_field="event_timestamp")
 
 
 # feature group account_health (acme_a.flow:26)
-view_acme_a_account_health = FeatureView(
-    name="acme_a.account_health",
-    entities=[entity_acme_a_account],
+view_acme_a__account_health = FeatureView(
+    name="acme_a__account_health",
+    entities=[entity_acme_a__account],
     ttl=timedelta(seconds=259200),
     schema=[
         Field(name="hours_7d", dtype=Float64),
     ],
     online=True,
-    source=acme_a_account_health_source,
+    source=acme_a__account_health_source,
 )
 
 
 # the offline table of feature group account_health (acme_b.flow:15)
-acme_b_account_health_source = FileSource(name="acme_b.account_health_source", path=_path("build/s3/features/acme_b/account_health"), timestamp_field="event_timestamp")
+acme_b__account_health_source = FileSource(name="acme_b__account_health_source", path=_path("build/s3/features/acme_b/account_health"), timestamp_field="event_timestamp")
 
 
 # feature group account_health (acme_b.flow:15)
-view_acme_b_account_health = FeatureView(
-    name="acme_b.account_health",
-    entities=[entity_acme_b_account],
+view_acme_b__account_health = FeatureView(
+    name="acme_b__account_health",
+    entities=[entity_acme_b__account],
     ttl=timedelta(seconds=259200),
     schema=[
         Field(name="hours_7d", dtype=Float64),
     ],
     online=True,
-    source=acme_b_account_health_source,
+    source=acme_b__account_health_source,
 )
