@@ -165,6 +165,30 @@ def test_what_feast_lets_through_is_an_error_at_the_source(tmp_path, code, text,
     assert found[0].span.line > PRELUDE.count("\n")  # at the line of the mistake, not the prelude
 
 
+REGISTERED = """\
+source raw: table files(path = "raw", format = FORMAT) {
+  schema { card_id: string, amount: int, spent: date, ts: timestamp }
+  event_time ts
+}
+features amounts on card {
+  from raw
+  registered
+  FEATURE
+  online ttl 1d
+}
+"""
+
+
+@pytest.mark.parametrize(("code", "fmt", "feature", "words", "line"), [
+    ("E1105", "json", "amount: int", "source `raw` is files json; Feast's file offline store reads Parquet", 17),
+    ("E1103", "parquet", "spent: date", "a date cannot be a feature Feast serves", 24),
+])
+def test_a_registered_table_feast_cannot_serve(tmp_path, code, fmt, feature, words, line):
+    found = diagnostics(tmp_path, REGISTERED.replace("FORMAT", fmt).replace("FEATURE", feature))
+    assert [(d.code, d.span.line) for d in found] == [(code, line)], [d.message for d in found]
+    assert words in found[0].message
+
+
 def test_a_group_without_an_offline_table_is_left_out_with_what_reads_it(tmp_path):
     found = diagnostics(tmp_path, "features raw on card {\n  from daily\n  n = count(*) over 1d\n  schedule daily\n}\n"
                         "model m deterministic { inputs [raw.n] }\n")
