@@ -317,3 +317,9 @@ def test_a_package_doc_comment_survives_yaml(tmp_path: Path) -> None:
     assert text.startswith("## What this package is.\npackage: demo\n")
     back, diags = parse_yaml(text, "a.flow.yaml")
     assert diags == [] and module_to_flow(back).startswith("## What this package is.\npackage demo\n")
+
+
+def test_a_registered_group_is_as_fresh_as_its_table(tmp_path: Path) -> None:
+    """No job stands between a registered group and its source: no schedule or timeout is missing."""
+    text = explain_freshness(run(tmp_path, FEAST).program, "freshness", "demo.hourly")
+    assert "`arrives every ... delay ...` on table `stats`" in text and "schedule" not in text

@@ -350,6 +350,8 @@ class Calculus:
             groups = sorted({r for f in g.features if f.expr is not None for r in _group_refs(f.expr)})
             return worst([self._group_by_name(g, name) for name in groups]) if groups else Bound(0)
         upstream = worst([self._memoised(f"source:{r.target}") for r in g.sources if r.target])
+        if g.registered:  # the source's table as it stands: no job between them
+            return upstream
         if g.mode == "stream":
             slides = [(f.every_ms or f.window_ms or 0, f.loc) for f in g.features if f.kind == "aggregation"]
             # the feature whose window slides slowest (the first of them) is the clause cited
