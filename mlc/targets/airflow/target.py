@@ -712,8 +712,11 @@ class FlowLowering:
             parts += [py(f"--{s.foreach.var}"), self._arg_text(ir.Expr(op="ref", name=s.foreach.var), mode, scope)]
         return "[" + ", ".join(parts) + "]"
 
-    def _env(self, s: ir.Step, mode: str, scope: X.Scope) -> str:
-        items = [f"{py(k)}: {self._arg_text(v, mode, scope)}" for k, v in s.env.items()]
+    def _env(self, s: ir.Step, mode: str, scope: X.Scope, given: dict[str, str] | None = None) -> str:
+        """The code of a step's environment: `given` (variable -> code of its value) first, so
+        that the step's own `env { }` overrides them."""
+        items = [f"{py(k)}: {v}" for k, v in (given or {}).items()]
+        items += [f"{py(k)}: {self._arg_text(v, mode, scope)}" for k, v in s.env.items()]
         if mode == "py" and s.foreach is not None and s.foreach.var not in s.env:
             items.append(f"{py(s.foreach.var)}: {self._arg_text(ir.Expr(op='ref', name=s.foreach.var), mode, scope)}")
         return "{" + ", ".join(items) + "}"
@@ -723,12 +726,22 @@ class FlowLowering:
         module, _, function = text.partition(":")
         call.static += [("python_callable", "_mlc_python_step"), ("op_args", py([module, function]))]
         self.helpers.add("python_step")
+        given = self._training_env(s)
         if s.foreach is not None:
-            env = f', "mlc_env": {self._env(s, "py", pscope)}' if s.env else ""
+            env = f', "mlc_env": {self._env(s, "py", pscope, given)}' if s.env or given else ""
             call.per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item{env}" + "}"))
-        elif s.env:
-            call.static.append(("op_kwargs", "{" + f'"mlc_env": {self._env(s, "jinja", jscope)}' + "}"))
+        elif s.env or given:
+            call.static.append(("op_kwargs", "{" + f'"mlc_env": {self._env(s, "jinja", jscope, given)}' + "}"))
         return "PythonOperator"
+
+    def _training_env(self, s: ir.Step) -> dict[str, str]:
+        """A step that `produces` a model reads its training set from the feature store: it gets
+        the repository and the model's feature service (docs/targets/feast.md, Training sets)."""
+        key = s.produces.target if s.produces is not None else None
+        if key not in self.program.models:
+            return {}
+        return {"MLC_FEAST_REPO": self.bundle_file(self.layout.feast_repo()),
+                "MLC_FEATURE_SERVICE": py(self.layout.model_service(key))}
 
     def _bash(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
         command = text

@@ -131,6 +131,7 @@ with DAG(
         task_id="train",
         python_callable=_mlc_python_step,
         op_args=["ranker.train", "main"],
+        op_kwargs={"mlc_env": {"MLC_FEAST_REPO": _mlc_bundle_file("feast"), "MLC_FEATURE_SERVICE": "ranker"}},
         retries=1,
         execution_timeout=timedelta(seconds=7200),  # 2h
         executor_config={"mlc_resources": {"cpu": "4", "memory": "16Gi"}},
