@@ -323,3 +323,16 @@ def test_a_registered_group_is_as_fresh_as_its_table(tmp_path: Path) -> None:
     """No job stands between a registered group and its source: no schedule or timeout is missing."""
     text = explain_freshness(run(tmp_path, FEAST).program, "freshness", "demo.hourly")
     assert "`arrives every ... delay ...` on table `stats`" in text and "schedule" not in text
+
+
+def test_a_list_column_the_group_never_reads_compiles(tmp_path: Path) -> None:
+    """A list-typed source column passed `check` and failed `compile` (E1011) even when no feature
+    read it; the job now leaves it out, and a group that reads it is told so at check time."""
+    from mlc.targets.sql import PlanError, plan_group
+
+    unused = BASE.replace("trips: int }", "trips: int, zones: [string] }")
+    plan = plan_group(run(tmp_path, unused).program, "demo.driver_hourly_stats")
+    assert "zones" not in plan.columns and "trips" in plan.columns
+    used = unused.replace("  trips:     int\n", "  zones: [string]\n")
+    with pytest.raises(PlanError, match="column `zones`: a list cannot be a column"):
+        plan_group(run(tmp_path, used).program, "demo.driver_hourly_stats")

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mlc.compiler import ir
-from mlc.compiler.infer import SIZED, Inferrer
+from mlc.compiler.infer import SIZED, Inferrer, walk
 
 # Internal column names; user names may not start with `__mlc`.
 ET = "__mlc_et"  # the event time as a timestamp
@@ -479,11 +479,14 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
         raise PlanError(f"source `{ref.name}` did not resolve", ref.loc)
     columns: dict[str, str] = {}
     enums: set[str] = set()
+    used = _used_names(group, program)
     for f in source.schema_:
         check_name(f.name, f"column of source `{source.name}`", f.loc)
         try:
             columns[f.name] = scalar_type(f.type)
         except PlanError as e:
+            if f.name not in used:
+                continue  # a list or map the group never reads: the job does not read it either
             raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc) from None
         if f.type.name == "enum":
             enums.update(f.type.args)
@@ -608,6 +611,22 @@ def _fmt(ms: int) -> str:
         if ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
+
+
+def _used_names(group: ir.FeatureGroup, program: ir.Program) -> set[str]:
+    """Every source column a group may read: its entity's keys, the event time, its plain
+    columns and the names its expressions use."""
+    entity = program.entities.get(group.entity.target or "")
+    used = {k.name for k in entity.keys} if entity else set()
+    for src in group.sources:
+        source = program.sources.get(src.target or "")
+        if source is not None and source.event_time is not None:
+            used.add(source.event_time.name)
+    for f in group.features:
+        used.add(f.name)
+        for e in (f.expr,) if f.expr is not None else ():
+            used.update(n.name for n in walk(e) if n.op == "ref" and n.name)
+    return used
 
 
 def stored_groups(program: ir.Program, modes: tuple[str, ...]) -> list[str]:
