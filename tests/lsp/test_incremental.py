@@ -19,7 +19,7 @@ from mlc.lsp.engine import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from gen_project import ENVS_FLOW, gen_file  # noqa: E402
+from gen_project import ENVS_FLOW, gen_file
 
 RECOMMENDATIONS = ROOT / "examples" / "recommendations"
 
@@ -32,7 +32,7 @@ def _findings(ws: Workspace) -> dict[str, list[tuple]]:
 def _replace(pattern: str, make):
     """An edit: the n-th match of `pattern` (n drawn) replaced by `make(match, rng)`."""
     def edit(text: str, rng: random.Random) -> str | None:
-        found = list(re.finditer(pattern, text, re.M))
+        found = list(re.finditer(pattern, text, re.MULTILINE))
         if not found:
             return None
         m = rng.choice(found)
@@ -51,6 +51,9 @@ EDITS = [
     _replace(r"freshness <= \w+", lambda m, r: "freshness <= 1m"),                           # a bound tightened
     _replace(r"^## .*$", lambda m, r: m[0] + " (edited)"),                                   # a doc comment
     _replace(r"(?<=: stream )kafka\b|(?<=: table )hive\b", lambda m, r: r.choice(["s3", "files", "kafka"])),
+    _replace(r"^(?:model|source|flow|features) ", lambda m, r: " " + m[0]),                # a declaration merged
+    _replace(r"^ (?=(?:model|source|flow|features) )", lambda m, r: ""),                    # and split again
+    _replace(r"^(?=(?:model|flow|signal) )", lambda m, r: "## a new doc comment\n"),
 ]
 
 
@@ -92,5 +95,9 @@ def test_incremental_check_equals_a_check_from_scratch(tmp_path: Path, which: st
             cold.set_text(p, warm.docs[p].text)
         cold.check()
         assert _findings(warm) == _findings(cold), f"after edit {_step} of {path}"
+        assert [(p.start, p.text) for p in warm.docs[path].pieces] == \
+            [(p.start, p.text) for p in cold.docs[path].pieces], "cut into declarations as from scratch"
+        assert warm.docs[path].module.decls == cold.docs[path].module.decls
+    assert warm.stats["fallbacks"] == 0, "a part checked alone was not closed"
     if which == "shards":
         assert scoped, "no edit was checked in part: the test does not test the scoped check"
