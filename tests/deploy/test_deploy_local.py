@@ -72,7 +72,8 @@ def test_one_changed_artifact_is_the_one_applied(deployed, target) -> None:
     else:  # the registry comes along unchanged, and so does what the deploy knows of Feast
         assert (old / registry).read_bytes() == (new / registry).read_bytes()
         assert info["applied"]["feast"] == json.loads((old / "release.json").read_text())["applied"]["feast"]
-        edit(project, "feast")  # and a Feast change after it applies one object, not everything
+    if target == "spark":  # and a Feast change after a release that carried the registry applies one object
+        edit(project, "feast")
         deploy(prepare(project, root))
         assert json.loads((root / "current" / "release.json").read_text())["applied"]["feast"]["applied"] == 1
     assert deploy(prepare(project, root)).plan.empty  # and then it is up to date
