@@ -681,7 +681,9 @@ def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: b
     prepared = _prepare_deploy(paths, env_name, to, no_cache, "text")
     try:
         outcome = deploy(prepared)
-    except DeployError as e:
+    except (DeployError, OSError) as e:
+        if isinstance(e, OSError):  # the deploy folder itself: not writable, disk full
+            e = DeployError(f"{prepared.config.where}: {e.strerror or e}", help="choose another folder with --to")
         click.echo(describe(e) + "\nno release was made current: what was deployed before is whole and current",
                    err=True)
         sys.exit(EXIT_FINDINGS)
