@@ -8,7 +8,7 @@ lowered on its own and its IR fragment is kept while every name it looked up mea
 (`Fragment.still_valid`, as the driver's cache does per file). The checks and the backends'
 validation then run as `mlc check` runs them, so the server and the command line report the
 same findings: on the whole program, or, after an edit that adds, removes or renames nothing,
-on the part of it the edit can reach (`Workspace.check`); tests/lsp/test_incremental.py holds
+on the part of it the edit can reach (`Workspace.check`); tests/lsp/test_lsp_incremental.py holds
 the two to the same findings.
 
 The references lowering resolved are recorded (which name at which span means which
@@ -384,7 +384,7 @@ class Workspace:
                 if scope is None:
                     raise
                 scope = None
-                self.stats["fallbacks"] += 1  # tests/lsp/test_incremental.py holds it at 0
+                self.stats["fallbacks"] += 1  # tests/lsp/test_lsp_incremental.py holds it at 0
                 resolver.uses.clear()
                 judged = self._judge(None, pieces, files, packages, resolver, owners, [*findings, *parse_diags])
             program, environments, self._unbound, self._checked, self._validated = judged

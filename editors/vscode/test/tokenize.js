@@ -1,6 +1,6 @@
 // Tokenizes .flow files with the TextMate grammar, through the engine VS Code itself uses
 // (vscode-textmate on vscode-oniguruma), and prints one JSON line per file:
-// {"file": ..., "lines": [[{"text", "scopes"}, ...], ...]}. Used by tests/lsp/test_textmate.py.
+// {"file": ..., "lines": [[{"text", "scopes"}, ...], ...]}. Used by tests/lsp/test_lsp_textmate.py.
 "use strict";
 const fs = require("fs");
 const path = require("path");
