@@ -75,6 +75,9 @@ class Piece:
     mentions: tuple[bytes, frozenset[str]] = (b"", frozenset())  # (fingerprint, keys `words` name then)
     key: str | None = None  # the declaration's key, when it is one named declaration
     several: bool = False  # it holds more than one named declaration
+    # only moved below an edit since it was lowered: lowered again for its spans, but what the
+    # checks said of it stands, moved with it (`_move_findings`)
+    moved: bool = False
 
 
 @dataclass
@@ -298,10 +301,33 @@ class Workspace:
         middle = doc.pieces[len(head): split]
         first = head[-1].start + head[-1].text.count("\n") + 1 if head else 0
         last = tail[0].start + delta if tail else len(lines)
+        if delta and tail:
+            self._move_findings(doc.path, tail[0].start, delta)
         for piece in tail if delta else ():
             _move_piece(piece, delta)
             piece.start += delta
+            piece.moved = True
         return head + (self._cut(doc, lines, first, last, middle) if first < last else []) + tail
+
+    def _move_findings(self, path: str, below: int, delta: int) -> None:
+        """Moves by `delta` lines every kept finding and reference in `path` from line `below` on
+        (0-based, in the text before the edit): the declarations there only moved."""
+        def move(span: Span) -> Span:
+            if span.file != path or span.line <= below:
+                return span
+            return Span(span.file, span.line + delta, span.col, span.end_line + delta, span.end_col)
+
+        def moved(d: Diagnostic) -> Diagnostic:
+            if d.span is None:
+                return d
+            return dataclasses.replace(d, span=move(d.span),
+                                       labels=tuple(dataclasses.replace(lb, span=move(lb.span)) for lb in d.labels),
+                                       premises=tuple(move(p) for p in d.premises))
+
+        self._checked = None if self._checked is None else [moved(d) for d in self._checked]
+        self._validated = None if self._validated is None else [moved(d) for d in self._validated]
+        self._unbound = [moved(d) for d in self._unbound]
+        self._check_uses = {k: [Use(move(u.span), u.key, u.kind) for u in us] for k, us in self._check_uses.items()}
 
     def _cut(self, doc: Document, lines: list[str], first: int, last: int, old: list[Piece]) -> list[Piece]:
         """The pieces of lines [first, last), reusing those of `old` whose text is there."""
@@ -579,9 +605,10 @@ class Workspace:
                 diags += new
                 if key is not None:
                     self._dirty.add(key)
-                if changed is not None and named:
+                if changed is not None and named and not piece.moved:
                     # several declarations in one piece (on one line): no key to scope by
                     changed = None if key is None else changed | {key}
+                piece.moved = False
         # such a piece has no key to scope by: only a check of the whole program is right
         return pieces, diags, None if several else changed
 
