@@ -119,17 +119,28 @@ def _connections(node: Node, g: nx.MultiDiGraph, nodes: dict[str, Node]) -> list
     return rows
 
 
+# what the map reads of each node (static/app.js, core.js); the pages hold the rest
+MAP_FIELDS = ("id", "kind", "name", "key", "package", "owner", "tags", "mode", "action", "deterministic", "why",
+              "gate", "external", "doc", "page", "parent")
+
+
+def map_data(document: dict) -> dict:
+    """The part of the site's document the map loads (data.js): a large program's site.json is
+    tens of megabytes, most of it pages' content."""
+    return {"format": document["format"], "project": document["project"], "env": document["env"],
+            "nodes": [{k: n[k] for k in MAP_FIELDS} for n in document["nodes"]], "edges": document["edges"]}
+
+
 def render(site: Site, program: ir.Program, g: nx.MultiDiGraph, text: SourceText) -> list[Artifact]:
     env = _environment()
     nodes = {n.id: n for n in site.nodes}
     pages = {n.id: n.page for n in site.nodes if n.page}
     names = {n.id: n.name for n in site.nodes}
     document = site.model_dump(mode="json")
-    data = json.dumps(document, indent=None, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    data = json.dumps(map_data(document), indent=None, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     files = [
         Artifact("site.json", json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False) + "\n", kind="docs"),
         Artifact("site.schema.json", json.dumps(json_schema(), indent=1, sort_keys=True) + "\n", kind="docs"),
-        # `</` cannot end a script in a .js file, but the document is ASCII-escaped all the same
         Artifact("data.js", f"window.MLC_SITE = {data};\n", kind="docs"),
     ]
     kinds: dict[str, int] = {}

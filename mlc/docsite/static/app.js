@@ -26,10 +26,14 @@
   }
 
   function elements() {
-    var els = [{group: "nodes", data: {id: STORE_GROUP, label: "feature store"}, classes: "k-storegroup"}];
+    var els = [{group: "nodes", data: {id: STORE_GROUP, label: "feature store", w: 60, h: 20}, classes: "k-storegroup"}];
     site.nodes.forEach(function (n) {
       var parent = n.parent || (n.kind === "store" ? STORE_GROUP : undefined);
-      els.push({group: "nodes", data: {id: n.id, label: label(n), parent: parent}, classes: classes(n)});
+      var text = label(n), lines = text.split("\n");
+      // the box fits the label (cytoscape's own "label" sizing is deprecated; a function is slow)
+      var w = Math.max.apply(null, lines.map(function (l) { return l.length; })) * 5.2 + 8;
+      els.push({group: "nodes", data: {id: n.id, label: text, parent: parent, w: w, h: lines.length * 11 + 4},
+                classes: classes(n)});
     });
     site.edges.forEach(function (e, i) {
       if (e.kind === "contains") { return; }  // drawn as the flow around its steps
@@ -42,20 +46,9 @@
     return els;
   }
 
-  function lines(ele) {
-    return String(ele.data("label") || "").split("\n");
-  }
-  // a node's box fits its label (cytoscape's own "label" sizing is deprecated)
-  function width(ele) {
-    return Math.max.apply(null, lines(ele).map(function (l) { return l.length; })) * 5.2 + 8;
-  }
-  function height(ele) {
-    return lines(ele).length * 11 + 4;
-  }
-
   var STYLE = [
     {selector: "node", style: {"label": "data(label)", "text-wrap": "wrap", "text-valign": "center",
-      "font-size": 9, "font-family": "Helvetica, Arial, sans-serif", "width": width, "height": height,
+      "font-size": 9, "font-family": "Helvetica, Arial, sans-serif", "width": "data(w)", "height": "data(h)",
       "padding": 8, "shape": "round-rectangle", "background-color": "#ffffff", "border-width": 1.5,
       "border-color": "#334155"}},
     {selector: ":parent", style: {"text-valign": "top", "text-halign": "center", "font-weight": "bold",
@@ -91,17 +84,81 @@
     {selector: ".onpath", style: {"border-color": "#f59e0b", "border-width": 6, "line-color": "#f59e0b",
       "target-arrow-color": "#f59e0b", "width": 4, "opacity": 1}},
     {selector: ".chosen", style: {"border-color": "#000000", "border-width": 6, "opacity": 1}},
-    {selector: ".hidden", style: {"display": "none"}}
+    {selector: ".hidden, .pending", style: {"display": "none"}}
   ];
 
+  var LARGE = 1500;  // nodes: above this, the map is laid out in parts (core.parts) and drawn lighter
+  var large = site.nodes.length > LARGE;
   var cy = window.cytoscape({
+    layout: {name: "null"},  // placed by layout() below
     container: document.getElementById("map"), elements: elements(), style: STYLE,
-    minZoom: 0.05, maxZoom: 4, boxSelectionEnabled: false
+    minZoom: 0.02, maxZoom: 4, boxSelectionEnabled: false, textureOnViewport: large, hideEdgesOnViewport: large
   });
-  // dagre places nodes, not edges into compound nodes: those (on_finish, awaits) are drawn, not laid out
-  cy.elements().not(cy.edges().filter(function (e) {
-    return e.source().isParent() || e.target().isParent();
-  })).layout({name: "dagre", rankDir: "LR", nodeSep: 18, rankSep: 60, edgeSep: 8, fit: true}).run();
+  if (large) {
+    cy.style().selector("node").style("min-zoomed-font-size", 8).update();
+  }
+
+  /* Lays out each part left to right with dagre and packs the parts in rows, largest first; then
+   * `done()`. dagre places nodes, not edges into compound nodes: those (on_finish, awaits) are
+   * drawn only. A large map is laid out in slices of ~50 ms, each shown as soon as it is placed,
+   * so the first parts are on screen at once and the page stays responsive while the rest follow. */
+  function layout(done) {
+    var groups = core.parts(site, large), next = 0;
+    var total = 0;
+    groups.forEach(function (ids) { total += ids.length; });
+    // rows about as wide as the packed map is tall (a part's area grows with its nodes)
+    var rowWidth = Math.sqrt(total * 9000) * 1.6, x = 0, y = 0, rowHeight = 0, gap = 60;
+    function place(ids) {
+      var nodes = cy.collection(ids.map(function (i) { return cy.getElementById(i); }));
+      if (nodes.some(function (n) { return n.data("parent") === STORE_GROUP; })) {
+        nodes = nodes.union(cy.getElementById(STORE_GROUP));
+      }
+      var edges = nodes.edgesWith(nodes).filter(function (e) {
+        return !e.source().isParent() && !e.target().isParent();
+      });
+      nodes.union(edges).layout({name: "dagre", rankDir: "LR", nodeSep: 18, rankSep: 60, edgeSep: 8,
+                                 fit: false, animate: false}).run();
+      var box = nodes.boundingBox();
+      rowWidth = Math.max(rowWidth, box.w);
+      if (x > 0 && x + box.w > rowWidth) {
+        x = 0;
+        y += rowHeight + gap;
+        rowHeight = 0;
+      }
+      var dx = x - box.x1, dy = y - box.y1;
+      nodes.filter(function (n) { return !n.isParent(); }).positions(function (n) {
+        var at = n.position();
+        return {x: at.x + dx, y: at.y + dy};
+      });
+      x += box.w + gap;
+      rowHeight = Math.max(rowHeight, box.h);
+      return nodes;
+    }
+    function slice() {
+      var start = window.performance.now(), shown = cy.collection();
+      cy.batch(function () {
+        while (next < groups.length && (!large || window.performance.now() - start < 50)) {
+          shown = shown.union(place(groups[next++]));
+        }
+        shown.removeClass("pending");
+      });
+      if (next === 1 || next === groups.length) {
+        cy.fit(cy.nodes().not(".pending"), 20);
+      }
+      if (next < groups.length) {
+        if (!document.body.dataset.renderMs) {
+          document.body.dataset.renderMs = String(Math.round(window.performance.now()));
+        }
+        window.setTimeout(slice, 0);
+      } else {
+        done();
+      }
+    }
+    if (large) {
+      cy.nodes().addClass("pending");
+    }
+    slice();
+  }
   window.mlcMap = cy;
 
   var ix = {};
@@ -251,6 +308,13 @@
     else if (address.search !== null) { box.value = address.search; runSearch(true); }
   }
   window.addEventListener("hashchange", follow);
-  follow();
-  document.body.dataset.ready = "1";
+  layout(function () {
+    follow();
+    // from navigation to the first parts of the map on screen, and to all of it laid out
+    // (bench/bench_docs.py reads both)
+    var now = String(Math.round(window.performance.now()));
+    document.body.dataset.renderMs = document.body.dataset.renderMs || now;
+    document.body.dataset.laidOutMs = now;
+    document.body.dataset.ready = "1";
+  });
 })();
