@@ -189,6 +189,15 @@ def test_a_registered_table_feast_cannot_serve(tmp_path, code, fmt, feature, wor
     assert words in found[0].message
 
 
+def test_each_mistake_is_reported_once_and_what_reads_it_is_left_out(tmp_path):
+    text = REGISTERED.replace("FORMAT", "parquet").replace("FEATURE", "spent: date") + (
+        "features stamp on card {\n  from raw\n  registered\n  ts: timestamp\n}\n"
+        "features again on card {\n  from raw\n  registered\n  spent: date\n}\n"
+        "model m deterministic { inputs [amounts.spent, stamp.ts] }\n")
+    found = diagnostics(tmp_path, text)
+    assert sorted((d.code, d.span.line) for d in found) == [("E1103", 24), ("E1103", 35)], [d.message for d in found]
+
+
 def test_a_group_without_an_offline_table_is_left_out_with_what_reads_it(tmp_path):
     found = diagnostics(tmp_path, "features raw on card {\n  from daily\n  n = count(*) over 1d\n  schedule daily\n}\n"
                         "model m deterministic { inputs [raw.n] }\n")

@@ -149,6 +149,7 @@ class Repo:
     absent: set[str] = field(default_factory=set)
     sources: dict[str, str] = field(default_factory=dict)  # source (or group) key -> its variable
     logging: bool = False
+    errors: list[FeastError] = field(default_factory=list)
     numpy: bool = False
 
 
@@ -230,26 +231,25 @@ def _group_table(program: ir.Program, resolved: ir.Environment, key: str) -> Tab
     return Table(_offline_path(loc, f"the offline store of `{group.name}`", where), S.EVENT_TIMESTAMP, None, columns)
 
 
-def _entities(program: ir.Program, layout: Layout, repo: Repo) -> None:
+def _entity(program: ir.Program, layout: Layout, repo: Repo, key: str, taken: set[str]) -> None:
     """One Feast entity per key field (Feast entities have one join key): named after the
     entity, or `entity__key` for each key of a composite entity."""
-    taken = {v for v in repo.odfv_vars.values()}
-    for key, entity in sorted(program.entities.items()):
-        name = layout.entity_id(key)
-        vars_ = []
-        for k in entity.keys:
-            fname = name if len(entity.keys) == 1 else f"{name}__{k.name}"
-            value_type = _TYPES.get(k.type.name, (None, None))[1]
-            if value_type is None:
-                raise FeastError("E1103", f"key `{k.name}` of entity `{entity.name}` is a {k.type.name}; a Feast "
-                                 "join key is a string, an int, a float, bool, bytes or timestamp", k.loc)
-            var = _var(fname, "entity_", taken)
-            args = [f"name={py(fname)}", f"join_keys={py([k.name])}", f"value_type=ValueType.{value_type}",
-                    *meta(entity)]
-            repo.blocks.append((f"entity {entity.name}, key {k.name} ({source_line(entity.loc)})",
-                                f"{var} = Entity({', '.join(args)})"))
-            vars_.append(var)
-        repo.entity_vars[key] = vars_
+    entity = program.entities[key]
+    name = layout.entity_id(key)
+    vars_ = []
+    for k in entity.keys:
+        fname = name if len(entity.keys) == 1 else f"{name}__{k.name}"
+        value_type = _TYPES.get(k.type.name, (None, None))[1]
+        if value_type is None:
+            raise FeastError("E1103", f"key `{k.name}` of entity `{entity.name}` is a {k.type.name}; a Feast "
+                             "join key is a string, an int, a float, bool, bytes or timestamp", k.loc)
+        var = _var(fname, "entity_", taken)
+        args = [f"name={py(fname)}", f"join_keys={py([k.name])}", f"value_type=ValueType.{value_type}",
+                *meta(entity)]
+        repo.blocks.append((f"entity {entity.name}, key {k.name} ({source_line(entity.loc)})",
+                            f"{var} = Entity({', '.join(args)})"))
+        vars_.append(var)
+    repo.entity_vars[key] = vars_
     repo.imports.update({"Entity", "ValueType"})
 
 
@@ -302,6 +302,9 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
     if entity is None:
         raise FeastError("E1101", f"entity `{group.entity.name}` of `{group.name}` is not registered",
                          group.entity.loc)
+    if group.entity.target in repo.absent:
+        repo.absent.add(key)  # its entity was refused (reported there)
+        return
     table = _group_table(program, resolved, key)
     columns = table.columns
     name = layout.feature_view_id(key)
@@ -539,22 +542,31 @@ def _service(program: ir.Program, repo: Repo, name: str, refs: tuple[ir.FeatureR
 
 
 def build(program: ir.Program, env: str, layout: Layout) -> Repo:
-    """The repository's definitions; FeastError for what Feast cannot be given."""
+    """The repository's definitions, and in `Repo.errors` what Feast cannot be given (each
+    declaration refused is left out with what reads it, so one mistake is reported once)."""
     resolved = _env(program, env)
     repo = Repo()
     taken: set[str] = set()
-    _entities(program, layout, repo)
-    taken.update(v for vs in repo.entity_vars.values() for v in vs)
+
+    def attempt(key: str, lowering, *args) -> None:
+        try:
+            lowering(*args)
+        except FeastError as e:
+            repo.errors.append(e)
+            repo.absent.add(key)
+
+    for key in sorted(program.entities):
+        attempt(key, _entity, program, layout, repo, key, taken)
     for key in stored(program, resolved):
-        _stored_group(program, env, layout, repo, resolved, key, taken)
+        attempt(key, _stored_group, program, env, layout, repo, resolved, key, taken)
     repo.absent.update(k for k, g in program.feature_groups.items() if g.mode != "request" and k not in repo.views)
     for key in sorted(k for k, g in program.feature_groups.items() if g.mode == "request"):
-        _request_group(program, layout, repo, key, taken)
+        attempt(key, _request_group, program, layout, repo, key, taken)
     for key, svc in sorted(program.feature_services.items()):
         what = f"the inputs of model {svc.name}" if svc.implicit else f"feature service {svc.name}"
-        _service(program, repo, layout.service_id(key), svc.features, svc, f"{what} ({source_line(svc.loc)})", taken,
-                 resolved.service_logs.get(key) if svc.logging else None,
-                 svc.logging.sample_rate if svc.logging else 1.0)
+        attempt(key, _service, program, repo, layout.service_id(key), svc.features, svc,
+                f"{what} ({source_line(svc.loc)})", taken, resolved.service_logs.get(key) if svc.logging else None,
+                svc.logging.sample_rate if svc.logging else 1.0)
     return repo
 
 
@@ -567,10 +579,10 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     if not program.feature_groups and not program.models:
         return []
     try:
-        build(program, env, layout)
+        errors = build(program, env, layout).errors
     except FeastError as e:
-        return [error(e.code, e.message, e.loc, help=e.help)]
-    return []
+        errors = [e]
+    return [error(e.code, e.message, e.loc, help=e.help) for e in errors]
 
 
 def store_yaml(program: ir.Program, env: str) -> str:
