@@ -125,6 +125,7 @@ def objects(repo: str) -> dict:
             "online": v.online,
             "tags": dict(v.tags), "owner": v.owner, "description": v.description,
             "source": type(v.stream_source or v.batch_source).__name__,
+            "materialized": [[a.isoformat(), b.isoformat()] for a, b in v.materialization_intervals],
         }
     out["label_views"] = {
         v.name: {"schema": [[f.name, _dtype(f.dtype)] for f in v.features], "entities": sorted(v.entities),

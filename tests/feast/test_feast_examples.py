@@ -128,7 +128,7 @@ def recs(feast, spark, tmp_path_factory):
                       "ds": d} for m, t, i, c, r, d in STATS])
     write_jsonl(project / "data/events/member-interactions/part-0.jsonl", [
         {"member_id": m, "title_id": t, "kind": k, "dwell_ms": d, "device": "tv", "ts": w} for m, t, k, d, w in EVENTS])
-    build = compile_project(project, "local", root / "build", targets=("spark", "flink", "feast"))
+    build = compile_project(project, "local", root / "build", targets=("spark", "flink", "feast", "airflow"))
     tables = {}
     for group in ("title_popularity", "member_title_affinity", "member_activity"):
         spark.call(cmd="job", file=str(build / "spark/features" / f"{group}.py"), argv=[], cwd=str(project))
@@ -266,6 +266,31 @@ def test_the_flink_publisher_pushes_into_the_stream_groups_push_source(feast, re
         rows=[{"member_id": "m9"}])["values"]
     assert got["member_activity__views_1h"] == [7] and got["member_activity__clicks_1h"] == [3]
     assert got["member_activity__avg_dwell"] == [2.5]
+
+
+def test_airflow_materialize_runs_feast_from_the_serving_environment(feast, recs, tmp_path, monkeypatch):
+    """The generated DAG's `_mlc_materialize` (the Airflow environment has no Feast) runs the
+    serving environment's `feast` CLI, named by $MLC_FEAST, on the repository: Feast records the
+    materialisation of the view, and of that view only."""
+    import ast
+    import shutil
+
+    project, repo, build, _tables, env = recs
+    fresh = tmp_path / "feast"
+    shutil.copytree(repo, fresh, ignore=shutil.ignore_patterns("data"))
+    feast.call(cmd="apply", repo=str(fresh), env=env)
+    dag = (build / "airflow/dags/features.title_popularity.py").read_text(encoding="utf-8")
+    helper = next(n for n in ast.parse(dag).body if isinstance(n, ast.FunctionDef) and n.name == "_mlc_materialize")
+    scope: dict = {}
+    exec(compile(ast.Module(body=[helper], type_ignores=[]), "dag", "exec"), scope)  # noqa: S102  (generated code)
+    monkeypatch.setenv("MLC_FEAST", str(ROOT / ".engines/serving/bin/feast"))
+    monkeypatch.setenv("MLC_PROJECT_ROOT", str(project))
+    started = time.monotonic()
+    scope["_mlc_materialize"]("title_popularity", str(fresh))
+    FIGURES["airflow materialize through the feast CLI (s)"] = time.monotonic() - started
+    views = feast.call(cmd="objects", repo=str(fresh), env=env)["objects"]["feature_views"]
+    assert len(views["title_popularity"]["materialized"]) == 1
+    assert views["member_title_affinity"]["materialized"] == []
 
 
 def spark_sql_values(spark, tmp: Path, group, inputs: dict[str, tuple[object, str]]) -> dict:
