@@ -25,6 +25,7 @@ PROJECTS = {
     "airflow_users": FIXTURES / "airflow_users",
 }
 SPARK_ENGINE = ROOT / ".engines" / "spark"
+SERVING_ENGINE = ROOT / ".engines" / "serving"  # the ML stack the training steps import
 # Projects whose DAGs run files of another backend in these tests: compiled with it too.
 MORE_TARGETS = {FIXTURES / "spark_step": ("spark",)}
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_support import (AIRFLOW_PY, HERE, PROJECTS, ROOT, SPARK_ENGINE, AirflowSession, compile_project,
+from airflow_support import (AIRFLOW_PY, HERE, PROJECTS, ROOT, SERVING_ENGINE, SPARK_ENGINE, AirflowSession, compile_project,
                              envs_of)
 
 @pytest.fixture(scope="session")
@@ -74,18 +74,23 @@ def dag_runs(airflow, compiled) -> dict:
     """`dag.test()` of the recommendations training flow, the hostile flow, the fanout flow and
     a flow with a Spark step, in one process. Steps whose engine another issue proves are marked
     success by pattern (listed in docs/targets/airflow.md): here only `publish` (deploy -> BentoML).
+    The training flow's python steps run in the serving engine's interpreter ($MLC_STEP_PYTHON),
+    which holds scikit-learn and BentoML, as a deploy configures it.
     The Spark step really runs: SparkSubmitOperator calls the Spark engine's `spark-submit`
     (on PATH, master local[2] from the spark_default connection) on the step's launcher."""
     spark_python = SPARK_ENGINE / "bin" / "python"
-    if not spark_python.exists():
-        pytest.fail("the Spark engine environment is missing: run `bash scripts/engines.sh spark`")
+    for name, engine in (("spark", SPARK_ENGINE), ("serving", SERVING_ENGINE)):
+        if not (engine / "bin" / "python").exists():
+            pytest.fail(f"the {name} engine environment is missing: run `bash scripts/engines.sh {name}`")
     spark_cwd = airflow.work / "spark_step"
     train_cwd = airflow.work / "train"
     (train_cwd / "build").mkdir(parents=True)   # the announce step appends to build/releases.log
     plan = [
         {"name": "train", "folder": str(airflow.dags / "recommendations-local"), "dag_id": "train_ranker",
          "cwd": str(train_cwd), "sys_path": [str(PROJECTS["recommendations"])],
-         "env": {"RANKER_ARTIFACT_DIR": str(train_cwd / "artifacts")}, "mark_success": "publish"},
+         "env": {"RANKER_ARTIFACT_DIR": str(train_cwd / "artifacts"), "BENTOML_HOME": str(train_cwd / "bentoml"),
+                 "BENTOML_DO_NOT_TRACK": "True", "MLC_STEP_PYTHON": str(SERVING_ENGINE / "bin" / "python")},
+         "mark_success": "publish"},
         {"name": "hostile", "folder": str(airflow.dags / "hostile-local"), "dag_id": "hostile_flow",
          "cwd": str(airflow.work / "hostile")},
         {"name": "fanout", "folder": str(airflow.dags / "coverage-local"), "dag_id": "fanout",

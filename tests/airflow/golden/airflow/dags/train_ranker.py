@@ -40,12 +40,55 @@ def _mlc_bundle_file(path):
 def _mlc_python_step(module, function, mlc_env=None, **context):
     """A python step: imports `module` (the project root is on the workers' PYTHONPATH)
     and calls `function` with the run's context as keyword arguments, the step's `env`
-    set in this task's environment."""
+    set in this task's environment.
+
+    When $MLC_STEP_PYTHON names an interpreter (the deploy sets it to the environment that
+    holds the steps' libraries: a model's training needs the ML stack, which the scheduler's
+    environment lacks), the function runs there instead, with the context's plain values
+    (run_id, ds, params, ...), the folder holding the step's package on its PYTHONPATH;
+    what it returns comes back as JSON."""
+    import collections.abc
     import importlib
+    import importlib.util
+    import json
     import os
+    import pathlib
+    import subprocess
+    import tempfile
 
     os.environ.update(mlc_env or {})
-    return getattr(importlib.import_module(module), function)(**context)
+    python = os.environ.get("MLC_STEP_PYTHON")
+    if not python:
+        return getattr(importlib.import_module(module), function)(**context)
+
+    def mapping(value):
+        # Airflow's ParamsDict is a Mapping; its accessors (`var`, `conn`) are not, and
+        # reading an attribute of one looks a variable up
+        if isinstance(value, collections.abc.Mapping):
+            return dict(value)
+        raise TypeError(type(value).__name__)
+
+    plain = {}
+    for key, value in context.items():
+        try:
+            plain[key] = json.loads(json.dumps(value, default=mapping))
+        except (TypeError, ValueError):
+            continue
+    call = ("import importlib, json, pathlib, sys\n"
+            "spec = json.loads(pathlib.Path(sys.argv[3]).read_text())\n"
+            "value = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])(**spec)\n"
+            "pathlib.Path(sys.argv[4]).write_text(json.dumps(value))\n")
+    with tempfile.TemporaryDirectory(prefix="mlc-step-") as tmp:
+        spec, out = pathlib.Path(tmp, "context.json"), pathlib.Path(tmp, "result.json")
+        spec.write_text(json.dumps(plain))
+        # where this worker finds the step's code, and nothing else of this environment
+        found = importlib.util.find_spec(module.partition(".")[0])
+        top = (list(found.submodule_search_locations or []) or [found.origin]) if found else []
+        where = os.path.dirname(top[0]) if top and top[0] else ""
+        path = os.pathsep.join(p for p in [where, os.environ.get("PYTHONPATH", "")] if p)
+        subprocess.run([python, "-c", call, module, function, str(spec), str(out)], check=True,
+                       env={**os.environ, "PYTHONPATH": path})
+        return json.loads(out.read_text())
 
 
 def _mlc_deploy(model, service, push, **context):
