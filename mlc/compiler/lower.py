@@ -69,7 +69,7 @@ def _arg(a: A.Arg) -> ir.Expr:
 def type_spec(t: A.TypeRef) -> ir.TypeSpec:
     return ir.build(ir.TypeSpec, name=t.name, args=t.args, nullable=t.nullable,
                     element=type_spec(t.element) if t.element else None,
-                    fields=tuple(field(f) for f in t.fields), loc=loc(t.span))
+                    fields=tuple(field(f) for f in t.fields) if t.fields else (), loc=loc(t.span))
 
 
 def field(f: A.Field) -> ir.Field:
@@ -83,7 +83,7 @@ def _common(d: A.Decl, package: str | None) -> dict:
         "name": d.name.value, "package": package, "doc": m.doc,
         "owner": m.owner.value if m.owner else None,
         "tags": tuple(t.value for t in m.tags),
-        "tag_values": dict(sorted((k.value, v.value) for k, v in m.tag_values)),
+        "tag_values": dict(sorted((k.value, v.value) for k, v in m.tag_values)) if m.tag_values else {},
         "description": m.description.value if m.description else None,
         "loc": loc(d.span),
     }

@@ -25,6 +25,8 @@ from mlc.diagnostics import Label, did_you_mean, error
 
 # connector parameters may also be secrets (`credentials: secret?`)
 _CONNECTOR_TYPES = (*TYPE_NAMES, "secret")
+# the types with nothing inside to check: most fields, so they are passed over at once
+_PLAIN = frozenset(TYPE_NAMES) - {"enum", "struct"}
 
 
 def _check_type(ctx: Context, t: ir.TypeSpec, at: ir.Loc | None, names: tuple[str, ...] = TYPE_NAMES) -> None:
@@ -55,20 +57,21 @@ def _check_type(ctx: Context, t: ir.TypeSpec, at: ir.Loc | None, names: tuple[st
 
 def _check_types(ctx: Context) -> None:
     p = ctx.program
-    seen: set = set()  # a request source's fields are also in the `request` of each group naming it
+    shared = {f.loc for s in p.sources.values() if s.kind == "request" for f in s.schema_}
 
     def _fields(fields, names: tuple[str, ...] = TYPE_NAMES) -> None:
         for f in fields:
-            if f.loc is None or f.loc not in seen:
-                seen.add(f.loc)
-                _check_type(ctx, f.type, f.loc, names)
+            t = f.type
+            if t.name not in _PLAIN or t.args or t.fields or t.element is not None:
+                _check_type(ctx, t, f.loc, names)
 
     for src in p.sources.values():
         _fields(src.schema_)
     for ent in p.entities.values():
         _fields(ent.keys)
     for g in p.feature_groups.values():
-        _fields(g.request)
+        # a request source's fields are in the `request` of each group naming it: checked once, there
+        _fields([f for f in g.request if f.loc not in shared] if g.request_sources else g.request)
         for f in g.features:
             if f.type is not None:
                 _check_type(ctx, f.type, f.loc)
