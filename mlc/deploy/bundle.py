@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlc.compiler.driver import Result, check as check_program
+from mlc.compiler.driver import Result
+from mlc.compiler.driver import check as check_program
 from mlc.compiler.project import Project
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import TARGETS, Artifact, get

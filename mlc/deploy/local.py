@@ -32,6 +32,7 @@ from mlc.deploy import apply as appliers
 from mlc.deploy.apply import ApplyError, Release
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import REMOVE, Plan, diff
+from mlc.targets.layout import Layout
 
 RELEASES, CURRENT, RELEASE_JSON, MANIFEST = "releases", "current", "release.json", "manifest.json"
 
@@ -108,10 +109,12 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
 
     root = config.root
     return {"AIRFLOW_HOME": str(airflow_home(root)), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "MLC_BUNDLE": str(root / CURRENT), "MLC_FEAST_REPO": str(root / CURRENT / "feast"),
+            "MLC_BUNDLE": str(root / CURRENT), "MLC_FEAST_REPO": str(root / CURRENT / Layout.feast_repo()),
             "BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True",
             "MLC_ENGINES": str(config.engines), "MLC_PROJECT_ROOT": str(config.project_root),
-            "MLC_FEAST": str(config.engines / "serving" / "bin" / "feast")}
+            "MLC_FEAST": str(config.engines / "serving" / "bin" / "feast"),
+            # python steps (a model's training) run where the ML stack is
+            "MLC_STEP_PYTHON": str(config.engines / "serving" / "bin" / "python")}
 
 
 def _write_env(config: DeployConfig) -> None:

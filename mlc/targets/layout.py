@@ -90,8 +90,10 @@ class Layout:
         return "flink/runtime/mlc_flink_runtime.py"
 
     # feast ---------------------------------------------------------------------
-    def feast_repo(self) -> str:
-        """The Feast feature repository of the bundle's env (`feast -c` takes this folder)."""
+    @staticmethod
+    def feast_repo() -> str:
+        """The Feast feature repository of the bundle's env (`feast -c` takes this folder); the
+        same for every program, so a deploy finds it without the program."""
         return "feast"
 
     def feast_store_yaml(self) -> str:

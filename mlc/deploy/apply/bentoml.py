@@ -20,6 +20,7 @@ import subprocess
 from mlc.deploy import engines
 from mlc.deploy.apply import ApplyError, FileApplier, Release
 from mlc.deploy.plan import REMOVE, Change
+from mlc.targets.layout import Layout
 
 
 def _service(path: str) -> str:
@@ -56,7 +57,7 @@ class BentoApplier(FileApplier):
                 continue  # built before (a rollback and back): the store keeps it
             serving = serving or engines.require(release.config.engines, "serving", self.target)
             env = {**os.environ, "BENTOML_HOME": str(store(release)), "BENTOML_DO_NOT_TRACK": "True",
-                   "MLC_FEAST_REPO": str(release.folder / "feast"), "MLC_PROJECT_ROOT": str(release.config.project_root)}
+                   "MLC_FEAST_REPO": str(release.folder / Layout.feast_repo()), "MLC_PROJECT_ROOT": str(release.config.project_root)}
             done = subprocess.run([str(serving.folder / "bin" / "bentoml"), "build", "--version", digest, "-o", "tag", "."],
                                   cwd=folder, capture_output=True, text=True, env=env, check=False)
             if done.returncode != 0 and "could not be found locally" in done.stderr + done.stdout:

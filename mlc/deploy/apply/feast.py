@@ -23,6 +23,7 @@ from pathlib import Path
 from mlc.deploy import engines
 from mlc.deploy.apply import ApplyError, FileApplier, Release
 from mlc.deploy.plan import Change
+from mlc.targets.layout import Layout
 
 # run in the serving engine, like the runtimes shipped with bundles (hence templates/)
 WORKER = Path(__file__).resolve().parent.parent / "templates" / "feast_apply.py"
@@ -74,7 +75,7 @@ class FeastApplier(FileApplier):
         linked (the next deploy writes them), and links (the online store) recreated."""
         if release.previous is None:
             return
-        old = release.previous / "feast"
+        old = release.previous / Layout.feast_repo()
         for src in sorted(old.rglob("*")) if old.is_dir() else ():
             rel = src.relative_to(release.previous).as_posix()
             dst = release.folder / rel

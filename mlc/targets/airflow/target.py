@@ -785,8 +785,9 @@ class FlowLowering:
 
     def _materialize(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
         self.helpers.add("materialize")
-        group = self.program.feature_groups.get(str(arg.value)) if arg is not None else None
-        name = group.name if group else (arg.name if arg is not None else "")
+        key = str(arg.value) if arg is not None else ""
+        name = self.layout.feature_view_id(key) if key in self.program.feature_groups else \
+            (arg.name if arg is not None else "")
         repo = self.bundle_file(self.layout.feast_repo())
         call.static += [("python_callable", "_mlc_materialize"), ("op_args", f"[{py(name)}, {repo}]")]
         return "PythonOperator"
@@ -1056,7 +1057,7 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
         mat = names.get("step_materialize")
         tasks.append(Task(mat, "materialize", "PythonOperator", [
             ("task_id", '"materialize"'), ("python_callable", "_mlc_materialize"),
-            ("op_args", f"[{py(g.name)}, _mlc_bundle_file({py(repo)})]"),
+            ("op_args", f"[{py(layout.feature_view_id(key))}, _mlc_bundle_file({py(repo)})]"),
             ("doc_md", py(f"Copies `{g.name}` from the offline to the online store (Feast)."))]))
         edges.append((compute, mat))
         references.append(repo)

@@ -87,7 +87,6 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
         "restart": ({"restart-strategy.type": "none"} if local else
                     {"restart-strategy.type": "fixed-delay", "restart-strategy.fixed-delay.attempts": "3",
                      "restart-strategy.fixed-delay.delay": "10 s"}),
-        "push_source": f"{plan.group}_push",
         "sql": S.once(program, ("flink-sql", key), lambda: {
             "input": flink.input_sql(plan, "mlc_source"),
             "features": flink.features_sql(plan, "mlc_input"),
@@ -152,7 +151,8 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         spec = group_spec(program, env, key)
         where = source_line(program.feature_groups[key].loc)
         job(layout.flink_feature_job(key), "job.py.j2", "main", "flink-feature-job", key, spec=spec, loc=where)
-        pub_spec = {k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema", "push_source")}
+        pub_spec = {**{k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema")},
+                    "push_source": layout.push_source_id(key)}
         # the publisher pushes to the Feast feature server of the repository the bundle holds
         job(layout.flink_publisher(key), "publish.py.j2", "publish_main", "flink-publisher", key,
             references=(layout.feast_repo(),), spec=pub_spec, loc=where)

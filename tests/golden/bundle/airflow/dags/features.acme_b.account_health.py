@@ -63,7 +63,7 @@ with DAG(
     step_materialize = PythonOperator(
         task_id="materialize",
         python_callable=_mlc_materialize,
-        op_args=["account_health", _mlc_bundle_file("feast")],
+        op_args=["acme_b__account_health", _mlc_bundle_file("feast")],
         doc_md="Copies `account_health` from the offline to the online store (Feast).",
         outlets=[asset_features_account_health],
     )
