@@ -207,7 +207,8 @@ def test_feature_store_constructs_lower_to_the_ir(tmp_path: Path) -> None:
     hourly, fresh, odfv = (p.feature_groups[k] for k in ("demo.hourly", "demo.fresh", "demo.odfv"))
     assert (hourly.registered, hourly.ttl_ms, hourly.online, hourly.online_ttl_ms) == (True, 86_400_000, False, None)
     assert hourly.tag_values == {"feast.io/x": "y", "team": "driver_performance"}
-    assert hourly.features[0].description is None and p.entities["demo.driver"].keys[0].description == "the driver"
+    assert [f.description for f in hourly.features] == ["Conversion rate", None, None]
+    assert p.entities["demo.driver"].keys[0].description == "the driver"
     assert (fresh.registered, fresh.mode, fresh.online) == (True, "batch", False)
     assert odfv.mode == "request" and [f.name for f in odfv.request] == ["val_to_add", "val_to_add_2"]
     assert [r.target for r in odfv.request_sources] == ["demo.vals"]

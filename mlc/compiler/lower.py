@@ -373,8 +373,9 @@ class Lowering:
                 kinds.add(symbol.source_kind)
         mode = "stream" if "stream" in kinds else "batch" if d.sources else "request"
         features = [ir.build(ir.Feature, name=c.name.value, kind="column", type=type_spec(c.type),
-                                               agg=None, expr=None, window_ms=None, every_ms=None,
-                                               loc=loc(c.span)) for c in d.columns]
+                             agg=None, expr=None, window_ms=None, every_ms=None,
+                             description=c.description.value if c.description else None,
+                             loc=loc(c.span)) for c in d.columns]
         features += [_feature(x) for x in d.derived]
         features.sort(key=lambda f: (f.loc.line, f.loc.col))
         fresh = d.freshness
