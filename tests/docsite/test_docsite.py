@@ -190,6 +190,15 @@ def test_search_filters_and_addresses_in_the_maps_js(sites):
     assert {by_id[i]["kind"] for i in steps} == {"step", "flow"}
     assert all(by_id[i]["owner"] == "personalization" for i in steps if by_id[i]["kind"] == "step")
     assert got["facets"]["kind"][0] == "source" and "personalization" in got["facets"]["owner"]
+    # the parts a large map is laid out in: every node in one; the feature store's edges set apart
+    joined, apart = _probe(folder / "site.json", {"parts": [False, True]})["parts"]
+    for parts in (joined, apart):
+        assert sorted(i for part in parts for i in part) == sorted(by_id)
+    simple = nx.Graph([(e["source"], e["target"]) for e in site["edges"]])
+    simple.add_nodes_from(by_id)
+    assert sorted(map(sorted, nx.connected_components(simple))) == sorted(joined)
+    simple.remove_nodes_from([i for i, n in by_id.items() if n["kind"] == "store"])
+    assert sorted([*map(sorted, nx.connected_components(simple)), ["store:offline", "store:online"]]) == sorted(apart)
     nothing = {"node": None, "path": [], "search": None, "filters": {}}
     assert got["address"] == [{**nothing, "node": "model:netflix.recs.ranker"},
                               {**nothing, "path": ["source:a", "step:f/s"]}, nothing,

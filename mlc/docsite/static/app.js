@@ -84,7 +84,8 @@
     {selector: ".onpath", style: {"border-color": "#f59e0b", "border-width": 6, "line-color": "#f59e0b",
       "target-arrow-color": "#f59e0b", "width": 4, "opacity": 1}},
     {selector: ".chosen", style: {"border-color": "#000000", "border-width": 6, "opacity": 1}},
-    {selector: ".hidden, .pending", style: {"display": "none"}}
+    {selector: ".pending", style: {"visibility": "hidden"}},  // laid out soon: sized, not drawn
+    {selector: ".hidden", style: {"display": "none"}}
   ];
 
   var LARGE = 1500;  // nodes: above this, the map is laid out in parts (core.parts) and drawn lighter
@@ -94,8 +95,9 @@
     container: document.getElementById("map"), elements: elements(), style: STYLE,
     minZoom: 0.02, maxZoom: 4, boxSelectionEnabled: false, textureOnViewport: large, hideEdgesOnViewport: large
   });
-  if (large) {
-    cy.style().selector("node").style("min-zoomed-font-size", 8).update();
+  if (large) {  // labels only when readable; the many edges into the feature store faint
+    cy.style().selector("node").style("min-zoomed-font-size", 8)
+      .selector(".e-online, .e-offline").style("opacity", 0.12).update();
   }
 
   /* Lays out each part left to right with dagre and packs the parts in rows, largest first; then
@@ -118,7 +120,7 @@
       });
       nodes.union(edges).layout({name: "dagre", rankDir: "LR", nodeSep: 18, rankSep: 60, edgeSep: 8,
                                  fit: false, animate: false}).run();
-      var box = nodes.boundingBox();
+      var box = extent(nodes);
       rowWidth = Math.max(rowWidth, box.w);
       if (x > 0 && x + box.w > rowWidth) {
         x = 0;
@@ -134,13 +136,29 @@
       rowHeight = Math.max(rowHeight, box.h);
       return nodes;
     }
+    /* The box around a part's nodes, from their positions and sizes (cytoscape's own bounding
+     * box is empty for nodes not displayed yet); room for a flow's frame and title around. */
+    function extent(nodes) {
+      var b = {x1: Infinity, y1: Infinity, x2: -Infinity, y2: -Infinity};
+      nodes.forEach(function (n) {
+        if (n.isParent()) { return; }
+        var at = n.position(), w = n.data("w") / 2 + 30, h = n.data("h") / 2 + 30;
+        b.x1 = Math.min(b.x1, at.x - w);
+        b.y1 = Math.min(b.y1, at.y - h);
+        b.x2 = Math.max(b.x2, at.x + w);
+        b.y2 = Math.max(b.y2, at.y + h);
+      });
+      b.w = b.x2 - b.x1;
+      b.h = b.y2 - b.y1;
+      return b;
+    }
     function slice() {
       var start = window.performance.now(), shown = cy.collection();
       cy.batch(function () {
         while (next < groups.length && (!large || window.performance.now() - start < 50)) {
           shown = shown.union(place(groups[next++]));
         }
-        shown.removeClass("pending");
+        shown.union(shown.edgesWith(cy.nodes().not(".pending"))).union(shown.edgesWith(shown)).removeClass("pending");
       });
       if (next === 1 || next === groups.length) {
         cy.fit(cy.nodes().not(".pending"), 20);
@@ -155,7 +173,7 @@
       }
     }
     if (large) {
-      cy.nodes().addClass("pending");
+      cy.elements().addClass("pending");
     }
     slice();
   }

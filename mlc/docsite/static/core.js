@@ -139,7 +139,7 @@
 
   /* The parts of the map laid out one by one: node ids grouped by the edges between them (a
    * step with its flow). With `apart`, edges into the feature store do not join groups, and the
-   * stores are a group of their own: on a large program, one layout of everything joined through
+   * store's sides a group of their own: on a large program, one layout of everything joined through
    * the store would take minutes; parts of tens of nodes take milliseconds each. Largest first. */
   function parts(site, apart) {
     var ix = index(site), root = {};
@@ -150,7 +150,14 @@
       }
       return a;
     }
+    var store = null;
     site.nodes.forEach(function (n) { root[n.id] = n.id; });
+    site.nodes.forEach(function (n) {
+      if (apart && n.kind === "store") {  // the store's sides are drawn in one box
+        store = store === null ? n.id : store;
+        root[find(n.id)] = find(store);
+      }
+    });
     site.edges.forEach(function (e) {
       if (apart && (ix.byId[e.source].kind === "store" || ix.byId[e.target].kind === "store")) {
         return;
