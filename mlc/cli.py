@@ -723,6 +723,105 @@ def doctor_cmd(engines: str | None) -> None:
     sys.exit(EXIT_FINDINGS if todo or not java else EXIT_CLEAN)
 
 
+def _conf_pairs(pairs, what: str) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise click.UsageError(f"{what} `{pair}`: write KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _deployed(paths, env_name: str, to: str | None):
+    from mlc.run.deployed import RunError, find
+
+    project = _load(paths).rooted()
+    try:
+        return find(project.root, project.config, env_name, to)
+    except RunError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_FINDINGS)
+
+
+@main.command("run")
+@click.argument("flow")
+@_paths_argument
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env to run in.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE", help="A parameter of the run (repeatable).")
+def run_cmd(flow: str, paths, env_name: str, to: str | None, conf) -> None:
+    """Run FLOW of the deployed local release (`features.NAME`: a feature group's DAG):
+    dag.test() in the Airflow engine, each step shown as it starts and ends (docs/run.md).
+    Exit 0: the run succeeded, 1: a step failed or nothing is deployed."""
+    from mlc.run import display
+    from mlc.run.deployed import RunError
+    from mlc.run.flow import run as run_flow
+
+    params = _conf_pairs(conf, "--conf")
+    deployed = _deployed(paths, env_name, to)
+    click.echo(f"mlc run {flow}: release {deployed.release} of env `{env_name}` ({deployed.config.root})")
+    try:
+        outcome = run_flow(deployed, flow, params, display.progress(click.echo))
+    except RunError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_FINDINGS)
+    click.echo(display.summary(outcome))
+    sys.exit(EXIT_CLEAN if outcome.ok else EXIT_FINDINGS)
+
+
+@main.command("serve")
+@click.argument("model")
+@_paths_argument
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env to serve from.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@click.option("--port", "port", type=int, help="The port on 127.0.0.1 (default: a free one).")
+def serve_cmd(model: str, paths, env_name: str, to: str | None, port: int | None) -> None:
+    """Serve MODEL's deployed BentoML service on 127.0.0.1 until Ctrl-C (docs/run.md)."""
+    from mlc.run.deployed import RunError
+    from mlc.run.serve import serve
+
+    deployed = _deployed(paths, env_name, to)
+    try:
+        code = serve(deployed, model, port, lambda url: click.echo(
+            f"serving {model} (release {deployed.release}) at {url}; predict: mlc predict {model} KEY=VALUE ...; "
+            "Ctrl-C stops", err=True))
+    except RunError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN if code in (0, -15) else EXIT_FINDINGS)
+
+
+@main.command("predict")
+@click.argument("model")
+@click.argument("inputs", nargs=-1)
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env being served.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@click.option("--project", "project", type=click.Path(), help="The project folder (default: the current one).")
+@click.option("--url", "url", help="The server's URL (default: the one `mlc serve MODEL` recorded).")
+@click.option("--wait", "wait", type=float, default=0.0, help="Seconds to wait for a server that is starting.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+def predict_cmd(model: str, inputs, env_name: str, to: str | None, project: str | None, url: str | None,
+                wait: float, as_json: bool) -> None:
+    """One prediction of the served MODEL: INPUTS are key=text or key:=JSON (a number).
+    Prints score, confidence, path (model or fallback) and reason."""
+    import json
+
+    from mlc.run.deployed import RunError
+    from mlc.run.serve import parse_inputs, predict
+
+    deployed = _deployed((project,) if project else (), env_name, to)
+    try:
+        status, answer = predict(deployed, model, parse_inputs(list(inputs)), url, wait)
+    except RunError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_FINDINGS)
+    if as_json or status != 200 or not isinstance(answer, dict):
+        click.echo(json.dumps(answer, indent=1, sort_keys=True))
+        sys.exit(EXIT_CLEAN if status == 200 else EXIT_FINDINGS)
+    click.echo("  ".join(f"{k}={answer[k]}" for k in sorted(answer)))
+
+
 def run() -> None:
     """Entry point that turns an internal failure into exit code 2 with a short report."""
     # A short-lived process: the cyclic GC would only re-scan the compiler's acyclic objects.

@@ -1,0 +1,145 @@
+"""`mlc serve MODEL --env local`: the deployed BentoML service of a model, `bentoml serve` from
+the serving engine on 127.0.0.1, with deploy.env's variables (the model store, the feature
+repository); `mlc predict MODEL k=v ...`: one request to it.
+
+A running server is recorded in `ROOT/serve/MODEL.json` (its URL and pid), which `mlc predict`
+reads; the server's output goes to `ROOT/serve/MODEL.log`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from mlc.run.deployed import Deployed, RunError
+
+READY_WITHIN = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_folder(deployed: Deployed, model: str) -> Path:
+    services = {Path(a["path"]).parent.name: a for a in deployed.artifacts("bentoml-service")}
+    if model not in services:
+        from mlc.diagnostics import did_you_mean
+
+        hint = did_you_mean(model, sorted(services)) or ""
+        raise RunError(f"no served model `{model}` in release {deployed.release} "
+                       f"(served: {', '.join(sorted(services)) or 'none'}) {hint}".strip())
+    return deployed.bundle / Path(services[model]["path"]).parent
+
+
+def record(deployed: Deployed, model: str) -> Path:
+    return deployed.config.root / "serve" / f"{model}.json"
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=2) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def serve(deployed: Deployed, model: str, port: int | None, on_ready: Callable[[str], None]) -> int:
+    """Serves `model` until the server exits or this process is stopped (SIGINT/SIGTERM stop
+    the server's whole process group: its workers too). Returns the exit status."""
+    folder = service_folder(deployed, model)
+    bentoml = deployed.engine("serving", "bentoml")
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = record(deployed, model).with_suffix(".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(bentoml), "serve", "service:Service", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=folder, env=deployed.process_env(), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    # SIGTERM (a script stopping `mlc serve &`) unwinds like Ctrl-C: the server is stopped below
+    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        deadline = time.monotonic() + READY_WITHIN
+        while not _ready(url):
+            # a service whose set-up raised keeps the server up, restarting its worker: stop at once
+            if proc.poll() is not None or "Traceback (most recent call last)" in log.read_text(errors="replace"):
+                raise RunError(f"bentoml serve of `{model}` failed:\n" + _tail(log),
+                               help="has the model been trained? mlc run the flow that produces it")
+            if time.monotonic() > deadline:
+                raise RunError(f"bentoml serve of `{model}` not ready in {READY_WITHIN:.0f}s:\n" + _tail(log))
+            time.sleep(0.3)
+        record(deployed, model).write_text(json.dumps({"url": url, "pid": os.getpid(), "log": str(log)}))
+        on_ready(url)
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop()
+        record(deployed, model).unlink(missing_ok=True)
+        signal.signal(signal.SIGTERM, old)
+
+
+def _tail(log: Path, lines: int = 30) -> str:
+    return "\n".join("  | " + line for line in log.read_text(errors="replace").rstrip().splitlines()[-lines:])
+
+
+def parse_inputs(pairs: list[str]) -> dict:
+    """`key=text` is a string, `key:=JSON` a number, boolean or other JSON value (as httpie)."""
+    inputs: dict = {}
+    for pair in pairs:
+        key, eq, raw = pair.partition("=")
+        if not eq or not key.rstrip(":"):
+            raise RunError(f"`{pair}`: write key=text or key:=JSON")
+        if key.endswith(":"):
+            try:
+                inputs[key[:-1]] = json.loads(raw)
+            except ValueError as e:
+                raise RunError(f"`{pair}`: {raw!r} is not JSON",
+                               help="write key:=42 for a number, key=text for text") from e
+        else:
+            inputs[key] = raw
+    return inputs
+
+
+def predict(deployed: Deployed, model: str, inputs: dict, url: str | None = None,
+            wait: float = 0.0) -> tuple[int, object]:
+    """Posts one request to the running server of `model` (or `url`); waits up to `wait`
+    seconds for a server that is starting. Returns (HTTP status, answer)."""
+    deadline = time.monotonic() + wait
+    while url is None:
+        try:
+            url = json.loads(record(deployed, model).read_text())["url"]
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise RunError(f"`{model}` is not being served", help=f"start it: mlc serve {model} --env "
+                               f"{deployed.config.env}") from None
+            time.sleep(0.5)
+    body = json.dumps({"inputs": inputs}).encode()
+    request = urllib.request.Request(url + "/predict", body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+    except OSError as e:
+        raise RunError(f"cannot reach `{model}` at {url}: {e}") from e
