@@ -756,13 +756,13 @@ def run_cmd(flow: str, paths, env_name: str, to: str | None, conf) -> None:
     Exit 0: the run succeeded, 1: a step failed or nothing is deployed."""
     from mlc.run import display
     from mlc.run.deployed import RunError
-    from mlc.run.flow import run as run_flow
+    from mlc.run.flow import run_named
 
     params = _conf_pairs(conf, "--conf")
     deployed = _deployed(paths, env_name, to)
     click.echo(f"mlc run {flow}: release {deployed.release} of env `{env_name}` ({deployed.config.root})")
     try:
-        outcome = run_flow(deployed, flow, params, display.progress(click.echo))
+        outcome = run_named(deployed, flow, params, display.progress(click.echo))
     except RunError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_FINDINGS)
@@ -819,7 +819,9 @@ def predict_cmd(model: str, inputs, env_name: str, to: str | None, project: str 
     if as_json or status != 200 or not isinstance(answer, dict):
         click.echo(json.dumps(answer, indent=1, sort_keys=True))
         sys.exit(EXIT_CLEAN if status == 200 else EXIT_FINDINGS)
-    click.echo("  ".join(f"{k}={answer[k]}" for k in sorted(answer)))
+    from mlc.run.serve import render
+
+    click.echo(render(answer))
 
 
 def run() -> None:

@@ -27,8 +27,8 @@ def transactions(now: datetime) -> list[dict]:
                      "amount_cents": amount, "country": country, "channel": channel, "status": status,
                      "ts": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
 
-    txn("c-quiet", 50, 1250, "m-bakery")
-    txn("c-quiet", 20, 4300, "m-bakery")
+    txn("c-quiet", 50, 120, "m-bakery")
+    txn("c-quiet", 20, 430, "m-bakery")
     for i in range(40):
         for _ in range(rng.randint(1, 4)):
             txn(f"c-{i}", rng.uniform(1, 59), rng.randint(100, 20_000), f"m-{rng.randint(0, 30)}",

@@ -17,9 +17,9 @@ def _duration(step: Step) -> str:
 def progress(echo: Callable[[str], None]) -> Callable[[str, Step], None]:
     def show(event: str, step: Step) -> None:
         if event == "start":
-            echo(f"  .. {step.task:<24} running")
+            echo(f"  .. {step.task:<28} running")
         else:
-            echo(f"  {MARK.get(step.state, '??')} {step.task:<24} {step.state:<16} {_duration(step)}")
+            echo(f"  {MARK.get(step.state, '??')} {step.task:<28} {step.state:<16} {_duration(step)}")
     return show
 
 

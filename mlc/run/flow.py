@@ -133,3 +133,19 @@ def run(deployed: Deployed, name: str, conf: dict[str, str],
         outcome.error = f"the Airflow engine exited with {code}:\n" + "\n".join(
             log.read_text(errors="replace").rstrip().splitlines()[-TAIL_LINES:])
     return outcome
+
+
+def run_named(deployed: Deployed, name: str, conf: dict[str, str],
+              show: Callable[[str, Step], None] = lambda event, step: None) -> Outcome:
+    """`features.NAME` of a group without a DAG is its backfill (`features.py`); any other
+    name, the DAG of that flow or group."""
+    if name.startswith(FEATURES):
+        from mlc.run import features
+
+        group = name.removeprefix(FEATURES)
+        has_dag = any(group in (Path(a["path"]).stem, (a.get("source") or {}).get("name", "").rsplit(".", 1)[-1])
+                      for a in deployed.artifacts("airflow-dag"))
+        job = None if has_dag else features.spark_job(deployed, group)
+        if job:
+            return features.run(deployed, group, job, show)
+    return run(deployed, name, conf, show)

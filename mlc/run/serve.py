@@ -143,3 +143,16 @@ def predict(deployed: Deployed, model: str, inputs: dict, url: str | None = None
         return e.code, json.loads(e.read() or b"null")
     except OSError as e:
         raise RunError(f"cannot reach `{model}` at {url}: {e}") from e
+
+
+def render(answer: dict) -> str:
+    """One line: the path (model or fallback) and reason first, then the output, the
+    confidence and who answered; `detail` (why the fallback answered) on its own line."""
+    first = ["path", "reason"]
+    rest = [k for k in sorted(answer) if k not in first and k != "detail" and answer[k] is not None]
+
+    def value(v: object) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    line = "  ".join(f"{k}={value(answer[k])}" for k in first + rest if k in answer)
+    return line + (f"\n  detail: {answer['detail']}" if answer.get("detail") else "")
