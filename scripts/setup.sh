@@ -21,3 +21,9 @@ if ! command -v dot >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ 
     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }) \
     || echo "setup: could not install graphviz; mlc graph --format svg will not work" >&2
 fi
+# Chromium runs the docs site's map in tests/docsite/test_browser.py; a Debian package too.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  (apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }) \
+    || echo "setup: could not install chromium; tests/docsite/test_browser.py will not run" >&2
+fi
