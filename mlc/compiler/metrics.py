@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlc.compiler import ir
+from mlc.targets.memo import once
 
 PREDICTIONS = "mlc_model_predictions_total"
 FALLBACKS = "mlc_model_fallbacks_total"
@@ -47,11 +48,18 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 def latency_objectives_ms(program: ir.Program, model_key: str) -> list[int]:
     """The thresholds (ms) of every latency objective about `model_key`, sorted."""
+    return sorted(once(program, ("latency-objectives",), lambda: _latency_objectives(program)).get(model_key, ()))
+
+
+def _latency_objectives(program: ir.Program) -> dict[str, set[int]]:
+    """Every model's latency thresholds, from one pass over the objectives (not one per model)."""
     from mlc.compiler.checks.objectives import objectives
 
-    return sorted({o.value.value for o in objectives(program)
-                   if o.kind == "latency" and o.target == model_key
-                   and o.value.op == "lit" and o.value.kind == "duration"})
+    found: dict[str, set[int]] = {}
+    for o in objectives(program):
+        if o.kind == "latency" and o.value.op == "lit" and o.value.kind == "duration":
+            found.setdefault(o.target, set()).add(o.value.value)
+    return found
 
 
 def latency_buckets(program: ir.Program, model_key: str) -> list[float]:
