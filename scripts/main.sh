@@ -14,14 +14,14 @@ if ! "$mlc" doctor >/dev/null; then
   bash scripts/engines.sh airflow spark serving   # flink: the stream job is not run here
 fi
 
+# MLC_MAIN_EXAMPLES: the examples to check and compile (default: every one); the fraud
+# platform below runs either way, and a failed example makes the exit status 1 at the end
 status=0
-for project in examples/*/; do
-  name=$(basename "$project")
+for name in ${MLC_MAIN_EXAMPLES:-$(ls examples)}; do
   echo "== $name: check, compile into $build/$name/"
-  (cd "$project" && "$mlc" check) || status=1
-  (cd "$project" && "$mlc" compile --env local --out "$build/$name" --emit ir) || status=1
+  (cd "examples/$name" && "$mlc" check) || status=1
+  (cd "examples/$name" && "$mlc" compile --env local --out "$build/$name" --emit ir) || status=1
 done
-[[ $status == 0 ]] || exit $status
 
 # The fraud platform runs from a copy of the example (its local env reads and writes data/
 # and build/ under the project); the deploy folder is kept apart so a second run is warm.
@@ -48,3 +48,4 @@ echo "-- a card with a quiet last hour (card_id=c-quiet, 1.50 at a point of sale
 predict card_id=c-quiet amount_cents:=150 channel=pos
 echo "-- a card the platform has never seen (no features: the rules answer):"
 predict card_id=c-new amount_cents:=150 channel=online
+exit $status
