@@ -762,7 +762,7 @@ def run_cmd(flow: str, paths, env_name: str, to: str | None, conf) -> None:
     deployed = _deployed(paths, env_name, to)
     click.echo(f"mlc run {flow}: release {deployed.release} of env `{env_name}` ({deployed.config.root})")
     try:
-        outcome = run_named(deployed, flow, params, display.progress(click.echo))
+        outcome = run_named(deployed, flow, params, display.progress(click.echo, sys.stdout.isatty()))
     except RunError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_FINDINGS)

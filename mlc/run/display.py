@@ -14,12 +14,15 @@ def _duration(step: Step) -> str:
     return "" if step.seconds is None else f"{step.seconds:.1f}s"
 
 
-def progress(echo: Callable[[str], None]) -> Callable[[str, Step], None]:
+def progress(echo: Callable[..., None], live: bool = False) -> Callable[[str, Step], None]:
+    """Prints each task's start and end; `live` (a terminal): the start line is replaced by
+    the end line, one line per task."""
     def show(event: str, step: Step) -> None:
         if event == "start":
-            echo(f"  .. {step.task:<28} running")
+            echo(f"  .. {step.task:<28} running", nl=not live)
         else:
-            echo(f"  {MARK.get(step.state, '??')} {step.task:<28} {step.state:<16} {_duration(step)}")
+            end = f"  {MARK.get(step.state, '??')} {step.task:<28} {step.state:<16} {_duration(step)}"
+            echo(("\r\033[K" if live else "") + end)
     return show
 
 
