@@ -47,7 +47,16 @@ class Deployed:
         project root on PYTHONPATH (the steps' packages live there)."""
         root = str(self.config.project_root)
         path = os.pathsep.join(p for p in [root, os.environ.get("PYTHONPATH", "")] if p)
-        return {**os.environ, **self.env, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "FEAST_USAGE": "False"}
+        env = {**os.environ, **self.env, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "FEAST_USAGE": "False"}
+        spark = Path(env.get("MLC_ENGINES", str(self.config.engines))) / "spark" / "bin"
+        if (spark / "spark-submit").is_file():
+            # a DAG's Spark task calls `spark-submit` (last on PATH: it must not shadow python),
+            # which runs the job with the Spark engine's python
+            env["PATH"] = os.pathsep.join([env.get("PATH", ""), str(spark)])
+            env.setdefault("PYSPARK_PYTHON", str(spark / "python"))
+            # the embedded Spark: a local master (the operator's own default is yarn)
+            env.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", '{"conn_type": "spark", "host": "local[2]"}')
+        return env
 
     def artifacts(self, kind: str) -> list[dict]:
         return [a for a in self.manifest.get("artifacts", []) if a.get("kind") == kind]

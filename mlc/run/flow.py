@@ -46,7 +46,7 @@ class Outcome:
         return self.state == "success" and not self.error
 
     def failed(self) -> list[Step]:
-        return [s for s in self.steps if s.state in ("failed", "upstream_failed", "running")]
+        return [s for s in self.steps if s.state in ("failed", "running")]
 
     def tail(self, step: Step, lines: int = TAIL_LINES) -> str:
         if self.log is None:
