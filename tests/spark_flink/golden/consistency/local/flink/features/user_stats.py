@@ -72,7 +72,6 @@ SPEC = {
     "watermark_interval_ms": 0,
     "parallelism": 1,
     "restart": {"restart-strategy.type": "none"},
-    "push_source": "user_stats_push",
     "sql": {
         "input": "SELECT * FROM `mlc_source` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `user_id`, `window_end` AS `event_timestamp`, COUNT(*) AS `n_10m`, COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `avg_5m`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' MINUTE, INTERVAL '10' MINUTE))\nGROUP BY `user_id`, `window_start`, `window_end`",

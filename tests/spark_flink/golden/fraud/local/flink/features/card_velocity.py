@@ -73,7 +73,6 @@ SPEC = {
     "watermark_interval_ms": 0,
     "parallelism": 1,
     "restart": {"restart-strategy.type": "none"},
-    "push_source": "card_velocity_push",
     "sql": {
         "input": "SELECT * FROM `mlc_source` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `card_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER (WHERE `__mlc_et` >= window_end - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS `merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER (WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '1' MINUTE, INTERVAL '1' HOUR))\nGROUP BY `card_id`, `window_start`, `window_end`",

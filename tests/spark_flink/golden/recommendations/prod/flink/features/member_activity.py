@@ -76,7 +76,6 @@ SPEC = {
         "restart-strategy.fixed-delay.attempts": "3",
         "restart-strategy.fixed-delay.delay": "10 s",
     },
-    "push_source": "member_activity_push",
     "sql": {
         "input": "SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `member_id`, `window_end` AS `event_timestamp`, COUNT(*) FILTER (WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE ((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\nFROM TABLE(HOP(TABLE `mlc_input`, DESCRIPTOR(`__mlc_et`), INTERVAL '5' MINUTE, INTERVAL '1' HOUR))\nGROUP BY `member_id`, `window_start`, `window_end`",
