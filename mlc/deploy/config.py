@@ -3,7 +3,8 @@ process environment — never from a path written into a compiled file.
 
 ```toml
 [deploy.local]            # the embedded default: a release folder on this machine
-root = ".mlc/deploy/local"   # relative to the project root
+root = "deploy/local"        # relative to the project root (not a hidden folder: bentoml
+                             # refuses to build from one)
 keep = 5                     # releases kept for --rollback
 engines = "/path/.engines"   # the engine environments (else $MLC_ENGINES, else mlc's own .engines)
 
@@ -71,6 +72,8 @@ def _parse_s3(url: str) -> tuple[str, str]:
 
 def load(project_root: Path, config: dict, env: str, to: str | None = None) -> DeployConfig:
     """The deploy settings of `env` (`[deploy.ENV]` of mlc.toml), with `--to` applied."""
+    # absolute: deploy.env's MLC_PROJECT_ROOT is read from other folders (Feast's repository)
+    project_root = project_root.resolve()
     section = config.get("deploy", {})
     if not isinstance(section, dict):
         raise ConfigError("`deploy` in mlc.toml must be a table of envs ([deploy.local], [deploy.prod])")
@@ -105,7 +108,7 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
     if kind == "local":
         if to is not None and to.startswith("s3://"):
             raise ConfigError(f"--to {to}: env `{env}` deploys locally; give a folder")
-        root = Path(to) if to is not None else Path(settings.get("root", f".mlc/deploy/{env}"))
+        root = Path(to) if to is not None else Path(settings.get("root", f"deploy/{env}"))
         if not root.is_absolute():
             root = (Path.cwd() if to is not None else project_root) / root
         return DeployConfig(env, "local", project_root, root=root.resolve(), keep=keep, engines=engines_root(settings))

@@ -1,7 +1,7 @@
 """The local deploy: versioned release folders and a `current` pointer switched last.
 
 ```
-ROOT/                    ([deploy.local] root, default PROJECT/.mlc/deploy/local)
+ROOT/                    ([deploy.local] root, default PROJECT/deploy/local)
   releases/000001/       a whole bundle (the paths of `mlc compile --out`), its
   releases/000002/         manifest.json and release.json (id, previous, what each applier kept)
   current -> releases/000002

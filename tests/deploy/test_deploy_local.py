@@ -171,3 +171,15 @@ def test_a_damaged_release_and_a_dead_deploy_s_leftovers(deployed) -> None:
     assert e.value.target == "spark" and e.value.artifact == CHANGED["spark"] and "by hand" in e.value.help
     assert not left.exists() and _release(root) == "000001"
     assert [p.name for p in (root / "releases").iterdir()] == ["000001"]
+
+
+def test_the_default_root_is_visible_and_the_project_root_absolute(tmp_path: Path, monkeypatch) -> None:
+    """bentoml refuses to build from a hidden folder, so the default root has no dotted part; a
+    project given as `.` is recorded absolute (Feast reads MLC_PROJECT_ROOT from its own folder)."""
+    from mlc.deploy.config import load
+
+    monkeypatch.chdir(tmp_path)
+    config = load(Path("."), {}, "local")
+    assert config.root == tmp_path.resolve() / "deploy" / "local"
+    assert not any(part.startswith(".") for part in config.root.relative_to(tmp_path.resolve()).parts)
+    assert config.project_root == tmp_path.resolve() and config.project_root.is_absolute()
