@@ -115,8 +115,9 @@ def test_division_is_float_and_missing_on_zero():
 
 
 def test_enum_members_are_strings_and_values_are_literals():
-    scope = X.Scope({"device": ("device", "string")}, {"tv"})
-    e = ir.Expr(op="binop", name="==", args=(ir.Expr(op="ref", name="device"), ir.Expr(op="ref", name="tv")))
+    scope = X.Scope({"device": ("device", "string")})
+    tv = ir.Expr(op="ref", name="tv", target="enum:tv", type="enum")  # as `mlc.compiler.references` resolves it
+    e = ir.Expr(op="binop", name="==", args=(ir.Expr(op="ref", name="device"), tv))
     assert X.output(e, scope, "bool")[0] == 'inputs["device"].eq("tv").astype("bool")'
     evil = ir.Expr(op="binop", name="==", args=(
         ir.Expr(op="ref", name="device"), ir.Expr(op="lit", kind="string", value='"]); import os; ("')))

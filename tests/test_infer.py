@@ -19,8 +19,9 @@ def _lit(kind: str, value, text: str | None = None) -> ir.Expr:
     return ir.Expr(op="lit", kind=kind, value=value, text=text)
 
 
-def _ref(name: str) -> ir.Expr:
-    return ir.Expr(op="ref", name=name)
+def _ref(name: str, target: str | None = None) -> ir.Expr:
+    """A ref as `mlc.compiler.references` leaves it (the backends read its target)."""
+    return ir.Expr(op="ref", name=name, target=target)
 
 
 def _bin(op: str, *args: ir.Expr) -> ir.Expr:
@@ -87,12 +88,13 @@ def test_a_duration_compares_with_durations(tmp_path: Path, when: str, ok: bool)
 
 def test_a_duration_parameter_is_read_as_milliseconds_at_run_time() -> None:
     scope = X.Scope({"window": ir.TypeSpec(name="duration")})
-    e = _bin("==", _ref("window"), _lit("duration", 5_400_000, "1h30m"))
+    window = _ref("window", "param:window")
+    e = _bin("==", window, _lit("duration", 5_400_000, "1h30m"))
     code = X.code(e, scope)
     for text, want in (("1h30m", True), ("90m", True), ("5400s", True), ("5400000ms", True), ("1h", False)):
         assert eval(code, {"params": {"window": text}}) is want, (text, code)
     # passed whole, it is the text the run was given
-    assert X.code(_ref("window"), scope) == 'params["window"]'
+    assert X.code(window, scope) == 'params["window"]'
     # Airflow's templates cannot read the text as milliseconds
     assert X.check(e, X.Scope(scope.params)) is None
     with pytest.raises(X.Unsupported):
@@ -109,10 +111,10 @@ def test_percentages_are_fractions_in_both_backends() -> None:
 
 
 def test_the_sql_targets_type_with_the_same_inferrer() -> None:
-    scope = S.Scope({"a": "int", "b": "float", "s": "string"}, {"view"})
+    scope = S.Scope({"a": "int", "b": "float", "s": "string"})
     assert scope.type_of(_bin("+", _ref("a"), _ref("a"))) == "int"
     assert scope.type_of(_bin("/", _ref("a"), _ref("a"))) == "float"
-    assert scope.type_of(_ref("view")) == "string"            # an enum value is held as text
+    assert scope.type_of(_ref("view", "enum:view")) == "string"            # an enum value is held as text
     assert scope.type_of(_lit("duration", 1000, "1s")) == "int"  # a duration as milliseconds
     assert scope.type_of(_bin("+", _ref("a"), _ref("s"))) is None  # E0303 at check time
     assert scope.type_of(ir.Expr(op="call", name="length", args=(_ref("s"),))) == "int"

@@ -119,7 +119,10 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         and _unchanged(units, previous, cache)
     if reused:
         findings = list(previous.findings)
-        result._build = lambda: _resolved(_assemble(units, Resolver(result.summaries), cache)[0])[0]
+        def build() -> ir.Program:
+            resolver = Resolver(result.summaries)
+            return _resolved(_assemble(units, resolver, cache)[0], resolver)[0]
+        result._build = build
     else:
         from mlc.compiler.checks import run_checks
 
@@ -129,7 +132,7 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         result._program, lowered = _assemble(units, resolver, cache)
         findings += lowered
         findings += run_checks(result._program, resolver)
-        result._program, unbound = _resolved(result._program)
+        result._program, unbound = _resolved(result._program, resolver)
         findings += unbound
         if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
             findings += validate(result)
@@ -141,11 +144,15 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
     return result
 
 
-def _resolved(program: ir.Program) -> tuple[ir.Program, list[Diagnostic]]:
-    """The program with its envs resolved (where each source and store is, per env), and
-    what could not be resolved."""
+def _resolved(program: ir.Program, resolver: Resolver | None = None) -> tuple[ir.Program, list[Diagnostic]]:
+    """The program with its expressions' names resolved (`mlc.compiler.references`; a
+    `group.feature` by the files' imports when given the `resolver`, else by package) and its
+    envs (where each source and store is, per env), and what could not be resolved."""
+    from mlc.compiler import references
     from mlc.compiler.bindings import environments
 
+    find = references.group_finder(resolver) if resolver is not None else references.by_package(program)
+    program = references.annotate(program, find)
     envs, diags = environments(program)
     return program.model_copy(update={"environments": envs}), diags
 

@@ -46,6 +46,17 @@ class Expr(Node):
         | binop (name: operator, args: two or more, the operator applied left to right:
           `a - b - c` is one node, ((a - b) - c); comparisons and `in` have two)
         | unop (name: `not` or `-`, args[0]) | secret (value: the secret's name)
+
+    On a `ref`, `target` and `type` say what the name means and its type (an
+    `mlc.compiler.infer` type name), set once by `mlc.compiler.references` after assembly;
+    None on other nodes, and on a ref whose name means nothing there (a check reports it).
+    target: `column:<source key>.<col>` (a column of the group's source) |
+        `feature:<group key>.<feature>` (another group's feature, or in an aggregating group
+        an earlier feature of its own) | `request:<group or request-source key>.<field>` |
+        `enum:<member>` | `param:<name>` | `run:<field>` (`run.id` -> `run:id`) |
+        `foreach:<var>` | `trigger:<field>` | `metric:<name>` (a step's metric, in a gate or
+        an emits payload) | `model:<model key>.<name>` (`confidence`, `unavailable` or the
+        output, in a fallback's `when`)
     """
 
     op: Literal["lit", "ref", "call", "arg", "list", "range", "star", "binop", "unop", "secret"]
@@ -55,6 +66,8 @@ class Expr(Node):
     text: str | None = None
     args: tuple["Expr", ...] = ()
     loc: Loc | None = None
+    target: str | None = None
+    type: str | None = None
 
 
 class Ref(Node):

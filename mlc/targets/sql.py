@@ -89,12 +89,17 @@ def scalar_type(t: ir.TypeSpec | None) -> str:
 
 
 # ------------------------------------------------------------------ typing
-class Scope:
-    """The columns an expression may use (name -> type) and the enum members it may name."""
+def is_enum(e: ir.Expr) -> bool:
+    """Whether a ref names an enum member (written bare: `kind == view`)."""
+    return e.target is not None and e.target.startswith("enum:")
 
-    def __init__(self, columns: dict[str, str], enums: set[str] | None = None, where: str = "") -> None:
+
+class Scope:
+    """The columns of the table an expression is computed over (name -> column type); an enum
+    member is a ref that `mlc.compiler.references` resolved to `enum:MEMBER`."""
+
+    def __init__(self, columns: dict[str, str], where: str = "") -> None:
         self.columns = columns
-        self.enums = enums or set()
         self.where = where
 
     def type_of(self, e: ir.Expr) -> str | None:
@@ -106,7 +111,7 @@ class Scope:
     def _lookup(self, e: ir.Expr) -> str | None:
         if e.name in self.columns:
             return self.columns[e.name]
-        return "enum" if e.name in self.enums else None
+        return "enum" if is_enum(e) else None
 
 
 # How a type of the language is held in a column.
@@ -185,7 +190,7 @@ class Dialect:
         name = e.name or ""
         if name in scope.columns:
             return self.quote(name)
-        if name in scope.enums:
+        if is_enum(e):
             return self.string(name)
         raise PlanError(f"`{name}` is not a column here{scope.where}", e.loc)
 
@@ -412,7 +417,6 @@ class GroupPlan:
     source: str
     source_kind: str  # stream | table
     columns: dict[str, str]  # the source schema: name -> column type
-    enums: set[str]
     event_time: str
     event_time_type: str
     watermark_ms: int | None
@@ -434,7 +438,7 @@ class GroupPlan:
         return self.source_kind == "stream" and self.aggregating
 
     def scope(self, dialect: Dialect) -> Scope:
-        return Scope({**self.columns, ET: "timestamp"}, self.enums, where=f" in feature group `{self.group}`")
+        return Scope({**self.columns, ET: "timestamp"}, where=f" in feature group `{self.group}`")
 
     def output_schema(self) -> list[tuple[str, str]]:
         """(name, type) of every column of the offline table, in order (event_date excluded)."""
@@ -478,7 +482,6 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     if source is None:
         raise PlanError(f"source `{ref.name}` did not resolve", ref.loc)
     columns: dict[str, str] = {}
-    enums: set[str] = set()
     used = _used_names(group, program)
     for f in source.schema_:
         check_name(f.name, f"column of source `{source.name}`", f.loc)
@@ -488,8 +491,6 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
             if f.name not in used:
                 continue  # a list or map the group never reads: the job does not read it either
             raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc) from None
-        if f.type.name == "enum":
-            enums.update(f.type.args)
     if source.event_time is None:
         raise PlanError(f"source `{source.name}` has no `event_time`: the engines cannot place its rows "
                         "in windows or time", source.loc, help="add `event_time COLUMN`")
@@ -513,7 +514,7 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     windows: list[tuple[int, int, ir.Feature]] = []
     stored = [f for f in group.features]
     aggregating = any(f.kind == "aggregation" for f in stored)
-    scope = Scope({**columns, ET: "timestamp"}, enums, where=where)
+    scope = Scope({**columns, ET: "timestamp"}, where=where)
     for f in stored:
         check_name(f.name, "feature", f.loc)
         if f.name in seen:
@@ -574,7 +575,7 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
         raise PlanError(f"feature group `{group.name}` has no features", group.loc)
     return GroupPlan(
         key=key, group=group.name, package=group.package, source_key=ref.target or "", source=source.name,
-        source_kind=source.kind, columns=columns, enums=enums, event_time=et, event_time_type=columns[et],
+        source_kind=source.kind, columns=columns, event_time=et, event_time_type=columns[et],
         watermark_ms=source.watermark_ms, keys=keys, features=tuple(features), aggregating=aggregating,
         window_ms=window_ms, slide_ms=slide_ms, checkpoint_ms=group.checkpoint_ms, mode=group.mode,
         doc=group.doc, owner=group.owner, tags=tuple(group.tags))

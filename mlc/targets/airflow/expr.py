@@ -113,26 +113,28 @@ def _code(e: ir.Expr, scope: Scope, mode: str, operand: bool = False) -> str:
                               "(Airflow's templates cannot read its text as milliseconds; pass it whole)", e)
         return _MS_OF_TEXT.format(_code(e, scope, mode))
     if op == "ref":
+        # what the name means was decided once (`mlc.compiler.references`); the scope says
+        # what this place of the DAG can read of it
         name = e.name or ""
-        if name == "run.id":
+        kind, _, what = (e.target or "").partition(":")
+        if kind == "run" and what == "id":
             scope.used.add("run_id")
             return "run_id"
-        if name.startswith("trigger.") and name[len("trigger."):] in scope.trigger:
+        if kind == "trigger" and what in scope.trigger:
             scope.used.add("trigger")
-            key = name[len("trigger."):]
             if jinja:   # passed to a program as text: a run with no payload passes ""
-                return f"mlc_trigger(triggering_asset_events).get({py_str(key, True)}, '')"
-            return f"trigger.get({py_str(key)})"
-        if scope.var is not None and name == scope.var:
+                return f"mlc_trigger(triggering_asset_events).get({py_str(what, True)}, '')"
+            return f"trigger.get({py_str(what)})"
+        if kind == "foreach" and what == scope.var:
             scope.used.add("item")
             return "item"
-        if name in scope.params:
+        if kind == "param" and what in scope.params:
             scope.used.add("params")
             # In a Jinja template (itself inside a Python string) a name reads best single-quoted.
-            return f"params['{name}']" if jinja and name.isidentifier() else f"params[{py_str(name, jinja)}]"
-        if scope.metrics and "." not in name:
+            return f"params['{what}']" if jinja and what.isidentifier() else f"params[{py_str(what, jinja)}]"
+        if kind == "metric" and scope.metrics:
             scope.used.add("result")
-            return f"result[{py_str(name, jinja)}]"
+            return f"result[{py_str(what, jinja)}]"
         raise Unsupported(f"unknown name `{name}`", e)
     if op == "secret":
         if mode == "jinja":

@@ -226,6 +226,11 @@ def _scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, it
                    trigger=frozenset(n.split(".", 1)[1] for n in trigger or ()))
 
 
+def _item(var: str) -> ir.Expr:
+    """A ref to a step's `foreach` variable, resolved as `mlc.compiler.references` would."""
+    return ir.Expr(op="ref", name=var, target=f"foreach:{var}")
+
+
 def _expr_diag(diags: list[Diagnostic], e: ir.Expr, scope: X.Scope, where: str, flow: ir.Flow) -> None:
     problem = X.check(e, scope)
     if problem is None:
@@ -706,10 +711,10 @@ class FlowLowering:
         """`--name value` for every flow parameter (and the foreach variable), as a list's code."""
         parts = []
         for p in self.flow.params:
-            ref = ir.Expr(op="ref", name=p.name)
+            ref = ir.Expr(op="ref", name=p.name, target=f"param:{p.name}")
             parts += [py(f"--{p.name}"), self._arg_text(ref, mode, scope)]
         if mode == "py" and s.foreach is not None:
-            parts += [py(f"--{s.foreach.var}"), self._arg_text(ir.Expr(op="ref", name=s.foreach.var), mode, scope)]
+            parts += [py(f"--{s.foreach.var}"), self._arg_text(_item(s.foreach.var), mode, scope)]
         return "[" + ", ".join(parts) + "]"
 
     def _env(self, s: ir.Step, mode: str, scope: X.Scope, given: dict[str, str] | None = None) -> str:
@@ -718,7 +723,7 @@ class FlowLowering:
         items = [f"{py(k)}: {v}" for k, v in (given or {}).items()]
         items += [f"{py(k)}: {self._arg_text(v, mode, scope)}" for k, v in s.env.items()]
         if mode == "py" and s.foreach is not None and s.foreach.var not in s.env:
-            items.append(f"{py(s.foreach.var)}: {self._arg_text(ir.Expr(op='ref', name=s.foreach.var), mode, scope)}")
+            items.append(f"{py(s.foreach.var)}: {self._arg_text(_item(s.foreach.var), mode, scope)}")
         return "{" + ", ".join(items) + "}"
 
     # step kinds: each adds its operator's arguments to `call` and names the operator ----

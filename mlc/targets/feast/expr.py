@@ -18,7 +18,7 @@ code never depends on which one it got. Values enter the code only through `py`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from mlc.compiler import ir
 from mlc.compiler.infer import Inferrer
@@ -29,11 +29,10 @@ from mlc.targets.literals import py
 @dataclass
 class Scope:
     """What a request-time group's expressions may name: each name (a request field, or a
-    `group.feature` of a stored group) -> (the column of Feast's input frame, its type);
-    and the enum members that may be written bare."""
+    `group.feature` of a stored group) -> (the column of Feast's input frame, its type). An
+    enum member written bare is a ref `mlc.compiler.references` resolved to `enum:MEMBER`."""
 
     columns: dict[str, tuple[str, str]]
-    enums: set[str] = field(default_factory=set)
     where: str = ""
 
     def type_of(self, e: ir.Expr) -> str | None:
@@ -42,7 +41,7 @@ class Scope:
     def _lookup(self, e: ir.Expr) -> str | None:
         if e.name in self.columns:
             return self.columns[e.name][1]
-        return "enum" if e.name in self.enums else None
+        return "enum" if S.is_enum(e) else None
 
 
 # mlc function -> pandas code of a Series `x` (the first argument)
@@ -101,7 +100,7 @@ class Pandas:
         name = e.name or ""
         if name in self.scope.columns:
             return f"inputs[{py(self.scope.columns[name][0])}]"
-        if name in self.scope.enums:
+        if S.is_enum(e):
             return py(name)
         raise S.PlanError(f"`{name}` is not a request field or a feature of a stored group{self.scope.where}",
                           e.loc)

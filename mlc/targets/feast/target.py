@@ -367,18 +367,15 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
     entity = program.entities.get(group.entity.target or "")
     own_keys = {k.name for k in entity.keys} if entity else set()
     columns: dict[str, tuple[str, str]] = {}
-    enums: set[str] = set()
     for f in group.request:
         columns[f.name] = (f.name, held(f.type))
-        if f.type.name == "enum":
-            enums.update(f.type.args)
     read: dict[str, list[str]] = {}  # group key -> the features the expressions read, in order
     for f in group.features:
         for ref in _refs(f.expr):
             group_name, _, feature = ref.name.partition(".") if ref.name else ("", "", "")
             if not feature or ref.name in columns:
                 continue
-            target = _group_key(program, group, group_name)
+            target = _feature_group(ref)
             if target in repo.absent:
                 repo.absent.add(key)  # reads a group the store does not hold: not in the store either
                 return
@@ -398,7 +395,7 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
             columns[ref.name] = (f"{view.name}__{feature}", view.features[feature])
             if feature not in read.setdefault(target, []):
                 read[target].append(feature)
-    scope = X.Scope(columns, enums, where)
+    scope = X.Scope(columns, where)
     schema, body = [], []
     for f in group.features:
         if f.expr is None:
@@ -491,13 +488,11 @@ def _request_source(program: ir.Program, layout: Layout, repo: Repo, key: str, t
     return var
 
 
-def _group_key(program: ir.Program, group: ir.FeatureGroup, name: str) -> str | None:
-    """The key a `name.feature` reference of `group` means: in its package, else by name."""
-    own = f"{group.package}.{name}" if group.package else name
-    if own in program.feature_groups:
-        return own
-    found = [k for k, g in program.feature_groups.items() if g.name == name]
-    return found[0] if len(found) == 1 else None
+def _feature_group(ref: ir.Expr) -> str | None:
+    """The key of the group a `group.feature` ref reads (`mlc.compiler.references` resolved it)."""
+    if ref.target is None or not ref.target.startswith("feature:"):
+        return None
+    return ref.target[len("feature:"):].rpartition(".")[0]
 
 
 def _refs(e: ir.Expr | None):
