@@ -303,7 +303,9 @@ def schema_cmd(yaml_doc: bool) -> None:
 @click.option("--diff", "show_diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
 @click.option("--to", "to", type=click.Choice(["flow", "yaml"]),
               help="Convert: each file in the other syntax is rewritten as x.flow or x.flow.yaml (and removed).")
-def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None) -> None:
+@click.option("--width", type=click.IntRange(min=1),
+              help="Line width a one-line block must fit in  [default: mlc.toml's [fmt] width, else 100]")
+def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None, width: int | None) -> None:
     """Rewrite PATHS in the canonical layout (default: the project in this folder).
 
     Comments are kept; a file with syntax errors is left as it is and its errors
@@ -316,11 +318,12 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None
     from mlc.diagnostics import SourceMap, render_text
     from mlc.dsl.files import read_source
     from mlc.dsl.files import write_atomically
-    from mlc.dsl.fmt import format_text
+    from mlc.dsl.fmt import format_text, project_width
 
     try:
         project = load_project(paths)
-    except ProjectError as e:
+        width = width or project_width(project.config)
+    except (ProjectError, ValueError) as e:
         raise click.UsageError(str(e)) from e
     if to:
         _fmt_convert(project, to, check, show_diff)
@@ -336,7 +339,7 @@ def fmt_cmd(paths: tuple[str, ...], check: bool, show_diff: bool, to: str | None
             problems.extend(diags)
             failed += 1
             continue
-        formatted, diags = format_text(text, display)
+        formatted, diags = format_text(text, display, width)
         if formatted is None:
             sources.add(display, text)
             problems.extend(diags)

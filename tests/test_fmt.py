@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from mlc.cli import main
 from mlc.compiler.lower import lower
 from mlc.dsl.files import read_source
-from mlc.dsl.fmt import expr_text, format_module, format_text
+from mlc.dsl.fmt import MAX_WIDTH, expr_text, format_module, format_text
+from program_gen import programs
 from mlc.dsl.parser import get_parser, parse_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,11 @@ def ir_of(texts: dict[str, str]) -> dict:
 
 
 def fmt(text: str, path: str = "<input>") -> str:
-    out, diags = format_text(text, path)
+    return fmt_at(text, path, MAX_WIDTH)
+
+
+def fmt_at(text: str, path: str, width: int) -> str:
+    out, diags = format_text(text, path, width)
     assert out is not None, diags
     return out
 
@@ -364,6 +369,30 @@ def test_added_comments_survive_and_nothing_else_moves(case) -> None:
     assert ir_of({path.name: out}) == ir_of({path.name: perturbed})
 
 
+# ---------------------------------------------------------------- generated programs at several widths
+
+
+@pytest.mark.parametrize("width", [40, 80, 100])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(program=programs())
+def test_generated_programs_idempotent_and_same_ir(width: int, program) -> None:
+    """A width narrower than a token overflows, but the result is still a fixed point."""
+    out = {name: fmt_at(text, name, width) for name, text in program.files.items()}
+    for name, text in out.items():
+        assert fmt_at(text, name, width) == text, name
+    assert ir_of(out) == ir_of(program.files)
+
+
+def test_width_is_the_longest_one_line_block() -> None:
+    text = "flow f {\n  step a noop() { retries 2 }\n}\n"
+    width = len("  step a noop() { retries 2 }")
+    assert fmt_at(text, "f.flow", width) == text
+    split = fmt_at(text, "f.flow", width - 1)
+    assert split == "flow f {\n  step a noop() {\n    retries 2\n  }\n}\n"
+    assert fmt_at(split, "f.flow", width - 1) == split
+    assert fmt_at(split, "f.flow", 1) == split  # narrower than a token: it overflows, once
+
+
 # ---------------------------------------------------------------- the command line
 
 MESSY = "flow f{schedule daily step a noop(){retries 2}}\n"
@@ -457,3 +486,18 @@ def test_cli_leaves_yaml_programs_alone(tmp_path: Path) -> None:
 def test_cli_usage_error(tmp_path: Path) -> None:
     r = _run([str(tmp_path / "missing.flow")])
     assert r.exit_code == 2
+
+
+def test_cli_width_option_and_project_setting(tmp_path: Path, monkeypatch) -> None:
+    project = _project(tmp_path)
+    monkeypatch.chdir(project)
+    assert _run(["--check", "tidy.flow"]).exit_code == 0
+    narrow = _run(["--check", "--width", "20", "tidy.flow"])
+    assert narrow.exit_code == 1 and "would reformat tidy.flow" in narrow.output
+    (project / "mlc.toml").write_text('[project]\nname = "t"\n\n[fmt]\nwidth = 20\n', encoding="utf-8")
+    assert _run(["--check", "tidy.flow"]).exit_code == 1
+    assert _run(["--check", "--width", "100", "tidy.flow"]).exit_code == 0  # the option wins
+    (project / "mlc.toml").write_text('[fmt]\nwidth = "wide"\n', encoding="utf-8")
+    bad = _run(["--check", "tidy.flow"])
+    assert bad.exit_code == 2 and "[fmt] width must be a whole number" in bad.output
+    assert _run(["--width", "0", "tidy.flow"]).exit_code == 2

@@ -18,7 +18,8 @@ The layout (docs/cli.md, section "mlc fmt", tells users the same):
   `resources`, step `env`, connector `env`/`source`, `key (...)`, `kinds [...]`,
   `inputs [...]` and `tags [...]`. Such a block is printed on one line —
   `{ a, b }`, `[a, b]`, `(a, b)` — when it holds no comment and that line fits
-  in 100 columns (indentation included, any trailing comment not counted);
+  in the line width (100 columns unless `mlc fmt --width N` or `[fmt] width` in
+  mlc.toml says otherwise; indentation included, any trailing comment not counted);
   otherwise one item per line, with a trailing comma after every item of a
   `[...]` or `(...)` list. The bodies of `env`, `connector`, `source`,
   `features`, `model` and `flow` always take one item per line. An empty block
@@ -70,17 +71,19 @@ _HEADER = ("package", "import")
 # ---------------------------------------------------------------- entry points
 
 
-def format_text(text: str, path: str = "<input>") -> tuple[str | None, list[Diagnostic]]:
-    """The formatted text of one file, or None (with the reasons) when it has errors."""
+def format_text(text: str, path: str = "<input>", width: int = MAX_WIDTH) -> tuple[str | None, list[Diagnostic]]:
+    """The formatted text of one file, or None (with the reasons) when it has errors.
+
+    `width`: the longest line a one-line block may make (a longer token just overflows)."""
     from mlc.dsl.parser import parse_text
 
     module, diagnostics = parse_text(text, path)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
-    return format_module(module, text), diagnostics
+    return format_module(module, text, width), diagnostics
 
 
-def format_module(module: A.Module, source_text: str = "") -> str:
+def format_module(module: A.Module, source_text: str = "", width: int = MAX_WIDTH) -> str:
     """The canonical text of a module.
 
     `source_text` is the text the module was parsed from: it places the comments
@@ -88,7 +91,18 @@ def format_module(module: A.Module, source_text: str = "") -> str:
     module built in code (no source text), pass "": every declaration is then
     separated by one blank line.
     """
-    return _Formatter(module, source_text).run()
+    return _Formatter(module, source_text, width).run()
+
+
+def project_width(config: dict) -> int:
+    """The width `[fmt] width = N` of a project's mlc.toml sets (the default when unset).
+
+    Raises ValueError for anything but a whole number of at least 1."""
+    section = config.get("fmt", {})
+    width = section.get("width", MAX_WIDTH) if isinstance(section, dict) else section
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"mlc.toml: [fmt] width must be a whole number of columns, at least 1; got {width!r}")
+    return width
 
 
 # ---------------------------------------------------------------- expressions and small pieces
@@ -278,8 +292,9 @@ def _end(span: Span | None) -> Pos | None:
 
 
 class _Formatter:
-    def __init__(self, module: A.Module, text: str) -> None:
+    def __init__(self, module: A.Module, text: str, width: int = MAX_WIDTH) -> None:
         self.module = module
+        self.width = width
         self.text = text
         self.has_source = bool(text.strip())
         self.comments = sorted(module.comments, key=lambda c: (c.span.line, c.span.col)) if self.has_source else []
@@ -809,7 +824,7 @@ class _Formatter:
         if not self._flat_ok(it.block):
             return None
         cells = list(it.cells) + [self._flat_block(it.block)]
-        if it.block.items and len(INDENT * indent + " ".join(cells)) > MAX_WIDTH:
+        if it.block.items and len(INDENT * indent + " ".join(cells)) > self.width:
             return None
         return cells
 
