@@ -30,6 +30,7 @@ from mlc.compiler.infer import (
     trigger_fields,
     type_name,
 )
+from mlc.diagnostics import Diagnostic
 
 Meaning = tuple[str, "str | None"]  # (target, type)
 Meanings = Callable[[str], "Meaning | None"]
@@ -245,15 +246,18 @@ def annotate(program: ir.Program, find_group: FindGroup) -> ir.Program:
     return program.model_copy(update={"feature_groups": groups, "models": models, "flows": flows})
 
 
-def group_finder(resolver) -> FindGroup:
+def group_finder(resolver, report: Callable[[Diagnostic], None] | None = None) -> FindGroup:
     """`find_group` by the resolver: the declaration a name means in the file of the group
-    that writes it (what it reports is the checks' business: dropped here)."""
+    that writes it. Why a name means nothing (E0202) goes to `report` (the checks'); without
+    it, it is dropped (the checks said it already)."""
     def find(group: ir.FeatureGroup, name: str, loc: ir.Loc | None) -> str | None:
         file = group.loc.file if group.loc else None
         if file is None or loc is None:
             return None
         before = len(resolver.diagnostics)
         symbol = resolver.lookup(file, name, loc, ("features",))
+        for d in resolver.diagnostics[before:] if report is not None else ():
+            report(d)
         del resolver.diagnostics[before:]
         return symbol.key if symbol is not None else None
     return find

@@ -1,6 +1,8 @@
 """Types: schemas, feature expressions, model inputs, fallback conditions and signal payloads.
 
-Expressions are typed by `mlc.compiler.infer`; this module says what their names mean.
+Expressions are typed by `mlc.compiler.infer`; what their names mean is decided by
+`mlc.compiler.references` (which writes it into the IR after the checks); this module reports
+the names that mean nothing.
 
 - E0206 a model input naming a feature its group lacks;
 - E0301 an aggregation over a column of the wrong type;
@@ -16,8 +18,15 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.infer import (NUMBERS, RUN_FIELDS, Inferrer, flow_names, misfit, names_lookup, trigger_fields,
-                                type_name)
+from mlc.compiler.infer import (
+    NUMBERS,
+    Inferrer,
+    flow_names,
+    misfit,
+    names_lookup,
+    trigger_fields,
+)
+from mlc.compiler.references import GroupNames, feature_type, group_finder
 from mlc.diagnostics import Label, did_you_mean, error
 
 NUMERIC = set(NUMBERS)
@@ -35,17 +44,13 @@ AGGREGATION_TYPES: dict[str, tuple[set[str] | None, str | None]] = {
 
 
 class Scope:
-    """The names an expression of one feature group can use, with their types."""
+    """The names an expression of one feature group can use (`references.GroupNames`; a
+    `group.feature` whose group does not resolve is reported, E0202)."""
 
-    def __init__(self, columns: dict[str, ir.TypeSpec], ctx: Context, file: str | None,
-                 group: ir.FeatureGroup | None = None) -> None:
-        self.columns = columns
+    def __init__(self, ctx: Context, key: str, group: ir.FeatureGroup) -> None:
         self.ctx = ctx
-        self.file = file
         self.group = group  # whose expressions these are: the groups they read must share its keys
-
-    def enum_members(self) -> set[str]:
-        return {a for t in self.columns.values() if t.name == "enum" for a in t.args}
+        self.names = GroupNames(ctx.program, key, group, group_finder(ctx.resolver, ctx.report))
 
 
 class ExprTyper:
@@ -62,19 +67,16 @@ class ExprTyper:
 
     def _ref(self, e: ir.Expr) -> str | None:
         name = e.name or ""
-        cols = self.scope.columns
-        if name in cols:
-            return type_name(cols[name])
-        if name in RUN_FIELDS:
-            return RUN_FIELDS[name]
+        names = self.scope.names
+        found = names.bare(name)
+        if found is not None:
+            return found[1]
         if "." in name:
             return self._feature_ref(e, name)
-        if name in self.scope.enum_members():
-            return "enum"
         self.scope.ctx.report(error(
             "E0306", f"unknown column `{name}`", e.loc,
-            help=did_you_mean(name, list(cols) + sorted(self.scope.enum_members())),
-            notes=(f"columns here: {', '.join(sorted(cols)) or 'none'}",)))
+            help=did_you_mean(name, list(names.names) + sorted(names.enums)),
+            notes=(f"columns here: {', '.join(sorted(names.names)) or 'none'}",)))
         return None
 
     def _same_keys(self, e: ir.Expr, other: ir.FeatureGroup) -> None:
@@ -99,23 +101,13 @@ class ExprTyper:
     def _feature_ref(self, e: ir.Expr, name: str) -> str | None:
         group_name, _, feature = name.rpartition(".")
         ctx = self.scope.ctx
-        if self.scope.file is None or e.loc is None:
-            return None
-        before = len(ctx.resolver.diagnostics)
-        symbol = ctx.resolver.lookup(self.scope.file, group_name, e.loc, ("features",))
-        # an unknown group is the user's mistake here (E0202): reported, never dropped
-        for d in ctx.resolver.diagnostics[before:]:
-            ctx.report(d)
-        del ctx.resolver.diagnostics[before:]
-        if symbol is None:
-            return None
-        group = ctx.program.feature_groups.get(symbol.key)
+        key, f = self.scope.names.feature(name, e.loc)
+        group = ctx.program.feature_groups.get(key or "")
         if group is None:
             return None
         self._same_keys(e, group)
-        for f in group.features:
-            if f.name == feature:
-                return type_name(f.type) if f.type else None
+        if f is not None:
+            return feature_type(ctx.program, key, f)
         ctx.report(error("E0206", f"feature group `{group_name}` has no feature `{feature}`", e.loc,
                          help=did_you_mean(feature, [f.name for f in group.features])))
         return None
@@ -148,12 +140,11 @@ def _check_source(ctx: Context, src: ir.Source) -> None:
                              labels=(Label(col.loc, "declared here"),)))
 
 
-def _check_group(ctx: Context, group: ir.FeatureGroup) -> None:
+def _check_group(ctx: Context, group_key: str, group: ir.FeatureGroup) -> None:
     cols = _columns(ctx, group)
     entity = ctx.program.entities.get(group.entity.target or "")
     if cols is None:
         return
-    file = group.loc.file if group.loc else None
     if entity is not None and group.sources:
         for key in entity.keys:
             if key.name not in cols:
@@ -162,9 +153,7 @@ def _check_group(ctx: Context, group: ir.FeatureGroup) -> None:
                              f"`{group.name}` lacks", group.sources[0].loc,
                     labels=(Label(key.loc, "key declared here"),),
                     help=did_you_mean(key.name, cols)))
-    scope_cols = dict(cols)
-    scope_cols.update({f.name: f.type for f in group.request})
-    typer = ExprTyper(Scope(scope_cols, ctx, file, group))
+    typer = ExprTyper(Scope(ctx, group_key, group))
     for f in group.features:
         if f.kind == "column":
             if group.sources and f.name not in cols:
@@ -250,8 +239,8 @@ def check(ctx: Context) -> None:
     p = ctx.program
     for src in p.sources.values():
         _check_source(ctx, src)
-    for group in p.feature_groups.values():
-        _check_group(ctx, group)
+    for group_key, group in p.feature_groups.items():
+        _check_group(ctx, group_key, group)
     for model in p.models.values():
         _check_inputs(ctx, model)
         _check_fallback(ctx, model)
