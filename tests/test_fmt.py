@@ -393,6 +393,44 @@ def test_width_is_the_longest_one_line_block() -> None:
     assert fmt_at(split, "f.flow", 1) == split  # narrower than a token: it overflows, once
 
 
+def test_empty_tags_and_schema_are_kept_as_written() -> None:
+    for text in ("entity e { key k: string, tags [] }\n", "entity e { key k: string, tags {} }\n",
+                 "source s: stream kafka(topic = \"t\") {\n  schema {}\n  event_time ts\n}\n"):
+        assert fmt(text) == text
+        assert ir_of({"a.flow": fmt(text)}) == ir_of({"a.flow": text})
+
+
+LONG_CALL = 'env prod {\n  s3 = s3(bucket = "ml-prod", endpoint = "https://s3.example.com", region = "eu-west-1")\n}\n'
+
+
+def test_long_call_wraps_one_argument_per_line_with_trailing_commas() -> None:
+    assert fmt_at(LONG_CALL, "a.flow", 100) == LONG_CALL
+    out = fmt_at(LONG_CALL, "a.flow", 40)
+    assert out == ('env prod {\n  s3 = s3(\n    bucket = "ml-prod",\n    endpoint = "https://s3.example.com",\n'
+                   '    region = "eu-west-1",\n  )\n}\n')
+    assert fmt_at(out, "a.flow", 40) == out
+    assert fmt_at(out, "a.flow", 100) == LONG_CALL  # a wider width joins it again
+    assert ir_of({"a.flow": out}) == ir_of({"a.flow": LONG_CALL})
+
+
+def test_long_step_call_wraps_before_its_block() -> None:
+    text = 'flow f {\n  step load spark_job(main = "jobs/load_everything.py", memory = 4) { retries 2 }\n}\n'
+    out = fmt_at(text, "f.flow", 40)
+    assert out == ('flow f {\n  step load spark_job(\n    main = "jobs/load_everything.py",\n    memory = 4,\n'
+                   '  ) {\n    retries 2\n  }\n}\n')
+    assert fmt_at(out, "f.flow", 40) == out
+    assert ir_of({"f.flow": out}) == ir_of({"f.flow": text})
+
+
+def test_long_operator_chain_breaks_before_operators_inside_parentheses() -> None:
+    text = ("entity e { key k: string }\nsource s: stream kafka(topic = \"t\") { schema { k: string, amount: float } }\n"
+            "features f on e {\n  from s\n  total = sum(amount) + max(amount) * 2 - min(amount) over 1h\n}\n")
+    out = fmt_at(text, "a.flow", 40)
+    assert "  total = (\n    sum(amount)\n    + max(amount) * 2\n    - min(amount)\n  ) over 1h\n" in out
+    assert fmt_at(out, "a.flow", 40) == out
+    assert ir_of({"a.flow": out}) == ir_of({"a.flow": text})
+
+
 # ---------------------------------------------------------------- the command line
 
 MESSY = "flow f{schedule daily step a noop(){retries 2}}\n"

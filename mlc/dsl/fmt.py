@@ -23,7 +23,13 @@ The layout (docs/cli.md, section "mlc fmt", tells users the same):
   otherwise one item per line, with a trailing comma after every item of a
   `[...]` or `(...)` list. The bodies of `env`, `connector`, `source`,
   `features`, `model` and `flow` always take one item per line. An empty block
-  is `{}`; an empty optional body (`source`, `signal`, `step`) is left out.
+  is `{}`; an empty optional body (`source`, `signal`, `step`) is left out; an
+  empty `tags []`, `tags {}` or `schema {}` stays as written.
+* A line still longer than the width breaks at the call that ends its head
+  (env binding, connector, step action, `offline`, `logging`, slo template,
+  derived feature): one argument per line with a trailing comma, `)` on its own
+  line. A derived feature that is an operator chain goes inside parentheses
+  (which the parser drops), one operand per line, broken before each operator.
 * Spacing: `name: type`, `a = b`, `a >> b`, `x == y`, `a + b`, `f(a, b)`,
   `f(name = value)`, `[a, b]`, `{ a, b }`, `0.0..1.0`, `-x`, `not x`.
   Expressions get the fewest parentheses that keep their parse (precedence,
@@ -66,6 +72,8 @@ MAX_WIDTH = 100
 Pos = tuple[int, int]
 
 _HEADER = ("package", "import")
+# Clauses the AST stores as an empty tuple when written empty: `meta.clauses` still records them.
+_KEPT_EMPTY = ("tags", "tag_values", "schema")
 
 
 # ---------------------------------------------------------------- entry points
@@ -207,6 +215,44 @@ def trigger_text(t) -> str:
 # ---------------------------------------------------------------- the layout tree
 
 
+@dataclass(frozen=True)
+class _Wrap:
+    """How the last head cell of an item breaks when its line is too long: `open`, then
+    each of `parts` on its own line (one level deeper, followed by `sep`), then `close`."""
+
+    open: str
+    parts: list[str]
+    close: str
+    sep: str
+
+
+def _call_wrap(prefix: str, c: A.Call, suffix: str = "") -> _Wrap | None:
+    """A call's arguments one per line, each with a comma (the grammar takes a trailing one)."""
+    if not c.args:
+        return None
+    return _Wrap(f"{prefix}{c.func.dotted}(", [arg_text(a) for a in c.args], ")" + suffix, ",")
+
+
+def _expr_wrap(prefix: str, e, suffix: str = "") -> _Wrap | None:
+    """A call's arguments, or a chain of binary operators inside parentheses, broken before
+    each operator (the parentheses change nothing: the parser drops them)."""
+    if isinstance(e, A.Call):
+        return _call_wrap(prefix, e, suffix)
+    if not isinstance(e, A.BinOp):
+        return None
+    return _Wrap(prefix + "(", _chain(e), ")" + suffix, "")
+
+
+def _chain(e: A.BinOp) -> list[str]:
+    """The lines of an operator chain: `a + b - c` (parsed `(a + b) - c`) is `a`, `+ b`, `- c`."""
+    p = _prec(e)
+    left_min, right_min = (5, 5) if p == 4 else (p, p + 1)
+    first = e.operands[0]
+    head = _chain(first) if p != 4 and isinstance(first, A.BinOp) and _prec(first) == p \
+        else [expr_text(first, left_min)]
+    return head + [f"{e.op} {expr_text(o, right_min)}" for o in e.operands[1:]]
+
+
 @dataclass(eq=False)
 class _Block:
     """A `{ }`, `[ ]` or `( )` with items. `compact`: may be printed on one line."""
@@ -257,6 +303,7 @@ class _Item:
     trailing: A.Comment | None = None
     blank_before: bool = False
     blank_after_leading: bool = False
+    wrap: _Wrap | None = None  # how the last cell breaks when the line is too long
 
 
 @dataclass(eq=False)
@@ -379,6 +426,8 @@ class _Formatter:
                 taken[k] = n + 1
                 used.add(pool[n])
                 out.append((k, entries[pool[n]][1], span))
+            elif k in _KEPT_EMPTY and not pool:  # written empty (`tags []`, `schema {}`): kept as written
+                out.append((k, (), span))
         for i, (k, v) in enumerate(entries):
             if i not in used:
                 out.append((k, v, getattr(v, "span", None)))
@@ -434,7 +483,9 @@ class _Formatter:
             return self._settings_block(key, v, span)
         # env, connector
         if key == "binding":
-            return flat(v.name.value, "= " + call_text(v.call), align="binding")
+            it = flat(v.name.value, "= " + call_text(v.call), align="binding")
+            it.wrap = _call_wrap("= ", v.call)
+            return it
         if key == "kinds":
             return self._simple_list("kinds", "[", v, span, lambda n: n.value)
         if key in ("env", "source") and v and isinstance(v[0], A.ParamField):
@@ -476,12 +527,14 @@ class _Formatter:
             return flat("registered")
         if key == "derived":
             left = v.name.value + (f": {type_text(v.type)}" if v.type is not None else "")
-            right = "= " + expr_text(v.expr)
+            window = ""
             if v.window is not None:
-                right += f" over {v.window.size.text}"
+                window = f" over {v.window.size.text}"
                 if v.window.every is not None:
-                    right += f" every {v.window.every.text}"
-            return flat(left, right, align="derived" if v.type is None else "derived_typed")
+                    window += f" every {v.window.every.text}"
+            it = flat(left, "= " + expr_text(v.expr) + window, align="derived" if v.type is None else "derived_typed")
+            it.wrap = _expr_wrap("= ", v.expr, window)
+            return it
         if key == "request":
             return self._fields_block("request", "{", v, span)
         if key == "checkpoint":
@@ -489,7 +542,9 @@ class _Formatter:
         if key == "online":
             return flat("online" + ("" if v.enabled else " false") + (f" ttl {v.ttl.text}" if v.ttl is not None else ""))
         if key == "offline":
-            return flat(f"offline {call_text(v)}")
+            it = flat(f"offline {call_text(v)}")
+            it.wrap = _call_wrap("offline ", v)
+            return it
         if key == "schedule":
             return flat(f"schedule {schedule_text(v)}")
         if key == "timeout":
@@ -514,7 +569,10 @@ class _Formatter:
                 "features", "[", v, span,
                 lambda r: f"{r.group.value}." + (r.feature.value if r.feature is not None else "*"))
         if key == "logging":
-            return flat(f"logging {call_text(v.destination)}" + (f" sample {v.sample.text}" if v.sample else ""))
+            sample = f" sample {v.sample.text}" if v.sample else ""
+            it = flat(f"logging {call_text(v.destination)}" + sample)
+            it.wrap = _call_wrap("logging ", v.destination, sample)
+            return it
         if key == "confidence":
             return flat(f"confidence in {expr_text(v)}")
         if key == "fallback":
@@ -617,7 +675,7 @@ class _Formatter:
         block = self._block("{", self._items(s.meta, entries), True, span,
                             search_from=_end(s.action.span), optional=True)
         return self._with_doc(_Item([f"step {s.name.value}", call_text(s.action)], block, _pos(span), _end(span),
-                                    align="step", doc_target=True), s.meta)
+                                    align="step", doc_target=True, wrap=_call_wrap("", s.action)), s.meta)
 
     def _decl(self, d) -> _Item:  # noqa: C901 - one case per declaration
         m = d.meta
@@ -666,7 +724,9 @@ class _Formatter:
             if d.connector is None:  # push, request
                 return item([f"source {name}: {d.source_kind}"], entries + meta, True, name_end, optional=True)
             head = f"source {name}: {d.source_kind} {call_text(d.connector)}"
-            return item([head], entries + meta, False, _end(d.connector.span), optional=True)
+            it = item([head], entries + meta, False, _end(d.connector.span), optional=True)
+            it.wrap = _call_wrap(f"source {name}: {d.source_kind} ", d.connector)
+            return it
         if isinstance(d, A.EntityDecl):
             entries = []
             if d.composite:
@@ -728,8 +788,9 @@ class _Formatter:
         if isinstance(d, A.SloDecl):
             if d.template is not None:
                 args = ", ".join(expr_text(a) for a in d.args)
+                wrap = _Wrap(f"= {d.template.dotted}(", [expr_text(a) for a in d.args], ")", ",") if d.args else None
                 return _Item([f"slo {name}", f"= {d.template.dotted}({args})"], None, pos, end,
-                             align="slo_use", kind="slo", doc_target=True)
+                             align="slo_use", kind="slo", doc_target=True, wrap=wrap)
             params = "(" + ", ".join(p.value for p in d.params) + ")" if d.params else ""
             after = _end(d.params[-1].span) if d.params else name_end
             return item([f"slo {name}{params}"], [("objective", o) for o in d.objectives] + meta, True, after,
@@ -828,6 +889,18 @@ class _Formatter:
             return None
         return cells
 
+    def _too_long(self, it: _Item, cells: list[str], indent: int) -> bool:
+        """Whether the item's line breaks at its `wrap` (it has one and the line overflows)."""
+        return it.wrap is not None and len(INDENT * indent + " ".join(c for c in cells if c)) > self.width
+
+    @staticmethod
+    def _emit_wrapped(it: _Item, indent: int, out: list[_Line], after: str, trailing: str | None) -> None:
+        w = it.wrap
+        assert w is not None
+        out.append(_Line(indent, [" ".join(c for c in it.cells[:-1] + [w.open] if c)]))
+        out.extend(_Line(indent + 1, [p + w.sep]) for p in w.parts)
+        out.append(_Line(indent, [w.close + after], trailing))
+
     @staticmethod
     def _blank(out: list[_Line]) -> None:
         if out and not out[-1].blank:
@@ -847,7 +920,8 @@ class _Formatter:
         prev: _Item | None = None
         prev_one = False
         for it in top.items:
-            one = self._one_line(it, 0) is not None
+            cells = self._one_line(it, 0)
+            one = cells is not None and not self._too_long(it, cells, 0)
             if prev is not None and self._top_blank(prev, it, prev_one, one):
                 self._blank(out)
             self._emit_item(it, 0, out)
@@ -883,6 +957,9 @@ class _Formatter:
         trailing = it.trailing.text.rstrip() if it.trailing is not None else None
         cells = self._one_line(it, indent)
         if cells is not None:
+            if self._too_long(it, cells, indent):
+                self._emit_wrapped(it, indent, out, "".join(" " + c for c in cells[len(it.cells):]) + sep, trailing)
+                return
             if sep:
                 cells[-1] += sep
             out.append(_Line(indent, cells, trailing, it.align))
@@ -890,7 +967,11 @@ class _Formatter:
         b = it.block
         assert b is not None
         opener = " ".join(c for c in it.cells if c) + " " + b.delim
-        out.append(_Line(indent, [opener], b.open_comment.text.rstrip() if b.open_comment else None))
+        open_comment = b.open_comment.text.rstrip() if b.open_comment else None
+        if self._too_long(it, [opener], indent):
+            self._emit_wrapped(it, indent, out, " " + b.delim, open_comment)
+        else:
+            out.append(_Line(indent, [opener], open_comment))
         self._emit_items(b, indent + 1, out, "" if b.delim == "{" else ",")
         out.append(_Line(indent, [b.close + sep], trailing))
 
