@@ -518,8 +518,11 @@ def programs(draw) -> Program:
             groups_online.append(name)
     # models
     models = []
-    if groups and draw(st.booleans()):
-        g, info = groups[0]
+    # over an online group: the ranker is served, and a served model (and its fallback) reads
+    # its features from the online store (E1204 otherwise)
+    served = [(name, info) for name, info in groups if info["online"]]
+    if served and draw(st.booleans()):
+        g, info = served[0]
         decl.append(["model popular deterministic {", "  framework rule", f"  inputs [{g}.*]",
                      "  output score: float", "}"])
         models.append("popular")
