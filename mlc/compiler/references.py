@@ -127,11 +127,18 @@ def flow_meanings(flow: ir.Flow, signals: Mapping[str, ir.Signal], var: str | No
     types = flow_names(flow, var, items)
     out: dict[str, Meaning] = {}
     for name, t in types.items():
+        if name in RUN_FIELDS and name != "run.id":
+            continue  # a flow's expressions read the run's id only (the DAG has no other field: E0202)
         out[name] = (f"foreach:{name}" if name == var else run_field(name)[0] if name in RUN_FIELDS
                      else f"param:{name}", t)
     for name, t in trigger_fields(flow, signals)[0].items():
         out[name] = (f"{TRIGGER}:{name[len(TRIGGER) + 1:]}", t)
     return out
+
+
+def typed(meanings: Meanings) -> Callable[[ir.Expr], str | None]:
+    """An `Inferrer` lookup of the types of what `meanings` resolves."""
+    return lambda e: (meanings(e.name or "") or (None, None))[1]
 
 
 def in_flow(names: Mapping[str, Meaning], metrics: bool = False) -> Meanings:
@@ -186,14 +193,21 @@ def _group(program: ir.Program, key: str, group: ir.FeatureGroup, find_group: Fi
     return group.model_copy(update={"features": tuple(features)})
 
 
-def _model(key: str, model: ir.Model) -> ir.Model:
-    fb = model.fallback
-    if fb is None or fb.when is None:
-        return model
+def fallback_names(key: str, model: ir.Model) -> dict[str, Meaning]:
+    """What `fallback M when ...` reads: the model's `confidence` (a number), `unavailable` (a
+    boolean) and its output."""
     names: dict[str, Meaning] = {"confidence": (f"model:{key}.confidence", "float"),
                                  "unavailable": (f"model:{key}.unavailable", "bool")}
     if model.output is not None:
         names[model.output.name] = (f"model:{key}.{model.output.name}", type_name(model.output.type))
+    return names
+
+
+def _model(key: str, model: ir.Model) -> ir.Model:
+    fb = model.fallback
+    if fb is None or fb.when is None:
+        return model
+    names = fallback_names(key, model)
     when = annotated(fb.when, lambda name, _loc: names.get(name))
     return model.model_copy(update={"fallback": fb.model_copy(update={"when": when})})
 

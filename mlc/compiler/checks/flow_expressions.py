@@ -17,16 +17,26 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.infer import LITERAL_TYPES, TRIGGER, Inferrer, an, flow_names, misfit, names_lookup, trigger_fields
+from mlc.compiler.infer import (
+    LITERAL_TYPES,
+    TRIGGER,
+    Inferrer,
+    an,
+    misfit,
+    trigger_fields,
+)
+from mlc.compiler.references import Meanings, flow_meanings, in_flow, typed
 from mlc.diagnostics import did_you_mean, error
 
-def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, names: set[str], var: str | None,
-                   metrics: bool = False) -> bool:
-    """Reports the names `e` uses that mean nothing here; whether there were any. `names`:
-    the flow's parameters and the readable `trigger.F`."""
+
+def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, meanings: Meanings, names: set[str],
+                   var: str | None) -> bool:
+    """Reports the names `e` uses that mean nothing here (`meanings`: `mlc.compiler.references`);
+    whether there were any. `names`: the flow's parameters and the readable `trigger.F`, listed
+    in the message."""
     if e.op == "ref":
         name = e.name or ""
-        if name in names or name == "run.id" or name == var or (metrics and "." not in name):
+        if meanings(name) is not None:
             return False
         if name.startswith(TRIGGER + ".") and name.count(".") == 1:
             _unreadable_trigger_field(ctx, flow, e, name, sorted(n for n in names if n.startswith(TRIGGER + ".")))
@@ -40,7 +50,7 @@ def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, names: set[str], var
         return True
     found = False
     for a in e.args:
-        found = _unknown_names(ctx, flow, a, names, var, metrics) or found
+        found = _unknown_names(ctx, flow, a, meanings, names, var) or found
     return found
 
 
@@ -72,23 +82,24 @@ def _check_flow(ctx: Context, flow: ir.Flow) -> None:
             shown = an(got) if got in LITERAL_TYPES.values() else got
             ctx.report(error("E0303", f"the default of `{p.name}` is {shown}, but `{p.name}` is "
                                       f"{an(p.type.name)}", d.loc or p.loc))
-    trigger = trigger_fields(flow, ctx.program.signals)[0]
-    names = {**flow_names(flow), **trigger}
-    known = set(params) | set(trigger)
+    signals = ctx.program.signals
+    known = set(params) | set(trigger_fields(flow, signals)[0])
+    plain = in_flow(flow_meanings(flow, signals))
+    metrics = in_flow(flow_meanings(flow, signals), metrics=True)  # a gate's or a payload's other bare names
     for s in flow.steps:
         var = s.foreach.var if s.foreach else None
-        typer = Inferrer(names_lookup({**flow_names(flow, var, s.foreach.items), **trigger} if var else names),
-                         ctx.report)
-        if s.foreach is not None and not _unknown_names(ctx, flow, s.foreach.items, known, None):
-            Inferrer(names_lookup(names), ctx.report).type_of(s.foreach.items)
+        own = in_flow(flow_meanings(flow, signals, var, s.foreach.items)) if s.foreach else plain
+        typer = Inferrer(typed(own), ctx.report)
+        if s.foreach is not None and not _unknown_names(ctx, flow, s.foreach.items, plain, known, None):
+            Inferrer(typed(plain), ctx.report).type_of(s.foreach.items)
         for e in [*s.env.values(), *([s.when] if s.when else [])]:
-            if not _unknown_names(ctx, flow, e, known, var):
+            if not _unknown_names(ctx, flow, e, own, known, var):
                 typer.type_of(e)
-        if s.gate is not None and not _unknown_names(ctx, flow, s.gate, known, None, metrics=True):
-            Inferrer(names_lookup(names, metrics=True), ctx.report).type_of(s.gate)
-        for emit in s.emits:  # a payload may also carry the step's metrics: bare names
+        if s.gate is not None and not _unknown_names(ctx, flow, s.gate, metrics, known, None):
+            Inferrer(typed(metrics), ctx.report).type_of(s.gate)
+        for emit in s.emits:
             for e in emit.payload.values():
-                _unknown_names(ctx, flow, e, known, None, metrics=True)
+                _unknown_names(ctx, flow, e, metrics, known, None)
 
 
 def check(ctx: Context) -> None:

@@ -18,15 +18,16 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.compiler.infer import (
-    NUMBERS,
-    Inferrer,
-    flow_names,
-    misfit,
-    names_lookup,
-    trigger_fields,
+from mlc.compiler.infer import NUMBERS, Inferrer, misfit, names_lookup
+from mlc.compiler.references import (
+    GroupNames,
+    fallback_names,
+    feature_type,
+    flow_meanings,
+    group_finder,
+    in_flow,
+    typed,
 )
-from mlc.compiler.references import GroupNames, feature_type, group_finder
 from mlc.diagnostics import Label, did_you_mean, error
 
 NUMERIC = set(NUMBERS)
@@ -223,15 +224,12 @@ def _check_payload(ctx: Context, signal_key: str | None, values: dict[str, ir.Ex
                              value.loc or loc, labels=(Label(fld.loc, "field declared here"),)))
 
 
-def _check_fallback(ctx: Context, model: ir.Model) -> None:
-    """`fallback M when ...` reads the model's `confidence` (a number), `unavailable` (a
-    boolean) and its output."""
+def _check_fallback(ctx: Context, key: str, model: ir.Model) -> None:
+    """`fallback M when ...` reads what `references.fallback_names` says."""
     fb = model.fallback
     if fb is None or fb.when is None:
         return
-    names: dict[str, str | None] = {"confidence": "float", "unavailable": "bool"}
-    if model.output is not None:
-        names[model.output.name] = model.output.type.name
+    names = {name: t for name, (_target, t) in fallback_names(key, model).items()}
     Inferrer(names_lookup(names), ctx.report).type_of(fb.when)
 
 
@@ -241,17 +239,17 @@ def check(ctx: Context) -> None:
         _check_source(ctx, src)
     for group_key, group in p.feature_groups.items():
         _check_group(ctx, group_key, group)
-    for model in p.models.values():
+    for model_key, model in p.models.items():
         _check_inputs(ctx, model)
-        _check_fallback(ctx, model)
+        _check_fallback(ctx, model_key, model)
     for flow in p.flows.values():
-        names = flow_names(flow)
-        match = Inferrer(names_lookup(names), ctx.report)
+        names = flow_meanings(flow, p.signals)
+        match = Inferrer(typed(in_flow(names)), ctx.report)
         for t in (flow.trigger.leaves() if flow.trigger else ()):
             if t.kind == "signal" and t.target is not None:
                 _check_payload(ctx, t.target.target, t.match, t.match_locs, t.loc, "the match", match)
         # a payload may carry metrics, and pass on the trigger's payload
-        payload = Inferrer(names_lookup({**names, **trigger_fields(flow, p.signals)[0]}, metrics=True), ctx.report)
+        payload = Inferrer(typed(in_flow(names, metrics=True)), ctx.report)
         for step in flow.steps:
             for e in step.emits:
                 _check_payload(ctx, e.signal.target, e.payload, e.payload_locs, e.loc, "the step", payload)
