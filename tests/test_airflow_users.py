@@ -160,7 +160,7 @@ def test_start_and_end_are_checked(tmp_path, yaml):
 def test_start_and_end_lower_to_aware_datetimes_and_allow_catchup(tmp_path):
     text = dag(tmp_path, DATES, "yearly")
     assert "from datetime import datetime, timezone" in text
-    assert "catchup=True,\n    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),\n" \
+    assert "catchup=True,\n    max_active_tasks=16,\n    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),\n" \
            "    end_date=datetime(2026, 12, 31, 6, 30, tzinfo=timezone.utc),\n" in text
 
 

@@ -433,3 +433,49 @@ def test_explain_names_what_each_kind_is_about(tmp_path: Path) -> None:
     assert out.exit_code == 2 and "no model named `nightly`" in out.output
     out = CliRunner().invoke(main, ["explain", "completion", "rankr", str(tmp_path)])
     assert out.exit_code == 2 and "no flow named `rankr`" in out.output
+
+
+FANOUT = """\
+package p
+flow nightly {{
+  schedule cron("0 1 * * *")
+  param regions: [string] = [{regions}]
+  step prep python("x:prep") {{ timeout 10m }}
+  step score python("x:score") {{ foreach region in {items}, timeout 30m }}
+  prep >> score
+}}
+slo on_time {{ completion(nightly) by "06:00" }}
+"""
+
+
+def test_a_fanout_wider_than_the_slots_waits_its_work_over_the_slots(tmp_path: Path) -> None:
+    """A run's task instances share the DAG's 16 slots: 3 regions all run at once (01:40), but
+    40 of them cannot, and the bound adds the run's work over the slots (Graham's bound):
+    10m + 40 x 30m = 20h10m of work, over 16 slots 1h15m38s, so 02:55:38, where the old
+    calculus said 01:40 as if the 40 ran side by side."""
+    few = ", ".join(f'"r{i}"' for i in range(3))
+    (a := tmp_path / "a").mkdir()
+    assert run(a, FANOUT.format(regions=few, items="regions")).diagnostics == []
+    assert explain(a, "completion", "nightly")[0] == "completion of flow nightly: done by 01:40 at worst"
+    many = ", ".join(f'"r{i}"' for i in range(40))
+    (b := tmp_path / "b").mkdir()
+    assert run(b, FANOUT.format(regions=few, items=f"[{many}]")).diagnostics == []
+    lines = explain(b, "completion", "nightly")
+    assert lines[0] == "completion of flow nightly: done by 02:55 at worst"
+    assert any("41 task instances share 16 slots: waiting at most 20h10m of work / 16" in line for line in lines)
+    (c := tmp_path / "c").mkdir()
+    assert run(c, FANOUT.format(regions=few, items=f"[{many}]").replace('by "06:00"', 'by "02:30"')
+               ).diagnostics[0].code == "E0703"
+
+
+def test_a_fanout_of_unknown_width_is_not_proven(tmp_path: Path) -> None:
+    """A `foreach` over a parameter with no default may have any number of items: the run's
+    waiting, so its completion, is unknown, and the missing fact is named."""
+    text = FANOUT.format(regions="", items="regions").replace(" = []", "")
+    assert [(d.code, d.message) for d in run(tmp_path, text).diagnostics] == [
+        ("W0704", "completion of `nightly` by 06:00 cannot be proved: it needs how many items the `foreach` of "
+                  "step `score` of flow `nightly` has (a list written out, or a list parameter with a default)")]
+    assert explain(tmp_path, "completion", "nightly")[:2] == [
+        "completion of flow nightly: unknown",
+        "  missing: how many items the `foreach` of step `score` of flow `nightly` has (a list written out, "
+        "or a list parameter with a default)  (p.flow:6)"]

@@ -16,7 +16,9 @@ the sum of what each hop on the worst path adds:
 - a flow: what starts it — the longest gap of its schedule, or the bound of the
   flow it waits for (`on_finish`) or of the flows that emit the signal it waits
   for — plus its longest path of steps, each `timeout × (1 + retries)` plus
-  `retry_delay × retries`. `a and b` waits for the later, `a or b` for the sooner;
+  `retry_delay × retries` (a `foreach` step runs one instance per item; when a run has more
+  task instances than MAX_ACTIVE_TASKS, each step may also wait its whole work over the
+  slots). `a and b` waits for the later, `a or b` for the sooner;
   a schedule and a trigger together run on whichever comes first.
 
 A fact the calculus needs but the program does not state (a table with no
@@ -35,6 +37,9 @@ from mlc.diagnostics import Span
 
 MS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1_000, "ms": 1}
 DEFAULT_RETRY_DELAY_MS = 300_000  # what an orchestrator waits between retries unless told otherwise
+# The task instances of one run that may run at once (every generated DAG's `max_active_tasks`,
+# Airflow's default): the completion and step bounds count the waiting beyond it.
+MAX_ACTIVE_TASKS = 16
 
 
 def fmt_ms(ms: int) -> str:
@@ -125,6 +130,18 @@ def schedule_gap(s: ir.Schedule) -> tuple[int | None, str]:
     if s.kind == "preset":
         return gap, f"schedule {s.value}"
     return gap, f'cron("{s.value}")' + (f", longest gap {fmt_ms(gap)}" if gap is not None else "")
+
+
+def foreach_count(flow: ir.Flow, step: ir.Step) -> int | None:
+    """How many task instances a step runs: one, or one per item of its `foreach` (a list
+    written out, or a list parameter's default, which a scheduled run uses); None when unknown."""
+    if step.foreach is None:
+        return 1
+    items = step.foreach.items
+    if items.op == "ref":
+        param = next((p for p in flow.params if p.name == items.name), None)
+        items = param.default if param is not None and param.default is not None else items
+    return len(items.args) if items.op == "list" else None
 
 
 def step_cost(step: ir.Step) -> int | None:
@@ -312,7 +329,32 @@ class Calculus:
             done[name] = result
             return result
 
-        return {n: finish(n, frozenset()) for n in sorted(steps)}
+        finishes = {n: finish(n, frozenset()) for n in sorted(steps)}
+        waiting = self._waiting(flow)
+        return {n: b if b.missing else after(b, waiting) for n, b in finishes.items()}
+
+    def _waiting(self, flow: ir.Flow) -> Bound:
+        """How long a step may wait for a free slot: nothing when every task instance of a run
+        fits in the DAG's MAX_ACTIVE_TASKS slots at once; else at most the run's whole work over
+        the slots (Graham's bound for a greedy scheduler: a task finishes by its longest chain
+        plus the work of every other task divided by the slots)."""
+        counts = {s.name: foreach_count(flow, s) for s in flow.steps}
+        uncounted = [s for s in flow.steps if counts[s.name] is None]
+        if uncounted:
+            s = uncounted[0]
+            return unknown(f"how many items the `foreach` of step `{s.name}` of flow `{flow.name}` has (a list "
+                           "written out, or a list parameter with a default)", s.foreach.loc if s.foreach else s.loc)
+        total = sum(counts.values())  # type: ignore[arg-type]
+        if total <= MAX_ACTIVE_TASKS:
+            return Bound(0)
+        untimed = next((s for s in flow.steps if step_cost(s) is None), None)
+        if untimed is not None:  # its work, which the others may wait for, is unbounded
+            return unknown(f"a `timeout` on step `{untimed.name}` of flow `{flow.name}` ({total} task instances "
+                           f"share {MAX_ACTIVE_TASKS} slots)", untimed.loc)
+        work = sum(step_cost(s) * counts[s.name] for s in flow.steps)  # type: ignore[operator]
+        wait = -(-work // MAX_ACTIVE_TASKS)
+        return Bound(0).then(Hop(f"flow {flow.name}", f"{total} task instances share {MAX_ACTIVE_TASKS} slots: "
+                                 f"waiting at most {fmt_ms(work)} of work / {MAX_ACTIVE_TASKS}", wait, flow.loc))
 
     # ------------------------------------------------------------------ internals
     def _memoised(self, node: str) -> Bound:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from mlc.compiler import ir
 from mlc.compiler.dates import parse_utc
+from mlc.compiler.freshness import MAX_ACTIVE_TASKS
 from mlc.compiler.infer import trigger_fields
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
@@ -468,7 +469,9 @@ class FlowLowering:
         kw = _base_dag_kwargs(f, self.dag_id)
         kw.insert(1, ("schedule", self._schedule()))
         kw.insert(2, ("catchup", py(bool(f.catchup))))
-        at = 3
+        # what the completion bounds assume, whatever the deployment's default
+        kw.insert(3, ("max_active_tasks", str(MAX_ACTIVE_TASKS)))
+        at = 4
         for name, text in (("start_date", f.start), ("end_date", f.end)):
             when = parse_utc(text)[0] if text is not None else None
             if when is not None:

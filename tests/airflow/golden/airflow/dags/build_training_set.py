@@ -30,6 +30,7 @@ with DAG(
     dag_id="build_training_set",
     schedule="0 1 * * *",
     catchup=False,
+    max_active_tasks=16,
     doc_md="A point-in-time snapshot of recent plays, joined with the features of the time.",
     tags=["training"],
     default_args={"owner": "personalization"},

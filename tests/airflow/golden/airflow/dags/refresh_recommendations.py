@@ -30,6 +30,7 @@ with DAG(
     dag_id="refresh_recommendations",
     schedule=[asset_signal_ranker_published],
     catchup=False,
+    max_active_tasks=16,
     doc_md="Batch scores for every member, recomputed whenever a new ranker goes live.",
     default_args={"owner": "personalization"},
     params={

@@ -161,6 +161,7 @@ with DAG(
     dag_id="train_ranker",
     schedule=AssetAll(asset_flow_build_training_set, asset_signal_catalog_refreshed),
     catchup=False,
+    max_active_tasks=16,
     doc_md="Train, evaluate and publish the ranker once both the training set and the\nUS catalog are ready. A model below 0.80 AUC is never published.",
     tags=["training", "tier1"],
     default_args={"owner": "personalization"},

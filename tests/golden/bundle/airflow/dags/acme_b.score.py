@@ -24,6 +24,7 @@ with DAG(
     dag_id="acme_b.score",
     schedule="@daily",
     catchup=False,
+    max_active_tasks=16,
 ) as dag:
     step_s0 = SparkSubmitOperator(
         task_id="s0",
