@@ -58,14 +58,14 @@ def probabilistic_steps(p: ir.Program, g: nx.MultiDiGraph) -> dict[str, str]:
         n = frontier.pop()
         if n in gates:
             continue
-        for nxt in _downstream(g, n):
+        for nxt in step_successors(g, n):
             if nxt not in region:
                 region[nxt] = f"runs after probabilistic step `{g.nodes[n]['label']}` with no gate between"
                 frontier.append(nxt)
     return region
 
 
-def _downstream(g: nx.MultiDiGraph, step: str):
+def step_successors(g: nx.MultiDiGraph, step: str):
     for _u, v, d in g.out_edges(step, data=True):
         if d["kind"] == "step":
             yield v

@@ -114,7 +114,7 @@ def _objectives(program: ir.Program) -> list:
     return _per_program("objectives", program, lambda: objectives(program))
 
 
-def _findings(program: ir.Program) -> list:
+def findings_of(program: ir.Program) -> list:
     def run() -> list:
         ctx = Context(program, None, None)  # type: ignore[arg-type]  # the objectives check reads only the program
         checks.check(ctx)
@@ -136,7 +136,7 @@ def explain_completion(program: ir.Program, key: str) -> str:
     flow = program.flows[key]
     bound = Completion(program, Calculus(program)).of(key)
     lines = _derivation(f"completion of flow {flow.name}", bound, f"done by {clock(bound.ms or 0)} at worst", clock)
-    findings = _findings(program)
+    findings = findings_of(program)
     for o in _objectives(program):
         if o.kind == "completion" and o.target == key:
             lines.append(f"slo {o.slo}: completion by {o.value.value}: "
@@ -148,7 +148,7 @@ def explain_latency(program: ir.Program, key: str) -> str:
     model = program.models[key]
     bound = latency_bound(program, model)
     lines = _derivation(f"latency of model {model.name}", bound, f"at worst {fmt_ms(bound.ms or 0)}")
-    findings = _findings(program)
+    findings = findings_of(program)
     for o in _objectives(program):
         if o.kind == "latency" and o.target == key and o.value.op == "lit" and o.value.kind == "duration":
             budget = fmt_ms(o.value.value)

@@ -24,7 +24,7 @@ def env_names(result: Result) -> list[str]:
     return sorted({e.name for e in program.envs.values()}) if program is not None else []
 
 
-def _validate(result: Result, names: list[str], envs: list[str]) -> list[Diagnostic]:
+def validate_backends(result: Result, names: list[str], envs: list[str]) -> list[Diagnostic]:
     from mlc.targets.layout import Layout
 
     program = result.program
@@ -40,7 +40,7 @@ def check(project: Project, use_cache: bool = True) -> Result:
     """The compiler's check, then every backend's validation for every env (when the
     program has no error: a backend judges only a program the language accepts)."""
     return check_program(project, use_cache=use_cache,
-                         validate=lambda r: _validate(r, sorted(TARGETS), env_names(r)))
+                         validate=lambda r: validate_backends(r, sorted(TARGETS), env_names(r)))
 
 
 @dataclass

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from mlc.compiler import ir
-from mlc.compiler.boundary import _downstream as successors  # the step-to-step spread the region uses
-from mlc.compiler.checks.objectives import Completion, _time_of_day, clock, latency_bound, objectives
-from mlc.compiler.explain import _findings, explain_completion, explain_freshness, explain_latency
+from mlc.compiler.boundary import step_successors as successors  # the step-to-step spread the region uses
+from mlc.compiler.checks.objectives import Completion, clock, latency_bound, objectives, time_of_day
+from mlc.compiler.explain import explain_completion, explain_freshness, explain_latency, findings_of
 from mlc.compiler.freshness import Bound, Calculus, fmt_ms
 from mlc.compiler.graph import node_id, step_id
 
@@ -167,13 +167,13 @@ def verdicts(program: ir.Program, g: nx.MultiDiGraph) -> list[Verdict]:
             if bound is not None:
                 judge(v, bound, value, bound.known and (bound.ms > value if o.op == "<=" else bound.ms >= value))
         elif o.kind == "completion" and o.target in program.flows:
-            deadline = _time_of_day(str(value))
+            deadline = time_of_day(str(value))
             v.objective += f" by {value}"
             if deadline is not None:
                 bound = completion.of(o.target)
                 judge(v, bound, deadline, bound.known and bound.ms > deadline, clock)
         elif o.kind == "latency" and o.target in program.models and o.value.kind == "duration":
-            findings = _findings(program) if findings is None else findings
+            findings = findings_of(program) if findings is None else findings
             said = [d.code for d in findings if d.span == o.loc and d.code in ("E0705", "E0706", "W0707")]
             bound = latency_bound(program, program.models[o.target])
             v.objective += f" {o.op} {fmt_ms(value)}"

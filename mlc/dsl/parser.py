@@ -28,7 +28,7 @@ DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "f
                  "model", "signal", "flow", "slo")
 _DECL_LINE = re.compile(r"(?:%s)\b" % "|".join(DECL_KEYWORDS))
 MAX_ERRORS_PER_FILE = 50
-_NAMED_DECL = re.compile(r"(env|connector|source|entity|features|model|service|signal|flow|slo)\s+([A-Za-z_][A-Za-z0-9_]*)")
+NAMED_DECL = re.compile(r"(env|connector|source|entity|features|model|service|signal|flow|slo)\s+([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def grammar_text() -> str:
@@ -118,14 +118,14 @@ class FlowParser:
         diags: list[Diagnostic] = []
         comments: list[A.Comment] = []
         lines = text.split("\n")
-        for start, end in _chunks(lines):
+        for start, end in declaration_chunks(lines):
             chunk = "\n".join(lines[start:end])
             self.comments.clear()
             d, ds = self._parse_chunk(chunk, path, start)
             comments.extend(self._take_comments(path, start, chunk))  # the chunk's lines are offset by `start`
             decls.extend(d)
             diags.extend(ds)
-            named = None if d else _NAMED_DECL.match(_without_docs(chunk))
+            named = None if d else NAMED_DECL.match(without_docs(chunk))
             if named:
                 unread.append((named[1], named[2]))
             if sum(1 for x in diags if x.is_error) >= MAX_ERRORS_PER_FILE:
@@ -141,7 +141,7 @@ class FlowParser:
                 decls, ds = self._parse_text(chunk, path, offset)
                 if chunk != original:  # a repair may have put a closer past the end of a line
                     fit = _fitter(original, offset)
-                    _clamp_spans(decls, fit)
+                    clamp_spans(decls, fit)
                     ds = [_clamp_diagnostic(d, fit) for d in ds]
                 return decls, diags + ds
             except UnexpectedInput as e:
@@ -181,24 +181,24 @@ def _fitter(text: str, offset: int):
     return fit
 
 
-def _clamp_spans(x, fit) -> object:
+def clamp_spans(x, fit) -> object:
     """Every span in the AST `x` moved inside the text by `fit`; nodes are changed in place."""
     if isinstance(x, Span):
         return fit(x)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         for f in dataclasses.fields(x):
             value = getattr(x, f.name)
-            new = _clamp_spans(value, fit)
+            new = clamp_spans(value, fit)
             if new is not value:
                 setattr(x, f.name, new)
         return x
     if isinstance(x, list):
-        x[:] = [_clamp_spans(y, fit) for y in x]
+        x[:] = [clamp_spans(y, fit) for y in x]
         return x
     if isinstance(x, tuple):
         if isinstance(getattr(x, "span", None), Span):  # an edge's bracketed group
             x.span = fit(x.span)  # type: ignore[attr-defined]
-        items = [_clamp_spans(y, fit) for y in x]
+        items = [clamp_spans(y, fit) for y in x]
         if all(a is b for a, b in zip(items, x, strict=True)):
             return x
         return type(x)(items) if type(x) is tuple else x
@@ -211,7 +211,7 @@ def _clamp_diagnostic(d: Diagnostic, fit) -> Diagnostic:
         labels=tuple(dataclasses.replace(lb, span=fit(lb.span)) for lb in d.labels))
 
 
-def _chunks(lines: list[str]) -> list[tuple[int, int]]:
+def declaration_chunks(lines: list[str]) -> list[tuple[int, int]]:
     """Line ranges [start, end) of the top-level declarations (doc comments go with the next one)."""
     starts = [0]
     for i, line in enumerate(lines):
@@ -260,7 +260,7 @@ def parse_text(text: str, path: str = "<input>") -> tuple[A.Module, list[Diagnos
 
 
 
-def _without_docs(chunk: str) -> str:
+def without_docs(chunk: str) -> str:
     """A declaration's text from its keyword on (its `##` doc comment lines left out)."""
     lines = chunk.split("\n")
     while lines and (lines[0].startswith("##") or not lines[0].strip()):

@@ -111,7 +111,7 @@ def _move_piece(piece: Piece, delta: int) -> None:
     """Moves a declaration that did not change by `delta` lines: its tree and its findings are
     moved; it is lowered again (measured: moving its IR's spans in place costs more than that)."""
     move = _mover(delta)
-    P._clamp_spans(piece.decls, move)
+    P.clamp_spans(piece.decls, move)
     piece.diagnostics = [_shift(d, delta) for d in piece.diagnostics]
     piece.lowered = None
 
@@ -336,7 +336,7 @@ class Workspace:
             by_text.setdefault(p.text, []).append(p)
         parser = P.get_parser()
         out = []
-        for start, end in P._chunks(lines[first:last]):
+        for start, end in P.declaration_chunks(lines[first:last]):
             start, end = start + first, end + first
             chunk = "\n".join(lines[start:end])
             reuse = by_text.get(chunk)
@@ -350,7 +350,7 @@ class Workspace:
                 continue
             decls, diags = parser.parse_declaration(chunk, doc.path, start)
             self.stats["parsed"] += 1
-            named = None if decls else P._NAMED_DECL.match(P._without_docs(chunk))
+            named = None if decls else P.NAMED_DECL.match(P.without_docs(chunk))
             out.append(Piece(start, chunk, decls, diags, (named[1], named[2]) if named else None,
                              words=frozenset(_words(decls))))
         return out
@@ -614,12 +614,12 @@ class Workspace:
 
     @staticmethod
     def _validate(program) -> list[Diagnostic]:
-        from mlc.deploy.bundle import _validate
+        from mlc.deploy.bundle import validate_backends
         from mlc.targets import TARGETS
 
         holder = driver.Result(project=None)  # type: ignore[arg-type]  # validation reads only the program
         holder._program = program
-        return _validate(holder, sorted(TARGETS), sorted({e.name for e in program.envs.values()}))
+        return validate_backends(holder, sorted(TARGETS), sorted({e.name for e in program.envs.values()}))
 
     # ------------------------------------------------------------------ queries
     @property

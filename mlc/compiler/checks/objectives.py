@@ -150,7 +150,9 @@ def _check_freshness(ctx: Context, calc: Calculus, objs: list[Objective]) -> Non
 
 # ---------------------------------------------------------------------- completion
 
-def _time_of_day(text: str) -> int | None:
+def time_of_day(text: str) -> int | None:
+    """Milliseconds after midnight of `HH:MM` (a `completion ... by` deadline); None when not one.
+    The check and the Airflow deadline read it here, so both take the same texts."""
     parts = text.split(":")
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
         return None
@@ -213,7 +215,7 @@ def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> No
     for o in objs:
         if o.kind != "completion" or o.target is None or o.target not in ctx.program.flows:
             continue
-        deadline = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
+        deadline = time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
         if deadline is None:
             ctx.report(error("E0703", 'a completion objective takes a time of day: `by "06:00"`', o.value.loc))
             continue

@@ -34,14 +34,15 @@ import re
 from dataclasses import dataclass, field
 
 from mlc.compiler import ir
+from mlc.compiler.checks.objectives import time_of_day
 from mlc.compiler.dates import parse_utc
 from mlc.compiler.freshness import MAX_ACTIVE_TASKS
 from mlc.compiler.infer import trigger_fields
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
-from mlc.targets.literals import py, py_str
 from mlc.targets.layout import Layout, source_line
+from mlc.targets.literals import py, py_str
 
 MAX_ID = 250          # dag_id and task_id (airflow.utils.helpers.validate_key)
 MAX_TAG = 100         # DagTag.name
@@ -194,16 +195,9 @@ def completions(program: ir.Program) -> dict[str, list[tuple[str, ir.Objective]]
     return out
 
 
-def _time_of_day(text: str) -> int | None:
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
-        return None
-    return (int(m.group(1)) * 60 + int(m.group(2))) * 60_000
-
-
 def deadline_offset_ms(flow: ir.Flow, o: ir.Objective) -> int | None:
     start = flow.schedule.daily_start_ms if flow.schedule is not None else None
-    by = _time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
+    by = time_of_day(str(o.value.value)) if o.value.op == "lit" and o.value.kind == "string" else None
     if start is None or by is None:
         return None
     return (by - start) % DAY_MS or DAY_MS
