@@ -48,7 +48,7 @@ class Result:
         """The whole program's IR, assembled on first use: `mlc check` on an unchanged
         program never needs it."""
         if self._program is None and self._build is not None:
-            with _gc_paused():
+            with gc_paused():
                 self._program = self._build()
             self._build = None
         return self._program
@@ -67,7 +67,7 @@ class Result:
 
 
 @dataclass
-class _Unit:
+class Unit:
     """One source file on its way through the pipeline."""
 
     display: str
@@ -80,7 +80,7 @@ class _Unit:
 
 
 @contextmanager
-def _gc_paused():
+def gc_paused():
     """The compiler allocates millions of small acyclic objects: the cyclic collector would
     re-scan them all on every generation-2 pass (measured: 3x the run time) and find nothing."""
     was_enabled = gc.isenabled()
@@ -99,7 +99,7 @@ def check(project: Project, use_cache: bool = True, validate: Validate | None = 
     """Parses, resolves and lowers the whole project, then runs every check on the IR, and
     then `validate` (the backends' own rules, from a layer above) on a program without errors.
     Its findings are kept in the snapshot with the others."""
-    with _gc_paused():
+    with gc_paused():
         return _check(project, use_cache, validate)
 
 
@@ -113,15 +113,15 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
     known = previous.files if previous else {}
     units = _read_units(project, result, cache, known)
     units += _stdlib_units(units, result, cache, known)
-    missing_package = _guess_packages(units)
-    result.summaries = [_in_package(u) for u in units]
+    missing_package = guess_packages(units)
+    result.summaries = [in_package(u) for u in units]
     reused = previous is not None and previous.validated == (validate is not None) \
         and _unchanged(units, previous, cache)
     if reused:
         findings = list(previous.findings)
         def build() -> ir.Program:
             resolver = Resolver(result.summaries)
-            return _resolved(_assemble(units, resolver, cache)[0], resolver)[0]
+            return resolve_program(_assemble(units, resolver, cache)[0], resolver)[0]
         result._build = build
     else:
         from mlc.compiler.checks import run_checks
@@ -132,11 +132,11 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         result._program, lowered = _assemble(units, resolver, cache)
         findings += lowered
         findings += run_checks(result._program, resolver)
-        result._program, unbound = _resolved(result._program, resolver)
+        result._program, unbound = resolve_program(result._program, resolver)
         findings += unbound
         if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
             findings += validate(result)
-    result.diagnostics.extend(_past_errors(findings, units))
+    result.diagnostics.extend(past_errors(findings, units))
     result.diagnostics.sort(key=Diagnostic.sort_key)
     if cache and not (reused and _same_texts(units, known)):
         current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
@@ -144,7 +144,7 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
     return result
 
 
-def _resolved(program: ir.Program, resolver: Resolver | None = None) -> tuple[ir.Program, list[Diagnostic]]:
+def resolve_program(program: ir.Program, resolver: Resolver | None = None) -> tuple[ir.Program, list[Diagnostic]]:
     """The program with its expressions' names resolved (`mlc.compiler.references`; a
     `group.feature` by the files' imports when given the `resolver`, else by package) and its
     envs (where each source and store is, per env), and what could not be resolved."""
@@ -157,7 +157,7 @@ def _resolved(program: ir.Program, resolver: Resolver | None = None) -> tuple[ir
     return program.model_copy(update={"environments": envs}), diags
 
 
-def _past_errors(findings: list[Diagnostic], units: list[_Unit]) -> list[Diagnostic]:
+def past_errors(findings: list[Diagnostic], units: list[Unit]) -> list[Diagnostic]:
     """The findings, less those that follow from an error already reported: one mistake, one
     diagnostic.
 
@@ -194,7 +194,7 @@ def _within(span, extent) -> bool:
         (span.end_line, span.end_col) <= (extent.end_line, extent.end_col)
 
 
-def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Diagnostic]]:
+def _assemble(units: list[Unit], resolver, cache) -> tuple[ir.Program, list[Diagnostic]]:
     """The whole program, each file's IR from the cache or lowered now; and what lowering reported.
 
     A file's IR is cached under its text's key, behind the fingerprint of every file's
@@ -230,7 +230,7 @@ def _assemble(units: list[_Unit], resolver, cache) -> tuple[ir.Program, list[Dia
     return program, lowering.diagnostics
 
 
-def _guess_packages(units: list[_Unit]) -> list[Diagnostic]:
+def guess_packages(units: list[Unit]) -> list[Diagnostic]:
     """E0210 for each file with no `package` line in a project whose other files have one; the
     file is then read in the package guessed for it (`u.package`), so that the names it declares
     and uses resolve as they would with the line written: one error, not one per name."""
@@ -262,7 +262,7 @@ def _guess_packages(units: list[_Unit]) -> list[Diagnostic]:
     return out
 
 
-def _in_package(u: _Unit) -> Summary:
+def in_package(u: Unit) -> Summary:
     """The file's summary, in the package it is read in."""
     if u.package is None:
         return u.summary
@@ -279,7 +279,7 @@ def _package_line(package: str, path: str) -> A.PackageDecl:
     return A.PackageDecl(A.Name(package, at), at, A.Meta())
 
 
-def _module(u: _Unit, cache) -> A.Module:
+def _module(u: Unit, cache) -> A.Module:
     """The file's syntax tree: from this run's parse, the cache, or a parse now. A tree parsed
     here is cached: the file is being lowered again, and may well be on the next run too."""
     if u.module is None:
@@ -291,7 +291,7 @@ def _module(u: _Unit, cache) -> A.Module:
     return u.module
 
 
-def _unchanged(units: list[_Unit], previous, cache) -> bool:
+def _unchanged(units: list[Unit], previous, cache) -> bool:
     """Whether these files make the program the last run checked: the same files in the same
     order and, where a text changed, the same declarations, spans included (a comment or
     trailing blank lines changed, say). Summaries, lowering and the checks read nothing else."""
@@ -313,7 +313,7 @@ def _unchanged(units: list[_Unit], previous, cache) -> bool:
     return True
 
 
-def _same_texts(units: list[_Unit], known: dict) -> bool:
+def _same_texts(units: list[Unit], known: dict) -> bool:
     return all((e := known.get(u.display)) is not None and e.key == u.key for u in units)
 
 
@@ -327,7 +327,7 @@ def _parse(text: str, display: str) -> tuple[A.Module, list[Diagnostic]]:
     return get_parser().parse(text, display)
 
 
-def _unit(display: str, text: str, cache, seen: dict) -> _Unit:
+def _unit(display: str, text: str, cache, seen: dict) -> Unit:
     """A file's summary and parse findings: from the last run's snapshot, the cache, or a
     parse (which also gives its syntax tree)."""
     from mlc.compiler.resolve import summarize
@@ -335,21 +335,21 @@ def _unit(display: str, text: str, cache, seen: dict) -> _Unit:
     key = cache.key(display, text) if cache else None
     old = seen.get(display)
     if key and old is not None and old.key == key:
-        return _Unit(display, text, key, old.summary, list(old.diagnostics), None)
+        return Unit(display, text, key, old.summary, list(old.diagnostics), None)
     parsed = cache.get("parse", key) if cache and key else None
     if parsed is not None:
         summary, diags, _text = parsed
-        return _Unit(display, text, key, summary, list(diags), None)
+        return Unit(display, text, key, summary, list(diags), None)
     module, diags = _parse(text, display)
     summary = summarize(module)
     if cache and key:
         # the text, not the tree: pickling every tree was a fifth of a first run, and a tree
         # is needed only to compare a file with its next version, or to lower it again
         cache.put("parse", key, (summary, diags, text))
-    return _Unit(display, text, key, summary, list(diags), module)
+    return Unit(display, text, key, summary, list(diags), module)
 
 
-def _read_units(project: Project, result: Result, cache, seen: dict) -> list[_Unit]:
+def _read_units(project: Project, result: Result, cache, seen: dict) -> list[Unit]:
     from mlc.dsl.files import read_source
 
     units = []
@@ -366,7 +366,7 @@ def _read_units(project: Project, result: Result, cache, seen: dict) -> list[_Un
     return units
 
 
-def _stdlib_units(units: list[_Unit], result: Result, cache, seen: dict) -> list[_Unit]:
+def _stdlib_units(units: list[Unit], result: Result, cache, seen: dict) -> list[Unit]:
     """The standard-library modules the project imports (they are .flow files too)."""
     from mlc.stdlib import stdlib_file
 

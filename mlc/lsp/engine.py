@@ -376,17 +376,17 @@ class Workspace:
         findings discarded) everything upstream of that. The other declarations' findings are
         the last check's."""
 
-        with driver._gc_paused():
+        with driver.gc_paused():
             self._stdlib()
             docs = sorted(self.docs.values(), key=lambda d: (d.path.startswith(STDLIB_PREFIX), d.path))
             for d in docs:
                 if d.summary is None:
                     d.summary = summarize(d.module)
                     d.fingerprint, d.owners = d.summary.fingerprint(), _Owners.rows(d.summary)
-            units = [driver._Unit(d.path, d.text, None, d.summary, d.parse_diagnostics, d.module) for d in docs]
+            units = [driver.Unit(d.path, d.text, None, d.summary, d.parse_diagnostics, d.module) for d in docs]
             # a file with no `package` line among files with one (E0210) is read in a guessed package
-            findings = driver._guess_packages(units) if not all(d.summary.package for d in docs) else []
-            summaries = [driver._in_package(u) for u in units]
+            findings = driver.guess_packages(units) if not all(d.summary.package for d in docs) else []
+            summaries = [driver.in_package(u) for u in units]
             fingerprint = hashlib.sha256(repr([d.fingerprint if s is d.summary else s.fingerprint()
                                                for d, s in zip(docs, summaries, strict=True)]).encode()).digest()
             same_names, self._fingerprint = fingerprint == self._fingerprint, fingerprint
@@ -420,7 +420,7 @@ class Workspace:
             findings += self._checked + self._unbound + (self._validated or [])
             self.stats["scoped"] = 0 if scope is None else len(scope[0])
             out: dict[str, list[Diagnostic]] = {d.path: [] for d in docs}
-            for d in [*parse_diags, *driver._past_errors(findings, units)]:
+            for d in [*parse_diags, *driver.past_errors(findings, units)]:
                 if d.span is not None and d.span.file in out:
                     out[d.span.file].append(d)
             for diags in out.values():
@@ -438,13 +438,13 @@ class Workspace:
         from mlc.compiler.checks import run_checks
 
         if scope is None:
-            program, unbound = driver._resolved(assemble([f for _k, f in pieces], files, packages))
+            program, unbound = driver.resolve_program(assemble([f for _k, f in pieces], files, packages))
             checked, environments = program, program.environments
         else:
             # only the part: the envs are in it (every env and connector is context), so each
             # source and store of the part is located as in the whole program
             program = None
-            checked, unbound = driver._resolved(
+            checked, unbound = driver.resolve_program(
                 assemble([f for k, f in pieces if k is None or k in scope[1]], files, packages))
             unbound = self._merge(self._unbound, unbound, scope, owners)
             environments = _merge_environments(self._environments, checked.environments, scope[1])
