@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -34,10 +33,8 @@ RANKER = "model:netflix.recs.ranker"
 def _browser() -> str:
     found = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
     if found is None:
-        message = "no chromium on PATH (scripts/setup.sh installs Debian's chromium)"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(message)
-        pytest.skip(message)
+        # an engine that cannot start fails its tests, as every engine test does: never a skip
+        pytest.fail("no chromium on PATH (scripts/setup.sh installs Debian's chromium, as root)")
     return found
 
 
