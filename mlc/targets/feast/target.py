@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlc.compiler import ir
-from mlc.compiler.infer import an
+from mlc.compiler.infer import an, walk
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
@@ -371,7 +371,9 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
         columns[f.name] = (f.name, held(f.type))
     read: dict[str, list[str]] = {}  # group key -> the features the expressions read, in order
     for f in group.features:
-        for ref in _refs(f.expr):
+        for ref in (walk(f.expr) if f.expr is not None else ()):
+            if ref.op != "ref":
+                continue
             group_name, _, feature = ref.name.partition(".") if ref.name else ("", "", "")
             if not feature or ref.name in columns:
                 continue
@@ -493,15 +495,6 @@ def _feature_group(ref: ir.Expr) -> str | None:
     if ref.target is None or not ref.target.startswith("feature:"):
         return None
     return ref.target[len("feature:"):].rpartition(".")[0]
-
-
-def _refs(e: ir.Expr | None):
-    if e is None:
-        return
-    if e.op == "ref":
-        yield e
-    for a in e.args:
-        yield from _refs(a)
 
 
 def _service(program: ir.Program, repo: Repo, name: str, refs: tuple[ir.FeatureRef, ...], decl: ir.Decl,
