@@ -32,9 +32,10 @@ from mlc.deploy import apply as appliers
 from mlc.deploy.apply import ApplyError, Release
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import REMOVE, Plan, diff
-from mlc.targets.layout import Layout
+from mlc.dsl.files import write_atomically
+from mlc.targets.layout import MANIFEST, Layout
 
-RELEASES, CURRENT, RELEASE_JSON, MANIFEST = "releases", "current", "release.json", "manifest.json"
+RELEASES, CURRENT, RELEASE_JSON, DEPLOY_ENV = "releases", "current", "release.json", "deploy.env"
 
 
 class DeployError(Exception):
@@ -119,11 +120,9 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
 
 def _write_env(config: DeployConfig) -> None:
     text = "".join(f"{k}={v}\n" for k, v in sorted(engine_environment(config).items()))
-    path = config.root / "deploy.env"
+    path = config.root / DEPLOY_ENV
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_name(".deploy.env.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, text)
 
 
 def _next_id(root: Path) -> str:

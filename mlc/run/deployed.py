@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlc.deploy.config import ConfigError, DeployConfig, load
-from mlc.deploy.local import CURRENT, current_release
+from mlc.deploy.local import CURRENT, DEPLOY_ENV, MANIFEST, current_release
 
 
 class RunError(Exception):
@@ -76,8 +76,8 @@ def find(project_root: Path, config: dict, env: str, to: str | None = None) -> D
     if release is None:
         raise RunError(f"env `{env}` is not deployed at {settings.root}", help=f"deploy it first: {deploy_cmd}")
     try:
-        manifest = json.loads((settings.root / CURRENT / "manifest.json").read_text(encoding="utf-8"))
-        lines = (settings.root / "deploy.env").read_text(encoding="utf-8").splitlines()
+        manifest = json.loads((settings.root / CURRENT / MANIFEST).read_text(encoding="utf-8"))
+        lines = (settings.root / DEPLOY_ENV).read_text(encoding="utf-8").splitlines()
     except (OSError, ValueError) as e:
         raise RunError(f"the deploy folder {settings.root} is damaged: {e}", help=f"deploy again: {deploy_cmd}") from e
     env_vars = dict(line.split("=", 1) for line in lines if "=" in line)
