@@ -566,11 +566,18 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     expression an on-demand view cannot compute)."""
     if not program.feature_groups and not program.models:
         return []
+    return _built(program, env, layout)[1]
+
+
+def _built(program: ir.Program, env: str, layout: Layout) -> tuple[Repo | None, list[Diagnostic]]:
+    """The repository (None when it could not be built) and its errors as diagnostics."""
     try:
-        errors = build(program, env, layout).errors
+        repo = build(program, env, layout)
     except FeastError as e:
-        errors = [e]
-    return [error(e.code, e.message, e.loc, help=e.help) for e in errors]
+        repo, errors = None, [e]
+    else:
+        errors = repo.errors
+    return repo, [error(e.code, e.message, e.loc, help=e.help) for e in errors]
 
 
 def store_yaml(program: ir.Program, env: str) -> str:
@@ -587,12 +594,12 @@ def store_yaml(program: ir.Program, env: str) -> str:
 
 
 def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
-    problems = [d for d in validate(program, env, layout) if d.is_error]
-    if problems:
-        raise TargetError(problems)
     if not program.feature_groups and not program.models:
         return []
-    repo = build(program, env, layout)
+    repo, problems = _built(program, env, layout)  # built once: validated and lowered from the same
+    problems = [d for d in problems if d.is_error]
+    if problems:
+        raise TargetError(problems)
     jinja = jinja_environment("mlc.targets.feast")
     definitions = jinja.get_template("definitions.py.j2").render(
         env=env, project=feast_project(program), imports=sorted(repo.imports), numpy=repo.numpy,
