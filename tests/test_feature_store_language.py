@@ -101,6 +101,13 @@ CASES = [
     ("two services, none named", "",
      "model m {\n  inputs [ctx.plus]\n}\nservice v1 for m { features [ctx.plus] }\nservice v2 for m { features [ctx.*] }",
      [("E0211", 28, 1, "2 services serve `m`, and it names none of them")]),
+    ("service lacks an input", "",
+     "model m {\n  inputs [ctx.plus, driver_hourly_stats.*]\n}\n"
+     "service v1 for m { features [ctx.plus, driver_hourly_stats.conv_rate] }",
+     [("E0216", 29, 21, "service `v1` does not hold `driver_hourly_stats.trips`, an input of `m`")]),
+    ("service holding every input", "",
+     "model m {\n  inputs [ctx.plus, driver_hourly_stats.*]\n}\n"
+     "service v1 for m { features [ctx.*, driver_hourly_stats.conv_rate, driver_hourly_stats.trips] }", []),
     ("labels from a feature group", "", "model m {\n  inputs [ctx.plus]\n  labels driver_hourly_stats.trips\n}",
      [("E0315", 30, 10, "`labels` of `m` names `driver_hourly_stats`, which holds features, not labels")]),
     ("on_demand inputs miss a group", "  plus = driver", "  on_demand { inputs [ctx] }\n  plus = driver",

@@ -285,6 +285,14 @@ RULES: list[Rule] = [
          "service v2 for m { features [activity.*] }\n",
          "A model is served and trained with one feature service. A model no service serves gets an implicit "
          "one holding exactly its inputs."),
+    Rule("E0216", "service-lacks-input",
+         "The feature service a model is served and trained with lacks one of the model's inputs.",
+         "model m {\n  inputs [activity.views_1h]\n}\nservice v1 for m { features [scorer_inputs.twice] }\n"
+         "features scorer_inputs on user {\n  request { n: int }\n  twice = n * 2\n}\n",
+         "model m {\n  inputs [activity.views_1h]\n}\nservice v1 for m { features [activity.views_1h] }\n",
+         "The served model reads its features through its service (Feast's `get_online_features` of the "
+         "service, and the training set from the same service): an input the service does not hold would "
+         "reach the model as missing at every request."),
     Rule("E0301", "aggregation-type",
          "An aggregation over a column of the wrong type (`sum` of a string, `count(x)` where `x` "
          "is not a condition).",

@@ -275,6 +275,34 @@ def _check_services(ctx: Context) -> None:
                 ctx.report(error("E0211", f"`{m.name}` names service `{svc.name}`, which serves "
                                           f"`{svc.model.name}`", m.service.loc,
                                  labels=(Label(svc.loc, "declared here"),)))
+        if m.service is not None and m.service.target is not None:
+            _check_service_covers(ctx, m, p.feature_services.get(m.service.target))
+
+
+def _check_service_covers(ctx: Context, m: ir.Model, svc: ir.FeatureService | None) -> None:
+    """E0216: the service a model is served and trained with holds every one of its inputs (the
+    model would otherwise be called without a feature it was declared to read)."""
+    if svc is None or svc.implicit:
+        return
+    groups = ctx.program.feature_groups
+    held: dict[str, set[str]] = {}
+    for f in svc.features:
+        group = groups.get(f.target or "")
+        names = {x.name for x in group.features} if group is not None else set()
+        if group is None or (f.feature is not None and f.feature not in names):
+            return  # the service names something that does not exist: that error is the one to fix
+        held.setdefault(f.target, set()).update(names if f.feature is None else {f.feature})
+    for i in m.inputs:
+        group = groups.get(i.target or "")
+        if group is None:
+            continue
+        wanted = [x.name for x in group.features] if i.feature is None else [i.feature]
+        lacking = [w for w in wanted if w not in held.get(i.target, set())]
+        if lacking:
+            ctx.report(error(
+                "E0216", f"service `{svc.name}` does not hold `{i.group}.{lacking[0]}`, an input of `{m.name}`",
+                i.loc, labels=(Label(svc.loc, f"`{m.name}` is served and trained with this service"),) if svc.loc else (),
+                help=f"add `{i.group}.{lacking[0]}` (or `{i.group}.*`) to the features of `{svc.name}`"))
 
 
 def check(ctx: Context) -> None:
