@@ -28,7 +28,8 @@ DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "f
                  "model", "signal", "flow", "slo")
 _DECL_LINE = re.compile(r"(?:%s)\b" % "|".join(DECL_KEYWORDS))
 MAX_ERRORS_PER_FILE = 50
-NAMED_DECL = re.compile(r"(env|connector|source|entity|features|model|service|signal|flow|slo)\s+([A-Za-z_][A-Za-z0-9_]*)")
+NAMED_DECL = re.compile(r"(%s)\s+([A-Za-z_][A-Za-z0-9_]*)"
+                        % "|".join(w for w in DECL_KEYWORDS if w not in ("package", "import")))
 
 
 def grammar_text() -> str:

@@ -7,9 +7,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from mlc.dsl.parser import DECL_KEYWORDS, grammar_text
+
 # Words with a role of their own; every other keyword of the grammar is a plain keyword.
-DECLARATION_WORDS = ("package", "import", "env", "connector", "source", "entity", "features", "model",
-                     "service", "signal", "flow", "slo", "step", "param")
+DECLARATION_WORDS = (*DECL_KEYWORDS, "step", "param")
 OPERATOR_WORDS = ("and", "or", "not", "in")
 CONSTANT_WORDS = ("true", "false")
 
@@ -17,8 +18,6 @@ CONSTANT_WORDS = ("true", "false")
 @lru_cache(maxsize=1)
 def grammar_keywords() -> tuple[str, ...]:
     """Every word the grammar spells out (`"flow"`, `STREAM: "stream"`), sorted."""
-    from mlc.dsl.parser import grammar_text
-
     text = re.sub(r"//[^\n]*", "", grammar_text())
     return tuple(sorted(set(re.findall(r'"([A-Za-z_][A-Za-z0-9_]*)"', text))))
 
