@@ -208,7 +208,7 @@ def spec(program: ir.Program, layout: Layout, key: str) -> dict:
         "timeout_ms": model.serve.timeout_ms if model.serve else None,
         "fallback": fallback,
         "fallback_reasons": list(FALLBACK_REASONS),
-        "feast_repo": folder_from(layout.bento_service(key) + "/service.py", layout.feast_repo() + "/x"),
+        "feast_repo": folder_from(layout.bento_service_file(key), layout.feast_repo() + "/x"),
         "metrics": model_metrics(program, key, thresholds(when)),
     }
 
