@@ -561,8 +561,9 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
         else:
             if aggregating:
                 inner = Scope({p.name: p.type for p in features if p.kind != "expression"}, where=where)
-                for ref_name in _refs(f.expr):
-                    if ref_name not in inner.columns:
+                for ref in (walk(f.expr) if f.expr is not None else ()):
+                    ref_name = ref.name
+                    if ref.op == "ref" and ref_name and ref_name not in inner.columns:
                         raise PlanError(f"expression `{f.name}` uses `{ref_name}`, which is not an earlier "
                                         f"feature of the group{where}; in an aggregating group, expressions "
                                         "combine the group's aggregated features", f.loc)
@@ -596,15 +597,6 @@ def _agg_type(agg: str, arg_type: str | None, f: ir.Feature) -> str:
         return arg_type or "string"
     raise PlanError(f"aggregation `{agg}` is not known to the SQL targets", f.loc,
                     help="aggregations: count, sum, avg, min, max, last, distinct_count")
-
-
-def _refs(e: ir.Expr | None):
-    if e is None:
-        return
-    if e.op == "ref" and e.name:
-        yield e.name
-    for a in e.args:
-        yield from _refs(a)
 
 
 def _fmt(ms: int) -> str:
