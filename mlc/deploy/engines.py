@@ -38,6 +38,11 @@ class Engine:
         return self.folder / "bin" / "python"
 
 
+def program(engines: Path, name: str, program: str = "python") -> Path:
+    """A program of the engine environment `name` (`ENGINES/NAME/bin/PROGRAM`)."""
+    return engines / name / "bin" / program
+
+
 def checkout(engines: Path) -> Path:
     """The mlc checkout the engine environments are built from (`engines/NAME.txt`,
     `scripts/engines.sh`): the folder holding `engines`, else mlc's own source folder."""
@@ -56,7 +61,7 @@ def status(engines: Path, name: str) -> Engine:
     folder = engines / name
     if not folder.is_dir():
         return Engine(name, folder, req, "missing")
-    if not (folder / "bin" / "python").exists():
+    if not program(engines, name).exists():
         return Engine(name, folder, req, "broken")
     stamp = folder / STAMP
     want = hashlib.sha256(req.read_bytes()).hexdigest() if req.is_file() else None

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlc.deploy import apply as appliers
+from mlc.deploy import engines
 from mlc.deploy.apply import ApplyError, Release
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import REMOVE, Plan, diff
@@ -113,9 +114,9 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
             "MLC_BUNDLE": str(root / CURRENT), "MLC_FEAST_REPO": str(root / CURRENT / Layout.feast_repo()),
             "BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True",
             "MLC_ENGINES": str(config.engines), "MLC_PROJECT_ROOT": str(config.project_root),
-            "MLC_FEAST": str(config.engines / "serving" / "bin" / "feast"),
+            "MLC_FEAST": str(engines.program(config.engines, "serving", "feast")),
             # python steps (a model's training) run where the ML stack is
-            "MLC_STEP_PYTHON": str(config.engines / "serving" / "bin" / "python")}
+            "MLC_STEP_PYTHON": str(engines.program(config.engines, "serving"))}
 
 
 def _write_env(config: DeployConfig) -> None:

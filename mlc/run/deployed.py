@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlc.deploy import engines
 from mlc.deploy.config import ConfigError, DeployConfig, load
 from mlc.deploy.local import CURRENT, DEPLOY_ENV, MANIFEST, current_release
 
@@ -36,7 +37,7 @@ class Deployed:
 
     def engine(self, name: str, program: str = "python") -> Path:
         """A program of an engine environment, found through deploy.env's MLC_ENGINES."""
-        path = Path(self.env.get("MLC_ENGINES", str(self.config.engines))) / name / "bin" / program
+        path = engines.program(Path(self.env.get("MLC_ENGINES", str(self.config.engines))), name, program)
         if not path.is_file():
             raise RunError(f"the {name} engine environment is missing ({path})",
                            help=f"install it: bash scripts/engines.sh {name} (see `mlc doctor`)")

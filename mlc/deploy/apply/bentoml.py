@@ -58,7 +58,7 @@ class BentoApplier(FileApplier):
             serving = serving or engines.require(release.config.engines, "serving", self.target)
             env = {**os.environ, "BENTOML_HOME": str(store(release)), "BENTOML_DO_NOT_TRACK": "True",
                    "MLC_FEAST_REPO": str(release.folder / Layout.feast_repo()), "MLC_PROJECT_ROOT": str(release.config.project_root)}
-            done = subprocess.run([str(serving.folder / "bin" / "bentoml"), "build", "--version", digest, "-o", "tag", "."],
+            done = subprocess.run([str(engines.program(release.config.engines, "serving", "bentoml")), "build", "--version", digest, "-o", "tag", "."],
                                   cwd=folder, capture_output=True, text=True, env=env, check=False)
             if done.returncode != 0 and "could not be found locally" in done.stderr + done.stdout:
                 # the models are trained by a flow that has not run yet; its deploy step builds then
