@@ -19,7 +19,14 @@ import mlc
 STAMP = ".requirements.sha256"
 # engine -> what it runs (doctor's words)
 PURPOSE = {"airflow": "the DAGs (DagBag, dag.test, the scheduler)", "spark": "Spark jobs (local[2])",
-           "flink": "Flink jobs (mini-cluster)", "serving": "Feast (apply, online reads) and BentoML services"}
+           "flink": "Flink jobs (mini-cluster) and their Kafka connector jars",
+           "serving": "Feast (apply, online reads) and BentoML services",
+           "kafka": "a Kafka-protocol broker (Tansu) on 127.0.0.1 and a client, for stream jobs"}
+# what an engine needs beside its Python (scripts/engines.sh puts them there): a program of
+# its bin/, and the jars of `engines/NAME.jars` in ENGINES/NAME/jars/ (stamped like the env)
+PROGRAMS = {"kafka": "tansu"}
+KAFKA_JARS = ("flink-connector-kafka.jar", "kafka-clients.jar")
+JARS = {"flink": KAFKA_JARS}
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,20 @@ def status(engines: Path, name: str) -> Engine:
     want = hashlib.sha256(req.read_bytes()).hexdigest() if req.is_file() else None
     if not stamp.is_file() or stamp.read_text().strip() != want:
         return Engine(name, folder, req, "stale")
+    if name in PROGRAMS and not program(engines, name, PROGRAMS[name]).exists():
+        return Engine(name, folder, req, "stale")
+    jars_req = req.with_suffix(".jars")
+    if jars_req.is_file():
+        jar_stamp = folder / "jars" / STAMP
+        if not jar_stamp.is_file() or jar_stamp.read_text().strip() != hashlib.sha256(jars_req.read_bytes()).hexdigest() \
+                or not all(p.is_file() for p in jars(engines, name)):
+            return Engine(name, folder, req, "stale")
     return Engine(name, folder, req, "ready")
+
+
+def jars(engines: Path, name: str) -> list[Path]:
+    """The jars of engine `name` (`ENGINES/NAME/jars/`): the Flink engine's Kafka connector."""
+    return [engines / name / "jars" / jar for jar in JARS.get(name, ())]
 
 
 def names(engines: Path) -> list[str]:

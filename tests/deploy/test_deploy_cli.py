@@ -74,7 +74,7 @@ def test_a_failed_apply_names_the_target_and_the_artifact_and_keeps_the_release(
 def test_doctor_reports_each_engine_and_how_to_install_what_is_missing(tmp_path) -> None:
     done = mlc(tmp_path, "doctor")
     assert done.returncode == 0, done.stdout
-    for name in ("airflow", "spark", "flink", "serving"):
+    for name in ("airflow", "spark", "flink", "serving", "kafka"):
         assert f"ok {name}" in done.stdout
     fake = tmp_path / "engines"
     (fake / "spark" / "bin").mkdir(parents=True)
@@ -83,4 +83,4 @@ def test_doctor_reports_each_engine_and_how_to_install_what_is_missing(tmp_path)
     done = mlc(tmp_path, "doctor", "--engines", str(fake))
     assert done.returncode == 1
     assert "!! spark    stale" in done.stdout and "!! airflow  missing" in done.stdout
-    assert done.stdout.splitlines()[-1].strip().endswith("scripts/engines.sh airflow flink serving spark")
+    assert done.stdout.splitlines()[-1].strip().endswith("scripts/engines.sh airflow flink kafka serving spark")
