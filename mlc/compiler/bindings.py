@@ -105,6 +105,7 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
              for key, g in sorted(program.feature_groups.items()) if g.offline is not None]
     uses += [(f"the log of service `{s.name}`", "log", key, s.logging.destination)
              for key, s in sorted(program.feature_services.items()) if s.logging is not None]
+    uses += [(f"artifact `{a.name}`", "artifact", key, a.location) for key, a in sorted(program.artifacts.items())]
     stores: dict[str, ir.FeatureStoreSpec] = {}
     for _key, e in sorted(program.envs.items()):
         if e.feature_store is not None:
@@ -113,17 +114,21 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
     diags: list[Diagnostic] = []
     for name, uses_of_env in sorted(found.items()):
         bindings: dict[str, ir.Binding] = {}
+        alerts: dict[str, ir.Binding] = {}   # where alerts go is not where data is
         for logical, use in sorted(uses_of_env.items()):
             connector, args = arguments(program, use, "env")
-            bindings[logical] = ir.Binding(connector=connector, settings=args, loc=use.loc)
-        located: dict[str, dict[str, ir.Location]] = {"source": {}, "offline": {}, "log": {}}
+            decl = program.connectors.get(use.connector.target or "")
+            held = alerts if decl is not None and "alert" in decl.kinds else bindings
+            held[logical] = ir.Binding(connector=connector, settings=args, loc=use.loc)
+        located: dict[str, dict[str, ir.Location]] = {"source": {}, "offline": {}, "log": {}, "artifact": {}}
         for what, role, key, use in uses:
             kind, args = arguments(program, use, "source")
             binding = bindings.get(use.connector.name or "")
             bound, env_args = (binding.connector, binding.settings) if binding else (kind, {})
             served = _SERVES.get(bound)
             if served is not None and (kind not in served or (role != "source" and bound == "hive")):
-                needs = "an offline table (Parquet files)" if role != "source" else f"a {kind} connection"
+                needs = {"source": f"a {kind} connection", "artifact": "files or an object store"}.get(
+                    role, "an offline table (Parquet files)")
                 diags.append(error(
                     "E0503", f"`{use.connector.name}` is bound to {bound} in env `{name}`, which cannot serve "
                              f"{what}: it needs {needs}", use.loc,
@@ -137,6 +142,7 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
             located[role][key] = location
         out[name] = ir.Environment(name=name, bindings=bindings, sources=located["source"],
                                    offline=located["offline"], service_logs=located["log"],
+                                   artifacts=located["artifact"], alerts=alerts,
                                    feature_store=_feature_store(stores.get(name)))
     return out, diags
 

@@ -73,6 +73,8 @@ def step_successors(g: nx.MultiDiGraph, step: str):
             for _s, flow, d2 in g.out_edges(v, data=True):
                 if d2["kind"] == "awaits":
                     yield from _roots(g, flow)
+        elif d["kind"] == "writes":  # what a step writes, the steps that read it take in
+            yield from (r for _a, r, d2 in g.out_edges(v, data=True) if d2["kind"] == "reads" and r != step)
     flow = node_id("flow", g.nodes[step]["flow"])
     if not any(d["kind"] == "step" for _u, _v, d in g.out_edges(step, data=True)):
         for _u, nxt, d in g.out_edges(flow, data=True):

@@ -23,15 +23,17 @@ STYLES = {
     "signal": {"fill": "#fff7ed", "stroke": "#ea580c"},
     "store": {"fill": "#f1f5f9", "stroke": "#334155"},
     "flow": {"fill": "#ffffff", "stroke": "#1e293b"},
+    "artifact": {"fill": "#ecfeff", "stroke": "#0e7490"},
 }
 _EDGE_LABELS = {
     "on_finish": "on_finish", "awaits": "awaits", "emits": "emits", "fallback": "fallback",
     "online": "online", "offline": "offline", "produces": "produces", "uses": "uses",
     "deploys": "deploys", "materializes": "materializes", "keys": "key",
+    "writes": "writes", "reads": "reads",
 }
 _DASHED = {"on_finish", "awaits", "emits", "fallback"}
 _KIND_WORD = {"features": "features", "source": "source", "model": "model", "signal": "signal",
-              "flow": "flow", "step": "step", "entity": "entity", "store": "store"}
+              "flow": "flow", "step": "step", "entity": "entity", "store": "store", "artifact": "artifact"}
 
 
 def node_classes(data: dict) -> list[str]:
@@ -47,6 +49,8 @@ def node_classes(data: dict) -> list[str]:
         classes.append("store")
     if kind == "flow":
         classes.append("flow")
+    if kind == "artifact":
+        classes.append("artifact")
     return classes
 
 
@@ -62,6 +66,8 @@ def _label(data: dict) -> str:
         bits.append("deterministic" if data.get("deterministic", True) else "ML")
     if kind == "signal" and data.get("external"):
         bits.append("external")
+    if kind == "artifact" and data.get("artifact"):
+        bits.append(data["artifact"])
     if data.get("owner"):
         bits.append(f"owner: {data['owner']}")
     return "\n".join(bits)
@@ -137,11 +143,13 @@ def _mermaid_shape(data: dict) -> str:
         return f"{{{{{text}}}}}"
     if kind == "entity":
         return f"([{text}])"
+    if kind == "artifact":
+        return f"[/{text}/]"
     return f"[{text}]"
 
 
 _DOT_SHAPES = {"source": "cylinder", "store": "cylinder", "signal": "cds", "model": "hexagon",
-               "entity": "oval", "features": "box3d", "step": "box"}
+               "entity": "oval", "features": "box3d", "step": "box", "artifact": "note"}
 
 
 def to_dot(g: nx.MultiDiGraph) -> str:

@@ -15,9 +15,10 @@ from mlc.compiler.checks import objectives as checks
 from mlc.compiler.checks.objectives import Completion, clock, latency_bound, objectives
 from mlc.compiler.freshness import Bound, Calculus, fmt_ms
 
-_SECTIONS = (("source", "sources"), ("feature group", "feature_groups"), ("model", "models"), ("flow", "flows"))
+_SECTIONS = (("source", "sources"), ("feature group", "feature_groups"), ("model", "models"), ("flow", "flows"),
+             ("artifact", "artifacts"))
 # what each kind of explanation is about
-SUBJECTS = {"freshness": ("source", "feature group", "model", "flow", "step"), "latency": ("model",),
+SUBJECTS = {"freshness": ("source", "feature group", "model", "flow", "step", "artifact"), "latency": ("model",),
             "completion": ("flow",)}
 
 

@@ -12,7 +12,10 @@ the sum of what each hop on the worst path adds:
 - a batch feature group: its sources' bound + the longest gap of its `schedule`
   + its `timeout` (the run may take that long before it writes);
 - a request-time group: the bound of the stored features its expressions read;
-- a model: the bound of the feature groups it takes inputs from;
+- a model: the bound of the feature groups it takes inputs from, and of the artifacts that the
+  steps training it (`produces`) read: a model trained from a set is as stale as the set;
+- an artifact: the soonest of its writers — the step that `writes` it, as fresh as the run
+  that wrote it (`freshness(flow.step)`);
 - a flow: what starts it — the longest gap of its schedule, or the bound of the
   flow it waits for (`on_finish`) or of the flows that emit the signal it waits
   for — plus its longest path of steps, each `timeout × (1 + retries)` plus
@@ -272,17 +275,24 @@ class Calculus:
         """The bound of the declaration with this key (source, feature group, model or flow)."""
         p = self.program
         for kind, section in (("source", p.sources), ("features", p.feature_groups),
-                              ("model", p.models), ("flow", p.flows)):
+                              ("model", p.models), ("flow", p.flows), ("artifact", p.artifacts)):
             if key in section:
                 return self._memoised(f"{kind}:{key}")
         return None
 
     def input_bounds(self, key: str) -> list[Bound]:
-        """For a model, the bound through each of its input groups (the worst is `of(key)`)."""
+        """For a model, the bound through each of its input groups and training sets (the worst
+        is `of(key)`)."""
         m = self.program.models.get(key)
         if m is None:
             return []
-        return [self._memoised(f"features:{t}") for t in sorted({i.target for i in m.inputs if i.target})]
+        return ([self._memoised(f"features:{t}") for t in sorted({i.target for i in m.inputs if i.target})]
+                + [self._memoised(f"artifact:{t}") for t in self._training_sets(key)])
+
+    def _training_sets(self, key: str) -> list[str]:
+        """The artifacts that the steps training model `key` (`produces`) read."""
+        return sorted({r.target for f in self.program.flows.values() for s in f.steps
+                       if s.produces is not None and s.produces.target == key for r in s.reads if r.target})
 
     def of_step(self, flow_key: str, name: str) -> Bound | None:
         """`freshness(flow.step)`: the step's output is as fresh as the run that wrote it: what
@@ -432,7 +442,24 @@ class Calculus:
     def _model(self, key: str) -> Bound:
         m = self.program.models[key]
         inputs = sorted({i.target for i in m.inputs if i.target})
-        return worst([self._memoised(f"features:{t}") for t in inputs])
+        return worst([self._memoised(f"features:{t}") for t in inputs]
+                     + [self._memoised(f"artifact:{t}") for t in self._training_sets(key)])
+
+    def _artifact(self, key: str) -> Bound:
+        """As fresh as the newest write: the soonest of the steps that write it."""
+        from mlc.compiler.checks.artifacts import data_edges
+
+        a = self.program.artifacts[key]
+        writes = []
+        for fkey, step, ref in data_edges(self.program)[key].writers:
+            written = self.of_step(fkey, step.name)
+            if written is not None:
+                flow = self.program.flows[fkey]
+                writes.append(written.then(Hop(f"artifact {a.name}", f"written by step {flow.name}.{step.name}", 0,
+                                               ref.loc or a.loc)))
+        if not writes:
+            return unknown(f"a step that writes artifact `{a.name}`", a.loc)
+        return best(writes)
 
     def _flow(self, key: str) -> Bound:
         return after(self._memoised(f"start:{key}"), self.flow_duration(self.program.flows[key]))

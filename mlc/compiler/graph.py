@@ -5,7 +5,8 @@ attributes for drawing: kind, label, owner, mode (stream/batch/request),
 deterministic (False inside the probabilistic region, see boundary.py). Edge `kind`s: feeds (data), keys (entity), input (model input),
 fallback, step (inside a flow), contains (flow -> its steps), produces, uses,
 deploys, materializes, emits, awaits (signal -> flow), on_finish (flow -> flow),
-online/offline (feature group -> the store's sides).
+online/offline (feature group -> the store's sides), writes (step -> artifact), reads
+(artifact -> step): the data edges between steps.
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
     for key, s in p.signals.items():
         _node(node_id("signal", key), kind="signal", label=s.name, owner=s.owner, external=s.external,
               deterministic=True, loc=s.loc)
+    for key, a in p.artifacts.items():
+        _node(node_id("artifact", key), kind="artifact", label=a.name, owner=a.owner, artifact=a.kind,
+              deterministic=True, loc=a.loc)
     for key, f in p.flows.items():
         fn = node_id("flow", key)
         _node(fn, kind="flow", label=f.name, owner=f.owner, deterministic=True, loc=f.loc)
@@ -95,6 +99,12 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
             for e in s.emits:
                 if e.signal.target:
                     _edge(sn, node_id("signal", e.signal.target), kind="emits", loc=e.loc)
+            for w in s.writes:
+                if w.target:
+                    _edge(sn, node_id("artifact", w.target), kind="writes", loc=w.loc)
+            for r in s.reads:
+                if r.target:
+                    _edge(node_id("artifact", r.target), sn, kind="reads", loc=r.loc)
         names = {s.name for s in f.steps}
         for e in f.edges:
             if e.upstream.name in names and e.downstream.name in names:

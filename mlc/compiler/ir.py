@@ -372,12 +372,15 @@ class Signal(Decl):
 
 
 class Trigger(Node):
-    """kind: on_finish (target: a flow) | signal (target, match) | all | any (items)."""
+    """kind: on_finish (target: a flow) | signal (target, match, conditions) | all | any (items).
+    `match`: the `field = value` pairs an event must carry; `conditions`: the comparisons it
+    must pass (`signal(plays_landed, rows >= 1000)`), refs to its fields as `trigger:FIELD`."""
 
     kind: Literal["on_finish", "signal", "all", "any"]
     target: Ref | None = None
     match: dict[str, Expr] = PField(default_factory=dict)
     match_locs: dict[str, Loc] = PField(default_factory=dict)
+    conditions: tuple[Expr, ...] = ()
     items: tuple["Trigger", ...] = ()
     loc: Loc | None = None
 
@@ -403,6 +406,28 @@ class Foreach(Node):
     loc: Loc | None = None
 
 
+class RetryPolicy(Node):
+    """`retries { error 1, platform 10, timeout 0, backoff exponential(1m, max = 30m) }`: attempts
+    after a failure, by what failed. `error`: the step's own code raised; `platform`: the
+    infrastructure failed under it (OSError, ConnectionError, a lost worker or engine);
+    `timeout`: an attempt ran past the step's `timeout`. `backoff`: fixed (every wait
+    `delay_ms`) or exponential (`delay_ms`, doubling, at most `max_delay_ms`). `attempts`: the
+    most retries any class may take (Airflow's one `retries` count; the runtime stops a class
+    at its own)."""
+
+    error: int = 0
+    platform: int = 0
+    timeout: int = 0
+    backoff: Literal["fixed", "exponential"] = "fixed"
+    delay_ms: int | None = None
+    max_delay_ms: int | None = None
+    loc: Loc | None = None
+
+    @property
+    def attempts(self) -> int:
+        return max(self.error, self.platform, self.timeout)
+
+
 class Step(Node):
     """One task of a flow. `kind` is the action (python, spark, flink, bash, materialize,
     deploy); `args` its arguments as written. `setting_locs`: where `retries`, `retry_delay`
@@ -422,6 +447,8 @@ class Step(Node):
     deterministic: bool | None = None
     produces: Ref | None = None
     uses: tuple[Ref, ...] = ()
+    reads: tuple[Ref, ...] = ()
+    writes: tuple[Ref, ...] = ()
     gate: Expr | None = None
     emits: tuple[Emit, ...] = ()
     foreach: Foreach | None = None
@@ -431,6 +458,18 @@ class Step(Node):
     tags: tuple[str, ...] = ()
     inherited: tuple[str, ...] = ()
     loc: Loc | None = None
+    # issue 19's run policy. `returns`: the typed values the step publishes (later steps read
+    # `step.field`; one value per instance of a foreach step or a subflow, read as a list);
+    # `retry_policy`: retries by error class (then `retries` is its `attempts`); `on_failure`:
+    # `continue` when the step's failure must not stop the steps after it; `runtime`: the
+    # runtime it runs in; `parallel`: at most this many foreach instances at once; `subflow`:
+    # the flow a `subflow(FLOW, k = v)` step runs (its named args are `args`).
+    returns: tuple[Field, ...] = ()
+    retry_policy: RetryPolicy | None = None
+    on_failure: Literal["fail", "continue"] = "fail"
+    runtime: Ref | None = None
+    parallel: int | None = None
+    subflow: Ref | None = None
 
 
 class StepDefaults(Node):
@@ -446,6 +485,10 @@ class StepDefaults(Node):
 
 
 class Param(Node):
+    """`default`: a literal, or what the run binds it to: `run.date` (the run's logical date,
+    target `run:date`) or a field of the triggering signal (`plays_landed.ds`, target
+    `signal:<signal key>.<field>`), which a run started by hand must then pass."""
+
     name: str
     type: TypeSpec
     default: Expr | None = None
@@ -459,9 +502,32 @@ class Edge(Node):
     downstream: Ref
 
 
+class Runs(Node):
+    """`runs sequential | last_only | first_only | parallel N`: how runs of one flow overlap.
+    sequential: one at a time, the others queue; parallel: at most `limit` at once; last_only:
+    a newer run supersedes a queued or running older one; first_only: a run that finds another
+    running skips itself."""
+
+    mode: Literal["sequential", "last_only", "first_only", "parallel"]
+    limit: int | None = None
+    loc: Loc | None = None
+
+
+class AlertRoute(Node):
+    """`alert { failure oncall }`: on `event` (failure: a run failed; late: a `completion`
+    objective was missed), notify the alert destination the env binds to the logical name `to`
+    (`oncall = pagerduty(key = secret("pd"))` in each env)."""
+
+    event: Literal["failure", "late"]
+    to: str
+    loc: Loc | None = None
+
+
 class Flow(Decl):
     """`start`/`end`: the texts of the flow's first and last dates as written (UTC; see
-    `mlc.compiler.dates`), `start_loc`/`end_loc` where."""
+    `mlc.compiler.dates`), `start_loc`/`end_loc` where (`schedule daily from "2024-01-01"`
+    is a `start`). `match_keys`: `trigger ... match ds`: the payload fields every signal of
+    the trigger must agree on for the events to start one run together."""
 
     schedule: Schedule | None = None
     trigger: Trigger | None = None
@@ -474,6 +540,34 @@ class Flow(Decl):
     start_loc: Loc | None = None
     end_loc: Loc | None = None
     defaults: StepDefaults | None = None
+    runs: Runs | None = None
+    alerts: tuple[AlertRoute, ...] = ()
+    match_keys: tuple[str, ...] = ()
+    match_loc: Loc | None = None
+
+
+class Artifact(Decl):
+    """`artifact training_set: dataset s3("datasets/training_set") { schema {...}, partition ds }`:
+    data that steps write (`Step.writes`) and read (`Step.reads`), in one flow or across flows.
+    `kind`: dataset | file | metrics; `location`: the connector use, located per env like a
+    source (`Environment.artifacts`); `partition`: the schema column partitioning a dataset."""
+
+    kind: Literal["dataset", "file", "metrics"]
+    location: ConnectorUse
+    schema_: tuple[Field, ...] = PField(default=(), alias="schema")
+    partition: Ref | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
+
+
+class Runtime(Decl):
+    """`runtime trainer { image "registry/recs/trainer:1.4", python "3.11", pypi ["torch==2.5"] }`:
+    where the steps that name it run: the image's pod in a cluster env, a virtualenv of that
+    python with those packages locally (built once, cached by its contents)."""
+
+    image: str | None = None
+    python: str | None = None
+    pypi: tuple[str, ...] = ()
 
 
 class Objective(Node):
@@ -560,6 +654,10 @@ class Environment(Node):
     sources: dict[str, Location] = PField(default_factory=dict)
     offline: dict[str, Location] = PField(default_factory=dict)
     service_logs: dict[str, Location] = PField(default_factory=dict)
+    artifacts: dict[str, Location] = PField(default_factory=dict)
+    # the alert destinations (`oncall = pagerduty(key = secret("pd"))`: connectors of kind
+    # alert), by logical name; not in `bindings`, which say where data is
+    alerts: dict[str, Binding] = PField(default_factory=dict)
     feature_store: "FeatureStore | None" = None
 
     @property
@@ -583,8 +681,13 @@ class Program(Node):
     models: dict[str, Model] = PField(default_factory=dict)
     feature_services: dict[str, FeatureService] = PField(default_factory=dict)
     signals: dict[str, Signal] = PField(default_factory=dict)
+    artifacts: dict[str, Artifact] = PField(default_factory=dict)
     flows: dict[str, Flow] = PField(default_factory=dict)
     slos: dict[str, Slo] = PField(default_factory=dict)
+    runtimes: dict[str, Runtime] = PField(default_factory=dict)
+    # `mlc compile --branch test.alice`: the namespace of a test deployment, which every backend
+    # reads (prefixed DAG ids, signal assets and artifact locations); None: production
+    branch: str | None = None
     # by env name; filled in after the checks, for a program without errors (mlc.compiler.bindings)
     environments: dict[str, Environment] = PField(default_factory=dict)
 

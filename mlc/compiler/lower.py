@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
-from mlc.diagnostics import Diagnostic, Span, did_you_mean, error
+from mlc.diagnostics import Diagnostic, Label, Span, did_you_mean, error
 from mlc.dsl import ast as A
-from mlc.compiler import ir
+from mlc.compiler import ir, run_policy
 from mlc.compiler.resolve import Resolver, qualify, summarize
 from mlc.compiler.schedules import timing
 
@@ -21,7 +21,9 @@ AGGREGATIONS = ("count", "sum", "avg", "min", "max", "last", "distinct_count")
 _SECTION = {
     "env": "envs", "connector": "connectors", "source": "sources", "entity": "entities",
     "features": "feature_groups", "model": "models", "service": "feature_services", "signal": "signals", "flow": "flows", "slo": "slos",
+    "artifact": "artifacts", "runtime": "runtimes",
 }
+ARTIFACT_KINDS = ("dataset", "file", "metrics")
 
 
 def loc(span: Span | None) -> ir.Loc | None:
@@ -214,14 +216,15 @@ class Lowering:
             return ir.build(ir.Trigger, 
                 kind="signal", target=self._ref(t.signal, "signal"), items=(),
                 match={a.name.value: expr(a.value) for a in t.match if a.name},
-                match_locs={a.name.value: a.name.span for a in t.match if a.name}, loc=loc(t.span))
+                match_locs={a.name.value: a.name.span for a in t.match if a.name},
+                conditions=tuple(expr(c) for c in t.conditions), loc=loc(t.span))
         kind = "all" if isinstance(t, A.TriggerAll) else "any"
         return ir.build(ir.Trigger, kind=kind, target=None, match={},
                                           items=tuple(self._trigger(i) for i in t.items), loc=loc(t.span))
 
     def _step_args(self, s: A.Step) -> tuple[ir.Expr, ...]:
         kind = s.action.func.dotted
-        target_kind = {"deploy": "model", "materialize": "features"}.get(kind)
+        target_kind = {"deploy": "model", "materialize": "features", "subflow": "flow"}.get(kind)
         out = []
         for a in s.action.args:
             if target_kind and a.name is None and isinstance(a.value, A.Ref):
@@ -236,6 +239,11 @@ class Lowering:
         return tuple(self._step_one(s, d.defaults) for s in d.steps)
 
     def _step_one(self, s: A.Step, defaults: A.StepDefaults | None = None) -> ir.Step:
+        step = self._step_plain(s, defaults)
+        policy = run_policy.step_fields(self, s, step.args)
+        return step.model_copy(update=policy) if policy else step
+
+    def _step_plain(self, s: A.Step, defaults: A.StepDefaults | None = None) -> ir.Step:
         # each of retries, retry_delay, timeout and owner: the step's own, else the flow's default
         own = {"retries": s.retries, "retry_delay": s.retry_delay, "timeout": s.timeout, "owner": s.meta.owner}
         given = {k: getattr(defaults, k) if defaults is not None else None for k in own}
@@ -251,6 +259,8 @@ class Lowering:
             deterministic=_determinism(s.determinism),
             produces=self._ref(s.produces, "model") if s.produces else None,
             uses=tuple(self._ref(u, "model") for u in s.uses),
+            reads=tuple(self._ref(r, "artifact") for r in s.reads),
+            writes=tuple(self._ref(w, "artifact") for w in s.writes),
             gate=expr(s.gate) if s.gate is not None else None,
             emits=tuple(ir.build(ir.Emit, 
                 signal=self._ref(e.signal, "signal"),
@@ -474,7 +484,36 @@ class Lowering:
                         uri=d.uri.value if d.uri is not None else None,
                         uri_loc=loc(d.uri.span) if d.uri is not None else None)
 
+    def _decl_artifact(self, d: A.ArtifactDecl, pkg):
+        kind = d.artifact_kind.value
+        if kind not in ARTIFACT_KINDS:
+            self.diagnostics.append(error(
+                "E0420", f"`{kind}` is not a kind of artifact: one of {', '.join(ARTIFACT_KINDS)}",
+                d.artifact_kind.span, help=did_you_mean(kind, ARTIFACT_KINDS)))
+            kind = "dataset"
+        return ir.build(ir.Artifact, **_common(d, pkg), kind=kind, location=self._connector(d.location),
+                        schema_=tuple(field(f) for f in d.schema),
+                        partition=ref(d.partition) if d.partition else None)
+
+    def _start(self, d: A.FlowDecl) -> A.Literal | None:
+        """The flow's first date: `start "..."`, or `schedule ... from "..."` (one of them)."""
+        if d.start is not None and d.schedule_from is not None:
+            self.diagnostics.append(error(
+                "E0110", f"flow `{d.name.value}` gives its first date twice (`start` and `schedule ... from`)",
+                d.schedule_from.span, labels=(Label(d.start.span, "first given here"),),
+                help="keep one of them"))
+        return d.start or d.schedule_from
+
+    def _decl_runtime(self, d: A.RuntimeDecl, pkg):
+        return run_policy.runtime_decl(self, d, _common(d, pkg))
+
     def _decl_flow(self, d: A.FlowDecl, pkg):
+        flow = self._flow_plain(d, pkg)
+        policy = run_policy.flow_fields(self, d)
+        return flow.model_copy(update=policy) if policy else flow
+
+    def _flow_plain(self, d: A.FlowDecl, pkg):
+        start = self._start(d)
         return ir.build(ir.Flow, 
             **_common(d, pkg), schedule=_schedule(d.schedule),
             trigger=self._trigger(d.trigger) if d.trigger is not None else None,
@@ -482,9 +521,10 @@ class Lowering:
                 name=p.name.value, type=type_spec(p.type),
                 default=expr(p.default) if p.default is not None else None, loc=loc(p.span)) for p in d.params),
             catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges),
-            start=d.start.value if d.start else None, end=d.end.value if d.end else None,
-            start_loc=loc(d.start.span) if d.start else None, end_loc=loc(d.end.span) if d.end else None,
-            defaults=self._defaults(d.defaults))
+            start=start.value if start else None, end=d.end.value if d.end else None,
+            start_loc=loc(start.span) if start else None, end_loc=loc(d.end.span) if d.end else None,
+            defaults=self._defaults(d.defaults), match_keys=tuple(k.value for k in d.match_keys),
+            match_loc=loc(d.match_keys[0].span) if d.match_keys else None)
 
     def _step_target(self, r: A.Ref, kinds: tuple[str, ...]) -> tuple[ir.Ref, str] | None:
         """`freshness(flow.step)`: (the flow, the step's name) when `r` names no declaration and all
@@ -582,7 +622,7 @@ def _with_services(sections: dict[str, dict]) -> None:
 
 
 _OBJECTIVE_TARGETS = {
-    "freshness": ("model", "features", "source", "flow"),
+    "freshness": ("model", "features", "source", "flow", "artifact"),
     "latency": ("model",),
     "availability": ("model",),
     "quality": ("model",),

@@ -22,6 +22,7 @@ KIND_WORDS = {
     "source": "source", "entity": "entity", "features": "feature group", "model": "model",
     "service": "feature service",
     "signal": "signal", "flow": "flow", "slo": "slo", "connector": "connector", "env": "env",
+    "artifact": "artifact", "runtime": "runtime",
 }
 
 

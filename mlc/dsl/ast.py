@@ -396,6 +396,20 @@ class SignalDecl(Decl):
 
 
 @dataclass(slots=True)
+class ArtifactDecl(Decl):
+    """`artifact NAME: KIND CALL { schema { ... }, partition COLUMN }`: data that steps write
+    (`writes NAME`) and read (`reads NAME`). `artifact_kind`: dataset | file | metrics (as
+    written; checked later); `location`: the logical connector and its arguments, bound per env
+    as a source's are."""
+
+    kind = "artifact"
+    artifact_kind: Name = None  # type: ignore[assignment]
+    location: Call = None  # type: ignore[assignment]
+    schema: tuple[Field, ...] = ()
+    partition: Name | None = None
+
+
+@dataclass(slots=True)
 class OnFinish:
     flow: Name
     span: Span
@@ -403,9 +417,13 @@ class OnFinish:
 
 @dataclass(slots=True)
 class OnSignal:
+    """`signal(S, field = value, rows >= 1000)`: `match` the `field = value` pairs, `conditions`
+    the comparisons, in the order written."""
+
     signal: Name
     match: tuple[Arg, ...]
     span: Span
+    conditions: tuple[Expr, ...] = ()
 
 
 @dataclass(slots=True)
@@ -459,10 +477,29 @@ class Step:
     determinism: Name | None = None
     produces: Name | None = None
     uses: tuple[Name, ...] = ()
+    reads: tuple[Name, ...] = ()
+    writes: tuple[Name, ...] = ()
     gate: Expr | None = None
     emits: tuple[Emit, ...] = ()
     foreach: Foreach | None = None
     when: Expr | None = None
+    # issue 19's run policy of a step (see RuntimeDecl, Runs): `returns { f: T }`, `retries {
+    # error 1, platform 10, timeout 0, backoff exponential(1m, max = 30m) }`, `on_failure
+    # continue`, `runtime NAME`, `parallel N`
+    returns: tuple[Field, ...] | None = None
+    retry_policy: tuple[Setting, ...] | None = None
+    on_failure: Name | None = None
+    runtime: Name | None = None
+    parallel: Literal | None = None
+
+
+@dataclass(slots=True)
+class Runs:
+    """A flow's `runs sequential | last_only | first_only | parallel N`."""
+
+    mode: Name
+    limit: Literal | None
+    span: Span
 
 
 @dataclass(slots=True)
@@ -500,6 +537,19 @@ class FlowDecl(Decl):
     start: Literal | None = None
     end: Literal | None = None
     defaults: StepDefaults | None = None
+    runs: Runs | None = None
+    alert: tuple[Setting, ...] | None = None   # `alert { failure oncall, late oncall }`
+    schedule_from: Literal | None = None   # `schedule daily from "2024-01-01"`: the first date
+    match_keys: tuple[Name, ...] = ()      # `trigger ... match ds`: the join keys of its signals
+
+
+@dataclass(slots=True)
+class RuntimeDecl(Decl):
+    """`runtime NAME { image "...", python "3.11", pypi ["pkg==1.0"] }`: where a step that names
+    it runs (a pod image in a cluster env, a cached virtualenv locally); settings as written."""
+
+    kind = "runtime"
+    settings: tuple[Setting, ...] = ()
 
 
 @dataclass(slots=True)
@@ -530,7 +580,7 @@ class SloDecl(Decl):
 
 Declaration = Union[
     PackageDecl, ImportDecl, EnvDecl, ConnectorDecl, SourceDecl, EntityDecl,
-    FeaturesDecl, ModelDecl, ServiceDecl, SignalDecl, FlowDecl, SloDecl,
+    FeaturesDecl, ModelDecl, ServiceDecl, SignalDecl, ArtifactDecl, FlowDecl, SloDecl, RuntimeDecl,
 ]
 
 

@@ -22,7 +22,7 @@ _SIZE = re.compile(r"([0-9]+)([KMGT]i?)")
 
 # Clauses that may be written more than once in one block.
 _REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step", "edge", "param",
-                         "uses", "emits", "setting", "kwarg", "objective", "env_param",
+                         "uses", "reads", "writes", "emits", "setting", "kwarg", "objective", "env_param",
                          "source_param", "request_source"})
 
 
@@ -717,6 +717,18 @@ class AstBuilder:
     def signal_uri(self, span, _kw: Token, s: Token):
         return ("uri", self._lit_string(s), span)
 
+    # ---------------------------------------------------------------- artifacts
+    @node_list
+    def artifact_decl(self, span, children: list) -> A.ArtifactDecl:
+        name, kind, call, *items = children
+        f, m = self._fold("artifact", [i for i in items if i is not None])
+        return A.ArtifactDecl(self._name(name), span, m, artifact_kind=self._name(kind), location=call,
+                              schema=tuple(f.get("schema", ())), partition=f.get("partition"))
+
+    @node
+    def partition(self, span, name: Token):
+        return ("partition", self._name(name), span)
+
     # ---------------------------------------------------------------- flows
     @node
     def cron(self, span, s: Token) -> A.Schedule:
@@ -741,7 +753,18 @@ class AstBuilder:
     @node_list
     def on_signal(self, span, children: list) -> A.OnSignal:
         name, *args = children
-        return A.OnSignal(self._name(name), tuple(args), span)
+        return A.OnSignal(self._name(name), tuple(a for a in args if isinstance(a, A.Arg)), span,
+                          conditions=tuple(a for a in args if not isinstance(a, A.Arg)))
+
+    @node
+    def schedule_from(self, span, s: A.Schedule, first: Token):
+        return ("schedule", (s, self._lit_string(first)), span)
+
+    @node_list
+    def trigger_match(self, span, children: list):
+        t, *keys = children
+        names = keys[0] if keys and isinstance(keys[0], list) else [self._name(k) for k in keys]
+        return ("trigger", (t, tuple(names)), span)
 
     @node
     def trigger_all(self, span, a, b) -> A.TriggerAll:
@@ -805,6 +828,14 @@ class AstBuilder:
         return ("uses", self._name(name), span)
 
     @node
+    def reads(self, span, name: Token):
+        return ("reads", self._name(name), span)
+
+    @node
+    def writes(self, span, name: Token):
+        return ("writes", self._name(name), span)
+
+    @node
     def gate(self, span, expr):
         return ("gate", expr, span)
 
@@ -829,9 +860,54 @@ class AstBuilder:
                       retry_delay=f.get("retry_delay"), timeout=f.get("timeout"),
                       resources=f.get("resources", ()), env=f.get("env", ()),
                       determinism=f.get("determinism"), produces=f.get("produces"),
-                      uses=tuple(f.get("uses", ())), gate=f.get("gate"), emits=tuple(f.get("emits", ())),
+                      uses=tuple(f.get("uses", ())), reads=tuple(f.get("reads", ())),
+                      writes=tuple(f.get("writes", ())), gate=f.get("gate"), emits=tuple(f.get("emits", ())),
                       foreach=f.get("foreach"), when=f.get("when"))
+        self._policy(step, f)
         return ("step", step, span)
+
+    @staticmethod
+    def _policy(step: A.Step, f: dict) -> None:
+        """A step's run policy clauses (issue 19); `retries { ... }` shares the key of `retries N`,
+        so that writing both is E0110."""
+        if isinstance(step.retries, tuple):
+            step.retries, step.retry_policy = None, step.retries
+        step.returns, step.on_failure = f.get("returns"), f.get("on_failure")
+        step.runtime, step.parallel = f.get("runtime"), f.get("parallel")
+
+    @node_list
+    def returns(self, span, items: list):
+        return ("returns", self._fields(items), span)
+
+    @node_list
+    def retry_policy(self, span, items: list):
+        return ("retries", tuple(v for (_k, v, _s) in items), span)
+
+    @node
+    def on_failure(self, span, name: Token):
+        return ("on_failure", self._name(name), span)
+
+    @node
+    def step_runtime(self, span, name: Token):
+        return ("runtime", self._name(name), span)
+
+    @node
+    def parallel(self, span, n: Token):
+        return ("parallel", self._lit_int(n), span)
+
+    @node
+    def runs(self, span, mode: Token, limit=None):
+        return ("runs", A.Runs(self._name(mode), self._lit_int(limit) if limit is not None else None, span), span)
+
+    @node_list
+    def alert(self, span, items: list):
+        return ("alert", tuple(v for (_k, v, _s) in items), span)
+
+    @node_list
+    def runtime_decl(self, span, children: list) -> A.RuntimeDecl:
+        name, *items = children
+        f, m = self._fold("runtime", items)
+        return A.RuntimeDecl(self._name(name), span, m, settings=tuple(f.get("setting", ())))
 
     @node
     def edge_one(self, span, name: Token) -> tuple[A.Name, ...]:
@@ -850,11 +926,17 @@ class AstBuilder:
     def flow_decl(self, span, children: list) -> A.FlowDecl:
         name, *items = children
         f, m = self._fold("flow", items)
-        return A.FlowDecl(self._name(name), span, m, schedule=f.get("schedule"),
-                          trigger=f.get("trigger"), params=tuple(f.get("param", ())),
+        schedule, first = f.get("schedule"), None
+        if isinstance(schedule, tuple):
+            schedule, first = schedule
+        trigger, keys = f.get("trigger"), ()
+        if isinstance(trigger, tuple):
+            trigger, keys = trigger
+        return A.FlowDecl(self._name(name), span, m, schedule=schedule, schedule_from=first, match_keys=keys,
+                          trigger=trigger, params=tuple(f.get("param", ())),
                           catchup=f.get("catchup"), steps=tuple(f.get("step", ())),
                           edges=tuple(f.get("edge", ())), start=f.get("start"), end=f.get("end"),
-                          defaults=f.get("defaults"))
+                          defaults=f.get("defaults"), runs=f.get("runs"), alert=f.get("alert"))
 
     # ---------------------------------------------------------------- SLOs
     def _objective(self, kind: str, span, target: A.Ref, metric, op, value, window=None):

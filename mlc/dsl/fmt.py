@@ -202,7 +202,10 @@ def trigger_text(t) -> str:
     if isinstance(t, A.OnFinish):
         return f"on_finish({t.flow.value})"
     if isinstance(t, A.OnSignal):
-        return "signal(" + ", ".join([t.signal.value] + [arg_text(a) for a in t.match]) + ")"
+        # match pairs and comparisons in the order written
+        parts = sorted([*t.match, *t.conditions], key=lambda x: (x.span.line, x.span.col))
+        return "signal(" + ", ".join([t.signal.value] + [arg_text(a) if isinstance(a, A.Arg) else expr_text(a)
+                                                         for a in parts]) + ")"
     if isinstance(t, A.TriggerAll):
         return " and ".join(f"({trigger_text(i)})" if isinstance(i, (A.TriggerAll, A.TriggerAny))
                             else trigger_text(i) for i in t.items)
@@ -501,7 +504,7 @@ class _Formatter:
         # source
         if key == "schema":
             return self._fields_block("schema", "{", v, span)
-        if key in ("event_time", "created_time", "batch"):
+        if key in ("event_time", "created_time", "batch", "partition", "reads", "writes"):
             return flat(f"{key} {v.value}")
         if key == "watermark":
             return flat(f"watermark {v.text}")
@@ -545,6 +548,8 @@ class _Formatter:
             it = flat(f"offline {call_text(v)}")
             it.wrap = _call_wrap("offline ", v)
             return it
+        if key == "schedule" and isinstance(v, tuple):  # `schedule daily from "2024-01-01"`
+            return flat(f"schedule {schedule_text(v[0])} from {v[1].text}")
         if key == "schedule":
             return flat(f"schedule {schedule_text(v)}")
         if key == "timeout":
@@ -584,6 +589,9 @@ class _Formatter:
             return flat(f"{v.name.value}:", type_text(v.type) + (f" {v.description.text}" if v.description else ""),
                         align="field")
         # flow
+        if key == "trigger" and isinstance(v, tuple):  # `trigger ... match ds`
+            keys = [k.value for k in v[1]]
+            return flat(f"trigger {trigger_text(v[0])} match " + (keys[0] if len(keys) == 1 else f"[{', '.join(keys)}]"))
         if key == "trigger":
             return flat(f"trigger {trigger_text(v)}")
         if key == "param":
@@ -604,6 +612,20 @@ class _Formatter:
         if key == "edge":
             hops = [h[0].value if len(h) == 1 else "[" + ", ".join(n.value for n in h) + "]" for h in v.hops]
             return flat(" >> ".join(hops))
+        # step and flow: the run policy (issue 19)
+        if key == "retries" and isinstance(v, tuple):
+            return self._settings_block("retries", v, span)
+        if key == "returns":
+            return self._fields_block("returns", "{", v, span)
+        if key in ("on_failure", "runtime"):
+            return flat(f"{key} {v.value}")
+        if key == "parallel":
+            return flat(f"parallel {v.text}")
+        if key == "runs":
+            return flat(f"runs {v.mode.value}" + (f" {v.limit.text}" if v.limit is not None else ""))
+        if key in ("alert", "setting"):
+            return self._settings_block(key, v, span) if key == "alert" else \
+                _Item([v.name.value, expr_text(v.value)], start=_pos(span), end=_end(span), align="setting")
         # step
         if key == "retries":
             return flat(f"retries {v.text}")
@@ -660,9 +682,14 @@ class _Formatter:
         if s.produces is not None:
             entries.append(("produces", s.produces))
         entries += [("uses", u) for u in s.uses]
+        entries += [("reads", r) for r in s.reads] + [("writes", w) for w in s.writes]
         if s.gate is not None:
             entries.append(("gate", s.gate))
         entries += [("emits", e) for e in s.emits]
+        for k, x in (("returns", s.returns), ("retries", s.retry_policy), ("on_failure", s.on_failure),
+                     ("runtime", s.runtime), ("parallel", s.parallel)):
+            if x is not None:
+                entries.append((k, x))
         for k in ("retries", "retry_delay", "timeout"):
             if getattr(s, k) is not None:
                 entries.append((k, getattr(s, k)))
@@ -772,15 +799,24 @@ class _Formatter:
             entries = [("uri", d.uri)] if d.uri is not None else []
             return item([f"signal {name}{ext}"], entries + [("field", f) for f in d.fields] + meta, True, name_end,
                         align="signal", optional=True)
+        if isinstance(d, A.ArtifactDecl):
+            entries = [("schema", d.schema)] if d.schema else []
+            if d.partition is not None:
+                entries.append(("partition", d.partition))
+            head = f"artifact {name}: {d.artifact_kind.value} {call_text(d.location)}"
+            it = item([head], entries + meta, False, _end(d.location.span), optional=True)
+            it.wrap = _call_wrap(f"artifact {name}: {d.artifact_kind.value} ", d.location)
+            return it
         if isinstance(d, A.FlowDecl):
             entries = []
             if d.schedule is not None:
-                entries.append(("schedule", d.schedule))
+                entries.append(("schedule", (d.schedule, d.schedule_from) if d.schedule_from else d.schedule))
             if d.trigger is not None:
-                entries.append(("trigger", d.trigger))
+                entries.append(("trigger", (d.trigger, d.match_keys) if d.match_keys else d.trigger))
             for k in ("start", "end", "catchup", "defaults"):
                 if getattr(d, k) is not None:
                     entries.append((k, getattr(d, k)))
+            entries += [(k, getattr(d, k)) for k in ("runs", "alert") if getattr(d, k) is not None]
             entries += [("param", p) for p in d.params]
             entries += [("step", s) for s in d.steps]
             entries += [("edge", e) for e in d.edges]
@@ -795,6 +831,9 @@ class _Formatter:
             after = _end(d.params[-1].span) if d.params else name_end
             return item([f"slo {name}{params}"], [("objective", o) for o in d.objectives] + meta, True, after,
                         align="slo")
+        if isinstance(d, A.RuntimeDecl):
+            return item([f"runtime {name}"], [("setting", x) for x in d.settings] + meta, True, name_end,
+                        align="runtime")
         raise TypeError(f"cannot format declaration {type(d).__name__}")
 
     # ------------------------------------------------------------ comments

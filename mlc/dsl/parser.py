@@ -25,7 +25,7 @@ from mlc.dsl.build import AstBuilder
 from mlc.dsl.syntax_errors import describe_unexpected
 
 DECL_KEYWORDS = ("package", "import", "env", "connector", "source", "entity", "features", "service",
-                 "model", "signal", "flow", "slo")
+                 "model", "signal", "artifact", "flow", "slo", "runtime")
 _DECL_LINE = re.compile(r"(?:%s)\b" % "|".join(DECL_KEYWORDS))
 MAX_ERRORS_PER_FILE = 50
 NAMED_DECL = re.compile(r"(%s)\s+([A-Za-z_][A-Za-z0-9_]*)"

@@ -23,9 +23,9 @@ from mlc.dsl import ast as A
 
 SECTION_OF = {"connector": "connectors", "env": "envs", "source": "sources", "entity": "entities",
               "features": "features", "model": "models", "service": "services", "signal": "signals",
-              "flow": "flows", "slo": "slos"}
+              "artifact": "artifacts", "flow": "flows", "slo": "slos", "runtime": "runtimes"}
 SECTION_ORDER = ("package", "imports", "connectors", "envs", "sources", "entities", "features", "models",
-                 "services", "signals", "flows", "slos")
+                 "services", "signals", "artifacts", "flows", "slos", "runtimes")
 _FLOW_LIMIT = 72  # a mapping or list of scalars shorter than this is written on one line
 
 
@@ -461,14 +461,30 @@ class _Emitter:
             self.flow_if_short(m)
         return m
 
+    def decl_artifact(self, d: A.ArtifactDecl, a):
+        m = self._start(d)
+        m["kind"] = d.artifact_kind.value
+        self.put(m, "location", _call(d.location), d.location.span, a)
+        if d.schema:
+            anchor = self.put(m, "schema", None, _cover(d.schema), a)
+            m["schema"] = self.fields(d.schema, anchor)
+        if d.partition is not None:
+            self.put(m, "partition", d.partition.value, d.partition.span, a)
+        self.meta(m, d.meta, a)
+        return m
+
     def decl_flow(self, d: A.FlowDecl, a):
         m = self._start(d)
         if d.schedule is not None:
             self.put(m, "schedule", _texts().schedule_text(d.schedule), d.schedule.span, a)
         if d.trigger is not None:
             self.put(m, "trigger", _texts().trigger_text(d.trigger), d.trigger.span, a)
+        if d.match_keys:
+            keys = [k.value for k in d.match_keys]
+            self.put(m, "match", keys[0] if len(keys) == 1 else self.seq(keys), _cover(d.match_keys), a)
         for key in ("start", "end"):
-            lit = getattr(d, key)
+            # `schedule daily from "..."` is the flow's `start` (one first date, either way)
+            lit = getattr(d, key) or (d.schedule_from if key == "start" else None)
             if lit is not None:
                 self.put(m, key, lit.value, lit.span, a)
         if d.catchup is not None:
@@ -484,6 +500,10 @@ class _Emitter:
                     value = lit.value if key in ("retries", "owner") else lit.text
                     self.put(dm, key, value, spans.get(key, lit.span), anchor)
             self.flow_if_short(dm)
+        if d.runs is not None:
+            self.put(m, "runs", d.runs.mode.value + (f" {d.runs.limit.text}" if d.runs.limit else ""), d.runs.span, a)
+        if d.alert is not None:
+            self._settings_map(m, "alert", d.alert, a)
         if d.params:
             pm = self.map()
             anchor = self.put(m, "params", pm, _cover(d.params), a)
@@ -519,6 +539,11 @@ class _Emitter:
             self.put(m, "produces", s.produces.value, s.produces.span, a)
         if s.uses:
             self.put(m, "uses", self.seq([u.value for u in s.uses]), _cover(s.uses), a)
+        for key in ("reads", "writes"):
+            names = getattr(s, key)
+            if names:
+                self.put(m, key, names[0].value if len(names) == 1 else self.seq([n.value for n in names]),
+                         _cover(names), a)
         if s.gate is not None:
             self.put(m, "gate", _expr(s.gate), s.gate.span, a)
         if s.emits:
@@ -527,6 +552,7 @@ class _Emitter:
             lit = getattr(s, key)
             if lit is not None:
                 self.put(m, key, lit.value if key == "retries" else lit.text, lit.span, a)
+        self._step_policy(m, s, a)
         if s.resources:
             rm = self.map()
             anchor = self.put(m, "resources", rm, _cover(s.resources), a)
@@ -546,6 +572,36 @@ class _Emitter:
             return m["run"]
         if not s.meta.doc:
             self.flow_if_short(m, 90)
+        return m
+
+    def _settings_map(self, m, key: str, settings, a) -> None:
+        sm = self.map()
+        anchor = self.put(m, key, sm, _cover(settings), a)
+        for x in settings:
+            self.put(sm, x.name.value, _value(x.value), x.span, anchor)
+        self.flow_if_short(sm)
+
+    def _step_policy(self, m, s: A.Step, a) -> None:
+        """A step's run policy (issue 19): `returns` as fields, `retries` by error class as settings."""
+        if s.returns is not None:
+            anchor = self.put(m, "returns", None, _cover(s.returns), a)
+            m["returns"] = self.fields(s.returns, anchor)
+        if s.retry_policy is not None:
+            self._settings_map(m, "retries", s.retry_policy, a)
+        for key in ("on_failure", "runtime"):
+            name = getattr(s, key)
+            if name is not None:
+                self.put(m, key, name.value, name.span, a)
+        if s.parallel is not None:
+            self.put(m, "parallel", s.parallel.value, s.parallel.span, a)
+
+    def decl_runtime(self, d: A.RuntimeDecl, a):
+        m = self._start(d)
+        for x in d.settings:
+            value = x.value
+            plain = [i.value for i in value.items] if isinstance(value, A.ListExpr) else getattr(value, "value", None)
+            self.put(m, x.name.value, self.seq(plain) if isinstance(plain, list) else plain, x.span, a)
+        self.meta(m, d.meta, a)
         return m
 
     def decl_slo(self, d: A.SloDecl, a):

@@ -450,8 +450,8 @@ def _compose(text: str, path: str, lines: _Lines):
 
 # ---------------------------------------------------------------- schema errors -> diagnostics
 _SECTION_WORDS = {"envs": "env", "connectors": "connector", "sources": "source", "entities": "entity",
-                  "features": "feature group", "models": "model", "signals": "signal", "flows": "flow",
-                  "slos": "slo"}
+                  "features": "feature group", "models": "model", "signals": "signal", "artifacts": "artifact", "flows": "flow",
+                  "slos": "slo", "runtimes": "runtime"}
 _NESTED_WORDS = {("flows", "steps"): "step", ("flows", "params"): "param", ("features", "features"): "feature",
                  ("connectors", "env"): "env parameter", ("connectors", "source"): "source parameter",
                  ("envs", "bindings"): "binding"}
@@ -1165,6 +1165,19 @@ class _Builder:
                             fields=self.fields(val.get("fields")),
                             uri=self.string(uri) if uri is not None else None)
 
+    def artifact(self, key: YNode, val: YNode) -> A.ArtifactDecl | None:
+        call = self.call(val.get("location"))
+        if call is None:
+            return None
+        kind, partition = val.get("kind"), val.get("partition")
+        return A.ArtifactDecl(self.name(key), self.join(key.span, val.span), self.meta(val),
+                              artifact_kind=self.name(kind), location=call, schema=self.fields(val.get("schema")),
+                              partition=self.name(partition) if partition is not None else None)
+
+    def _names(self, v: YNode | None) -> tuple[A.Name, ...]:
+        """A name or a list of names (`reads: training_set`, `match: [ds, region]`)."""
+        return tuple(self.name(u) for u in (v.seq if v.kind == "seq" else [v])) if v is not None else ()
+
     def defaults(self, key: YNode | None, val: YNode | None) -> A.StepDefaults | None:
         if key is None or val is None:
             return None
@@ -1193,9 +1206,9 @@ class _Builder:
         foreach = g("foreach")
         resources = g("resources")
         env = g("env")
-        return A.Step(
+        step = A.Step(
             self.name(key), action, span, meta,
-            retries=self.int_(g("retries")) if g("retries") is not None else None,
+            retries=self.int_(g("retries")) if g("retries") is not None and g("retries").kind != "map" else None,
             retry_delay=self.duration(g("retry_delay")), timeout=self.duration(g("timeout")),
             resources=tuple(A.Setting(self.name(k), x, self.join(k.span, v.span))
                             for k, v in (resources.items.values() if resources else ())
@@ -1206,12 +1219,42 @@ class _Builder:
             if det is not None else None,
             produces=self.name(g("produces")) if g("produces") is not None else None,
             uses=tuple(self.name(u) for u in (uses.seq if uses.kind == "seq" else [uses])) if uses else (),
+            reads=self._names(g("reads")), writes=self._names(g("writes")),
             gate=self.expr(g("gate")),
             emits=tuple(x for e in ((emits.seq if emits.kind == "seq" else [emits]) if emits else ())
                         if (x := self.item(e, "step_item", "emits", "emits signal ", "signal emission"))
                         is not None),
             foreach=self.item(foreach, "step_item", "foreach", "foreach ", "loop") if foreach else None,
             when=self.expr(g("when")))
+        self._step_policy(step, val)
+        return step
+
+    def _settings_of(self, m: YNode | None) -> tuple[A.Setting, ...] | None:
+        if m is None or m.kind != "map":
+            return None
+        return tuple(A.Setting(self.name(k), x, self.join(k.span, v.span))
+                     for k, v in m.items.values() if (x := self.value(v)) is not None)
+
+    def _step_policy(self, step: A.Step, val: YNode) -> None:
+        """A step's run policy (issue 19), as `StepSpec` spells it."""
+        g = val.get
+        if g("returns") is not None:
+            step.returns = self.fields(g("returns"))
+        step.retry_policy = self._settings_of(g("retries"))
+        for key in ("on_failure", "runtime"):
+            if g(key) is not None:
+                setattr(step, key, self.name(g(key)))
+        if g("parallel") is not None:
+            step.parallel = self.int_(g("parallel"))
+
+    def runtime(self, key: YNode, val: YNode) -> A.RuntimeDecl:
+        settings = []
+        for k, v in val.items.values():
+            if k.value in _META_CLAUSES or k.value == "doc":
+                continue
+            x = A.ListExpr(tuple(self.string(i) for i in v.seq), v.span) if v.kind == "seq" else self.string(v)
+            settings.append(A.Setting(self.name(k), x, self.join(k.span, v.span)))
+        return A.RuntimeDecl(self.name(key), self.join(key.span, val.span), self.meta(val), settings=tuple(settings))
 
     def flow(self, key: YNode, val: YNode) -> A.FlowDecl:
         g = val.get
@@ -1225,6 +1268,7 @@ class _Builder:
             self.name(key), self.join(key.span, val.span), self.meta(val),
             schedule=self.parse(sched, "schedule", "schedule") if sched is not None else None,
             trigger=self.parse(trig, "trigger", "trigger") if trig is not None else None,
+            match_keys=self._names(g("match")),
             params=tuple(p for k, v in (params.items.values() if params else ())
                          if (p := self._param_field(k, v, A.Param)) is not None),
             catchup=self.bool_(catchup) if catchup is not None else None,
@@ -1234,7 +1278,9 @@ class _Builder:
                         if (x := self.item(e, "flow_item", "edge", "", "chain of steps")) is not None),
             start=self.string(start) if start is not None else None,
             end=self.string(end) if end is not None else None,
-            defaults=self.defaults(val.key("defaults") if "defaults" in val.items else None, g("defaults")))
+            defaults=self.defaults(val.key("defaults") if "defaults" in val.items else None, g("defaults")),
+            runs=self.item(g("runs"), "flow_item", "runs", "runs ", "run policy") if g("runs") is not None else None,
+            alert=self._settings_of(g("alert")))
 
     def slo(self, key: YNode, val: YNode) -> A.SloDecl | None:
         span = self.join(key.span, val.span)
@@ -1282,19 +1328,22 @@ _CLAUSES = {
               "fallback": "fallback", "serve": "serve", "service": "service", "labels": "labels"},
     "service": {"features": "features", "logging": "logging"},
     "signal": {"uri": "uri", "fields": "*field"},
+    "artifact": {"schema": "schema", "partition": "partition"},
     "flow": {"schedule": "schedule", "trigger": "trigger", "start": "start", "end": "end", "catchup": "catchup",
-             "defaults": "defaults", "params": "*param",
+             "defaults": "defaults", "params": "*param", "runs": "runs", "alert": "alert",
              "steps": "*step", "edges": "*edge"},
     "step": {"foreach": "foreach", "when": "when", "deterministic": "determinism", "produces": "produces",
-             "uses": "*uses", "gate": "gate", "emits": "*emits", "retries": "retries",
-             "retry_delay": "retry_delay", "timeout": "timeout", "resources": "resources", "env": "env"},
+             "uses": "*uses", "reads": "*reads", "writes": "*writes", "gate": "gate", "emits": "*emits", "retries": "retries",
+             "retry_delay": "retry_delay", "timeout": "timeout", "resources": "resources", "env": "env",
+             "returns": "returns", "on_failure": "on_failure", "runtime": "runtime", "parallel": "parallel"},
+    "runtime": {},  # its keys are settings, kept in the order written
     "slo": {"objectives": "*objective"},
 }
 
 
 _DECL_BUILDERS = {"connectors": "connector", "envs": "env", "sources": "source", "entities": "entity",
                   "features": "features", "models": "model", "services": "service", "signals": "signal", "flows": "flow",
-                  "slos": "slo"}
+                  "slos": "slo", "runtimes": "runtime", "artifacts": "artifact"}
 
 
 def _comments(text: str, path: str, ranges: list[tuple[int, int]], lines: _Lines) -> list[A.Comment]:

@@ -247,10 +247,20 @@ class SignalSpec(_Meta):
     fields: Fields = None
 
 
+class ArtifactSpec(_Meta):
+    """Data that steps write and read (`artifact NAME: KIND CALL { ... }`)."""
+
+    kind: Literal["dataset", "file", "metrics"]
+    location: CallText = Field(description='where it is, through a connector bound per env: `s3("datasets/x")`')
+    schema_: Fields = Field(None, alias="schema", description="column -> type")
+    partition: Name = Field(None, description="the column that partitions a dataset")
+
+
 # ---------------------------------------------------------------- flows
 class StepSpec(_Meta):
     run: CallText = Field(description='the action: `python("m:f")`, `spark("x.py")`, `deploy(model)`, ...')
-    retries: int = None
+    retries: int | dict[Name, Value] = Field(None, description="a count, or by error class: "
+                                                               "`{error: 1, platform: 10, backoff: exponential(1m)}`")
     retry_delay: Duration = None
     timeout: Duration = None
     resources: dict[Name, Value] = None
@@ -258,10 +268,16 @@ class StepSpec(_Meta):
     deterministic: bool = None
     produces: Name = None
     uses: _one_or_list(Name) = None
+    reads: _one_or_list(Name) = Field(None, description="the artifacts the step reads")
+    writes: _one_or_list(Name) = Field(None, description="the artifacts the step writes")
     gate: ExprText = None
     emits: _one_or_list(_flow("a signal and its payload", "ranker_published(version = run.id)")) = None
     foreach: _flow("a loop", "region in regions") = None
     when: ExprText = None
+    returns: Fields = Field(None, description="the typed values the step publishes: name -> type")
+    on_failure: Name = Field(None, description="`continue`: the step's failure does not stop its siblings")
+    runtime: Name = Field(None, description="the runtime the step runs in")
+    parallel: int = Field(None, description="at most this many foreach instances at once")
 
 
 StepItem = _text_or(StepSpec, CallText)
@@ -279,14 +295,26 @@ class DefaultsSpec(_Strict):
 class FlowSpec(_Meta):
     schedule: ScheduleText = None
     trigger: Trigger = None
+    match: _one_or_list(Name) = Field(None, description="the payload fields the trigger's signals join on "
+                                                        "(`trigger ... match ds`)")
     params: dict[Name, ParamItem] = None
     start: Text = Field(None, description='the first date, UTC: `"2026-01-01"` or `"2026-01-01T06:00:00Z"`')
     end: Text = Field(None, description="the last date, UTC, after `start`")
     catchup: bool = None
     defaults: DefaultsSpec = Field(None, description="retries, retry_delay, timeout and owner of every step "
                                                      "that does not give its own")
+    runs: _flow("a run policy", "last_only") = None
+    alert: dict[Name, Value] = Field(None, description="what calls whom: `{failure: oncall, late: oncall}`")
     steps: dict[Name, StepItem] = None
     edges: _one_or_list(_flow("a chain of steps", "a >> [b, c] >> d")) = None
+
+
+class RuntimeSpec(_Meta):
+    """Where steps that name it run: an image in a cluster env, a cached virtualenv locally."""
+
+    image: Text = None
+    python: Text = None
+    pypi: list[Text] = None
 
 
 # ---------------------------------------------------------------- SLOs
@@ -321,12 +349,15 @@ class Document(_Strict):
     models: dict[Name, ModelSpec] = None
     services: dict[Name, ServiceSpec] = None
     signals: dict[Name, SignalSpec] = None
+    artifacts: dict[Name, ArtifactSpec] = None
     flows: dict[Name, FlowSpec] = None
     slos: dict[Name, SloSpec] = None
+    runtimes: dict[Name, RuntimeSpec] = None
 
 
-SECTIONS = ("connectors", "envs", "sources", "entities", "features", "models", "services", "signals", "flows",
-            "slos")
+SECTIONS = ("connectors", "envs", "sources", "entities", "features", "models", "services", "signals", "artifacts",
+            "flows",
+            "slos", "runtimes")
 
 
 def json_schema() -> dict:

@@ -527,6 +527,76 @@ RULES: list[Rule] = [
          "The warning labels the dead branch and the signals it waits for in vain. Emit them from a "
          "step, declare them `external` if something outside the program sends them, or remove the "
          "branch. When no branch can fire, the flow never starts: that is E0411."),
+    Rule("E0420", "unknown-artifact-kind",
+         "An artifact of a kind the language does not have (the kinds are `dataset`, `file` and `metrics`).",
+         'artifact training_set: table s3("datasets/training_set")\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n'
+         'flow train {\n  trigger on_finish(build)\n  step fit bash("make fit") { reads training_set }\n}\n',
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n'
+         'flow train {\n  trigger on_finish(build)\n  step fit bash("make fit") { reads training_set }\n}\n',
+         "A `dataset` is rows with a schema (often partitioned), a `file` one file (a model, a report), "
+         "`metrics` what a step measured. Data that something outside the program lands is a `source`."),
+    Rule("E0421", "artifact-read-before-written",
+         "A step reads an artifact that a step of its own flow writes, without running after that step.",
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow train {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n'
+         '  step fit bash("make fit") { reads training_set }\n}\n',
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow train {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n'
+         '  step fit bash("make fit") { reads training_set }\n  snap >> fit\n}\n',
+         "Without an edge the two steps run at once: the reader sees last run's data, or a half-written "
+         "set. The compiler derives a data edge from every `writes`/`reads` pair and requires the step "
+         "edges to order it: add the edge the error names."),
+    Rule("E0422", "artifact-writer-does-not-start-reader",
+         "A step reads an artifact written only in other flows, and none of them starts the reader's flow "
+         "(through `on_finish` or a signal, directly or along a chain).",
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n'
+         'flow train {\n  schedule daily\n  step fit bash("make fit") { reads training_set }\n}\n',
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n'
+         'flow train {\n  trigger on_finish(build)\n  step fit bash("make fit") { reads training_set }\n}\n',
+         "Two flows on their own clocks race: the reader may run before the set is written, or while it "
+         "is. Start the reader from the writer (`trigger on_finish(build)`, or a signal the writing step "
+         "emits); the freshness calculus then counts the chain too."),
+    Rule("E0423", "artifact-never-written",
+         "A step reads an artifact that no step writes.",
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow train {\n  schedule daily\n  step fit bash("make fit") { reads training_set }\n}\n',
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow train {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n'
+         '  step fit bash("make fit") { reads training_set }\n  snap >> fit\n}\n',
+         "Nothing in the program produces it, so nothing says when it is fresh or that it exists. Add "
+         "`writes NAME` to the step that produces it; data landed by something outside the program is a "
+         "`source` (a table with its `arrives` facts)."),
+    Rule("W0424", "artifact-never-read",
+         "A step writes an artifact that no step reads.",
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n',
+         'artifact training_set: dataset s3("datasets/training_set")\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n'
+         '  step fit bash("make fit") { reads training_set }\n  snap >> fit\n}\n',
+         "Work whose result nothing uses: add `reads NAME` to the step that uses it, or stop writing it. "
+         "Suppress it (`# mlc: ignore[W0424]`) for data that people or other systems read."),
+    Rule("E0425", "artifact-schema-mismatch",
+         "The two ends of one place disagree: two artifacts (or an artifact and a table source) at one "
+         "location with different schemas, or a `partition` that is not a column of the schema.",
+         'artifact training_set: dataset s3("datasets/training_set") {\n'
+         '  schema { user_id: string, label: int, ds: date }\n}\n'
+         'source landed: table s3("datasets/training_set") {\n'
+         '  schema { user_id: string, label: float, ds: date }\n  event_time ds\n}\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n'
+         'flow train {\n  trigger on_finish(build)\n  step fit bash("make fit") { reads training_set }\n}\n',
+         'artifact training_set: dataset s3("datasets/training_set") {\n'
+         '  schema { user_id: string, label: int, ds: date }\n}\n'
+         'source landed: table s3("datasets/training_set") {\n'
+         '  schema { user_id: string, label: int, ds: date }\n  event_time ds\n}\n'
+         'flow build {\n  schedule daily\n  step snap bash("make set") { writes training_set }\n}\n'
+         'flow train {\n  trigger on_finish(build)\n  step fit bash("make fit") { reads training_set }\n}\n',
+         "A producer's package and a consumer's may each declare the data they share; what one writes "
+         "the other must be able to read, so the declarations of one place (the connector and its path) "
+         "must say the same columns and types. The note names the first column that differs."),
     # ------------------------------------------------------------ environments and credentials
     Rule("E0501", "env-missing-binding",
          "An `env` has no binding for a connector that a source or an offline store needs.",

@@ -57,6 +57,27 @@ class Layout:
     def model_id(self, key: str) -> str:
         return self._models[key]
 
+    # the deployment's namespace (`mlc compile --branch`) ----------------------
+    def branched(self, name: str) -> str:
+        """A name deployments share (a DAG id, an asset's name): a test branch's own
+        (`test.alice.train_ranker`), so that it never meets production's."""
+        return f"{self.program.branch}.{name}" if self.program.branch else name
+
+    def branched_uri(self, kind: str, key: str) -> str:
+        """The compiler's address of a flow, signal, feature group or artifact asset."""
+        return f"mlc://{self.program.branch}/{kind}/{key}" if self.program.branch else f"mlc://{kind}/{key}"
+
+    def artifact_location(self, key: str, env: str) -> str:
+        """Where artifact `key` is in `env`, as a step receives it (`MLC_ARTIFACT_<NAME>`): a path
+        relative to the project root for files, `s3://bucket/path` for s3; a test branch's under
+        `branches/<branch>/`, so that it never overwrites production's data."""
+        loc = self.program.environments[env].artifacts[key]
+        prefix = f"branches/{self.program.branch}" if self.program.branch else ""
+        if loc.kind == "s3":
+            return "s3://" + posixpath.join(loc.bucket or "", prefix, loc.path or "").rstrip("/")
+        path = loc.path or str(loc.settings.get("path") or "")
+        return posixpath.join(prefix, path) if prefix and not path.startswith("/") else path
+
     # airflow ------------------------------------------------------------------
     def flow_dag(self, key: str) -> str:
         return f"airflow/dags/{self.flow_id(key)}.py"
@@ -170,6 +191,25 @@ class Layout:
     def bento_runtime(self, model_key: str) -> str:
         """The BentoML runtime, one copy in each service's folder (a build takes only its folder)."""
         return f"{self.bento_service(model_key)}/mlc_bento_runtime.py"
+
+    # prometheus (and its Grafana dashboards) -----------------------------------
+    @cached_property
+    def _slos(self) -> dict[str, str]:
+        return _unique(self.program.slos)
+
+    def slo_id(self, key: str) -> str:
+        """An SLO's name in the monitoring rules (the `slo` label of its series and alerts)."""
+        return self._slos[key]
+
+    def prometheus_rules(self, kind: str, key: str) -> str:
+        """The rule file of one watched declaration: `kind` is `models`, `features` or `flows`."""
+        name = {"models": self.model_id, "features": self.group_id, "flows": self.flow_id}[kind](key)
+        return f"prometheus/rules/{kind}/{name}.yml"
+
+    def grafana_dashboard(self, kind: str, key: str) -> str:
+        """A Grafana dashboard (JSON) of a model or a flow: `kind` is `models` or `flows`."""
+        name = {"models": self.model_id, "flows": self.flow_id}[kind](key)
+        return f"prometheus/dashboards/{kind}/{name}.json"
 
 
 def feast_name(name: str) -> str:

@@ -2,7 +2,9 @@
 
 Takes the last `--lookback` days of plays, labels a (member, title) pair as
 engaged when it was watched for at least ten minutes, samples it and writes
-the training set as Parquet.
+the training set as Parquet, partitioned by `ds`: artifact `training_set`, whose
+location the run passes in $MLC_ARTIFACT_TRAINING_SET (the step `writes training_set`;
+the path is never spelled here).
 
     spark-submit jobs/training_set.py --lookback 28d --sample-rate 0.1 \
         --plays data/warehouse/plays --output build/training_set
@@ -32,7 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    default=float(os.environ.get("SAMPLE_RATE", "0.1")))
     p.add_argument("--plays", default=os.environ.get("PLAYS_PATH", "data/warehouse/plays"))
     p.add_argument("--format", default="parquet", help="format of --plays (parquet, json, csv)")
-    p.add_argument("--output", default=os.environ.get("TRAINING_SET_PATH", "build/training_set"))
+    p.add_argument("--output", default=os.environ.get("MLC_ARTIFACT_TRAINING_SET", "build/training_set"))
     args, _ = p.parse_known_args(argv)   # the orchestrator may pass more than this job reads
     return args
 
@@ -54,7 +56,9 @@ def main(argv=None) -> None:
         .withColumn("label", (F.col("seconds") >= 600).cast("int"))
         .sample(fraction=args.sample_rate, seed=17)
     )
-    pairs.write.mode("overwrite").partitionBy("ds").parquet(args.output)
+    # Spark's S3 filesystem is s3a; the artifact's location is the plain s3:// address
+    output = "s3a://" + args.output[len("s3://"):] if args.output.startswith("s3://") else args.output
+    pairs.write.mode("overwrite").partitionBy("ds").parquet(output)
     print(f"training set: {pairs.count()} rows from the last {days} days -> {args.output}")
     spark.stop()
 

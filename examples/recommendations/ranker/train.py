@@ -6,6 +6,10 @@ of member_id, title_id, event_timestamp (the label's time), device, hour_of_day,
 clicked) and the feature store ($MLC_FEAST_REPO, set for a step that `produces` a model), the
 point-in-time training set of the ranker's feature service ($MLC_FEATURE_SERVICE, else
 `ranker`); otherwise the example's generated rows. `common.history` generates the first kind.
+
+The training set this run trains from (artifact `training_set`, which the step `reads`) is
+where $MLC_ARTIFACT_TRAINING_SET says: the run passes its location, the code never spells it.
+It is recorded in `model.json` with what it held, so that a model can be traced to its set.
 """
 
 from __future__ import annotations
@@ -34,6 +38,13 @@ def baseline():
     return LinearRegression().fit([[0.0], [PLAYS_AT_TOP]], [0.0, 1.0])
 
 
+def _files(location: str | None) -> int | None:
+    """How many data files the training set holds, when it is a local folder (None elsewhere)."""
+    if not location or "://" in location or not os.path.isdir(location):
+        return None
+    return sum(1 for _root, _dirs, files in os.walk(location) for f in files if not f.startswith((".", "_")))
+
+
 def main(**context) -> dict:
     """Accepts the orchestrator's context as keyword arguments and ignores what it does not
     use. Returns a small summary (pushed as the step's result)."""
@@ -43,14 +54,17 @@ def main(**context) -> dict:
     else:
         rows, source = labelled_rows(int(context.get("rows", 4000)), seed=int(context.get("seed", 7))), "generated"
     version = str(context.get("run_id") or "dev")
+    training_set = os.environ.get("MLC_ARTIFACT_TRAINING_SET")
     tag = save_model("ranker", fit(rows), {"version": version, "features": FEATURES, "rows": len(rows),
                                            "source": source})
     base = save_model("popular_titles", baseline(), {"version": version, "features": BASELINE_FEATURES})
     artifact = {"model": "ranker", "version": version, "tag": tag, "baseline_tag": base,
-                "features": FEATURES, "trained_on_rows": len(rows), "source": source}
+                "features": FEATURES, "trained_on_rows": len(rows), "source": source,
+                "training_set": training_set, "training_set_files": _files(training_set)}
     path = artifact_dir(context) / "model.json"
     write_json(path, artifact)
-    return {"artifact": str(path), "version": version, "tag": tag, "rows": len(rows), "source": source}
+    return {"artifact": str(path), "version": version, "tag": tag, "rows": len(rows), "source": source,
+            "training_set": training_set}
 
 
 if __name__ == "__main__":

@@ -34,19 +34,19 @@ class Context:
             return None
         p = self.program
         for section in (p.sources, p.entities, p.feature_groups, p.models, p.feature_services, p.signals, p.flows,
-                        p.slos, p.connectors, p.envs):
+                        p.slos, p.connectors, p.envs, p.artifacts):
             if key in section:
                 return section[key]
         return None
 
 
 def run_checks(program: ir.Program, resolver: Resolver) -> list[Diagnostic]:
-    from mlc.compiler.checks import (boundary, connectors, features, flow_dates, flow_expressions, flows,
-                                     objectives, schedules, settings, signals, types)
+    from mlc.compiler.checks import (artifacts, boundary, connectors, features, flow_dates, flow_expressions, flows,
+                                     objectives, policy, schedules, settings, signals, types)
     from mlc.compiler.graph import build_graph
 
     ctx = Context(program, resolver, build_graph(program))
     for module in (connectors, features, types, settings, schedules, flow_dates, flow_expressions, flows, signals,
-                   objectives, boundary):
+                   artifacts, policy, objectives, boundary):
         module.check(ctx)
     return ctx.diagnostics

@@ -93,6 +93,8 @@ def check(ctx: Context) -> None:
               if fg.offline is not None]
     stores += [(f"the log of service `{s.name}`", s.logging.destination) for s in p.feature_services.values()
                if s.logging is not None]
+    # an artifact is files at a place, as an offline store is
+    stores += [(f"artifact `{a.name}`", a.location) for a in p.artifacts.values()]
     for what, use in stores:
         conn = _connector(ctx, use)
         if conn is None:

@@ -18,6 +18,8 @@ The mapping, by node kind (docs/targets/airflow.md explains each choice):
 | schedule + trigger | `AssetOrTimeSchedule` |
 | start / end / catchup | `start_date` / `end_date` (UTC) / `catchup` |
 | signal with `uri` | `Asset(name=uri, uri=uri)`, the address hand-written DAGs use |
+| artifact read / written by a step | `inlets` / `outlets` `Asset` of the artifact; its location in `MLC_ARTIFACT_<NAME>` |
+| `mlc compile --branch B` | DAG ids and every non-external asset prefixed with `B.` (`Layout.branched`) |
 | trigger.F | `_trigger_payload` over `triggering_asset_events` (macro `mlc_trigger` in templates) |
 | signal(S, field = v) | a `trigger-match` short-circuit task before every step |
 | param | `Param` with a JSON-schema type |
@@ -41,6 +43,7 @@ from mlc.compiler.infer import trigger_fields
 from mlc.diagnostics import Diagnostic, Label, error, warning
 from mlc.targets import Artifact
 from mlc.targets.airflow import expr as X
+from mlc.targets.airflow import policy as P
 from mlc.targets.layout import Layout, source_line
 from mlc.targets.literals import py, py_str
 
@@ -147,26 +150,28 @@ def is_local(program: ir.Program, env: str) -> bool:
 def dag_ids(program: ir.Program, layout: Layout) -> dict[str, str]:
     """dag_id of each flow and of each batch feature group a job computes (a `registered` group has
     none: it is its source's table as it stands), by qualified key."""
-    ids = {k: layout.flow_id(k) for k in program.flows}
-    ids.update({k: "features." + layout.group_id(k) for k, g in program.feature_groups.items()
+    ids = {k: layout.branched(layout.flow_id(k)) for k in program.flows}
+    ids.update({k: layout.branched("features." + layout.group_id(k)) for k, g in program.feature_groups.items()
                 if g.mode == "batch" and not g.registered})
     return ids
 
 
-def flow_asset(key: str) -> tuple[str, str]:
-    return f"mlc.flow.{key}", f"mlc://flow/{key}"
+def own_asset(layout: Layout, kind: str, key: str) -> tuple[str, str]:
+    """(name, uri) of the compiler's asset of a flow, signal, feature group or artifact: a test
+    branch's own (`mlc compile --branch`), which production DAGs never wait for."""
+    return layout.branched(f"mlc.{kind}.{key}"), layout.branched_uri(kind, key)
 
 
-def signal_asset(key: str, uri: str | None = None) -> tuple[str, str]:
+def signal_asset(layout: Layout, key: str, signal: ir.Signal | None) -> tuple[str, str]:
     """A signal's asset: the compiler's own address, or the `uri` it is bound to, which is then
-    its name too (as `Asset(uri)` in a hand-written DAG: name and uri identify an asset)."""
-    if uri is not None:
-        return uri, uri
-    return f"mlc.signal.{key}", f"mlc://signal/{key}"
-
-
-def features_asset(key: str) -> tuple[str, str]:
-    return f"mlc.features.{key}", f"mlc://features/{key}"
+    its name too (as `Asset(uri)` in a hand-written DAG: name and uri identify an asset). A test
+    branch keeps the address of an `external` signal (it listens to the real events) and replaces
+    every other with its own, so that it can never fire production flows."""
+    if signal is not None and signal.uri is not None and (signal.external or not layout.program.branch):
+        return signal.uri, signal.uri
+    if signal is not None and signal.external:
+        return f"mlc.signal.{key}", f"mlc://signal/{key}"
+    return own_asset(layout, "signal", key)
 
 
 def awaited_flows(program: ir.Program) -> set[str]:
@@ -353,7 +358,9 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     out = [Artifact(p.path, render("dag.py.j2", plan=p), kind="airflow-dag", source=p.source,
                     references=tuple(p.references)) for p in plans]
     if any(k == "deadline" for p in plans for k, _ in p.dag_kwargs):
-        out.append(Artifact(layout.airflow_plugin("mlc_deadlines"), render("deadlines.py.j2"), kind="airflow-plugin"))
+        late = any("alerts" in code for p in plans for k, code in p.dag_kwargs if k == "deadline")
+        out.append(Artifact(layout.airflow_plugin("mlc_deadlines"), render("deadlines.py.j2", alerts=late),
+                            kind="airflow-plugin"))
     return out
 
 
@@ -441,11 +448,10 @@ class FlowLowering:
 
     # assets ----------------------------------------------------------------
     def asset(self, kind: str, key: str, comment: str) -> str:
-        if kind == "flow":
-            name, uri = flow_asset(key)
+        if kind == "signal":
+            name, uri = signal_asset(self.layout, key, self.program.signals.get(key))
         else:
-            signal = self.program.signals.get(key)
-            name, uri = signal_asset(key, signal.uri if signal is not None else None)
+            name, uri = own_asset(self.layout, kind, key)
         if name not in self.assets:
             short = key.rsplit(".", 1)[-1]
             var = self.names.get(f"asset_{kind}_{short}")
@@ -479,6 +485,7 @@ class FlowLowering:
         if deadline:
             kw.append(("deadline", deadline))
         self._steps()
+        kw += P.dag_kwargs(self)
         if self.reads_trigger:
             kw.append(("user_defined_macros", '{"mlc_trigger": ' + self._trigger_payload() + "}"))
         order = {t.var: i for i, t in enumerate(self.tasks)}
@@ -551,6 +558,9 @@ class FlowLowering:
             self.imports["airflow.sdk"] |= {"AsyncCallback", "DeadlineAlert", "DeadlineReference"}
             self.imports.setdefault("datetime", set()).add("timedelta")
             kwargs = {"objective": slo, "flow": self.flow.name, "by": str(o.value.value)}
+            late = P.destinations(self.program, self.env, self.flow, "late")
+            if late:
+                kwargs["alerts"] = late
             alerts.append(
                 "DeadlineAlert(\n"
                 "        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,\n"
@@ -570,6 +580,8 @@ class FlowLowering:
         when_steps: set[str] = set()
         for s in f.steps:
             first[s.name], last[s.name] = self._step(s)
+            if s.on_failure == "continue":
+                last[s.name] = P.continue_after(self, s, last[s.name])
             if s.when is not None:
                 when_steps.add(s.name)
         ups = {s.name: [e.upstream.name for e in f.edges if e.downstream.name == s.name] for s in f.steps}
@@ -583,6 +595,7 @@ class FlowLowering:
                 task = self._task(first[s.name])
                 task.kwargs.append(("trigger_rule", '"none_failed"'))
         roots = [s.name for s in f.steps if not ups[s.name]]
+        P.runs_gate(self, [first[r] for r in roots])
         if self._has_match(f.trigger):
             gate = self._match_task()
             for r in roots:
@@ -593,7 +606,7 @@ class FlowLowering:
             direct = len(sinks) == 1 and first[sinks[0].name] == last[sinks[0].name] and not sinks[0].emits \
                 and sinks[0].foreach is None
             if direct:
-                self._task(last[sinks[0].name]).kwargs.append(("outlets", f"[{var}]"))
+                _add_outlet(self._task(last[sinks[0].name]), var)
             elif sinks:
                 join = self._add_task(
                     "join_finished", "finished", "PythonOperator",
@@ -620,6 +633,7 @@ class FlowLowering:
             "ShortCircuitOperator": "airflow.providers.standard.operators.python",
             "BashOperator": "airflow.providers.standard.operators.bash",
             "SparkSubmitOperator": "airflow.providers.apache.spark.operators.spark_submit",
+            "TriggerDagRunOperator": "airflow.providers.standard.operators.trigger_dagrun",
         }
         self.imports.setdefault(modules[operator], set()).add(operator)
 
@@ -644,6 +658,8 @@ class FlowLowering:
         if "trigger" in uses:
             self.reads_trigger = True
             pre.append(f'trigger = {self.trigger_func}(context["triggering_asset_events"])')
+        if "returns" in uses:
+            self.helpers.add("returned")
         self.funcs.append(Func(name, "**context", doc, pre + body))
         return name
 
@@ -661,13 +677,16 @@ class FlowLowering:
             self.imports.setdefault("datetime", set()).add("timedelta")
         if s.owner:
             kw.append(("owner", py(s.owner)))
-        if s.resources:
+        image = P.image(self, s)
+        if s.resources or image:
             requests, written = _resources(s, self.local)
-            if self.local or not requests:
+            if self.local or not (requests or image):
                 kw.append(("executor_config", "{" + f'"mlc_resources": {py(written)}' + "}"))
             else:
                 self.helpers.add("pod")
-                kw.append(("executor_config", "{" + f'"pod_override": _mlc_pod({py(requests)})' + "}"))
+                pod = f"_mlc_pod({py(requests)}" + (f", image={py(image)}" if image else "") + ")"
+                kw.append(("executor_config", "{" + f'"pod_override": {pod}' + "}"))
+        kw += P.step_kwargs(self, s)
         doc = self._step_doc(s)
         if doc:
             kw.append(("doc_md", py(doc)))
@@ -702,7 +721,7 @@ class FlowLowering:
                 return py("{{ " + py_str(text, jinja=True) + " }}")
             return py(X.jinja_text(text))
         inner = X.code(value, scope, "jinja")
-        return py("{{ " + inner + (" | tojson" if X.is_list(value, scope) else "") + " }}")
+        return py("{{ " + inner + (" | tojson" if X.is_list(value) else "") + " }}")
 
     def _job_args(self, s: ir.Step, mode: str, scope: X.Scope) -> str:
         """`--name value` for every flow parameter (and the foreach variable), as a list's code."""
@@ -715,13 +734,35 @@ class FlowLowering:
         return "[" + ", ".join(parts) + "]"
 
     def _env(self, s: ir.Step, mode: str, scope: X.Scope, given: dict[str, str] | None = None) -> str:
-        """The code of a step's environment: `given` (variable -> code of its value) first, so
-        that the step's own `env { }` overrides them."""
-        items = [f"{py(k)}: {v}" for k, v in (given or {}).items()]
+        """The code of a step's environment: where its artifacts are and `given` (variable -> code
+        of its value) first, so that the step's own `env { }` overrides them."""
+        items = [f"{py(k)}: {v}" for k, v in {**self._artifact_env(s, mode), **(given or {})}.items()]
         items += [f"{py(k)}: {self._arg_text(v, mode, scope)}" for k, v in s.env.items()]
         if mode == "py" and s.foreach is not None and s.foreach.var not in s.env:
             items.append(f"{py(s.foreach.var)}: {self._arg_text(_item(s.foreach.var), mode, scope)}")
         return "{" + ", ".join(items) + "}"
+
+    def _artifact_env(self, s: ir.Step, mode: str) -> dict[str, str]:
+        """`MLC_ARTIFACT_<NAME>`: where each artifact the step reads or writes is in this env (its
+        location, resolved once per env; a step never spells the path itself)."""
+        out: dict[str, str] = {}
+        for r in (*s.reads, *s.writes):
+            a = self.program.artifacts.get(r.target or "")
+            if a is not None:
+                where = self.layout.artifact_location(r.target, self.env)
+                out[artifact_variable(a.name)] = py(X.jinja_text(where) if mode == "jinja" else where)
+        return out
+
+    def _lineage(self, s: ir.Step) -> list[tuple[str, str]]:
+        """`inlets`/`outlets`: the assets of the artifacts a step reads and writes (Airflow's
+        lineage; writing one also records an asset event, which nothing is scheduled on)."""
+        kw = []
+        for word, refs in (("inlets", s.reads), ("outlets", s.writes)):
+            assets = [self.asset("artifact", r.target, f"artifact `{r.name}`") for r in refs
+                      if r.target in self.program.artifacts]
+            if assets:
+                kw.append((word, "[" + ", ".join(dict.fromkeys(assets)) + "]"))
+        return kw
 
     # step kinds: each adds its operator's arguments to `call` and names the operator ----
     def _python(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
@@ -729,11 +770,17 @@ class FlowLowering:
         call.static += [("python_callable", "_mlc_python_step"), ("op_args", py([module, function]))]
         self.helpers.add("python_step")
         given = self._training_env(s)
+        data = bool(s.reads or s.writes)
+        policy = P.python_kwargs(self, s)   # returns, retries by class, runtime
+        if policy:
+            self.helpers.add("python_policy")
+            call.static[1] = ("python_callable", "_mlc_policy_step")
         if s.foreach is not None:
-            env = f', "mlc_env": {self._env(s, "py", pscope, given)}' if s.env or given else ""
-            call.per_item.append(("op_kwargs", "{" + f"{py(s.foreach.var)}: item{env}" + "}"))
-        elif s.env or given:
-            call.static.append(("op_kwargs", "{" + f'"mlc_env": {self._env(s, "jinja", jscope, given)}' + "}"))
+            env = f', "mlc_env": {self._env(s, "py", pscope, given)}' if s.env or given or data else ""
+            call.per_item.append(("op_kwargs", "{" + ", ".join([f"{py(s.foreach.var)}: item{env}", *policy]) + "}"))
+        elif s.env or given or data or policy:
+            env = [f'"mlc_env": {self._env(s, "jinja", jscope, given)}'] if s.env or given or data else []
+            call.static.append(("op_kwargs", "{" + ", ".join(env + policy) + "}"))
         return "PythonOperator"
 
     def _training_env(self, s: ir.Step) -> dict[str, str]:
@@ -752,7 +799,7 @@ class FlowLowering:
         call.static.append(("bash_command", py(X.jinja_text(command))))
         if s.foreach is not None:
             call.per_item.append(("env", self._env(s, "py", pscope)))
-        elif s.env:
+        elif s.env or s.reads or s.writes:
             call.static.append(("env", self._env(s, "jinja", jscope)))
         # In the worker's working directory (the project root), as every other step; Airflow
         # would otherwise run the command in a fresh temporary folder.
@@ -767,12 +814,12 @@ class FlowLowering:
         call.static += [("application", launcher), ("py_files", runtime), ("name", py(f"{self.flow.name}.{s.name}"))]
         if s.foreach is not None:
             call.per_item.append(("application_args", self._job_args(s, "py", pscope)))
-            if s.env:
+            if s.env or s.reads or s.writes:
                 call.per_item.append(("env_vars", self._env(s, "py", pscope)))
         else:
             if self.flow.params:
                 call.static.append(("application_args", self._job_args(s, "jinja", jscope)))
-            if s.env:
+            if s.env or s.reads or s.writes:
                 call.static.append(("env_vars", self._env(s, "jinja", jscope)))
         return "SparkSubmitOperator"
 
@@ -806,6 +853,8 @@ class FlowLowering:
 
     def _step(self, s: ir.Step) -> tuple[str, str]:
         """Adds the tasks of one step; returns the vars of its first and last task."""
+        if s.kind == "subflow":
+            return P.subflow(self, s, dag_ids(self.program, self.layout).get(s.subflow.target if s.subflow else "", ""))
         mapped = s.foreach is not None
         jscope = _scope(self.flow, s, trigger=self.trigger)
         pscope = _scope(self.flow, s, item=True, trigger=self.trigger)
@@ -816,6 +865,7 @@ class FlowLowering:
         if "trigger" in jscope.used | pscope.used:
             self.reads_trigger = True
         static, per_item = call.static, call.per_item
+        static += self._lineage(s)
         static += self._common_kwargs(s)
 
         first: str | None = None
@@ -930,6 +980,20 @@ class FlowLowering:
         return var
 
 
+def artifact_variable(name: str) -> str:
+    """The environment variable that holds an artifact's location in a step: `MLC_ARTIFACT_<NAME>`."""
+    return "MLC_ARTIFACT_" + name.upper()
+
+
+def _add_outlet(task: Task, var: str) -> None:
+    """Adds an asset to a task's `outlets`, beside those it has (a step that writes artifacts)."""
+    for i, (key, code, *rest) in enumerate(task.kwargs):
+        if key == "outlets":
+            task.kwargs[i] = (key, code[:-1] + f", {var}]", *rest)
+            return
+    task.kwargs.append(("outlets", f"[{var}]"))
+
+
 # Each step kind of the language and the method that lowers it (the checker rejects any
 # other kind, E0405).
 STEP_KINDS = {
@@ -1027,7 +1091,7 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
     kw = _base_dag_kwargs(g, dag_id)
     kw.insert(1, ("schedule", _schedule_code(g.schedule, imports, False) if g.schedule else "None"))
     kw.insert(2, ("catchup", "False"))
-    aname, auri = features_asset(key)
+    aname, auri = own_asset(layout, "features", key)
     avar = names.get(f"asset_features_{g.name}")
     tasks: list[Task] = []
     job, repo = layout.spark_feature_job(key), layout.feast_repo()
