@@ -106,21 +106,24 @@ def test_every_model_has_one_service_of_exactly_its_inputs():
 
 # ---------------------------------------------------------------- expressions: the SQL meaning
 def test_division_is_float_and_missing_on_zero():
-    scope = X.Scope({"a": ("a", "int"), "b": ("b", "int")})
-    e = ir.Expr(op="binop", name="/", args=(ir.Expr(op="ref", name="a"), ir.Expr(op="ref", name="b")))
+    scope = X.Scope({"request:g.a": "a", "request:g.b": "b"})
+    a = ir.Expr(op="ref", name="a", target="request:g.a", type="int")
+    b = ir.Expr(op="ref", name="b", target="request:g.b", type="int")
+    e = ir.Expr(op="binop", name="/", args=(a, b))
     code, _ = X.output(e, scope, "float")
     assert code == '(inputs["a"].astype("float64") / inputs["b"].astype("float64").where(inputs["b"].astype("float64") != 0)).astype("float64")'
-    lit = ir.Expr(op="binop", name="/", args=(ir.Expr(op="ref", name="a"), ir.Expr(op="lit", kind="int", value=4)))
+    lit = ir.Expr(op="binop", name="/", args=(a, ir.Expr(op="lit", kind="int", value=4)))
     assert X.output(lit, scope, "float")[0] == '(inputs["a"].astype("float64") / 4.0).astype("float64")'
 
 
 def test_enum_members_are_strings_and_values_are_literals():
-    scope = X.Scope({"device": ("device", "string")})
+    scope = X.Scope({"request:g.device": "device"})
+    device = ir.Expr(op="ref", name="device", target="request:g.device", type="enum")
     tv = ir.Expr(op="ref", name="tv", target="enum:tv", type="enum")  # as `mlc.compiler.references` resolves it
-    e = ir.Expr(op="binop", name="==", args=(ir.Expr(op="ref", name="device"), tv))
+    e = ir.Expr(op="binop", name="==", args=(device, tv))
     assert X.output(e, scope, "bool")[0] == 'inputs["device"].eq("tv").astype("bool")'
     evil = ir.Expr(op="binop", name="==", args=(
-        ir.Expr(op="ref", name="device"), ir.Expr(op="lit", kind="string", value='"]); import os; ("')))
+        device, ir.Expr(op="lit", kind="string", value='"]); import os; ("')))
     assert X.output(evil, scope, "bool")[0] == 'inputs["device"].eq("\\"]); import os; (\\"").astype("bool")'
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from mlc.compiler import ir
-from mlc.compiler.infer import SIZED, Inferrer, walk
+from mlc.compiler.infer import SIZED, Inferrer, type_name, walk
 
 # Internal column names; user names may not start with `__mlc`.
 ET = "__mlc_et"  # the event time as a timestamp
@@ -95,12 +95,18 @@ def is_enum(e: ir.Expr) -> bool:
 
 
 class Scope:
-    """The columns of the table an expression is computed over (name -> column type); an enum
-    member is a ref that `mlc.compiler.references` resolved to `enum:MEMBER`."""
+    """The table an expression is computed over. `columns`: the refs it may read, by the
+    target `mlc.compiler.references` resolved them to (`column:SOURCE.c`, `feature:GROUP.f`)
+    -> the table's column; a ref's type is its own (`ir.Expr.type`). An enum member is a ref
+    resolved to `enum:MEMBER`."""
 
     def __init__(self, columns: dict[str, str], where: str = "") -> None:
         self.columns = columns
         self.where = where
+
+    def column(self, e: ir.Expr) -> str | None:
+        """The column a ref reads here (None: it reads none of this table's)."""
+        return self.columns.get(e.target or "") if e.op == "ref" else None
 
     def type_of(self, e: ir.Expr) -> str | None:
         """The column type of an expression (`mlc.compiler.infer`, which the checks use too):
@@ -109,13 +115,17 @@ class Scope:
         return _COLUMN_TYPES.get(t, t) if t in SCALARS or t in _COLUMN_TYPES else None
 
     def _lookup(self, e: ir.Expr) -> str | None:
-        if e.name in self.columns:
-            return self.columns[e.name]
-        return "enum" if is_enum(e) else None
+        return e.type if e.target in self.columns or is_enum(e) else None
+
+
+def table_scope(kind: str, table: str, names, where: str = "") -> Scope:
+    """The scope of a table whose columns `names` are the `kind` refs (`column`, `feature`) of
+    `table` (a source's key, a group's key)."""
+    return Scope({f"{kind}:{table}.{n}": n for n in names}, where)
 
 
 # How a type of the language is held in a column.
-_COLUMN_TYPES = {"enum": "string", "duration": "int"}
+_COLUMN_TYPES = {"enum": "string", "json": "string", "duration": "int"}
 
 # The SQL names of the functions an expression may call (their types: `mlc.compiler.infer.FUNCTIONS`).
 FUNCTIONS: dict[str, str] = {
@@ -188,8 +198,9 @@ class Dialect:
 
     def ref_sql(self, e: ir.Expr, scope: Scope) -> str:
         name = e.name or ""
-        if name in scope.columns:
-            return self.quote(name)
+        column = scope.column(e)
+        if column is not None:
+            return self.quote(column)
         if is_enum(e):
             return self.string(name)
         raise PlanError(f"`{name}` is not a column here{scope.where}", e.loc)
@@ -288,8 +299,8 @@ class Dialect:
         exprs = [f for f in plan.features if f.kind == "expression"]
         if not plan.aggregating or not exprs:
             return inner
-        scope = Scope({f.name: f.type for f in plan.features if f.kind != "expression"},
-                      where=f" in feature group `{plan.group}`")
+        scope = table_scope("feature", plan.key, [f.name for f in plan.features if f.kind != "expression"],
+                            where=f" in feature group `{plan.group}`")
         cols = [self.quote(k) for k in plan.keys] + [self.quote(EVENT_TIMESTAMP)]
         for f in plan.features:
             if f.kind == "expression":
@@ -438,7 +449,7 @@ class GroupPlan:
         return self.source_kind == "stream" and self.aggregating
 
     def scope(self, dialect: Dialect) -> Scope:
-        return Scope({**self.columns, ET: "timestamp"}, where=f" in feature group `{self.group}`")
+        return table_scope("column", self.source_key, self.columns, where=f" in feature group `{self.group}`")
 
     def output_schema(self) -> list[tuple[str, str]]:
         """(name, type) of every column of the offline table, in order (event_date excluded)."""
@@ -514,7 +525,7 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     windows: list[tuple[int, int, ir.Feature]] = []
     stored = [f for f in group.features]
     aggregating = any(f.kind == "aggregation" for f in stored)
-    scope = Scope({**columns, ET: "timestamp"}, where=where)
+    scope = table_scope("column", ref.target or "", columns, where=where)
     for f in stored:
         check_name(f.name, "feature", f.loc)
         if f.name in seen:
@@ -549,7 +560,9 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
                 raise PlanError(f"column `{f.name}` is not a column of source `{source.name}`", f.loc)
             t = columns[f.name]
             declared = scalar_type(f.type) if f.type is not None else t
-            agg = AggSpec("last", ir.build(ir.Expr, op="ref", name=f.name), t, t, None, f.loc) if aggregating else None
+            read = ir.build(ir.Expr, op="ref", name=f.name, target=f"column:{ref.target}.{f.name}",
+                            type=next(type_name(c.type) for c in source.schema_ if c.name == f.name))
+            agg = AggSpec("last", read, t, t, None, f.loc) if aggregating else None
             features.append(FeaturePlan(f.name, "column", declared, agg=agg))
         elif f.kind == "aggregation":
             arg_type = scope.type_of(f.expr) if f.expr is not None else None
@@ -560,11 +573,11 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
             features.append(FeaturePlan(f.name, "aggregation", t, agg=AggSpec(f.agg or "", f.expr, arg_type, t, within, f.loc)))
         else:
             if aggregating:
-                inner = Scope({p.name: p.type for p in features if p.kind != "expression"}, where=where)
-                for ref in (walk(f.expr) if f.expr is not None else ()):
-                    ref_name = ref.name
-                    if ref.op == "ref" and ref_name and ref_name not in inner.columns:
-                        raise PlanError(f"expression `{f.name}` uses `{ref_name}`, which is not an earlier "
+                inner = table_scope("feature", key, [p.name for p in features if p.kind != "expression"],
+                                    where=where)
+                for node in (walk(f.expr) if f.expr is not None else ()):
+                    if node.op == "ref" and not is_enum(node) and inner.column(node) is None:
+                        raise PlanError(f"expression `{f.name}` uses `{node.name}`, which is not an earlier "
                                         f"feature of the group{where}; in an aggregating group, expressions "
                                         "combine the group's aggregated features", f.loc)
                 t = scalar_type(f.type) if f.type is not None else (inner.type_of(f.expr) or "float")
@@ -618,7 +631,8 @@ def _used_names(group: ir.FeatureGroup, program: ir.Program) -> set[str]:
     for f in group.features:
         used.add(f.name)
         for e in (f.expr,) if f.expr is not None else ():
-            used.update(n.name for n in walk(e) if n.op == "ref" and n.name)
+            used.update(n.target.rpartition(".")[2] for n in walk(e)
+                        if n.op == "ref" and n.target and n.target.startswith("column:"))
     return used
 
 

@@ -25,6 +25,7 @@ import pytest
 from sf_support import ROOT, compile_project, copy_project, write_jsonl
 from test_sf_targets import program_of
 
+from mlc.compiler.infer import walk
 from mlc.targets import sql as S
 from mlc.targets.layout import Layout
 
@@ -295,10 +296,11 @@ def test_airflow_materialize_runs_feast_from_the_serving_environment(feast, recs
 
 def spark_sql_values(spark, tmp: Path, group, inputs: dict[str, tuple[object, str]]) -> dict:
     """What Spark SQL computes for a request-time group's features from `inputs` (name ->
-    (value, column type)): each expression compiled by the SQL targets' Spark dialect."""
+    (value, column type)): each expression compiled by the SQL targets' Spark dialect, its refs
+    read as the columns of the same names."""
     d = S.DIALECTS["spark"]
-    enums = {a for f in group.request if f.type.name == "enum" for a in f.type.args}
-    scope = S.Scope({n: t for n, (_v, t) in inputs.items()}, enums)
+    refs = (r for f in group.features for r in walk(f.expr) if r.op == "ref" and r.name in inputs)
+    scope = S.Scope({r.target: r.name for r in refs})
     cols = ", ".join(d.quote(n) for n in inputs)
     values = ", ".join(d.cast(d.string(v) if t == "string" else repr(v), t) for v, t in inputs.values())
     select = ", ".join(f"{d.expr(f.expr, scope)} AS {d.quote(f.name)}" for f in group.features)

@@ -152,8 +152,10 @@ def test_string_literals_are_escaped_per_dialect():
 
 
 def test_division_is_float_and_null_on_zero_on_both_engines():
-    scope = S.Scope({"a": "int", "b": "int"})
-    e = ir.Expr(op="binop", name="/", args=(ir.Expr(op="ref", name="a"), ir.Expr(op="ref", name="b")))
+    scope = S.table_scope("column", "t.s", ["a", "b"])
+    a = ir.Expr(op="ref", name="a", target="column:t.s.a", type="int")
+    b = ir.Expr(op="ref", name="b", target="column:t.s.b", type="int")
+    e = ir.Expr(op="binop", name="/", args=(a, b))
     for d in S.DIALECTS.values():
         assert d.expr(e, scope) == "(CAST(`a` AS DOUBLE) / NULLIF(CAST(`b` AS DOUBLE), CAST(0 AS DOUBLE)))"
 

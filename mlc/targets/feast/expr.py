@@ -28,20 +28,23 @@ from mlc.targets.literals import py
 
 @dataclass
 class Scope:
-    """What a request-time group's expressions may name: each name (a request field, or a
-    `group.feature` of a stored group) -> (the column of Feast's input frame, its type). An
-    enum member written bare is a ref `mlc.compiler.references` resolved to `enum:MEMBER`."""
+    """What a request-time group's expressions may read: each ref, by the target
+    `mlc.compiler.references` resolved it to (`request:SOURCE.field`, `feature:GROUP.f`) ->
+    the column of Feast's input frame; a ref's type is its own (`ir.Expr.type`). An enum
+    member written bare is a ref resolved to `enum:MEMBER`."""
 
-    columns: dict[str, tuple[str, str]]
+    columns: dict[str, str]
     where: str = ""
+
+    def column(self, e: ir.Expr) -> str | None:
+        """The input column a ref reads (None: none of this view's inputs)."""
+        return self.columns.get(e.target or "") if e.op == "ref" else None
 
     def type_of(self, e: ir.Expr) -> str | None:
         return Inferrer(self._lookup).type_of(e)
 
     def _lookup(self, e: ir.Expr) -> str | None:
-        if e.name in self.columns:
-            return self.columns[e.name][1]
-        return "enum" if S.is_enum(e) else None
+        return e.type if e.target in self.columns or S.is_enum(e) else None
 
 
 # mlc function -> pandas code of a Series `x` (the first argument)
@@ -68,7 +71,7 @@ class Pandas:
 
     def reads_column(self, e: ir.Expr) -> bool:
         """Whether `e` reads a column (then its code is a Series; else a constant)."""
-        return (e.op == "ref" and e.name in self.scope.columns) or any(self.reads_column(a) for a in e.args)
+        return self.scope.column(e) is not None or any(self.reads_column(a) for a in e.args)
 
     def series(self, e: ir.Expr, dtype: str | None = None) -> str:
         """The code of `e` as a Series (of `dtype` when given)."""
@@ -98,8 +101,9 @@ class Pandas:
 
     def _ref(self, e: ir.Expr) -> str:
         name = e.name or ""
-        if name in self.scope.columns:
-            return f"inputs[{py(self.scope.columns[name][0])}]"
+        column = self.scope.column(e)
+        if column is not None:
+            return f"inputs[{py(column)}]"
         if S.is_enum(e):
             return py(name)
         raise S.PlanError(f"`{name}` is not a request field or a feature of a stored group{self.scope.where}",

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlc.compiler import ir
-from mlc.compiler.infer import an, walk
+from mlc.compiler.infer import SIZED, an, walk
+from mlc.compiler.references import GroupNames
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
@@ -366,17 +367,17 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
     where = f" in request-time group `{group.name}`"
     entity = program.entities.get(group.entity.target or "")
     own_keys = {k.name for k in entity.keys} if entity else set()
-    columns: dict[str, tuple[str, str]] = {}
-    for f in group.request:
-        columns[f.name] = (f.name, held(f.type))
+    # the request fields, as the expressions' refs were resolved: target -> the field's name
+    names = GroupNames(program, key, group, lambda *_: None)
+    columns = {target: name for name, (target, _t) in names.names.items() if target.startswith("request:")}
     read: dict[str, list[str]] = {}  # group key -> the features the expressions read, in order
     for f in group.features:
         for ref in (walk(f.expr) if f.expr is not None else ()):
-            if ref.op != "ref":
+            if ref.op != "ref" or ref.target in columns or S.is_enum(ref):
                 continue
-            group_name, _, feature = ref.name.partition(".") if ref.name else ("", "", "")
-            if not feature or ref.name in columns:
-                continue
+            group_name, _, feature = ref.name.rpartition(".") if ref.name else ("", "", "")
+            if not group_name:
+                continue  # a bare name that means nothing: the expression's lowering says so (E1106)
             target = _feature_group(ref)
             if target in repo.absent:
                 repo.absent.add(key)  # reads a group the store does not hold: not in the store either
@@ -394,7 +395,7 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
                                  f"{', '.join(view.join_keys)}, which the rows of `{group.name}` (entity "
                                  f"`{group.entity.name}`) do not carry: {', '.join(missing)}", ref.loc,
                                  help="read a group whose join keys are among this group's entity keys")
-            columns[ref.name] = (f"{view.name}__{feature}", view.features[feature])
+            columns[ref.target or ""] = f"{view.name}__{feature}"
             if feature not in read.setdefault(target, []):
                 read[target].append(feature)
     scope = X.Scope(columns, where)
@@ -405,7 +406,8 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
         inferred = scope.type_of(f.expr)
         inferred = {"enum": "string", "duration": "int"}.get(inferred or "", inferred)
         t = held(f.type) if f.type is not None else (inferred or "string")
-        if f.type is not None and inferred is not None and inferred != t and not (t == "float" and inferred == "int"):
+        family = SIZED.get(t, t)  # the expression's type is a family (`int`), the declared one may be sized
+        if f.type is not None and inferred is not None and inferred != family and not (family == "float" and inferred == "int"):
             raise FeastError("E1103", f"feature `{f.name}`{where} is declared {t}, but its expression is "
                              f"{an(inferred)}", f.loc)
         try:
@@ -415,17 +417,14 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
         repo.numpy |= numpy
         schema.append(_field(f.name, t, f.description, f.loc))
         body.append(f"    out[{py(f.name)}] = {code}")
-    named = {}  # request field -> the named request source that declares it
-    for ref in group.request_sources:
-        for f in program.sources[ref.target or ""].schema_ if ref.target in program.sources else ():
-            named.setdefault(f.name, ref.target)
     # each view projected on what the expressions read (Feast fetches only those; its python
     # mode infers types from every input it is given)
     sources = [f"{repo.views[k].var}[{py(features)}]" for k, features in read.items()]
     for ref in group.request_sources:
         if ref.target in program.sources:
             sources.append(_request_source(program, layout, repo, ref.target, taken))
-    own = [f for f in group.request if f.name not in named]
+    # the fields of no named request source: the group's own RequestSource
+    own = [f for f in group.request if names.names[f.name][0] == f"request:{key}.{f.name}"]
     if own:
         req_var = _var(name, "request_", taken)
         fields = ", ".join(_field(f.name, held(f.type), f.description, f.loc) for f in own)
