@@ -827,6 +827,171 @@ def predict_cmd(model: str, inputs, env_name: str, to: str | None, project: str 
     click.echo(render(answer))
 
 
+def _program_of(deployed_paths):
+    """The checked program of the project (its IR names the DAGs and assets), or exit 1."""
+    from mlc.deploy.bundle import check
+
+    result = check(_load(deployed_paths))
+    if result.errors or result.program is None:
+        _emit(result, "text")
+        click.echo(_summary(result, "checked") + "; fix the program first", err=True)
+        sys.exit(EXIT_FINDINGS)
+    return result
+
+
+def _branched(program, branch: str | None):
+    """The program as `mlc compile --branch` lowers it: the branch names its DAGs and assets."""
+    return program.model_copy(update={"branch": branch}) if branch else program
+
+
+def _airflow_call(action):
+    """Runs `action()`; a RunError (a diagnostic of the program too) is printed, exit 1."""
+    from mlc.run.deployed import RunError
+
+    try:
+        return action()
+    except RunError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_FINDINGS)
+
+
+_wait_option = click.option("--wait", "wait", type=float, default=0.0, metavar="SECONDS",
+                             help="Wait up to SECONDS for the runs it starts to finish, and show their tasks.")
+_branch_option = click.option("--branch", "branch", metavar="B",
+                               help="The test branch the deploy was compiled for (`mlc compile --branch B`).")
+_url_option = click.option("--url", "url", help="The Airflow API server (default: $MLC_AIRFLOW_URL, `airflow_url` "
+                           "of [deploy.ENV], else the one `mlc airflow up` runs).")
+
+
+@main.command("signal")
+@click.argument("name")
+@click.argument("pairs", nargs=-1)
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@click.option("--project", "project", type=click.Path(), help="The project folder (default: the current one).")
+@_branch_option
+@_url_option
+@_wait_option
+def signal_cmd(name: str, pairs, env_name: str, to: str | None, project: str | None, branch: str | None,
+               url: str | None, wait: float) -> None:
+    """Publish signal NAME with a payload (PAIRS: field=text or field:=JSON, typed against the
+    signal's fields) to the local deployment's Airflow: the flows waiting on it start, and run
+    their steps when the payload matches their trigger (docs/run.md). Exit 0: published (and,
+    with --wait, every run it started finished without failing), 1: otherwise."""
+    import json
+
+    from mlc.run import airflow_server, signals
+    from mlc.targets.airflow.target import dag_ids, signal_asset
+    from mlc.targets.layout import Layout
+
+    paths = (project,) if project else ()
+    deployed = _deployed(paths, env_name, to)
+    result = _program_of(paths)
+    program = _branched(result.program, branch)
+    key, decl = _airflow_call(lambda: signals.find_signal(program, name))
+    try:
+        extra = signals.payload(decl, list(pairs))
+    except signals.Diagnosed as e:  # before any request
+        from mlc.diagnostics import render_text
+
+        click.echo(render_text([e.diagnostic], result.sources, color=_color(sys.stderr)), err=True, nl=False)
+        sys.exit(EXIT_FINDINGS)
+    except signals.RunError as e:
+        click.echo(str(e), err=True)
+        sys.exit(EXIT_FINDINGS)
+    layout = Layout(program)
+    asset = signal_asset(layout, key, decl)[0]
+    client = _airflow_call(lambda: airflow_server.locate(deployed, url))
+    out = _airflow_call(lambda: signals.publish(client, program, dag_ids(program, layout), key, asset, extra, wait))
+    click.echo(f"published signal {decl.name} (asset {asset}, event {out.event['id']}) to {client.url}: "
+               f"{json.dumps(extra, sort_keys=True)}")
+    if not out.waiting:
+        click.echo("  no deployed flow waits on it")
+    asks = signals.asks(program, key)
+    for dag_id, flow in out.waiting.items():
+        click.echo(f"  waiting: {flow}" + (f" (runs its steps when {asks[flow]})" if asks.get(flow) else "")
+                   + (" [PAUSED: unpause it to let the signal start it]" if dag_id in out.paused else ""))
+    for started in out.started:
+        click.echo("\n".join(signals.render_started(started)))
+    for dag_id in out.not_started:
+        click.echo(f"  no run of {out.waiting.get(dag_id, dag_id)} started within {wait:.0f}s "
+                   "(a trigger that waits on more than this signal starts when all of them came)")
+    failed = any(s.state != "success" for s in out.started) or bool(out.not_started)
+    sys.exit(EXIT_FINDINGS if wait > 0 and failed else EXIT_CLEAN)
+
+
+@main.command("trigger")
+@click.argument("flow")
+@_paths_argument
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@click.option("--conf", "conf", multiple=True, metavar="PARAM=VALUE",
+              help="A param of the run (repeatable; param:=JSON for a JSON value), typed against the flow's params.")
+@_branch_option
+@_url_option
+@_wait_option
+def trigger_cmd(flow: str, paths, env_name: str, to: str | None, conf, branch: str | None, url: str | None,
+                wait: float) -> None:
+    """Start a run of FLOW in the local deployment's Airflow, through its REST API (docs/run.md).
+    Exit 0: started (and, with --wait, succeeded), 1: otherwise."""
+    from mlc.run import airflow_server, signals
+    from mlc.targets.airflow.target import dag_ids
+    from mlc.targets.layout import Layout
+
+    deployed = _deployed(paths, env_name, to)
+    program = _branched(_program_of(paths).program, branch)
+    key = _airflow_call(lambda: signals.find_flow(program, flow))
+    params = _airflow_call(lambda: signals.conf(program.flows[key], list(conf)))
+    layout = Layout(program)
+    dag_id = dag_ids(program, layout)[key]
+    _airflow_call(lambda: signals.deployed_dag(deployed, layout.flow_dag(key), dag_id, flow))
+    client = _airflow_call(lambda: airflow_server.locate(deployed, url))
+    started, paused = _airflow_call(lambda: signals.trigger(client, program.flows[key].name, dag_id, params, wait))
+    click.echo(f"started run {started.run_id} of {started.flow} (DAG {dag_id}) at {client.url}"
+               + (" [PAUSED: it runs once the DAG is unpaused]" if paused else ""))
+    if started.tasks:
+        click.echo("\n".join(signals.render_started(started)))
+    sys.exit(EXIT_FINDINGS if wait > 0 and started.state != "success" else EXIT_CLEAN)
+
+
+@main.group("airflow")
+def airflow_group() -> None:
+    """The local deployment's Airflow server (`airflow standalone` on the deploy's Airflow home)."""
+
+
+@airflow_group.command("up")
+@_paths_argument
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@click.option("--port", "port", type=int, help="The port on 127.0.0.1 (default: a free one).")
+def airflow_up_cmd(paths, env_name: str, to: str | None, port: int | None) -> None:
+    """Run Airflow (scheduler, DAG processor, triggerer, API server) on the deployed DAGs,
+    on 127.0.0.1, until Ctrl-C: the server `mlc signal` and `mlc trigger` talk to."""
+    from mlc.run import airflow_server
+
+    deployed = _deployed(paths, env_name, to)
+    home = airflow_server.home(deployed)
+
+    def ready(url: str) -> None:
+        click.echo(f"Airflow of env `{env_name}` (release {deployed.release}) at {url}; user admin, password in "
+                   f"{home / airflow_server.PASSWORDS}; log {home / airflow_server.LOG}; Ctrl-C stops", err=True)
+
+    code = _airflow_call(lambda: airflow_server.up(deployed, port, ready))
+    sys.exit(EXIT_CLEAN if code in (0, -15) else EXIT_FINDINGS)
+
+
+@airflow_group.command("down")
+@_paths_argument
+@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env.")
+@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+def airflow_down_cmd(paths, env_name: str, to: str | None) -> None:
+    """Stop the Airflow server `mlc airflow up` runs for this deploy."""
+    from mlc.run import airflow_server
+
+    deployed = _deployed(paths, env_name, to)
+    url = airflow_server.down(deployed)
+    click.echo(f"stopped the Airflow at {url}" if url else f"no Airflow server runs for env `{env_name}`", err=True)
+
 def run() -> None:
     """Entry point that turns an internal failure into exit code 2 with a short report."""
     # A short-lived process: the cyclic GC would only re-scan the compiler's acyclic objects.

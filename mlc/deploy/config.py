@@ -7,6 +7,8 @@ root = "deploy/local"        # relative to the project root (not a hidden folder
                              # refuses to build from one)
 keep = 5                     # releases kept for --rollback
 engines = "/path/.engines"   # the engine environments (else $MLC_ENGINES, else mlc's own .engines)
+airflow_url = "http://127.0.0.1:8080"  # the Airflow API `mlc signal`/`mlc trigger` talk to (else
+                             # $MLC_AIRFLOW_URL, else the server `mlc airflow up` recorded)
 
 [deploy.prod]             # an S3 release (MWAA-style layout)
 bucket = "acme-airflow"
@@ -44,6 +46,7 @@ class DeployConfig:
     root: Path | None = None  # local: the deploy root
     keep: int = 5
     engines: Path | None = None
+    airflow_url: str | None = None  # local: the Airflow API server of the deployment
     bucket: str | None = None  # s3
     prefix: str = ""
     endpoint_url: str | None = None
@@ -80,7 +83,7 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
     settings = section.get(env, {})
     if not isinstance(settings, dict):
         raise ConfigError(f"`deploy.{env}` in mlc.toml must be a table")
-    known = {"kind", "root", "keep", "engines", "bucket", "prefix", "endpoint_url", "region"}
+    known = {"kind", "root", "keep", "engines", "airflow_url", "bucket", "prefix", "endpoint_url", "region"}
     unknown = sorted(set(settings) - known)
     if unknown:
         from mlc.diagnostics import did_you_mean
@@ -111,7 +114,11 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
         root = Path(to) if to is not None else Path(settings.get("root", f"deploy/{env}"))
         if not root.is_absolute():
             root = (Path.cwd() if to is not None else project_root) / root
-        return DeployConfig(env, "local", project_root, root=root.resolve(), keep=keep, engines=engines_root(settings))
+        airflow_url = settings.get("airflow_url")
+        if airflow_url is not None and not (isinstance(airflow_url, str) and airflow_url.startswith(("http://", "https://"))):
+            raise ConfigError(f"`airflow_url` of [deploy.{env}] must be an http(s) URL, such as \"http://127.0.0.1:8080\"")
+        return DeployConfig(env, "local", project_root, root=root.resolve(), keep=keep, engines=engines_root(settings),
+                            airflow_url=airflow_url)
     if to is not None:
         if not to.startswith("s3://"):
             raise ConfigError(f"--to {to}: env `{env}` releases to S3; give s3://BUCKET/PREFIX")
