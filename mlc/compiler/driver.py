@@ -30,6 +30,8 @@ from mlc.compiler.resolve import Resolver, Summary
 
 if TYPE_CHECKING:
     from mlc.compiler import ir
+    from mlc.compiler.lower import Lowering
+    from mlc.compiler.parallel import Pool, Workers
 
 CACHE_DIR = ".mlc_cache"
 
@@ -105,13 +107,25 @@ def check(project: Project, use_cache: bool = True, validate: Validate | None = 
 
 def _check(project: Project, use_cache: bool, validate: Validate | None) -> Result:
     from mlc.compiler import snapshot
+    from mlc.compiler.parallel import Pool
     from mlc.dsl.files import ParseCache
 
     result = Result(project)
     cache = ParseCache(project.root / CACHE_DIR) if use_cache else None
     previous = snapshot.load(cache) if cache else None
     known = previous.files if previous else {}
-    units = _read_units(project, result, cache, known)
+    pool = Pool(project.jobs, cache)
+    try:
+        return _checked(project, result, cache, previous, known, pool, validate)
+    finally:
+        pool.close()
+
+
+def _checked(project: Project, result: Result, cache, previous, known: dict, pool: Pool,
+             validate: Validate | None) -> Result:
+    from mlc.compiler import snapshot
+
+    units, workers = _read_units(project, result, cache, known, pool)
     units += _stdlib_units(units, result, cache, known)
     missing_package = guess_packages(units)
     result.summaries = [in_package(u) for u in units]
@@ -129,7 +143,8 @@ def _check(project: Project, use_cache: bool, validate: Validate | None) -> Resu
         resolver = Resolver(result.summaries)
         findings = missing_package + resolver.diagnostics
         resolver.diagnostics.clear()
-        result._program, lowered = _assemble(units, resolver, cache)
+        result._program, lowered = _assemble(units, resolver, cache, workers)
+        pool.close()  # their work is done: the checks run here, on the assembled program
         findings += lowered
         findings += run_checks(result._program, resolver)
         result._program, unbound = resolve_program(result._program, resolver)
@@ -194,40 +209,57 @@ def _within(span, extent) -> bool:
         (span.end_line, span.end_col) <= (extent.end_line, extent.end_col)
 
 
-def _assemble(units: list[Unit], resolver, cache) -> tuple[ir.Program, list[Diagnostic]]:
+def _assemble(units: list[Unit], resolver, cache, workers: Workers | None = None) -> tuple[ir.Program, list[Diagnostic]]:
     """The whole program, each file's IR from the cache or lowered now; and what lowering reported.
 
     A file's IR is cached under its text's key, behind the fingerprint of every file's
     summary when it was lowered. Under another fingerprint (a declaration was added or
-    renamed somewhere) it is still good if every name it looked up means what it meant."""
+    renamed somewhere) it is still good if every name it looked up means what it meant.
+    A file whose tree a worker holds (it parsed it) is lowered there."""
     from mlc.compiler.lower import Lowering, assemble
     from mlc.dsl.files import unpickle
 
     fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
     lowering = Lowering(resolver)
-    fragments = []
-    for u in units:
-        fragment = None
+    fragments: list = [None] * len(units)
+    reported: list[list[Diagnostic]] = [[] for _ in units]
+    remote = []
+    for i, u in enumerate(units):
         key = u.key if u.package is None else None  # read in a guessed package: never cached
         entry = cache.get_bytes("ir", key) if cache and key else None
         if entry is not None:
             fragment = unpickle(entry[len(fingerprint):])
-            if fragment is not None and not entry.startswith(fingerprint) \
-                    and not fragment.still_valid(resolver, u.display):
-                fragment = None
-        if fragment is None:
-            before = len(lowering.diagnostics)
-            module = _module(u, cache)
-            if u.package is not None:
-                module = A.Module(module.path, [_package_line(u.package, module.path), *module.decls],
-                                  module.comments)
-            fragment = lowering.module(module)
-            if cache and key and len(lowering.diagnostics) == before:
-                cache.put_bytes("ir", key, fingerprint + pickle.dumps(fragment, protocol=pickle.HIGHEST_PROTOCOL))
-        fragments.append(fragment)
+            if fragment is not None and (entry.startswith(fingerprint) or fragment.still_valid(resolver, u.display)):
+                fragments[i] = fragment
+                continue
+        if workers is not None and workers.owns(i):
+            remote.append((i, u.display, u.text, u.key, u.package))
+            continue
+        fragments[i], _, reported[i] = lower_file(lowering, _module(u, cache), u.package, cache, u.key, fingerprint)
+    if remote:
+        summaries = [in_package(u) for u in units]
+        for i, (fragment, diags) in workers.lower(summaries, resolver, fingerprint, remote).items():
+            fragments[i], reported[i] = pickle.loads(fragment) if isinstance(fragment, bytes) else fragment, diags
     program = assemble(fragments, [u.display for u in units],
                        {u.summary.package for u in units if u.summary.package})
-    return program, lowering.diagnostics
+    return program, [d for diags in reported for d in diags]
+
+
+def lower_file(lowering: Lowering, module: A.Module, package: str | None, cache, key: str | None, fingerprint: bytes,
+               pickled: bool = False) -> tuple:
+    """(IR fragment, its pickle when cached or `pickled`, what lowering it reported) of one
+    file, read in `package` when it lacks its line (then never cached); a fragment lowered
+    without findings is cached under the file's key."""
+    if package is not None:
+        module = A.Module(module.path, [_package_line(package, module.path), *module.decls], module.comments)
+    before = len(lowering.diagnostics)
+    fragment = lowering.module(module)
+    diags = lowering.diagnostics[before:]
+    store = cache is not None and key is not None and package is None and not diags
+    data = pickle.dumps(fragment, protocol=pickle.HIGHEST_PROTOCOL) if store or pickled else None
+    if store:
+        cache.put_bytes("ir", key, fingerprint + data)
+    return fragment, data, diags
 
 
 def guess_packages(units: list[Unit]) -> list[Diagnostic]:
@@ -280,15 +312,21 @@ def _package_line(package: str, path: str) -> A.PackageDecl:
 
 
 def _module(u: Unit, cache) -> A.Module:
-    """The file's syntax tree: from this run's parse, the cache, or a parse now. A tree parsed
-    here is cached: the file is being lowered again, and may well be on the next run too."""
+    """The file's syntax tree: from this run's parse, the cache, or a parse now."""
     if u.module is None:
-        u.module = cache.get("ast", u.key) if cache and u.key else None
-        if u.module is None:
-            u.module = _parse(u.text, u.display)[0]
-            if cache and u.key:
-                cache.put("ast", u.key, u.module)
+        u.module = tree(u.text, u.display, cache, u.key)
     return u.module
+
+
+def tree(text: str, display: str, cache, key: str | None) -> A.Module:
+    """A file's syntax tree from the cache, or parsed now and cached: the file is being
+    lowered again, and may well be on the next run too."""
+    module = cache.get("ast", key) if cache and key else None
+    if module is None:
+        module = _parse(text, display)[0]
+        if cache and key:
+            cache.put("ast", key, module)
+    return module
 
 
 def _unchanged(units: list[Unit], previous, cache) -> bool:
@@ -327,11 +365,9 @@ def _parse(text: str, display: str) -> tuple[A.Module, list[Diagnostic]]:
     return get_parser().parse(text, display)
 
 
-def _unit(display: str, text: str, cache, seen: dict) -> Unit:
-    """A file's summary and parse findings: from the last run's snapshot, the cache, or a
-    parse (which also gives its syntax tree)."""
-    from mlc.compiler.resolve import summarize
-
+def _known(display: str, text: str, cache, seen: dict) -> Unit:
+    """A file, with its summary and parse findings when the last run's snapshot or the cache
+    has them (`summary` None: it has to be parsed)."""
     key = cache.key(display, text) if cache else None
     old = seen.get(display)
     if key and old is not None and old.key == key:
@@ -340,16 +376,34 @@ def _unit(display: str, text: str, cache, seen: dict) -> Unit:
     if parsed is not None:
         summary, diags, _text = parsed
         return Unit(display, text, key, summary, list(diags), None)
+    return Unit(display, text, key, None, [], None)
+
+
+def parse_file(text: str, display: str, cache, key: str | None) -> tuple[A.Module, Summary, list[Diagnostic]]:
+    """A file parsed: its tree, summary and findings; the last two cached under its key."""
+    from mlc.compiler.resolve import summarize
+
     module, diags = _parse(text, display)
     summary = summarize(module)
     if cache and key:
         # the text, not the tree: pickling every tree was a fifth of a first run, and a tree
         # is needed only to compare a file with its next version, or to lower it again
         cache.put("parse", key, (summary, diags, text))
-    return Unit(display, text, key, summary, list(diags), module)
+    return module, summary, diags
 
 
-def _read_units(project: Project, result: Result, cache, seen: dict) -> list[Unit]:
+def _unit(display: str, text: str, cache, seen: dict) -> Unit:
+    """A file's summary and parse findings: from the last run's snapshot, the cache, or a
+    parse (which also gives its syntax tree)."""
+    unit = _known(display, text, cache, seen)
+    if unit.summary is None:
+        unit.module, unit.summary, unit.diagnostics = parse_file(text, display, cache, unit.key)
+    return unit
+
+
+def _read_units(project: Project, result: Result, cache, seen: dict, pool: Pool) -> tuple[list[Unit], Workers | None]:
+    """The project's files, parsed where nothing knows them yet: by the pool's workers when
+    there is enough to parse (they keep the trees, to lower them), else here."""
     from mlc.dsl.files import read_source
 
     units = []
@@ -360,10 +414,20 @@ def _read_units(project: Project, result: Result, cache, seen: dict) -> list[Uni
         if text is None:
             continue
         result.sources.add(display, text)
-        unit = _unit(display, text, cache, seen)
-        result.diagnostics.extend(unit.diagnostics)
-        units.append(unit)
-    return units
+        units.append(_known(display, text, cache, seen))
+    todo = [i for i, u in enumerate(units) if u.summary is None]
+    workers = pool.for_parsing(sum(len(units[i].text) for i in todo), len(todo))
+    if workers is not None:
+        for i, (summary, diags) in workers.parse([(i, units[i].display, units[i].text, units[i].key)
+                                                  for i in todo]).items():
+            units[i].summary, units[i].diagnostics = summary, list(diags)
+    else:
+        for i in todo:
+            u = units[i]
+            u.module, u.summary, u.diagnostics = parse_file(u.text, u.display, cache, u.key)
+    for u in units:
+        result.diagnostics.extend(u.diagnostics)
+    return units, workers
 
 
 def _stdlib_units(units: list[Unit], result: Result, cache, seen: dict) -> list[Unit]:

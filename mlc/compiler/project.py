@@ -22,6 +22,9 @@ class Project:
     files: list[Path]
     config: dict = field(default_factory=dict)
     _cwd: str | None = field(default=None, repr=False)
+    # processes that parse and lower its files (`--jobs`); None: every core, for a project
+    # large enough to gain from it (mlc.compiler.parallel)
+    jobs: int | None = None
 
     def display(self, path: Path) -> str:
         """The path shown in diagnostics: relative to the current folder when inside it."""
@@ -33,7 +36,7 @@ class Project:
     def rooted(self) -> Project:
         """The same project, its files shown relative to its root whatever the current folder:
         what is compiled must not depend on where mlc was started."""
-        return Project(self.root, self.files, self.config, str(self.root.resolve()) + os.sep)
+        return Project(self.root, self.files, self.config, str(self.root.resolve()) + os.sep, self.jobs)
 
     @property
     def name(self) -> str:
