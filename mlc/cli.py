@@ -23,6 +23,9 @@ _format_option = click.option(
     help="How to print diagnostics: rustc-style text, or versioned JSON.")
 _cache_option = click.option("--no-cache", is_flag=True, help="Re-parse every file instead of using .mlc_cache/.")
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+_jobs_option = click.option(
+    "--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+    help="Processes that parse and lower the files (default: every core, for a large project; 1: this one).")
 
 
 def _color(stream) -> bool:
@@ -58,11 +61,13 @@ def _load(paths):
         raise click.UsageError(str(e)) from e
 
 
-def _run_check(paths, no_cache: bool):
+def _run_check(paths, no_cache: bool, jobs: int | None = None):
     """The language's checks and every backend's, for every env (mlc.deploy.bundle.check)."""
     from mlc.deploy.bundle import check
 
-    return check(_load(paths), use_cache=not no_cache)
+    project = _load(paths)
+    project.jobs = jobs
+    return check(project, use_cache=not no_cache)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,9 +80,10 @@ def main() -> None:
 @_paths_argument
 @_format_option
 @_cache_option
-def check_cmd(paths: tuple[str, ...], fmt: str, no_cache: bool) -> None:
+@_jobs_option
+def check_cmd(paths: tuple[str, ...], fmt: str, no_cache: bool, jobs: int | None) -> None:
     """Parse and check PATHS (default: the project in this folder)."""
-    result = _run_check(paths, no_cache)
+    result = _run_check(paths, no_cache, jobs)
     _emit(result, fmt)
     if fmt == "text":
         click.echo(_summary(result, "checked"), err=True)
@@ -94,8 +100,9 @@ def check_cmd(paths: tuple[str, ...], fmt: str, no_cache: bool) -> None:
 @click.option("--emit", "emit", type=click.Choice(["ir"]), multiple=True, help="Also write the IR as JSON (ir.json).")
 @_format_option
 @_cache_option
+@_jobs_option
 def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: tuple[str, ...],
-                fmt: str, no_cache: bool) -> None:
+                fmt: str, no_cache: bool, jobs: int | None) -> None:
     """Compile PATHS for one environment into OUT, with manifest.json listing every file."""
     from mlc.deploy.bundle import compile as compile_bundle
     from mlc.deploy.outdir import OutputRefused, check_output, write_output
@@ -107,6 +114,7 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
         hint = did_you_mean(unknown[0], available) or ""
         raise click.UsageError(f"unknown target `{unknown[0]}` (available: {', '.join(available)}) {hint}".strip())
     project = _load(paths).rooted()
+    project.jobs = jobs
     protected = [project.root, *project.files]
     try:
         check_output(Path(out), protected)  # before the work: refused at once, not after a compile
