@@ -18,6 +18,17 @@ Series of a served model (label `model`: the model's name in the bundle):
 - `mlc_model_latency_seconds{model}` (histogram): the whole request, feature lookup and
   fallback included; buckets a fixed ladder plus one at each latency objective of the model
   (its `slo`s) and at its serve timeout, so a rule reads `le="OBJECTIVE"` exactly.
+
+Series of the feature pipelines and flows, pushed to a Pushgateway (`$MLC_PUSHGATEWAY`, from the
+deploy env's `pushgateway` setting) by short-lived processes, under the job `PUSH_JOB`:
+
+- `mlc_feature_newest_event_timestamp_seconds{group}` (gauge): the event time (Unix seconds) of the
+  newest row a group's job wrote: pushed by the Spark job of a batch group and by the publisher of
+  a stream group (what reaches the stores); `time()` minus it is the group's staleness, the
+  quantity the freshness calculus bounds.
+- `mlc_feature_last_write_timestamp_seconds{group}` (gauge): when that write finished.
+- `mlc_flow_last_success_timestamp_seconds{flow}` (gauge): when a flow's run last succeeded
+  (pushed by the DAG's success callback); completion and flow freshness alerts read it.
 """
 
 from __future__ import annotations
@@ -33,6 +44,12 @@ INVALID = "mlc_model_invalid_requests_total"
 CONFIDENCE = "mlc_model_confidence"
 LATENCY = "mlc_model_latency_seconds"
 
+FEATURE_NEWEST_EVENT = "mlc_feature_newest_event_timestamp_seconds"
+FEATURE_LAST_WRITE = "mlc_feature_last_write_timestamp_seconds"
+FLOW_LAST_SUCCESS = "mlc_flow_last_success_timestamp_seconds"
+# The Pushgateway job the pipelines push under; their grouping key adds `group` or `flow`.
+PUSH_JOB = "mlc"
+
 PREDICTION_LABELS = ("model", "path", "reason")
 FALLBACK_LABELS = ("model", "fallback", "reason")
 MODEL_LABELS = ("model",)
@@ -41,9 +58,24 @@ MODEL_LABELS = ("model",)
 # feature value of the entity, or did not answer within `serve.timeout`.
 FALLBACK_REASONS = ("low_confidence", "model_error", "missing_features", "timeout")
 PATHS = ("model", "fallback")
+# The reasons that mean the model could not answer (its availability's errors); `low_confidence`
+# is the model declining by design, which an availability objective does not count against it.
+UNAVAILABLE_REASONS = tuple(r for r in FALLBACK_REASONS if r != "low_confidence")
 
 CONFIDENCE_BUCKETS = tuple(round(0.1 * i, 1) for i in range(1, 11))
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def le(seconds: float) -> str:
+    """A histogram bucket's `le` label as prometheus_client writes it (`0.05`, `1.0`), so a rule
+    selects the exported bucket by its exact text."""
+    return repr(float(seconds))
+
+
+def feature_metrics(group: str) -> dict[str, Any]:
+    """What a feature job or publisher pushes (plain data, written into its SPEC)."""
+    return {"job": PUSH_JOB, "grouping": {"group": group},
+            "newest_event": FEATURE_NEWEST_EVENT, "last_write": FEATURE_LAST_WRITE}
 
 
 def latency_objectives_ms(program: ir.Program, model_key: str) -> list[int]:

@@ -77,6 +77,7 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("Targets: what an engine cannot take (E10xx, W10xx)", ("10",)),
     ("The Feast target (E11xx)", ("11",)),
     ("The BentoML target (E12xx)", ("12",)),
+    ("The monitoring target (E13xx, W13xx)", ("13",)),
 ]
 
 # Every checked example and fix is appended to this clean program (tests/test_lint.py).
@@ -950,6 +951,25 @@ RULES: list[Rule] = [
          "  serve { timeout 50ms }\n}\n",
          "Reported by `mlc check` (the BentoML backend's validation, for every env). A served model reads "
          "its features from the online store; a group reaches it with `online ttl ...`."),
+    # ------------------------------------------------------------ the monitoring target (compile --target prometheus)
+    Rule("W1301", "objective-not-monitored",
+         "An objective that nothing exports the series of, so no alert can watch it at run time: the "
+         "freshness of a source or of a group no job computes, the availability of a model that is not "
+         "served, a quality metric that no evaluation step gates on.",
+         "slo events_fresh { freshness(events) <= 1m }\n",
+         "slo activity_fresh { freshness(activity) <= 10m }\n",
+         "Reported by `mlc check` (the Prometheus backend's validation, for every env). The compiler may "
+         "still prove the objective; at run time only what the generated services, jobs and flows export "
+         "is watched (docs/targets/prometheus.md lists the series)."),
+    Rule("E1302", "objective-without-error-budget",
+         "An availability or latency objective of 100%: it leaves no error budget, so its burn-rate "
+         "alerts cannot be computed (any one failure is an infinite burn).",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo always { availability(ranker) >= 100% }\n",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo always { availability(ranker) >= 99.95% }\n",
+         "Reported by `mlc check` (the Prometheus backend's validation, for every env). An objective says "
+         "how many requests may fail; the alerts page when they fail too fast for that budget."),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

@@ -31,6 +31,7 @@ TARGETS: dict[str, str] = {
     "bentoml": "mlc.targets.bentoml",
     "flink": "mlc.targets.flink",
     "spark": "mlc.targets.spark",
+    "prometheus": "mlc.targets.prometheus",
 }
 
 

@@ -37,12 +37,14 @@ class Objective:
     loc: object
     slo: str
     step: str | None = None  # `freshness(flow.step)`: `target` is the flow
+    window: ir.Expr | None = None  # an availability objective's `over` period
+    slo_key: str | None = None  # the SLO's qualified key (`slo` is its name)
 
 
 def objectives(program: ir.Program) -> list[Objective]:
     """Every objective of every SLO, templates instantiated with their arguments."""
     out: list[Objective] = []
-    for slo in program.slos.values():
+    for slo_key, slo in program.slos.items():
         if slo.params:
             continue  # a template: checked where it is used
         if slo.template is not None:
@@ -55,11 +57,14 @@ def objectives(program: ir.Program) -> list[Objective]:
                 target_name = target_expr.name if target_expr is not None and target_expr.op == "ref" else o.target.name
                 key, step = _key(program, slo, target_name or "", o.kind == "freshness")
                 value = binding.get(o.value.name, o.value) if o.value.op == "ref" else o.value
-                out.append(Objective(o.kind, key, target_name or "", o.metric, o.op, value, slo.loc, slo.name, step))
+                window = binding.get(o.window.name, o.window) if o.window is not None and o.window.op == "ref" \
+                    else o.window
+                out.append(Objective(o.kind, key, target_name or "", o.metric, o.op, value, slo.loc, slo.name, step,
+                                     window, slo_key))
             continue
         for o in slo.objectives:
             out.append(Objective(o.kind, o.target.target, o.target.name, o.metric, o.op, o.value, o.loc, slo.name,
-                                 o.step))
+                                 o.step, o.window, slo_key))
     return out
 
 

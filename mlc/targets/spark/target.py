@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from mlc.compiler import ir
+from mlc.compiler.metrics import feature_metrics
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
@@ -94,6 +95,8 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
         "hive": hive,
         "s3_credentials_env": s3_secret,
         "sql": sql,
+        # what the job pushes when it has written (mlc.compiler.metrics): the freshness alerts read it
+        "metrics": feature_metrics(S.once(program, ("layout",), lambda: Layout(program)).group_id(key)),
     }
 
 

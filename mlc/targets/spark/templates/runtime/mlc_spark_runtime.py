@@ -21,6 +21,9 @@ import json
 import os
 import runpy
 import sys
+import time
+import urllib.parse
+import urllib.request
 
 
 class DataError(Exception):
@@ -113,6 +116,37 @@ def check_columns(source: str, where: str, present: dict[str, str], declared) ->
                             f"not {typ}")
         checks.append((name, typ))
     return checks
+
+
+def exposition(values: dict[str, float]) -> str:
+    """Gauges in Prometheus's text format, names sorted."""
+    return "".join(f"# TYPE {name} gauge\n{name} {values[name]!r}\n" for name in sorted(values))
+
+
+def push_url(gateway: str, metrics: dict) -> str:
+    """The Pushgateway URL of a job's group: /metrics/job/JOB/LABEL/VALUE..., each part quoted."""
+    base = gateway if "://" in gateway else "http://" + gateway
+    parts = [metrics["job"]] + [x for k, v in sorted(metrics["grouping"].items()) for x in (k, v)]
+    return base.rstrip("/") + "/metrics/job/" + "/".join(urllib.parse.quote(str(x), safe="") for x in parts)
+
+
+def push_freshness(metrics: dict, newest: _dt.datetime | None, environ=os.environ) -> bool:
+    """Pushes the newest event time written and the time of this write (`mlc.compiler.metrics`) to
+    the Pushgateway at $MLC_PUSHGATEWAY (set by the deploy env); the freshness alerts read them.
+    Without the variable, or with nothing written, nothing is pushed; a failed push is reported and
+    does not fail the job (the data is written; the alert then says the group went unreported)."""
+    gateway = environ.get("MLC_PUSHGATEWAY")
+    if not gateway or newest is None:
+        return False
+    body = exposition({metrics["newest_event"]: newest.timestamp(), metrics["last_write"]: time.time()})
+    request = urllib.request.Request(push_url(gateway, metrics), data=body.encode("utf-8"), method="PUT",
+                                     headers={"Content-Type": "text/plain; version=0.0.4"})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except OSError as e:
+        print(f"warning: could not push the freshness of `{metrics['grouping']}` to {gateway}: {e}", file=sys.stderr)
+        return False
 
 
 def first_line(e: Exception) -> str:
@@ -261,6 +295,11 @@ def run(spec: dict, spark, args) -> str:
     (table.repartition("event_date").sortWithinPartitions(*spec["keys"], "event_timestamp")
      .write.mode("overwrite").option("partitionOverwriteMode", mode)
      .partitionBy("event_date").parquet(output))
+    written = spark.read.parquet(output)
+    if start is not None:  # only the partitions this run wrote are read back (partition pruning)
+        written = written.where(F.col("event_date") >= start.strftime("%Y-%m-%d"))
+    newest = written.agg(F.max("event_timestamp")).first()[0]
+    push_freshness(spec["metrics"], newest.replace(tzinfo=_dt.timezone.utc) if newest is not None else None)
     return output
 
 

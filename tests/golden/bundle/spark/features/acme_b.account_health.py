@@ -57,6 +57,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `account_id`, `__mlc_w`.`end` AS `event_timestamp`, SUM(`hours`) AS `hours_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `account_id`, `__mlc_w`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "acme_b.account_health"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

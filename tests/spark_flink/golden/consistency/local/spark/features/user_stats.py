@@ -75,6 +75,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_arrival` WHERE `user_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `user_id`, `__mlc_w`.`end` AS `event_timestamp`, COUNT(*) AS `n_10m`, COUNT(*) FILTER (WHERE ((`kind` = 'buy')) IS TRUE) AS `buys_10m`, SUM(`amount`) AS `amount_10m`, SUM(`price`) AS `price_10m`, AVG(CAST(`amount` AS DOUBLE)) AS `avg_10m`, MIN(`amount`) AS `min_10m`, MAX(`price`) AS `max_10m`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`item` AS STRING))), 24) AS `last_item`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`amount` AS STRING))), 24) AS BIGINT) AS `last_amount`, COUNT(DISTINCT `item`) AS `items_10m`, COUNT(*) FILTER (WHERE `__mlc_et` >= `__mlc_w`.`end` - INTERVAL '5' MINUTE) AS `n_5m`, AVG(CAST(`amount` AS DOUBLE)) FILTER (WHERE `__mlc_et` >= `__mlc_w`.`end` - INTERVAL '5' MINUTE) AS `avg_5m`\nFROM (SELECT *, window(`__mlc_et`, '600 seconds', '300 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `__mlc_w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `user_id`, `__mlc_w`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "user_stats"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

@@ -71,6 +71,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_source` WHERE `account_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `account_id`, `__mlc_w`.`end` AS `event_timestamp`, SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`plan` AS STRING))), 24) AS `plan`, CAST(SUBSTRING(MAX(CONCAT(DATE_FORMAT(`__mlc_et`, 'yyyy-MM-dd HH:mm:ss.SSS'), CAST(`tenure_days` AS STRING))), 24) AS BIGINT) AS `tenure_days`, SUM(`hours_streamed`) FILTER (WHERE `__mlc_et` >= `__mlc_w`.`end` - INTERVAL '7' DAY) AS `hours_7d`, SUM(`hours_streamed`) AS `hours_28d`, SUM(`sessions`) AS `sessions_28d`, COUNT(*) FILTER (WHERE (`payment_failed`) IS TRUE) AS `failed_pay_28d`\nFROM (SELECT *, window(`__mlc_et`, '2419200 seconds', '86400 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `account_id`, `__mlc_w`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "account_health"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

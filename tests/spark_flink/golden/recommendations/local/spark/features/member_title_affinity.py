@@ -71,6 +71,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_source` WHERE `member_id` IS NOT NULL AND `title_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `member_id`, `title_id`, CAST(`__mlc_et` AS TIMESTAMP) AS `event_timestamp`, CAST(`conv_rate` AS DOUBLE) AS `conv_rate`, CAST(`completion_rate` AS DOUBLE) AS `completion_rate`, CAST(`impressions` AS BIGINT) AS `impressions`\nFROM `mlc_input`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "member_title_affinity"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

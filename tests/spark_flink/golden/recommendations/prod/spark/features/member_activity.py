@@ -76,6 +76,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_arrival` WHERE `member_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `member_id`, `__mlc_w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE ((`kind` = 'view')) IS TRUE) AS `views_1h`, COUNT(*) FILTER (WHERE ((`kind` = 'click')) IS TRUE) AS `clicks_1h`, AVG(CAST(`dwell_ms` AS DOUBLE)) AS `avg_dwell`, COUNT(DISTINCT `title_id`) AS `titles_1h`\nFROM (SELECT *, window(`__mlc_et`, '3600 seconds', '300 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `__mlc_w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `member_id`, `__mlc_w`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "member_activity"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

@@ -70,6 +70,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_source` WHERE `title_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `title_id`, `__mlc_w`.`end` AS `event_timestamp`, COUNT(*) AS `plays_7d`, SUM(`seconds`) AS `seconds_7d`, COUNT(DISTINCT `member_id`) AS `viewers_7d`\nFROM (SELECT *, window(`__mlc_et`, '604800 seconds', '86400 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nGROUP BY `title_id`, `__mlc_w`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "title_popularity"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

@@ -1,0 +1,367 @@
+"""What the monitoring target watches, decided once from the IR: the rules, the dashboards, the
+diagnostics and the tests' synthetic series all read this plan, never the objectives again.
+
+- an availability or latency objective of a served model -> a `BurnRate`: the SRE workbook's
+  multi-window, multi-burn-rate alerts over its error ratio;
+- a freshness objective -> a `Freshness` over what exports the subject's last update (the
+  feature groups' jobs, a flow's success);
+- `completion(flow) by "HH:MM"` -> a `Completion` over the flow's last success;
+- every served model -> a `ModelWatch`: its fallback rate and the drift of its confidence.
+
+## The burn-rate windows
+
+An objective over a period P (`over 30d`; 30 days when not said, the workbook's period) leaves an
+error budget b = 1 - target (99.9% -> 0.001; `p99` latency -> 0.01 of requests may be slower).
+Burning at B times the budget rate for a window W spends B * W / P of the budget. The workbook's
+three alerts keep their burn rates and budget shares, so their windows follow from P:
+
+| alert | burn rate B | budget spent | long window W = share * P / B | short window | severity |
+|---|---|---|---|---|---|
+| MlcErrorBudgetFastBurn | 14.4 | 2% | 1h at P = 30d | W / 12 (5m) | page |
+| MlcErrorBudgetBurn | 6 | 5% | 6h | W / 12 (30m) | page |
+| MlcErrorBudgetSlowBurn | 1 | 10% | 3d | W / 12 (6h) | ticket |
+
+An alert fires when the error ratio is over B * b in both its long and its short window (the
+short one makes it stop soon after the burning stops). Windows are whole seconds, at least a
+minute (a rate over fewer scrapes than that is noise).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+
+from mlc.compiler import ir
+from mlc.compiler.checks.objectives import Objective, latency_bound, objectives, time_of_day
+from mlc.compiler.freshness import Calculus
+from mlc.compiler.infer import walk
+from mlc.diagnostics import Diagnostic, error, warning
+from mlc.targets.layout import Layout, source_line
+from mlc.targets.memo import once
+
+DAY_S = 86_400
+DEFAULT_PERIOD_MS = 30 * DAY_S * 1000
+MIN_WINDOW_S = 60
+# (burn rate, share of the budget it spends in its long window, severity, alert): the SRE workbook's
+BURNS = ((Decimal("14.4"), Decimal("0.02"), "page", "MlcErrorBudgetFastBurn"),
+         (Decimal("6"), Decimal("0.05"), "page", "MlcErrorBudgetBurn"),
+         (Decimal("1"), Decimal("0.10"), "ticket", "MlcErrorBudgetSlowBurn"))
+SHORT_PER_LONG = 12
+# A served model's fallbacks are worth a ticket when over this share of its predictions for
+# FALLBACK_FOR; its mean confidence has drifted when the last hour's is this far from the week's.
+FALLBACK_RATE = Decimal("0.05")
+FALLBACK_WINDOW_S = 300
+FALLBACK_FOR_S = 600
+DRIFT = Decimal("0.1")
+DRIFT_WINDOWS_S = (3600, 7 * DAY_S)
+DRIFT_FOR_S = 1800
+
+
+@dataclass(frozen=True)
+class Window:
+    burn: Decimal
+    long_s: int
+    short_s: int
+    severity: str
+    alert: str  # the alert's name
+
+
+@dataclass(frozen=True)
+class Meta:
+    """Where an objective was written and who answers for it."""
+
+    slo: str  # the SLO's id (`layout.slo_id`)
+    source: str  # `FILE:LINE`, project-relative
+    explain: str | None  # the `mlc explain` command of the objective, when there is one
+    owner: str | None
+    labels: tuple[tuple[str, str], ...]  # from the SLO's tags, sorted
+    text: str  # the objective as written, for the alert's summary
+
+
+@dataclass(frozen=True)
+class BurnRate:
+    meta: Meta
+    kind: str  # availability | latency
+    model: str  # model id
+    model_key: str
+    budget: Decimal  # the error budget's share of requests
+    period_ms: int
+    windows: tuple[Window, ...]
+    threshold_s: float | None = None  # latency: the objective in seconds (a bucket's `le`)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    meta: Meta
+    subject: str  # what the objective names, as written
+    kind: str  # the subject's section: models | features | flows (where its rules go)
+    key: str  # the subject's key
+    bound_s: int
+    proven_s: int | None  # the compile-time worst case (None when unknown)
+    groups: tuple[str, ...] = ()  # group ids whose newest event bounds the subject
+    flow: str | None = None  # or the flow whose last success does
+
+
+@dataclass(frozen=True)
+class Completion:
+    meta: Meta
+    flow: str  # flow id
+    flow_key: str
+    deadline_s: int  # seconds after midnight UTC
+    start_s: int  # when the day's run may start (its schedule's first run, else midnight)
+    proven_s: int | None
+
+
+@dataclass(frozen=True)
+class ModelWatch:
+    model: str
+    model_key: str
+    fallback: str | None  # the fallback model's id
+    owner: str | None
+    source: str
+    thresholds: tuple[float, ...]  # the fallback condition's confidence thresholds
+    confident: bool  # a nondeterministic model reports a confidence (a rule does not): its drift is watched
+
+
+@dataclass(frozen=True)
+class Plan:
+    burns: tuple[BurnRate, ...]
+    freshness: tuple[Freshness, ...]
+    completions: tuple[Completion, ...]
+    models: tuple[ModelWatch, ...]
+    findings: tuple[Diagnostic, ...]
+
+
+def duration(seconds: int) -> str:
+    """A Prometheus duration: `1h`, `3d`, `14m`, `1m10s`."""
+    if seconds <= 0:
+        return "0s"
+    out, rest = [], seconds
+    for unit, size in (("d", DAY_S), ("h", 3600), ("m", 60), ("s", 1)):
+        n, rest = divmod(rest, size)
+        if n:
+            out.append(f"{n}{unit}")
+    return "".join(out)
+
+
+def windows(period_ms: int) -> tuple[Window, ...]:
+    """The three alerts' windows for an objective over `period_ms` (the table above)."""
+    out = []
+    for burn, share, severity, alert in BURNS:
+        long_s = max(MIN_WINDOW_S, int((share * period_ms / 1000 / burn).to_integral_value()))
+        short_s = max(MIN_WINDOW_S, long_s // SHORT_PER_LONG)
+        out.append(Window(burn, long_s, short_s, severity, alert))
+    return tuple(out)
+
+
+def label_name(key: str) -> str:
+    """A tag's key as a Prometheus label name (`feast.io/role` -> `feast_io_role`)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+    return "_" + name if name[:1].isdigit() else name
+
+
+def plan(program: ir.Program, layout: Layout) -> Plan:
+    return once(program, ("prometheus-plan",), lambda: _Planner(program, layout).run())
+
+
+class _Planner:
+    def __init__(self, program: ir.Program, layout: Layout) -> None:
+        from mlc.targets.bentoml.target import served, thresholds
+        from mlc.targets.sql import stored_groups
+
+        self.program = program
+        self.layout = layout
+        self.served = set(served(program))
+        self.thresholds = thresholds
+        self.jobs = set(stored_groups(program, ("batch", "stream")))  # groups whose job pushes
+        self.calc = Calculus(program)
+        self.findings: list[Diagnostic] = []
+
+    def run(self) -> Plan:
+        burns: list[BurnRate] = []
+        fresh: list[Freshness] = []
+        comps: list[Completion] = []
+        for o in objectives(self.program):
+            if o.target is None:
+                continue  # a name that resolves to nothing: the checks report it
+            if o.kind in ("availability", "latency"):
+                b = self._burn(o)
+                if b is not None:
+                    burns.append(b)
+            elif o.kind == "freshness":
+                f = self._freshness(o)
+                if f is not None:
+                    fresh.append(f)
+            elif o.kind == "completion":
+                c = self._completion(o)
+                if c is not None:
+                    comps.append(c)
+            elif o.kind == "quality":
+                self._quality(o)
+        models = []
+        for key in sorted(self.served):
+            m = self.program.models[key]
+            fb = self.program.models.get(m.fallback.model.target or "") if m.fallback else None
+            fb_key = m.fallback.model.target if fb is not None else None
+            models.append(ModelWatch(self.layout.model_id(key), key, self.layout.model_id(fb_key) if fb_key else None,
+                                     m.owner, source_line(m.loc),
+                                     tuple(self.thresholds(m.fallback.when)) if m.fallback else (),
+                                     not m.deterministic))
+        return Plan(tuple(burns), tuple(fresh), tuple(comps), tuple(models), tuple(self.findings))
+
+    # ------------------------------------------------------------------ helpers
+    def _meta(self, o: Objective, explain: str | None) -> Meta:
+        slo = self.program.slos[o.slo_key] if o.slo_key else None
+        target = self._decl(o.target)
+        owner = (slo.owner if slo else None) or getattr(target, "owner", None)
+        labels: dict[str, str] = {}
+        if slo is not None:
+            if slo.tags:
+                labels["tags"] = ",".join(slo.tags)
+            for k, v in sorted(slo.tag_values.items()):
+                labels[label_name(k)] = v
+        value = o.value.text if o.value.text is not None else str(o.value.value)
+        metric = f" {o.metric}" if o.metric else ""
+        subject = o.target_name + (f".{o.step}" if o.step else "")
+        text = f"{o.kind}({subject}){metric} {o.op} {value}"
+        if o.window is not None and o.window.text:
+            text += f" over {o.window.text}"
+        return Meta(self.layout.slo_id(o.slo_key) if o.slo_key else o.slo, source_line(o.loc),
+                    f"mlc explain {explain} {subject}" if explain else None, owner,
+                    tuple(sorted(labels.items())), text)
+
+    def _decl(self, key: str | None):
+        p = self.program
+        for section in (p.models, p.feature_groups, p.sources, p.flows):
+            if key in section:
+                return section[key]
+        return None
+
+    def _unmonitored(self, o: Objective, what: str, fix: str) -> None:
+        self.findings.append(warning("W1301", f"objective `{o.slo}` cannot be monitored: {what}", o.loc, help=fix))
+
+    # ------------------------------------------------------------------ kinds
+    def _burn(self, o: Objective) -> BurnRate | None:
+        if o.target not in self.program.models:
+            self._unmonitored(o, f"only a served model exports the requests its {o.kind} is measured on",
+                              "state the objective about a served model")
+            return None
+        if o.target not in self.served:
+            model = self.program.models[o.target]
+            if o.kind == "latency" and model.serve is None:
+                return None  # W0707 already asks for its `serve { timeout }`, which serves it
+            self._unmonitored(o, f"model `{model.name}` is not served, so nothing exports its requests",
+                              f"give `{model.name}` a `serve {{ }}` block, or deploy it from a flow")
+            return None
+        threshold_s = None
+        if o.kind == "availability":
+            if o.value.kind != "percent":
+                return None  # the checks judge the value's type
+            budget = 1 - Decimal(str(o.value.value)) / 100
+            period = o.window.value if o.window is not None and o.window.kind == "duration" else DEFAULT_PERIOD_MS
+        else:
+            pct = re.fullmatch(r"p(\d+(?:\.\d+)?)", o.metric or "")
+            if pct is None or o.value.kind != "duration":
+                return None
+            budget = 1 - Decimal(pct.group(1)) / 100
+            period = DEFAULT_PERIOD_MS
+            threshold_s = o.value.value / 1000
+        if budget <= 0 or budget >= 1:
+            self.findings.append(error(
+                "E1302", f"objective `{o.slo}` leaves no error budget ({o.value.text or o.value.value}): its "
+                         "burn-rate alerts cannot be computed", o.loc,
+                help="a target below 100% (99.9% leaves 0.1% of requests to fail)"))
+            return None
+        model = self.layout.model_id(o.target)
+        explain = "latency" if o.kind == "latency" else None
+        return BurnRate(self._meta(o, explain), o.kind, model, o.target, budget, period, windows(period), threshold_s)
+
+    def _groups(self, key: str, seen: frozenset[str] = frozenset()) -> tuple[set[str], list[str]]:
+        """(the stored groups with a job that `key` reads, the names of the inputs nothing exports
+        the last update of) for a model or feature group."""
+        p = self.program
+        if key in seen:
+            return set(), []
+        if key in p.models:
+            found, missing = set(), []
+            for ref in p.models[key].inputs:
+                if ref.target:
+                    g, m = self._groups(ref.target, seen | {key})
+                    found |= g
+                    missing += m
+            return found, missing
+        g = p.feature_groups.get(key)
+        if g is None:
+            return set(), [key]
+        if g.mode == "request":
+            found, missing = set(), []
+            reads = {n.target.removeprefix("feature:").rpartition(".")[0] for f in g.features if f.expr is not None
+                     for n in walk(f.expr) if n.op == "ref" and (n.target or "").startswith("feature:")}
+            for r in sorted(reads - {key}):
+                gg, m = self._groups(r, seen | {key})
+                found |= gg
+                missing += m
+            return found, missing
+        if key in self.jobs:
+            return {key}, []
+        return set(), [g.name]
+
+    def _freshness(self, o: Objective) -> Freshness | None:
+        if o.value.kind != "duration":
+            return None
+        bound = self.calc.of(o.target) if o.step is None else self.calc.of_step(o.target, o.step)
+        proven = bound.ms // 1000 if bound is not None and bound.known else None
+        meta = self._meta(o, "freshness")
+        bound_s = o.value.value // 1000
+        if o.target in self.program.flows:
+            if o.step is not None:
+                self._unmonitored(o, f"a flow reports its whole run's success, not step `{o.step}`'s",
+                                  f"state the freshness of flow `{o.target_name}`")
+                return None
+            return Freshness(meta, o.target_name, "flows", o.target, bound_s, proven, flow=self.layout.flow_id(o.target))
+        if o.target in self.program.sources:
+            self._unmonitored(o, f"nothing exports when source `{o.target_name}` last received data",
+                              "state the freshness of the feature group that reads it")
+            return None
+        groups, missing = self._groups(o.target)
+        if missing:
+            self._unmonitored(o, f"nothing exports the last update of `{missing[0]}` (no job computes it)",
+                              "state the freshness of a feature group that a job computes")
+            return None
+        if not groups:
+            return None  # computed at request time from nothing stored: always fresh
+        kind = "models" if o.target in self.program.models else "features"
+        return Freshness(meta, o.target_name, kind, o.target, bound_s, proven,
+                         groups=tuple(sorted(self.layout.group_id(g) for g in groups)))
+
+    def _completion(self, o: Objective) -> Completion | None:
+        from mlc.compiler.checks.objectives import Completion as Proof
+
+        deadline = time_of_day(str(o.value.value)) if o.value.kind == "string" else None
+        if deadline is None or o.target not in self.program.flows:
+            return None  # the checks report it (E0703)
+        flow = self.program.flows[o.target]
+        first = flow.schedule.first_run_ms if flow.schedule is not None else None
+        start = first if first is not None and first <= deadline else 0
+        bound = Proof(self.program, self.calc).of(o.target)
+        return Completion(self._meta(o, "completion"), self.layout.flow_id(o.target), o.target, deadline // 1000,
+                          start // 1000, bound.ms // 1000 if bound.known else None)
+
+    def _quality(self, o: Objective) -> None:
+        """A model's quality is measured where it is evaluated: a step that `uses` the model and
+        gates on the objective's metric holds it at every publish; without one nothing does."""
+        for flow in self.program.flows.values():
+            for step in flow.steps:
+                uses = {u.target for u in step.uses}
+                if o.target in uses and step.gate is not None and any(
+                        n.op == "ref" and n.name == o.metric for n in walk(step.gate)):
+                    return
+        self._unmonitored(o, f"nothing measures the {o.metric} of `{o.target_name}` at run time",
+                          f"gate its evaluation step on it: `uses {o.target_name}, gate {o.metric} {o.op} ...`")
+
+
+def latency_proven_s(program: ir.Program, model_key: str) -> float | None:
+    """The compile-time worst latency of a model (its serve timeouts), in seconds."""
+    bound = latency_bound(program, program.models[model_key])
+    return bound.ms / 1000 if bound.known else None
