@@ -130,7 +130,7 @@ def streams_file(i: int, part: int, seed: int) -> str:
     for g in range(part * GROUPS_PER_FILE, (part + 1) * GROUPS_PER_FILE):
         entity, _key = ENTITIES[g % len(ENTITIES)]
         slide = rng.choice(G.SLIDES)
-        feats = rng.sample(AGG_FEATURES, rng.randint(24, 40))
+        feats = rng.sample(AGG_FEATURES, rng.randint(28, 44))
         feats = [f for f in AGG_FEATURES if f in feats]
         width = max(len(n) for n, _ in feats)
         out += [f"## Recent {entity} activity from stream {g // GROUPS_PER_SOURCE}, refreshed every {slide}.",

@@ -1,0 +1,374 @@
+"""The issue 18 figures on the generated platform (bench/gen_platform.py), each against a raw
+single-process Lark parse of the same files measured in the same run.
+
+    .venv/bin/python bench/bench_scale.py [--scale 1.0] [--seed 0] [--work DIR] [--skip-airflow]
+
+Figures (every command a fresh process; wall time; peak RSS summed over the process and
+its workers):
+  (a) raw Lark LALR parse of every file, one process (the baseline);
+  (b) `mlc check --no-cache` (every core): <= 0.6x (a) and <= 60 s; `--jobs 1` for reference;
+  (c) peak memory of (b): <= 4 GiB;
+  (d) warm `mlc check` after editing one file: a value (<= 1 s), a new declaration (<= 1.5 s),
+      a comment (info);
+  (e) `mlc check` of examples/recommendations, warm, best of 5: <= 0.3 s;
+  (f) `mlc compile --no-cache` of every target for env prod: <= 3x (b); its output with
+      `--jobs 1` is byte-identical;
+  (g) one Airflow DagBag of the compiled DAGs against hand-written files of the same DAGs
+      (same dag ids, schedules or asset triggers, operators, retries, timeouts, edges):
+      <= 1.1x, and no generated file over 1 s to import (DagBag's own per-file stats);
+  (h) cold check over platform size, 10%, 30%, 100%: seconds per 1,000 lines within 20%.
+Figures go to stdout and bench/results/scale.json. Always exits 0: a report, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+import bench_airflow  # noqa: E402
+import gen_platform  # noqa: E402
+from bench_check import GRAMMAR, RAW_LARK, EXAMPLE, changed_value, mlc_command  # noqa: E402
+
+RESULTS = BENCH / "results" / "scale.json"
+
+DAGBAG = r'''
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+t, c = time.perf_counter(), time.process_time()
+bag = DagBag(dag_folder=sys.argv[1])
+elapsed, cpu = time.perf_counter() - t, time.process_time() - c
+slowest = max(bag.dagbag_stats, key=lambda s: s.duration)
+print("MLC_BENCH " + json.dumps({"seconds": elapsed, "cpu_seconds": cpu, "dags": len(bag.dags),
+      "errors": len(bag.import_errors), "first_error": next(iter(bag.import_errors.values()), None),
+      "slowest_file": slowest.file, "slowest_seconds": slowest.duration.total_seconds()}))
+'''
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident KiB of `pid` and its descendants, from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
+    """Wall seconds, peak RSS of the process tree (MiB, sampled every 50 ms), exit code, output."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+
+    def sample() -> None:
+        while proc.poll() is None:
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    wall = time.perf_counter() - t0
+    sampler.join()
+    if proc.returncode not in (0, 1):
+        say(f"  ! `{' '.join(cmd)}` exited {proc.returncode}:\n{err[-2000:]}")
+    return {"s": wall, "rss_mib": peak[0] / 1024, "rc": proc.returncode, "out": out, "err": err}
+
+
+def raw_parse(project: Path) -> float:
+    r = run([sys.executable, "-c", RAW_LARK, str(GRAMMAR), str(project)])
+    return json.loads(r["out"])["parse_s"]
+
+
+def lines_of(project: Path) -> int:
+    return sum(p.read_text().count("\n") for p in project.rglob("*.flow"))
+
+
+# ----------------------------------------------------------------------------- hand-written DAGs
+def _py(v) -> str:
+    return json.dumps(v)
+
+
+def _ms(ms: int | None) -> str:
+    return f"timedelta(seconds={(ms or 0) // 1000})"
+
+
+def _assets(trigger: dict) -> list[str]:
+    if trigger["kind"] in ("all", "any"):
+        return [a for t in trigger["items"] for a in _assets(t)]
+    kind = "flow" if trigger["kind"] == "on_finish" else "signal"
+    return [f"mlc://{kind}/{trigger['target']['target']}"]
+
+
+def hand_flow(flow: dict) -> str:
+    """A flow's DAG as a person writes it: one operator per step, a ShortCircuitOperator per
+    gate and `when`, the schedule or the assets it waits for, the same edges."""
+    name = flow["name"]
+    L = ['"""' + (flow.get("doc") or name) + '"""', "from datetime import timedelta", "",
+         "from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator",
+         "from airflow.providers.standard.operators.bash import BashOperator",
+         "from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator",
+         "from airflow.sdk import Asset, DAG", "", "",
+         "def run(module, function, **context):",
+         "    import importlib", "    return getattr(importlib.import_module(module), function)(**context)", "", "",
+         "def metric(step, name, **context):",
+         "    return context['ti'].xcom_pull(task_ids=step)[name]", "", ""]
+    if flow.get("schedule"):
+        s = flow["schedule"]
+        schedule = _py(s["value"] if s["kind"] == "cron" else "@" + str(s["value"]))
+    elif flow.get("trigger"):
+        schedule = "[" + ", ".join(f"Asset({_py(a)})" for a in _assets(flow["trigger"])) + "]"
+    else:
+        schedule = "None"
+    L += ["with DAG(", f"    dag_id={_py(name)},", f"    schedule={schedule},", "    catchup=False,",
+          f"    tags={_py(flow.get('tags') or [])},", f"    default_args={{'owner': {_py(flow.get('owner'))}}},",
+          ") as dag:"]
+    for st in flow["steps"]:
+        n, arg = st["name"], st["args"][0].get("value") if st["args"] else ""
+        env = {k: ("{{ run_id }}" if e["op"] == "ref" else str(e.get("value"))) for k, e in st["env"].items()}
+        common = (f"retries={st.get('retries') or 0}, retry_delay={_ms(st.get('retry_delay_ms'))}, "
+                  f"execution_timeout={_ms(st.get('timeout_ms'))}")
+        if st["kind"] == "bash":
+            L.append(f"    {n} = BashOperator(task_id={_py(n)}, bash_command={_py(arg)}, env={_py(env)}, {common})")
+        elif st["kind"] == "spark":
+            L.append(f"    {n} = SparkSubmitOperator(task_id={_py(n)}, application={_py(arg)}, {common})")
+        else:
+            module, _, function = str(arg).partition(":")
+            L.append(f"    {n} = PythonOperator(task_id={_py(n)}, python_callable=run, "
+                     f"op_args=[{_py(module)}, {_py(function)}], {common})")
+        if st.get("gate"):
+            L += [f"    {n}_gate = ShortCircuitOperator(task_id={_py(n + '-gate')}, "
+                  f"python_callable=lambda **c: metric({_py(n)}, 'auc', **c) >= 0.8)", f"    {n} >> {n}_gate"]
+        if st.get("when"):
+            L += [f"    {n}_when = ShortCircuitOperator(task_id={_py(n + '-when')}, "
+                  "python_callable=lambda **c: True)", f"    {n}_when >> {n}"]
+    for e in flow["edges"]:
+        up = e["upstream"]["name"]
+        gated = any(s["name"] == up and s.get("gate") for s in flow["steps"])
+        L.append(f"    {up}{'_gate' if gated else ''} >> {e['downstream']['name']}")
+    return "\n".join(L) + "\n"
+
+
+def hand_group(group: dict) -> str:
+    """A batch group's DAG as a person writes it: compute with Spark, then materialize."""
+    name = group["name"]
+    s = group["schedule"]
+    schedule = s["value"] if s["kind"] == "cron" else "@" + str(s["value"])
+    return "\n".join([
+        '"""' + (group.get("doc") or name) + '"""', "from datetime import timedelta", "",
+        "from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator",
+        "from airflow.providers.standard.operators.bash import BashOperator",
+        "from airflow.sdk import DAG", "",
+        f"with DAG(dag_id={_py('features.' + name)}, schedule={_py(schedule)}, catchup=False,",
+        f"         default_args={{'owner': {_py(group.get('owner'))}}}) as dag:",
+        f"    compute = SparkSubmitOperator(task_id='compute', application='spark/features/{name}.py',",
+        f"                                  execution_timeout={_ms(group.get('timeout_ms'))})",
+        f"    materialize = BashOperator(task_id='materialize', bash_command='feast materialize-incremental "
+        f"$(date -u +%FT%T) --views {name}')",
+        "    compute >> materialize", ""])
+
+
+def write_hand_written(ir_path: Path, folder: Path) -> int:
+    program = json.loads(ir_path.read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for flow in program["flows"].values():
+        (folder / f"{flow['name']}.py").write_text(hand_flow(flow))
+        n += 1
+    for group in program["feature_groups"].values():
+        if group["mode"] == "batch" and group.get("schedule"):
+            (folder / f"features.{group['name']}.py").write_text(hand_group(group))
+            n += 1
+    return n
+
+
+def dagbag(folder: Path, home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(folder), "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+                "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600", "SCARF_ANALYTICS": "false", "DO_NOT_TRACK": "1"})
+    r = run([str(bench_airflow.AIRFLOW_PY), "-c", DAGBAG, str(folder)], env=env)
+    line = next((x for x in r["out"].splitlines() if x.startswith("MLC_BENCH ")), None)
+    if line is None:
+        say(f"  ! DagBag of {folder} failed: {r['err'][-1500:]}")
+        return {}
+    return json.loads(line[len("MLC_BENCH "):])
+
+
+# ----------------------------------------------------------------------------- the figures
+def measure(work: Path, scale: float, seed: int, mlc: list[str], airflow: bool) -> dict:
+    figs: dict = {}
+    project = work / "platform"
+    if not project.exists():
+        gen_platform.generate(project, scale, seed)
+    lines = lines_of(project)
+    figs["lines"] = lines
+    say(f"platform: {lines} lines, {len(list(project.rglob('*.flow')))} files at {project}")
+
+    figs["raw_parse_s"] = raw_parse(project)
+    say(f"(a) raw Lark parse: {figs['raw_parse_s']:.1f} s")
+    r = run([*mlc, "check", "--no-cache", "."], cwd=project)
+    figs["cold_s"], figs["cold_rss_mib"], figs["cold_rc"] = r["s"], r["rss_mib"], r["rc"]
+    figs["cold_summary"] = r["err"].strip().splitlines()[-1:] if r["err"] else []
+    say(f"(b) cold check: {r['s']:.1f} s ({r['s'] / figs['raw_parse_s']:.2f}x raw), peak {r['rss_mib']:.0f} MiB, "
+        f"{figs['cold_summary']}")
+    r = run([*mlc, "check", "--no-cache", "--jobs", "1", "."], cwd=project)
+    figs["cold_jobs1_s"], figs["cold_jobs1_rss_mib"] = r["s"], r["rss_mib"]
+    say(f"    cold check --jobs 1: {r['s']:.1f} s ({r['s'] / figs['raw_parse_s']:.2f}x raw), "
+        f"peak {r['rss_mib']:.0f} MiB")
+
+    # (d) warm re-checks, each against a cache that saw the file just before
+    edited = project / gen_platform.pkg(gen_platform.package_count(scale) // 2) / "models.flow"
+    original = edited.read_text()
+    try:
+        fill = run([*mlc, "check", "."], cwd=project)
+        say(f"    cache fill: {fill['s']:.1f} s")
+        edited.write_text(original + "# a comment\n")
+        figs["warm_comment_s"] = run([*mlc, "check", "."], cwd=project)["s"]
+        changed = changed_value(original, 0)
+        edited.write_text(changed)
+        r = run([*mlc, "check", "."], cwd=project)
+        figs["warm_value_s"], figs["warm_value_rc"] = r["s"], r["rc"]
+        edited.write_text(changed + "\nentity bench_added { key id: string }\n")
+        r = run([*mlc, "check", "."], cwd=project)
+        figs["warm_decl_s"], figs["warm_decl_rc"] = r["s"], r["rc"]
+    finally:
+        edited.write_text(original)
+    say(f"(d) warm: comment {figs['warm_comment_s']:.2f} s, value {figs['warm_value_s']:.2f} s, "
+        f"new declaration {figs['warm_decl_s']:.2f} s")
+
+    with tempfile.TemporaryDirectory() as cwd:
+        example = [*mlc, "check", str(EXAMPLE)]
+        run(example, cwd=Path(cwd))
+        figs["example_warm_s"] = min(run(example, cwd=Path(cwd))["s"] for _ in range(5))
+    say(f"(e) example warm: {figs['example_warm_s']:.3f} s")
+
+    # (f) compile
+    out, out1 = work / "compiled", work / "compiled-jobs1"
+    for folder in (out, out1):
+        shutil.rmtree(folder, ignore_errors=True)
+    r = run([*mlc, "compile", ".", "--env", "prod", "--out", str(out), "--no-cache", "--emit", "ir"], cwd=project)
+    figs["compile_s"], figs["compile_rss_mib"], figs["compile_rc"] = r["s"], r["rss_mib"], r["rc"]
+    say(f"(f) compile, every target: {r['s']:.1f} s ({r['s'] / figs['cold_s']:.2f}x cold check), "
+        f"peak {r['rss_mib']:.0f} MiB; {r['err'].strip().splitlines()[-1:] }")
+    r = run([*mlc, "compile", ".", "--env", "prod", "--out", str(out1), "--no-cache", "--emit", "ir", "--jobs", "1"],
+            cwd=project)
+    figs["compile_jobs1_s"] = r["s"]
+    diff = subprocess.run(["diff", "-rq", str(out), str(out1)], capture_output=True, text=True)
+    figs["compile_identical"] = diff.returncode == 0
+    say(f"    compile --jobs 1: {r['s']:.1f} s; output identical: {figs['compile_identical']}")
+
+    if airflow and (out / "airflow" / "dags").is_dir():
+        hand = work / "hand-written"
+        shutil.rmtree(hand, ignore_errors=True)
+        figs["dags"] = write_hand_written(out / "ir.json", hand)
+        home = work / "airflow-home"
+        home.mkdir(exist_ok=True)
+        gen = dagbag(out / "airflow" / "dags", home)
+        hw = dagbag(hand, home)
+        figs["dagbag_generated"], figs["dagbag_hand"] = gen, hw
+        if gen and hw:
+            say(f"(g) DagBag: generated {gen['seconds']:.1f} s ({gen['cpu_seconds']:.1f} s cpu, {gen['dags']} DAGs, "
+                f"{gen['errors']} errors), hand-written {hw['seconds']:.1f} s ({hw['cpu_seconds']:.1f} s cpu, "
+                f"{hw['dags']} DAGs, {hw['errors']} errors): {gen['cpu_seconds'] / hw['cpu_seconds']:.2f}x cpu; "
+                f"slowest generated file {gen['slowest_seconds']:.2f} s ({Path(gen['slowest_file']).name})")
+
+    # (h) the curve: the 10% and 30% platforms are prefixes of this one
+    curve = []
+    for part in (0.1, 0.3):
+        sub = work / f"platform-{int(part * 100)}"
+        if not sub.exists():
+            gen_platform.generate(sub, scale * part, seed)
+        n = lines_of(sub)
+        r = run([*mlc, "check", "--no-cache", "."], cwd=sub)
+        curve.append({"fraction": part, "lines": n, "s": r["s"], "raw_parse_s": raw_parse(sub)})
+    curve.append({"fraction": 1.0, "lines": lines, "s": figs["cold_s"], "raw_parse_s": figs["raw_parse_s"]})
+    for c in curve:
+        c["s_per_kline"] = c["s"] / c["lines"] * 1000
+    figs["curve"] = curve
+    per = [c["s_per_kline"] for c in curve]
+    figs["curve_spread"] = max(per) / min(per) - 1
+    say("(h) curve: " + ", ".join(f"{c['fraction']:.0%} {c['lines']} lines {c['s']:.1f} s "
+                                  f"({c['s_per_kline'] * 1000:.0f} ms/kline, raw {c['raw_parse_s']:.1f} s)"
+                                  for c in curve) + f"; spread {figs['curve_spread']:.0%}")
+    return figs
+
+
+def table(f: dict) -> list[tuple]:
+    raw = f["raw_parse_s"]
+    rows = [
+        ("(a) raw Lark parse, one process", f"{raw:.1f} s", "baseline", ""),
+        ("(b) cold mlc check --no-cache", f"{f['cold_s']:.1f} s", "<= 0.6x (a), <= 60 s",
+         f"{f['cold_s'] / raw:.2f}x (a)", f["cold_s"] <= 0.6 * raw and f["cold_s"] <= 60),
+        ("    same, --jobs 1 (info)", f"{f['cold_jobs1_s']:.1f} s", "", f"{f['cold_jobs1_s'] / raw:.2f}x (a)"),
+        ("(c) peak memory of (b)", f"{f['cold_rss_mib']:.0f} MiB", "<= 4096 MiB", "", f["cold_rss_mib"] <= 4096),
+        ("(d) warm, a value edited", f"{f['warm_value_s']:.2f} s", "<= 1 s", f"{f['warm_value_s'] / raw:.3f}x (a)",
+         f["warm_value_s"] <= 1),
+        ("(d) warm, a declaration added", f"{f['warm_decl_s']:.2f} s", "<= 1.5 s", f"{f['warm_decl_s'] / raw:.3f}x (a)",
+         f["warm_decl_s"] <= 1.5),
+        ("    warm, a comment added (info)", f"{f['warm_comment_s']:.2f} s", "", ""),
+        ("(e) example, warm", f"{f['example_warm_s']:.3f} s", "<= 0.3 s", "", f["example_warm_s"] <= 0.3),
+        ("(f) compile, every target", f"{f['compile_s']:.1f} s", "<= 3x (b)", f"{f['compile_s'] / f['cold_s']:.2f}x (b)",
+         f["compile_s"] <= 3 * f["cold_s"]),
+        ("    output identical with --jobs 1", str(f["compile_identical"]), "True", "", f["compile_identical"]),
+    ]
+    gen, hw = f.get("dagbag_generated"), f.get("dagbag_hand")
+    if gen and hw:
+        rows += [("(g) DagBag, generated vs hand-written", f"{gen['cpu_seconds']:.1f} s cpu", "<= 1.1x",
+                  f"{gen['cpu_seconds'] / hw['cpu_seconds']:.2f}x", gen["cpu_seconds"] <= 1.1 * hw["cpu_seconds"]),
+                 ("(g) slowest generated file", f"{gen['slowest_seconds']:.2f} s", "<= 1 s", "",
+                  gen["slowest_seconds"] <= 1)]
+    rows.append(("(h) cold check s/kline spread 10-100%", f"{f['curve_spread']:.0%}", "<= 20%", "",
+                 f["curve_spread"] <= 0.2))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", type=Path, help="folder to keep the platforms and outputs in (default: a temporary one)")
+    ap.add_argument("--skip-airflow", action="store_true")
+    ap.add_argument("--mlc", help="command that runs mlc (default: the venv's `mlc`)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    mlc = mlc_command(args.mlc)
+    with tempfile.TemporaryDirectory(prefix="mlc-scale-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        figs = measure(work, args.scale, args.seed, mlc, not args.skip_airflow)
+    print(f"\n{'figure':42} {'value':>14}  {'target':22} {'ratio':14} status")
+    for label, value, target, ratio, *met in table(figs):
+        status = ({True: "ok", False: "MISSED"}[met[0]]) if met else ""
+        print(f"{label:42} {value:>14}  {target:22} {ratio:14} {status}")
+    figs["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    figs["cpus"] = os.cpu_count()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figs, indent=2, default=str) + "\n")
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
