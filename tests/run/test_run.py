@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 
 from conftest import ROOT, mlc
 
@@ -30,6 +31,16 @@ def test_main_command_prints_a_model_and_a_fallback_prediction(main_run):
     assert "card_velocity__txn_count_1h" in fallback.group(2)
     # the server was stopped: nothing is recorded as serving
     assert not (main_run["deploy"] / "serve" / "fraud_scorer.json").exists()
+
+
+def test_main_command_runs_on_a_clean_checkout(main_run):
+    """Only committed files were there, every example was checked and compiled, and the
+    command wrote nothing git would track (everything under build/ or ignored)."""
+    clone, out = main_run["clone"], main_run["out"]
+    for name in sorted(p.name for p in (clone / "examples").iterdir() if p.is_dir()):
+        assert f"== {name}: check, compile into" in out, out[-3000:]
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
+    assert status.stdout == "", status.stdout
 
 
 def test_training_flow_shows_every_task_as_it_runs_and_a_summary(main_run):
