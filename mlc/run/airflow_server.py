@@ -82,16 +82,28 @@ def wait_healthy(client: Client, proc: subprocess.Popen, log: Path, within: floa
 
 
 def stop(proc: subprocess.Popen, within: float = 30.0) -> None:
-    """Stops standalone and everything it started (its process group)."""
-    if proc.poll() is None:
+    """Stops standalone and everything it started: SIGTERM to its process group, then, for
+    what is left after `within` seconds, SIGKILL. (Standalone itself exits at once on SIGTERM;
+    its scheduler and API server finish their shutdown after it.)"""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        proc.wait()
+        return
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        proc.poll()  # reaps the leader once it exits
         try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=within)
-        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        try:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
         except ProcessLookupError:
             pass
+    proc.wait()
 
 
 def tail(log: Path, lines: int = 30) -> str:
@@ -113,9 +125,9 @@ def password(airflow_home: Path, user: str = USER) -> str | None:
         return None
 
 
-def up_command(deployed: Deployed) -> str:
-    to = f" --to {deployed.config.root}" if deployed.config.env == "local" else ""
-    return f"mlc airflow up --env {deployed.config.env}{to}"
+def command(deployed: Deployed, verb: str) -> str:
+    """`mlc airflow VERB` of this deploy, as the user runs it."""
+    return f"mlc airflow {verb} --env {deployed.config.env} --to {deployed.config.root}"
 
 
 def up(deployed: Deployed, port: int | None, on_ready: Callable[[str], None]) -> int:
@@ -129,7 +141,7 @@ def up(deployed: Deployed, port: int | None, on_ready: Callable[[str], None]) ->
     running = _recorded(record)
     if running is not None:
         raise RunError(f"an Airflow server of this deploy is already running at {running['url']} "
-                       f"(pid {running['pid']})", help=f"stop it: mlc airflow down --env {deployed.config.env}")
+                       f"(pid {running['pid']})", help=f"stop it: {command(deployed, 'down')}")
     port = port or free_port()
     env = standalone_env(deployed.process_env(), airflow_home, port)
     log = airflow_home / LOG
@@ -182,7 +194,7 @@ def locate(deployed: Deployed, url: str | None = None) -> Client:
     of `[deploy.ENV]`, else the server `mlc airflow up` recorded. Credentials:
     $MLC_AIRFLOW_USERNAME / $MLC_AIRFLOW_PASSWORD, else the admin's password standalone
     generated in the Airflow home. Nothing is sent here."""
-    start_help = f"start it: {up_command(deployed)}"
+    start_help = f"start it: {command(deployed, 'up')}"
     url = url or os.environ.get("MLC_AIRFLOW_URL") or deployed.config.airflow_url
     if url is None:
         info = _recorded(home(deployed) / RECORD)
