@@ -15,7 +15,8 @@ Interface (the fixture `airflow`, a `Standalone`):
   PYTHONPATH (python steps import them), and waits until every DAG of it is parsed and
   unpaused (an import error fails at once, with its text). ~5-15 s.
 - `Installed.mlc(*args)`: runs `mlc ARGS --to DEPLOY` in the project with this server's URL and
-  credentials in the environment (`mlc signal`, `mlc trigger`, ...): a CompletedProcess.
+  credentials in the environment (`mlc signal`, `mlc trigger`, ...): a CompletedProcess;
+  `airflow.mlc(cwd, *args)` the same anywhere.
 - `Installed.dag_ids`, `Installed.deploy`, `Installed.project`.
 - `airflow.client` (`mlc.run.airflow_api.Client`, logged in): `trigger`, `wait_run`,
   `task_states`, `asset`, `create_asset_event`, `asset_runs`, `call(method, path)`.
@@ -56,8 +57,7 @@ class Installed:
     dag_ids: list[str]
 
     def mlc(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([*MLC, *args, "--to", str(self.deploy)], cwd=self.project, env=self.server.env,
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return self.server.mlc(self.project, *args, "--to", str(self.deploy), timeout=timeout)
 
 
 @dataclass
@@ -72,14 +72,17 @@ class Standalone:
     env: dict[str, str] = field(default_factory=dict)  # for `mlc` processes: the URL and credentials
     _names: set[str] = field(default_factory=set)
 
+    def mlc(self, cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """`mlc ARGS` in `cwd` with this server's URL and credentials in the environment."""
+        return subprocess.run([*MLC, *args], cwd=cwd, env=self.env, capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
     def install(self, project: Path, name: str | None = None, branch: str | None = None) -> Installed:
         name = name or project.name
         assert name not in self._names, f"a program named {name} is installed already: pass name="
         self._names.add(name)
         deploy = self.work / "deploys" / name
-        done = subprocess.run([*MLC, "deploy", "--env", "local", "--to", str(deploy),
-                               *(["--branch", branch] if branch else [])], cwd=project, env=self.env,
-                              capture_output=True, text=True, timeout=300, check=False)
+        done = self.mlc(project, "deploy", "--env", "local", "--to", str(deploy), *(["--branch", branch] if branch else []))
         assert done.returncode == 0, f"mlc deploy of {project} failed:\n{done.stdout}{done.stderr}"
         self._link_packages(project)
         target = self.dags / name

@@ -118,3 +118,15 @@ def test_the_published_event_carries_the_payload(airflow, installed):
     events = airflow.client.call("GET", f"/assets/events?asset_id={found['id']}&order_by=-timestamp&limit=5")
     extras = [e["extra"] for e in events["asset_events"]]
     assert any(e.get("region") == "us" and e.get("rows") == 5 for e in extras), json.dumps(extras)
+
+
+def test_airflow_down_without_a_server_and_up_before_a_deploy(installed, tmp_path):
+    done = installed.mlc("airflow", "down")
+    assert done.returncode == 0 and "no Airflow server runs for env `local`" in done.stderr
+    project = tmp_path / "fresh"
+    project.mkdir()
+    (project / "mlc.toml").write_text('[project]\nname = "fresh"\nsources = ["."]\n')
+    (project / "f.flow").write_text("package fresh\n\nenv local {\n}\n\nflow fresh_one {\n  step a bash(\"true\")\n}\n")
+    done = installed.server.mlc(project, "airflow", "up")
+    assert done.returncode == 1 and "error: env `local` is not deployed at" in done.stderr
+    assert "help: deploy it first: mlc deploy --env local" in done.stderr
