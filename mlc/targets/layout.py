@@ -79,14 +79,20 @@ class Layout:
         return posixpath.join(prefix, path) if prefix and not path.startswith("/") else path
 
     # airflow ------------------------------------------------------------------
+    @staticmethod
+    def airflow_folder(name: str) -> str:
+        """One of Airflow's folders in the bundle (`dags`, `plugins`); a deployed Airflow home
+        links to these."""
+        return f"airflow/{name}"
+
     def flow_dag(self, key: str) -> str:
-        return f"airflow/dags/{self.flow_id(key)}.py"
+        return f"{self.airflow_folder('dags')}/{self.flow_id(key)}.py"
 
     def features_dag(self, key: str) -> str:
-        return f"airflow/dags/features.{self.group_id(key)}.py"
+        return f"{self.airflow_folder('dags')}/features.{self.group_id(key)}.py"
 
     def airflow_plugin(self, name: str) -> str:
-        return f"airflow/plugins/{name}.py"
+        return f"{self.airflow_folder('plugins')}/{name}.py"
 
     # spark ---------------------------------------------------------------------
     def spark_feature_job(self, key: str) -> str:
@@ -117,20 +123,24 @@ class Layout:
         same for every program, so a deploy finds it without the program."""
         return "feast"
 
-    def feast_store_yaml(self) -> str:
-        return "feast/feature_store.yaml"
+    @classmethod
+    def feast_store_yaml(cls) -> str:
+        return f"{cls.feast_repo()}/feature_store.yaml"
 
-    def feast_definitions(self) -> str:
+    @classmethod
+    def feast_definitions(cls) -> str:
         """The repository's one Python file: its entities, sources, views and services."""
-        return "feast/definitions.py"
+        return f"{cls.feast_repo()}/definitions.py"
 
-    def feast_ignore(self) -> str:
-        return "feast/.feastignore"
+    @classmethod
+    def feast_ignore(cls) -> str:
+        return f"{cls.feast_repo()}/.feastignore"
 
-    def feast_runtime(self) -> str:
+    @classmethod
+    def feast_runtime(cls) -> str:
         """Training sets and materialisation (one per bundle; `.feastignore` keeps it out of
         what the Feast CLI imports)."""
-        return "feast/runtime/mlc_feast_runtime.py"
+        return f"{cls.feast_repo()}/runtime/mlc_feast_runtime.py"
 
     @cached_property
     def _entities(self) -> dict[str, str]:
@@ -178,15 +188,30 @@ class Layout:
 
     # backends to come (the Airflow DAGs already call them) ----------------------
 
+    @staticmethod
+    def bento_root() -> str:
+        """The folder of every served model's folder."""
+        return "bentoml"
+
+    @classmethod
+    def bento_folder(cls, name: str) -> str:
+        """The folder of the served model `name` (its `model_id`): what `bentoml build` builds."""
+        return f"{cls.bento_root()}/{name}"
+
     def bento_service(self, model_key: str) -> str:
-        """A served model's folder: what `bentoml build` builds (the deploy step names it)."""
-        return f"bentoml/{self.model_id(model_key)}"
+        """A served model's folder (the deploy step names it)."""
+        return self.bento_folder(self.model_id(model_key))
 
     def bento_service_file(self, model_key: str) -> str:
         return f"{self.bento_service(model_key)}/service.py"
 
+    @classmethod
+    def bentofile(cls, name: str) -> str:
+        """The `bentofile.yaml` of the served model `name`."""
+        return f"{cls.bento_folder(name)}/bentofile.yaml"
+
     def bento_bentofile(self, model_key: str) -> str:
-        return f"{self.bento_service(model_key)}/bentofile.yaml"
+        return self.bentofile(self.model_id(model_key))
 
     def bento_runtime(self, model_key: str) -> str:
         """The BentoML runtime, one copy in each service's folder (a build takes only its folder)."""

@@ -32,6 +32,11 @@ from typing import Protocol
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import REMOVE, Change
 
+# The deploy root's own folders (`mlc.deploy.local` draws the root), named once for the
+# deploy and its appliers; what is inside a release is the bundle (`mlc.targets.layout`).
+RELEASES, CURRENT = "releases", "current"
+AIRFLOW_HOME, BENTO_STORE, FEAST_ONLINE = "airflow", "bentoml", "feast-online"
+
 # target -> applier module, in the order a deploy applies them: the jobs and the feature
 # store before the DAGs that run them.
 APPLIERS: dict[str, str] = {
@@ -40,6 +45,7 @@ APPLIERS: dict[str, str] = {
     "feast": "mlc.deploy.apply.feast",
     "bentoml": "mlc.deploy.apply.bentoml",
     "airflow": "mlc.deploy.apply.airflow",
+    "prometheus": "mlc.deploy.apply.prometheus",  # the rules watch what the others deploy
 }
 
 

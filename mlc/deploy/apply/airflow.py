@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mlc.deploy.apply import FileApplier, Release
+from mlc.deploy.apply import AIRFLOW_HOME, CURRENT, FileApplier, Release
+from mlc.targets.layout import Layout
 
 FOLDERS = ("dags", "plugins")
 
 
 def airflow_home(root: Path) -> Path:
-    return root / "airflow"
+    return root / AIRFLOW_HOME
 
 
 def ensure_home(root: Path) -> None:
@@ -27,7 +28,7 @@ def ensure_home(root: Path) -> None:
     for name in FOLDERS:
         link = home / name
         if not link.is_symlink():
-            os.symlink(os.path.join("..", "current", "airflow", name), link)
+            os.symlink(os.path.join("..", CURRENT, Layout.airflow_folder(name)), link)
 
 
 class AirflowApplier(FileApplier):

@@ -16,19 +16,21 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from pathlib import PurePosixPath
 
 from mlc.deploy import engines
-from mlc.deploy.apply import ApplyError, FileApplier, Release
+from mlc.deploy.apply import BENTO_STORE, ApplyError, FileApplier, Release
 from mlc.deploy.plan import REMOVE, Change
 from mlc.targets.layout import Layout
 
 
 def _service(path: str) -> str:
-    return path.split("/")[1]  # bentoml/MODEL/... (layout.bento_service)
+    """The served model whose folder (`layout.bento_folder`) holds `path`."""
+    return PurePosixPath(path).relative_to(Layout.bento_root()).parts[0]
 
 
 def store(release: Release):
-    return release.config.root / "bentoml"
+    return release.config.root / BENTO_STORE
 
 
 class BentoApplier(FileApplier):
@@ -45,8 +47,8 @@ class BentoApplier(FileApplier):
         touched = sorted({_service(c.path) for c in changes})
         serving = None
         for name in touched:
-            folder = release.folder / "bentoml" / name
-            files = sorted(p for p in release.texts if p.startswith(f"bentoml/{name}/"))
+            folder = release.folder / Layout.bento_folder(name)
+            files = sorted(p for p in release.texts if p.startswith(f"{Layout.bento_folder(name)}/"))
             if not files:  # the service is gone
                 services.pop(name, None)
                 continue
@@ -67,7 +69,7 @@ class BentoApplier(FileApplier):
                 continue
             if done.returncode != 0:
                 lines = (done.stderr or done.stdout).strip().splitlines() or ["no output"]
-                raise ApplyError(self.target, f"bentoml/{name}/bentofile.yaml",
+                raise ApplyError(self.target, Layout.bentofile(name),
                                  f"bentoml build of `{name}` failed: {lines[-1]}",
                                  help="its output ends with:\n    " + "\n    ".join(lines[-12:]))
         return {"services": dict(sorted(services.items()))}

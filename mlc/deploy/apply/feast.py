@@ -21,17 +21,12 @@ import subprocess
 from pathlib import Path
 
 from mlc.deploy import engines
-from mlc.deploy.apply import ApplyError, FileApplier, Release
+from mlc.deploy.apply import FEAST_ONLINE, ApplyError, FileApplier, Release
 from mlc.deploy.plan import Change
 from mlc.targets.layout import Layout
 
 # run in the serving engine, like the runtimes shipped with bundles (hence templates/)
 WORKER = Path(__file__).resolve().parent.parent / "templates" / "feast_apply.py"
-CONFIG = "feature_store.yaml"
-
-
-def _repo(path: str) -> str:
-    return path.split("/", 1)[0]  # the repository folder (layout.feast_repo())
 
 
 class FeastApplier(FileApplier):
@@ -39,7 +34,7 @@ class FeastApplier(FileApplier):
     what = "repository file"
 
     def plan(self, changes: list[Change]) -> list[str]:
-        defs = [c for c in changes if c.kind == "feast-definitions" or c.path.endswith(CONFIG)]
+        defs = [c for c in changes if c.kind == "feast-definitions" or c.path == Layout.feast_store_yaml()]
         out = super().plan(changes)
         if defs:
             out.append("feast apply of the objects whose definition changed (partial, into a copy of the registry)")
@@ -47,14 +42,14 @@ class FeastApplier(FileApplier):
 
     def apply(self, changes: list[Change], release: Release) -> dict:
         super().apply(changes, release)
-        if not any(c.kind == "feast-definitions" or c.path.endswith(CONFIG) for c in changes):
+        if not any(c.kind == "feast-definitions" or c.path == Layout.feast_store_yaml() for c in changes):
             return dict(release.state)  # the runtime or .feastignore only: nothing to apply
-        repo = _repo(changes[0].path)
+        repo = Layout.feast_repo()
         serving = engines.require(release.config.engines, "serving", self.target)
         previous = release.previous / repo if release.previous else None
         request = {"repo": str(release.folder / repo), "previous": str(previous) if previous else None,
-                   "online": str(release.config.root / "feast-online"),
-                   "full": any(c.path.endswith(CONFIG) for c in changes)}
+                   "online": str(release.config.root / FEAST_ONLINE),
+                   "full": any(c.path == Layout.feast_store_yaml() for c in changes)}
         env = {**os.environ, "FEAST_USAGE": "False", "MLC_PROJECT_ROOT": str(release.config.project_root)}
         # -P: nothing is imported from the worker's own folder
         done = subprocess.run([str(serving.python), "-P", str(WORKER)], input=json.dumps(request), capture_output=True,
