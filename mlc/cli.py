@@ -940,22 +940,18 @@ def signal_cmd(name: str, pairs, env_name: str, to: str | None, project: str | N
 @_wait_option
 def trigger_cmd(flow: str, paths, env_name: str, to: str | None, conf, branch: str | None, url: str | None,
                 wait: float) -> None:
-    """Start a run of FLOW in the local deployment's Airflow, through its REST API (docs/run.md).
-    Exit 0: started (and, with --wait, succeeded), 1: otherwise."""
+    """Start a run of FLOW (`features.NAME`: a feature group's DAG) in the local deployment's
+    Airflow, through its REST API (docs/run.md). Exit 0: started (and, with --wait, succeeded), 1: otherwise."""
     from mlc.run import airflow_server, signals
-    from mlc.targets.airflow.target import dag_ids
-    from mlc.targets.layout import Layout
 
     deployed = _deployed(paths, env_name, to)
     program = _branched(_program_of(paths).program, branch)
-    key = _airflow_call(lambda: signals.find_flow(program, flow))
-    params = _airflow_call(lambda: signals.conf(program.flows[key], list(conf)))
-    layout = Layout(program)
-    dag_id = dag_ids(program, layout)[key]
-    _airflow_call(lambda: signals.deployed_dag(deployed, layout.flow_dag(key), dag_id, flow))
+    dag = _airflow_call(lambda: signals.find_dag(program, flow))
+    params = _airflow_call(lambda: signals.conf(dag, list(conf)))
+    _airflow_call(lambda: signals.deployed_dag(deployed, dag))
     client = _airflow_call(lambda: airflow_server.locate(deployed, url))
-    started, paused = _airflow_call(lambda: signals.trigger(client, program.flows[key].name, dag_id, params, wait))
-    click.echo(f"started run {started.run_id} of {started.flow} (DAG {dag_id}) at {client.url}"
+    started, paused = _airflow_call(lambda: signals.trigger(client, dag.name, dag.dag_id, params, wait))
+    click.echo(f"started run {started.run_id} of {started.flow} (DAG {dag.dag_id}) at {client.url}"
                + (" [PAUSED: it runs once the DAG is unpaused]" if paused else ""))
     if started.tasks:
         click.echo("\n".join(signals.render_started(started)))

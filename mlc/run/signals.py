@@ -66,6 +66,33 @@ def find_flow(program: ir.Program, name: str) -> str:
     return _find("flow", program.flows, name)
 
 
+@dataclass(frozen=True)
+class Dag:
+    """What `mlc trigger NAME` starts: a flow's DAG, or a feature group's (`features.NAME`)."""
+
+    name: str
+    dag_id: str
+    path: str                 # its file in the bundle
+    flow: ir.Flow | None      # None: a feature group's DAG (no params)
+
+
+def find_dag(program: ir.Program, name: str) -> Dag:
+    from mlc.targets.airflow.target import dag_ids
+    from mlc.targets.layout import Layout
+
+    layout = Layout(program)
+    ids = dag_ids(program, layout)
+    if name.startswith("features."):
+        key = _find("feature group", program.feature_groups, name.removeprefix("features."))
+        if key not in ids:
+            raise RunError(f"feature group `{program.feature_groups[key].name}` has no DAG (a stream group's job "
+                           "runs continuously; a registered group is its source's table)",
+                           help=f"backfill it on the embedded engines: mlc run {name}")
+        return Dag(name, ids[key], layout.features_dag(key), None)
+    key = find_flow(program, name)
+    return Dag(program.flows[key].name, ids[key], layout.flow_dag(key), program.flows[key])
+
+
 def waiting_flows(program: ir.Program, key: str) -> dict[str, dict[str, ir.Expr]]:
     """flow key -> the payload fields its trigger asks of signal `key` ({}: any payload)."""
     out: dict[str, dict[str, ir.Expr]] = {}
@@ -87,10 +114,10 @@ def asks(program: ir.Program, key: str) -> dict[str, str]:
             for fk, match in waiting_flows(program, key).items()}
 
 
-def deployed_dag(deployed: Deployed, path: str, dag_id: str, flow: str) -> None:
-    """A flow's DAG must be in the deployed release: the server runs what was deployed."""
-    if not any(a["path"] == path for a in deployed.artifacts("airflow-dag")):
-        raise RunError(f"flow `{flow}` (DAG `{dag_id}`) is not in release {deployed.release} of env "
+def deployed_dag(deployed: Deployed, dag: Dag) -> None:
+    """A DAG must be in the deployed release: the server runs what was deployed."""
+    if not any(a["path"] == dag.path for a in deployed.artifacts("airflow-dag")):
+        raise RunError(f"`{dag.name}` (DAG `{dag.dag_id}`) is not in release {deployed.release} of env "
                        f"`{deployed.config.env}`", help=f"deploy it first: mlc deploy --env {deployed.config.env}")
 
 
@@ -213,20 +240,20 @@ def _pairs(pairs: list[str], what: str) -> list[tuple[str, str, object, bool]]:
     return out
 
 
-def conf(flow: ir.Flow, pairs: list[str]) -> dict:
+def conf(dag: Dag, pairs: list[str]) -> dict:
     """`--conf param=text` / `param:=JSON` typed against the flow's params (a duration
     param stays text: its Param checks the text's form)."""
-    params = {p.name: p for p in flow.params}
+    declared = dag.flow.params if dag.flow is not None else ()
+    params = {p.name: p for p in declared}
     out: dict = {}
     for name, pair, value, text in _pairs(pairs, "param"):
         p = params.get(name)
         if p is None:
-            known = ", ".join(f"{q.name}: {_describe(q.type)}" for q in flow.params) or "none"
-            raise RunError(f"flow `{flow.name}` has no param `{name}` (params: {known})",
-                           help=did_you_mean(name, params))
+            known = ", ".join(f"{q.name}: {_describe(q.type)}" for q in declared) or "none"
+            raise RunError(f"`{dag.name}` has no param `{name}` (params: {known})", help=did_you_mean(name, params))
         typed, why = _value(p.type, value, text)
         if why is not None:
-            raise RunError(f"param `{name}` of flow `{flow.name}` is {_describe(p.type)}; `{pair}` gives {why}")
+            raise RunError(f"param `{name}` of flow `{dag.name}` is {_describe(p.type)}; `{pair}` gives {why}")
         out[name] = value if p.type.name == "duration" and text else typed
     return out
 

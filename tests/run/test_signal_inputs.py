@@ -3,14 +3,26 @@ signal's fields, params against the flow's, the names from the IR, no server."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlc.compiler.project import load_project
 from mlc.deploy.bundle import check
 from mlc.run.deployed import RunError
-from mlc.run.signals import Diagnosed, asks, conf, find_flow, find_signal, payload
+from mlc.run.signals import (
+    Diagnosed,
+    asks,
+    conf,
+    find_dag,
+    find_flow,
+    find_signal,
+    payload,
+)
 from mlc.targets.airflow.target import dag_ids, signal_asset
 from mlc.targets.layout import Layout
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 PROGRAM = """\
 package shop
@@ -94,9 +106,23 @@ def test_names_come_from_the_ir(program):
 
 
 def test_trigger_params_are_typed(program):
-    flow = program.flows[find_flow(program, "restock")]
-    assert conf(flow, ["limit=5", "window=30m"]) == {"limit": 5, "window": "30m"}  # a duration stays text
+    dag = find_dag(program, "restock")
+    assert (dag.dag_id, dag.path) == ("restock", "airflow/dags/restock.py")
+    assert conf(dag, ["limit=5", "window=30m"]) == {"limit": 5, "window": "30m"}  # a duration stays text
     with pytest.raises(RunError, match="param `limit` of flow `restock` is int"):
-        conf(flow, ["limit=many"])
+        conf(dag, ["limit=many"])
     with pytest.raises(RunError, match="did you mean `limit`"):
-        conf(flow, ["limt=5"])
+        conf(dag, ["limt=5"])
+
+
+def test_a_feature_group_dag_is_features_dot_name():
+    program = check(load_project((str(ROOT / "examples" / "recommendations"),))).program
+    dag = find_dag(program, "features.title_popularity")
+    assert (dag.dag_id, dag.path, dag.flow) == ("features.title_popularity",
+                                                "airflow/dags/features.title_popularity.py", None)
+    with pytest.raises(RunError, match="has no param"):
+        conf(dag, ["x=1"])
+    with pytest.raises(RunError, match="has no DAG"):
+        find_dag(program, "features.member_activity")  # a stream group
+    with pytest.raises(RunError, match="did you mean `title_popularity`"):
+        find_dag(program, "features.title_popularty")
