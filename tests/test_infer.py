@@ -19,9 +19,9 @@ def _lit(kind: str, value, text: str | None = None) -> ir.Expr:
     return ir.Expr(op="lit", kind=kind, value=value, text=text)
 
 
-def _ref(name: str, target: str | None = None) -> ir.Expr:
-    """A ref as `mlc.compiler.references` leaves it (the backends read its target)."""
-    return ir.Expr(op="ref", name=name, target=target)
+def _ref(name: str, target: str | None = None, type: str | None = None) -> ir.Expr:
+    """A ref as `mlc.compiler.references` leaves it (the backends read its target and type)."""
+    return ir.Expr(op="ref", name=name, target=target, type=type)
 
 
 def _bin(op: str, *args: ir.Expr) -> ir.Expr:
@@ -111,13 +111,20 @@ def test_percentages_are_fractions_in_both_backends() -> None:
 
 
 def test_the_sql_targets_type_with_the_same_inferrer() -> None:
-    scope = S.Scope({"a": "int", "b": "float", "s": "string"})
-    assert scope.type_of(_bin("+", _ref("a"), _ref("a"))) == "int"
-    assert scope.type_of(_bin("/", _ref("a"), _ref("a"))) == "float"
-    assert scope.type_of(_ref("view", "enum:view")) == "string"            # an enum value is held as text
+    scope = S.table_scope("column", "src", ["a", "b", "s"])
+    a, s = _ref("a", "column:src.a", "int"), _ref("s", "column:src.s", "string")
+    assert scope.type_of(_bin("+", a, a)) == "int"
+    assert scope.type_of(_bin("/", a, a)) == "float"
+    assert scope.type_of(_ref("view", "enum:view", "enum")) == "string"            # an enum value is held as text
     assert scope.type_of(_lit("duration", 1000, "1s")) == "int"  # a duration as milliseconds
-    assert scope.type_of(_bin("+", _ref("a"), _ref("s"))) is None  # E0303 at check time
-    assert scope.type_of(ir.Expr(op="call", name="length", args=(_ref("s"),))) == "int"
+    assert scope.type_of(_bin("+", a, s)) is None  # E0303 at check time
+    assert scope.type_of(ir.Expr(op="call", name="length", args=(s,))) == "int"
+    # a ref is read by what it was resolved to, not by its name: a column of another table is not here
+    other = _ref("a", "column:elsewhere.a", "int")
+    assert scope.type_of(other) is None
+    assert S.DIALECTS["spark"].expr(a, scope) == "`a`"
+    with pytest.raises(S.PlanError):
+        S.DIALECTS["spark"].expr(other, scope)
 
 
 def test_inferrer_reports_each_mismatch_once() -> None:
@@ -129,3 +136,12 @@ def test_inferrer_reports_each_mismatch_once() -> None:
     assert found == []
     assert t.type_of(_bin("-", _ref("s"), _ref("n"), _ref("n"))) is None
     assert [d.message for d in found] == ["`-` subtracts numbers or durations; here it has a string and an int"]
+
+
+def test_a_declared_type_is_written_back_as_the_language_writes_it() -> None:
+    from mlc.compiler.infer import type_text
+    T = ir.TypeSpec
+    person = T(name="struct", fields=(ir.Field(name="name", type=T(name="string")),
+                                      ir.Field(name="tags", type=T(name="list", element=T(name="string")))))
+    assert type_text(person) == "struct(name: string, tags: [string])"
+    assert type_text(T(name="enum", args=("tv", "web"), nullable=True)) == "enum(tv, web)?"

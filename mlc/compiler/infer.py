@@ -121,7 +121,7 @@ def trigger_fields(flow: ir.Flow, signals: Mapping[str, ir.Signal]) -> tuple[dic
     types: dict[str, dict[str, str]] = {}   # field -> {signal name: type text}
     for d in decls:
         for f in d.fields:
-            types.setdefault(f.name, {})[d.name] = _type_text(f.type)
+            types.setdefault(f.name, {})[d.name] = type_text(f.type)
     readable: dict[str, str | None] = {}
     why: dict[str, tuple[str, str]] = {}
     for name, by_signal in types.items():
@@ -138,8 +138,14 @@ def trigger_fields(flow: ir.Flow, signals: Mapping[str, ir.Signal]) -> tuple[dic
     return readable, why
 
 
-def _type_text(t: ir.TypeSpec) -> str:
-    inner = f"[{_type_text(t.element)}]" if t.element is not None else t.name + (f"({', '.join(t.args)})" if t.args else "")
+def type_text(t: ir.TypeSpec) -> str:
+    """A declared type as it is written: `[string]`, `enum(a, b)`, `struct(n: string)`, `int?`."""
+    if t.element is not None:
+        inner = f"[{type_text(t.element)}]"
+    elif t.fields:
+        inner = f"{t.name}({', '.join(f'{f.name}: {type_text(f.type)}' for f in t.fields)})"
+    else:
+        inner = t.name + (f"({', '.join(t.args)})" if t.args else "")
     return inner + ("?" if t.nullable else "")
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from mlc import __version__
 from mlc.compiler import ir
+from mlc.compiler.infer import type_text
 from mlc.docsite.verdicts import Crossing, Verdict, crossings, verdicts
 
 FORMAT = "mlc-docs/1"
@@ -131,13 +132,6 @@ class SourceText:
                         + [lines[-1][:loc.end_col - 1].strip()])
 
 
-def type_text(t: ir.TypeSpec | None) -> str:
-    if t is None:
-        return ""
-    s = f"[{type_text(t.element)}]" if t.element is not None else t.name + (f"({', '.join(t.args)})" if t.args else "")
-    return s + ("?" if t.nullable else "")
-
-
 def page_of(kind: str, key: str) -> str:
     """The page of node `kind:key` (a step's is its flow's page, at the step)."""
     if kind == "step":
@@ -180,7 +174,7 @@ def _columns(program: ir.Program, kind: str, decl: Any, text: SourceText) -> lis
                 note = f"{f.agg}({text(f.expr) if f.expr else '*'})"
             elif f.kind == "expression":
                 note = text(f.expr)
-            cols.append(Column(name=f.name, type=type_text(f.type), note=note))
+            cols.append(Column(name=f.name, type=type_text(f.type) if f.type is not None else "", note=note))
         return cols
     if kind == "model":
         cols = [Column(name=f"{i.group}.{i.feature or '*'}", note="input") for i in decl.inputs]

@@ -18,7 +18,8 @@ import networkx as nx
 
 from mlc.compiler import ir
 from mlc.compiler.freshness import fmt_ms
-from mlc.docsite.model import Node, Site, SourceText, json_schema, type_text
+from mlc.compiler.infer import type_text
+from mlc.docsite.model import Node, Site, SourceText, json_schema
 from mlc.targets import Artifact
 
 _STATIC = ("style.css", "core.js", "app.js", "live.js")
