@@ -137,7 +137,8 @@ def run(deployed: Deployed, name: str, conf: dict[str, str],
 
 def run_named(deployed: Deployed, name: str, conf: dict[str, str],
               show: Callable[[str, Step], None] = lambda event, step: None) -> Outcome:
-    """`features.NAME` of a group without a DAG is its backfill (`features.py`); any other
+    """`features.NAME` of a group without a DAG is its backfill (`features.py`), or a bounded
+    run of its Flink job when the env reads its stream from Kafka (`stream.py`); any other
     name, the DAG of that flow or group."""
     if name.startswith(FEATURES):
         from mlc.run import features
@@ -145,6 +146,12 @@ def run_named(deployed: Deployed, name: str, conf: dict[str, str],
         group = name.removeprefix(FEATURES)
         has_dag = any(group in (Path(a["path"]).stem, (a.get("source") or {}).get("name", "").rsplit(".", 1)[-1])
                       for a in deployed.artifacts("airflow-dag"))
+        if not has_dag:
+            from mlc.run import stream
+
+            kafka = stream.kafka_job(deployed, group)
+            if kafka:  # the env reads the group's stream from Kafka: its Flink job, bounded
+                return stream.run(deployed, group, kafka, show)
         job = None if has_dag else features.spark_job(deployed, group)
         if job:
             return features.run(deployed, group, job, show)

@@ -31,6 +31,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """Stops a process started in a session of its own (`start_new_session`) with its whole
+    process group (a server's workers too): SIGTERM, then SIGKILL after `timeout` seconds."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def service_folder(deployed: Deployed, model: str) -> Path:
     services = {Path(a["path"]).parent.name: a for a in deployed.artifacts("bentoml-service")}
     if model not in services:
@@ -68,14 +80,6 @@ def serve(deployed: Deployed, model: str, port: int | None, on_ready: Callable[[
                                 cwd=folder, env=deployed.process_env(), stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
-    def stop() -> None:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
     # SIGTERM (a script stopping `mlc serve &`) unwinds like Ctrl-C: the server is stopped below
     old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -94,7 +98,7 @@ def serve(deployed: Deployed, model: str, port: int | None, on_ready: Callable[[
     except KeyboardInterrupt:
         return 0
     finally:
-        stop()
+        stop_group(proc)
         record(deployed, model).unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, old)
 

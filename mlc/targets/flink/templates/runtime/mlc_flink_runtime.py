@@ -104,6 +104,9 @@ def parse_args(spec: dict, argv=None) -> argparse.Namespace:
     p.add_argument("--parallelism", type=int, default=spec["parallelism"])
     p.add_argument("--checkpoint-dir", metavar="URI")
     p.add_argument("--jars", metavar="URL;URL", help="pipeline.jars")
+    p.add_argument("--bootstrap", metavar="HOST:PORT", help="Kafka: these bootstrap servers, not the binding's")
+    p.add_argument("--until-offsets", metavar="partition:0,offset:N;...",
+                   help="Kafka: a bounded run, from the earliest offsets up to these (exclusive), then end")
     p.add_argument("--conf", action="append", default=[], type=key_value, metavar="KEY=VALUE")
     p.add_argument("--explain", action="store_true")
     p.add_argument("--stand-in", action="store_true")
@@ -175,11 +178,18 @@ def source_descriptor(spec: dict, args):
     if loc["kind"] == "kafka" and src["name"] not in args.sources:
         builder = (TableDescriptor.for_connector("kafka").schema(schema)
                    .option("topic", loc["topic"])
-                   .option("properties.bootstrap.servers", loc["bootstrap"])
+                   .option("properties.bootstrap.servers", args.bootstrap or loc["bootstrap"])
                    .option("properties.group.id", loc["group"] or spec["app_name"])
-                   .option("scan.startup.mode", "group-offsets")
-                   .option("properties.auto.offset.reset", "earliest")
                    .option("properties.security.protocol", loc["security_protocol"]))
+        if args.until_offsets:
+            # a bounded run recomputes the windows from the topic's beginning: resuming from
+            # the group's offsets would leave the events before them out of the windows
+            builder = (builder.option("scan.startup.mode", "earliest-offset")
+                       .option("scan.bounded.mode", "specific-offsets")
+                       .option("scan.bounded.specific-offsets", args.until_offsets))
+        else:
+            builder = (builder.option("scan.startup.mode", "group-offsets")
+                       .option("properties.auto.offset.reset", "earliest"))
         cred = loc.get("credentials")
         if isinstance(cred, dict):
             value = secret(cred["env"])
@@ -259,6 +269,9 @@ def publish_args(spec: dict, argv=None) -> argparse.Namespace:
     p.add_argument("--feature-server", metavar="URL", help="push online through this Feast feature server")
     p.add_argument("--push-source", default=spec["push_source"])
     p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--online-until", metavar="ISO-TIME", type=lambda t: value(t, "timestamp"),
+                   help="push online only rows of windows ending at or before this time (a bounded run "
+                        "fires every window at its end, also those ending after the last event's hour)")
     return p.parse_args(argv)
 
 
@@ -372,8 +385,10 @@ def publish(spec: dict, args) -> dict:
             pq.write_table(_arrow_table(spec, part), f"{root}/event_date={day}/{name.replace('/', '_')}.parquet",
                            filesystem=fs)
         if args.feature_server:
-            for i in range(0, len(rows), args.batch_size):
-                batch = rows[i:i + args.batch_size]
+            online = [r for r in sorted_rows(spec, rows)
+                      if args.online_until is None or r["event_timestamp"] <= args.online_until]
+            for i in range(0, len(online), args.batch_size):
+                batch = online[i:i + args.batch_size]
                 push(args.feature_server, push_body(spec, args.push_source, batch))
                 stats["pushed"] += len(batch)
         done.append(name)

@@ -1,0 +1,43 @@
+"""Prints the end offsets of a Kafka topic as Flink's `scan.bounded.specific-offsets`
+(`partition:0,offset:N;partition:1,offset:M`); run by the kafka engine's Python (kafka-python):
+
+    python kafka_end_offsets.py BOOTSTRAP TOPIC
+
+The end offset a broker reports is not taken as is: Tansu 0.6 (the kafka engine's broker)
+reports the base offset of a partition's last record batch plus one, short of every record
+after the first of that batch. So each partition is read from one before its reported end
+until nothing more comes, and its end is one past the last record read — on a broker that
+reports the end right, that is the reported end. Exit 2: no such topic.
+"""
+
+import sys
+
+from kafka import KafkaConsumer, TopicPartition
+
+
+def main(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            print(f"error: no topic `{topic}` at {bootstrap}", file=sys.stderr)
+            return 2
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        ends = consumer.end_offsets(tps)
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, max(ends[tp] - 1, 0))
+        while True:
+            batch = consumer.poll(timeout_ms=1000)
+            if not batch:
+                break
+            for tp, records in batch.items():
+                ends[tp] = max(ends[tp], records[-1].offset + 1)
+        print(";".join(f"partition:{tp.partition},offset:{ends[tp]}" for tp in tps))
+        return 0
+    finally:
+        consumer.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:]))

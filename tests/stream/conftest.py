@@ -1,0 +1,105 @@
+"""Fixtures of the streaming end-to-end test, each once per session: a Kafka-protocol broker on
+127.0.0.1 (the kafka engine's Tansu, a free port), one Feast worker for online reads (tests/feast's,
+the serving engine), and the fraud example deployed to env `stream` (its source bound to Kafka)
+with its scorer trained and served (`mlc serve`). A missing engine fails, never skips."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from mlc.run.serve import free_port, stop_group
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+MLC = [str(ROOT / ".venv" / "bin" / "mlc")]
+ENGINES = ROOT / ".engines"
+TOPIC = "card-transactions"
+PRODUCE = Path(__file__).resolve().parent / "produce.py"
+
+
+def _tests_module(path: Path, name: str):
+    """A helper module of another test folder, loaded by path (its name would clash as `conftest`)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+feast_support = _tests_module(ROOT / "tests" / "feast" / "conftest.py", "feast_support")
+
+
+@pytest.fixture(scope="session")
+def engines() -> None:
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "engines.sh"), "flink", "kafka", "serving"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/engines.sh flink kafka serving failed:\n{done.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def broker(engines, tmp_path_factory) -> str:
+    """`tansu broker` on a free port of 127.0.0.1, in memory; its `host:port`."""
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(ENGINES / "kafka" / "bin" / "tansu"), "broker", "--listener-url", url,
+                                 "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while "ready in" not in log.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_group(proc)
+            pytest.fail(f"the Tansu broker did not start:\n{log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    stop_group(proc)
+
+
+def produce(bootstrap: str, records: list[dict]) -> int:
+    """Produces `records` to the topic with the kafka engine's client; the topic's end offset."""
+    done = subprocess.run([str(ENGINES / "kafka" / "bin" / "python"), str(PRODUCE), bootstrap, TOPIC],
+                          input="".join(json.dumps(r) + "\n" for r in records), capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def feast(engines, tmp_path_factory):
+    worker = feast_support.FeastWorker(tmp_path_factory.mktemp("feast-worker"))
+    yield worker
+    worker.close()
+
+
+def mlc(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([*MLC, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def platform(engines, tmp_path_factory) -> dict:
+    """The fraud example deployed to env `stream`, its scorer trained (the training step's
+    function, in the serving engine) and served; the server stopped at the end."""
+    base = tmp_path_factory.mktemp("stream-platform")
+    project, deploy = base / "fraud", base / "deploy"
+    subprocess.run(["cp", "-r", str(ROOT / "examples" / "fraud"), str(project)], check=True)
+    done = mlc("deploy", str(project), "--env", "stream", "--to", str(deploy))
+    assert done.returncode == 0, done.stderr
+    env = dict(line.split("=", 1) for line in (deploy / "deploy.env").read_text().splitlines() if "=" in line)
+    train = subprocess.run([env["MLC_STEP_PYTHON"], "-c", "from scorer.train import main; main()"], cwd=project,
+                           env={**os.environ, **env, "PYTHONPATH": str(project),
+                                "FRAUD_ARTIFACT_DIR": str(base / "artifacts")},
+                           capture_output=True, text=True, timeout=300, check=False)
+    assert train.returncode == 0, train.stderr[-3000:]
+    with (base / "serve.log").open("wb") as out:
+        server = subprocess.Popen([*MLC, "serve", "fraud_scorer", str(project), "--env", "stream", "--to", str(deploy)],
+                                  cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    yield {"project": project, "deploy": deploy, "env": env, "serve_log": base / "serve.log"}
+    stop_group(server, timeout=30)
