@@ -236,6 +236,7 @@ def _assemble(units: list[Unit], resolver, cache, workers: Workers | None = None
             remote.append((i, u.display, u.text, u.key, u.package))
             continue
         fragments[i], _, reported[i] = lower_file(lowering, _module(u, cache), u.package, cache, u.key, fingerprint)
+        u.module = None  # lowered: its tree is garbage now, and a million lines of trees weigh gigabytes
     if remote:
         summaries = [in_package(u) for u in units]
         for i, (fragment, diags) in workers.lower(summaries, resolver, fingerprint, remote).items():
