@@ -9,6 +9,7 @@ keep = 5                     # releases kept for --rollback
 engines = "/path/.engines"   # the engine environments (else $MLC_ENGINES, else mlc's own .engines)
 airflow_url = "http://127.0.0.1:8080"  # the Airflow API `mlc signal`/`mlc trigger` talk to (else
                              # $MLC_AIRFLOW_URL, else the server `mlc airflow up` recorded)
+pushgateway = "127.0.0.1:9091"  # where jobs and flows push their metrics (else $MLC_PUSHGATEWAY; any env)
 
 [deploy.prod]             # an S3 release (MWAA-style layout)
 bucket = "acme-airflow"
@@ -51,6 +52,7 @@ class DeployConfig:
     prefix: str = ""
     endpoint_url: str | None = None
     region: str | None = None
+    pushgateway: str | None = None  # the Prometheus Pushgateway the pipelines push to ($MLC_PUSHGATEWAY)
 
     @property
     def where(self) -> str:
@@ -83,7 +85,8 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
     settings = section.get(env, {})
     if not isinstance(settings, dict):
         raise ConfigError(f"`deploy.{env}` in mlc.toml must be a table")
-    known = {"kind", "root", "keep", "engines", "airflow_url", "bucket", "prefix", "endpoint_url", "region"}
+    known = {"kind", "root", "keep", "engines", "airflow_url", "bucket", "prefix", "endpoint_url", "region",
+             "pushgateway"}
     unknown = sorted(set(settings) - known)
     if unknown:
         from mlc.diagnostics import did_you_mean
@@ -118,7 +121,7 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
         if airflow_url is not None and not (isinstance(airflow_url, str) and airflow_url.startswith(("http://", "https://"))):
             raise ConfigError(f"`airflow_url` of [deploy.{env}] must be an http(s) URL, such as \"http://127.0.0.1:8080\"")
         return DeployConfig(env, "local", project_root, root=root.resolve(), keep=keep, engines=engines_root(settings),
-                            airflow_url=airflow_url)
+                            airflow_url=airflow_url, pushgateway=_pushgateway(settings))
     if to is not None:
         if not to.startswith("s3://"):
             raise ConfigError(f"--to {to}: env `{env}` releases to S3; give s3://BUCKET/PREFIX")
@@ -129,4 +132,13 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
             raise ConfigError(f"[deploy.{env}] of mlc.toml needs `bucket = \"...\"` for an S3 release")
     endpoint = settings.get("endpoint_url") or os.environ.get("MLC_S3_ENDPOINT_URL")
     return DeployConfig(env, "s3", project_root, keep=keep, engines=engines_root(settings), bucket=bucket, prefix=prefix,
-                        endpoint_url=endpoint, region=settings.get("region"))
+                        endpoint_url=endpoint, region=settings.get("region"), pushgateway=_pushgateway(settings))
+
+
+def _pushgateway(settings: dict) -> str | None:
+    """`host:port` (or a URL) of the Pushgateway that the env's jobs and flows push their freshness
+    and success to (docs/targets/prometheus.md)."""
+    value = settings.get("pushgateway") or os.environ.get("MLC_PUSHGATEWAY")
+    if value is not None and not isinstance(value, str):
+        raise ConfigError("`pushgateway` of a deploy env must be a string: \"host:port\" or a URL")
+    return value or None

@@ -30,13 +30,13 @@ from pathlib import Path
 
 from mlc.deploy import apply as appliers
 from mlc.deploy import engines
-from mlc.deploy.apply import ApplyError, Release
+from mlc.deploy.apply import BENTO_STORE, CURRENT, RELEASES, ApplyError, Release
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import REMOVE, Plan, diff
 from mlc.dsl.files import write_atomically
 from mlc.targets.layout import MANIFEST, Layout
 
-RELEASES, CURRENT, RELEASE_JSON, DEPLOY_ENV = "releases", "current", "release.json", "deploy.env"
+RELEASE_JSON, DEPLOY_ENV = "release.json", "deploy.env"
 
 
 class DeployError(Exception):
@@ -112,11 +112,13 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
     root = config.root
     return {"AIRFLOW_HOME": str(airflow_home(root)), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "MLC_BUNDLE": str(root / CURRENT), "MLC_FEAST_REPO": str(root / CURRENT / Layout.feast_repo()),
-            "BENTOML_HOME": str(root / "bentoml"), "BENTOML_DO_NOT_TRACK": "True",
+            "BENTOML_HOME": str(root / BENTO_STORE), "BENTOML_DO_NOT_TRACK": "True",
             "MLC_ENGINES": str(config.engines), "MLC_PROJECT_ROOT": str(config.project_root),
             "MLC_FEAST": str(engines.program(config.engines, "serving", "feast")),
             # python steps (a model's training) run where the ML stack is
-            "MLC_STEP_PYTHON": str(engines.program(config.engines, "serving"))}
+            "MLC_STEP_PYTHON": str(engines.program(config.engines, "serving")),
+            # jobs and flows push their freshness and success there (mlc.compiler.metrics)
+            **({"MLC_PUSHGATEWAY": config.pushgateway} if config.pushgateway else {})}
 
 
 def _write_env(config: DeployConfig) -> None:

@@ -32,6 +32,19 @@ EDITS = {
 CHANGED = {"airflow": "airflow/dags/features.title_popularity.py", "spark": "spark/features/title_popularity.py",
            "flink": "flink/features/member_activity.py", "feast": "feast/definitions.py",
            "bentoml": "bentoml/ranker/service.py"}
+# what else these edits change, rightly: the monitoring target cites the proven freshness bound
+# (a batch job's timeout, a stream's checkpoint) in the group's rules and the ranker's dashboard
+ALSO = {"airflow": ("prometheus/dashboards/models/ranker.json", "prometheus/rules/features/title_popularity.yml"),
+        "flink": ("prometheus/dashboards/models/ranker.json", "prometheus/rules/features/member_activity.yml")}
+
+
+def changed(target: str) -> list[tuple[str, str]]:
+    """The plan's changes after `edit(project, target)`, in plan order (targets in order, paths sorted)."""
+    return [("change", CHANGED[target])] + [("change", p) for p in ALSO.get(target, ())]
+
+
+def applied(target: str) -> dict[str, int]:
+    return {target: 1, **({"prometheus": len(ALSO[target])} if target in ALSO else {})}
 
 
 def edit(project: Path, target: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from mlc.deploy import apply as appliers
 from mlc.deploy.local import DeployError
 from mlc.deploy.release import deploy, plan, rollback
-from tests.deploy.conftest import CHANGED, EDITS, edit, prepare, snapshot
+from tests.deploy.conftest import ALSO, CHANGED, EDITS, applied, changed, edit, prepare, snapshot
 
 
 def _release(root: Path) -> str:
@@ -54,13 +54,13 @@ def test_one_changed_artifact_is_the_one_applied(deployed, target) -> None:
     edit(project, target)
     p = prepare(project, root)
     the_plan = plan(p)
-    assert [(c.action, c.path) for c in the_plan.changes] == [("change", CHANGED[target])]
+    assert [(c.action, c.path) for c in the_plan.changes] == changed(target)
     outcome = deploy(p)
-    assert outcome.release == "000002" and outcome.applied == {target: 1}
+    assert outcome.release == "000002" and outcome.applied == applied(target)
     old, new = root / "releases" / "000001", root / "releases" / "000002"
     for path in p.texts:  # unchanged artifacts are the same files (hard links), not written again
         same = (old / path).stat().st_ino == (new / path).stat().st_ino
-        assert same == (path != CHANGED[target]), path
+        assert same == (path != CHANGED[target] and path not in ALSO.get(target, ())), path
     assert (new / CHANGED[target]).read_text() == p.texts[CHANGED[target]]
     info = json.loads((new / "release.json").read_text())
     assert info["previous"] == "000001"
@@ -102,7 +102,7 @@ def test_a_failure_in_any_applier_leaves_the_previous_release_whole_and_current(
     assert after == before, sorted(set(after.items()) ^ set(before.items()))[:5]
     monkeypatch.undo()
     outcome = deploy(prepare(project, root))  # the fault gone, the same deploy goes through
-    assert outcome.release == "000002" and outcome.applied == {target: 1}
+    assert outcome.release == "000002" and outcome.applied == applied(target)
 
 
 def test_a_missing_engine_is_a_diagnostic_naming_the_target_and_the_fix(deployed, monkeypatch) -> None:
@@ -124,7 +124,7 @@ def test_rollback_restores_the_previous_release(deployed) -> None:
     assert dag.read_text() != p1.texts[CHANGED["airflow"]]
     assert rollback(p1.config) == ("000002", "000001")
     assert _release(root) == "000001" and dag.read_text() == p1.texts[CHANGED["airflow"]]
-    assert plan(prepare(project, root)).count("change") == 1  # the edit is not deployed any more
+    assert plan(prepare(project, root)).count("change") == len(changed("airflow"))  # the edit is not deployed any more
     with pytest.raises(DeployError, match="first one"):
         rollback(p1.config)
     assert deploy(prepare(project, root)).release == "000003"  # a new release, after the rolled-back one
@@ -146,14 +146,16 @@ def test_an_added_then_removed_flow_and_pruned_releases(deployed) -> None:
     (project / "mlc.toml").write_text((project / "mlc.toml").read_text() + "\n[deploy.local]\nkeep = 2\n")
     (project / "extra.flow").write_text(EXTRA)
     p = prepare(project, root)
-    assert [(c.action, c.path) for c in plan(p).changes] == [("add", "airflow/dags/extra_flow.py")]
+    assert [(c.action, c.path) for c in plan(p).changes] == [("add", "airflow/dags/extra_flow.py"),
+                                                             ("add", "prometheus/dashboards/flows/extra_flow.json")]
     assert deploy(p).release == "000002"
     assert (root / "airflow" / "dags" / "extra_flow.py").is_file()
     (project / "extra.flow").unlink()
     p = prepare(project, root)
-    assert [(c.action, c.path) for c in plan(p).changes] == [("remove", "airflow/dags/extra_flow.py")]
+    assert [(c.action, c.path) for c in plan(p).changes] == [("remove", "airflow/dags/extra_flow.py"),
+                                                             ("remove", "prometheus/dashboards/flows/extra_flow.json")]
     outcome = deploy(p)
-    assert outcome.release == "000003" and outcome.applied == {"airflow": 0}
+    assert outcome.release == "000003" and outcome.applied == {"airflow": 0, "prometheus": 0}
     assert not (root / "airflow" / "dags" / "extra_flow.py").exists()
     # keep = 2: the oldest release goes, the current one and the one before it stay
     assert outcome.pruned == ["000001"]

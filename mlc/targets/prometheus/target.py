@@ -40,13 +40,13 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     for m in watched.models:
         decl = program.models[m.model_key]
         board = G.build(f"mlc model {m.model}", _uid("model", m.model), ["mlc", "model", *decl.tags],
-                        G.model_panels(program, watched, m.model_key), decl.description or decl.doc or "")
+                        G.model_panels(program, watched, m.model_key), decl.description or "")
         out.append(Artifact(layout.grafana_dashboard("models", m.model_key), G.text(board), kind="grafana-dashboard",
                             source=m.model_key))
     for key, flow in sorted(program.flows.items()):
         fid = layout.flow_id(key)
         board = G.build(f"mlc flow {fid}", _uid("flow", fid), ["mlc", "flow", *flow.tags],
-                        G.flow_panels(watched, key, layout), flow.description or flow.doc or "")
+                        G.flow_panels(watched, key, layout), flow.description or "")
         out.append(Artifact(layout.grafana_dashboard("flows", key), G.text(board), kind="grafana-dashboard",
                             source=key))
     return out
