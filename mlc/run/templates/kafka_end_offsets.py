@@ -7,16 +7,22 @@ The end offset a broker reports is not taken as is: Tansu 0.6 (the kafka engine'
 reports the base offset of a partition's last record batch plus one, short of every record
 after the first of that batch. So each partition is read from one before its reported end
 until nothing more comes, and its end is one past the last record read — on a broker that
-reports the end right, that is the reported end. Exit 2: no such topic.
+reports the end right, that is the reported end. Exit 1: no broker answers; 2: no such topic.
 """
 
 import sys
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 
 def main(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    except KafkaError as e:
+        print(f"error: no Kafka broker answers at {bootstrap} ({type(e).__name__}); start one, or set "
+              "MLC_KAFKA_BOOTSTRAP to its host:port", file=sys.stderr)
+        return 1
     try:
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
