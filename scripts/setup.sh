@@ -27,3 +27,12 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }) \
     || echo "setup: could not install chromium; tests/docsite/test_browser.py will not run" >&2
 fi
+# Prometheus (promtool and the server) and its Pushgateway test and run the monitoring target's
+# rules (tests/prometheus); Debian packages too.
+if ! { command -v promtool && command -v prometheus-pushgateway; } >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+  (apt-get install -y -qq --no-install-recommends prometheus prometheus-pushgateway >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null 2>&1 \
+         && apt-get install -y -qq --no-install-recommends prometheus prometheus-pushgateway >/dev/null; }) \
+    || echo "setup: could not install prometheus; tests/prometheus will not run" >&2
+fi

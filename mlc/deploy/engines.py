@@ -108,3 +108,15 @@ def require(engines: Path, name: str, target: str) -> Engine:
 def java() -> str | None:
     """The `java` Spark and Flink need, or None."""
     return shutil.which("java")
+
+
+# Debian programs the monitoring target's users and tests run (scripts/setup.sh installs them):
+# program -> (Debian package, what it is for)
+MONITORING = {"promtool": ("prometheus", "checks and unit-tests the generated rules"),
+              "prometheus": ("prometheus", "the server that evaluates them"),
+              "prometheus-pushgateway": ("prometheus-pushgateway", "receives the jobs' and flows' pushes")}
+
+
+def monitoring() -> list[tuple[str, str | None, str, str]]:
+    """(program, its path or None, Debian package, purpose) of each monitoring program."""
+    return [(name, shutil.which(name), pkg, why) for name, (pkg, why) in MONITORING.items()]
