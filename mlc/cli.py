@@ -98,11 +98,14 @@ def check_cmd(paths: tuple[str, ...], fmt: str, no_cache: bool, jobs: int | None
 @click.option("--target", "targets", multiple=True, metavar="NAME",
               help=f"A backend to run (repeatable): {', '.join(sorted(TARGETS))}. Default: every backend.")
 @click.option("--emit", "emit", type=click.Choice(["ir"]), multiple=True, help="Also write the IR as JSON (ir.json).")
+@click.option("--branch", "branch", metavar="NAME", default=None,
+              help="A test namespace (`test.alice`): DAG ids, non-external signals' assets and artifact "
+                   "locations get it, so that the deployment never fires or overwrites production's.")
 @_format_option
 @_cache_option
 @_jobs_option
 def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: tuple[str, ...],
-                fmt: str, no_cache: bool, jobs: int | None) -> None:
+                fmt: str, no_cache: bool, jobs: int | None, branch: str | None = None) -> None:
     """Compile PATHS for one environment into OUT, with manifest.json listing every file."""
     from mlc.deploy.bundle import compile as compile_bundle
     from mlc.deploy.outdir import OutputRefused, check_output, write_output
@@ -122,7 +125,7 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
         click.echo(f"error: {e}; nothing written", err=True)
         sys.exit(EXIT_USAGE)
     compiled = compile_bundle(project, env_name, list(dict.fromkeys(targets)) or available, use_cache=not no_cache,
-                              emit_ir="ir" in emit)
+                              emit_ir="ir" in emit, branch=branch)
     result = compiled.result
     if compiled.envs is not None and env_name not in compiled.envs:
         hint = did_you_mean(env_name, compiled.envs) or ""
@@ -609,9 +612,11 @@ def lsp_cmd() -> None:
 _env_option = click.option("--env", "env_name", required=True, help="The environment to deploy (an `env` declaration).")
 _to_option = click.option("--to", "to", metavar="FOLDER|s3://BUCKET/PREFIX",
                           help="Where to deploy instead of [deploy.ENV] of mlc.toml (docs/deploy.md).")
+_branch_option = click.option("--branch", "branch", metavar="NAME", default=None,
+                              help="Deploy the test namespace NAME (as `mlc compile --branch`).")
 
 
-def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: str):
+def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: str, branch: str | None = None):
     """Compiles for a deploy (every backend) and reads the deploy settings; exits 1 with the
     diagnostics or the settings' error."""
     from mlc.deploy.config import ConfigError
@@ -620,7 +625,7 @@ def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: s
 
     project = _load(paths).rooted()
     try:
-        prepared = prepare(project, env_name, to, use_cache=not no_cache)
+        prepared = prepare(project, env_name, to, use_cache=not no_cache, branch=branch)
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FINDINGS)
@@ -643,8 +648,10 @@ def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: s
 @_to_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (format mlc-plan/1).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 2: changes, 1: error (as terraform).")
+@_branch_option
 @_cache_option
-def plan_cmd(paths, env_name: str, to: str | None, as_json: bool, detailed_exitcode: bool, no_cache: bool) -> None:
+def plan_cmd(paths, env_name: str, to: str | None, as_json: bool, detailed_exitcode: bool, no_cache: bool,
+             branch: str | None = None) -> None:
     """What `mlc deploy --env ENV` would add, change and remove, per target.
 
     Exit 0 on success, 1 on error; with --detailed-exitcode 0 no changes, 2 changes, 1 error."""
@@ -652,7 +659,7 @@ def plan_cmd(paths, env_name: str, to: str | None, as_json: bool, detailed_exitc
     from mlc.deploy.plan import render_json, render_text
     from mlc.deploy.release import describe, engine_notes, plan
 
-    prepared = _prepare_deploy(paths, env_name, to, no_cache, "json" if as_json else "text")
+    prepared = _prepare_deploy(paths, env_name, to, no_cache, "json" if as_json else "text", branch)
     try:
         the_plan = plan(prepared)
     except DeployError as e:
@@ -668,8 +675,9 @@ def plan_cmd(paths, env_name: str, to: str | None, as_json: bool, detailed_exitc
 @_env_option
 @_to_option
 @click.option("--rollback", is_flag=True, help="Make the release before the current one current again.")
+@_branch_option
 @_cache_option
-def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: bool) -> None:
+def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: bool, branch: str | None = None) -> None:
     """Deploy ENV: a local release (the embedded engines) or an S3 one (docs/deploy.md).
 
     Only what changed is applied; the new release becomes current only when every target
@@ -689,7 +697,7 @@ def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: b
             sys.exit(EXIT_FINDINGS)
         click.echo(f"rolled back env `{env_name}`: release {now} is current again (was {was})", err=True)
         sys.exit(EXIT_CLEAN)
-    prepared = _prepare_deploy(paths, env_name, to, no_cache, "text")
+    prepared = _prepare_deploy(paths, env_name, to, no_cache, "text", branch)
     try:
         outcome = deploy(prepared)
     except (DeployError, OSError) as e:

@@ -58,15 +58,15 @@ class GroupNames:
         types: list[ir.TypeSpec] = []
         for r in group.sources:
             src = program.sources.get(r.target or "")
-            key = r.target
+            table = r.target
             if src is not None and src.kind == "push" and src.batch is not None:  # pushed rows: its batch schema
-                key = src.batch.target
-                src = program.sources.get(key or "")
+                table = src.batch.target
+                src = program.sources.get(table or "")
             if src is None or src.kind == "request":
                 continue
             for f in src.schema_:
                 if f.name not in self.names:
-                    self.names[f.name] = (f"column:{key}.{f.name}", type_name(f.type))
+                    self.names[f.name] = (f"column:{table}.{f.name}", type_name(f.type))
                     types.append(f.type)
         named: dict[str, str | None] = {}  # field -> the named request source that declares it
         for r in group.request_sources:
@@ -133,7 +133,17 @@ def flow_meanings(flow: ir.Flow, signals: Mapping[str, ir.Signal], var: str | No
                      else f"param:{name}", t)
     for name, t in trigger_fields(flow, signals)[0].items():
         out[name] = (f"{TRIGGER}:{name[len(TRIGGER) + 1:]}", t)
+    out.update(step_returns(flow))
     return out
+
+
+def step_returns(flow: ir.Flow) -> dict[str, Meaning]:
+    """`step.field` for every value a step of `flow` returns: its declared type, or a list (one
+    value per instance) for a foreach step. Whether the reader runs after the step is
+    `mlc.compiler.checks.policy`'s business."""
+    return {f"{s.name}.{f.name}": (f"returns:{s.name}.{f.name}", "list" if s.foreach is not None
+                                   else type_name(f.type))
+            for s in flow.steps for f in s.returns}
 
 
 def typed(meanings: Meanings) -> Callable[[ir.Expr], str | None]:
@@ -212,10 +222,38 @@ def _model(key: str, model: ir.Model) -> ir.Model:
     return model.model_copy(update={"fallback": fb.model_copy(update={"when": when})})
 
 
-def _trigger(t: ir.Trigger, meanings) -> ir.Trigger:
+def _trigger(t: ir.Trigger, meanings, signals: Mapping[str, ir.Signal]) -> ir.Trigger:
     if t.kind in ("all", "any"):
-        return t.model_copy(update={"items": tuple(_trigger(i, meanings) for i in t.items)})
-    return t.model_copy(update={"match": _each(t.match, meanings)}) if t.match else t
+        return t.model_copy(update={"items": tuple(_trigger(i, meanings, signals) for i in t.items)})
+    update = {"match": _each(t.match, meanings)} if t.match else {}
+    if t.conditions:  # `signal(S, rows >= 1000)`: a bare name is a field of S's payload
+        fields = signal_fields(signals.get(t.target.target or "") if t.target else None)
+        update["conditions"] = tuple(annotated(c, lambda name, _loc: fields.get(name)) for c in t.conditions)
+    return t.model_copy(update=update) if update else t
+
+
+def signal_fields(signal: ir.Signal | None) -> dict[str, Meaning]:
+    """The fields of a signal's payload as a condition on its events reads them (`trigger:F`)."""
+    return {f.name: (f"{TRIGGER}:{f.name}", type_name(f.type)) for f in (signal.fields if signal else ())}
+
+
+def param_binding(flow: ir.Flow, signals: Mapping[str, ir.Signal], p: ir.Param) -> Meaning | None:
+    """What a parameter's default binds it to, when it is not a value: `run.date` (the run's
+    logical date, `run:date`) or `S.F`, a field of a signal of the flow's trigger
+    (`signal:<signal key>.F`); None otherwise (a literal, an enum member, a name that means
+    nothing: the payload checks report it)."""
+    d = p.default
+    if d is None or d.op != "ref" or "." not in (d.name or ""):
+        return None
+    if d.name == "run.date":
+        return "run:date", "date"
+    name, _, field = (d.name or "").rpartition(".")
+    for t in (flow.trigger.leaves() if flow.trigger else ()):
+        if t.kind == "signal" and t.target is not None and t.target.name == name and t.target.target:
+            fields = signal_fields(signals.get(t.target.target))
+            if field in fields:
+                return f"signal:{t.target.target}.{field}", fields[field][1]
+    return None
 
 
 def _located(meanings: Meanings) -> Callable[[str, ir.Loc | None], Meaning | None]:
@@ -247,7 +285,11 @@ def _flow(flow: ir.Flow, signals: Mapping[str, ir.Signal]) -> ir.Flow:
         steps.append(s.model_copy(update=update))
     update = {"steps": tuple(steps)}
     if flow.trigger is not None:
-        update["trigger"] = _trigger(flow.trigger, _located(plain))
+        update["trigger"] = _trigger(flow.trigger, _located(plain), signals)
+    bound = {p.name: b for p in flow.params if (b := param_binding(flow, signals, p)) is not None}
+    if bound:
+        update["params"] = tuple(p.model_copy(update={"default": p.default.model_copy(update={
+            "target": bound[p.name][0], "type": bound[p.name][1]})}) if p.name in bound else p for p in flow.params)
     return flow.model_copy(update=update)
 
 

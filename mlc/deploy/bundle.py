@@ -11,6 +11,7 @@ naming both ends, and nothing is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mlc.compiler.driver import Result
 from mlc.compiler.driver import check as check_program
@@ -18,16 +19,19 @@ from mlc.compiler.project import Project
 from mlc.diagnostics import Diagnostic, error
 from mlc.targets import TARGETS, Artifact, get
 
+if TYPE_CHECKING:
+    from mlc.compiler import ir
+
 
 def env_names(result: Result) -> list[str]:
     program = result.program
     return sorted({e.name for e in program.envs.values()}) if program is not None else []
 
 
-def validate_backends(result: Result, names: list[str], envs: list[str]) -> list[Diagnostic]:
+def validate_backends(program: ir.Program, names: list[str], envs: list[str]) -> list[Diagnostic]:
+    """What backends `names` find in the resolved `program`, for every env of `envs`."""
     from mlc.targets.layout import Layout
 
-    program = result.program
     layout = Layout(program)
     found: list[Diagnostic] = []
     for env in envs:
@@ -40,7 +44,7 @@ def check(project: Project, use_cache: bool = True) -> Result:
     """The compiler's check, then every backend's validation for every env (when the
     program has no error: a backend judges only a program the language accepts)."""
     return check_program(project, use_cache=use_cache,
-                         validate=lambda r: validate_backends(r, sorted(TARGETS), env_names(r)))
+                         validate=lambda r: validate_backends(r.program, sorted(TARGETS), env_names(r)))
 
 
 @dataclass
@@ -55,9 +59,12 @@ class Compiled:
 
 
 def compile(project: Project, env: str, targets: list[str], use_cache: bool = True,
-            emit_ir: bool = False) -> Compiled:
+            emit_ir: bool = False, branch: str | None = None) -> Compiled:
     """Check, then lower for `env` with `targets` (names of `TARGETS`). With errors, or when
-    `env` is not one of the program's `envs`, `artifacts` is empty."""
+    `env` is not one of the program's `envs`, `artifacts` is empty. `branch`: a test namespace
+    (`mlc compile --branch`, `mlc.compiler.namespaces`); a bad name is E0426."""
+    from mlc.compiler.namespaces import check_branch, on_branch
+
     from mlc.targets import manifest as M
     from mlc.targets.layout import IR, Layout
 
@@ -69,6 +76,11 @@ def compile(project: Project, env: str, targets: list[str], use_cache: bool = Tr
     out.envs = env_names(result)
     if env not in out.envs:
         return out
+    bad = check_branch(branch) if branch is not None else None
+    if bad is not None:
+        result.diagnostics.append(bad)
+        return out
+    program = on_branch(program, branch)
     layout = Layout(program)
     artifacts: list[Artifact] = []
     for name in targets:

@@ -28,10 +28,12 @@ class Prepared:
         return self.manifest is not None
 
 
-def prepare(project: Project, env: str, to: str | None, use_cache: bool = True) -> Prepared:
-    """Compiles for `env` with every backend; with errors, `manifest` is None (the
-    diagnostics are in `compiled.result`). Raises ConfigError for bad deploy settings."""
-    compiled = compile_bundle(project, env, sorted(TARGETS), use_cache=use_cache)
+def prepare(project: Project, env: str, to: str | None, use_cache: bool = True,
+            branch: str | None = None) -> Prepared:
+    """Compiles for `env` with every backend (in the test namespace `branch`, if given); with
+    errors, `manifest` is None (the diagnostics are in `compiled.result`). Raises ConfigError
+    for bad deploy settings."""
+    compiled = compile_bundle(project, env, sorted(TARGETS), use_cache=use_cache, branch=branch)
     out = Prepared(compiled)
     if not compiled.ok:
         return out

@@ -78,14 +78,15 @@ SECTIONS: list[tuple[str, tuple[str, ...]]] = [
     ("The Feast target (E11xx)", ("11",)),
     ("The BentoML target (E12xx)", ("12",)),
     ("The monitoring target (E13xx, W13xx)", ("13",)),
+    ("Run policy, step returns, subflows, runtimes and alerts (E14xx, W14xx)", ("14",)),
 ]
 
 # Every checked example and fix is appended to this clean program (tests/test_lint.py).
 EXAMPLE_PRELUDE = """\
 package demo
-import std.connectors.{kafka, hive, s3, files}
+import std.connectors.{kafka, hive, s3, files, log}
 
-env local { kafka = files("data/events"), hive = files("data/wh"), s3 = files("build/s3") }
+env local { kafka = files("data/events"), hive = files("data/wh"), s3 = files("build/s3"), pager = log() }
 
 source events: stream kafka(topic = "events", format = json) {
   schema { user_id: string, kind: enum(view, click), amount: int, ts: timestamp }
@@ -598,6 +599,33 @@ RULES: list[Rule] = [
          "A producer's package and a consumer's may each declare the data they share; what one writes "
          "the other must be able to read, so the declarations of one place (the connector and its path) "
          "must say the same columns and types. The note names the first column that differs."),
+    Rule("E0426", "bad-branch-name",
+         "`mlc compile --branch NAME` with a name that cannot name a test namespace: lower-case letters "
+         "and digits, words joined by `.`, `_` or `-`, at most 64 characters.",
+         "mlc compile . --env prod --branch 'Test Alice'", "mlc compile . --env prod --branch test.alice",
+         "The branch prefixes every DAG id and every asset of a flow, a non-external signal, a feature group "
+         "or an artifact, and names the folder of the test deployment's artifacts (`branches/NAME/`), so it "
+         "must be valid in each of them.", checked=False, lang="shell"),
+    Rule("E0427", "bad-parameter-binding",
+         "A parameter bound to something no event that starts the flow carries: `S.F` where `S` is not a "
+         "signal of the flow's trigger or has no field `F` (the bindings are `run.date` and `SIGNAL.FIELD`).",
+         "signal landed external { ds: date }\n"
+         'flow load {\n  trigger signal(landed)\n  param ds: date = landed.day\n  step run bash("make load")\n}\n',
+         "signal landed external { ds: date }\n"
+         'flow load {\n  trigger signal(landed)\n  param ds: date = landed.ds\n  step run bash("make load")\n}\n',
+         "A bound parameter takes its value when the run starts: from the newest event of the signal that "
+         "started it, or from the run's logical date (`run.date`). A run started by hand has no event: it "
+         "must pass the parameter (Airflow's run conf), or the run's first task fails and says which."),
+    Rule("E0428", "bad-trigger-join",
+         "`trigger ... match KEY` where a signal of the trigger lacks the key or the signals disagree on its "
+         "type, or the trigger waits for fewer than two signals.",
+         "signal landed external { ds: date }\nsignal ready external { day: date }\n"
+         'flow load {\n  trigger signal(landed) and signal(ready) match ds\n  step run bash("make load")\n}\n',
+         "signal landed external { ds: date }\nsignal ready external { ds: date }\n"
+         'flow load {\n  trigger signal(landed) and signal(ready) match ds\n  step run bash("make load")\n}\n',
+         "`match ds` starts one run for two events that carry the same `ds`; a pair that disagrees starts "
+         "no step (the run's `trigger-match` task skips them all). Every signal of the trigger must carry "
+         "the key, with one type."),
     # ------------------------------------------------------------ environments and credentials
     Rule("E0501", "env-missing-binding",
          "An `env` has no binding for a connector that a source or an offline store needs.",
@@ -970,6 +998,86 @@ RULES: list[Rule] = [
          "  serve { timeout 40ms }\n}\nslo always { availability(ranker) >= 99.95% }\n",
          "Reported by `mlc check` (the Prometheus backend's validation, for every env). An objective says "
          "how many requests may fail; the alerts page when they fail too fast for that budget."),
+    # ------------------------------------------------------------ run policy, step returns, subflows, runtimes, alerts
+    Rule("E1401", "unknown-run-policy",
+         "A run policy, failure policy or alert event the language does not have: `runs` takes "
+         "`sequential`, `last_only`, `first_only` or `parallel N`; `on_failure` takes `fail` or `continue`; "
+         "`alert` takes `failure` and `late`.",
+         'flow nightly {\n  runs latest_only\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  runs last_only\n  step fit bash("make fit")\n}\n',
+         "`runs` says what happens when runs of one flow overlap (docs/language.md, Run policy); "
+         "the message suggests the nearest word."),
+    Rule("E1402", "returns-read-before-the-step",
+         "An expression reads `step.field` of a step that does not run before it: the value does not "
+         "exist yet when the reader starts.",
+         'flow nightly {\n  step fit python("jobs.fit:main") { returns { auc: float } }\n'
+         '  step publish bash("make publish") { when fit.auc >= 0.8 }\n}\n',
+         'flow nightly {\n  step fit python("jobs.fit:main") { returns { auc: float } }\n'
+         '  step publish bash("make publish") { when fit.auc >= 0.8 }\n  fit >> publish\n}\n',
+         "A step reads the values of the steps upstream of it (through `>>` edges); a step's own "
+         "values only in its `gate` and `emits`, which are evaluated after it ran."),
+    Rule("E1403", "returns-on-a-step-that-cannot",
+         "`returns` on a step that cannot return values: only python steps (their function returns "
+         "a dict) and subflows (what their flow's steps return) do.",
+         'flow nightly {\n  step fit bash("make fit") { returns { auc: float } }\n}\n',
+         'flow nightly {\n  step fit python("jobs.fit:main") { returns { auc: float } }\n}\n',
+         "A bash, Spark or Flink step has no channel for typed values: write them to an artifact, "
+         "or compute them in a python step."),
+    Rule("E1404", "subflow-cycle",
+         "Subflows that run each other in a cycle: a run would wait for itself forever.",
+         'flow a {\n  step b_runs subflow(b)\n}\nflow b {\n  step a_runs subflow(a)\n}\n',
+         'flow a {\n  step b_runs subflow(b)\n}\nflow b {\n  step work bash("make work")\n}\n',
+         "The message names the cycle flow by flow, with the subflow step of each hop."),
+    Rule("E1405", "subflow-argument",
+         "A subflow argument that its flow has no parameter for, or a parameter without a default "
+         "that the subflow does not pass.",
+         'flow one {\n  param region: string = "us"\n  step fit bash("make fit")\n}\n'
+         'flow all {\n  step each subflow(one, regoin = "eu")\n}\n',
+         'flow one {\n  param region: string = "us"\n  step fit bash("make fit")\n}\n'
+         'flow all {\n  step each subflow(one, region = "eu")\n}\n',
+         "A subflow passes its named arguments as the parameters of the child flow's run."),
+    Rule("E1406", "subflow-returns",
+         "A subflow's `returns` field that no step of its flow returns, or returns with another type, "
+         "or that several steps return.",
+         'flow one {\n  step fit python("jobs.fit:main") { returns { auc: float } }\n}\n'
+         'flow all {\n  step each subflow(one) { returns { loss: float } }\n}\n',
+         'flow one {\n  step fit python("jobs.fit:main") { returns { auc: float } }\n}\n'
+         'flow all {\n  step each subflow(one) { returns { auc: float } }\n}\n',
+         "A subflow returns, for each run of its flow, the value of the one step of that flow that "
+         "returns a field of that name and type."),
+    Rule("E1407", "parallel-without-foreach",
+         "`parallel N` on a step without `foreach`: there is nothing to run side by side.",
+         'flow nightly {\n  step fit bash("make fit") { parallel 4 }\n}\n',
+         'flow nightly {\n  param regions: [string] = ["us", "eu"]\n'
+         '  step fit bash("make fit") { foreach r in regions, parallel 4 }\n}\n',
+         "`parallel N` bounds a fan-out: at most N instances of the step run at once."),
+    Rule("E1408", "runtime-on-an-engine-step",
+         "`runtime` on a step that runs in its engine's environment (spark, flink, materialize, deploy).",
+         'runtime trainer { image "registry/trainer:1.4", python "3.11" }\n'
+         'flow nightly {\n  step fit spark("jobs/fit.py") { runtime trainer }\n}\n',
+         'runtime trainer { image "registry/trainer:1.4", python "3.11" }\n'
+         'flow nightly {\n  step fit python("jobs.fit:main") { runtime trainer }\n}\n',
+         "A runtime is where a python or bash step's own code runs: an image in a cluster, a "
+         "virtualenv locally."),
+    Rule("E1409", "alert-destination-not-bound",
+         "An alert destination that an env does not bind, or binds to a connector that is not an "
+         "alert destination.",
+         'flow nightly {\n  alert { failure oncall }\n  step fit bash("make fit")\n}\n',
+         'flow nightly {\n  alert { failure pager }\n  step fit bash("make fit")\n}\n',
+         "Each env binds the name to `pagerduty(key = secret(...))`, `slack(channel = ..., webhook = "
+         "secret(...))` or `log()`, so that tests and laptops do not page anyone."),
+    Rule("W1410", "late-alert-without-deadline",
+         "`alert { late X }` on a flow without a `completion` objective: no run is ever late.",
+         'flow nightly {\n  schedule daily\n  alert { late pager }\n  step fit bash("make fit") { timeout 1h }\n}\n',
+         'flow nightly {\n  schedule daily\n  alert { late pager }\n  step fit bash("make fit") { timeout 1h }\n}\n'
+         'slo on_time { completion(nightly) by "06:00" }\n',
+         "A run is late when it misses the time of day of a `completion` objective of its flow."),
+    Rule("E1411", "retries-by-class-outside-python",
+         "`retries { error N, platform N, timeout N }` on a step that is not a python step.",
+         'flow nightly {\n  step fit bash("make fit") { retries { error 1, platform 5 } }\n}\n',
+         'flow nightly {\n  step fit python("jobs.fit:main") { retries { error 1, platform 5 } }\n}\n',
+         "The class of a failure is decided where it is raised, in the python runtime of a step; "
+         "Airflow retries every failure alike, so on other steps write one count."),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

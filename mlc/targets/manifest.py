@@ -59,8 +59,11 @@ def build(program: ir.Program, project: str, env: str, targets: list[str], artif
             entry["references"] = refs
         entries.append(entry)
         external += [{"from": a.path, "path": r, "target": owner(r)} for r in refs if owner(r) not in targets]
-    return {"format": FORMAT, "mlc_version": __version__, "project": project, "env": env,
-            "targets": sorted(targets), "artifacts": entries, "external": external}
+    out = {"format": FORMAT, "mlc_version": __version__, "project": project, "env": env,
+           "targets": sorted(targets), "artifacts": entries, "external": external}
+    if program.branch is not None:  # a test namespace (`mlc compile --branch`)
+        out["branch"] = program.branch
+    return out
 
 
 def dangling(manifest: dict) -> list[Dangling]:

@@ -23,6 +23,8 @@ PROJECTS = {
     "coverage": FIXTURES / "coverage",
     "spark_step": FIXTURES / "spark_step",
     "airflow_users": FIXTURES / "airflow_users",
+    "artifacts": FIXTURES / "artifacts",
+    "policy": FIXTURES / "policy",
 }
 SPARK_ENGINE = ROOT / ".engines" / "spark"
 SERVING_ENGINE = ROOT / ".engines" / "serving"  # the ML stack the training steps import

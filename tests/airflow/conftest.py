@@ -107,6 +107,22 @@ def dag_runs(airflow, compiled) -> dict:
          "cwd": str(airflow.work / "users_yearly")},
         {"name": "users_load", "folder": str(airflow.dags / "airflow_users-local"), "dag_id": "load_raw",
          "cwd": str(airflow.work / "users_load")},
+        # issue 19: artifact locations reach the steps; parameters bound to the run's date and to a
+        # field of the triggering signal (a run by hand without it fails, with it runs)
+        {"name": "artifacts_produce", "folder": str(airflow.dags / "artifacts-local"), "dag_id": "produce",
+         "cwd": str(airflow.work / "artifacts_produce"), "sys_path": [str(PROJECTS["artifacts"])],
+         "logical_date": "2024-01-03T00:00:00+00:00"},
+        {"name": "artifacts_by_hand", "folder": str(airflow.dags / "artifacts-local"), "dag_id": "joined",
+         "cwd": str(airflow.work / "artifacts_by_hand")},
+        {"name": "artifacts_by_hand_with_ds", "folder": str(airflow.dags / "artifacts-local"), "dag_id": "joined",
+         "cwd": str(airflow.work / "artifacts_by_hand_with_ds"), "conf": {"ds": "2024-02-01"}},
+        # issue 19 (policy): `when train.auc` takes one branch or the other, retries by class of
+        # failure, `on_failure continue`
+        *({"name": f"policy_{name}", "folder": str(airflow.dags / "policy-local"), "dag_id": dag_id,
+           "cwd": str(airflow.work / f"policy_{name}"), "sys_path": [str(PROJECTS["policy"])], "conf": conf,
+           "env": {"MLC_STEP_PYTHON": ""}}   # in this process: the injected failures read `ti`
+          for name, dag_id, conf in (("high", "gated", {"auc": 0.91}), ("low", "gated", {"auc": 0.42}),
+                                     ("retried", "retried", None), ("tolerant", "tolerant", None))),
     ]
     plan_path = airflow.work / "plan.json"
     plan_path.write_text(json.dumps(plan))

@@ -62,7 +62,9 @@ def test_flow_facts_reach_the_dag(dagbag_report):
     assert build["deadline"] and "0 1 * * *" in build["schedule"]
     assert build["params"]["lookback"] == "28d"
     assert build["task_facts"]["snapshot"]["operator"] == "SparkSubmitOperator"
-    assert build["task_facts"]["snapshot"]["outlets"] == ["mlc.flow.netflix.recs.build_training_set"]
+    assert build["task_facts"]["snapshot"]["outlets"] == ["mlc.artifact.netflix.recs.training_set",
+                                                          "mlc.flow.netflix.recs.build_training_set"]
+    assert recs["train_ranker"]["task_facts"]["train"]["inlets"] == ["mlc.artifact.netflix.recs.training_set"]
     features = recs["features.title_popularity"]
     assert list(features["task_facts"]) == ["compute", "materialize"] or sorted(features["task_facts"]) == \
         ["compute", "materialize"]
@@ -384,3 +386,80 @@ def test_a_dated_flow_runs_and_a_run_without_a_signal_has_no_payload(dag_runs):
     assert (load["cwd"] / "payload.txt").read_text() == "region=\n"
     assert load["tasks"]["copy"] == "success" and load["tasks"]["score-when"] == "success"
     assert load["tasks"]["score"] == "skipped" and load["events"] == []
+
+
+# ---------------------------------------------------------------- issue 19: artifacts and bound parameters
+def test_artifact_locations_reach_the_steps_and_run_date_binds_a_parameter(dag_runs, dagbag_report):
+    """`writes`/`reads` pass the artifact's location (MLC_ARTIFACT_DAILY_COUNTS, resolved for the
+    env) to the steps, which write and read there; `param day: date = run.date` is the logical
+    date of a backfill run; the tasks carry the artifact as outlet and inlet (lineage)."""
+    run = dag_runs["artifacts_produce"]
+    assert run.get("state") == "success", run
+    cwd = run["cwd"]
+    assert (cwd / "store/sets/daily_counts/day=2024-01-03/part-0.json").exists()
+    read = json.loads((cwd / "read.json").read_text())
+    assert read == {"location": "store/sets/daily_counts", "rows": [{"day": "2024-01-03", "rows": 3}]}
+    assert (cwd / "day.txt").read_text().strip() == "2024-01-03"
+    produce = dagbag_report["artifacts-local"]["dags"]["produce"]
+    facts = produce["task_facts"]
+    assert facts["write"]["outlets"] == facts["read"]["inlets"] == ["mlc.artifact.fx.artifacts.daily_counts"]
+    assert produce["catchup"] and produce["start_date"].startswith("2024-01-01")
+
+
+def test_a_run_by_hand_must_pass_a_parameter_bound_to_the_trigger(dag_runs):
+    without = dag_runs["artifacts_by_hand"]
+    assert without["tasks"]["params-bind"] == "failed" and without["tasks"]["load"] != "success", without
+    given = dag_runs["artifacts_by_hand_with_ds"]
+    assert given.get("state") == "success", given
+    assert (given["cwd"] / "ds.txt").read_text().strip() == "2024-02-01"
+
+
+# ------------------------------------------------------------------ issue 19: run policy
+
+
+def test_when_reads_a_typed_return_and_takes_one_branch(dag_runs):
+    for name, taken, skipped in (("policy_high", "publish", "report"), ("policy_low", "report", "publish")):
+        run = dag_runs[name]
+        assert "error" not in run, run.get("error")
+        assert run["state"] == "success", (name, run["tasks"])
+        assert run["tasks"]["train"] == "success"
+        assert run["tasks"][taken] == "success" and run["tasks"][skipped] == "skipped", (name, run["tasks"])
+        assert sorted(p.name for p in (run["cwd"] / "marks").iterdir()) == [taken]
+
+
+def test_retries_by_class_of_failure(dag_runs):
+    run = dag_runs["policy_retried"]
+    assert "error" not in run, run.get("error")
+    # Airflow's one count is the largest class's (3); a platform failure used two retries and
+    # passed on the third try, an error of the code stopped after its one retry
+    assert run["tasks"]["flaky"] == "success" and run["tries"]["flaky"] == 3, run
+    assert run["tasks"]["broken"] == "failed" and run["tries"]["broken"] == 2, run
+    assert run["state"] == "failed"
+    log = run["printed"]
+    assert "mlc: platform failure, retry 1 of 3" in log and "mlc: error failure, retry 1 of 1" in log
+    assert "error failure, not retried (1 of 1 retries used)" in log
+    assert "mlc alert to oncall: mlc: flow retried failed" in log   # `alert { failure oncall }`, env local: log()
+
+
+def test_on_failure_continue_keeps_the_rest_of_the_run(dag_runs):
+    run = dag_runs["policy_tolerant"]
+    assert "error" not in run, run.get("error")
+    assert run["tasks"]["optional"] == "failed" and run["tasks"]["optional-done"] == "success", run["tasks"]
+    assert run["tasks"]["sibling"] == "success" and run["tasks"]["after"] == "success", run["tasks"]
+    assert run["state"] == "success"
+    assert run["tasks"]["runs-policy"] == "success"   # `runs last_only`: no newer run waits
+    assert sorted(p.name for p in (run["cwd"] / "marks").iterdir()) == ["after", "sibling"]
+
+
+def test_run_policy_facts_reach_the_dag(dagbag_report):
+    local = dagbag_report["policy-local"]["dags"]
+    assert local["retried"]["max_active_runs"] == 1 and local["tolerant"]["max_active_runs"] == 1
+    assert local["sweep"]["max_active_runs"] == 2
+    facts = local["retried"]["task_facts"]["broken"]
+    assert facts["retries"] == 3
+    sweep = local["sweep"]["task_facts"]
+    assert sweep["each-runs"]["operator"] == "MappedOperator"
+    assert sweep["summary"]["upstream"] == ["each"] and sweep["each"]["upstream"] == ["each-runs"]
+    prod = dagbag_report["policy-prod"]["dags"]["gated"]["task_facts"]["train"]
+    assert "registry.example.com/recs/trainer:1.4" in str(prod["executor_config"])
+

@@ -42,11 +42,11 @@ class Context:
 
 def run_checks(program: ir.Program, resolver: Resolver) -> list[Diagnostic]:
     from mlc.compiler.checks import (artifacts, boundary, connectors, features, flow_dates, flow_expressions, flows,
-                                     objectives, policy, schedules, settings, signals, types)
+                                     objectives, payloads, policy, schedules, settings, signals, types)
     from mlc.compiler.graph import build_graph
 
     ctx = Context(program, resolver, build_graph(program))
     for module in (connectors, features, types, settings, schedules, flow_dates, flow_expressions, flows, signals,
-                   artifacts, policy, objectives, boundary):
+                   artifacts, payloads, policy, objectives, boundary):
         module.check(ctx)
     return ctx.diagnostics

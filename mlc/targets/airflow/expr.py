@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlc.compiler import ir
-from mlc.compiler.infer import RUN_FIELDS, Inferrer, names_lookup, type_name
+from mlc.compiler.infer import Inferrer
 from mlc.targets.literals import py, py_str
 
 def jinja_text(s: str) -> str:
@@ -34,6 +34,8 @@ def jinja_text(s: str) -> str:
 
 # ------------------------------------------------------------------ expressions
 
+# the task that binds parameters to what started the run (`param ds: date = landed.ds`)
+BIND_TASK = "params-bind"
 _BINOPS = {"or", "and", "==", "!=", "<", "<=", ">", ">=", "in", "+", "-", "*", "/"}
 
 
@@ -52,7 +54,7 @@ class Scope:
 
     params: the flow's parameters (name -> type); var: the foreach variable, if any;
     metrics: whether other bare names are fields of the step's result (a gate).
-    `used` collects what the expression reads: "params", "run_id", "result", "item".
+    `used` collects what the expression reads: "params", "run_id", "result", "item", "returns".
     """
 
     params: dict[str, ir.TypeSpec]
@@ -60,6 +62,7 @@ class Scope:
     metrics: bool = False
     used: set[str] = field(default_factory=set)
     trigger: frozenset[str] = frozenset()   # the payload fields `trigger.F` may read
+    bound: frozenset[str] = frozenset()     # parameters bound to the run (`run.date`, `S.F`): read from BIND_TASK
 
 
 def literal_value(e: ir.Expr) -> Any:
@@ -106,8 +109,7 @@ def _code(e: ir.Expr, scope: Scope, mode: str, operand: bool = False) -> str:
         if e.kind in ("int", "float", "duration", "size"):
             return py(e.value)
         raise Unsupported(f"a {e.kind} literal", e)
-    if op == "ref" and operand and e.name in scope.params and e.name != scope.var \
-            and scope.params[e.name].name == "duration" and scope.params[e.name].element is None:
+    if op == "ref" and operand and e.type == "duration" and (e.target or "").startswith("param:"):
         if jinja:
             raise Unsupported(f"duration parameter `{e.name}` inside an operator of a templated value "
                               "(Airflow's templates cannot read its text as milliseconds; pass it whole)", e)
@@ -128,6 +130,11 @@ def _code(e: ir.Expr, scope: Scope, mode: str, operand: bool = False) -> str:
         if kind == "foreach" and what == scope.var:
             scope.used.add("item")
             return "item"
+        if kind == "param" and what in scope.bound:
+            # bound when the run starts, by the task that checks a run started by hand passed it
+            if jinja:
+                return f"ti.xcom_pull(task_ids={py_str(BIND_TASK, True)})[{py_str(what, True)}]"
+            return f'context["ti"].xcom_pull(task_ids={py_str(BIND_TASK)})[{py_str(what)}]'
         if kind == "param" and what in scope.params:
             scope.used.add("params")
             # In a Jinja template (itself inside a Python string) a name reads best single-quoted.
@@ -135,6 +142,15 @@ def _code(e: ir.Expr, scope: Scope, mode: str, operand: bool = False) -> str:
         if kind == "metric" and scope.metrics:
             scope.used.add("result")
             return f"result[{py_str(what, jinja)}]"
+        if kind == "returns":
+            # a value another step returned (its XCom); a foreach step's: one per instance
+            step, _, name = what.partition(".")
+            scope.used.add("returns")
+            if jinja:
+                pulled = f"ti.xcom_pull(task_ids={py_str(step, True)})"
+                return (f"({pulled} | map(attribute={py_str(name, True)}) | list)" if e.type == "list"
+                        else f"{pulled}[{py_str(name, True)}]")
+            return f"_mlc_returned(context, {py_str(step)}, {py_str(name)})"
         raise Unsupported(f"unknown name `{name}`", e)
     if op == "secret":
         if mode == "jinja":
@@ -172,7 +188,7 @@ def _chain(e: ir.Expr, parts: list[str], scope: Scope, mode: str) -> str:
             parts = ["(" + f" {op} ".join(parts[i:i + _GROUP]) + ")" for i in range(0, len(parts), _GROUP)]
         return "(" + f" {op} ".join(parts) + ")"
     if op in ("+", "-"):
-        t = _chain_type(e, scope)
+        t = _chain_type(e)
         if t == "string" and op == "+":
             items = "[" + ", ".join(parts) + "]"
             return f"({items} | join)" if mode == "jinja" else f'"".join({items})'
@@ -183,21 +199,15 @@ def _chain(e: ir.Expr, parts: list[str], scope: Scope, mode: str) -> str:
     return "(" + f" {op} ".join(parts) + ")"
 
 
-def _chain_type(e: ir.Expr, scope: Scope) -> str | None:
-    names: dict[str, str | None] = {**RUN_FIELDS, **{n: type_name(t) for n, t in scope.params.items()},
-                                    **{f"trigger.{k}": None for k in scope.trigger}}
-    if scope.var is not None:
-        names[scope.var] = None
-    return Inferrer(names_lookup(names, metrics=scope.metrics)).type_of(e)
+def _chain_type(e: ir.Expr) -> str | None:
+    """The type of a row of operators, from the types its refs were resolved with."""
+    return Inferrer(lambda ref: ref.type).type_of(e)
 
 
-def is_list(e: ir.Expr, scope: Scope) -> bool:
-    """Whether the value is statically a list (rendered as JSON when passed as text)."""
-    if e.op == "list":
-        return True
-    if e.op == "ref" and e.name in scope.params and e.name != scope.var:
-        return scope.params[e.name].element is not None
-    return False
+def is_list(e: ir.Expr) -> bool:
+    """Whether the value is statically a list (rendered as JSON when passed as text): a list
+    written out, or a ref resolved to a list (a list parameter, a foreach step's returns)."""
+    return e.op == "list" or (e.op == "ref" and e.type == "list")
 
 
 def check(e: ir.Expr, scope: Scope) -> Unsupported | None:

@@ -36,7 +36,8 @@ import re
 from dataclasses import dataclass, field
 
 from mlc.compiler import ir
-from mlc.compiler.checks.objectives import time_of_day
+from mlc.compiler import metrics as M
+from mlc.compiler.checks.objectives import objectives, time_of_day
 from mlc.compiler.dates import parse_utc
 from mlc.compiler.freshness import MAX_ACTIVE_TASKS
 from mlc.compiler.infer import trigger_fields
@@ -223,7 +224,16 @@ def _scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, it
     """`trigger`: the fields of the trigger's payload a step may read (`trigger_fields`)."""
     params = {p.name: p.type for p in flow.params}
     return X.Scope(params, step.foreach.var if (item and step and step.foreach) else None, metrics,
-                   trigger=frozenset(n.split(".", 1)[1] for n in trigger or ()))
+                   trigger=frozenset(n.split(".", 1)[1] for n in trigger or ()),
+                   bound=frozenset(p.name for p in flow.params if binding(p) is not None))
+
+
+def binding(p: ir.Param) -> str | None:
+    """What a parameter is bound to when the run starts (`run:date`, `signal:<key>.<field>`),
+    as `mlc.compiler.references` resolved its default; None for a parameter with a value."""
+    d = p.default
+    target = d.target if d is not None and d.op == "ref" else None
+    return target if target is not None and target.startswith(("run:", "signal:")) else None
 
 
 def _item(var: str) -> ir.Expr:
@@ -285,7 +295,7 @@ def _validate(program: ir.Program, layout: Layout) -> list[Diagnostic]:
                                                 "starts by itself (Airflow needs a value for every run)", p.loc,
                                        help=f"give it a default: `param {p.name}: ... = VALUE`"))
         for p in flow.params:
-            if p.default is not None and not _default_ok(p):
+            if p.default is not None and not _default_ok(p) and binding(p) is None:
                 diags.append(error("E1004", f"the default of parameter `{p.name}` must be a literal", p.default.loc))
         steps = {s.name for s in flow.steps}
         for s in flow.steps:
@@ -361,6 +371,10 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         late = any("alerts" in code for p in plans for k, code in p.dag_kwargs if k == "deadline")
         out.append(Artifact(layout.airflow_plugin("mlc_deadlines"), render("deadlines.py.j2", alerts=late),
                             kind="airflow-plugin"))
+    if comps or any(o.kind == "freshness" and o.target in program.flows for o in objectives(program)):
+        # the flows' successes, which the monitoring target's completion and freshness alerts read
+        out.append(Artifact(layout.airflow_plugin("mlc_metrics"),
+                            render("metrics.py.j2", metric=M.FLOW_LAST_SUCCESS, job=M.PUSH_JOB), kind="airflow-plugin"))
     return out
 
 
@@ -596,10 +610,17 @@ class FlowLowering:
                 task.kwargs.append(("trigger_rule", '"none_failed"'))
         roots = [s.name for s in f.steps if not ups[s.name]]
         P.runs_gate(self, [first[r] for r in roots])
+        heads = [first[r] for r in roots]
+        bound = [p for p in f.params if binding(p) is not None]
+        if bound:
+            bind = self._bind_task(bound)
+            for h in heads:
+                self.edges.insert(0, (bind, h))
+            heads = [bind]
         if self._has_match(f.trigger):
             gate = self._match_task()
-            for r in roots:
-                self.edges.insert(0, (gate, first[r]))
+            for h in heads:
+                self.edges.insert(0, (gate, h))
         if self.awaited:
             sinks = [s for s in f.steps if not downs[s.name]]
             var = self.asset("flow", self.key, f"this flow finished (flows wait for it with on_finish({f.name}))")
@@ -946,31 +967,81 @@ class FlowLowering:
     def _has_match(self, t: ir.Trigger | None) -> bool:
         if t is None:
             return False
-        return bool(t.match) or any(self._has_match(i) for i in t.items)
+        return bool(t.match or t.conditions or t is self.flow.trigger and self.flow.match_keys) or any(
+            self._has_match(i) for i in t.items)
+
+    def _expected(self, t: ir.Trigger, scope: X.Scope) -> tuple[str, str | None]:
+        """The code of what an event of a signal leaf must carry (`field = value`) and of its
+        comparisons (`rows >= 1000`, a lambda over the payload; None without any)."""
+        expected = "{" + ", ".join(f"{py(k)}: {X.code(v, scope)}" for k, v in t.match.items()) + "}"
+        if not t.conditions:
+            return expected, None
+        fields = X.Scope(scope.params, trigger=frozenset(n for c in t.conditions for n in _trigger_refs(c)))
+        test = " and ".join(f"({X.code(c, fields)})" for c in t.conditions)
+        return expected, f"lambda trigger: {test}"
 
     def _match_code(self, t: ir.Trigger, scope: X.Scope) -> str:
         if t.kind in ("all", "any"):
             joiner = " and " if t.kind == "all" else " or "
             return "(" + joiner.join(self._match_code(i, scope) for i in t.items) + ")"
         var = self._leaf_asset(t)
-        expected = "{" + ", ".join(f"{py(k)}: {X.code(v, scope)}" for k, v in t.match.items()) + "}"
-        return f"_mlc_events_match(context, {var}, {expected})"
+        expected, test = self._expected(t, scope)
+        return f"_mlc_events_match(context, {var}, {expected}{', ' + test if test else ''})"
+
+    def _join_code(self, scope: X.Scope) -> str:
+        """`trigger ... match ds`: the events of every signal agree on the keys."""
+        self.helpers.add("join")
+        leaves = []
+        for t in self.flow.trigger.leaves():
+            if t.kind == "signal" and t.target is not None and t.target.target:
+                expected, test = self._expected(t, scope)
+                leaves.append(f"({self._leaf_asset(t)}, {expected}, {test or 'None'})")
+        return f"_mlc_join(context, [{', '.join(dict.fromkeys(leaves))}], {py(list(self.flow.match_keys))})"
+
+    def _bind_task(self, bound: list[ir.Param]) -> str:
+        """`params-bind`: the values of the parameters bound to the run (`run.date`, a payload
+        field), returned for the steps to read; a run started by hand must pass the payload's."""
+        self.helpers.add("bind")
+        lines = []
+        for p in bound:
+            target = binding(p) or ""
+            if target == "run:date":
+                value = "_mlc_run_date(context)"
+            else:
+                key, _, field = target[len("signal:"):].rpartition(".")
+                leaf = next(t for t in self.flow.trigger.leaves() if t.kind == "signal" and t.target
+                            and t.target.target == key)
+                expected, _test = self._expected(leaf, X.Scope({}))
+                value = f'_mlc_field(context["triggering_asset_events"], {self._leaf_asset(leaf)}, {expected}, ' \
+                        f"{py(field)})"
+            lines.append(f"    {py(p.name)}: _mlc_bound(params, {py(p.name)}, {value}, {py(p.default.name)}),")
+        fn = self._func("_bind_params", "The values of the parameters bound to what started this run.",
+                        ["return {", *lines, "}"], {"params"})
+        var = self._add_task("bind_params", X.BIND_TASK, "PythonOperator", [("python_callable", fn)],
+                             ["Binds " + ", ".join(f"`{p.name}` to `{p.default.name}`" for p in bound) + "."])
+        self.tasks.insert(0, self.tasks.pop())
+        return var
 
     def _describe(self, t: ir.Trigger) -> str:
         if t.kind in ("all", "any"):
             return "(" + f" {'and' if t.kind == 'all' else 'or'} ".join(self._describe(i) for i in t.items) + ")"
         if t.kind == "on_finish":
             return f"on_finish({t.target.name})"
-        fields = ", ".join(f"{k} = {_describe_expr(v)}" for k, v in t.match.items())
+        fields = ", ".join([f"{k} = {_describe_expr(v)}" for k, v in t.match.items()]
+                           + [_describe_expr(c) for c in t.conditions])
         return f"signal({t.target.name}{', ' + fields if fields else ''})"
 
     def _match_task(self) -> str:
         self.helpers.add("match")
         scope = _scope(self.flow)
         cond = self._match_code(self.flow.trigger, scope)
+        if self.flow.match_keys:
+            cond = f"{cond} and {self._join_code(scope)}"
         desc = self._describe(self.flow.trigger)
         if desc.startswith("(") and desc.endswith(")"):
             desc = desc[1:-1]
+        if self.flow.match_keys:
+            desc += " match " + ", ".join(self.flow.match_keys)
         body = ["if _mlc_started_by_schedule(context):", "    return True", f"return {cond}"]
         fn = self._func("_match_trigger",
                         f"Runs the flow's steps only if the events that started this run match\n"
@@ -1006,11 +1077,21 @@ STEP_KINDS = {
 }
 
 
+def _trigger_refs(e: ir.Expr):
+    """The payload fields a condition on a signal's events reads (`trigger:F` refs)."""
+    if e.op == "ref" and (e.target or "").startswith("trigger:"):
+        yield e.target.split(":", 1)[1]
+    for a in e.args:
+        yield from _trigger_refs(a)
+
+
 def _describe_expr(e: ir.Expr) -> str:
     if e.op == "lit":
         return e.text or repr(e.value)
     if e.op == "ref":
         return e.name or ""
+    if e.op == "binop" and len(e.args) == 2:
+        return f"{_describe_expr(e.args[0])} {e.name} {_describe_expr(e.args[1])}"
     return "..."
 
 
@@ -1077,6 +1158,12 @@ def param_code(p: ir.Param) -> str:
     parts = []
     if p.default is not None and _default_ok(p):
         parts.append(py(param_value(p.default, p.type)))
+    elif binding(p) is not None:
+        # no value until the run binds it (BIND_TASK); a run started by hand may pass one
+        parts.append("None")
+        if not p.type.nullable:
+            schema["type"] = [schema["type"], "null"]
+        schema["description"] = f"bound to {p.default.name} when the run starts; pass it to a run started by hand"
     parts += [f"{k}={py(v)}" for k, v in schema.items()]
     return f"Param({', '.join(parts)})"
 

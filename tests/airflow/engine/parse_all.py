@@ -27,7 +27,8 @@ def main() -> None:
             entry = {"file": dag.fileloc, "tasks": sorted(dag.task_ids), "owner": dag.owner,
                      "tags": sorted(dag.tags or []), "doc_md": dag.doc_md, "schedule": repr(dag.timetable),
                      "catchup": dag.catchup, "start_date": dag.start_date.isoformat() if dag.start_date else None,
-                     "end_date": dag.end_date.isoformat() if dag.end_date else None}
+                     "end_date": dag.end_date.isoformat() if dag.end_date else None,
+                     "max_active_runs": dag.max_active_runs}
             try:
                 data = DagSerialization.to_dict(dag)
                 back = DagSerialization.from_dict(data)
@@ -38,6 +39,7 @@ def main() -> None:
                     t.task_id: {"retries": t.retries, "execution_timeout": t.execution_timeout.total_seconds()
                                 if t.execution_timeout else None, "trigger_rule": str(getattr(t.trigger_rule, "value", t.trigger_rule)),
                                 "outlets": [getattr(o, "name", str(o)) for o in (t.outlets or [])],
+                                "inlets": [getattr(o, "name", str(o)) for o in (t.inlets or [])],
                                 "executor_config": json.loads(json.dumps(t.executor_config, default=str)),
                                 "operator": type(t).__name__, "owner": t.owner,
                                 "upstream": sorted(t.upstream_task_ids)}
