@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import MLC, ROOT
+
 from mlc.deploy import engines as E
-from mlc.run.stream import job_spec
+from mlc.deploy.apply import CURRENT
+from mlc.deploy.config import DeployConfig
+from mlc.run.deployed import Deployed
+from mlc.run.features import feature_job
+from mlc.run.stream import job_spec, kafka_job
 
 RUNTIME = ROOT / "mlc" / "targets" / "flink" / "templates" / "runtime" / "mlc_flink_runtime.py"
 
@@ -26,13 +31,26 @@ def _runtime():
     return module
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("fraud-stream")
-    done = subprocess.run([*MLC, "compile", "--env", "stream", "--target", "flink", "--out", str(out)],
+def _compile(out: Path, env: str) -> Path:
+    done = subprocess.run([*MLC, "compile", "--env", env, "--target", "flink", "--out", str(out)],
                           cwd=ROOT / "examples" / "fraud", capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return _compile(tmp_path_factory.mktemp("fraud-stream"), "stream")
+
+
+@pytest.mark.parametrize(("env", "kafka"), [("stream", True), ("local", False)])
+def test_mlc_run_takes_the_flink_job_only_where_the_env_reads_kafka(tmp_path, env, kafka):
+    root = tmp_path / "deploy"
+    _compile(root / CURRENT, env)
+    manifest = json.loads((root / CURRENT / "manifest.json").read_text())
+    deployed = Deployed(DeployConfig(env, "local", ROOT, root=root), "000001", manifest, {})
+    assert kafka_job(deployed, "card_velocity") == ("flink/features/card_velocity.py" if kafka else None)
+    assert feature_job(deployed, "flink-publisher", "payments.fraud.card_velocity") == "flink/publish/card_velocity.py"
 
 
 def test_the_stream_env_binds_the_source_to_the_local_broker(bundle):
