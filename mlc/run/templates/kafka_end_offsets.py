@@ -11,6 +11,7 @@ reports the end right, that is the reported end. Exit 1: no broker answers; 2: n
 """
 
 import sys
+import time
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
@@ -33,12 +34,22 @@ def main(bootstrap: str, topic: str) -> int:
         consumer.assign(tps)
         for tp in tps:
             consumer.seek(tp, max(ends[tp] - 1, 0))
+        # a partition with records has at least the one before its reported end to read: wait
+        # for it (a poll may come back empty before the first fetch answers), then read on
+        # until a poll brings nothing
+        waiting = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + 60
         while True:
             batch = consumer.poll(timeout_ms=1000)
-            if not batch:
-                break
             for tp, records in batch.items():
                 ends[tp] = max(ends[tp], records[-1].offset + 1)
+                waiting.discard(tp)
+            if not batch and not waiting:
+                break
+            if time.monotonic() > deadline:
+                print(f"error: no records of {sorted(tp.partition for tp in waiting)} of `{topic}` within 60 s",
+                      file=sys.stderr)
+                return 1
         print(";".join(f"partition:{tp.partition},offset:{ends[tp]}" for tp in tps))
         return 0
     finally:
