@@ -732,14 +732,22 @@ def doctor_cmd(engines: str | None) -> None:
     java = E.java()
     click.echo(f"  {'ok' if java else '!!'} {'java':<8} {'ready' if java else 'missing':<8} Spark and Flink's JVM"
                + (f" ({java})" if java else ""))
+    tools = E.monitoring()
+    for name, path, _pkg, why in tools:
+        click.echo(f"  {'ok' if path else '!!'} {name:<8} {'ready' if path else 'missing':<8} {why}"
+                   + (f" ({path})" if path else ""))
     todo = [e.name for e in found if not e.ready]
     if todo:
         click.echo(f"missing or out of date: {', '.join(todo)}; install with:\n  {E.install_command(root, todo)}")
     if not java:
         click.echo("java is missing; install with:\n  apt-get install -y --no-install-recommends openjdk-17-jre-headless")
-    if not todo and java:
+    lacking = sorted({pkg for _n, path, pkg, _w in tools if not path})
+    if lacking:
+        click.echo(f"{' and '.join(lacking)} missing; install with:\n  bash scripts/setup.sh   "
+                   f"(or apt-get install -y --no-install-recommends {' '.join(lacking)})")
+    if not todo and java and not lacking:
         click.echo("everything is installed")
-    sys.exit(EXIT_FINDINGS if todo or not java else EXIT_CLEAN)
+    sys.exit(EXIT_FINDINGS if todo or not java or lacking else EXIT_CLEAN)
 
 
 def _conf_pairs(pairs, what: str) -> dict[str, str]:
