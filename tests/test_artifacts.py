@@ -270,7 +270,9 @@ def test_bound_parameters_comparisons_and_a_join_lower_to_airflow(tmp_path):
     out = dags(tmp_path, PAYLOADS)
     joined, backfill = out["joined.py"], out["backfill.py"]
     assert 'Param(None, type=["string", "null"], format="date"' in joined
-    assert '_mlc_field(context["triggering_asset_events"], asset_signal_landed, {}, "ds")' in joined
+    # the newest event of `landed` that passes the trigger's comparison gives `ds`
+    assert '_mlc_field(context["triggering_asset_events"], asset_signal_landed, {}, "ds", ' \
+           'lambda trigger: (trigger.get("rows") >= 1000))' in joined
     assert 'lambda trigger: (trigger.get("rows") >= 1000)' in joined
     assert '_mlc_join(context, [(asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
            '(asset_signal_ready, {}, None)], ["ds"])' in joined

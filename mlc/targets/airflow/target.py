@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 from mlc.compiler import ir
 from mlc.compiler import metrics as M
-from mlc.compiler.checks.objectives import objectives, time_of_day
+from mlc.compiler.checks.objectives import time_of_day
 from mlc.compiler.dates import parse_utc
 from mlc.compiler.freshness import MAX_ACTIVE_TASKS
 from mlc.compiler.infer import trigger_fields
@@ -371,8 +371,8 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         late = any("alerts" in code for p in plans for k, code in p.dag_kwargs if k == "deadline")
         out.append(Artifact(layout.airflow_plugin("mlc_deadlines"), render("deadlines.py.j2", alerts=late),
                             kind="airflow-plugin"))
-    if comps or any(o.kind == "freshness" and o.target in program.flows for o in objectives(program)):
-        # the flows' successes, which the monitoring target's completion and freshness alerts read
+    if program.flows:
+        # each run's success, which the monitoring target's flow dashboards, completion and freshness alerts read
         out.append(Artifact(layout.airflow_plugin("mlc_metrics"),
                             render("metrics.py.j2", metric=M.FLOW_LAST_SUCCESS, job=M.PUSH_JOB), kind="airflow-plugin"))
     return out
@@ -1011,9 +1011,9 @@ class FlowLowering:
                 key, _, field = target[len("signal:"):].rpartition(".")
                 leaf = next(t for t in self.flow.trigger.leaves() if t.kind == "signal" and t.target
                             and t.target.target == key)
-                expected, _test = self._expected(leaf, X.Scope({}))
+                expected, test = self._expected(leaf, X.Scope({}))
                 value = f'_mlc_field(context["triggering_asset_events"], {self._leaf_asset(leaf)}, {expected}, ' \
-                        f"{py(field)})"
+                        f"{py(field)}{', ' + test if test else ''})"
             lines.append(f"    {py(p.name)}: _mlc_bound(params, {py(p.name)}, {value}, {py(p.default.name)}),")
         fn = self._func("_bind_params", "The values of the parameters bound to what started this run.",
                         ["return {", *lines, "}"], {"params"})
