@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# the served models (`bundle`, `serving`, `ranker`): one start-up for tests/bentoml and tests/prometheus
+pytest_plugins = ["tests.bentoml.serving_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

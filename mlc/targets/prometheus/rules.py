@@ -58,14 +58,15 @@ def _annotations(meta: Meta, summary: str, description: str) -> dict[str, str]:
 
 def _labels(meta: Meta | None, severity: str, owner: str | None, **identity: str) -> dict[str, str]:
     """The program's tags first (a `severity` tag overrides the default), then who owns it and what
-    it is about, which no tag may override."""
+    it is about, which no tag may override. Prometheus expands templates in alert labels too, so the
+    program's text is kept out of them as out of annotations."""
     labels = {"severity": severity}
     if meta is not None:
         labels.update(meta.labels)
     if owner:
         labels["owner"] = owner
     labels.update(identity)
-    return dict(sorted(labels.items()))
+    return {k: _text(v) for k, v in sorted(labels.items())}
 
 
 # ------------------------------------------------------------------ error budgets

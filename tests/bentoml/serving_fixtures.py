@@ -1,10 +1,11 @@
-"""Fixtures of the BentoML backend's tests: the fraud example compiled for Feast and BentoML,
-the serving engine (`.engines/serving`) set up once by one worker process (the example's own
-training step into a model store, the generated Feast repository applied and materialised),
-and the generated `fraud_scorer` service served by real `bentoml serve` on 127.0.0.1 — one
-server per model store: the trained scorer, a broken artefact, a slow artefact (the same
-generated code; only what is stored differs). Servers are stopped at the end of the session.
-A missing engine fails the tests, never skips them."""
+"""The served models, as session fixtures any engine test may use (tests/conftest.py registers this
+module in `pytest_plugins`, so tests/bentoml and tests/prometheus share one start-up): the fraud
+example compiled for Feast and BentoML, the serving engine (`.engines/serving`) set up once by one
+worker process (the example's own training step into a model store, the generated Feast
+repository applied and materialised), and the generated `fraud_scorer` service served by real
+`bentoml serve` on 127.0.0.1 — one server per model store: the trained scorer, a broken artefact,
+a slow artefact (the same generated code; only what is stored differs). Servers are stopped at
+the end of the session. A missing engine fails the tests, never skips them."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from serving_support import PY, RECOMMENDATIONS, EngineError, Server, compile_example, start, stop
+from tests.bentoml.serving_support import PY, RECOMMENDATIONS, EngineError, Server, compile_example, start, stop
 
 SLOW_SECONDS = 0.3  # the slow artefact's delay: ten times the scorer's 25ms serve timeout
 

@@ -1,0 +1,129 @@
+"""The monitoring target without its engine: the burn-rate windows' derivation, what cannot be
+monitored (W1301, E1302), deterministic and injection-proof output, and the push the pipelines
+make (the Spark and Flink runtimes, the same exposition). promtool and a real Prometheus judge the
+rules in tests/prometheus."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlc.compiler import metrics as M
+from mlc.compiler.project import load_project
+from mlc.deploy.bundle import check
+from mlc.deploy.bundle import compile as compile_bundle
+from mlc.lint.registry import EXAMPLE_PRELUDE
+from mlc.targets.prometheus.watch import duration, windows
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVED = """
+model ranker deterministic {
+  framework rule
+  inputs [activity.views_1h]
+  output score: float
+  owner "growth"
+  serve { timeout 40ms }
+}
+"""
+
+
+def project(tmp_path: Path, text: str) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "mlc.toml").write_text('[project]\nname = "t"\n')
+    (tmp_path / "main.flow").write_text(EXAMPLE_PRELUDE + text)
+    return tmp_path
+
+
+def compiled(tmp_path: Path, text: str) -> dict[str, str]:
+    done = compile_bundle(load_project([str(project(tmp_path, text))]).rooted(), "local", ["prometheus"],
+                          use_cache=False)
+    assert done.ok, [str(d) for d in done.result.diagnostics]
+    return {a.path: a.text for a in done.artifacts}
+
+
+def codes(tmp_path: Path, text: str) -> list[str]:
+    return [d.code for d in check(load_project([str(project(tmp_path, text))]), use_cache=False).diagnostics]
+
+
+def test_the_workbook_windows_at_30_days_and_scaled_with_the_period() -> None:
+    month = [(w.burn, duration(w.long_s), duration(w.short_s), w.severity) for w in windows(30 * 86_400_000)]
+    assert month == [(Decimal("14.4"), "1h", "5m", "page"), (Decimal("6"), "6h", "30m", "page"),
+                     (Decimal("1"), "3d", "6h", "ticket")]
+    week = [(duration(w.long_s), duration(w.short_s)) for w in windows(7 * 86_400_000)]
+    assert week == [("14m", "1m10s"), ("1h24m", "7m"), ("16h48m", "1h24m")]
+    # each long window spends the same share of the budget at its burn rate, whatever the period
+    for w, share in zip(windows(7 * 86_400_000), (Decimal("0.02"), Decimal("0.05"), Decimal("0.1"))):
+        assert abs(w.burn * w.long_s / (7 * 86_400) - share) < Decimal("0.0001")
+    assert min(w.short_s for w in windows(86_400_000)) == 60  # never under a minute
+
+
+@pytest.mark.parametrize("text, code", [
+    ("slo events_fresh { freshness(events) <= 1m }\n", "W1301"),  # a source: nothing exports its arrival
+    ("slo up { availability(scorer) >= 99.9% }\n", "W1301"),  # scorer is not served
+    ("slo good { quality(scorer) auc >= 0.8 }\n", "W1301"),  # no evaluation step gates on auc
+    (SERVED + "slo always { availability(ranker) >= 100% }\n", "E1302"),
+    (SERVED + "slo up { availability(ranker) >= 99.9% over 7d }\n", None),
+    ("slo fresh { freshness(activity) <= 10m }\n", None),
+])
+def test_what_cannot_be_monitored(tmp_path: Path, text: str, code: str | None) -> None:
+    found = [c for c in codes(tmp_path, text) if c[1:3] == "13"]
+    assert found == ([code] if code else [])
+
+
+def test_program_text_cannot_reach_promql_yaml_or_templates(tmp_path: Path) -> None:
+    hostile = '{{ printf \\"%s\\" .Value }}\\"}\\n- alert: X'
+    files = compiled(tmp_path, SERVED.replace('owner "growth"', f'owner "{hostile}"')
+                     + f'slo up {{ availability(ranker) >= 99.9% over 7d, tags {{ team = "{hostile}" }} }}\n')
+    rules = yaml.safe_load(files["prometheus/rules/models/ranker.yml"])
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    assert {a["alert"] for a in alerts} == {"MlcErrorBudgetFastBurn", "MlcErrorBudgetBurn", "MlcErrorBudgetSlowBurn"}
+    for a in alerts:
+        for value in (a["labels"]["owner"], a["labels"]["team"]):
+            # the text survives as a value; its `{{` is the template's own string, never an action
+            assert value.startswith('{{"{{"}} printf "%s" .Value }}"}') and "\n- alert: X" in value
+    board = json.loads(files["prometheus/dashboards/models/ranker.json"])
+    assert board["uid"] == "mlc-model-ranker" and board["tags"] == ["mlc", "model"]
+
+
+def test_the_same_program_gives_the_same_bytes(tmp_path: Path) -> None:
+    text = SERVED + "slo up { availability(ranker) >= 99.9% over 7d }\nslo fast { latency(ranker) p99 <= 50ms }\n"
+    assert compiled(tmp_path / "a", text) == compiled(tmp_path / "b", text)
+
+
+def test_the_latency_bucket_a_rule_reads_is_one_the_service_exports(tmp_path: Path) -> None:
+    files = compiled(tmp_path, SERVED + "slo fast { latency(ranker) p99 <= 45ms }\n")
+    assert 'le="0.045"' in files["prometheus/rules/models/ranker.yml"]
+    program = check(load_project([str(tmp_path)]), use_cache=False).program
+    assert M.le(0.045) == "0.045" and 0.045 in M.latency_buckets(program, "demo.ranker")
+
+
+def _runtime(engine: str):
+    path = ROOT / f"mlc/targets/{engine}/templates/runtime/mlc_{engine}_runtime.py"
+    spec = importlib.util.spec_from_file_location(f"mlc_{engine}_runtime_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("engine", ["spark", "flink"])
+def test_the_pipelines_push_the_metrics_of_metrics_py(engine: str) -> None:
+    runtime = _runtime(engine)
+    metrics = M.feature_metrics("acme.card velocity")
+    assert runtime.push_url("127.0.0.1:9091", metrics) == \
+        "http://127.0.0.1:9091/metrics/job/mlc/group/acme.card%20velocity"
+    text = runtime.exposition({M.FEATURE_NEWEST_EVENT: 1.5, M.FEATURE_LAST_WRITE: 2.0})
+    assert text == (f"# TYPE {M.FEATURE_LAST_WRITE} gauge\n{M.FEATURE_LAST_WRITE} 2.0\n"
+                    f"# TYPE {M.FEATURE_NEWEST_EVENT} gauge\n{M.FEATURE_NEWEST_EVENT} 1.5\n")
+    # without a Pushgateway, or with nothing written, nothing is pushed
+    assert runtime.push_freshness(metrics, None, {"MLC_PUSHGATEWAY": "127.0.0.1:9"}) is False
+    import datetime as dt
+
+    assert runtime.push_freshness(metrics, dt.datetime.now(dt.timezone.utc), {}) is False
+    # an unreachable one is a warning, never a failed job
+    assert runtime.push_freshness(metrics, dt.datetime.now(dt.timezone.utc), {"MLC_PUSHGATEWAY": "127.0.0.1:9"}) \
+        is False
