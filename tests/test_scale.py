@@ -115,3 +115,35 @@ def test_two_processes_compile_what_one_does(platform: Path, tmp_path: Path, mon
         outputs.append([(a.path, a.text) for a in compiled.artifacts])
     assert outputs[0] == outputs[1]
     assert len(outputs[0]) > 500
+
+
+def test_an_edit_then_a_warm_check_reports_what_a_cold_one_does(platform: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache is filled by a parallel run (the workers write the parse and IR entries), then
+    each edit is checked warm (with the cache, two processes) and cold (without, one)."""
+    root = _copy(platform, tmp_path / "p")
+    monkeypatch.chdir(root)
+    assert json.loads(_diagnostics(root, 2, True))["error_count"] == 0  # fills the cache
+
+    def edit(rel: str, old: str, new: str) -> None:
+        path = root / rel
+        text = path.read_text()
+        assert old in text, (rel, old)
+        path.write_text(text.replace(old, new, 1))
+
+    steps = [
+        lambda: edit("p001/models.flow", "  serve { replicas", "  # retuned\n  serve { replicas"),  # a comment
+        lambda: edit("p001/batch.flow", "  timeout 30m", "  timeout 45m"),  # a value
+        lambda: (root / "p001" / "extra.flow").write_text(
+            "package platform.p001\nentity p001_extra { key extra_id: string }\n"),  # a declaration
+        lambda: edit("p000/flows.flow", "uses p000_model0", "uses p000_modle0"),  # a mistake
+        lambda: edit("p001/models.flow", "import platform.p000.{p000_s000}", "import platform.p000.{p000_s999}"),
+        lambda: (root / "p001" / "extra.flow").unlink(),  # a file removed
+    ]
+    codes = set()
+    for step in steps:
+        step()
+        warm = _diagnostics(root, 2, True)
+        assert warm == _diagnostics(root, 1, False)
+        codes |= {d["code"] for d in json.loads(warm)["diagnostics"]}
+    assert {"E0202", "E0204"} <= codes, codes
