@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlc.compiler import ir
+from mlc.compiler.metrics import feature_metrics
 from mlc.diagnostics import Diagnostic, error, warning
 from mlc.targets import Artifact
 from mlc.targets import sql as S
@@ -152,7 +153,9 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         where = source_line(program.feature_groups[key].loc)
         job(layout.flink_feature_job(key), "job.py.j2", "main", "flink-feature-job", key, spec=spec, loc=where)
         pub_spec = {**{k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema")},
-                    "push_source": layout.push_source_id(key)}
+                    "push_source": layout.push_source_id(key),
+                    # what it pushes when it has published (mlc.compiler.metrics): the freshness alerts read it
+                    "metrics": feature_metrics(layout.group_id(key))}
         # the publisher pushes to the Feast feature server of the repository the bundle holds
         job(layout.flink_publisher(key), "publish.py.j2", "publish_main", "flink-publisher", key,
             references=(layout.feast_repo(),), spec=pub_spec, loc=where)

@@ -22,6 +22,8 @@ import json
 import os
 import re
 import sys
+import time
+import urllib.parse
 import urllib.request
 
 
@@ -376,7 +378,7 @@ def publish(spec: dict, args) -> dict:
             done = json.loads(f.read().decode("utf-8"))["published"]
     infos = fs.get_file_info(pafs.FileSelector(staging, recursive=True, allow_not_found=True))
     files = [i.path for i in infos if i.type == pafs.FileType.File]
-    stats = {"files": 0, "rows": 0, "pushed": 0}
+    stats = {"files": 0, "rows": 0, "pushed": 0, "newest": None}
     for path, name in pending(staging, files, done):
         with fs.open_input_stream(path) as f:
             rows = parse_rows(spec, f.read().decode("utf-8"))
@@ -398,12 +400,46 @@ def publish(spec: dict, args) -> dict:
         fs.move(tmp, manifest_path)
         stats["files"] += 1
         stats["rows"] += len(rows)
+        stats["newest"] = max([t for t in (stats["newest"], *(r["event_timestamp"] for r in rows)) if t is not None],
+                              default=None)
     return stats
+
+
+def exposition(values: dict[str, float]) -> str:
+    """Gauges in Prometheus's text format, names sorted."""
+    return "".join(f"# TYPE {name} gauge\n{name} {values[name]!r}\n" for name in sorted(values))
+
+
+def push_url(gateway: str, metrics: dict) -> str:
+    """The Pushgateway URL of a group: /metrics/job/JOB/LABEL/VALUE..., each part quoted."""
+    base = gateway if "://" in gateway else "http://" + gateway
+    parts = [metrics["job"]] + [x for k, v in sorted(metrics["grouping"].items()) for x in (k, v)]
+    return base.rstrip("/") + "/metrics/job/" + "/".join(urllib.parse.quote(str(x), safe="") for x in parts)
+
+
+def push_freshness(metrics: dict, newest: _dt.datetime | None, environ=os.environ) -> bool:
+    """Pushes the newest event time published and the time of this publish (`mlc.compiler.metrics`)
+    to the Pushgateway at $MLC_PUSHGATEWAY (set by the deploy env): what reaches the stores is what
+    the freshness alerts watch. Nothing without the variable or new rows; a failed push is reported
+    and does not fail the publisher (the rows are published)."""
+    gateway = environ.get("MLC_PUSHGATEWAY")
+    if not gateway or newest is None:
+        return False
+    body = exposition({metrics["newest_event"]: newest.timestamp(), metrics["last_write"]: time.time()})
+    request = urllib.request.Request(push_url(gateway, metrics), data=body.encode("utf-8"), method="PUT",
+                                     headers={"Content-Type": "text/plain; version=0.0.4"})
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except OSError as e:
+        print(f"warning: could not push the freshness of `{metrics['grouping']}` to {gateway}: {e}", file=sys.stderr)
+        return False
 
 
 def publish_main(spec: dict, argv=None) -> int:
     args = publish_args(spec, argv)
     stats = publish(spec, args)
+    push_freshness(spec["metrics"], stats["newest"])
     print(f"{spec['group']}: published {stats['rows']} rows from {stats['files']} file(s)"
           f"{', pushed ' + str(stats['pushed']) + ' online' if args.feature_server else ''}", file=sys.stderr)
     return 0

@@ -12,6 +12,7 @@ and records the file in OFFLINE/_mlc_stream/_published.json, so a run is idempot
 Run it after a bounded job, or every checkpoint interval next to a running one.
 
     python user_stats.py [--offline URI] [--feature-server URL] [--push-source NAME]
+        [--online-until ISO-TIME]
 
 Needs pyarrow only (local folders, s3:// through pyarrow's S3 filesystem). The code is
 the bundle's Flink runtime, flink/runtime/mlc_flink_runtime.py.
@@ -43,6 +44,12 @@ SPEC = {
         ["avg_5m", "float"],
     ],
     "push_source": "user_stats_push",
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "user_stats"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, flink/runtime/mlc_flink_runtime.py

@@ -76,6 +76,12 @@ SPEC = {
         "input": "SELECT * FROM `mlc_arrival` WHERE `card_id` IS NOT NULL AND `__mlc_et` IS NOT NULL",
         "features": "SELECT `card_id`, `__mlc_w`.`end` AS `event_timestamp`, COUNT(*) FILTER (WHERE `__mlc_et` >= `__mlc_w`.`end` - INTERVAL '5' MINUTE) AS `txn_count_5m`, COUNT(*) AS `txn_count_1h`, SUM(`amount_cents`) AS `amount_sum_1h`, MAX(`amount_cents`) AS `max_amount_1h`, COUNT(DISTINCT `merchant_id`) AS `merchants_1h`, COUNT(DISTINCT `country`) AS `countries_1h`, COUNT(*) FILTER (WHERE ((`status` = 'declined')) IS TRUE) AS `declines_1h`\nFROM (SELECT *, window(`__mlc_et`, '3600 seconds', '60 seconds') AS `__mlc_w` FROM `mlc_input`) AS `mlc_windowed`\nWHERE `__mlc_wm` IS NULL OR `__mlc_wm` < `__mlc_w`.`end` - INTERVAL '0.001' SECOND\nGROUP BY `card_id`, `__mlc_w`",
     },
+    "metrics": {
+        "job": "mlc",
+        "grouping": {"group": "card_velocity"},
+        "newest_event": "mlc_feature_newest_event_timestamp_seconds",
+        "last_write": "mlc_feature_last_write_timestamp_seconds",
+    },
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py

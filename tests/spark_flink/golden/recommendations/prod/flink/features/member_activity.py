@@ -10,10 +10,13 @@ pushes them to the online store.
 
     python member_activity.py [--source NAME=URI] [--output URI] [--parallelism N]
         [--checkpoint-dir URI] [--jars URL;URL] [--conf KEY=VALUE] [--explain [--stand-in]]
+        [--bootstrap HOST:PORT] [--until-offsets partition:0,offset:N;...]
 
 --source NAME=URI   read the stream from a folder of JSON lines instead of its binding
 --output URI        the offline table's folder (default: the group's `offline` binding)
 --jars URLS         connector jars for pipeline.jars (Kafka: flink-connector-kafka, kafka-clients)
+--bootstrap H:P     Kafka: read from these bootstrap servers instead of the binding's
+--until-offsets O   Kafka: a bounded run, from the earliest offsets up to O (exclusive), then end
 --explain           plan the job with Flink's planner, print the plan, run nothing
 --stand-in          with --explain: plan against a datagen stand-in of the source (no
                     connector jar needed; validates schema, watermark and queries)
