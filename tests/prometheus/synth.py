@@ -50,10 +50,13 @@ def _case(name: str, series: list[dict], at: str, checks: list[tuple[str, list[d
             "alert_rule_test": [{"eval_time": at, "alertname": a, "exp_alerts": exp} for a, exp in checks]}
 
 
+DAYS_STEP = 1800  # the series and evaluation interval of a case spanning days
+
+
 def _spans_days(case: dict) -> bool:
-    """A case over days of series: its file evaluates the rules every 10m, not every minute (a
+    """A case over days of series: its file evaluates the rules every 30m, not every minute (a
     week of one-minute evaluations of 7d rates takes promtool half a minute)."""
-    return case["interval"] == "10m"
+    return case["interval"] == duration(DAYS_STEP)
 
 
 # ------------------------------------------------------------------ error budgets
@@ -95,7 +98,7 @@ def burn_cases(b: BurnRate, doc: dict) -> list[dict]:
 
 # ------------------------------------------------------------------ freshness
 def freshness_cases(f: Freshness, doc: dict) -> list[dict]:
-    step = 600 if f.bound_s >= 3600 else 60
+    step = DAYS_STEP if f.bound_s >= 3 * DAYS_STEP else 60
     steps = f.bound_s // step + 3
     now = steps * step
     stale = _alerts(doc, "MlcStale", slo=f.meta.slo)[0]
@@ -165,9 +168,9 @@ def model_cases(m: ModelWatch, doc: dict) -> list[dict]:
             cases.append(_case(f"{m.model}: fallbacks at {times}x the limit", series, at, [("MlcFallbackRate", exp)]))
     if m.confident:
         rule = _alerts(doc, "MlcConfidenceDrift", model=m.model)[0]
-        step = 600
+        step = DAYS_STEP
         long_steps = DRIFT_WINDOWS_S[1] // step
-        recent = (DRIFT_WINDOWS_S[0] + DRIFT_FOR_S + 1800) // step
+        recent = (DRIFT_WINDOWS_S[0] + DRIFT_FOR_S) // step + 3  # the short window all new, then its `for`
         per = 600
         for drop, fires in ((DRIFT * 3, True), (Decimal(0), False)):
             mean, then = Decimal("0.9"), Decimal("0.9") - drop
@@ -205,7 +208,7 @@ def promtool_tests(plan: Plan, files: dict[tuple[str, str], tuple[str, dict]]) -
     docs = {}
     for path, cases in out.items():
         for suffix, every, picked in (("", "1m", [c for c in cases if not _spans_days(c)]),
-                                      (".days", "10m", [c for c in cases if _spans_days(c)])):
+                                      (".days", duration(DAYS_STEP), [c for c in cases if _spans_days(c)])):
             if picked:
                 docs[path.removesuffix(".yml") + suffix + ".test.yml"] = {
                     "rule_files": [path.rsplit("/", 1)[-1]], "evaluation_interval": every, "tests": picked}
