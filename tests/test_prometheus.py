@@ -127,3 +127,27 @@ def test_the_pipelines_push_the_metrics_of_metrics_py(engine: str) -> None:
     # an unreachable one is a warning, never a failed job
     assert runtime.push_freshness(metrics, dt.datetime.now(dt.timezone.utc), {"MLC_PUSHGATEWAY": "127.0.0.1:9"}) \
         is False
+
+
+GOLDEN = ROOT / "tests" / "prometheus" / "golden"
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "mlc.toml").is_file())
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_golden_rules_and_dashboards_of_the_examples(name: str, update_golden: bool) -> None:
+    """Every example's rule files and dashboards, byte for byte (--update-golden rewrites; review the diff)."""
+    done = compile_bundle(load_project([str(ROOT / "examples" / name)]).rooted(), "local", ["prometheus"],
+                          use_cache=False)
+    assert done.ok, [str(d) for d in done.result.diagnostics]
+    got = {a.path: a.text for a in done.artifacts if a.path.startswith("prometheus/")}
+    folder = GOLDEN / name
+    if update_golden:
+        for old in folder.rglob("*") if folder.exists() else ():
+            if old.is_file():
+                old.unlink()
+        for path, text in got.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_text(text)
+    want = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+    assert sorted(got) == sorted(want)
+    assert [p for p in got if got[p] != want[p]] == []
