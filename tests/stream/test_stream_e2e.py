@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -87,3 +88,16 @@ def test_new_events_on_the_broker_change_the_online_features_and_the_prediction(
     assert risky["path"] == "model" or (risky["answered_by"], risky["fraud_score"]) == ("fraud_rules", 1.0), risky
     print(f"\nstream runs: {first_seconds:.1f}s, {second_seconds:.1f}s; predictions {quiet['fraud_score']:.4f} -> "
           f"{risky['fraud_score']:.4f} ({risky['path']})")
+
+
+def test_no_broker_at_the_address_is_named_with_the_way_out(platform):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = mlc("run", "features.card_velocity", str(platform["project"]), "--env", "stream", "--to",
+               str(platform["deploy"]), env={"MLC_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}"})
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert re.search(r"^  !! offsets card-transactions +failed", out, re.MULTILINE), out
+    assert f"error: no Kafka broker answers at 127.0.0.1:{port}" in out and "MLC_KAFKA_BOOTSTRAP" in out, out
+    assert "flink card_velocity" not in out  # nothing after the failed step ran

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 
 def main(bootstrap: str, topic: str) -> int:
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, bootstrap_timeout_ms=10000)
     except KafkaError as e:
         print(f"error: no Kafka broker answers at {bootstrap} ({type(e).__name__}); start one, or set "
               "MLC_KAFKA_BOOTSTRAP to its host:port", file=sys.stderr)
