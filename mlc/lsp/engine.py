@@ -438,22 +438,22 @@ class Workspace:
         from mlc.compiler.checks import run_checks
 
         if scope is None:
-            program, unbound = driver.resolve_program(assemble([f for _k, f in pieces], files, packages))
+            program, unbound = self._resolved(assemble([f for _k, f in pieces], files, packages), resolver)
             checked, environments = program, program.environments
         else:
             # only the part: the envs are in it (every env and connector is context), so each
             # source and store of the part is located as in the whole program
             program = None
-            checked, unbound = driver.resolve_program(
-                assemble([f for k, f in pieces if k is None or k in scope[1]], files, packages))
+            checked, unbound = self._resolved(
+                assemble([f for k, f in pieces if k is None or k in scope[1]], files, packages), resolver)
             unbound = self._merge(self._unbound, unbound, scope, owners)
             environments = _merge_environments(self._environments, checked.environments, scope[1])
         found = self._merge(self._checked, run_checks(checked, resolver), scope, owners)
         validated = None
         if not any(d.is_error for d in [*found_before, *found, *unbound]):
             if scope is None or self._validated is None:
-                whole = program if program is not None else assemble(
-                    [f for _k, f in pieces], files, packages).model_copy(update={"environments": environments})
+                whole = program if program is not None else self._resolved(
+                    assemble([f for _k, f in pieces], files, packages), resolver)[0]
                 validated = self._validate(whole)
             else:
                 validated = self._merge(self._validated, self._validate(checked), scope, owners)
@@ -613,13 +613,22 @@ class Workspace:
         return pieces, diags, None if several else changed
 
     @staticmethod
+    def _resolved(program, resolver: RecordingResolver):
+        """`driver.resolve_program` with the check's resolver, so that a `group.feature` means
+        here what it means to `mlc check` (by the file's imports). Its lookups are the ones the
+        checks make and record: they are not recorded twice."""
+        recorded = len(resolver.uses)
+        try:
+            return driver.resolve_program(program, resolver)
+        finally:
+            del resolver.uses[recorded:]
+
+    @staticmethod
     def _validate(program) -> list[Diagnostic]:
         from mlc.deploy.bundle import validate_backends
         from mlc.targets import TARGETS
 
-        holder = driver.Result(project=None)  # type: ignore[arg-type]  # validation reads only the program
-        holder._program = program
-        return validate_backends(holder, sorted(TARGETS), sorted({e.name for e in program.envs.values()}))
+        return validate_backends(program, sorted(TARGETS), sorted({e.name for e in program.envs.values()}))
 
     # ------------------------------------------------------------------ queries
     @property
@@ -628,8 +637,7 @@ class Workspace:
         on first use after a check of only a part of it."""
         if self._program is None and self._build is not None:
             pieces, files, packages = self._build
-            self._program = assemble([f for _k, f in pieces], files, packages).model_copy(
-                update={"environments": self._environments})
+            self._program = self._resolved(assemble([f for _k, f in pieces], files, packages), self.resolver)[0]
         return self._program
 
     @property

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from lark.exceptions import UnexpectedInput
-from lark.lexer import LexerThread
+from lark.lexer import BasicLexer, LexerThread
 
 from mlc.compiler.resolve import KIND_WORDS, Symbol
 from mlc.diagnostics import Diagnostic, Span
@@ -54,8 +54,8 @@ def _keyword_terminals() -> dict[str, str]:
 @lru_cache(maxsize=1)
 def _lexer():
     """The grammar's lexer over all its terminals, built once (`Lark.lex` builds one a call:
-    2.7 ms, a second on a 10,000-line file). lark is pinned (pyproject.toml)."""
-    return P.get_parser().lark._build_lexer()
+    2.7 ms, a second on a 10,000-line file), from Lark's public lexer configuration."""
+    return BasicLexer(P.get_parser().lark.lexer_conf)
 
 
 def _lexed(piece: Piece) -> list[Token]:
