@@ -88,7 +88,7 @@ def test_a_duration_compares_with_durations(tmp_path: Path, when: str, ok: bool)
 
 def test_a_duration_parameter_is_read_as_milliseconds_at_run_time() -> None:
     scope = X.Scope({"window": ir.TypeSpec(name="duration")})
-    window = _ref("window", "param:window")
+    window = _ref("window", "param:window", "duration")
     e = _bin("==", window, _lit("duration", 5_400_000, "1h30m"))
     code = X.code(e, scope)
     for text, want in (("1h30m", True), ("90m", True), ("5400s", True), ("5400000ms", True), ("1h", False)):
@@ -99,6 +99,15 @@ def test_a_duration_parameter_is_read_as_milliseconds_at_run_time() -> None:
     assert X.check(e, X.Scope(scope.params)) is None
     with pytest.raises(X.Unsupported):
         X.code(e, scope, "jinja")
+
+
+def test_the_airflow_target_reads_the_types_refs_were_resolved_with() -> None:
+    # a long row of `+` over a string payload field joins strings (a name table knew no type for it)
+    name = _ref("trigger.name", "trigger:name", "string")
+    row = _bin("+", *[name] * (X.LONG_CHAIN + 1))
+    assert X.code(row, X.Scope({}, trigger=frozenset({"name"}))).startswith('"".join([trigger.get("name")')
+    assert X.is_list(_ref("regions", "foreach:regions", "list"))  # a list is rendered as JSON, whatever names it
+    assert not X.is_list(_ref("regions", "param:regions", "string"))
 
 
 def test_percentages_are_fractions_in_both_backends() -> None:
