@@ -298,8 +298,9 @@ def run(spec: dict, spark, args) -> str:
     written = spark.read.parquet(output)
     if start is not None:  # only the partitions this run wrote are read back (partition pruning)
         written = written.where(F.col("event_date") >= start.strftime("%Y-%m-%d"))
-    newest = written.agg(F.max("event_timestamp")).first()[0]
-    push_freshness(spec["metrics"], newest.replace(tzinfo=_dt.timezone.utc) if newest is not None else None)
+    # as epoch seconds from Spark: a collected timestamp would be read in the Python process's time zone
+    newest = written.agg(F.max(F.col("event_timestamp").cast("double"))).first()[0]
+    push_freshness(spec["metrics"], None if newest is None else _dt.datetime.fromtimestamp(newest, _dt.timezone.utc))
     return output
 
 
