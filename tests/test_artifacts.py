@@ -303,6 +303,9 @@ def test_a_join_needs_two_signals_and_both_ends_of_match_in_one_flow(tmp_path):
     r = program_of(tmp_path, PAYLOADS.replace("signal(landed, rows >= 1000) and signal(ready) match ds",
                                               "signal(landed) match ds"))
     assert codes(r) == ["E0428"]
+    r = program_of(tmp_path, PAYLOADS.replace("signal(landed, rows >= 1000) and signal(ready) match ds",
+                                              "signal(landed) or signal(ready) match ds"))
+    assert codes(r) == ["E0428"] and "not an `and`" in r.diagnostics[0].message
     r = program_of(tmp_path, PAYLOADS.replace('schedule daily from "2024-01-01"',
                                               'schedule daily from "2024-01-01"\n  start "2024-01-01"'))
     assert codes(r) == ["E0110"]

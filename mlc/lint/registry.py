@@ -618,7 +618,7 @@ RULES: list[Rule] = [
          "must pass the parameter (Airflow's run conf), or the run's first task fails and says which."),
     Rule("E0428", "bad-trigger-join",
          "`trigger ... match KEY` where a signal of the trigger lacks the key or the signals disagree on its "
-         "type, or the trigger waits for fewer than two signals.",
+         "type, or the trigger waits for fewer than two signals or not for all of them (`or`).",
          "signal landed external { ds: date }\nsignal ready external { day: date }\n"
          'flow load {\n  trigger signal(landed) and signal(ready) match ds\n  step run bash("make load")\n}\n',
          "signal landed external { ds: date }\nsignal ready external { ds: date }\n"

@@ -96,6 +96,8 @@ def test_training_flow_runs_end_to_end(dag_runs):
     artifacts = run["cwd"] / "artifacts"
     model = json.loads((artifacts / "model.json").read_text())
     assert model["model"] == "ranker" and model["version"] == run["run_id"] and model["trained_on_rows"] > 0
+    # the training set reached the step as the run's artifact location, not a path in its code
+    assert model["training_set"] == "build/s3/datasets/training_set"
     # the step ran in the serving engine and saved the model to the BentoML store the run named
     assert (run["cwd"] / "bentoml" / "models" / "ranker" / model["tag"].split(":")[1]).is_dir(), model["tag"]
     metrics = json.loads((artifacts / "metrics.json").read_text())

@@ -8,7 +8,7 @@ the run's date, comparisons on a signal's payload, and the join keys of a trigge
   `ds`); a condition that is not a comparison;
 - E0202 a name in a condition that is not a field of the signal;
 - E0428 `match KEY` where a signal of the trigger lacks `KEY` or the signals disagree on its
-  type, or a trigger with fewer than two signals to join.
+  type, a trigger with fewer than two signals to join, or one that is not an `and` of them.
 """
 
 from __future__ import annotations
@@ -88,6 +88,13 @@ def _join(ctx: Context, flow: ir.Flow) -> None:
         ctx.report(error("E0428", f"`match` in flow `{flow.name}` joins the events of two or more signals, and its "
                                   "trigger waits for " + ("one" if leaves else "none"), flow.match_loc,
                          help="wait for both: `trigger signal(a) and signal(b) match ds`"))
+        return
+    if flow.trigger is not None and flow.trigger.kind != "all":
+        ctx.report(error("E0428", f"`match` in flow `{flow.name}` joins events the trigger waits for together, and "
+                                  "its trigger is not an `and` of them", flow.match_loc,
+                         labels=(Label(flow.trigger.loc, "a run may start with one of these alone"),)
+                         if flow.trigger.loc else (),
+                         help="join the signals with `and`: `trigger signal(a) and signal(b) match ds`"))
         return
     readable, why = trigger_fields(flow, ctx.program.signals)
     for key in flow.match_keys:
