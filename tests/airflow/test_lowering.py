@@ -56,7 +56,8 @@ def test_deterministic(name, tmp_path):
 
 ALLOWED_TOP_IMPORTS = {"__future__", "datetime", "airflow.sdk", "airflow.providers.standard.operators.python",
                        "airflow.providers.standard.operators.bash",
-                       "airflow.providers.apache.spark.operators.spark_submit"}
+                       "airflow.providers.apache.spark.operators.spark_submit",
+                       "airflow.providers.standard.operators.trigger_dagrun"}   # a subflow step
 
 
 def _all_outputs(tmp_path) -> dict[str, str]:
@@ -117,7 +118,8 @@ def test_hostile_strings_are_only_constants(outputs):
     """Every hostile string of the hostile fixture is in the generated files only inside string
     constants: with all constants blanked out, nothing of them is left; no name is bound
     or read that the backend did not make."""
-    hostile = {k: v for k, v in outputs.items() if k.startswith("hostile-")}
+    # (the success listener holds no program text, only mlc.compiler.metrics' names: its code is its own)
+    hostile = {k: v for k, v in outputs.items() if k.startswith("hostile-") and not k.endswith("/mlc_metrics.py")}
     assert hostile
     for path, text in hostile.items():
         tree = ast.parse(text)
