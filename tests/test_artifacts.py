@@ -5,6 +5,7 @@ runs in real Airflow are in tests/airflow/test_engine.py and tests/standalone/."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -309,3 +310,24 @@ def test_a_join_needs_two_signals_and_both_ends_of_match_in_one_flow(tmp_path):
     r = program_of(tmp_path, PAYLOADS.replace('schedule daily from "2024-01-01"',
                                               'schedule daily from "2024-01-01"\n  start "2024-01-01"'))
     assert codes(r) == ["E0110"]
+
+
+# ---------------------------------------------------------------- golden DAGs
+FIXTURE = ROOT / "tests" / "airflow" / "fixtures" / "artifacts"
+GOLDEN = ROOT / "tests" / "golden" / "artifacts"
+
+
+def test_golden_dags_of_artifacts_bound_parameters_and_joins(tmp_path, update_golden):
+    """The DAGs of the artifacts fixture (the one tests/airflow runs with dag.test()), byte for
+    byte: artifact env and lineage, run.date and payload bindings, a comparison and a join."""
+    compiled = compile_bundle(load_project([str(FIXTURE)]), "local", ["airflow"], use_cache=False)
+    assert compiled.ok
+    got = {Path(a.path).name: a.text for a in compiled.artifacts if a.path.startswith("airflow/dags/")}
+    if update_golden:
+        shutil.rmtree(GOLDEN, ignore_errors=True)
+        GOLDEN.mkdir(parents=True)
+        for name, text in got.items():
+            (GOLDEN / name).write_text(text)
+    assert sorted(got) == sorted(p.name for p in GOLDEN.iterdir())
+    for name, text in got.items():
+        assert text == (GOLDEN / name).read_text(), f"{name} differs from tests/golden/artifacts (--update-golden)"
