@@ -331,3 +331,11 @@ def test_golden_dags_of_artifacts_bound_parameters_and_joins(tmp_path, update_go
     assert sorted(got) == sorted(p.name for p in GOLDEN.iterdir())
     for name, text in got.items():
         assert text == (GOLDEN / name).read_text(), f"{name} differs from tests/golden/artifacts (--update-golden)"
+
+
+def test_a_branch_that_makes_a_dag_id_too_long_is_reported_when_compiling(tmp_path):
+    (tmp_path / "p.flow").write_text(f"package p\nenv local {{ }}\nflow {'f' * 240} {{\n  step a bash(\"x\")\n}}\n")
+    project = load_project([str(tmp_path / "p.flow")])
+    assert compile_bundle(project, "local", ["airflow"], use_cache=False).ok
+    compiled = compile_bundle(project, "local", ["airflow"], use_cache=False, branch="test.alice")
+    assert not compiled.ok and [d.code for d in compiled.result.diagnostics] == ["E1001"]

@@ -81,6 +81,13 @@ def compile(project: Project, env: str, targets: list[str], use_cache: bool = Tr
         result.diagnostics.append(bad)
         return out
     program = on_branch(program, branch)
+    if branch is not None:
+        # what the backends said of the program holds of it on a branch, but for the names the
+        # branch lengthens (a DAG id over Airflow's 250 characters): judged again, as compiled
+        longer = [d for d in validate_backends(program, targets, [env]) if d.is_error]
+        if longer:
+            result.diagnostics.extend(longer)
+            return out
     layout = Layout(program)
     artifacts: list[Artifact] = []
     for name in targets:
