@@ -129,7 +129,8 @@ def test_files_added_removed_and_broken(proj: Path) -> None:
     extra.unlink()
     assert same_as_uncached(proj) == []
     (proj / "slos.flow").unlink()
-    assert same_as_uncached(proj) == []
+    # without its completion objective, build_training_set's `alert { late oncall }` never fires
+    assert codes(same_as_uncached(proj)) == ["W1410"]
 
 
 def test_a_damaged_cache_is_rebuilt_not_trusted(proj: Path, checks_run: list[int]) -> None:

@@ -37,7 +37,7 @@ def _expressions(p: ir.Program):
             yield from t.match.values()
         for s in flow.steps:
             if s.kind not in DECLARATION_ARGS:
-                yield from s.args
+                yield from (s.args[1:] if s.kind == "subflow" else s.args)   # a subflow's flow, then its params
             yield from (*s.env.values(), *s.resources.values())
             yield from (e for e in (s.when, s.gate, s.foreach.items if s.foreach else None) if e is not None)
             for emit in s.emits:

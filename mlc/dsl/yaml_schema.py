@@ -259,8 +259,9 @@ class ArtifactSpec(_Meta):
 # ---------------------------------------------------------------- flows
 class StepSpec(_Meta):
     run: CallText = Field(description='the action: `python("m:f")`, `spark("x.py")`, `deploy(model)`, ...')
-    retries: int | dict[Name, Value] = Field(None, description="a count, or by error class: "
-                                                               "`{error: 1, platform: 10, backoff: exponential(1m)}`")
+    retries: Annotated[Union[Annotated[int, Tag("count")], Annotated[dict[Name, Value], Tag("classes")]],
+                       Discriminator(lambda v: "classes" if isinstance(v, dict) else "count")] = Field(
+        None, description="a count, or by class of failure: `{error: 1, platform: 10, backoff: exponential(1m)}`")
     retry_delay: Duration = None
     timeout: Duration = None
     resources: dict[Name, Value] = None

@@ -1,7 +1,8 @@
 """Step `evaluate` of flow `train_ranker`: score a holdout set with the stored ranker, write
 `metrics.json`.
 
-The step's gate (`gate auc >= 0.80`) reads the `auc` this returns.
+The step's gate (`gate auc >= 0.80`) reads the `auc` this returns (its `returns { auc: float,
+rows: int }`: the dict must hold both, typed).
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def main(**context) -> dict:
     metrics = {"auc": round(auc(scores, labels), 4), "rows": len(holdout), "version": model["version"]}
     write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def region(**context) -> dict:
+    """Step `evaluate` of flow `evaluate_region`: the stored ranker's AUC on one region's
+    holdout (its rows drawn with a seed of the region, the flow's `region` parameter), what its
+    `returns` declares."""
+    region = (context.get("params") or {}).get("region", "us")
+    holdout = labelled_rows(int(context.get("rows", 1000)), seed=sum(map(ord, region)))
+    scores = [float(p[1]) for p in load_model("ranker").predict_proba([x for x, _ in holdout])]
+    return {"auc": round(auc(scores, [y for _, y in holdout]), 4), "rows": len(holdout), "region": region}
 
 
 if __name__ == "__main__":

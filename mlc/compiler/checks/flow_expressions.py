@@ -25,7 +25,7 @@ from mlc.compiler.infer import (
     misfit,
     trigger_fields,
 )
-from mlc.compiler.references import Meanings, flow_meanings, in_flow, typed
+from mlc.compiler.references import Meanings, after_step, flow_meanings, in_flow, step_returns, typed
 from mlc.diagnostics import did_you_mean, error
 
 
@@ -83,7 +83,7 @@ def _check_flow(ctx: Context, flow: ir.Flow) -> None:
             ctx.report(error("E0303", f"the default of `{p.name}` is {shown}, but `{p.name}` is "
                                       f"{an(p.type.name)}", d.loc or p.loc))
     signals = ctx.program.signals
-    known = set(params) | set(trigger_fields(flow, signals)[0])
+    known = set(params) | set(trigger_fields(flow, signals)[0]) | set(step_returns(flow))
     plain = in_flow(flow_meanings(flow, signals))
     metrics = in_flow(flow_meanings(flow, signals), metrics=True)  # a gate's or a payload's other bare names
     for s in flow.steps:
@@ -95,11 +95,13 @@ def _check_flow(ctx: Context, flow: ir.Flow) -> None:
         for e in [*s.env.values(), *([s.when] if s.when else [])]:
             if not _unknown_names(ctx, flow, e, own, known, var):
                 typer.type_of(e)
-        if s.gate is not None and not _unknown_names(ctx, flow, s.gate, metrics, known, None):
-            Inferrer(typed(metrics), ctx.report).type_of(s.gate)
+        after = after_step(s, metrics)   # a step that declares `returns`: its fields, typed
+        mine = known | {f.name for f in s.returns}
+        if s.gate is not None and not _unknown_names(ctx, flow, s.gate, after, mine, None):
+            Inferrer(typed(after), ctx.report).type_of(s.gate)
         for emit in s.emits:
             for e in emit.payload.values():
-                _unknown_names(ctx, flow, e, metrics, known, None)
+                _unknown_names(ctx, flow, e, after, mine, None)
 
 
 def check(ctx: Context) -> None:

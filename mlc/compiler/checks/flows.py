@@ -33,6 +33,7 @@ STEP_KINDS = {
     "bash": "a command string",
     "materialize": "a feature group",
     "deploy": "a model",
+    "subflow": "a flow, then its parameters by name",
 }
 
 
@@ -43,7 +44,7 @@ def _check_step(ctx: Context, flow: ir.Flow, step: ir.Step) -> None:
                          notes=(f"step kinds: {', '.join(STEP_KINDS)}",)))
         return
     positional = [a for a in step.args if a.op != "arg"]
-    wants_ref = step.kind in ("materialize", "deploy")
+    wants_ref = step.kind in ("materialize", "deploy", "subflow")
     first = positional[0] if positional else None
     ok = first is not None and (first.op == "ref" if wants_ref else (first.op == "lit" and first.kind == "string"))
     if not ok:
@@ -51,7 +52,8 @@ def _check_step(ctx: Context, flow: ir.Flow, step: ir.Step) -> None:
                          first.loc if first is not None else step.loc,
                          help=f"for example `{_example(step.kind)}`"))
         return
-    for extra in (a for a in step.args if a is not first):
+    # a subflow's named arguments are its parameters (checked with the run policy)
+    for extra in (a for a in step.args if a is not first and not (step.kind == "subflow" and a.op == "arg")):
         ctx.report(error("E0406", f"`{step.kind}(...)` takes one argument: {STEP_KINDS[step.kind]}", extra.loc,
                          help="remove this argument" + ("; values reach the step through `env { NAME = value }`"
                                                         if step.kind in ("spark", "flink", "bash") else "")))
@@ -96,7 +98,8 @@ def _job_path(text: str) -> bool:
 def _example(kind: str) -> str:
     return {"python": 'python("package.module:main")', "spark": 'spark("jobs/job.py")',
             "flink": 'flink("jobs/job.py")', "bash": 'bash("echo $MESSAGE")',
-            "materialize": "materialize(my_features)", "deploy": "deploy(my_model)"}[kind]
+            "materialize": "materialize(my_features)", "deploy": "deploy(my_model)",
+            "subflow": "subflow(train_one, region = r)"}[kind]
 
 
 def _check_edges(ctx: Context, flow: ir.Flow) -> None:

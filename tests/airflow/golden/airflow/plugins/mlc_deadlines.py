@@ -11,16 +11,58 @@ import logging
 log = logging.getLogger("mlc.deadlines")
 
 
-async def completion_missed(objective, flow, by, context=None, **kwargs):
+async def completion_missed(objective, flow, by, context=None, alerts=(), **kwargs):
     """A run of `flow` had not finished by `by` (UTC): objective `objective` is missed.
 
     The scheduler passes the run as `context["dag_run"]` (the REST API's DAG run, whose id
-    is `dag_run_id`). The message is logged and returned: Airflow keeps it as the output of
-    the callback.
+    is `dag_run_id`). The message is logged, sent to the flow's `late` alert destinations
+    (`alerts`), and returned: Airflow keeps it as the output of the callback.
     """
     run = context.get("dag_run") if isinstance(context, dict) else None
     run_id = run.get("dag_run_id") if isinstance(run, dict) else None
     message = (f"mlc: completion objective {objective} missed: flow {flow} had not finished "
                f"by {by} UTC (run {run_id or 'unknown'})")
     log.error("%s", message)
+    # `alert { late X }` of the flow: X as the env binds it
+    _mlc_alert(alerts, message)
     return message
+
+
+def _mlc_alert(destinations, message):
+    """Sends `message` to each alert destination, as the env binds it: `log` (the task or
+    scheduler log), `slack` (an incoming webhook), `pagerduty` (Events API v2). A secret comes
+    from the environment variable the deploy sets (`{"env": "MLC_SECRET_..."}`); a destination
+    that cannot be reached is logged and the others are still tried."""
+    import json
+    import logging
+    import os
+    import urllib.request
+
+    log = logging.getLogger("mlc.alerts")
+    for where in destinations:
+        def secret(name):
+            value = where.get(name) or {}
+            return os.environ.get(value.get("env", "")) if isinstance(value, dict) else value
+        try:
+            if where["kind"] == "slack":
+                url, body = secret("webhook"), {"channel": where.get("channel"), "text": message}
+            elif where["kind"] == "pagerduty":
+                url = "https://events.pagerduty.com/v2/enqueue"
+                body = {"routing_key": secret("key"), "event_action": "trigger",
+                        "payload": {"summary": message[:1024], "source": "mlc", "severity": "error"}}
+            else:
+                log.error("mlc alert to %s: %s", where.get("name"), message)
+                print(f"mlc alert to {where.get('name')}: {message}")
+                continue
+            request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                             headers={"Content-Type": "application/json"})
+            send = urllib.request.urlopen
+            send(request, timeout=10).close()
+        except Exception as failure:   # one unreachable destination must not hide the others
+            log.error("mlc alert to %s failed (%s): %s", where.get("name"), failure, message)
+
+
+def _mlc_failure_message(context):
+    run = context.get("dag_run")
+    dag_id = getattr(run, "dag_id", None) or context.get("dag").dag_id
+    return f"mlc: flow {dag_id} failed (run {getattr(run, 'run_id', None)}): {context.get('reason') or 'a task failed'}"
