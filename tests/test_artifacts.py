@@ -339,3 +339,11 @@ def test_a_branch_that_makes_a_dag_id_too_long_is_reported_when_compiling(tmp_pa
     assert compile_bundle(project, "local", ["airflow"], use_cache=False).ok
     compiled = compile_bundle(project, "local", ["airflow"], use_cache=False, branch="test.alice")
     assert not compiled.ok and [d.code for d in compiled.result.diagnostics] == ["E1001"]
+
+
+def test_trigger_fields_come_from_an_event_that_passes_the_comparison(tmp_path):
+    text = PAYLOADS.replace('step load bash("echo $DS") { env { DS = ds }, timeout 1m }',
+                            'step load bash("echo $DS $R") { env { DS = ds, R = trigger.ds }, timeout 1m }')
+    joined = dags(tmp_path, text)["joined.py"]
+    assert '_mlc_trigger(events, [(asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
+           '(asset_signal_ready, {})])' in joined

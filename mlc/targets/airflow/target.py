@@ -547,8 +547,9 @@ class FlowLowering:
             if t.kind != "signal" or not (t.target and t.target.target):
                 continue
             expected = {k: X.code(v, X.Scope({})) for k, v in t.match.items() if X.is_constant(v)}
+            test = self._expected(t, X.Scope({}))[1]   # the payload's comparisons, if any
             pairs.append(f"({self._leaf_asset(t)}, " + "{" + ", ".join(f"{py(k)}: {v}" for k, v in expected.items())
-                         + "})")
+                         + "}" + (f", {test}" if test else "") + ")")
         name = self.trigger_func
         self.funcs.insert(0, Func(name, "events", "The payload of the signal event that started this run, as "
                                   "`trigger.FIELD` reads it:\nthe newest event of the trigger's signals that matches "
