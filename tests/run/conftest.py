@@ -2,10 +2,10 @@
 (`bash scripts/main.sh`) run once per session on a clean checkout, as a new user would:
 `git clone` of this repository (its committed files only) into a temporary folder, then the
 command there, as written. It sets up the compiler (`scripts/setup.sh`: a new .venv, from
-the uv cache), checks and compiles every example, deploys the fraud example locally, runs
-its feature pipeline and training flow (`mlc run`: one Airflow dag.test), serves the scorer
-(`mlc serve`: one `bentoml serve`) and predicts twice. The tests read its output and reuse
-its deploy folder.
+the uv cache), checks and compiles every example, then runs two platforms locally: the fraud
+example (its feature pipeline, its training flow, the scorer served and asked twice) and the
+recommendations example (three feature pipelines, the ranker's training flow, the ranker
+served and asked twice). The tests read its output and reuse the fraud deploy folder.
 
 The engines: the clone is pointed at this checkout's pinned engine environments through
 `MLC_ENGINES`, which `mlc doctor` (run by main.sh) verifies against the pinned requirements

@@ -33,6 +33,26 @@ def test_main_command_prints_a_model_and_a_fallback_prediction(main_run):
     assert not (main_run["deploy"] / "serve" / "fraud_scorer.json").exists()
 
 
+def test_main_command_serves_the_ranker_with_a_model_and_a_fallback_answer(main_run):
+    """The recommendations platform: three feature pipelines, the training flow, the ranker
+    served; a member active in the last hour gets the model, one never seen the baseline."""
+    out = main_run["out"]
+    for group in ("member_activity", "title_popularity", "member_title_affinity"):
+        assert f"run of features.{group} succeeded" in out, out[-4000:]
+    assert "run of train_ranker succeeded" in out
+    normal = re.search(r"member active in the last hour.*\n(?:serving .*\n)?(path=.*)", out)
+    fallback = re.search(r"member the platform has never seen.*\n(?:serving .*\n)?(path=.*)\n  detail: (.*)", out)
+    assert normal and fallback, out[-4000:]
+    assert "path=model  reason=ok  answered_by=ranker" in normal.group(1)
+    confidence = float(re.search(r" confidence=([0-9.]+)", normal.group(1)).group(1))
+    assert confidence >= 0.6  # below it the baseline would answer
+    assert "path=fallback  reason=missing_features  answered_by=popular_titles" in fallback.group(1)
+    assert "member_activity__views_1h" in fallback.group(2)
+    # the baseline read the hit's plays of the week (materialised by title_popularity's pipeline)
+    assert float(re.search(r" score=([0-9.]+)", fallback.group(1)).group(1)) > 0.3
+    assert not (main_run["clone"] / "build" / "main" / "deploy-recommendations" / "serve" / "ranker.json").exists()
+
+
 def test_main_command_runs_on_a_clean_checkout(main_run):
     """Only committed files were there, every example was checked and compiled, and the
     command wrote nothing git would track (everything under build/ or ignored)."""
