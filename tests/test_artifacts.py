@@ -145,6 +145,8 @@ def strip(value):
     ("partition ds", "partition day", "E0425"),
     # no such kind
     ("dataset s3(", "table s3(", "E0420"),
+    # only a dataset is partitioned
+    ("dataset s3(", "file s3(", "E0425"),
 ])
 def test_each_data_edge_mistake_is_reported_once(tmp_path, change, written, code):
     r = program_of(tmp_path, PLATFORM.replace(change, written))

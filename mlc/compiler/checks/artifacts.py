@@ -6,7 +6,8 @@
 - E0423 an artifact that steps read and no step writes;
 - W0424 an artifact that steps write and no step reads;
 - E0425 the two ends of one location disagree: two artifacts (or an artifact and a table
-  source) at one place with different schemas, or a `partition` that is not a schema column.
+  source) at one place with different schemas, or a `partition` that is not a schema column
+  (or on an artifact that is not a dataset).
 
 `data_edges(program)` is what the checks, the freshness calculus and the backends read: for
 every artifact, the steps that write it and those that read it.
@@ -73,6 +74,10 @@ def check(ctx: Context) -> None:
 
 
 def _partition(ctx: Context, a: ir.Artifact) -> None:
+    if a.partition is not None and a.kind != "dataset":
+        ctx.report(error("E0425", f"artifact `{a.name}` is a {a.kind}, and only a dataset has partitions",
+                         a.partition.loc, help=f"make it a dataset, or remove `partition {a.partition.name}`"))
+        return
     if a.partition is None or not a.schema_:
         return
     names = [f.name for f in a.schema_]
