@@ -69,6 +69,8 @@ def test_the_workbook_windows_at_30_days_and_scaled_with_the_period() -> None:
     (SERVED + "slo always { availability(ranker) >= 100% }\n", "E1302"),
     (SERVED + "slo up { availability(ranker) >= 99.9% over 7d }\n", None),
     ("slo fresh { freshness(activity) <= 10m }\n", None),
+    ('flow nightly {\n  schedule daily\n  step fit bash("make fit") { timeout 1h }\n}\n'
+     "slo fit_fresh { freshness(nightly.fit) <= 2d }\n", None),  # a step's success is pushed
 ])
 def test_what_cannot_be_monitored(tmp_path: Path, text: str, code: str | None) -> None:
     found = [c for c in codes(tmp_path, text) if c[1:3] == "13"]

@@ -28,7 +28,9 @@ deploy env's `pushgateway` setting) by short-lived processes, under the job `PUS
   quantity the freshness calculus bounds.
 - `mlc_feature_last_write_timestamp_seconds{group}` (gauge): when that write finished.
 - `mlc_flow_last_success_timestamp_seconds{flow}` (gauge): when a flow's run last succeeded
-  (pushed by the DAG's success callback); completion and flow freshness alerts read it.
+  (pushed by the Airflow listener plugin); completion and flow freshness alerts read it.
+- `mlc_step_last_success_timestamp_seconds{flow, step}` (gauge): when a step of a flow last
+  succeeded (the same listener); `freshness(flow.step)` alerts read it.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ LATENCY = "mlc_model_latency_seconds"
 FEATURE_NEWEST_EVENT = "mlc_feature_newest_event_timestamp_seconds"
 FEATURE_LAST_WRITE = "mlc_feature_last_write_timestamp_seconds"
 FLOW_LAST_SUCCESS = "mlc_flow_last_success_timestamp_seconds"
+STEP_LAST_SUCCESS = "mlc_step_last_success_timestamp_seconds"
 # The Pushgateway job the pipelines push under; their grouping key adds `group` or `flow`.
 PUSH_JOB = "mlc"
 

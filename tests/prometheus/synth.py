@@ -105,6 +105,8 @@ def freshness_cases(f: Freshness, doc: dict) -> list[dict]:
     absent = _alerts(doc, "MlcStaleUnreported", slo=f.meta.slo)[0]
 
     def pushed(age: int) -> list[dict]:
+        if f.step is not None:
+            return [_series(M.STEP_LAST_SUCCESS, f"{now - age}x{steps}", flow=f.flow, step=f.step, job=M.PUSH_JOB)]
         if f.flow is not None:
             return [_series(M.FLOW_LAST_SUCCESS, f"{now - age}x{steps}", flow=f.flow, job=M.PUSH_JOB)]
         return [_series(M.FEATURE_NEWEST_EVENT, f"{now - age}x{steps}", group=g, job=M.PUSH_JOB) for g in f.groups]

@@ -374,7 +374,8 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     if program.flows:
         # each run's success, which the monitoring target's flow dashboards, completion and freshness alerts read
         out.append(Artifact(layout.airflow_plugin("mlc_metrics"),
-                            render("metrics.py.j2", metric=M.FLOW_LAST_SUCCESS, job=M.PUSH_JOB), kind="airflow-plugin"))
+                            render("metrics.py.j2", metric=M.FLOW_LAST_SUCCESS, step_metric=M.STEP_LAST_SUCCESS,
+                                   job=M.PUSH_JOB), kind="airflow-plugin"))
     return out
 
 

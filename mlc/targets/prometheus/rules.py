@@ -120,6 +120,8 @@ def _burn_group(b: BurnRate, owner: str | None) -> dict:
 def freshness_expr(f: Freshness) -> str:
     """The subject's staleness (seconds) now: the oldest of its groups' newest events, or the time
     since its flow last succeeded."""
+    if f.step is not None:
+        return f"time() - max({selector(M.STEP_LAST_SUCCESS, flow=f.flow, step=f.step)})"
     if f.flow is not None:
         return f"time() - max({selector(M.FLOW_LAST_SUCCESS, flow=f.flow)})"
     if len(f.groups) == 1:
@@ -130,16 +132,20 @@ def freshness_expr(f: Freshness) -> str:
 
 
 def _freshness_absent(f: Freshness) -> str:
+    if f.step is not None:
+        return f"absent({selector(M.STEP_LAST_SUCCESS, flow=f.flow, step=f.step)})"
     if f.flow is not None:
         return f"absent({selector(M.FLOW_LAST_SUCCESS, flow=f.flow)})"
     return " or ".join(f"absent({selector(M.FEATURE_NEWEST_EVENT, group=g)})" for g in f.groups)
 
 
 def _freshness_rules(f: Freshness, owner: str | None) -> list[dict]:
-    ident = {"flow": f.flow} if f.flow is not None else {"subject": f.subject}
+    ident = ({"flow": f.flow, **({"step": f.step} if f.step else {})} if f.flow is not None
+             else {"subject": f.subject})
     proven = f"at worst {fmt_ms(f.proven_s * 1000)} (proven at compile time)" if f.proven_s is not None \
         else "unknown at compile time"
-    fed = (f"flow {f.flow}'s last success" if f.flow is not None else
+    fed = (f"step {f.step} of flow {f.flow}: its last success" if f.step is not None else
+           f"flow {f.flow}'s last success" if f.flow is not None else
            "the newest event written by " + ", ".join(f.groups))
     return [{
         "alert": "MlcStale",

@@ -101,6 +101,7 @@ class Freshness:
     proven_s: int | None  # the compile-time worst case (None when unknown)
     groups: tuple[str, ...] = ()  # group ids whose newest event bounds the subject
     flow: str | None = None  # or the flow whose last success does
+    step: str | None = None  # (of that flow's step, for `freshness(flow.step)`)
 
 
 @dataclass(frozen=True)
@@ -315,11 +316,8 @@ class _Planner:
         meta = self._meta(o, "freshness")
         bound_s = o.value.value // 1000
         if o.target in self.program.flows:
-            if o.step is not None:
-                self._unmonitored(o, f"a flow reports its whole run's success, not step `{o.step}`'s",
-                                  f"state the freshness of flow `{o.target_name}`")
-                return None
-            return Freshness(meta, o.target_name, "flows", o.target, bound_s, proven, flow=self.layout.flow_id(o.target))
+            return Freshness(meta, o.target_name + (f".{o.step}" if o.step else ""), "flows", o.target, bound_s, proven,
+                             flow=self.layout.flow_id(o.target), step=o.step)
         if o.target in self.program.sources:
             self._unmonitored(o, f"nothing exports when source `{o.target_name}` last received data",
                               "state the freshness of the feature group that reads it")
