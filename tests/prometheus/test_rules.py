@@ -23,7 +23,10 @@ from mlc.targets.prometheus.dashboards import queries
 from mlc.targets.prometheus.watch import plan
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir() if (p / "mlc.toml").is_file())
+# every example, and a project with the objectives the examples lack (a 7d period, p95, a step, a severity tag)
+PROJECTS = {**{p.name: p for p in sorted((ROOT / "examples").iterdir()) if (p / "mlc.toml").is_file()},
+            "watch": Path(__file__).resolve().parent / "fixtures" / "watch"}
+EXAMPLES = sorted(PROJECTS)
 
 
 def promtool() -> str:
@@ -34,8 +37,8 @@ def promtool() -> str:
 
 
 def compiled(name: str, out: Path):
-    """(program, {bundle path: text}) of an example compiled for its local env with the prometheus target."""
-    done = compile_bundle(load_project([str(ROOT / "examples" / name)]), "local", ["prometheus"], use_cache=False)
+    """(program, {bundle path: text}) of a project compiled for its local env with the prometheus target."""
+    done = compile_bundle(load_project([str(PROJECTS[name])]).rooted(), "local", ["prometheus"], use_cache=False)
     assert done.ok, [str(d) for d in done.result.diagnostics]
     files = {a.path: a.text for a in done.artifacts if a.path.startswith("prometheus/")}
     for path, text in files.items():
