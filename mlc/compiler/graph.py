@@ -50,7 +50,7 @@ def build_graph(p: ir.Program) -> nx.MultiDiGraph:
         for r in fg.sources:
             if r.target:
                 _edge(node_id("source", r.target), n, kind="feeds")
-        if fg.entity.target:
+        if fg.entity is not None and fg.entity.target:  # a request-time group may be on no entity
             _edge(node_id("entity", fg.entity.target), n, kind="keys")
         if fg.online:
             _edge(n, "store:online", kind="online")

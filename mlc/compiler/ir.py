@@ -276,9 +276,11 @@ class FeatureGroup(Decl):
     written (`online false`: not online, as when absent).
     `request`: every request field the group reads: its own `request { }` fields, then
     those of the named request sources (`request vals_to_add`), which `request_sources`
-    lists. `on_demand`, `label`: see OnDemand, LabelSpec."""
+    lists. `on_demand`, `label`: see OnDemand, LabelSpec. `entity`: None for a request-time
+    group written without `on ENTITY` (a Feast on-demand view needs none; the checks refuse it
+    for a stored group, E0217)."""
 
-    entity: Ref
+    entity: Ref | None
     mode: Literal["stream", "batch", "request"]
     sources: tuple[Ref, ...] = ()
     features: tuple[Feature, ...] = ()

@@ -390,7 +390,7 @@ class Lowering:
         features.sort(key=lambda f: (f.loc.line, f.loc.col))
         fresh = d.freshness
         return ir.build(ir.FeatureGroup, 
-            **_common(d, pkg), entity=self._ref(d.entity, "entity"), mode=mode, sources=tuple(sources),
+            **_common(d, pkg), entity=self._ref(d.entity, "entity") if d.entity else None, mode=mode, sources=tuple(sources),
             features=tuple(features), request=tuple(field(f) for f in d.request),
             request_sources=tuple(self._ref(n, "source") for n in d.request_sources),
             checkpoint_ms=_ms(d.checkpoint), online=d.online is not None and d.online.enabled,

@@ -59,7 +59,7 @@ def _facts(program: ir.Program, node: Node, text: SourceText) -> list[tuple[str,
                 ("arrives", text.span(s.arrives_loc))]
     elif kind == "features":
         g = program.feature_groups[key]
-        rows = [("entity", g.entity.name), ("mode", g.mode), ("sources", ", ".join(r.name for r in g.sources) or None),
+        rows = [("entity", g.entity.name if g.entity else None), ("mode", g.mode), ("sources", ", ".join(r.name for r in g.sources) or None),
                 ("schedule", text.span(g.schedule.loc) if g.schedule else None), ("timeout", _ms(g.timeout_ms)),
                 ("checkpoint", _ms(g.checkpoint_ms)),
                 ("online store", ("yes" + (f", ttl {fmt_ms(g.online_ttl_ms)}" if g.online_ttl_ms else "")) if g.online else "no"),

@@ -316,7 +316,7 @@ class Schedule:
 @dataclass(slots=True)
 class FeaturesDecl(Decl):
     kind = "features"
-    entity: Name = None  # type: ignore[assignment]
+    entity: Name | None = None  # None: no `on ENTITY` (a request-time group; a stored one is E0217)
     sources: tuple[Ref, ...] = ()
     columns: tuple[Column, ...] = ()
     derived: tuple[Derived, ...] = ()

@@ -612,7 +612,8 @@ class AstBuilder:
 
     @node_list
     def features_decl(self, span, children: list) -> A.FeaturesDecl:
-        name, entity, *items = children
+        name, *items = children
+        entity = items.pop(0) if items and isinstance(items[0], Token) else None  # `on ENTITY` is optional
         f, m = self._fold("feature group", items)
         online, ttl = f.get("online"), f.get("ttl")
         if online is not None and ttl is not None:  # `online ttl 1d`: the ttl of the online store
@@ -620,7 +621,7 @@ class AstBuilder:
             online, ttl = A.Online(ttl, Span(first.file, first.line, first.col, last.end_line, last.end_col),
                                    online.enabled), None
         return A.FeaturesDecl(
-            self._name(name), span, m, entity=self._name(entity),
+            self._name(name), span, m, entity=self._name(entity) if entity is not None else None,
             sources=tuple(f.get("from", ())), columns=tuple(f.get("column", ())),
             derived=tuple(f.get("derived", ())), request=f.get("request", ()),
             request_sources=tuple(f.get("request_source", ())),

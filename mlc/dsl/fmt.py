@@ -774,6 +774,8 @@ class _Formatter:
                       "on_demand", "label_view"):
                 if getattr(d, k) is not None:
                     entries.append((k, getattr(d, k)))
+            if d.entity is None:
+                return item([f"features {name}"], entries + meta, False, _end(d.name.span))
             return item([f"features {name} on {d.entity.value}"], entries + meta, False, _end(d.entity.span))
         if isinstance(d, A.ModelDecl):
             entries = []

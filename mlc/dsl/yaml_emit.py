@@ -336,7 +336,8 @@ class _Emitter:
 
     def decl_features(self, d: A.FeaturesDecl, a):
         m = self._start(d)
-        self.put(m, "on", d.entity.value, d.entity.span, a)
+        if d.entity is not None:
+            self.put(m, "on", d.entity.value, d.entity.span, a)
         if d.sources:
             self.put(m, "from", self.seq([r.dotted for r in d.sources]), _cover(d.sources), a)
         if d.registered is not None:

@@ -1091,7 +1091,7 @@ class _Builder:
         od, lv = val.get("on_demand"), val.get("label_view")
         return A.FeaturesDecl(
             self.name(key), self.join(key.span, val.span), self.meta(val),
-            entity=self.name(val.get("on")), sources=sources, columns=tuple(columns),
+            entity=self.name(on) if (on := val.get("on")) is not None else None, sources=sources, columns=tuple(columns),
             derived=tuple(derived), request=self.fields(request) if not named else (),
             request_sources=tuple(self.name(r) for r in (request.seq if request.kind == "seq" else [request]))
             if named else (),

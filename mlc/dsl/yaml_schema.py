@@ -194,7 +194,7 @@ class LabelViewSpec(_Strict):
 
 
 class FeaturesSpec(_Meta):
-    on: Name = Field(description="the entity")
+    on: Name = Field(None, description="the entity (a request-time group may have none)")
     from_: _one_or_list(Dotted) = Field(
         None, alias="from", description="the source(s) the group reads")
     registered: bool = Field(None, description="the source's table as it stands: no job computes the group")

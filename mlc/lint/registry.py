@@ -295,6 +295,13 @@ RULES: list[Rule] = [
          "The served model reads its features through its service (Feast's `get_online_features` of the "
          "service, and the training set from the same service): an input the service does not hold would "
          "reach the model as missing at every request."),
+    Rule("E0217", "stored-group-without-entity",
+         "A feature group that reads a source (`from`) is on no entity.",
+         "features clicks {\n  from events\n  n = count(*) over 1h every 5m\n  checkpoint every 1m\n}\n",
+         "features clicks on user {\n  from events\n  n = count(*) over 1h every 5m\n  checkpoint every 1m\n}\n",
+         "A stored group's rows are keyed by its entity's keys: the job computes one row per key, and the "
+         "feature store serves them by key. Only a request-time group (no `from`: a Feast on-demand view) may "
+         "leave out `on ENTITY`; what it reads of stored groups is keyed by the rows the caller sends."),
     Rule("E0301", "aggregation-type",
          "An aggregation over a column of the wrong type (`sum` of a string, `count(x)` where `x` "
          "is not a condition).",

@@ -188,7 +188,8 @@ def _type_line(ws: Workspace, sym: Symbol, decl) -> str | None:
         group = ws.program.feature_groups.get(sym.key)
         if group is not None:
             feats = ", ".join(f.name for f in group.features)
-            return f"{group.mode} features on `{decl.entity.value}`: {feats}"
+            on = f" on `{decl.entity.value}`" if decl.entity is not None else ""
+            return f"{group.mode} features{on}: {feats}"
     if isinstance(decl, A.SignalDecl) and decl.fields:
         return "payload `{ " + ", ".join(f"{f.name.value}: {type_text(f.type)}" for f in decl.fields) + " }`"
     if isinstance(decl, A.EntityDecl):

@@ -511,6 +511,8 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     if columns[et] not in ("timestamp", "date"):
         raise PlanError(f"event time `{et}` of source `{source.name}` is a {columns[et]}; it must be a "
                         "timestamp or a date", source.event_time.loc)
+    if group.entity is None:  # E0217 says it first
+        raise PlanError(f"feature group `{group.name}` is on no entity: a job keys its rows by one", group.loc)
     entity = program.entities.get(group.entity.target or "")
     if entity is None:
         raise PlanError(f"entity `{group.entity.name}` did not resolve", group.entity.loc)
@@ -622,7 +624,7 @@ def _fmt(ms: int) -> str:
 def _used_names(group: ir.FeatureGroup, program: ir.Program) -> set[str]:
     """Every source column a group may read: its entity's keys, the event time, its plain
     columns and the names its expressions use."""
-    entity = program.entities.get(group.entity.target or "")
+    entity = program.entities.get(group.entity.target or "") if group.entity else None
     used = {k.name for k in entity.keys} if entity else set()
     for src in group.sources:
         source = program.sources.get(src.target or "")

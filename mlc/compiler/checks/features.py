@@ -102,6 +102,10 @@ def _check_shapes(ctx: Context) -> None:
             ctx.report(error("E0315", f"request source `{src.name}` has no fields", src.loc,
                              help="list what the caller sends: `schema { amount: float }`"))
     for g in p.feature_groups.values():
+        if g.entity is None and g.sources:
+            ctx.report(error("E0217", f"feature group `{g.name}` reads `{g.sources[0].name}` but is on no entity",
+                             g.sources[0].loc, help=f"say whose rows they are: `features {g.name} on ENTITY`; only "
+                                                    "a request-time group (no `from`) may have no entity"))
         if not g.sources:
             column = next((f for f in g.features if f.kind == "column"), None)
             if column is not None:

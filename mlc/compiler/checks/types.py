@@ -84,8 +84,8 @@ class ExprTyper:
         """A group reads another group's feature for its own key: the other's entity keys must
         be among its own (`member_title` may read a `member` group, `customer` no `driver` one)."""
         own = self.scope.group
-        if own is None or other.entity.target == own.entity.target:
-            return
+        if own is None or own.entity is None or other.entity is None or other.entity.target == own.entity.target:
+            return  # a group on no entity (request-time) is keyed by whatever rows the caller sends
         p = self.scope.ctx.program
         mine, theirs = p.entities.get(own.entity.target or ""), p.entities.get(other.entity.target or "")
         if mine is None or theirs is None:
@@ -143,7 +143,7 @@ def _check_source(ctx: Context, src: ir.Source) -> None:
 
 def _check_group(ctx: Context, group_key: str, group: ir.FeatureGroup) -> None:
     cols = _columns(ctx, group)
-    entity = ctx.program.entities.get(group.entity.target or "")
+    entity = ctx.program.entities.get(group.entity.target or "") if group.entity else None  # None: E0217
     if cols is None:
         return
     if entity is not None and group.sources:

@@ -74,7 +74,9 @@ def _fields(program: ir.Program, model: ir.Model) -> tuple[list[ir.Field], list[
     keys: dict[str, ir.Field] = {}
     request: dict[str, ir.Field] = {}
     for group in _groups(program, model):
-        entity = program.entities.get(group.entity.target or "")
+        # a request-time group on no entity asks for no key of its own (what it reads is keyed
+        # by the groups it reads, which are in this loop too)
+        entity = program.entities.get(group.entity.target or "") if group.entity else None
         for f in entity.keys if entity else ():
             keys.setdefault(f.name, f)
         for f in group.request:

@@ -299,6 +299,8 @@ def _push_source(repo: Repo, key: str, name: str, batch_var: str, decl: ir.Sourc
 def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, resolved: ir.Environment,
                   key: str, taken: set[str]) -> None:
     group = program.feature_groups[key]
+    if group.entity is None:  # E0217 says it first
+        raise FeastError("E1101", f"stored group `{group.name}` is on no entity: a feature view needs one", group.loc)
     entity = program.entities.get(group.entity.target or "")
     if entity is None:
         raise FeastError("E1101", f"entity `{group.entity.name}` of `{group.name}` is not registered",
@@ -365,8 +367,9 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
     group = program.feature_groups[key]
     name = layout.feature_view_id(key)
     where = f" in request-time group `{group.name}`"
-    entity = program.entities.get(group.entity.target or "")
-    own_keys = {k.name for k in entity.keys} if entity else set()
+    # on no entity (an on-demand view needs none), the rows carry the keys of what it reads
+    entity = program.entities.get(group.entity.target or "") if group.entity else None
+    own_keys = {k.name for k in entity.keys} if entity else None
     # the request fields, as the expressions' refs were resolved: target -> the field's name
     names = GroupNames(program, key, group, lambda *_: None)
     columns = {target: name for name, (target, _t) in names.names.items() if target.startswith("request:")}
@@ -389,7 +392,7 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
                                  help=f"give `{group_name}` an `offline` store")
             if feature not in view.features:
                 raise FeastError("E1104", f"`{feature}` is not a feature of `{group_name}`", ref.loc)
-            missing = [k for k in view.join_keys if k not in own_keys]
+            missing = [k for k in view.join_keys if k not in own_keys] if own_keys is not None else []
             if missing:
                 raise FeastError("E1102", f"`{ref.name}`{where}: `{group_name}` is keyed by "
                                  f"{', '.join(view.join_keys)}, which the rows of `{group.name}` (entity "
