@@ -151,17 +151,40 @@ def step_cost(step: ir.Step) -> int | None:
     if step.timeout_ms is None:
         return None
     retries = step.retries or 0
+    return step.timeout_ms * (1 + retries) + sum(_retry_waits(step))
+
+
+def _retry_waits(step: ir.Step) -> list[int]:
+    """The longest wait before each retry: the delay, or with `backoff exponential(D, max = M)`
+    Airflow's doubling wait, which it spreads up to twice the doubled delay, capped at M."""
     delay = step.retry_delay_ms if step.retry_delay_ms is not None else DEFAULT_RETRY_DELAY_MS
-    return step.timeout_ms * (1 + retries) + delay * retries
+    policy = step.retry_policy
+    if policy is None or policy.backoff != "exponential":
+        return [delay] * (step.retries or 0)
+    cap = policy.max_delay_ms
+    return [min(2 * delay * 2 ** i, cap) if cap is not None else 2 * delay * 2 ** i for i in range(step.retries or 0)]
 
 
 def _step_fact(step: ir.Step) -> str:
     retries = step.retries or 0
     if not retries:
         return f"step {step.name}: timeout {fmt_ms(step.timeout_ms or 0)}"
-    delay = step.retry_delay_ms if step.retry_delay_ms is not None else DEFAULT_RETRY_DELAY_MS
+    waits = _retry_waits(step)
+    if len(set(waits)) > 1:
+        return (f"step {step.name}: timeout {fmt_ms(step.timeout_ms or 0)} x {1 + retries} attempts"
+                f" + exponential retry delays {' + '.join(fmt_ms(w) for w in waits)}")
     return (f"step {step.name}: timeout {fmt_ms(step.timeout_ms or 0)} x {1 + retries} attempts"
-            f" + {retries} x {fmt_ms(delay)} retry delay")
+            f" + {retries} x {fmt_ms(waits[0])} retry delay")
+
+
+def waves(flow: ir.Flow, step: ir.Step) -> int | None:
+    """How many times over a step's instances run one after another: `parallel N` lets N of its
+    `foreach` instances run at once (1 without `parallel`: the slots bound them, see `_waiting`);
+    None when the number of items is unknown."""
+    if step.parallel is None or step.foreach is None:
+        return 1
+    count = foreach_count(flow, step)
+    return None if count is None else max(1, -(-count // step.parallel))
 
 
 # ---------------------------------------------------------------------- what happens in every run
@@ -329,12 +352,16 @@ class Calculus:
                 return UNKNOWN_CYCLE
             step = steps[name]
             cost = step_cost(step)
+            rounds = waves(flow, step)
             before = worst([finish(p, seen | {name}) for p in preds[name]]) if preds[name] else Bound(0)
-            if cost is None:
-                result = unknown(f"a `timeout` on step `{name}` of flow `{flow.name}`", step.loc)
+            if cost is None or rounds is None:
+                result = unknown(f"a `timeout` on step `{name}` of flow `{flow.name}`" if cost is None else
+                                 f"how many items the `foreach` of step `{name}` of flow `{flow.name}` has "
+                                 f"(`parallel {step.parallel}` runs them in rounds)", step.loc)
                 result = Bound(None, (), before.missing + result.missing)
             else:
-                result = before.then(Hop(f"flow {flow.name}", _step_fact(step), cost,
+                fact = _step_fact(step) + (f", {rounds} rounds of parallel {step.parallel}" if rounds > 1 else "")
+                result = before.then(Hop(f"flow {flow.name}", fact, cost * rounds,
                                          step.setting_locs.get("timeout") or step.loc))
             done[name] = result
             return result
