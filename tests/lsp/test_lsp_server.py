@@ -203,7 +203,8 @@ async def test_document_and_workspace_symbols(client: LanguageClient, editor: Ed
     symbols = await client.text_document_document_symbol_async(T.DocumentSymbolParams(
         T.TextDocumentIdentifier(editor.uri("flows.flow"))))
     names = [s.name for s in symbols]
-    assert names[:4] == ["netflix.recs", "catalog_refreshed", "ranker_published", "build_training_set"]
+    assert names[:6] == ["netflix.recs", "training_set", "trainer", "catalog_refreshed", "ranker_published",
+                         "build_training_set"]
     train = next(s for s in symbols if s.name == "train_ranker")
     assert [c.name for c in train.children][:3] == ["train", "evaluate", "publish"]
     found = await client.workspace_symbol_async(T.WorkspaceSymbolParams(query="popular"))
