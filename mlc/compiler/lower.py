@@ -111,6 +111,7 @@ def _schedule(s: A.Schedule | None) -> ir.Schedule | None:
 def _feature(d: A.Derived) -> ir.Feature:
     e = d.expr
     w = d.window
+    desc = d.description.value if d.description else None
     is_agg = isinstance(e, A.Call) and e.func.dotted in AGGREGATIONS and len(e.func.parts) == 1
     if is_agg or w is not None:
         agg = e.func.dotted if isinstance(e, A.Call) else None
@@ -121,9 +122,9 @@ def _feature(d: A.Derived) -> ir.Feature:
             name=d.name.value, kind="aggregation", type=type_spec(d.type) if d.type else None,
             agg=agg, expr=arg if is_agg else expr(e),
             window_ms=w.size.value if w else None, every_ms=_ms(w.every) if w else None,
-            loc=loc(d.span))
+            description=desc, loc=loc(d.span))
     return ir.build(ir.Feature, name=d.name.value, kind="expression", type=type_spec(d.type) if d.type else None,
-                      expr=expr(e), loc=loc(d.span))
+                      expr=expr(e), description=desc, loc=loc(d.span))
 
 
 def _determinism(n: A.Name | None) -> bool | None:

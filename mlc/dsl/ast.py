@@ -286,13 +286,14 @@ class Column:
 
 @dataclass(slots=True)
 class Derived:
-    """`name = expr [over W [every S]]`: an aggregation or a request-time expression."""
+    """`name [: T] ["description"] = expr [over W [every S]]`: an aggregation or a request-time expression."""
 
     name: Name
     type: TypeRef | None
     expr: Expr
     window: Window | None
     span: Span
+    description: Literal | None = None
 
 
 @dataclass(slots=True)

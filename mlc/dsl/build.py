@@ -553,10 +553,14 @@ class AstBuilder:
 
     @node
     def derived(self, span, name: Token, *rest):
+        # `name [: type] ["description"] = expr [window]`: the description as a field's, before `=`
+        strings = [x for x in rest[:2] if isinstance(x, Token) and x.type == "STRING"]
+        desc = self._lit_string(strings[0]) if strings else None
+        rest = tuple(x for x in rest if not (strings and x is strings[0]))
         t = rest[0] if isinstance(rest[0], A.TypeRef) else None
         window = rest[-1] if isinstance(rest[-1], A.Window) else None
         expr = rest[1 if t is not None else 0]
-        return ("derived", A.Derived(self._name(name), t, expr, window, span), span)
+        return ("derived", A.Derived(self._name(name), t, expr, window, span, desc), span)
 
     @node
     def window(self, span, size: Token, every=None) -> A.Window:

@@ -529,7 +529,8 @@ class _Formatter:
         if key == "registered":
             return flat("registered")
         if key == "derived":
-            left = v.name.value + (f": {type_text(v.type)}" if v.type is not None else "")
+            left = v.name.value + (f": {type_text(v.type)}" if v.type is not None else "") \
+                + (f" {v.description.text}" if v.description is not None else "")
             window = ""
             if v.window is not None:
                 window = f" over {v.window.size.text}"

@@ -368,6 +368,8 @@ class _Emitter:
                     spec["over"] = f.window.size.text
                     if f.window.every is not None:
                         spec["every"] = f.window.every.text
+                if f.description is not None:
+                    spec["description"] = f.description.value
                 spec.fa.set_flow_style()
                 self.put(fm, f.name.value, spec, f.span, anchor)
         if d.checkpoint is not None:

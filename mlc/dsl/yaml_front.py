@@ -1072,7 +1072,8 @@ class _Builder:
             if over is not None:
                 window = A.Window(self.duration(over), self.duration(every),
                                   self.join(over.span, (every or over).span))
-            derived.append(A.Derived(self.name(k), t, e, window, span))
+            desc = v.get("description")
+            derived.append(A.Derived(self.name(k), t, e, window, span, self.string(desc) if desc is not None else None))
         src = val.get("from")
         sources = () if src is None else tuple(
             self.dotted(s) for s in (src.seq if src.kind == "seq" else [src]))

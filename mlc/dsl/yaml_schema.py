@@ -165,6 +165,7 @@ class FeatureSpec(_Strict):
     expr: ExprText = None
     over: Duration = None
     every: Duration = None
+    description: str = Field(None, description="what a derived feature means (`f = E \"text\"` in .flow)")
 
     @model_validator(mode="after")
     def _shape(self) -> "FeatureSpec":
