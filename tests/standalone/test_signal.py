@@ -6,11 +6,16 @@ does not match starts it and its steps are skipped (the `trigger-match` short-ci
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
 from mlc.run.serve import free_port
+
+MLC = [sys.executable, "-m", "mlc"]
 
 PROGRAM = """\
 package sigtest
@@ -130,3 +135,25 @@ def test_airflow_down_without_a_server_and_up_before_a_deploy(installed, tmp_pat
     done = installed.server.mlc(project, "airflow", "up")
     assert done.returncode == 1 and "error: env `local` is not deployed at" in done.stderr
     assert "help: deploy it first: mlc deploy --env local" in done.stderr
+
+
+def test_the_server_mlc_airflow_up_recorded_is_found_with_its_generated_password(airflow, installed):
+    """Without --url or $MLC_AIRFLOW_*: the record `mlc airflow up` writes in the deploy's
+    Airflow home and the admin password standalone generated there (both put in place here
+    for the session's server: its pid is this process, so nothing may `down` it)."""
+    from mlc.run import airflow_server
+
+    home = installed.deploy / "airflow"
+    record = home / airflow_server.RECORD
+    record.write_text(json.dumps({"url": airflow.url, "pid": os.getpid()}))
+    (home / airflow_server.PASSWORDS).write_text((airflow.home / airflow_server.PASSWORDS).read_text())
+    env = {k: v for k, v in airflow.env.items() if not k.startswith("MLC_AIRFLOW")}
+    try:
+        done = subprocess.run([*MLC, "trigger", "sig_nightly", "--conf", "top_k=7", "--wait", "180",
+                               "--to", str(installed.deploy)], cwd=installed.project, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        record.unlink()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"of sig_nightly (DAG sig_nightly) at {airflow.url}" in done.stdout
+    assert "run manual__" in done.stdout and "ok hello" in done.stdout
