@@ -317,7 +317,7 @@ def _bracket_list(text: str, ls: int, pos: int, le: int) -> str | None:
                 break  # the block ends with no `]` for this list
             opened.pop()
     end = _code_end(text, le + 1)[0] + len(fixed) - len(text)
-    return fixed[:end] + "]" + fixed[end + (fixed[end] in " \t"):]
+    return fixed[:end] + "]" + fixed[end + (fixed[end:end + 1] in (" ", "\t")):]
 
 
 def _unmatched_closer_after(text: str, start: int) -> bool:
