@@ -77,7 +77,7 @@ def outputs(tmp_path_factory) -> dict[str, str]:
 
 def test_files_are_static(outputs):
     """One DAG per file; only light imports at module top; no Variable.get, no YAML/IR loading,
-    no open() at parse time, no machine paths."""
+    no open() at parse time (a Variable only inside a task's function), no machine paths."""
     dags = {k: v for k, v in outputs.items() if "/airflow/dags/" in k}
     assert len(dags) >= 20
     for path, text in dags.items():
@@ -87,8 +87,12 @@ def test_files_are_static(outputs):
             assert isinstance(node, ast.ImportFrom) and node.module in ALLOWED_TOP_IMPORTS, (path, ast.dump(node))
         withs = [n for n in tree.body if isinstance(n, ast.With)]
         assert len(withs) == 1 and text.count("with DAG(") == 1, path
-        for word in ("Variable", "yaml", "ir.json", "open(", "/work/", "/tmp/", "/home/", "/root/"):
+        for word in ("yaml", "ir.json", "open(", "/work/", "/tmp/", "/home/", "/root/"):
             assert word not in text, (path, word)
+        # a Variable is read only when a task runs (`runs first_only` keeps its state in one),
+        # never while the file is parsed
+        parsed = "\n".join(ast.get_source_segment(text, n) or "" for n in tree.body if not isinstance(n, ast.FunctionDef))
+        assert "Variable" not in parsed, path
         # Module-level statements: docstring, imports, assets, function definitions, the DAG.
         for node in tree.body:
             assert isinstance(node, (ast.Expr, ast.Import, ast.ImportFrom, ast.Assign, ast.FunctionDef, ast.With)), \

@@ -1,7 +1,8 @@
 """Issue 19 (policy) in a running `airflow standalone` (the session's, see conftest.py): a
 subflow step starts one run of its child flow per element, at most `parallel N` at once, waits
 for them and reads each run's typed returns as a list; `runs last_only` lets the newest of the
-waiting runs do the work and the older waiting ones skip it."""
+waiting runs do the work and the older waiting ones skip it; `runs first_only` drops the runs
+triggered while one works."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ flow sf_parent {
 ## Only the newest of the runs that wait does the work.
 flow sf_latest {
   runs last_only
+  step work bash("sleep 6")
+}
+
+## Runs triggered while one works are dropped.
+flow sf_first {
+  runs first_only
   step work bash("sleep 6")
 }
 """
@@ -105,3 +112,17 @@ def test_last_only_keeps_the_newest_waiting_run(airflow, installed):
     starts = [_when(r["start_date"]) for r in airflow.runs("sf_latest") if r["dag_run_id"] in ids]
     ends = [_when(r["end_date"]) for r in airflow.runs("sf_latest") if r["dag_run_id"] in ids]
     assert max(sum(1 for s, e in zip(starts, ends) if s <= t < e) for t in starts) == 1   # never two at once
+
+
+def test_first_only_drops_the_runs_triggered_while_one_works(airflow, installed):
+    ids = []
+    for _ in range(3):
+        ids.append(airflow.client.trigger("sf_first", {})["dag_run_id"])
+        time.sleep(1.0)
+    results = [airflow.wait_run("sf_first", i, timeout=240) for i in ids]
+    assert [state for state, _ in results] == ["success"] * 3, results
+    assert [tasks["work"] for _, tasks in results] == ["success", "skipped", "skipped"], results
+    assert results[0][1]["runs-policy-end"] == "success"
+    # once it has ended, the next run works again
+    state, tasks = airflow.wait_run("sf_first", airflow.client.trigger("sf_first", {})["dag_run_id"], timeout=240)
+    assert state == "success" and tasks["work"] == "success", tasks

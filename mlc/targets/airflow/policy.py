@@ -10,7 +10,7 @@ docs/targets/airflow.md the reasons):
 | `on_failure continue` | a `S-done` task (`trigger_rule="all_done"`) between the step and its successors |
 | `runs sequential` / `parallel N` | `max_active_runs=1` / `N` |
 | `runs last_only` | `max_active_runs=1` and a `runs-policy` short-circuit first: a run that starts while a newer run is queued skips its steps |
-| `runs first_only` | a `runs-policy` short-circuit: a run that starts while an earlier run is running skips its steps |
+| `runs first_only` | `max_active_runs=1`, a `runs-policy` short-circuit first and a `runs-policy-end` task last: a run that was triggered while the run doing the work ran (its `run_after` between that run's start and end, kept in the Variable `mlc_first_only__DAG`) skips its steps |
 | `alert { failure X }` | DAG `on_failure_callback` sending to X as the env binds it (pagerduty, slack, log) |
 | `alert { late X }` | the completion `DeadlineAlert`'s callback sends to X too |
 | `runtime R` on a step | in a cluster env: the image in the task's `executor_config` pod override; locally: the step's function runs with `$MLC_RUNTIMES/<runtime key>/bin/python`, a virtualenv the local deploy builds |
@@ -83,8 +83,10 @@ def continue_after(fl: "FlowLowering", s: ir.Step, last: str) -> str:
     return done
 
 
-def runs_gate(fl: "FlowLowering", roots: list[str]) -> None:
-    """The `runs-policy` task of `runs last_only` / `first_only`, before every first step."""
+def runs_gate(fl: "FlowLowering", roots: list[str], sinks: list[str]) -> None:
+    """The `runs-policy` task of `runs last_only` / `first_only`, before every first step; for
+    `first_only`, a `runs-policy-end` task after every last one, which records that the run
+    that did the work has ended."""
     runs = fl.flow.runs
     if runs is None or runs.mode not in ("last_only", "first_only"):
         return
@@ -95,6 +97,11 @@ def runs_gate(fl: "FlowLowering", roots: list[str]) -> None:
     fl.tasks.insert(0, fl.tasks.pop())
     for r in roots:
         fl.edges.insert(0, (gate, r))
+    if runs.mode == "first_only":
+        end = fl._add_task("runs_policy_end", "runs-policy-end", "PythonOperator",
+                           [("python_callable", "_mlc_runs_ended"), ("trigger_rule", '"all_done"')],
+                           ["`runs first_only`: the run that did the work has ended; runs that come now work."])
+        fl.edges += [(s, end) for s in sinks]
 
 
 def dag_kwargs(fl: "FlowLowering") -> list[tuple[str, str]]:
@@ -102,7 +109,7 @@ def dag_kwargs(fl: "FlowLowering") -> list[tuple[str, str]]:
     kw: list[tuple[str, str]] = []
     runs = fl.flow.runs
     if runs is not None:
-        n = runs.limit if runs.mode == "parallel" else 1 if runs.mode in ("sequential", "last_only") else None
+        n = runs.limit if runs.mode == "parallel" else 1
         if n is not None:
             kw.append(("max_active_runs", py(n)))
     failure = destinations(fl.program, fl.env, fl.flow, "failure")

@@ -611,7 +611,7 @@ class FlowLowering:
                 task = self._task(first[s.name])
                 task.kwargs.append(("trigger_rule", '"none_failed"'))
         roots = [s.name for s in f.steps if not ups[s.name]]
-        P.runs_gate(self, [first[r] for r in roots])
+        P.runs_gate(self, [first[r] for r in roots], [last[s.name] for s in f.steps if not downs[s.name]])
         heads = [first[r] for r in roots]
         bound = [p for p in f.params if binding(p) is not None]
         if bound:
