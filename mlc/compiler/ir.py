@@ -292,6 +292,11 @@ class FeatureGroup(Decl):
     ttl_ms: int | None = None
     ttl_loc: Loc | None = None
     registered: bool = False
+    # `validation` (`validate`): the feature store checks the rows it loads against the schema
+    # (Feast `enable_validation`); `version`: which definition version is active (Feast
+    # `version`, "latest" when not said)
+    validation: bool = False
+    version: str | None = None
     on_demand: OnDemand | None = None
     label: LabelSpec | None = None
     offline: ConnectorUse | None = None
@@ -674,6 +679,8 @@ class Program(Node):
     format_version: str = FORMAT_VERSION
     files: tuple[str, ...] = ()
     packages: tuple[str, ...] = ()
+    # the `##` doc comment above a package's `package` line (the first file's that has one)
+    package_docs: dict[str, str] = PField(default_factory=dict)
     imports: tuple[Import, ...] = ()
     envs: dict[str, Env] = PField(default_factory=dict)
     connectors: dict[str, Connector] = PField(default_factory=dict)

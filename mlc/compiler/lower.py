@@ -137,11 +137,13 @@ class Fragment:
 
     `uses` is what lowering asked the resolver, with the answers: the fragment stays right
     for as long as every question gets the same answer (see `still_valid`), whatever else
-    the other files declare."""
+    the other files declare. `package_doc`: (the file's package, the `##` doc comment above
+    its `package` line), when it has one."""
 
     sections: dict[str, dict[str, ir.Decl]]
     imports: tuple[ir.Import, ...]
     uses: tuple[tuple, ...] = ()
+    package_doc: tuple[str, str] | None = None
 
     def still_valid(self, resolver: Resolver, file: str) -> bool:
         for question, answer in self.uses:
@@ -170,8 +172,10 @@ class Lowering:
         sections: dict[str, dict[str, ir.Decl]] = {}
         imports: list[ir.Import] = []
         before = len(self.resolver.diagnostics)
+        package_doc = None
         for d in m.decls:
             if isinstance(d, A.PackageDecl):
+                package_doc = (pkg, d.meta.doc) if pkg and d.meta.doc else None
                 continue
             if isinstance(d, A.ImportDecl):
                 imports.append(ir.build(
@@ -187,7 +191,7 @@ class Lowering:
         self.diagnostics.extend(self.resolver.diagnostics[before:])
         del self.resolver.diagnostics[before:]
         uses, self.uses = self.uses, {}
-        return Fragment(sections, tuple(imports), tuple(uses.items()))
+        return Fragment(sections, tuple(imports), tuple(uses.items()), package_doc)
 
     # references ---------------------------------------------------------------------------
     def _lookup(self, text: str, span: Span, kinds: tuple[str, ...], what: str | None = None):
@@ -399,6 +403,7 @@ class Lowering:
             ttl_ms=_ms(d.ttl) if d.ttl else _ms(d.online.ttl) if d.online else None,
             ttl_loc=loc(d.ttl.span if d.ttl else d.online.ttl.span if d.online and d.online.ttl else None),
             registered=d.registered is not None or "push" in kinds,
+            validation=d.validate is not None, version=d.version.value if d.version else None,
             on_demand=self._on_demand(d), label=self._label_view(d),
             offline=self._connector(d.offline) if d.offline else None, schedule=_schedule(d.schedule),
             timeout_ms=_ms(d.timeout),
@@ -568,8 +573,11 @@ class Lowering:
 def assemble(fragments: list[Fragment], files: list[str], packages: set[str]) -> ir.Program:
     sections: dict[str, dict[str, ir.Decl]] = {s: {} for s in _SECTION.values()}
     imports: list[ir.Import] = []
+    docs: dict[str, str] = {}
     for f in fragments:
         imports.extend(f.imports)
+        if f.package_doc is not None:
+            docs.setdefault(*f.package_doc)  # the first file's, in file order
         for name, decls in f.sections.items():
             target = sections[name]
             for key, decl in decls.items():
@@ -577,7 +585,7 @@ def assemble(fragments: list[Fragment], files: list[str], packages: set[str]) ->
     _with_request_fields(sections)
     _with_services(sections)
     return ir.build(ir.Program, format_version=ir.FORMAT_VERSION, files=tuple(files),
-                    packages=tuple(sorted(packages)), imports=tuple(imports),
+                    packages=tuple(sorted(packages)), imports=tuple(imports), package_docs=dict(sorted(docs.items())),
                     **{k: dict(sorted(v.items())) for k, v in sections.items()})
 
 

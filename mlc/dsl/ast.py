@@ -327,6 +327,8 @@ class FeaturesDecl(Decl):
     online: Online | None = None
     ttl: Literal | None = None
     registered: Span | None = None
+    validate: Span | None = None  # `validate`: the feature store checks rows against the schema
+    version: Literal | None = None  # `version "latest"`: the feature store's definition version
     on_demand: tuple[Setting, ...] | None = None
     on_demand_span: Span | None = None
     label_view: tuple[Setting, ...] | None = None

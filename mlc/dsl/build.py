@@ -582,6 +582,14 @@ class AstBuilder:
     def registered(self, span):
         return ("registered", span, span)
 
+    @node
+    def validate(self, span):
+        return ("validate", span, span)
+
+    @node
+    def version(self, span, text: Token):
+        return ("version", self._lit_string(text), span)
+
     @node_list
     def on_demand(self, span, settings: list):
         return ("on_demand", tuple(v for (_k, v, _s) in settings), span)
@@ -631,7 +639,7 @@ class AstBuilder:
             request_sources=tuple(f.get("request_source", ())),
             checkpoint=f.get("checkpoint"), online=online, offline=f.get("offline"),
             schedule=f.get("schedule"), timeout=f.get("timeout"), freshness=f.get("freshness"),
-            ttl=ttl, registered=f.get("registered"),
+            ttl=ttl, registered=f.get("registered"), validate=f.get("validate"), version=f.get("version"),
             on_demand=f.get("on_demand"), on_demand_span=_span_of(items, "on_demand"),
             label_view=f.get("label_view"), label_view_span=_span_of(items, "label_view"))
 

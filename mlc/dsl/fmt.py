@@ -528,6 +528,10 @@ class _Formatter:
             return flat(f"ttl {v.text}")
         if key == "registered":
             return flat("registered")
+        if key == "validate":
+            return flat("validate")
+        if key == "version":
+            return flat(f"version {v.text}")
         if key == "derived":
             left = v.name.value + (f": {type_text(v.type)}" if v.type is not None else "") \
                 + (f" {v.description.text}" if v.description is not None else "")
@@ -772,7 +776,7 @@ class _Formatter:
             entries += [("column", c) for c in d.columns]
             entries += [("derived", x) for x in d.derived]
             for k in ("checkpoint", "schedule", "timeout", "online", "ttl", "offline", "freshness",
-                      "on_demand", "label_view"):
+                      "validate", "version", "on_demand", "label_view"):
                 if getattr(d, k) is not None:
                     entries.append((k, getattr(d, k)))
             if d.entity is None:

@@ -61,7 +61,7 @@ class FlowParser:
             decls, diags, comments = self._parse_recovering(text, path, module.unread)
         module.decls = decls
         module.comments = comments
-        _attach_docs(module)
+        attach_docs(module)
         diags.sort(key=Diagnostic.sort_key)  # the builder reports inner blocks first
         return module, diags
 
@@ -74,7 +74,7 @@ class FlowParser:
         self.comments.clear()
         decls, diags = self._parse_chunk(text, path, line_offset)
         module = A.Module(path, decls, self._take_comments(path, line_offset, text))
-        _attach_docs(module)
+        attach_docs(module)
         diags.sort(key=Diagnostic.sort_key)
         return decls, diags
 
@@ -225,7 +225,7 @@ def declaration_chunks(lines: list[str]) -> list[tuple[int, int]]:
     return [(s, e) for s, e in zip(starts, starts[1:] + [len(lines)])]
 
 
-def _attach_docs(module: A.Module) -> None:
+def attach_docs(module: A.Module) -> None:
     """A run of `##` lines right above a declaration (or a step) is its doc comment."""
     docs = [c for c in module.comments if c.is_doc]
     if not docs:

@@ -342,6 +342,10 @@ class _Emitter:
             self.put(m, "from", self.seq([r.dotted for r in d.sources]), _cover(d.sources), a)
         if d.registered is not None:
             self.put(m, "registered", True, d.registered, a)
+        if d.validate is not None:
+            self.put(m, "validate", True, d.validate, a)
+        if d.version is not None:
+            self.put(m, "version", d.version.value, d.version.span, a)
         if d.request_sources:
             if d.request:
                 raise ConversionError(f"`{d.name.value}` has request fields and request sources: YAML writes one "
@@ -854,6 +858,8 @@ def module_to_flow(module: A.Module) -> str:
     above: dict[int, list[str]] = {}
     trailing: dict[int, list[str]] = {}
     for c in sorted(module.comments, key=lambda c: (c.span.line, c.span.col)):
+        if c.is_doc:
+            continue  # a YAML `##` line is the package's doc (the only doc comment YAML has): printed as its doc
         line, col, text = c.span.line, c.span.col, c.text.rstrip()
         on_line = [p for p in pairs if (p[1].line == line and p[1].col < col)
                    or (p[1].end_line == line and p[1].end_col <= col)]

@@ -33,6 +33,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from mlc.diagnostics import Diagnostic, Label, Span, did_you_mean, error
 from mlc.dsl import ast as A
 from mlc.dsl.build import AstBuilder, duration_ms
+from mlc.dsl.parser import attach_docs
 
 YAML_SUFFIXES = (".flow.yaml", ".flow.yml")
 MAX_ERRORS = 50
@@ -1097,6 +1098,8 @@ class _Builder:
             request_sources=tuple(self.name(r) for r in (request.seq if request.kind == "seq" else [request]))
             if named else (),
             ttl=self.duration(val.get("ttl")), registered=reg.span if reg is not None and reg.value else None,
+            validate=vd.span if (vd := val.get("validate")) is not None and vd.value else None,
+            version=self.string(vn) if (vn := val.get("version")) is not None else None,
             on_demand=self.settings(od), on_demand_span=self.join(val.key("on_demand").span, od.span) if od else None,
             label_view=self.settings(lv),
             label_view_span=self.join(val.key("label_view").span, lv.span) if lv else None,
@@ -1324,7 +1327,7 @@ _CLAUSES = {
     "features": {"from": "*from", "request": "request", "features": None, "checkpoint": "checkpoint",
                  "schedule": "schedule", "timeout": "timeout", "online": "online", "offline": "offline",
                  "freshness": "freshness", "registered": "registered", "ttl": "ttl", "on_demand": "on_demand",
-                 "label_view": "label_view"},
+                 "label_view": "label_view", "validate": "validate", "version": "version"},
     "model": {"framework": "framework", "inputs": "inputs", "output": "output", "confidence": "confidence",
               "fallback": "fallback", "serve": "serve", "service": "service", "labels": "labels"},
     "service": {"features": "features", "logging": "logging"},
@@ -1504,5 +1507,6 @@ def parse_yaml(text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
                     kind = _DECL_BUILDERS[section]
                     d.meta.clauses = b.env_clauses(v) if kind == "env" else b.clauses(kind, v)
                     module.decls.append(d)
+    attach_docs(module)  # the `##` lines above `package:` (the only doc comments YAML has) are its doc
     diags.extend(b.diagnostics)
     return module, diags

@@ -199,6 +199,8 @@ class FeaturesSpec(_Meta):
     from_: _one_or_list(Dotted) = Field(
         None, alias="from", description="the source(s) the group reads")
     registered: bool = Field(None, description="the source's table as it stands: no job computes the group")
+    validate_: bool = Field(None, alias="validate", description="the feature store checks loaded rows against the schema")
+    version: str = Field(None, description="the feature store's active definition version (`latest`)")
     features: dict[Name, Annotated[Union[Annotated[FieldText, Tag("text")], Annotated[FeatureSpec, Tag("mapping")]],
                                    Discriminator(lambda v: "text" if isinstance(v, str) else "mapping")]] = Field(
         None, description="a plain column (`name: type`) or a derived feature (`{expr, over, every, type}`)")

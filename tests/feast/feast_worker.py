@@ -113,7 +113,8 @@ def objects(repo: str) -> dict:
     fs = store(repo)
     project = fs.project
     reg = fs.registry
-    out = {"entities": {}, "feature_views": {}, "on_demand_feature_views": {}, "feature_services": {}}
+    out = {"entities": {}, "feature_views": {}, "on_demand_feature_views": {}, "feature_services": {},
+           "project": {"description": reg.get_project(project).description}}
     for e in reg.list_entities(project):
         out["entities"][e.name] = {"join_key": e.join_key, "value_type": str(e.value_type)}
     for v in reg.list_feature_views(project):
@@ -124,6 +125,8 @@ def objects(repo: str) -> dict:
             "ttl_s": v.ttl.total_seconds() if v.ttl is not None else None,
             "online": v.online,
             "tags": dict(v.tags), "owner": v.owner, "description": v.description,
+            "descriptions": {f.name: f.description for f in v.features if f.description},
+            "enable_validation": v.enable_validation, "version": v.version,
             "source": type(v.stream_source or v.batch_source).__name__,
             "materialized": [[a.isoformat(), b.isoformat()] for a, b in v.materialization_intervals],
         }
@@ -135,7 +138,7 @@ def objects(repo: str) -> dict:
         out["on_demand_feature_views"][v.name] = {
             "schema": [[f.name, _dtype(f.dtype)] for f in v.features],
             "sources": sorted(list(v.source_feature_view_projections) + list(v.source_request_sources)),
-            "mode": str(v.mode),
+            "mode": str(v.mode), "version": v.version,
         }
     for s in reg.list_feature_services(project):
         out["feature_services"][s.name] = {

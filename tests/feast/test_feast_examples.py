@@ -355,14 +355,18 @@ DRIVER = Path(__file__).resolve().parent / "projects" / "driver"
 
 
 def comparable(objects: dict) -> dict:
-    """What the comparison is about: entities (join keys), views (schema names and types, ttl,
-    online, join keys), on-demand views (schema), services (views and their features), label
-    views (schema, entities, labeler, conflict policy, tags)."""
+    """What the comparison is about: the project's description, entities (join keys), views
+    (schema names, types and descriptions, ttl, online, join keys, schema validation, version),
+    on-demand views (schema, version), services (views and their features), label views (schema,
+    entities, labeler, conflict policy, tags)."""
     return {
+        "project": objects["project"],
         "entities": {n: e["join_key"] for n, e in objects["entities"].items()},
-        "feature_views": {n: {k: v[k] for k in ("schema", "ttl_s", "online", "join_keys")}
+        "feature_views": {n: {k: v[k] for k in ("schema", "descriptions", "ttl_s", "online", "join_keys",
+                                                "enable_validation", "version")}
                           for n, v in objects["feature_views"].items()},
-        "on_demand_feature_views": {n: v["schema"] for n, v in objects["on_demand_feature_views"].items()},
+        "on_demand_feature_views": {n: {k: v[k] for k in ("schema", "version")}
+                                    for n, v in objects["on_demand_feature_views"].items()},
         "feature_services": objects["feature_services"],
         "label_views": objects["label_views"],
     }

@@ -102,6 +102,12 @@ def _check_shapes(ctx: Context) -> None:
             ctx.report(error("E0315", f"request source `{src.name}` has no fields", src.loc,
                              help="list what the caller sends: `schema { amount: float }`"))
     for g in p.feature_groups.values():
+        if g.label is not None and (g.validation or g.version is not None):
+            ctx.report(error("E0315", f"label view `{g.name}` takes no `validate` or `version` (a Feast label "
+                                      "view has neither)", g.loc))
+        if g.validation and not g.sources:
+            ctx.report(error("E0315", f"`validate` checks the rows a stored group loads; request-time group "
+                                      f"`{g.name}` loads none", g.loc, help="leave `validate` out"))
         if g.entity is None and g.sources:
             ctx.report(error("E0217", f"feature group `{g.name}` reads `{g.sources[0].name}` but is on no entity",
                              g.sources[0].loc, help=f"say whose rows they are: `features {g.name} on ENTITY`; only "

@@ -100,7 +100,7 @@ def meta(decl: ir.Decl) -> list[str]:
 # names the definitions file imports or defines: never a variable of a Feast object
 RESERVED = frozenset({
     "os", "pd", "np", "timedelta", "_path", "on_demand_feature_view", "LoggingConfig", "FileLoggingDestination",
-    "ConflictPolicy", "Entity", "FeatureService", "FeatureView", "LabelView", "Field", "FileSource", "PushSource", "RequestSource", "ValueType",
+    "ConflictPolicy", "Entity", "Project", "FeatureService", "FeatureView", "LabelView", "Field", "FileSource", "PushSource", "RequestSource", "ValueType",
     "Array", "Bool", "Bytes", "Float32", "Float64", "Int32", "Int64", "Json", "Map", "String", "Struct",
     "UnixTimestamp"})
 
@@ -349,6 +349,10 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
     args = [f"name={py(name)}", f"entities=[{ents}]", f"ttl={_duration(ttl)}",
             "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]",
             f"online={py(bool(group.online))}", f"source={source_var}"]
+    if group.validation:  # not on a label view (E0315)
+        args.append("enable_validation=True")
+    if group.version is not None:
+        args.append(f"version={py(group.version)}")
     kind = "FeatureView"
     if group.label is not None:
         # labels (Feast's LabelView): who labelled a row, and how two labels of a key resolve
@@ -458,6 +462,8 @@ def _request_group(program: ir.Program, layout: Layout, repo: Repo, key: str, ta
             "schema=[\n        " + ",\n        ".join(schema) + ",\n    ]", f"mode={py(od.mode)}"]
     if od.write_to_online:
         args.append("write_to_online_store=True")
+    if group.version is not None:
+        args.append(f"version={py(group.version)}")
     args += meta(group)
     head = "@on_demand_feature_view(\n    " + ",\n    ".join(args) + ",\n)\n"
     if od.mode == "python":
@@ -537,6 +543,12 @@ def build(program: ir.Program, env: str, layout: Layout) -> Repo:
     resolved = _env(program, env)
     repo = Repo()
     taken: set[str] = set()
+    doc = program.package_docs.get(program.packages[0]) if program.packages else None
+    if doc:  # the project's description: the doc comment of the package it is named after
+        var = _var("project", "", taken)
+        repo.blocks.append((f"project {feast_project(program)}",
+                            f"{var} = Project(name={py(feast_project(program))}, description={py(doc)})"))
+        repo.imports.add("Project")
 
     def attempt(key: str, lowering, *args) -> None:
         try:
