@@ -1085,6 +1085,15 @@ RULES: list[Rule] = [
          'flow nightly {\n  step fit python("jobs.fit:main") { retries { error 1, platform 5 } }\n}\n',
          "The class of a failure is decided where it is raised, in the python runtime of a step; "
          "Airflow retries every failure alike, so on other steps write one count."),
+    Rule("E1412", "subflow-step-clause",
+         "`gate`, `emits` or `env` on a subflow step: it runs another flow and waits for it, so these "
+         "belong to a step of that flow or to a step after the subflow.",
+         'flow one {\n  step fit python("jobs.fit:main") { returns { auc: float } }\n}\n'
+         'flow all {\n  step each subflow(one) { returns { auc: float }, gate auc >= 0.8 }\n}\n',
+         'flow one {\n  step fit python("jobs.fit:main") { returns { auc: float }, gate auc >= 0.8 }\n}\n'
+         'flow all {\n  step each subflow(one) { returns { auc: float } }\n}\n',
+         "A subflow step's parameters are its named arguments and its values its `returns`; the "
+         "child flow's steps gate, emit and take environments."),
 ]
 
 REGISTRY: dict[str, Rule] = {r.code: r for r in RULES}

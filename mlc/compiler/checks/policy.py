@@ -14,7 +14,9 @@
   not an alert destination (`pagerduty`, `slack`, `log`);
 - W1410 `alert { late X }` on a flow without a `completion` objective (nothing can be late);
 - E1411 `retries { ... }` by class of failure on a step that is not a python step (the class
-  is decided where the failure is raised: in the python runtime of the step).
+  is decided where the failure is raised: in the python runtime of the step);
+- E1412 `gate`, `emits` or `env` on a subflow step (its child flow's steps take them; what
+  follows the subflow reads its returns).
 """
 
 from __future__ import annotations
@@ -106,6 +108,14 @@ def _check_step(ctx: Context, flow: ir.Flow, s: ir.Step) -> None:
                               "python step",
                          notes=("the class of a failure (error, platform, timeout) is decided where it is raised: "
                                 "in the python runtime of a step; Airflow itself retries every failure alike",)))
+    if s.kind == "subflow":
+        for clause, there in (("gate", s.gate), ("emits", s.emits), ("env", s.env)):
+            if there:
+                ctx.report(error("E1412", f"`{clause}` on subflow step `{s.name}`", s.loc,
+                                 help=f"put it on a step of the subflow's flow, or on a step after `{s.name}` "
+                                      "that reads its returns",
+                                 notes=("a subflow step runs another flow and waits for it: its parameters are its "
+                                        "named arguments, its values its `returns`",)))
     if s.kind == "subflow" and s.subflow is not None and s.subflow.target in ctx.program.flows:
         _check_subflow(ctx, flow, s, ctx.program.flows[s.subflow.target])
 
