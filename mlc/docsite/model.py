@@ -23,7 +23,7 @@ from mlc.compiler.infer import type_text
 from mlc.docsite.verdicts import Crossing, Verdict, crossings, verdicts
 
 FORMAT = "mlc-docs/1"
-KINDS = ("source", "entity", "features", "store", "model", "flow", "step", "signal")
+KINDS = ("source", "entity", "features", "store", "model", "flow", "step", "artifact", "signal")
 
 
 class _Model(BaseModel):
@@ -166,6 +166,10 @@ def _columns(program: ir.Program, kind: str, decl: Any, text: SourceText) -> lis
         return [Column(name=f.name, type=type_text(f.type), note="key") for f in decl.keys]
     if kind == "signal":
         return [Column(name=f.name, type=type_text(f.type)) for f in decl.fields]
+    if kind == "artifact":
+        part = decl.partition.name if decl.partition is not None else None
+        return [Column(name=f.name, type=type_text(f.type), note="partition" if f.name == part else "")
+                for f in decl.schema_]
     if kind == "features":
         cols = [Column(name=f.name, type=type_text(f.type), note="request field") for f in decl.request]
         for f in decl.features:
@@ -187,7 +191,7 @@ def _columns(program: ir.Program, kind: str, decl: Any, text: SourceText) -> lis
 def _bindings(program: ir.Program, kind: str, key: str, decl: Any) -> list[Bound]:
     out = []
     for env_name, env in sorted(program.environments.items()):
-        where = env.sources.get(key) if kind == "source" else env.offline.get(key) if kind == "features" else None
+        where = {"source": env.sources, "features": env.offline, "artifact": env.artifacts}.get(kind, {}).get(key)
         if where is None:
             continue
         settings = {k: _setting(v) for k, v in sorted(where.model_dump(exclude_none=True, exclude={"kind", "settings"}).items())}
@@ -197,7 +201,7 @@ def _bindings(program: ir.Program, kind: str, key: str, decl: Any) -> list[Bound
 
 
 _SECTIONS = {"source": "sources", "entity": "entities", "features": "feature_groups", "model": "models",
-             "signal": "signals", "flow": "flows"}
+             "signal": "signals", "flow": "flows", "artifact": "artifacts"}
 
 
 def build_site(program: ir.Program, g: nx.MultiDiGraph, text: SourceText, project: str, env: str,

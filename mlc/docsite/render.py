@@ -24,7 +24,7 @@ from mlc.targets import Artifact
 
 _STATIC = ("style.css", "core.js", "app.js", "live.js")
 _COLUMNS_TITLE = {"source": "Schema", "entity": "Keys", "features": "Features", "model": "Inputs and output",
-                  "signal": "Payload fields"}
+                  "signal": "Payload fields", "artifact": "Schema"}
 
 
 @lru_cache(maxsize=None)
@@ -73,6 +73,10 @@ def _facts(program: ir.Program, node: Node, text: SourceText) -> list[tuple[str,
     elif kind == "signal":
         s = program.signals[key]
         rows = [("external", "yes: sent from outside the program" if s.external else "no"), ("uri", s.uri)]
+    elif kind == "artifact":
+        a = program.artifacts[key]
+        rows = [("kind", a.kind), ("location", text.span(a.location.loc) or a.location.connector.name),
+                ("partition", a.partition.name if a.partition is not None else None)]
     elif kind == "flow":
         f = program.flows[key]
         rows = [("schedule", text.span(f.schedule.loc) if f.schedule else None),

@@ -222,6 +222,10 @@ def test_pages_show_what_explain_and_the_manifest_say(sites):
     assert 'id="step-snapshot"' in flow
     source = (folder / "d/source/netflix.recs.member_events.html").read_text()
     assert "data/events/member-interactions" in source and "kafka" in source  # local and prod bindings
+    artifact = (folder / "d/artifact/netflix.recs.training_set.html").read_text()
+    assert "Schema" in artifact and "partition" in artifact and "member_id" in artifact
+    assert 's3(&#34;datasets/training_set&#34;)' in artifact or 's3("datasets/training_set")' in artifact
+    assert "datasets/training_set" in artifact and "local" in artifact and "prod" in artifact  # located per env
     board = (folder / "slo.html").read_text()
     assert "training_set_on_time" in board and "1h50m" in board and "runtime" in board
     site = json.loads((folder / "site.json").read_text())

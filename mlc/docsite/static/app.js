@@ -68,6 +68,7 @@
     {selector: ".k-store", style: {"shape": "barrel", "background-color": "#f1f5f9", "border-color": "#334155"}},
     {selector: ".k-storegroup", style: {"background-color": "#f1f5f9", "border-style": "dashed"}},
     {selector: ".k-flow", style: {"shape": "round-rectangle"}},
+    {selector: ".k-artifact", style: {"shape": "cut-rectangle", "background-color": "#ecfeff", "border-color": "#0e7490"}},
     {selector: "edge", style: {"width": 1.2, "curve-style": "bezier", "target-arrow-shape": "triangle",
       "line-color": "#94a3b8", "target-arrow-color": "#94a3b8", "label": "data(label)", "font-size": 7,
       "text-rotation": "autorotate", "text-background-color": "#ffffff", "text-background-opacity": 0.8}},

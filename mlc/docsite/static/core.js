@@ -10,7 +10,7 @@
 })(typeof self !== "undefined" ? self : this, function () {
   "use strict";
 
-  var KIND_ORDER = ["source", "entity", "features", "store", "model", "flow", "step", "signal"];
+  var KIND_ORDER = ["source", "entity", "features", "store", "model", "flow", "step", "artifact", "signal"];
 
   function index(site) {
     if (site._index) {
