@@ -200,3 +200,25 @@ def test_runtime_image_in_a_cluster_env(tmp_path):
     program = _checked(tmp_path, text).program
     out = {a.path.rsplit("/", 1)[-1]: a.text for a in get("airflow").lower(program, "prod", Layout(program))}
     assert '_mlc_pod({"cpu": "2"}, image="registry/recs/trainer:1.4")' in out["f.py"]
+
+
+ENGINES = Path(__file__).resolve().parent.parent / ".engines"
+
+
+def test_a_local_deploy_finds_or_builds_a_runtime_environment(tmp_path):
+    from mlc.deploy import runtimes
+
+    # the serving engine has this python and these pins: linked, nothing installed; the same spec is kept
+    spec = {"python": "3.11", "pypi": ["scikit-learn==1.7.2", "bentoml==1.4.40"]}
+    assert runtimes.ensure(tmp_path, ENGINES, "recs.trainer", spec) == "found serving"
+    assert runtimes.ensure(tmp_path, ENGINES, "recs.trainer", spec) == "kept"
+    assert (tmp_path / "runtimes" / "recs.trainer" / "bin" / "python").is_file()
+    # no engine has this pin: a virtualenv of its own (nothing to install: offline)
+    assert runtimes.ensure(tmp_path, tmp_path / "no-engines", "bare", {"python": "3.11", "pypi": []}) == "built"
+    assert (tmp_path / "runtimes" / "bare" / "pyvenv.cfg").is_file()
+
+
+def test_a_local_bundle_carries_the_runtime_specs(tmp_path):
+    program = _checked(tmp_path, HEAD + FLOWS).program
+    out = {a.path: a.text for a in get("airflow").lower(program, "local", Layout(program))}
+    assert out["airflow/runtimes/p.trainer.json"] == '{"pypi": ["torch==2.5"], "python": "3.11"}\n'

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from mlc.deploy import apply as appliers
 from mlc.deploy import engines
-from mlc.deploy.apply import BENTO_STORE, CURRENT, RELEASES, ApplyError, Release
+from mlc.deploy.apply import BENTO_STORE, CURRENT, RELEASES, RUNTIMES, ApplyError, Release
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import REMOVE, Plan, diff
 from mlc.dsl.files import write_atomically
@@ -117,6 +117,8 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
             "MLC_FEAST": str(engines.program(config.engines, "serving", "feast")),
             # python steps (a model's training) run where the ML stack is
             "MLC_STEP_PYTHON": str(engines.program(config.engines, "serving")),
+            # ... or in the environment of their runtime (mlc.deploy.runtimes)
+            "MLC_RUNTIMES": str(root / RUNTIMES),
             # jobs and flows push their freshness and success there (mlc.compiler.metrics)
             **({"MLC_PUSHGATEWAY": config.pushgateway} if config.pushgateway else {})}
 

@@ -94,6 +94,10 @@ class Layout:
     def airflow_plugin(self, name: str) -> str:
         return f"{self.airflow_folder('plugins')}/{name}.py"
 
+    def airflow_runtime(self, key: str) -> str:
+        """A step runtime's spec (python, pypi), from which a local deploy makes its environment."""
+        return f"{self.airflow_folder('runtimes')}/{key}.json"
+
     # spark ---------------------------------------------------------------------
     def spark_feature_job(self, key: str) -> str:
         return f"spark/features/{self.group_id(key)}.py"

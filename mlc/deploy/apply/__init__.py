@@ -36,6 +36,7 @@ from mlc.deploy.plan import REMOVE, Change
 # deploy and its appliers; what is inside a release is the bundle (`mlc.targets.layout`).
 RELEASES, CURRENT = "releases", "current"
 AIRFLOW_HOME, BENTO_STORE, FEAST_ONLINE = "airflow", "bentoml", "feast-online"
+RUNTIMES = "runtimes"   # the environments of the step runtimes ($MLC_RUNTIMES, mlc.deploy.runtimes)
 
 # target -> applier module, in the order a deploy applies them: the jobs and the feature
 # store before the DAGs that run them.

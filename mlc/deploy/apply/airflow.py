@@ -8,6 +8,7 @@ the one Airflow parses, and switching the pointer switches every DAG at once. (A
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -38,7 +39,13 @@ class AirflowApplier(FileApplier):
     def apply(self, changes, release: Release) -> dict:
         super().apply(changes, release)
         ensure_home(release.config.root)
-        return {}
+        from mlc.deploy import runtimes
+
+        # the environments of the step runtimes the DAGs name ($MLC_RUNTIMES/<key>)
+        made = {Path(path).stem: runtimes.ensure(release.config.root, release.config.engines, Path(path).stem,
+                                                 json.loads(text))
+                for path, text in sorted(release.texts.items()) if path.startswith(Layout.airflow_folder("runtimes"))}
+        return {"runtimes": made} if made else {}
 
 
 APPLIER = AirflowApplier()

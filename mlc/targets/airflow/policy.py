@@ -13,7 +13,7 @@ docs/targets/airflow.md the reasons):
 | `runs first_only` | `max_active_runs=1`, a `runs-policy` short-circuit first and a `runs-policy-end` task last: a run that was triggered while the run doing the work ran (its `run_after` between that run's start and end, kept in the Variable `mlc_first_only__DAG`) skips its steps |
 | `alert { failure X }` | DAG `on_failure_callback` sending to X as the env binds it (pagerduty, slack, log) |
 | `alert { late X }` | the completion `DeadlineAlert`'s callback sends to X too |
-| `runtime R` on a step | in a cluster env: the image in the task's `executor_config` pod override; locally: the step's function runs with `$MLC_RUNTIMES/<runtime key>/bin/python`, a virtualenv the local deploy builds |
+| `runtime R` on a step | in a cluster env: the image in the task's `executor_config` pod override; locally: the step's function runs with `$MLC_RUNTIMES/<runtime key>/bin/python`, the environment the local deploy finds or builds from `airflow/runtimes/<key>.json` |
 | `subflow(F, k = v)` [`foreach`, `parallel N`] | `S-runs`: `TriggerDagRunOperator` (mapped, `max_active_tis_per_dagrun=N`, `wait_for_completion=True`) with a run id derived from the parent's; `S`: collects each child run's returns from its XComs |
 """
 
@@ -47,6 +47,20 @@ def python_kwargs(fl: "FlowLowering", s: ir.Step) -> list[str]:
 
 def runtime_of(program: ir.Program, s: ir.Step) -> ir.Runtime | None:
     return program.runtimes.get(s.runtime.target or "") if s.runtime is not None else None
+
+
+def runtime_specs(program: ir.Program, layout) -> list:
+    """In a local env: the spec of each runtime a step names, from which the deploy makes its
+    environment (`mlc.deploy.runtimes`)."""
+    import json
+
+    from mlc.targets import Artifact
+
+    used = sorted({s.runtime.target for f in program.flows.values() for s in f.steps
+                   if s.runtime is not None and s.runtime.target in program.runtimes})
+    return [Artifact(layout.airflow_runtime(key), json.dumps(
+        {"python": program.runtimes[key].python, "pypi": list(program.runtimes[key].pypi)}, sort_keys=True) + "\n",
+        kind="airflow-runtime", source=key) for key in used]
 
 
 def image(fl: "FlowLowering", s: ir.Step) -> str | None:

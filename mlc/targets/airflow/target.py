@@ -376,6 +376,8 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         out.append(Artifact(layout.airflow_plugin("mlc_metrics"),
                             render("metrics.py.j2", metric=M.FLOW_LAST_SUCCESS, step_metric=M.STEP_LAST_SUCCESS,
                                    job=M.PUSH_JOB), kind="airflow-plugin"))
+    if local:
+        out += P.runtime_specs(program, layout)
     return out
 
 
