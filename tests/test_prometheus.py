@@ -32,6 +32,18 @@ model ranker deterministic {
 """
 
 
+JUDGE = """
+model judge nondeterministic {
+  framework sklearn
+  inputs [activity.*]
+  output score: float
+  confidence in 0.0..1.0
+  fallback ranker when confidence < 0.6 or unavailable
+  serve { timeout 30ms }
+}
+"""
+
+
 def project(tmp_path: Path, text: str) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "mlc.toml").write_text('[project]\nname = "t"\n')
@@ -69,10 +81,21 @@ def test_the_workbook_windows_at_30_days_and_scaled_with_the_period() -> None:
     (SERVED + "slo always { availability(ranker) >= 100% }\n", "E1302"),
     (SERVED + "slo up { availability(ranker) >= 99.9% over 7d }\n", None),
     ("slo fresh { freshness(activity) <= 10m }\n", None),
+    (SERVED + JUDGE + "slo f { fallback_rate(judge) <= 2% over 1h, drift(judge) confidence <= 0.05 }\n", None),
+    (SERVED + JUDGE + "slo f { fallback_rate(judge) <= 120% }\n", "E1303"),  # not a share
+    (SERVED + JUDGE + "slo f { fallback_rate(judge) <= 0.02 }\n", "E1303"),  # a percentage, not a fraction
+    (SERVED + JUDGE + "slo f { fallback_rate(judge) <= 2% over 10s }\n", "E1303"),  # under a minute
+    (SERVED + JUDGE + "slo f { fallback_rate(judge) >= 2% }\n", "E1303"),  # a limit is `<=`
+    (SERVED + JUDGE + "slo f { drift(judge) confidance <= 0.05 }\n", "E1303"),  # only confidence drifts
+    (SERVED + JUDGE + "slo f { drift(judge) confidence <= 5% }\n", "E1303"),  # a number in 0..1
+    (SERVED + "slo f { drift(ranker) confidence <= 0.05 }\n", "E1303"),  # deterministic: no confidence
+    (SERVED + "slo f { fallback_rate(ranker) <= 2% }\n", "W1301"),  # no fallback answers for it
+    ("slo f { drift(scorer) confidence <= 0.05 }\n", "W1301"),  # not served
     ('flow nightly {\n  schedule daily\n  step fit bash("make fit") { timeout 1h }\n}\n'
      "slo fit_fresh { freshness(nightly.fit) <= 2d }\n", None),  # a step's success is pushed
 ])
 def test_what_cannot_be_monitored(tmp_path: Path, text: str, code: str | None) -> None:
+    assert "E0" not in " ".join(codes(tmp_path, text))  # the objective itself is of the language
     found = [c for c in codes(tmp_path, text) if c[1:3] == "13"]
     assert found == ([code] if code else [])
 

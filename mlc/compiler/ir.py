@@ -581,11 +581,12 @@ class Objective(Node):
     """kind: freshness | latency | availability | quality | completion.
 
     `metric` is a latency percentile (p99) or a quality metric; `window` the
-    availability window; for completion, `op` is `by` and `value` the time of day.
+    availability window (or the fallback rate's); for completion, `op` is `by` and `value` the
+    time of day; for drift, `metric` is what drifts (`confidence`).
     For `freshness(flow.step)`, `target` is the flow and `step` the step's name.
     """
 
-    kind: Literal["freshness", "latency", "availability", "quality", "completion"]
+    kind: Literal["freshness", "latency", "availability", "quality", "completion", "fallback_rate", "drift"]
     target: Ref
     step: str | None = None
     metric: str | None = None

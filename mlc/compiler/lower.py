@@ -636,6 +636,8 @@ _OBJECTIVE_TARGETS = {
     "availability": ("model",),
     "quality": ("model",),
     "completion": ("flow",),
+    "fallback_rate": ("model",),
+    "drift": ("model",),
 }
 
 

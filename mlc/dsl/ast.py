@@ -557,7 +557,7 @@ class RuntimeDecl(Decl):
 
 @dataclass(slots=True)
 class Objective:
-    """kind: freshness | latency | availability | quality | completion.
+    """kind: freshness | latency | availability | quality | completion | fallback_rate | drift.
 
     `metric` is the percentile of a latency objective (`p99`) or the metric of a
     quality one; `window` the `over` of availability; `op` is `by` for completion.

@@ -977,6 +977,14 @@ class AstBuilder:
     def obj_completion(self, span, target, value):
         return self._objective("completion", span, target, None, "by", value)
 
+    @node
+    def obj_fallback_rate(self, span, target, op, value, window=None):
+        return self._objective("fallback_rate", span, target, None, op, value, window)
+
+    @node
+    def obj_drift(self, span, target, metric, op, value):
+        return self._objective("drift", span, target, metric, op, value)
+
     @node_list
     def slo_decl(self, span, children: list) -> A.SloDecl:
         name, *items = children

@@ -1005,6 +1005,21 @@ RULES: list[Rule] = [
          "  serve { timeout 40ms }\n}\nslo always { availability(ranker) >= 99.95% }\n",
          "Reported by `mlc check` (the Prometheus backend's validation, for every env). An objective says "
          "how many requests may fail; the alerts page when they fail too fast for that budget."),
+    Rule("E1303", "bad-model-watch-limit",
+         "A `fallback_rate` or `drift` objective its model cannot carry: a fallback rate that is not a "
+         "percentage between 0% and 100% (or over less than a minute), a drift of something other than "
+         "`confidence` or outside 0..1, a drift of a deterministic model (it reports no confidence), or a "
+         "limit written with anything but `<=`.",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo steady { drift(ranker) confidence <= 0.05 }\n",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nmodel judge nondeterministic {\n  framework sklearn\n  inputs [activity.*]\n"
+         "  output score: float\n  confidence in 0.0..1.0\n  fallback ranker when confidence < 0.6 or unavailable\n"
+         "  serve { timeout 30ms }\n}\nslo steady { drift(judge) confidence <= 0.05, "
+         "fallback_rate(judge) <= 2% over 1h }\n",
+         "Reported by `mlc check` (the Prometheus backend's validation, for every env). Without such an "
+         "objective a served model's fallbacks alert over 5% of its predictions (over 5m) and its "
+         "confidence drift over 0.1 (docs/targets/prometheus.md)."),
     # ------------------------------------------------------------ run policy, step returns, subflows, runtimes, alerts
     Rule("E1401", "unknown-run-policy",
          "A run policy, failure policy or alert event the language does not have: `runs` takes "

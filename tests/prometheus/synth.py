@@ -7,10 +7,13 @@ must stay quiet, and at which ratio, age or time of day.
   at 1x both page alerts stay quiet, at 0.5x the ticket too;
 - a freshness bound: the newest event a minute older than the bound fires, a minute younger not;
   never reported fires after the bound;
-- a completion deadline: after it, no success since the day's start fires; a success today does not,
-  and nothing fires before it;
-- a fallback rate twice its limit fires (after its `for`), a fifth of it not;
-- a mean confidence that falls by three times the drift limit fires, a steady one not.
+- a completion deadline: after it, no success since the start of the run it is about fires (the
+  evening before's, for a run that starts before midnight); that run's success does not, and
+  nothing fires before it;
+- a fallback rate twice its limit (the model's `fallback_rate` objective's, else the default) fires
+  (after its `for`), a fifth of it not;
+- a mean confidence that rises by 1.5 times its drift limit (its `drift` objective's, else the
+  default) fires, by half of it not.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from decimal import Decimal
 
 from mlc.compiler import metrics as M
 from mlc.targets.prometheus import rules as R
-from mlc.targets.prometheus.watch import (DAY_S, DRIFT, DRIFT_FOR_S, DRIFT_WINDOWS_S, FALLBACK_FOR_S, FALLBACK_RATE,
-                                          BurnRate, Completion, Freshness, ModelWatch, Plan, duration)
+from mlc.targets.prometheus.watch import (DAY_S, DRIFT_FOR_S, DRIFT_WINDOWS_S, FALLBACK_FOR_S, BurnRate, Completion,
+                                          Freshness, ModelWatch, Plan, duration)
 
 PER_MINUTE = 1000  # requests a minute in the synthetic traffic
 
@@ -135,13 +138,15 @@ def completion_cases(c: Completion, doc: dict) -> list[dict]:
     def success(at_s: int) -> list[dict]:
         return [_series(M.FLOW_LAST_SUCCESS, f"{at_s}x{steps}", flow=c.flow, job=M.PUSH_JOB)]
 
-    yesterday = c.start_s + 60  # day 1's run, a minute after its start
+    # the run before the one the deadline is about, and that one, each done a minute after its start
+    # (for a run that starts at 23:30 for a 06:00 deadline, day 2's run finishes on day 1, before midnight)
+    yesterday = c.start_s + 60
     today = DAY_S + c.start_s + 60
     late = [_expect(rule)]
     return [
         _case(f"{c.meta.slo}: only yesterday's run, after the deadline", success(yesterday), duration(after),
               [("MlcFlowLate", late)], duration(step)),
-        _case(f"{c.meta.slo}: today's run done, after the deadline", success(today), duration(after),
+        _case(f"{c.meta.slo}: the run the deadline is about done (at {R._clock(today % DAY_S)}), after the deadline", success(today), duration(after),
               [("MlcFlowLate", [])], duration(step)),
         _case(f"{c.meta.slo}: only yesterday's run, before the deadline", success(yesterday), duration(before),
               [("MlcFlowLate", [])], duration(step)),
@@ -153,12 +158,12 @@ def completion_cases(c: Completion, doc: dict) -> list[dict]:
 # ------------------------------------------------------------------ served models
 def model_cases(m: ModelWatch, doc: dict) -> list[dict]:
     cases = []
-    steps = (FALLBACK_FOR_S + 900) // 60
+    steps = (m.fallback_window_s + FALLBACK_FOR_S + 600) // 60
     at = duration(steps * 60)
     if m.fallback is not None:
         rule = _alerts(doc, "MlcFallbackRate", model=m.model)[0]
         for times, fires in ((2, True), (Decimal("0.2"), False)):
-            share = FALLBACK_RATE * times
+            share = m.fallback_rate * times
             fb = share * PER_MINUTE
             series = [_series(M.PREDICTIONS, f"0+{PER_MINUTE - fb}x{steps}", model=m.model, path="model",
                               reason="ok"),
@@ -174,14 +179,14 @@ def model_cases(m: ModelWatch, doc: dict) -> list[dict]:
         long_steps = DRIFT_WINDOWS_S[1] // step
         recent = (DRIFT_WINDOWS_S[0] + DRIFT_FOR_S) // step + 3  # the short window all new, then its `for`
         per = 600
-        for drop, fires in ((DRIFT * 3, True), (Decimal(0), False)):
-            mean, then = Decimal("0.9"), Decimal("0.9") - drop
+        for rise, fires in ((m.drift * Decimal("1.5"), True), (m.drift / 2, False)):
+            mean, then = Decimal("0.1"), Decimal("0.1") + rise
             first_sum = mean * per * long_steps
             sums = f"0+{mean * per}x{long_steps} {first_sum + then * per}+{then * per}x{recent}"
             counts = f"0+{per}x{long_steps + recent + 1}"
             series = [_series(M.CONFIDENCE + "_sum", sums, model=m.model),
                       _series(M.CONFIDENCE + "_count", counts, model=m.model)]
-            cases.append(_case(f"{m.model}: mean confidence falls by {drop}", series,
+            cases.append(_case(f"{m.model}: mean confidence rises by {rise}", series,
                                duration((long_steps + recent) * step), [("MlcConfidenceDrift",
                                                                         [_expect(rule)] if fires else [])],
                                duration(step)))

@@ -178,6 +178,18 @@ def _first_run_of_day(schedule: ir.Schedule) -> tuple[int | None, str]:
     return ms, f'cron("{schedule.value}") starts {start}'
 
 
+def run_start_ms(schedule: ir.Schedule | None, deadline_ms: int) -> int:
+    """When the run a `completion(f) by "HH:MM"` deadline is about starts, in ms from the deadline
+    day's midnight: a run at a fixed time after the deadline's time is the day before's (a 23:30 run
+    for a 06:00 deadline: -30m, as the Airflow deadline counts); else the day's first run when it is
+    before the deadline; else midnight."""
+    fixed = schedule.daily_start_ms if schedule is not None else None
+    if fixed is not None:
+        return fixed - DAY_MS if fixed > deadline_ms else fixed
+    first = schedule.first_run_ms if schedule is not None else None
+    return first if first is not None and first <= deadline_ms else 0
+
+
 def clock(ms: int) -> str:
     """A time of day, ms after midnight: `04:10`, `01:30 (+1d)`."""
     day = f" (+{ms // DAY_MS}d)" if ms >= DAY_MS else ""
@@ -233,6 +245,8 @@ def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> No
                                                           if m.loc is not None))[:3],
                                premises=_premises(bound) + (ctx.program.flows[o.target].loc,)))
             continue
+        if run_start_ms(ctx.program.flows[o.target].schedule, deadline) < 0:
+            deadline += DAY_MS  # a run that starts the evening before: its finish counts from that day
         if bound.ms > deadline:
             ctx.report(error("E0703", f"`{o.target_name}` can finish at {clock(bound.ms)}, after {o.value.value}",
                              o.loc,

@@ -17,12 +17,11 @@ import yaml
 
 from mlc.compiler import metrics as M
 from mlc.compiler.freshness import fmt_ms
-from mlc.targets.prometheus.watch import (DAY_S, DRIFT, DRIFT_FOR_S, DRIFT_WINDOWS_S, FALLBACK_FOR_S, FALLBACK_RATE,
-                                          FALLBACK_WINDOW_S, BurnRate, Completion, Freshness, Meta, ModelWatch, Plan,
-                                          Window, duration)
+from mlc.targets.prometheus.watch import (DAY_S, DRIFT_FOR_S, DRIFT_WINDOWS_S, FALLBACK_FOR_S, BurnRate, Completion,
+                                          Freshness, Meta, ModelWatch, Plan, Window, duration)
 
 ERROR_RATIO = "slo:mlc_error_ratio:rate"  # + window: an objective's share of bad requests
-FALLBACK_RATIO = "model:mlc_model_fallbacks:ratio_rate" + duration(FALLBACK_WINDOW_S)
+FALLBACK_RATIO = "model:mlc_model_fallbacks:ratio_rate"  # + window
 CONFIDENCE_MEAN = "model:mlc_model_confidence:mean_rate"  # + window
 
 
@@ -49,9 +48,10 @@ def _text(s: str) -> str:
     return s.replace("{{", '{{"{{"}}')
 
 
-def _annotations(meta: Meta, summary: str, description: str) -> dict[str, str]:
-    out = {"summary": summary, "description": description, "source": _text(meta.source)}
-    if meta.explain:
+def _annotations(meta: Meta | None, summary: str, description: str, source: str = "") -> dict[str, str]:
+    """`source`: where the alert comes from when no objective asked for it (a model's defaults)."""
+    out = {"summary": summary, "description": description, "source": _text(meta.source if meta else source)}
+    if meta is not None and meta.explain:
         out["explain"] = _text(meta.explain)
     return out
 
@@ -168,10 +168,12 @@ def _freshness_rules(f: Freshness, owner: str | None) -> list[dict]:
 
 
 def completion_expr(c: Completion) -> str:
-    """True after the deadline of a day on which the flow has not succeeded since its run could start."""
+    """True after the deadline of a day on which the flow has not succeeded since the run the
+    deadline is about could start (the evening before, for a run that starts before midnight)."""
     success = selector(M.FLOW_LAST_SUCCESS, flow=c.flow)
     late = f"vector(time() % {DAY_S}) >= {c.deadline_s}"
-    return (f"(max({success}) < time() - time() % {DAY_S} + {c.start_s}\nor\nabsent({success}))\n"
+    start = f"+ {c.start_s}" if c.start_s >= 0 else f"- {-c.start_s}"  # the evening before's run
+    return (f"(max({success}) < time() - time() % {DAY_S} {start}\nor\nabsent({success}))\n"
             f"and on()\n{late}")
 
 
@@ -184,9 +186,14 @@ def _completion_rules(c: Completion, owner: str | None) -> list[dict]:
         "labels": _labels(c.meta, "page", owner, slo=c.meta.slo, flow=c.flow),
         "annotations": _annotations(
             c.meta, f"{c.meta.slo}: flow {c.flow} has not finished by {_clock(c.deadline_s)} UTC",
-            f"`{_text(c.meta.text)}`: no successful run of {c.flow} since {_clock(c.start_s)} UTC today; its "
+            f"`{_text(c.meta.text)}`: no successful run of {c.flow} since {_since(c.start_s)}; its "
             f"finish is {proven}."),
     }]
+
+
+def _since(s: int) -> str:
+    """The start of the run a deadline is about, from the deadline day's midnight."""
+    return f"{_clock(s + DAY_S)} UTC yesterday" if s < 0 else f"{_clock(s)} UTC today"
 
 
 def _clock(s: int) -> str:
@@ -196,24 +203,26 @@ def _clock(s: int) -> str:
 # ------------------------------------------------------------------ served models
 def model_rules(m: ModelWatch) -> list[dict]:
     rules: list[dict] = []
-    w = duration(FALLBACK_WINDOW_S)
+    w = duration(m.fallback_window_s)
     if m.fallback is not None:
         fallbacks = f"sum by (reason) (rate({selector(M.FALLBACKS, model=m.model)}[{w}]))"
         total = f"sum(rate({selector(M.PREDICTIONS, model=m.model)}[{w}]))"
-        rules.append({"record": FALLBACK_RATIO, "expr": f"{fallbacks}\n/ on() group_left()\n{total}",
+        rules.append({"record": FALLBACK_RATIO + w, "expr": f"{fallbacks}\n/ on() group_left()\n{total}",
                       "labels": {"model": m.model}})
+        limit = number(m.fallback_rate * 100)
+        said = f"`{_text(m.fallback_meta.text)}`: over" if m.fallback_meta else "Over"
         rules.append({
             "alert": "MlcFallbackRate",
-            "expr": f"{selector(FALLBACK_RATIO, model=m.model)} > {number(FALLBACK_RATE)}",
+            "expr": f"{selector(FALLBACK_RATIO + w, model=m.model)} > {number(m.fallback_rate)}",
             "for": duration(FALLBACK_FOR_S),
-            "labels": _labels(None, "ticket", m.owner, model=m.model),
-            "annotations": {
-                "summary": f"{m.model}: over {number(FALLBACK_RATE * 100)}% of predictions answered by "
-                           f"{m.fallback} ({{{{ $labels.reason }}}})",
-                "description": f"Over {number(FALLBACK_RATE * 100)}% of the predictions of {m.model} in the last {w} "
-                               f"were answered by its fallback {m.fallback} for reason {{{{ $labels.reason }}}} "
-                               f"(for {duration(FALLBACK_FOR_S)}).",
-                "source": _text(m.source)}})
+            "labels": _labels(m.fallback_meta, "ticket", m.owner, model=m.model,
+                              **({"slo": m.fallback_meta.slo} if m.fallback_meta else {})),
+            "annotations": _annotations(
+                m.fallback_meta,
+                f"{m.model}: over {limit}% of predictions answered by {m.fallback} ({{{{ $labels.reason }}}})",
+                f"{said} {limit}% of the predictions of {m.model} in the last {w} were answered by its "
+                f"fallback {m.fallback} for reason {{{{ $labels.reason }}}} (for {duration(FALLBACK_FOR_S)}).",
+                m.source)})
     if m.confident:
         for s in DRIFT_WINDOWS_S:
             d = duration(s)
@@ -221,18 +230,18 @@ def model_rules(m: ModelWatch) -> list[dict]:
                 f"sum(rate({selector(M.CONFIDENCE + '_sum', model=m.model)}[{d}]))\n"
                 f"/ sum(rate({selector(M.CONFIDENCE + '_count', model=m.model)}[{d}]))")})
         short, long = (duration(s) for s in DRIFT_WINDOWS_S)
+        said = f"`{_text(m.drift_meta.text)}`: the" if m.drift_meta else "The"
         rules.append({
             "alert": "MlcConfidenceDrift",
             "expr": (f"abs({selector(CONFIDENCE_MEAN + short, model=m.model)}"
-                     f" - {selector(CONFIDENCE_MEAN + long, model=m.model)}) > {number(DRIFT)}"),
+                     f" - {selector(CONFIDENCE_MEAN + long, model=m.model)}) > {number(m.drift)}"),
             "for": duration(DRIFT_FOR_S),
-            "labels": _labels(None, "ticket", m.owner, model=m.model),
-            "annotations": {
-                "summary": f"{m.model}: its mean confidence has drifted from the last {long}'s",
-                "description": f"The mean confidence of {m.model} over the last {short} is more than "
-                               f"{number(DRIFT)} away from its mean over the last {long}: its inputs or the "
-                               "traffic changed.",
-                "source": _text(m.source)}})
+            "labels": _labels(m.drift_meta, "ticket", m.owner, model=m.model,
+                              **({"slo": m.drift_meta.slo} if m.drift_meta else {})),
+            "annotations": _annotations(
+                m.drift_meta, f"{m.model}: its mean confidence has drifted from the last {long}'s",
+                f"{said} mean confidence of {m.model} over the last {short} is more than {number(m.drift)} "
+                f"away from its mean over the last {long}: its inputs or the traffic changed.", m.source)})
     return rules
 
 

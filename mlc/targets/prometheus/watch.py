@@ -6,7 +6,9 @@ diagnostics and the tests' synthetic series all read this plan, never the object
 - a freshness objective -> a `Freshness` over what exports the subject's last update (the
   feature groups' jobs, a flow's success);
 - `completion(flow) by "HH:MM"` -> a `Completion` over the flow's last success;
-- every served model -> a `ModelWatch`: its fallback rate and the drift of its confidence.
+- every served model -> a `ModelWatch`: its fallback rate and the drift of its confidence, at the
+  limits its `fallback_rate(m) <= 2% [over 1h]` and `drift(m) confidence <= 0.05` objectives set
+  (the tightest, when several do), else at the defaults below.
 
 ## The burn-rate windows
 
@@ -33,10 +35,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from mlc.compiler import ir
-from mlc.compiler.checks.objectives import Objective, latency_bound, objectives, time_of_day
+from mlc.compiler.checks.objectives import Objective, latency_bound, objectives, run_start_ms, time_of_day
 from mlc.compiler.freshness import Calculus
 from mlc.compiler.infer import walk
-from mlc.diagnostics import Diagnostic, error, warning
+from mlc.diagnostics import Diagnostic, did_you_mean, error, warning
 from mlc.targets.layout import Layout, source_line
 from mlc.targets.memo import once
 
@@ -48,8 +50,9 @@ BURNS = ((Decimal("14.4"), Decimal("0.02"), "page", "MlcErrorBudgetFastBurn"),
          (Decimal("6"), Decimal("0.05"), "page", "MlcErrorBudgetBurn"),
          (Decimal("1"), Decimal("0.10"), "ticket", "MlcErrorBudgetSlowBurn"))
 SHORT_PER_LONG = 12
-# A served model's fallbacks are worth a ticket when over this share of its predictions for
-# FALLBACK_FOR; its mean confidence has drifted when the last hour's is this far from the week's.
+# Unless an objective says otherwise, a served model's fallbacks are worth a ticket when over this
+# share of its predictions (over the window) for FALLBACK_FOR; its mean confidence has drifted when
+# the last hour's is this far from the week's.
 FALLBACK_RATE = Decimal("0.05")
 FALLBACK_WINDOW_S = 300
 FALLBACK_FOR_S = 600
@@ -110,7 +113,8 @@ class Completion:
     flow: str  # flow id
     flow_key: str
     deadline_s: int  # seconds after midnight UTC
-    start_s: int  # when the day's run may start (its schedule's first run, else midnight)
+    start_s: int  # when the run the deadline is about starts, from the deadline day's midnight
+    # (`objectives.run_start_ms`: negative for a run that starts the evening before)
     proven_s: int | None
 
 
@@ -123,6 +127,11 @@ class ModelWatch:
     source: str
     thresholds: tuple[float, ...]  # the fallback condition's confidence thresholds
     confident: bool  # a nondeterministic model reports a confidence (a rule does not): its drift is watched
+    fallback_rate: Decimal = FALLBACK_RATE  # the share of predictions its fallback may answer
+    fallback_window_s: int = FALLBACK_WINDOW_S  # over which that share is measured
+    fallback_meta: Meta | None = None  # the `fallback_rate` objective that set them, if one did
+    drift: Decimal = DRIFT  # how far its last hour's mean confidence may move from the week's
+    drift_meta: Meta | None = None  # the `drift` objective that set it, if one did
 
 
 @dataclass(frozen=True)
@@ -178,6 +187,7 @@ class _Planner:
         self.jobs = set(stored_groups(program, ("batch", "stream")))  # groups whose job pushes
         self.calc = Calculus(program)
         self.findings: list[Diagnostic] = []
+        self.limits: dict[str, dict] = {}  # model key -> the ModelWatch fields its objectives set
 
     def run(self) -> Plan:
         burns: list[BurnRate] = []
@@ -200,6 +210,8 @@ class _Planner:
                     comps.append(c)
             elif o.kind == "quality":
                 self._quality(o)
+            elif o.kind in ("fallback_rate", "drift"):
+                self._limit(o)
         models = []
         for key in sorted(self.served):
             m = self.program.models[key]
@@ -208,7 +220,7 @@ class _Planner:
             models.append(ModelWatch(self.layout.model_id(key), key, self.layout.model_id(fb_key) if fb_key else None,
                                      m.owner, source_line(m.loc),
                                      tuple(self.thresholds(m.fallback.when)) if m.fallback else (),
-                                     not m.deterministic))
+                                     not m.deterministic, **self.limits.get(key, {})))
         return Plan(tuple(burns), tuple(fresh), tuple(comps), tuple(models), tuple(self.findings))
 
     # ------------------------------------------------------------------ helpers
@@ -339,12 +351,54 @@ class _Planner:
         deadline = time_of_day(str(o.value.value)) if o.value.kind == "string" else None
         if deadline is None or o.target not in self.program.flows:
             return None  # the checks report it (E0703)
-        flow = self.program.flows[o.target]
-        first = flow.schedule.first_run_ms if flow.schedule is not None else None
-        start = first if first is not None and first <= deadline else 0
+        start = run_start_ms(self.program.flows[o.target].schedule, deadline)
         bound = Proof(self.program, self.calc).of(o.target)
         return Completion(self._meta(o, "completion"), self.layout.flow_id(o.target), o.target, deadline // 1000,
                           start // 1000, bound.ms // 1000 if bound.known else None)
+
+    def _limit(self, o: Objective) -> None:
+        """A `fallback_rate` or `drift` objective: a limit of its model's watch (E1303 when the
+        value or the model cannot carry it; W1301 when nothing exports what it is about)."""
+        model = self.program.models[o.target]
+        given = o.value.text or str(o.value.value)
+
+        def bad(what: str, fix: str | None) -> None:
+            self.findings.append(error("E1303", f"objective `{o.slo}`: {what}", o.loc, help=fix))
+
+        if o.op not in ("<=", "<"):
+            return bad(f"`{o.kind}` is a limit, written `<=` (got `{o.op}`)", f"`{o.kind}(...) <= {given}`")
+        if o.kind == "fallback_rate":
+            if o.value.kind != "percent" or not 0 < o.value.value < 100:
+                return bad(f"a fallback rate is a percentage above 0% and below 100%, got `{given}`",
+                           "a share of predictions: `fallback_rate(m) <= 2%`")
+            window = o.window.value // 1000 if o.window is not None and o.window.kind == "duration" else None
+            if o.window is not None and (window is None or window < MIN_WINDOW_S):
+                return bad(f"a fallback rate is measured over a duration of a minute or more, got "
+                           f"`{o.window.text or o.window.value}`", "`over 10m`")
+            if model.fallback is None:
+                return self._unmonitored(o, f"model `{model.name}` has no fallback, so nothing answers for it",
+                                         f"give `{model.name}` a `fallback MODEL when ...`")
+            limits = {"fallback_rate": Decimal(str(o.value.value)) / 100,
+                      "fallback_window_s": window or FALLBACK_WINDOW_S}
+            key = "fallback_rate"
+        else:
+            if o.metric != "confidence":
+                return bad(f"only a model's confidence drifts, got `{o.metric}`",
+                           did_you_mean(o.metric or "", ["confidence"]) or "`drift(m) confidence <= 0.05`")
+            if o.value.kind not in ("float", "int") or not 0 < o.value.value <= 1:
+                return bad(f"a confidence drift is a number above 0 and at most 1, got `{given}`",
+                           "`drift(m) confidence <= 0.05`")
+            if model.deterministic:
+                return bad(f"model `{model.name}` is deterministic: it reports no confidence to drift",
+                           f"declare `{model.name}` nondeterministic, or remove the objective")
+            limits = {"drift": Decimal(str(o.value.value))}
+            key = "drift"
+        if o.target not in self.served:
+            return self._unmonitored(o, f"model `{model.name}` is not served, so nothing exports its predictions",
+                                     f"give `{model.name}` a `serve {{ }}` block, or deploy it from a flow")
+        have = self.limits.setdefault(o.target, {})
+        if key not in have or limits[key] < have[key]:  # the tightest limit of several
+            have.update(limits, **{("fallback_meta" if key == "fallback_rate" else "drift_meta"): self._meta(o, None)})
 
     def _quality(self, o: Objective) -> None:
         """A model's quality is measured where it is evaluated: a step that `uses` the model and
