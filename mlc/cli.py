@@ -777,7 +777,10 @@ def _deployed(paths, env_name: str, to: str | None):
 @click.option("--env", "env_name", default="local", show_default=True, help="The deployed env to run in.")
 @click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
 @click.option("--conf", "conf", multiple=True, metavar="KEY=VALUE", help="A parameter of the run (repeatable).")
-def run_cmd(flow: str, paths, env_name: str, to: str | None, conf) -> None:
+@click.option("--bootstrap", "bootstrap", metavar="HOST:PORT",
+              help="The Kafka broker a stream group's run reads (default: $MLC_KAFKA_BOOTSTRAP, `kafka_bootstrap` "
+                   "of [deploy.ENV], the broker `mlc kafka up` runs, else the env's binding).")
+def run_cmd(flow: str, paths, env_name: str, to: str | None, conf, bootstrap: str | None) -> None:
     """Run FLOW of the deployed local release (`features.NAME`: a feature group's DAG):
     dag.test() in the Airflow engine, each step shown as it starts and ends (docs/run.md).
     Exit 0: the run succeeded, 1: a step failed or nothing is deployed."""
@@ -789,7 +792,7 @@ def run_cmd(flow: str, paths, env_name: str, to: str | None, conf) -> None:
     deployed = _deployed(paths, env_name, to)
     click.echo(f"mlc run {flow}: release {deployed.release} of env `{env_name}` ({deployed.config.root})")
     try:
-        outcome = run_named(deployed, flow, params, display.progress(click.echo, sys.stdout.isatty()))
+        outcome = run_named(deployed, flow, params, display.progress(click.echo, sys.stdout.isatty()), bootstrap)
     except RunError as e:
         click.echo(str(e), err=True)
         sys.exit(EXIT_FINDINGS)
@@ -974,15 +977,22 @@ def trigger_cmd(flow: str, paths, env_name: str, to: str | None, conf, branch: s
     sys.exit(EXIT_FINDINGS if wait > 0 and started.state != "success" else EXIT_CLEAN)
 
 
+def _deployed_server(command):
+    """PATHS, --env and --to of a command serving a deploy (`mlc airflow up`, `mlc kafka down`)."""
+    for option in (click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to."),
+                   click.option("--env", "env_name", default="local", show_default=True, help="The deployed env."),
+                   _paths_argument):
+        command = option(command)
+    return command
+
+
 @main.group("airflow")
 def airflow_group() -> None:
     """The local deployment's Airflow server (`airflow standalone` on the deploy's Airflow home)."""
 
 
 @airflow_group.command("up")
-@_paths_argument
-@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env.")
-@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@_deployed_server
 @click.option("--port", "port", type=int, help="The port on 127.0.0.1 (default: a free one).")
 def airflow_up_cmd(paths, env_name: str, to: str | None, port: int | None) -> None:
     """Run Airflow (scheduler, DAG processor, triggerer, API server) on the deployed DAGs,
@@ -1001,9 +1011,7 @@ def airflow_up_cmd(paths, env_name: str, to: str | None, port: int | None) -> No
 
 
 @airflow_group.command("down")
-@_paths_argument
-@click.option("--env", "env_name", default="local", show_default=True, help="The deployed env.")
-@click.option("--to", "to", metavar="FOLDER", help="The deploy folder, when deployed with --to.")
+@_deployed_server
 def airflow_down_cmd(paths, env_name: str, to: str | None) -> None:
     """Stop the Airflow server `mlc airflow up` runs for this deploy."""
     from mlc.run import airflow_server
@@ -1011,6 +1019,38 @@ def airflow_down_cmd(paths, env_name: str, to: str | None) -> None:
     deployed = _deployed(paths, env_name, to)
     url = airflow_server.down(deployed)
     click.echo(f"stopped the Airflow at {url}" if url else f"no Airflow server runs for env `{env_name}`", err=True)
+
+
+@main.group("kafka")
+def kafka_group() -> None:
+    """The local Kafka broker of a deploy's stream sources (the kafka engine's Tansu, on 127.0.0.1)."""
+
+
+@kafka_group.command("up")
+@_deployed_server
+@click.option("--port", "port", type=int, help="The port on 127.0.0.1 (default: a free one).")
+def kafka_up_cmd(paths, env_name: str, to: str | None, port: int | None) -> None:
+    """Run a Kafka-protocol broker (Tansu, in memory) on 127.0.0.1 until Ctrl-C; stream runs of
+    this deploy read it unless --bootstrap, $MLC_KAFKA_BOOTSTRAP or `kafka_bootstrap` name another."""
+    from mlc.run import kafka
+
+    deployed = _deployed(paths, env_name, to)
+    code = _airflow_call(lambda: kafka.up(deployed, port, lambda address: click.echo(
+        f"Kafka broker of env `{env_name}` at {address}; log {kafka.folder(deployed) / kafka.LOG}; Ctrl-C stops",
+        err=True)))
+    sys.exit(EXIT_CLEAN if code in (0, -15) else EXIT_FINDINGS)
+
+
+@kafka_group.command("down")
+@_deployed_server
+def kafka_down_cmd(paths, env_name: str, to: str | None) -> None:
+    """Stop the broker `mlc kafka up` runs for this deploy."""
+    from mlc.run import kafka
+
+    deployed = _deployed(paths, env_name, to)
+    address = kafka.down(deployed)
+    click.echo(f"stopped the Kafka broker at {address}" if address else f"no Kafka broker runs for env `{env_name}`",
+               err=True)
 
 def run() -> None:
     """Entry point that turns an internal failure into exit code 2 with a short report."""

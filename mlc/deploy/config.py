@@ -10,6 +10,9 @@ engines = "/path/.engines"   # the engine environments (else $MLC_ENGINES, else 
 airflow_url = "http://127.0.0.1:8080"  # the Airflow API `mlc signal`/`mlc trigger` talk to (else
                              # $MLC_AIRFLOW_URL, else the server `mlc airflow up` recorded)
 pushgateway = "127.0.0.1:9091"  # where jobs and flows push their metrics (else $MLC_PUSHGATEWAY; any env)
+kafka_bootstrap = "127.0.0.1:9092"  # the Kafka broker stream runs read (any env; docs/run.md, Streaming):
+                             # --bootstrap, else $MLC_KAFKA_BOOTSTRAP, else this, else the broker
+                             # `mlc kafka up` runs, else the program's binding of the stream
 
 [deploy.prod]             # an S3 release (MWAA-style layout)
 bucket = "acme-airflow"
@@ -27,6 +30,7 @@ takes them from the standard AWS chain.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +57,7 @@ class DeployConfig:
     endpoint_url: str | None = None
     region: str | None = None
     pushgateway: str | None = None  # the Prometheus Pushgateway the pipelines push to ($MLC_PUSHGATEWAY)
+    kafka_bootstrap: str | None = None  # the broker of the env's stream sources (`host:port,...`)
 
     @property
     def where(self) -> str:
@@ -86,7 +91,7 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
     if not isinstance(settings, dict):
         raise ConfigError(f"`deploy.{env}` in mlc.toml must be a table")
     known = {"kind", "root", "keep", "engines", "airflow_url", "bucket", "prefix", "endpoint_url", "region",
-             "pushgateway"}
+             "pushgateway", "kafka_bootstrap"}
     unknown = sorted(set(settings) - known)
     if unknown:
         from mlc.diagnostics import did_you_mean
@@ -121,7 +126,8 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
         if airflow_url is not None and not (isinstance(airflow_url, str) and airflow_url.startswith(("http://", "https://"))):
             raise ConfigError(f"`airflow_url` of [deploy.{env}] must be an http(s) URL, such as \"http://127.0.0.1:8080\"")
         return DeployConfig(env, "local", project_root, root=root.resolve(), keep=keep, engines=engines_root(settings),
-                            airflow_url=airflow_url, pushgateway=_pushgateway(settings))
+                            airflow_url=airflow_url, pushgateway=_pushgateway(settings),
+                            kafka_bootstrap=_bootstrap(settings, env))
     if to is not None:
         if not to.startswith("s3://"):
             raise ConfigError(f"--to {to}: env `{env}` releases to S3; give s3://BUCKET/PREFIX")
@@ -132,7 +138,8 @@ def load(project_root: Path, config: dict, env: str, to: str | None = None) -> D
             raise ConfigError(f"[deploy.{env}] of mlc.toml needs `bucket = \"...\"` for an S3 release")
     endpoint = settings.get("endpoint_url") or os.environ.get("MLC_S3_ENDPOINT_URL")
     return DeployConfig(env, "s3", project_root, keep=keep, engines=engines_root(settings), bucket=bucket, prefix=prefix,
-                        endpoint_url=endpoint, region=settings.get("region"), pushgateway=_pushgateway(settings))
+                        endpoint_url=endpoint, region=settings.get("region"), pushgateway=_pushgateway(settings),
+                        kafka_bootstrap=_bootstrap(settings, env))
 
 
 def _pushgateway(settings: dict) -> str | None:
@@ -142,3 +149,17 @@ def _pushgateway(settings: dict) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ConfigError("`pushgateway` of a deploy env must be a string: \"host:port\" or a URL")
     return value or None
+
+
+_BOOTSTRAP = re.compile(r"[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5}(,[A-Za-z0-9_.\-\[\]:]+:[0-9]{1,5})*")
+
+
+def _bootstrap(settings: dict, env: str) -> str | None:
+    """`kafka_bootstrap` of [deploy.ENV]: Kafka's `host:port[,host:port...]`. Unlike
+    `pushgateway`, $MLC_KAFKA_BOOTSTRAP is not folded in here: the variable overrides this key
+    at run time (mlc.run.kafka.bootstrap), so the deploy writes the key alone into deploy.env."""
+    value = settings.get("kafka_bootstrap")
+    if value is not None and not (isinstance(value, str) and _BOOTSTRAP.fullmatch(value)):
+        raise ConfigError(f"`kafka_bootstrap` of [deploy.{env}] must be a broker's \"host:port\" (several: "
+                          "\"host1:9092,host2:9092\"), such as \"127.0.0.1:9092\"")
+    return value

@@ -120,7 +120,9 @@ def engine_environment(config: DeployConfig) -> dict[str, str]:
             # ... or in the environment of their runtime (mlc.deploy.runtimes)
             "MLC_RUNTIMES": str(root / RUNTIMES),
             # jobs and flows push their freshness and success there (mlc.compiler.metrics)
-            **({"MLC_PUSHGATEWAY": config.pushgateway} if config.pushgateway else {})}
+            **({"MLC_PUSHGATEWAY": config.pushgateway} if config.pushgateway else {}),
+            # the broker of the stream sources ([deploy.ENV] kafka_bootstrap; mlc.run.kafka)
+            **({"MLC_KAFKA_BOOTSTRAP": config.kafka_bootstrap} if config.kafka_bootstrap else {})}
 
 
 def _write_env(config: DeployConfig) -> None:

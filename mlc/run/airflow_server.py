@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from mlc.run import background
 from mlc.run.airflow_api import Client
+from mlc.run.background import tail
 from mlc.run.deployed import Deployed, RunError
 
 READY_WITHIN = 180.0
@@ -57,10 +57,7 @@ def start(airflow: Path, env: dict[str, str], log: Path, cwd: Path | None = None
     """`airflow standalone` in its own process group (stop it with `stop`), output to `log`; the
     workers run bash steps in `cwd`. Standalone starts its components as `airflow ...`: the engine's bin goes first on PATH."""
     env = {**env, "PATH": os.pathsep.join([str(airflow.parent), env.get("PATH", "")])}
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen([str(airflow), "standalone"], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    return background.start([str(airflow), "standalone"], env, log, cwd)
 
 
 def wait_healthy(client: Client, proc: subprocess.Popen, log: Path, within: float = READY_WITHIN) -> None:
@@ -79,39 +76,6 @@ def wait_healthy(client: Client, proc: subprocess.Popen, log: Path, within: floa
         if time.monotonic() > deadline:
             raise RunError(f"airflow standalone is not ready after {within:.0f}s:\n" + tail(log))
         time.sleep(0.5)
-
-
-def stop(proc: subprocess.Popen, within: float = 30.0) -> None:
-    """Stops standalone and everything it started: SIGTERM to its process group, then, for
-    what is left after `within` seconds, SIGKILL. (Standalone itself exits at once on SIGTERM;
-    its scheduler and API server finish their shutdown after it.)"""
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        proc.wait()
-        return
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        proc.poll()  # reaps the leader once it exits
-        try:
-            os.killpg(proc.pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.2)
-    else:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-
-
-def tail(log: Path, lines: int = 30) -> str:
-    try:
-        text = log.read_text(errors="replace")
-    except OSError:
-        return "  | (no log)"
-    return "\n".join("  | " + line for line in text.rstrip().splitlines()[-lines:])
 
 
 def home(deployed: Deployed) -> Path:
@@ -138,7 +102,7 @@ def up(deployed: Deployed, port: int | None, on_ready: Callable[[str], None]) ->
     airflow = deployed.engine("airflow", "airflow")
     airflow_home = home(deployed)
     record = airflow_home / RECORD
-    running = _recorded(record)
+    running = background.recorded(record)
     if running is not None:
         raise RunError(f"an Airflow server of this deploy is already running at {running['url']} "
                        f"(pid {running['pid']})", help=f"stop it: {command(deployed, 'down')}")
@@ -148,45 +112,14 @@ def up(deployed: Deployed, port: int | None, on_ready: Callable[[str], None]) ->
     # bash steps run in the project root, as under `mlc run`
     proc = start(airflow, env, log, deployed.config.project_root)
     client = Client(f"http://127.0.0.1:{port}", USER, None)
-    # SIGTERM (`mlc airflow down`, a script stopping `mlc airflow up &`) unwinds like Ctrl-C
-    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        wait_healthy(client, proc, log)
-        record.write_text(json.dumps({"url": client.url, "pid": os.getpid(), "log": str(log)}) + "\n",
-                          encoding="utf-8")
-        on_ready(client.url)
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop(proc)
-        record.unlink(missing_ok=True)
-        signal.signal(signal.SIGTERM, old)
+    return background.hold(proc, record, {"url": client.url, "log": str(log)},
+                           lambda: wait_healthy(client, proc, log), lambda: on_ready(client.url))
 
 
-def _recorded(record: Path) -> dict | None:
-    """The record of a server that still runs (a record left by a killed `mlc airflow up` is
-    removed)."""
-    try:
-        info = json.loads(record.read_text(encoding="utf-8"))
-        os.kill(int(info["pid"]), 0)
-        return info
-    except (OSError, ValueError, KeyError, TypeError):
-        record.unlink(missing_ok=True)
-        return None
-
-
-def down(deployed: Deployed, within: float = 40.0) -> str | None:
+def down(deployed: Deployed) -> str | None:
     """Stops the server `mlc airflow up` runs for this deploy; its URL, or None if none ran."""
-    record = home(deployed) / RECORD
-    info = _recorded(record)
-    if info is None:
-        return None
-    os.kill(int(info["pid"]), signal.SIGTERM)
-    deadline = time.monotonic() + within
-    while record.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return info["url"]
+    info = background.down(home(deployed) / RECORD)
+    return info["url"] if info else None
 
 
 def locate(deployed: Deployed, url: str | None = None) -> Client:
@@ -197,7 +130,7 @@ def locate(deployed: Deployed, url: str | None = None) -> Client:
     start_help = f"start it: {command(deployed, 'up')}"
     url = url or os.environ.get("MLC_AIRFLOW_URL") or deployed.config.airflow_url
     if url is None:
-        info = _recorded(home(deployed) / RECORD)
+        info = background.recorded(home(deployed) / RECORD)
         if info is None:
             raise RunError(f"no Airflow server is running for env `{deployed.config.env}` "
                            f"(nothing recorded in {home(deployed) / RECORD})", help=start_help)

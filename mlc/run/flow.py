@@ -136,7 +136,7 @@ def run(deployed: Deployed, name: str, conf: dict[str, str],
 
 
 def run_named(deployed: Deployed, name: str, conf: dict[str, str],
-              show: Callable[[str, Step], None] = lambda event, step: None) -> Outcome:
+              show: Callable[[str, Step], None] = lambda event, step: None, bootstrap: str | None = None) -> Outcome:
     """`features.NAME` of a group without a DAG is its backfill (`features.py`), or a bounded
     run of its Flink job when the env reads its stream from Kafka (`stream.py`); any other
     name, the DAG of that flow or group."""
@@ -151,7 +151,7 @@ def run_named(deployed: Deployed, name: str, conf: dict[str, str],
 
             kafka = stream.kafka_job(deployed, group)
             if kafka:  # the env reads the group's stream from Kafka: its Flink job, bounded
-                return stream.run(deployed, group, kafka, show)
+                return stream.run(deployed, group, kafka, show, bootstrap)
         job = None if has_dag else features.spark_job(deployed, group)
         if job:
             return features.run(deployed, group, job, show)

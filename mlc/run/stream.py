@@ -8,8 +8,9 @@ publisher pushing the rows to the online store through a Feast feature server (d
    ends: every window fires and its rows are committed (a job that is cancelled instead would
    lose the rows of its last checkpoint interval and the windows the watermark has not passed).
 2. `flink GROUP`: the job in the Flink engine, with the engine's Kafka connector jars
-   (`ENGINES/flink/jars/`) as pipeline.jars, the broker of `$MLC_KAFKA_BOOTSTRAP` when set
-   (else the env's binding), parallelism 1. Its JSON lines go to a scratch folder
+   (`ENGINES/flink/jars/`) as pipeline.jars, the broker `mlc.run.kafka.bootstrap` finds
+   (--bootstrap, `$MLC_KAFKA_BOOTSTRAP`, `kafka_bootstrap` of the deploy env, `mlc kafka up`'s
+   broker, else the env's binding), parallelism 1. Its JSON lines go to a scratch folder
    `ROOT/stream/GROUP/`, emptied at each run: a bounded run recomputes the windows of the
    topic's whole history, so writing them into the offline table would duplicate the rows an
    earlier run wrote there (the offline table is the Spark backfill's, or the cluster job's).
@@ -35,13 +36,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mlc.deploy import engines
+from mlc.run import kafka as broker
 from mlc.run.deployed import Deployed, RunError
 from mlc.run.features import Steps, feature_job
 from mlc.run.flow import Outcome, Step
 from mlc.run.serve import free_port, stop_group
 
 END_OFFSETS = Path(__file__).resolve().parent / "templates" / "kafka_end_offsets.py"
-BOOTSTRAP_VARIABLE = "MLC_KAFKA_BOOTSTRAP"
 READY_WITHIN = 120.0
 
 
@@ -100,7 +101,8 @@ def _ready(url: str, proc: subprocess.Popen, out: BinaryIO) -> bool:
     return False
 
 
-def run(deployed: Deployed, group: str, job: str, show: Callable[[str, Step], None]) -> Outcome:
+def run(deployed: Deployed, group: str, job: str, show: Callable[[str, Step], None],
+        bootstrap_flag: str | None = None) -> Outcome:
     spec = job_spec(deployed.bundle / job)
     publisher = feature_job(deployed, "flink-publisher", group)
     if publisher is None:
@@ -108,7 +110,7 @@ def run(deployed: Deployed, group: str, job: str, show: Callable[[str, Step], No
     flink, kafka, jars = deployed.engine("flink"), deployed.engine("kafka"), _jars(deployed)
     loc = spec["source"]["location"]
     steps = Steps(deployed, f"features.{group}", show)
-    bootstrap = steps.env.get(BOOTSTRAP_VARIABLE) or loc["bootstrap"]
+    bootstrap, source = broker.bootstrap(deployed, loc["bootstrap"], bootstrap_flag)
     scratch = deployed.config.root / "stream" / spec["group"]
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
@@ -119,6 +121,8 @@ def run(deployed: Deployed, group: str, job: str, show: Callable[[str, Step], No
         done = subprocess.run([str(kafka), str(END_OFFSETS), bootstrap, loc["topic"]], env=steps.env,
                               capture_output=True, check=False, timeout=120)
         out.write(done.stdout + done.stderr)
+        if done.returncode == 1:  # no broker answers: say where its address came from
+            out.write(broker.where_from(bootstrap, source, deployed).encode())
         offsets.append(done.stdout.decode().strip())
         return done.returncode == 0
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from mlc.run import airflow_server
+from mlc.run import airflow_server, background
 from mlc.run.airflow_api import Client
 from mlc.run.deployed import RunError
 from mlc.run.serve import free_port
@@ -136,7 +136,7 @@ class Standalone:
         return state, self.client.task_states(dag_id, run_id)
 
     def log_tail(self, lines: int = 60) -> str:
-        return airflow_server.tail(self.log, lines)
+        return background.tail(self.log, lines)
 
 
 @pytest.fixture(scope="session")
@@ -171,4 +171,4 @@ def airflow(tmp_path_factory) -> Standalone:
             "MLC_AIRFLOW_PASSWORD": password})
         yield server
     finally:
-        airflow_server.stop(proc)
+        background.stop(proc)
