@@ -688,10 +688,11 @@ def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: b
 
     if rollback:
         from mlc.deploy.config import ConfigError, load
+        from mlc.deploy.release import on_branch
 
         project = _load(paths).rooted()
         try:
-            was, now = roll_back(load(project.root, project.config, env_name, to))
+            was, now = roll_back(on_branch(load(project.root, project.config, env_name, to), branch))
         except (ConfigError, DeployError) as e:
             click.echo(describe(e, "rollback") if isinstance(e, DeployError) else f"error: {e}", err=True)
             sys.exit(EXIT_FINDINGS)

@@ -4,8 +4,10 @@ settings of the env, and hand both to the local or the S3 release."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import posixpath
+from dataclasses import dataclass, replace
 
+from mlc.compiler.namespaces import check_branch
 from mlc.compiler.project import Project
 from mlc.deploy import config as C
 from mlc.deploy.bundle import Compiled
@@ -13,7 +15,7 @@ from mlc.deploy.bundle import compile as compile_bundle
 from mlc.deploy.local import DeployError, Outcome
 from mlc.deploy.plan import Plan
 from mlc.targets import TARGETS
-from mlc.targets.layout import MANIFEST
+from mlc.targets.layout import MANIFEST, Layout
 
 
 @dataclass
@@ -37,11 +39,26 @@ def prepare(project: Project, env: str, to: str | None, use_cache: bool = True,
     out = Prepared(compiled)
     if not compiled.ok:
         return out
-    out.config = C.load(project.root, project.config, env, to)
+    out.config = on_branch(C.load(project.root, project.config, env, to), branch)
     texts = {a.path: a.text for a in compiled.artifacts}
     out.manifest = json.loads(texts.pop(MANIFEST))
     out.texts = texts
     return out
+
+
+def on_branch(config: C.DeployConfig, branch: str | None) -> C.DeployConfig:
+    """Where test branch `branch` deploys: below the env's root or S3 prefix
+    (`Layout.branch_folder`), so a branch's releases, its `current` and its rollbacks are its own and
+    deploying it never replaces production's current release."""
+    if branch is None:
+        return config
+    bad = check_branch(branch)  # `mlc deploy --rollback --branch` compiles nothing that would judge it
+    if bad is not None:
+        raise C.ConfigError(bad.message)
+    folder = Layout.branch_folder(branch)
+    if config.kind == "local":
+        return replace(config, root=config.root / folder)
+    return replace(config, prefix=posixpath.join(config.prefix, folder))
 
 
 def _backend(config: C.DeployConfig):

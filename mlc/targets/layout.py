@@ -67,16 +67,86 @@ class Layout:
         """The compiler's address of a flow, signal, feature group or artifact asset."""
         return f"mlc://{self.program.branch}/{kind}/{key}" if self.program.branch else f"mlc://{kind}/{key}"
 
+    @staticmethod
+    def branch_folder(branch: str) -> str:
+        """The folder of everything test branch `branch` writes, below where production writes: its
+        data (`written`), its local deploy root and its S3 release prefix (`mlc deploy --branch`)."""
+        return f"branches/{branch}"
+
+    def written(self, loc: ir.Location) -> ir.Location:
+        """A location a deployment writes (an offline table, an artifact, a service's logs), as this
+        deployment writes it: a test branch's under `branches/<branch>/` (after the bucket for s3,
+        in the path's own folder when absolute), so that it never overwrites production's data.
+        Sources stay as they are: a branch reads the real inputs."""
+        branch = self.program.branch
+        if not branch or loc.kind not in ("files", "s3"):
+            return loc
+        folder = self.branch_folder(branch)
+        path = loc.path or str(loc.settings.get("path") or "")
+        if path.startswith("/"):
+            parent, leaf = posixpath.split(path.rstrip("/"))
+            moved = posixpath.join(parent, folder, leaf)
+        else:
+            moved = posixpath.join(folder, path).rstrip("/")
+        return loc.model_copy(update={"path": moved})
+
+    def written_file(self, path: str) -> str:
+        """A file a deployment writes named by a bare path (the Feast registry, a SQLite online
+        store): a test branch's own, as `written`."""
+        return self.written(ir.Location(kind="files", path=path)).path or path
+
+    def environment(self, env: str) -> ir.Environment:
+        """Env `env` as this deployment uses it: every location it writes (offline stores, artifacts,
+        service logs, the feature store's registry and SQLite file) on the branch (`written`);
+        sources as declared. Every backend reads locations through this."""
+        resolved = self.program.environments[env]
+        if not self.program.branch:
+            return resolved
+        fs = resolved.feature_store or ir.FeatureStore()
+        return resolved.model_copy(update={
+            "offline": {k: self.written(v) for k, v in resolved.offline.items()},
+            "artifacts": {k: self.written(v) for k, v in resolved.artifacts.items()},
+            "service_logs": {k: self.written(v) for k, v in resolved.service_logs.items()},
+            # a consumer group is state the reader writes (its offsets): production's would lose records
+            "sources": {k: v.model_copy(update={"group": self.branched(v.group)}) if v.group else v
+                        for k, v in resolved.sources.items()},
+            "feature_store": fs.model_copy(update={
+                "registry": self.written_file(fs.registry),
+                "online_path": self.written_file(fs.online_path) if fs.online_kind == "sqlite" and fs.online_path
+                else fs.online_path})})
+
     def artifact_location(self, key: str, env: str) -> str:
         """Where artifact `key` is in `env`, as a step receives it (`MLC_ARTIFACT_<NAME>`): a path
-        relative to the project root for files, `s3://bucket/path` for s3; a test branch's under
-        `branches/<branch>/`, so that it never overwrites production's data."""
-        loc = self.program.environments[env].artifacts[key]
-        prefix = f"branches/{self.program.branch}" if self.program.branch else ""
+        relative to the project root for files, `s3://bucket/path` for s3 (a branch's: `written`)."""
+        loc = self.environment(env).artifacts[key]
         if loc.kind == "s3":
-            return "s3://" + posixpath.join(loc.bucket or "", prefix, loc.path or "").rstrip("/")
-        path = loc.path or str(loc.settings.get("path") or "")
-        return posixpath.join(prefix, path) if prefix and not path.startswith("/") else path
+            return "s3://" + posixpath.join(loc.bucket or "", loc.path or "").rstrip("/")
+        return loc.path or str(loc.settings.get("path") or "")
+
+    def label(self, kind: str, key: str) -> str:
+        """The value of the label naming a declaration in the metrics a deployment pushes and the
+        rules and dashboards read (`model`, `group`, `flow`, `slo`; `kind` is `models`, `features`,
+        `flows` or `slos`): a branch's own (`branched`), as its DAG ids are, so that a test
+        deployment's series never feed production's alerts."""
+        name = {"models": self.model_id, "features": self.group_id, "flows": self.flow_id,
+                "slos": self.slo_id}[kind](key)
+        return self.branched(name)
+
+    def feast_project(self, name: str) -> str:
+        """The Feast project named `name` (the program's, `feast.target.feast_project`) as this
+        deployment registers it: a branch's `test_alice__recs`, so its registry entries and
+        online tables (named after the project) are its own."""
+        return f"{feast_name(self.program.branch).replace('-', '_')}__{name}" if self.program.branch else name
+
+    def job_name(self, key: str, step: str | None = None) -> str:
+        """A Spark application's or Flink job's name (and a Kafka consumer group's, unless the env
+        names one): feature group `key`'s job, or step `step` of flow `key`; a branch's own."""
+        return self.branched(f"{self.flow_id(key)}.{step}" if step else f"mlc.features.{self.group_id(key)}")
+
+    def served_model(self, model_key: str) -> str:
+        """A served model's name in BentoML (its service, its store tag `NAME:latest`) and in its
+        metrics' `model` label: a branch's own (`test.alice.ranker`)."""
+        return self.label("models", model_key)
 
     # airflow ------------------------------------------------------------------
     @staticmethod

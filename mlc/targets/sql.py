@@ -30,6 +30,7 @@ from typing import ClassVar
 
 from mlc.compiler import ir
 from mlc.compiler.infer import SIZED, Inferrer, type_name, walk
+from mlc.targets.layout import Layout
 
 # Internal column names; user names may not start with `__mlc`.
 ET = "__mlc_et"  # the event time as a timestamp
@@ -646,11 +647,11 @@ def stored_groups(program: ir.Program, modes: tuple[str, ...]) -> list[str]:
 
 # ------------------------------------------------------------------ where data is
 def environment(program: ir.Program, env: str) -> ir.Environment:
-    """The env as the compiler resolved it (`mlc.compiler.bindings`)."""
-    resolved = program.environments.get(env)
-    if resolved is None:
+    """The env as the compiler resolved it (`mlc.compiler.bindings`), with the locations this
+    deployment writes on its test branch (`Layout.environment`)."""
+    if env not in program.environments:
         raise PlanError(f"no env `{env}` in this program")
-    return resolved
+    return once(program, ("environment", env), lambda: Layout(program).environment(env))
 
 
 _FIELDS = {  # what the jobs read of a location, by its kind

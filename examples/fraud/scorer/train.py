@@ -143,7 +143,9 @@ def save_model(name: str, estimator, metadata: dict) -> str:
 
     import bentoml
 
-    with bentoml.models.create(name, metadata=metadata) as model:
+    # the store name the run passes ($MLC_BENTO_MODELS: a test branch's deployment keeps its own)
+    stored = json.loads(os.environ.get("MLC_BENTO_MODELS") or "{}").get(name, name)
+    with bentoml.models.create(stored, metadata=metadata) as model:
         with open(model.path_of("model.pkl"), "wb") as f:
             pickle.dump(estimator, f)
     return str(model.tag)

@@ -145,6 +145,12 @@ def store_rows(labels_path: str, service: str) -> list[tuple[list[float], int]]:
     return rows
 
 
+def stored_name(name: str) -> str:
+    """Model NAME's name in the BentoML store, as the run passes it ($MLC_BENTO_MODELS: a test
+    branch's deployment keeps its own models)."""
+    return json.loads(os.environ.get("MLC_BENTO_MODELS") or "{}").get(name, name)
+
+
 def save_model(name: str, estimator, metadata: dict) -> str:
     """Saves `estimator` as NAME in the BentoML model store ($BENTOML_HOME) the way the
     generated service loads it (`model.pkl`); returns the new tag."""
@@ -152,7 +158,7 @@ def save_model(name: str, estimator, metadata: dict) -> str:
 
     import bentoml
 
-    with bentoml.models.create(name, metadata=metadata) as model:
+    with bentoml.models.create(stored_name(name), metadata=metadata) as model:
         with open(model.path_of("model.pkl"), "wb") as f:
             pickle.dump(estimator, f)
     return str(model.tag)
@@ -163,7 +169,7 @@ def load_model(name: str):
 
     import bentoml
 
-    with open(bentoml.models.get(f"{name}:latest").path_of("model.pkl"), "rb") as f:
+    with open(bentoml.models.get(f"{stored_name(name)}:latest").path_of("model.pkl"), "rb") as f:
         return pickle.load(f)
 
 

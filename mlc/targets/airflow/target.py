@@ -31,6 +31,7 @@ The mapping, by node kind (docs/targets/airflow.md explains each choice):
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -575,7 +576,7 @@ class FlowLowering:
             td, human = _td(offset)
             self.imports["airflow.sdk"] |= {"AsyncCallback", "DeadlineAlert", "DeadlineReference"}
             self.imports.setdefault("datetime", set()).add("timedelta")
-            kwargs = {"objective": slo, "flow": self.flow.name, "by": str(o.value.value)}
+            kwargs = {"objective": self.layout.branched(slo), "flow": self.dag_id, "by": str(o.value.value)}
             late = P.destinations(self.program, self.env, self.flow, "late")
             if late:
                 kwargs["alerts"] = late
@@ -584,7 +585,7 @@ class FlowLowering:
                 "        reference=DeadlineReference.DAGRUN_LOGICAL_DATE,\n"
                 f"        interval={td},  # {human} after the scheduled start: {o.value.value} UTC\n"
                 f'        callback=AsyncCallback("mlc_deadlines.completion_missed", kwargs={py(kwargs)}),\n'
-                f"        name={py(slo)},\n"
+                f"        name={py(self.layout.branched(slo))},\n"
                 "    )")
         if not alerts:
             return None
@@ -810,12 +811,20 @@ class FlowLowering:
 
     def _training_env(self, s: ir.Step) -> dict[str, str]:
         """A step that `produces` a model reads its training set from the feature store: it gets
-        the repository and the model's feature service (docs/targets/feast.md, Training sets)."""
+        the repository and the model's feature service (docs/targets/feast.md, Training sets).
+        A step that produces or `uses` a model gets every model's name in the BentoML store (a
+        test branch's own, `Layout.served_model`), which its code saves and loads under: it
+        never spells the branch."""
         key = s.produces.target if s.produces is not None else None
-        if key not in self.program.models:
+        models = [r.target for r in (*s.uses, *([s.produces] if s.produces else ())) if r.target in self.program.models]
+        if not models:
             return {}
-        return {"MLC_FEAST_REPO": self.bundle_file(self.layout.feast_repo()),
-                "MLC_FEATURE_SERVICE": py(self.layout.model_service(key))}
+        stored = {self.layout.model_id(k): self.layout.served_model(k) for k in sorted(self.program.models)}
+        env = {"MLC_BENTO_MODELS": py(json.dumps(stored, sort_keys=True))}
+        if key in self.program.models:
+            env |= {"MLC_FEAST_REPO": self.bundle_file(self.layout.feast_repo()),
+                    "MLC_FEATURE_SERVICE": py(self.layout.model_service(key))}
+        return env
 
     def _bash(self, s: ir.Step, call: StepCall, arg, text: str, jscope, pscope) -> str:
         command = text
@@ -836,7 +845,7 @@ class FlowLowering:
         launcher = self.bundle_file(self.layout.spark_step_launcher(self.key, s.name))
         # shipped with the job, so that the launcher finds it in cluster mode too
         runtime = self.bundle_file(self.layout.spark_runtime())
-        call.static += [("application", launcher), ("py_files", runtime), ("name", py(f"{self.flow.name}.{s.name}"))]
+        call.static += [("application", launcher), ("py_files", runtime), ("name", py(self.layout.job_name(self.key, s.name)))]
         if s.foreach is not None:
             call.per_item.append(("application_args", self._job_args(s, "py", pscope)))
             if s.env or s.reads or s.writes:

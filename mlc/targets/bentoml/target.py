@@ -178,7 +178,7 @@ def _names(program: ir.Program, layout: Layout, model: ir.Model) -> list[str]:
 
 def spec(program: ir.Program, layout: Layout, key: str) -> dict:
     model = program.models[key]
-    name = layout.model_id(key)
+    name = layout.served_model(key)
     keys, request = _fields(program, model)
     fallback = None
     fb_key = model.fallback.model.target if model.fallback else None
@@ -186,8 +186,8 @@ def spec(program: ir.Program, layout: Layout, key: str) -> dict:
         fb = program.models[fb_key]
         fb_keys, fb_request = _fields(program, fb)
         fallback = {
-            "model": layout.model_id(fb_key),
-            "store_tag": f"{layout.model_id(fb_key)}:latest",
+            "model": layout.served_model(fb_key),
+            "store_tag": f"{layout.served_model(fb_key)}:latest",
             "feature_service": layout.model_service(fb_key),
             "features": _names(program, layout, fb),
             "when": condition(_fallback_when(model)),

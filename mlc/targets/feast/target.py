@@ -155,10 +155,11 @@ class Repo:
 
 
 def feast_project(program: ir.Program) -> str:
-    """The Feast project name: the program's first package, as Feast spells names."""
+    """The Feast project name: the program's first package, as Feast spells names (a test
+    branch's own, `Layout.feast_project`)."""
     first = program.packages[0] if program.packages else "mlc"
     name = re.sub(r"[^A-Za-z0-9_]", "_", first).strip("_") or "mlc"
-    return name if name[0].isalpha() else f"p_{name}"
+    return Layout(program).feast_project(name if name[0].isalpha() else f"p_{name}")
 
 
 def _env(program: ir.Program, env: str) -> ir.Environment:

@@ -62,7 +62,7 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
         "group": plan.group,
         "key": key,
         "env": env,
-        "app_name": f"mlc.features.{plan.group}",
+        "app_name": S.once(program, ("layout",), lambda: Layout(program)).job_name(key),
         "source": {
             "name": plan.source,
             "columns": [[n, t] for n, t in plan.columns.items()],
@@ -155,7 +155,7 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         pub_spec = {**{k: spec[k] for k in ("group", "key", "env", "keys", "output", "output_schema")},
                     "push_source": layout.push_source_id(key),
                     # what it pushes when it has published (mlc.compiler.metrics): the freshness alerts read it
-                    "metrics": feature_metrics(layout.group_id(key))}
+                    "metrics": feature_metrics(layout.label("features", key))}
         # the publisher pushes to the Feast feature server of the repository the bundle holds
         job(layout.flink_publisher(key), "publish.py.j2", "publish_main", "flink-publisher", key,
             references=(layout.feast_repo(),), spec=pub_spec, loc=where)

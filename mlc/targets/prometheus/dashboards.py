@@ -84,7 +84,7 @@ def model_panels(program: ir.Program, plan: Plan, key: str) -> list[Panel]:
 
 
 def flow_panels(plan: Plan, key: str, layout: Layout) -> list[Panel]:
-    flow = layout.flow_id(key)
+    flow = layout.label("flows", key)
     success = selector(M.FLOW_LAST_SUCCESS, flow=flow)
     panels = [Panel("Time since the last successful run", "s", [("since success", f"time() - max({success})")])]
     panels += [_freshness_panel(f) for f in plan.freshness if f.flow == flow]

@@ -44,7 +44,7 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         out.append(Artifact(layout.grafana_dashboard("models", m.model_key), G.text(board), kind="grafana-dashboard",
                             source=m.model_key))
     for key, flow in sorted(program.flows.items()):
-        fid = layout.flow_id(key)
+        fid = layout.label("flows", key)  # a branch's dashboard uid is its own
         board = G.build(f"mlc flow {fid}", _uid("flow", fid), ["mlc", "flow", *flow.tags],
                         G.flow_panels(watched, key, layout), flow.description or "")
         out.append(Artifact(layout.grafana_dashboard("flows", key), G.text(board), kind="grafana-dashboard",

@@ -74,7 +74,7 @@ class Window:
 class Meta:
     """Where an objective was written and who answers for it."""
 
-    slo: str  # the SLO's id (`layout.slo_id`)
+    slo: str  # the SLO's label (`layout.label`)
     source: str  # `FILE:LINE`, project-relative
     explain: str | None  # the `mlc explain` command of the objective, when there is one
     owner: str | None
@@ -217,7 +217,7 @@ class _Planner:
             m = self.program.models[key]
             fb = self.program.models.get(m.fallback.model.target or "") if m.fallback else None
             fb_key = m.fallback.model.target if fb is not None else None
-            models.append(ModelWatch(self.layout.model_id(key), key, self.layout.model_id(fb_key) if fb_key else None,
+            models.append(ModelWatch(self.layout.label("models", key), key, self.layout.label("models", fb_key) if fb_key else None,
                                      m.owner, source_line(m.loc),
                                      tuple(self.thresholds(m.fallback.when)) if m.fallback else (),
                                      not m.deterministic, **self.limits.get(key, {})))
@@ -240,7 +240,7 @@ class _Planner:
         text = f"{o.kind}({subject}){metric} {o.op} {value}"
         if o.window is not None and o.window.text:
             text += f" over {o.window.text}"
-        return Meta(self.layout.slo_id(o.slo_key) if o.slo_key else o.slo, source_line(o.loc),
+        return Meta(self.layout.label("slos", o.slo_key) if o.slo_key else o.slo, source_line(o.loc),
                     f"mlc explain {explain} {subject}" if explain else None, owner,
                     tuple(sorted(labels.items())), text)
 
@@ -286,7 +286,7 @@ class _Planner:
                          "burn-rate alerts cannot be computed", o.loc,
                 help="a target below 100% (99.9% leaves 0.1% of requests to fail)"))
             return None
-        model = self.layout.model_id(o.target)
+        model = self.layout.label("models", o.target)
         explain = "latency" if o.kind == "latency" else None
         return BurnRate(self._meta(o, explain), o.kind, model, o.target, budget, period, windows(period), threshold_s)
 
@@ -329,7 +329,7 @@ class _Planner:
         bound_s = o.value.value // 1000
         if o.target in self.program.flows:
             return Freshness(meta, o.target_name + (f".{o.step}" if o.step else ""), "flows", o.target, bound_s, proven,
-                             flow=self.layout.flow_id(o.target), step=o.step)
+                             flow=self.layout.label("flows", o.target), step=o.step)
         if o.target in self.program.sources:
             self._unmonitored(o, f"nothing exports when source `{o.target_name}` last received data",
                               "state the freshness of the feature group that reads it")
@@ -343,7 +343,7 @@ class _Planner:
             return None  # computed at request time from nothing stored: always fresh
         kind = "models" if o.target in self.program.models else "features"
         return Freshness(meta, o.target_name, kind, o.target, bound_s, proven,
-                         groups=tuple(sorted(self.layout.group_id(g) for g in groups)))
+                         groups=tuple(sorted(self.layout.label("features", g) for g in groups)))
 
     def _completion(self, o: Objective) -> Completion | None:
         from mlc.compiler.checks.objectives import Completion as Proof
@@ -353,7 +353,7 @@ class _Planner:
             return None  # the checks report it (E0703)
         start = run_start_ms(self.program.flows[o.target].schedule, deadline)
         bound = Proof(self.program, self.calc).of(o.target)
-        return Completion(self._meta(o, "completion"), self.layout.flow_id(o.target), o.target, deadline // 1000,
+        return Completion(self._meta(o, "completion"), self.layout.label("flows", o.target), o.target, deadline // 1000,
                           start // 1000, bound.ms // 1000 if bound.known else None)
 
     def _limit(self, o: Objective) -> None:

@@ -76,7 +76,7 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
         "key": key,
         "env": env,
         "mode": plan.mode,
-        "app_name": f"mlc.features.{plan.group}",
+        "app_name": S.once(program, ("layout",), lambda: Layout(program)).job_name(key),
         "source": {
             "name": plan.source,
             "kind": plan.source_kind,
@@ -96,7 +96,7 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
         "s3_credentials_env": s3_secret,
         "sql": sql,
         # what the job pushes when it has written (mlc.compiler.metrics): the freshness alerts read it
-        "metrics": feature_metrics(S.once(program, ("layout",), lambda: Layout(program)).group_id(key)),
+        "metrics": feature_metrics(S.once(program, ("layout",), lambda: Layout(program)).label("features", key)),
     }
 
 
@@ -177,7 +177,7 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     environment = _environment(program, env)
     for fkey, flow, step in _spark_steps(program):
         spec = {"flow": flow.name, "step": step.name, "script": _step_script(step), "env": env, "spark_conf": conf,
-                "hive": hive, "environment": environment, "app_name": f"{flow.name}.{step.name}"}
+                "hive": hive, "environment": environment, "app_name": layout.job_name(fkey, step.name)}
         job(layout.spark_step_launcher(fkey, step.name), "step.py.j2", "step_main", "spark-step-launcher", fkey,
             spec=spec, loc=source_line(step.loc))
     if artifacts:

@@ -163,7 +163,7 @@ with DAG(
         task_id="evaluate",
         python_callable=_mlc_policy_step,
         op_args=["ranker.eval", "region"],
-        op_kwargs={"mlc_returns": {"auc": "float", "rows": "int"}},
+        op_kwargs={"mlc_env": {"MLC_BENTO_MODELS": "{\"popular_titles\": \"popular_titles\", \"ranker\": \"ranker\"}"}, "mlc_returns": {"auc": "float", "rows": "int"}},
         execution_timeout=timedelta(seconds=1200),  # 20m
         doc_md="Uses model `ranker`.",
     )

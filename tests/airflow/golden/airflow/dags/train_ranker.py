@@ -323,7 +323,7 @@ with DAG(
         task_id="train",
         python_callable=_mlc_policy_step,
         op_args=["ranker.train", "main"],
-        op_kwargs={"mlc_env": {"MLC_ARTIFACT_TRAINING_SET": "build/s3/datasets/training_set", "MLC_FEAST_REPO": _mlc_bundle_file("feast"), "MLC_FEATURE_SERVICE": "ranker"}, "mlc_runtime": "netflix.recs.trainer"},
+        op_kwargs={"mlc_env": {"MLC_ARTIFACT_TRAINING_SET": "build/s3/datasets/training_set", "MLC_BENTO_MODELS": "{\"popular_titles\": \"popular_titles\", \"ranker\": \"ranker\"}", "MLC_FEAST_REPO": _mlc_bundle_file("feast"), "MLC_FEATURE_SERVICE": "ranker"}, "mlc_runtime": "netflix.recs.trainer"},
         inlets=[asset_artifact_training_set],
         retries=1,
         execution_timeout=timedelta(seconds=7200),  # 2h
@@ -335,7 +335,7 @@ with DAG(
         task_id="evaluate",
         python_callable=_mlc_policy_step,
         op_args=["ranker.eval", "main"],
-        op_kwargs={"mlc_returns": {"auc": "float", "rows": "int"}},
+        op_kwargs={"mlc_env": {"MLC_BENTO_MODELS": "{\"popular_titles\": \"popular_titles\", \"ranker\": \"ranker\"}"}, "mlc_returns": {"auc": "float", "rows": "int"}},
         execution_timeout=timedelta(seconds=1200),  # 20m
         doc_md="Uses model `ranker`.",
     )

@@ -30,6 +30,6 @@ with DAG(
         task_id="s0",
         application=_mlc_bundle_file("spark/steps/acme_a.score/s0.py"),
         py_files=_mlc_bundle_file("spark/runtime/mlc_spark_runtime.py"),
-        name="score.s0",
+        name="acme_a.score.s0",
         execution_timeout=timedelta(seconds=600),  # 10m
     )

@@ -27,7 +27,7 @@ SPEC = {
     "key": "acme_a.account_health",
     "env": "local",
     "mode": "batch",
-    "app_name": "mlc.features.account_health",
+    "app_name": "mlc.features.acme_a.account_health",
     "source": {
         "name": "daily",
         "kind": "table",

@@ -34,7 +34,7 @@ SPEC = {
         "MLC_BINDING_KAFKA": "data/events",
         "MLC_BINDING_S3": "build/s3",
     },
-    "app_name": "score.s0",
+    "app_name": "acme_b.score.s0",
 }
 
 # the bundle's runtime, spark/runtime/mlc_spark_runtime.py
