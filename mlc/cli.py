@@ -262,14 +262,15 @@ def docs_cmd(paths, env_name: str, out: str | None, port: int, no_cache: bool) -
 
 
 @main.command("explain")
-@click.argument("what", type=click.Choice(["freshness", "completion", "latency"]))
+@click.argument("what", type=click.Choice(["freshness", "completion", "latency", "availability"]))
 @click.argument("name")
 @_paths_argument
 @_cache_option
 def explain_cmd(what: str, name: str, paths, no_cache: bool) -> None:
     """Show how a bound was derived, hop by hop, and the verdict on each objective about it:
     `mlc explain freshness ranker` (a source, feature group, model, flow or `flow.step`),
-    `mlc explain completion FLOW`, `mlc explain latency MODEL`."""
+    `mlc explain completion FLOW`, `mlc explain latency MODEL`; `mlc explain availability MODEL`
+    shows its availability objectives' error budgets and the burn-rate alerts the rules derive."""
     from mlc.compiler.explain import SUBJECTS, candidates, explain_completion, explain_freshness, explain_latency, find
     from mlc.diagnostics import did_you_mean
 
@@ -288,6 +289,10 @@ def explain_cmd(what: str, name: str, paths, no_cache: bool) -> None:
             click.echo(explain_freshness(result.program, word, key, step), nl=False)
         elif what == "completion":
             click.echo(explain_completion(result.program, key), nl=False)
+        elif what == "availability":
+            from mlc.targets.prometheus.explain import explain_availability
+
+            click.echo(explain_availability(result.program, key), nl=False)
         else:
             click.echo(explain_latency(result.program, key), nl=False)
     sys.exit(EXIT_CLEAN)

@@ -176,3 +176,26 @@ def test_golden_rules_and_dashboards_of_the_examples(name: str, update_golden: b
     want = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
     assert sorted(got) == sorted(want)
     assert [p for p in got if got[p] != want[p]] == []
+
+
+def test_explain_availability_says_the_rules_numbers() -> None:
+    """`mlc explain availability MODEL` (the alerts' `explain` link) prints the budget, windows and
+    thresholds the rules use, from the same plan."""
+    from click.testing import CliRunner
+
+    from mlc.cli import main
+
+    fixture = ROOT / "tests" / "prometheus" / "fixtures" / "watch"
+    said = CliRunner().invoke(main, ["explain", "availability", "ranker", str(fixture), "--no-cache"])
+    assert said.exit_code == 0, said.output
+    done = compile_bundle(load_project([str(fixture)]).rooted(), "local", ["prometheus"], use_cache=False)
+    rules = yaml.safe_load({a.path: a.text for a in done.artifacts}["prometheus/rules/models/ranker.yml"])
+    alerts = [r for g in rules["groups"] if g["name"] == "mlc.slo.weekly_up" for r in g["rules"] if "alert" in r]
+    assert {a["annotations"]["explain"] for a in alerts} == {"mlc explain availability ranker"}
+    assert "0.5% of requests over 7d" in said.output
+    for a, line in zip(alerts, [ln for ln in said.output.splitlines() if ln.strip().startswith("MlcErrorBudget")]):
+        burn, budget = a["expr"].split("> (")[1].split(")")[0].split(" * ")  # `> (14.4 * 0.005)`
+        assert line.split()[:3] == [a["alert"], f"{burn}x", burn] and f"x {budget} = " in line
+        assert a["labels"]["long_window"] in line and a["labels"]["short_window"] in line
+    missing = CliRunner().invoke(main, ["explain", "availability", "rankr", str(fixture), "--no-cache"])
+    assert missing.exit_code != 0 and "did you mean `ranker`" in missing.output

@@ -1,5 +1,6 @@
 """`mlc explain freshness|completion|latency NAME`: how one bound was derived, as a table of hops,
-and the verdict on every objective about it.
+and the verdict on every objective about it (`mlc explain availability MODEL`, a run-time
+objective's error budget and alerts, is the monitoring target's: mlc/targets/prometheus/explain.py).
 
 Freshness verdicts are computed here from the same calculus the check uses; completion and latency
 verdicts are the check's own findings on each objective, so the two can never disagree.
@@ -19,7 +20,7 @@ _SECTIONS = (("source", "sources"), ("feature group", "feature_groups"), ("model
              ("artifact", "artifacts"))
 # what each kind of explanation is about
 SUBJECTS = {"freshness": ("source", "feature group", "model", "flow", "step", "artifact"), "latency": ("model",),
-            "completion": ("flow",)}
+            "completion": ("flow",), "availability": ("model",)}
 
 
 def find(program: ir.Program, name: str, what: str = "freshness") -> list[tuple[str, str, str | None]]:

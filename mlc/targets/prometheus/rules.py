@@ -99,7 +99,7 @@ def _burn_group(b: BurnRate, owner: str | None) -> dict:
                       "labels": {"model": b.model, "objective": b.kind, "slo": b.meta.slo}})
     what = "unavailable" if b.kind == "availability" else f"slower than {fmt_ms(round(b.threshold_s * 1000))}"
     for w in b.windows:
-        spent = w.burn * w.long_s / (b.period_ms // 1000) * 100
+        spent = b.spent(w)
         rules.append({
             "alert": w.alert,
             "expr": burn_alert_expr(b, w),

@@ -93,6 +93,10 @@ class BurnRate:
     windows: tuple[Window, ...]
     threshold_s: float | None = None  # latency: the objective in seconds (a bucket's `le`)
 
+    def spent(self, w: Window) -> Decimal:
+        """The share of the period's budget (%) that burning at `w.burn` spends in its long window."""
+        return w.burn * w.long_s / (self.period_ms // 1000) * 100
+
 
 @dataclass(frozen=True)
 class Freshness:
@@ -287,8 +291,7 @@ class _Planner:
                 help="a target below 100% (99.9% leaves 0.1% of requests to fail)"))
             return None
         model = self.layout.label("models", o.target)
-        explain = "latency" if o.kind == "latency" else None
-        return BurnRate(self._meta(o, explain), o.kind, model, o.target, budget, period, windows(period), threshold_s)
+        return BurnRate(self._meta(o, o.kind), o.kind, model, o.target, budget, period, windows(period), threshold_s)
 
     def _groups(self, key: str, seen: frozenset[str] = frozenset()) -> tuple[set[str], list[str]]:
         """(the stored groups with a job that `key` reads, the names of the inputs nothing exports
