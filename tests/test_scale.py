@@ -5,7 +5,8 @@
   byte-identical diagnostics, with and without the cache, on a copy with mistakes in
   several files (a syntax error, an unknown name, a name declared twice, a file without
   its `package` line), and byte-identical compiled artefacts of every target;
-- an edit followed by a warm check reports what a cold check reports.
+- an edit followed by a warm check reports what a cold check reports, with the backends' validation
+  too (cached per backend under what it read, mlc.deploy.validate_cache).
 """
 
 from __future__ import annotations
@@ -50,19 +51,20 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, (rel, old)
+    path.write_text(text.replace(old, new, 1))
+
+
 def _with_mistakes(root: Path) -> Path:
     """Mistakes in four files of two packages: what each reports must not depend on which
     process read the file."""
-    def edit(rel: str, old: str, new: str) -> None:
-        path = root / rel
-        text = path.read_text()
-        assert old in text, (rel, old)
-        path.write_text(text.replace(old, new, 1))
-
-    edit("p000/streams1.flow", "  checkpoint every 1m", "  checkpoint every every 1m")  # syntax
-    edit("p001/models.flow", "  output score: float", "  output score: flaot")  # unknown type
-    edit("p001/flows.flow", "produces p001_model", "produces p001_modle")  # unknown name
-    edit("p000/slos.flow", "package platform.p000\n", "")  # no package line
+    _edit(root, "p000/streams1.flow", "  checkpoint every 1m", "  checkpoint every every 1m")  # syntax
+    _edit(root, "p001/models.flow", "  output score: float", "  output score: flaot")  # unknown type
+    _edit(root, "p001/flows.flow", "produces p001_model", "produces p001_modle")  # unknown name
+    _edit(root, "p000/slos.flow", "package platform.p000\n", "")  # no package line
     (root / "p001" / "twice.flow").write_text(
         "package platform.p001\nentity p001_user { key user_id: string }\n")  # declared twice
     return root
@@ -125,19 +127,13 @@ def test_an_edit_then_a_warm_check_reports_what_a_cold_one_does(platform: Path, 
     monkeypatch.chdir(root)
     assert json.loads(_diagnostics(root, 2, True))["error_count"] == 0  # fills the cache
 
-    def edit(rel: str, old: str, new: str) -> None:
-        path = root / rel
-        text = path.read_text()
-        assert old in text, (rel, old)
-        path.write_text(text.replace(old, new, 1))
-
     steps = [
-        lambda: edit("p001/models.flow", "  serve { replicas", "  # retuned\n  serve { replicas"),  # a comment
-        lambda: edit("p001/batch.flow", "  timeout 30m", "  timeout 45m"),  # a value
+        lambda: _edit(root, "p001/models.flow", "  serve { replicas", "  # retuned\n  serve { replicas"),  # a comment
+        lambda: _edit(root, "p001/batch.flow", "  timeout 30m", "  timeout 45m"),  # a value
         lambda: (root / "p001" / "extra.flow").write_text(
             "package platform.p001\nentity p001_extra { key extra_id: string }\n"),  # a declaration
-        lambda: edit("p000/flows.flow", "uses p000_model0", "uses p000_modle0"),  # a mistake
-        lambda: edit("p001/models.flow", "import platform.p000.{p000_s000}", "import platform.p000.{p000_s999}"),
+        lambda: _edit(root, "p000/flows.flow", "uses p000_model0", "uses p000_modle0"),  # a mistake
+        lambda: _edit(root, "p001/models.flow", "import platform.p000.{p000_s000}", "import platform.p000.{p000_s999}"),
         lambda: (root / "p001" / "extra.flow").unlink(),  # a file removed
     ]
     codes = set()
@@ -147,3 +143,50 @@ def test_an_edit_then_a_warm_check_reports_what_a_cold_one_does(platform: Path, 
         assert warm == _diagnostics(root, 1, False)
         codes |= {d["code"] for d in json.loads(warm)["diagnostics"]}
     assert {"E0202", "E0204"} <= codes, codes
+
+
+def _checked(root: Path, jobs: int, use_cache: bool) -> str:
+    """The check of `mlc check`: the compiler's and every backend's validation."""
+    from mlc.deploy.bundle import check as check_bundle
+
+    project = load_project([str(root)])
+    project.jobs = jobs
+    return render_json(check_bundle(project, use_cache=use_cache).diagnostics)
+
+
+def test_an_edit_then_a_warm_check_with_the_backends_reports_what_a_cold_one_does(
+        platform: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backends' validation is cached per backend under what it read (mlc.deploy.validate_cache):
+    a value edit that a backend reads, or that only another backend reads, then a finding of
+    Spark, Flink and Feast (windows at different steps, E1011) and of a check, then both undone."""
+    from mlc.deploy import validate_cache
+
+    root = _copy(platform, tmp_path / "p")
+    monkeypatch.chdir(root)
+    assert json.loads(_checked(root, 1, True))["error_count"] == 0  # fills the cache
+    runs: list[str] = []
+    real = validate_cache.tracked
+    monkeypatch.setattr(validate_cache, "tracked", lambda program: runs.append("run") or real(program))
+    streams = (root / "p001" / "streams1.flow").read_text()
+    models = (root / "p001" / "models.flow").read_text()
+
+    steps = [
+        lambda: _edit(root, "p001/models.flow", "timeout 87ms", "timeout 88ms"),  # read by BentoML, not by Feast
+        lambda: _edit(root, "p001/streams1.flow", "over 1h every 10m", "over 1h every 5m"),  # E1011
+        lambda: _edit(root, "p001/flows.flow", "produces p001_model", "produces p001_modle"),  # a check's E0202
+        lambda: (root / "p001" / "streams1.flow").write_text(streams),
+        lambda: _edit(root, "p001/flows.flow", "produces p001_modle", "produces p001_model"),
+        lambda: (root / "p001" / "models.flow").write_text(models),
+    ]
+    codes = set()
+    for i, step in enumerate(steps):
+        step()
+        runs.clear()
+        warm = _checked(root, 1, True)
+        ran = len(runs)
+        assert warm == _checked(root, 1, False), i
+        codes |= {d["code"] for d in json.loads(warm)["diagnostics"]}
+        if i == 0:
+            assert 0 < ran < 6, ran  # some backends ran again, not every one
+    assert {"E1011", "E0202"} <= codes, codes
+
