@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlc.compiler import ir
 from mlc.compiler.project import load_project
 from mlc.deploy import config as C
 from mlc.deploy.bundle import compile as compile_bundle
 from mlc.deploy.release import on_branch
 from mlc.targets import TARGETS
 from mlc.targets.layout import IR, Layout
-from mlc.compiler import ir
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 BRANCH = "test.alice"
@@ -41,7 +41,7 @@ def _names(texts: dict[str, str]) -> dict[str, set[str]]:
     for path, text in texts.items():
         for prefix, pattern in _QUOTED.items():
             if path.startswith(prefix):
-                found = {g for m in re.finditer(pattern, text, re.M) for g in m.groups()
+                found = {g for m in re.finditer(pattern, text, re.MULTILINE) for g in m.groups()
                          if g and not _ARTIFACT_ENV.fullmatch(g)}
                 out.setdefault(path.partition("/")[0], set()).update(found)
         if path == Layout.feast_store_yaml():
@@ -104,7 +104,7 @@ def test_a_branch_bundle_names_nothing_production_uses(example, env):
 
 
 def test_external_signals_and_sources_stay_as_production_reads_them():
-    prod_texts, prod = _bundle("recommendations", "local", None)
+    _, prod = _bundle("recommendations", "local", None)
     branch_texts, _ = _bundle("recommendations", "local", BRANCH)
     external = [k for k, s in prod.signals.items() if s.external]
     assert external
@@ -138,7 +138,7 @@ def test_kafka_consumer_groups_and_feast_names_are_the_branch_own():
     assert env.sources["s"].group == "pr-12.recs" and env.sources["s"].topic == "t"
     # a connection string is not a path: the project name (which prefixes Feast's tables) parts them
     assert env.feature_store.online_path == "redis://h:6379"
-    assert env.feature_store.registry == "branches/pr-12/data/registry.db"
+    assert env.feature_store.registry == "data/pr-12.registry.db"
     assert Layout(program).feast_project("recs") == "pr_12__recs"
 
 

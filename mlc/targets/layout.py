@@ -92,8 +92,12 @@ class Layout:
 
     def written_file(self, path: str) -> str:
         """A file a deployment writes named by a bare path (the Feast registry, a SQLite online
-        store): a test branch's own, as `written`."""
-        return self.written(ir.Location(kind="files", path=path)).path or path
+        store): a test branch's own file beside production's, `DIR/BRANCH.NAME` (Feast makes only
+        the last folder of these paths, so they cannot move under `branches/`)."""
+        if not self.program.branch:
+            return path
+        folder, name = posixpath.split(path)
+        return posixpath.join(folder, f"{self.program.branch}.{name}")
 
     def environment(self, env: str) -> ir.Environment:
         """Env `env` as this deployment uses it: every location it writes (offline stores, artifacts,
