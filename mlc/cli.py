@@ -913,6 +913,7 @@ def signal_cmd(name: str, pairs, env_name: str, to: str | None, project: str | N
     with --wait, every run it started finished without failing), 1: otherwise."""
     import json
 
+    from mlc.deploy import declarations
     from mlc.run import airflow_server, signals
     from mlc.targets.airflow.target import dag_ids, signal_asset
     from mlc.targets.layout import Layout
@@ -922,6 +923,9 @@ def signal_cmd(name: str, pairs, env_name: str, to: str | None, project: str | N
     result = _program_of(paths)
     program = _branched(result.program, branch)
     key, decl = _airflow_call(lambda: signals.find_signal(program, name))
+    decl, warning = declarations.read(deployed.bundle, deployed.release, env_name).signal(key, decl)
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
     try:
         extra = signals.payload(decl, list(pairs))
     except signals.Diagnosed as e:  # before any request
@@ -967,11 +971,20 @@ def trigger_cmd(flow: str, paths, env_name: str, to: str | None, conf, branch: s
                 wait: float) -> None:
     """Start a run of FLOW (`features.NAME`: a feature group's DAG) in the local deployment's
     Airflow, through its REST API (docs/run.md). Exit 0: started (and, with --wait, succeeded), 1: otherwise."""
+    from dataclasses import replace
+
+    from mlc.deploy import declarations
     from mlc.run import airflow_server, signals
 
     deployed = _deployed(paths, env_name, to)
     program = _branched(_program_of(paths).program, branch)
     dag = _airflow_call(lambda: signals.find_dag(program, flow))
+    if dag.flow is not None:
+        deployed_flow, warning = declarations.read(deployed.bundle, deployed.release, env_name).params(
+            signals.find_flow(program, flow), dag.flow)
+        dag = replace(dag, flow=deployed_flow)
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     params = _airflow_call(lambda: signals.conf(dag, list(conf)))
     _airflow_call(lambda: signals.deployed_dag(deployed, dag))
     client = _airflow_call(lambda: airflow_server.locate(deployed, url))

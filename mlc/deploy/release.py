@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from mlc.compiler.namespaces import check_branch
 from mlc.compiler.project import Project
 from mlc.deploy import config as C
+from mlc.deploy import declarations
 from mlc.deploy.bundle import Compiled
 from mlc.deploy.bundle import compile as compile_bundle
 from mlc.deploy.local import DeployError, Outcome
@@ -42,6 +43,8 @@ def prepare(project: Project, env: str, to: str | None, use_cache: bool = True,
     out.config = on_branch(C.load(project.root, project.config, env, to), branch)
     texts = {a.path: a.text for a in compiled.artifacts}
     out.manifest = json.loads(texts.pop(MANIFEST))
+    # what `mlc signal`/`mlc trigger` type payloads against later: the release's, not the source's
+    declarations.add(out.manifest, texts, compiled.result.program)
     out.texts = texts
     return out
 

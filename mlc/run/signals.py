@@ -124,11 +124,12 @@ def deployed_dag(deployed: Deployed, dag: Dag) -> None:
 # ------------------------------------------------------------------ the payload
 
 
-def _describe(t: ir.TypeSpec) -> str:
+def describe(t: ir.TypeSpec) -> str:
+    """A type as the program writes it (`enum(a, b)`, `list(int)`, `string?`)."""
     if t.name == "enum":
         return "enum(" + ", ".join(t.args) + ")"
     if t.name == "list" and t.element is not None:
-        return f"list({_describe(t.element)})"
+        return f"list({describe(t.element)})"
     return t.name + ("?" if t.nullable else "")
 
 
@@ -249,11 +250,11 @@ def conf(dag: Dag, pairs: list[str]) -> dict:
     for name, pair, value, text in _pairs(pairs, "param"):
         p = params.get(name)
         if p is None:
-            known = ", ".join(f"{q.name}: {_describe(q.type)}" for q in declared) or "none"
+            known = ", ".join(f"{q.name}: {describe(q.type)}" for q in declared) or "none"
             raise RunError(f"`{dag.name}` has no param `{name}` (params: {known})", help=did_you_mean(name, params))
         typed, why = _value(p.type, value, text)
         if why is not None:
-            raise RunError(f"param `{name}` of flow `{dag.name}` is {_describe(p.type)}; `{pair}` gives {why}")
+            raise RunError(f"param `{name}` of flow `{dag.name}` is {describe(p.type)}; `{pair}` gives {why}")
         out[name] = value if p.type.name == "duration" and text else typed
     return out
 
@@ -270,14 +271,14 @@ def payload(signal: ir.Signal, pairs: list[str]) -> dict:
                                   help=did_you_mean(name, fields), notes=(f"its fields: {_fields(signal)}",)))
         typed, why = _value(fld.type, value, text)
         if why is not None:
-            raise Diagnosed(error("E0303", f"`{name}` of signal `{signal.name}` is {_describe(fld.type)}; "
+            raise Diagnosed(error("E0303", f"`{name}` of signal `{signal.name}` is {describe(fld.type)}; "
                                            f"`{pair}` gives {why}", fld.loc or signal.loc))
         out[name] = typed
     return out
 
 
 def _fields(signal: ir.Signal) -> str:
-    return ", ".join(f"{f.name}: {_describe(f.type)}" for f in signal.fields) or "none"
+    return ", ".join(f"{f.name}: {describe(f.type)}" for f in signal.fields) or "none"
 
 
 # ------------------------------------------------------------------ sending

@@ -159,6 +159,12 @@ class Layout:
         links to these."""
         return f"airflow/{name}"
 
+    @classmethod
+    def declarations(cls) -> str:
+        """The signals and flow params a deploy keeps in its release (`mlc.deploy.declarations`),
+        which `mlc signal`/`mlc trigger` type payloads against: beside the DAG folder, not in it."""
+        return f"{cls.airflow_folder('declarations')}.json"
+
     def flow_dag(self, key: str) -> str:
         return f"{self.airflow_folder('dags')}/{self.flow_id(key)}.py"
 

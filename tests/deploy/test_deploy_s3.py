@@ -118,7 +118,7 @@ def test_a_release_has_the_mwaa_layout_and_its_pointer_is_written_last(s3) -> No
             "jobs/" + path if path.startswith(("spark/", "flink/")) else path
         assert stored[base + key].decode() == text, key
     assert {n.split("/")[0] for n in names} == {"dags", "plugins", "requirements", "jobs", "feast", "bentoml",
-                                                 "prometheus", "manifest.json", "release.json"}
+                                                 "prometheus", "manifest.json", "release.json", "declarations.json"}
     assert "apache-airflow-providers-apache-spark==6.3.4" in stored[base + "requirements/requirements.txt"].decode()
     streaming = json.loads(stored[base + "jobs/streaming.json"])
     job = next(j for j in streaming["jobs"] if j["path"] == "flink/features/member_activity.py")
