@@ -185,12 +185,12 @@ def test_the_generated_airflow_listener_pushes_a_flows_success(stack) -> None:
     for series in ('mlc_flow_last_success_timestamp_seconds{flow="retrain_fraud"}',
                    'mlc_step_last_success_timestamp_seconds{flow="retrain_fraud",step="train"}'):
         query = urllib.parse.urlencode({"query": f"time() - {series}"})
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a scrape every second; a loaded machine delays it
         result: list = []
         while time.monotonic() < deadline and not result:
             result = get(stack["prometheus"] + "/api/v1/query?" + query)["data"]["result"]
             time.sleep(0.5)
-        assert result and 0 <= float(result[0]["value"][1]) < 60, (series, result)
+        assert result and 0 <= float(result[0]["value"][1]) < 300, (series, result)  # pushed by this test's run
 
 
 def test_every_series_a_rule_or_panel_reads_is_present(stack) -> None:
@@ -201,7 +201,7 @@ def test_every_series_a_rule_or_panel_reads_is_present(stack) -> None:
     selectors = sorted({f"{m.group(1)}{{{m.group(2)}}}" for t in texts for m in SELECTOR.finditer(t)})
     assert any('le="0.03"' in s for s in selectors), "the scorer's 30ms objective is read at its bucket"
     missing = []
-    deadline = time.monotonic() + 30  # the recording rules of the longest windows need two evaluations
+    deadline = time.monotonic() + 90  # the recording rules of the longest windows need two evaluations
     while time.monotonic() < deadline:
         missing = [s for s in selectors if not get(stack["prometheus"] + "/api/v1/series?"
                                                    + urllib.parse.urlencode({"match[]": s}))["data"]]
