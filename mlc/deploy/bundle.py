@@ -21,7 +21,6 @@ from mlc.targets import TARGETS, Artifact, get
 
 if TYPE_CHECKING:
     from mlc.compiler import ir
-    from mlc.dsl.files import ParseCache
 
 
 def env_names(result: Result) -> list[str]:
@@ -29,42 +28,23 @@ def env_names(result: Result) -> list[str]:
     return sorted({e.name for e in program.envs.values()}) if program is not None else []
 
 
-def validate_backends(program: ir.Program, names: list[str], envs: list[str],
-                      cache: ParseCache | None = None) -> list[Diagnostic]:
-    """What backends `names` find in the resolved `program`, for every env of `envs`; with a
-    `cache`, each backend's findings are kept under what it read (`validate_cache`) and it is
-    run again only when some of that changed."""
+def validate_backends(program: ir.Program, names: list[str], envs: list[str]) -> list[Diagnostic]:
+    """What backends `names` find in the resolved `program`, for every env of `envs`."""
     from mlc.targets.layout import Layout
 
-    def run(program: ir.Program, name: str, envs: list[str]) -> dict[str, list[Diagnostic]]:
-        layout = Layout(program)
-        return {env: get(name).validate(program, env, layout) for env in envs}
-
-    if cache is None:
-        layout = Layout(program)
-        found: list[Diagnostic] = []
-        for env in envs:
-            for name in names:
-                found.extend(get(name).validate(program, env, layout))
-        return list(dict.fromkeys(found))  # backends and envs share rules: each finding once
-    from mlc.deploy.validate_cache import validated
-
-    parts: dict = {}
-    by_backend = {name: validated(program, name, envs, cache, parts, lambda p, e, name=name: run(p, name, e))
-                  for name in names}
-    return list(dict.fromkeys(d for env in envs for name in names for d in by_backend[name][env]))
+    layout = Layout(program)
+    found: list[Diagnostic] = []
+    for env in envs:
+        for name in names:
+            found.extend(get(name).validate(program, env, layout))
+    return list(dict.fromkeys(found))  # backends and envs share rules: each finding once
 
 
 def check(project: Project, use_cache: bool = True) -> Result:
     """The compiler's check, then every backend's validation for every env (when the
     program has no error: a backend judges only a program the language accepts)."""
-    from mlc.compiler.driver import CACHE_DIR
-    from mlc.dsl.files import ParseCache
-
-    def validate(r: Result) -> list[Diagnostic]:  # the cache opened only when validation runs
-        cache = ParseCache(project.root / CACHE_DIR) if use_cache else None
-        return validate_backends(r.program, sorted(TARGETS), env_names(r), cache)
-    return check_program(project, use_cache=use_cache, validate=validate)
+    return check_program(project, use_cache=use_cache,
+                         validate=lambda r: validate_backends(r.program, sorted(TARGETS), env_names(r)))
 
 
 @dataclass
