@@ -109,7 +109,7 @@ def dag_runs(airflow, compiled) -> dict:
          "cwd": str(airflow.work / "users_load")},
         # issue 19: artifact locations reach the steps; parameters bound to the run's date and to a
         # field of the triggering signal (a run by hand without it fails, with it runs)
-        {"name": "artifacts_produce", "folder": str(airflow.dags / "artifacts-local"), "dag_id": "produce",
+        {"name": "artifacts_produce", "folder": str(airflow.dags / "artifacts-local"), "dag_id": "daily_produce",
          "cwd": str(airflow.work / "artifacts_produce"), "sys_path": [str(PROJECTS["artifacts"])],
          "logical_date": "2024-01-03T00:00:00+00:00"},
         {"name": "artifacts_by_hand", "folder": str(airflow.dags / "artifacts-local"), "dag_id": "joined",

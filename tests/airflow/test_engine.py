@@ -277,6 +277,17 @@ def standalone(airflow, compiled):
         server.stop()
 
 
+def test_the_fixture_projects_sharing_one_metadata_database_have_distinct_dag_ids(dagbag_report):
+    """The runs of this session share one Airflow database: two projects' flows with one DAG id
+    would run each other's DAG (the artifacts fixture's `produce` once replaced the chains one)."""
+    owners: dict[str, list[str]] = {}
+    for folder, report in dagbag_report.items():
+        if folder.endswith("-local"):
+            for dag_id in report["dags"]:
+                owners.setdefault(dag_id, []).append(folder)
+    assert {d: f for d, f in owners.items() if len(f) > 1} == {}
+
+
 def test_chains_start_consumers_through_the_scheduler(standalone):
     s = standalone
     # 1. A non-matching event: region = "eu".
@@ -402,7 +413,7 @@ def test_artifact_locations_reach_the_steps_and_run_date_binds_a_parameter(dag_r
     read = json.loads((cwd / "read.json").read_text())
     assert read == {"location": "store/sets/daily_counts", "rows": [{"day": "2024-01-03", "rows": 3}]}
     assert (cwd / "day.txt").read_text().strip() == "2024-01-03"
-    produce = dagbag_report["artifacts-local"]["dags"]["produce"]
+    produce = dagbag_report["artifacts-local"]["dags"]["daily_produce"]
     facts = produce["task_facts"]
     assert facts["write"]["outlets"] == facts["read"]["inlets"] == ["mlc.artifact.fx.artifacts.daily_counts"]
     assert produce["catchup"] and produce["start_date"].startswith("2024-01-01")
