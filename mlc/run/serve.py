@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from mlc.run.background import stop
 from mlc.run.deployed import Deployed, RunError
 
 READY_WITHIN = 120.0
@@ -29,18 +30,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def stop_group(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """Stops a process started in a session of its own (`start_new_session`) with its whole
-    process group (a server's workers too): SIGTERM, then SIGKILL after `timeout` seconds."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def service_folder(deployed: Deployed, model: str) -> Path:
@@ -98,7 +87,7 @@ def serve(deployed: Deployed, model: str, port: int | None, on_ready: Callable[[
     except KeyboardInterrupt:
         return 0
     finally:
-        stop_group(proc)
+        stop(proc)
         record(deployed, model).unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, old)
 

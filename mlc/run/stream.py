@@ -40,7 +40,8 @@ from mlc.run import kafka as broker
 from mlc.run.deployed import Deployed, RunError
 from mlc.run.features import Steps, feature_job
 from mlc.run.flow import Outcome, Step
-from mlc.run.serve import free_port, stop_group
+from mlc.run.background import stop
+from mlc.run.serve import free_port
 
 END_OFFSETS = Path(__file__).resolve().parent / "templates" / "kafka_end_offsets.py"
 READY_WITHIN = 120.0
@@ -85,7 +86,7 @@ def _feature_server(steps: Steps) -> Iterator[tuple[str, subprocess.Popen]]:
     try:
         yield url, proc
     finally:
-        stop_group(proc)
+        stop(proc)
 
 
 def _ready(url: str, proc: subprocess.Popen, out: BinaryIO) -> bool:

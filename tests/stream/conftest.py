@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlc.run.serve import free_port, stop_group
+from mlc.run.background import stop
+from mlc.run.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MLC = [str(ROOT / ".venv" / "bin" / "mlc")]
@@ -55,11 +56,11 @@ def broker(engines, tmp_path_factory) -> str:
     deadline = time.monotonic() + 30
     while "ready in" not in log.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
-            stop_group(proc)
+            stop(proc)
             pytest.fail(f"the Tansu broker did not start:\n{log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.1)
     yield f"127.0.0.1:{port}"
-    stop_group(proc)
+    stop(proc)
 
 
 def produce(bootstrap: str, records: list[dict]) -> int:
@@ -103,4 +104,4 @@ def platform(engines, tmp_path_factory) -> dict:
                                                     "FRAUD_ARTIFACT_DIR": str(base / "artifacts")},
                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     yield {"project": project, "deploy": deploy, "env": env, "serve_log": base / "serve.log"}
-    stop_group(server, timeout=30)
+    stop(server, within=30)
