@@ -427,6 +427,25 @@ def test_explain_completion_proven_and_rejected(tmp_path: Path) -> None:
         "slo on_time: completion by 04:00: REJECTED (E0703: `nightly` can finish at 04:50, after 04:00)")
 
 
+OVERNIGHT = """\
+package p
+flow overnight {{
+  schedule cron("30 23 * * *")
+  step load bash("make load") {{ timeout {timeout} }}
+}}
+slo by_six {{ completion(overnight) by "06:00" }}
+"""
+
+
+def test_explain_completion_of_a_run_that_starts_the_evening_before(tmp_path: Path) -> None:
+    """A 23:30 run is measured against the next morning's 06:00, in the check and in explain alike."""
+    assert run(tmp_path, OVERNIGHT.format(timeout="2h")).diagnostics == []
+    assert explain(tmp_path, "completion", "overnight")[-1] == \
+        "slo by_six: completion by 06:00: proven (01:30 (+1d) <= 06:00 (+1d))"
+    assert [d.code for d in run(tmp_path, OVERNIGHT.format(timeout="7h")).diagnostics] == ["E0703"]
+    assert explain(tmp_path, "completion", "overnight")[-1].startswith("slo by_six: completion by 06:00: REJECTED (E0703")
+
+
 def test_explain_names_what_each_kind_is_about(tmp_path: Path) -> None:
     run(tmp_path, SERVED.format(timeout="30ms", by="06:00"))
     out = CliRunner().invoke(main, ["explain", "latency", "nightly", str(tmp_path)])

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
 from mlc.compiler.checks import objectives as checks
-from mlc.compiler.checks.objectives import Completion, clock, latency_bound, objectives
+from mlc.compiler.checks.objectives import Completion, clock, due_ms, latency_bound, objectives, time_of_day
 from mlc.compiler.freshness import Bound, Calculus, fmt_ms
 
 _SECTIONS = (("source", "sources"), ("feature group", "feature_groups"), ("model", "models"), ("flow", "flows"),
@@ -141,8 +141,10 @@ def explain_completion(program: ir.Program, key: str) -> str:
     findings = findings_of(program)
     for o in _objectives(program):
         if o.kind == "completion" and o.target == key:
+            deadline = time_of_day(str(o.value.value))
+            due = clock(due_ms(flow.schedule, deadline)) if deadline is not None else o.value.value
             lines.append(f"slo {o.slo}: completion by {o.value.value}: "
-                         + _verdict(o, findings, ("E0703", "W0704"), f"{clock(bound.ms or 0)} <= {o.value.value}"))
+                         + _verdict(o, findings, ("E0703", "W0704"), f"{clock(bound.ms or 0)} <= {due}"))
     return "\n".join(lines) + "\n"
 
 

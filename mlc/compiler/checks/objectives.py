@@ -190,6 +190,12 @@ def run_start_ms(schedule: ir.Schedule | None, deadline_ms: int) -> int:
     return first if first is not None and first <= deadline_ms else 0
 
 
+def due_ms(schedule: ir.Schedule | None, deadline_ms: int) -> int:
+    """A completion deadline in ms from the midnight of the day its run starts: the next
+    morning's for a run that starts the evening before (`run_start_ms` < 0)."""
+    return deadline_ms + DAY_MS if run_start_ms(schedule, deadline_ms) < 0 else deadline_ms
+
+
 def clock(ms: int) -> str:
     """A time of day, ms after midnight: `04:10`, `01:30 (+1d)`."""
     day = f" (+{ms // DAY_MS}d)" if ms >= DAY_MS else ""
@@ -245,9 +251,7 @@ def _check_completion(ctx: Context, calc: Calculus, objs: list[Objective]) -> No
                                                           if m.loc is not None))[:3],
                                premises=_premises(bound) + (ctx.program.flows[o.target].loc,)))
             continue
-        if run_start_ms(ctx.program.flows[o.target].schedule, deadline) < 0:
-            deadline += DAY_MS  # a run that starts the evening before: its finish counts from that day
-        if bound.ms > deadline:
+        if bound.ms > due_ms(ctx.program.flows[o.target].schedule, deadline):
             ctx.report(error("E0703", f"`{o.target_name}` can finish at {clock(bound.ms)}, after {o.value.value}",
                              o.loc,
                              notes=path_notes(bound), help="start it earlier, or shorten its slowest steps"))
