@@ -97,7 +97,7 @@ def command(deployed: Deployed, verb: str) -> str:
 def up(deployed: Deployed, port: int | None, on_ready: Callable[[str], None]) -> int:
     """Runs standalone on the deploy's Airflow home until it exits or this process is stopped
     (SIGINT/SIGTERM stop its whole process group). Returns its exit status."""
-    from mlc.run.serve import free_port
+    from mlc.run.background import free_port
 
     airflow = deployed.engine("airflow", "airflow")
     airflow_home = home(deployed)

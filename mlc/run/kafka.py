@@ -85,7 +85,7 @@ def _wait_ready(proc: subprocess.Popen, port: int, log: Path) -> None:
 def up(deployed: Deployed, port: int | None, on_ready: Callable[[str], None]) -> int:
     """Runs the kafka engine's Tansu broker on 127.0.0.1:`port` (default: a free one) until it
     exits or this process is stopped; records its address for stream runs. Its exit status."""
-    from mlc.run.serve import free_port
+    from mlc.run.background import free_port
 
     tansu = deployed.engine("kafka", "tansu")
     record = folder(deployed) / RECORD

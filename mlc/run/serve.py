@@ -9,27 +9,17 @@ reads; the server's output goes to `ROOT/serve/MODEL.log`.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from mlc.run.background import stop
+from mlc.run import background
+from mlc.run.background import free_port
 from mlc.run.deployed import Deployed, RunError
 
 READY_WITHIN = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def service_folder(deployed: Deployed, model: str) -> Path:
@@ -63,37 +53,23 @@ def serve(deployed: Deployed, model: str, port: int | None, on_ready: Callable[[
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     log = record(deployed, model).with_suffix(".log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(bentoml), "serve", "service:Service", "--host", "127.0.0.1", "--port", str(port)],
-                                cwd=folder, env=deployed.process_env(), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+    log.unlink(missing_ok=True)  # the traceback test below reads this server's output only
+    proc = background.start([str(bentoml), "serve", "service:Service", "--host", "127.0.0.1", "--port", str(port)],
+                            deployed.process_env(), log, folder)
 
-    # SIGTERM (a script stopping `mlc serve &`) unwinds like Ctrl-C: the server is stopped below
-    old = signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
+    def wait_ready() -> None:
         deadline = time.monotonic() + READY_WITHIN
         while not _ready(url):
             # a service whose set-up raised keeps the server up, restarting its worker: stop at once
             if proc.poll() is not None or "Traceback (most recent call last)" in log.read_text(errors="replace"):
-                raise RunError(f"bentoml serve of `{model}` failed:\n" + _tail(log),
+                raise RunError(f"bentoml serve of `{model}` failed:\n" + background.tail(log),
                                help="has the model been trained? mlc run the flow that produces it")
             if time.monotonic() > deadline:
-                raise RunError(f"bentoml serve of `{model}` not ready in {READY_WITHIN:.0f}s:\n" + _tail(log))
+                raise RunError(f"bentoml serve of `{model}` not ready in {READY_WITHIN:.0f}s:\n" + background.tail(log))
             time.sleep(0.3)
-        record(deployed, model).write_text(json.dumps({"url": url, "pid": os.getpid(), "log": str(log)}))
-        on_ready(url)
-        return proc.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        stop(proc)
-        record(deployed, model).unlink(missing_ok=True)
-        signal.signal(signal.SIGTERM, old)
 
-
-def _tail(log: Path, lines: int = 30) -> str:
-    return "\n".join("  | " + line for line in log.read_text(errors="replace").rstrip().splitlines()[-lines:])
+    return background.hold(proc, record(deployed, model), {"url": url, "log": str(log)}, wait_ready,
+                           lambda: on_ready(url))
 
 
 def parse_inputs(pairs: list[str]) -> dict:

@@ -37,11 +37,10 @@ from typing import BinaryIO
 
 from mlc.deploy import engines
 from mlc.run import kafka as broker
+from mlc.run.background import free_port, stop
 from mlc.run.deployed import Deployed, RunError
 from mlc.run.features import Steps, feature_job
 from mlc.run.flow import Outcome, Step
-from mlc.run.background import stop
-from mlc.run.serve import free_port
 
 END_OFFSETS = Path(__file__).resolve().parent / "templates" / "kafka_end_offsets.py"
 READY_WITHIN = 120.0

@@ -39,8 +39,8 @@ import pytest
 
 from mlc.run import airflow_server, background
 from mlc.run.airflow_api import Client
+from mlc.run.background import free_port
 from mlc.run.deployed import RunError
-from mlc.run.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MLC = [str(ROOT / ".venv" / "bin" / "python"), "-m", "mlc"]

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from mlc.run.serve import free_port
+from mlc.run.background import free_port
 
 MLC = [sys.executable, "-m", "mlc"]
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlc.run.background import stop
-from mlc.run.serve import free_port
+from mlc.run.background import free_port, stop
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 MLC = [str(ROOT / ".venv" / "bin" / "mlc")]
