@@ -349,3 +349,13 @@ def test_trigger_fields_come_from_an_event_that_passes_the_comparison(tmp_path):
     joined = dags(tmp_path, text)["joined.py"]
     assert '_mlc_trigger(events, [(asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
            '(asset_signal_ready, {})])' in joined
+
+
+def test_an_unknown_connector_is_one_error_not_a_contradicting_binding_error(tmp_path):
+    """`store` is not a connector: E0202 alone, not also E0503 saying files cannot serve it
+    while asking for files."""
+    result = program_of(tmp_path, 'package p\nimport std.connectors.{files}\nenv local { store = files("data") }\n'
+                                  'artifact a: dataset store("sets/a") { schema { id: string } }\n'
+                                  'flow f {\n  step w python("x:y") { writes a }\n  step r python("x:z") { reads a }\n'
+                                  '  w >> r\n}\n')
+    assert codes(result) == ["E0202"] and at(result, "E0202") == (4, 21)

@@ -122,6 +122,8 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
             held[logical] = ir.Binding(connector=connector, settings=args, loc=use.loc)
         located: dict[str, dict[str, ir.Location]] = {"source": {}, "offline": {}, "log": {}, "artifact": {}}
         for what, role, key, use in uses:
+            if use.connector.target is None:
+                continue  # an unknown connector: E0202 says so, and nothing can be located through it
             kind, args = arguments(program, use, "source")
             binding = bindings.get(use.connector.name or "")
             bound, env_args = (binding.connector, binding.settings) if binding else (kind, {})
