@@ -127,6 +127,26 @@ class Layout:
             return "s3://" + posixpath.join(loc.bucket or "", loc.path or "").rstrip("/")
         return loc.path or str(loc.settings.get("path") or "")
 
+    @staticmethod
+    def artifact_variable(name: str) -> str:
+        """The environment variable that holds artifact `name`'s location in a step."""
+        return "MLC_ARTIFACT_" + name.upper()
+
+    def binding_output(self, binding: ir.Binding) -> ir.Location | None:
+        """The root below which this deployment writes through a files or s3 binding (a user job's
+        own outputs): the binding's root, a test branch's folder below it (`written`); None for
+        bindings no job writes files under (hive, kafka)."""
+        if binding.connector == "files":
+            return self.written(ir.Location(kind="files", path=str(binding.settings.get("root") or "")))
+        if binding.connector == "s3":
+            return self.written(ir.Location(kind="s3", bucket=str(binding.settings.get("bucket") or ""), path=""))
+        return None
+
+    def stored_models(self) -> dict[str, str]:
+        """Every model's name in the BentoML store (`served_model`) by its bundle name: what a step
+        that trains or uses a model saves and loads under (`MLC_BENTO_MODELS`)."""
+        return {self.model_id(k): self.served_model(k) for k in sorted(self.program.models)}
+
     def label(self, kind: str, key: str) -> str:
         """The value of the label naming a declaration in the metrics a deployment pushes and the
         rules and dashboards read (`model`, `group`, `flow`, `slo`; `kind` is `models`, `features`,
@@ -173,6 +193,11 @@ class Layout:
 
     def airflow_plugin(self, name: str) -> str:
         return f"{self.airflow_folder('plugins')}/{name}.py"
+
+    @classmethod
+    def airflow_dags_file(cls, name: str) -> str:
+        """A file of the DAG folder that is not a DAG (the DAGs' shared helper module, `.airflowignore`)."""
+        return f"{cls.airflow_folder('dags')}/{name}"
 
     def airflow_runtime(self, key: str) -> str:
         """A step runtime's spec (python, pypi), from which a local deploy makes its environment."""

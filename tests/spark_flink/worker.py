@@ -98,16 +98,15 @@ def cwd(path: str | None):
 
 @contextlib.contextmanager
 def environ(values: dict):
-    old = {k: os.environ.get(k) for k in values}
+    """`values` for one request; the whole environment is restored after it: a step launcher sets
+    its env's MLC_* variables (unless set), which must not reach the next request's launcher."""
+    old = dict(os.environ)
     os.environ.update(values)
     try:
         yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.clear()
+        os.environ.update(old)
 
 
 @contextlib.contextmanager

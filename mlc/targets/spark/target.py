@@ -12,6 +12,7 @@ line (see docs/targets/spark.md), never from text spliced into code or SQL.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -140,12 +141,23 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     return diags
 
 
-def _environment(program: ir.Program, env: str) -> dict[str, str]:
-    """Variables a user's Spark step sees: the env's name and where each binding points."""
+def _variable(prefix: str, name: str) -> str:
+    return prefix + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _environment(program: ir.Program, env: str, layout: Layout) -> dict[str, str]:
+    """Variables every user Spark step of the env sees (docs/targets/spark.md): the env's and the
+    branch's names; where each binding points (`MLC_BINDING_*`, what sources are read from:
+    production's on a test branch too); the root each files or s3 binding writes under
+    (`MLC_OUTPUT_*`) and each feature group's offline table (`MLC_FEATURES_*`), both the test
+    branch's own (`Layout.environment`, `binding_output`), so a step never writes production's."""
     out = {"MLC_ENV": env}
-    for name, binding in sorted(S.environment(program, env).bindings.items()):
+    if program.branch:
+        out["MLC_BRANCH"] = program.branch
+    resolved = S.environment(program, env)
+    for name, binding in sorted(resolved.bindings.items()):
         kind, args = binding.connector, binding.settings
-        var = "MLC_BINDING_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+        var = _variable("MLC_BINDING_", name)
         if kind == "files":
             out[var] = str(args.get("root") or "")
         elif kind == "s3":
@@ -154,6 +166,28 @@ def _environment(program: ir.Program, env: str) -> dict[str, str]:
             out[var] = str(args.get("metastore") or "")
         elif kind == "kafka":
             out[var] = str(args.get("bootstrap") or "")
+        output = layout.binding_output(binding)
+        if output is not None:
+            out[_variable("MLC_OUTPUT_", name)] = _uri({"kind": output.kind, "path": output.path,
+                                                        "bucket": output.bucket}) or ""
+    for key, loc in sorted(resolved.offline.items()):
+        uri = _uri({"kind": loc.kind, "path": loc.path, "bucket": loc.bucket})
+        if uri is not None and key in program.feature_groups:
+            out[_variable("MLC_FEATURES_", layout.group_id(key))] = uri
+    return out
+
+
+def _step_environment(program: ir.Program, step: ir.Step, layout: Layout, env: str, common: dict[str, str]) -> dict:
+    """What the launcher of `step` sets before the user's job runs: the env's variables and, as the
+    DAG's task passes them too (so a launcher run by hand gets them), the location of each
+    artifact the step reads or writes and the models' names in the BentoML store."""
+    out = dict(common)
+    for ref in (*step.reads, *step.writes):
+        if ref.target in program.artifacts:
+            out[layout.artifact_variable(program.artifacts[ref.target].name)] = \
+                layout.artifact_location(ref.target, env)
+    if any(r.target in program.models for r in (*step.uses, *([step.produces] if step.produces else ()))):
+        out["MLC_BENTO_MODELS"] = json.dumps(layout.stored_models(), sort_keys=True)
     return out
 
 
@@ -174,10 +208,11 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
         job(layout.spark_feature_job(key), "job.py.j2", "main", "spark-feature-job", key,
             spec=group_spec(program, env, key), loc=source_line(group.loc))
     conf, hive, _s3 = spark_conf(program, env)
-    environment = _environment(program, env)
+    common = _environment(program, env, layout)
     for fkey, flow, step in _spark_steps(program):
         spec = {"flow": flow.name, "step": step.name, "script": _step_script(step), "env": env, "spark_conf": conf,
-                "hive": hive, "environment": environment, "app_name": layout.job_name(fkey, step.name)}
+                "hive": hive, "environment": _step_environment(program, step, layout, env, common),
+                "app_name": layout.job_name(fkey, step.name)}
         job(layout.spark_step_launcher(fkey, step.name), "step.py.j2", "step_main", "spark-step-launcher", fkey,
             spec=spec, loc=source_line(step.loc))
     if artifacts:
