@@ -102,7 +102,8 @@ class Layout:
     def environment(self, env: str) -> ir.Environment:
         """Env `env` as this deployment uses it: every location it writes (offline stores, artifacts,
         service logs, the feature store's registry and SQLite file) on the branch (`written`);
-        sources as declared. Every backend reads locations through this."""
+        sources as declared; alert destinations as a branch may call them (`branch_alert`). Every
+        backend reads locations and destinations through this."""
         resolved = self.program.environments[env]
         if not self.program.branch:
             return resolved
@@ -111,6 +112,7 @@ class Layout:
             "offline": {k: self.written(v) for k, v in resolved.offline.items()},
             "artifacts": {k: self.written(v) for k, v in resolved.artifacts.items()},
             "service_logs": {k: self.written(v) for k, v in resolved.service_logs.items()},
+            "alerts": {k: self.branch_alert(v) for k, v in resolved.alerts.items()},
             # a consumer group is state the reader writes (its offsets): production's would lose records
             "sources": {k: v.model_copy(update={"group": self.branched(v.group)}) if v.group else v
                         for k, v in resolved.sources.items()},
@@ -118,6 +120,15 @@ class Layout:
                 "registry": self.written_file(fs.registry),
                 "online_path": self.written_file(fs.online_path) if fs.online_kind == "sqlite" and fs.online_path
                 else fs.online_path})})
+
+    @staticmethod
+    def branch_alert(binding: ir.Binding) -> ir.Binding:
+        """Where an alert destination's alerts go from a test branch: a pager or a chat channel only
+        when its binding says `branches = true` (a staging env's dev channel); any other becomes the
+        run's log (`log()`), so a failing test branch never pages production's oncall."""
+        if binding.connector == "log" or binding.settings.get("branches") is True:
+            return binding
+        return ir.Binding(connector="log", settings={"instead_of": binding.connector}, loc=binding.loc)
 
     def artifact_location(self, key: str, env: str) -> str:
         """Where artifact `key` is in `env`, as a step receives it (`MLC_ARTIFACT_<NAME>`): a path

@@ -69,6 +69,8 @@ def _check_value(ctx: Context, param: ir.ParamSpec | None, name: str, value: ir.
                          value.loc, help=did_you_mean(value.name or "", param.type.args)))
     elif param.type.name == "string" and not (value.op == "lit" and value.kind == "string"):
         ctx.report(error("E0303", f"`{name}` takes a string", value.loc))
+    elif param.type.name == "bool" and not (value.op == "lit" and value.kind == "bool"):
+        ctx.report(error("E0303", f"`{name}` takes true or false", value.loc))
 
 
 def _connector(ctx: Context, use: ir.ConnectorUse) -> ir.Connector | None:

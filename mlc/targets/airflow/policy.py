@@ -7,11 +7,11 @@ docs/targets/airflow.md the reasons):
 | `step.f` in `when`, `gate`, `env`, payloads | `_mlc_returned` over `xcom_pull(task_ids=step)` (a list for a foreach step) |
 | `retries { error N, platform N, timeout N }` | `retries` = the largest count; the python runtime classifies each failure and fails for good (`AirflowFailException`) once its class has used its count |
 | `backoff fixed(D)` / `exponential(D, max = M)` | `retry_delay` / plus `retry_exponential_backoff=2.0`, `max_retry_delay` |
-| `on_failure continue` | a `S-done` task (`trigger_rule="all_done"`) between the step and its successors |
+| `on_failure continue` | a `S-done` task (`trigger_rule="all_done"`) between the step and its successors; with `alert { failure X }`, the step's `on_failure_callback` sends X a warning |
 | `runs sequential` / `parallel N` | `max_active_runs=1` / `N` |
 | `runs last_only` | `max_active_runs=1` and a `runs-policy` short-circuit first: a run that starts while a newer run is queued skips its steps |
 | `runs first_only` | `max_active_runs=1`, a `runs-policy` short-circuit first and a `runs-policy-end` task last: a run that was triggered while the run doing the work ran (its `run_after` between that run's start and end, kept in the Variable `mlc_first_only__DAG`) skips its steps |
-| `alert { failure X }` | DAG `on_failure_callback` sending to X as the env binds it (pagerduty, slack, log) |
+| `alert { failure X }` | DAG `on_failure_callback` sending to X as the env binds it (pagerduty, slack, log; on a test branch a pager or channel without `branches = true` is the log) |
 | `alert { late X }` | the completion `DeadlineAlert`'s callback sends to X too |
 | `runtime R` on a step | in a cluster env: the image in the task's `executor_config` pod override; locally: the step's function runs with `$MLC_RUNTIMES/<runtime key>/bin/python`, the environment the local deploy finds or builds from `airflow/runtimes/<key>.json` |
 | `subflow(F, k = v)` [`foreach`, `parallel N`] | `S-runs`: `TriggerDagRunOperator` (mapped, `max_active_tis_per_dagrun=N`, `wait_for_completion=True`) with a run id derived from the parent's; `S`: collects each child run's returns from its XComs |
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from mlc.compiler import ir
 from mlc.compiler.infer import type_name
+from mlc.targets.layout import Layout
 from mlc.targets.literals import py
 
 if TYPE_CHECKING:
@@ -70,10 +71,14 @@ def image(fl: "FlowLowering", s: ir.Step) -> str | None:
 
 
 def step_kwargs(fl: "FlowLowering", s: ir.Step) -> list[tuple]:
-    """Operator arguments of the retry backoff and of a bounded fan-out."""
+    """Operator arguments of the retry backoff, of a bounded fan-out and of the warning an
+    `on_failure continue` step's failure sends."""
     from mlc.targets.airflow.target import _td
 
     kw: list[tuple] = []
+    warn = continued_alert(fl) if s.on_failure == "continue" else None
+    if warn is not None:
+        kw.append(("on_failure_callback", warn))
     p = s.retry_policy
     if p is not None and p.backoff == "exponential":
         kw.append(("retry_exponential_backoff", "2.0", "the wait doubles after each attempt"))
@@ -84,6 +89,25 @@ def step_kwargs(fl: "FlowLowering", s: ir.Step) -> list[tuple]:
     if s.parallel is not None:
         kw.append(("max_active_tis_per_dagrun", py(s.parallel), f"parallel {s.parallel}"))
     return kw
+
+
+def continued_alert(fl: "FlowLowering") -> str | None:
+    """The task callback of the flow's `on_failure continue` steps: the run goes on, but the failure
+    is sent to the flow's `alert { failure X }` destinations as a warning (one function per flow)."""
+    failure = destinations(fl.program, fl.env, fl.flow, "failure")
+    if not failure:
+        return None
+    doc = f"`on_failure continue` in flow {fl.flow.name}: a step failed and the run goes on; a warning to its alerts."
+    for f in fl.funcs:
+        if f.doc == doc:
+            return f.name
+    from mlc.targets.airflow.target import Func
+
+    fl.helpers.update(("alert", "alert_continued"))
+    fn = fl.names.get("_alert_continued")
+    fl.funcs.append(Func(fn, "context", doc,
+                         [f'_mlc_alert({py(failure)}, _mlc_continued_message(context), severity="warning")']))
+    return fn
 
 
 def continue_after(fl: "FlowLowering", s: ir.Step, last: str) -> str:
@@ -140,8 +164,9 @@ def dag_kwargs(fl: "FlowLowering") -> list[tuple[str, str]]:
 
 def destinations(program: ir.Program, env: str, flow: ir.Flow, event: str) -> list[dict]:
     """Where alerts of `event` go in `env`: each destination's kind and settings, a secret as
-    the environment variable that holds it (`{"env": "MLC_SECRET_PD"}`), never its value."""
-    resolved = program.environments.get(env)
+    the environment variable that holds it (`{"env": "MLC_SECRET_PD"}`), never its value. A test
+    branch's destinations are what it may call (`Layout.branch_alert`: the run's log for a pager)."""
+    resolved = Layout(program).environment(env) if env in program.environments else None
     out = []
     for route in flow.alerts:
         binding = resolved.alerts.get(route.to) if resolved is not None else None

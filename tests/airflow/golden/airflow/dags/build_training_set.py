@@ -31,9 +31,10 @@ def _mlc_bundle_file(path):
     return os.path.join(root, path)
 
 
-def _mlc_alert(destinations, message):
+def _mlc_alert(destinations, message, severity="error"):
     """Sends `message` to each alert destination, as the env binds it: `log` (the task or
-    scheduler log), `slack` (an incoming webhook), `pagerduty` (Events API v2). A secret comes
+    scheduler log), `slack` (an incoming webhook), `pagerduty` (Events API v2), at `severity`
+    (`error`: a run failed or is late; `warning`: a step failed and the run went on). A secret comes
     from the environment variable the deploy sets (`{"env": "MLC_SECRET_..."}`); a destination
     that cannot be reached is logged and the others are still tried."""
     import json
@@ -48,14 +49,19 @@ def _mlc_alert(destinations, message):
             return os.environ.get(value.get("env", "")) if isinstance(value, dict) else value
         try:
             if where["kind"] == "slack":
-                url, body = secret("webhook"), {"channel": where.get("channel"), "text": message}
+                text = message if severity == "error" else f"{severity}: {message}"
+                url, body = secret("webhook"), {"channel": where.get("channel"), "text": text}
             elif where["kind"] == "pagerduty":
                 url = "https://events.pagerduty.com/v2/enqueue"
                 body = {"routing_key": secret("key"), "event_action": "trigger",
-                        "payload": {"summary": message[:1024], "source": "mlc", "severity": "error"}}
+                        "payload": {"summary": message[:1024], "source": "mlc", "severity": severity}}
             else:
-                log.error("mlc alert to %s: %s", where.get("name"), message)
-                print(f"mlc alert to {where.get('name')}: {message}")
+                word = "alert" if severity == "error" else severity
+                # a test branch logs what production's destination would have received
+                said = f"{message} (test branch: {where['instead_of']} not called)" if where.get("instead_of") else message
+                log.log(logging.ERROR if severity == "error" else logging.WARNING, "mlc %s to %s: %s", word,
+                        where.get("name"), said)
+                print(f"mlc {word} to {where.get('name')}: {said}")
                 continue
             request = urllib.request.Request(url, data=json.dumps(body).encode(),
                                              headers={"Content-Type": "application/json"})
