@@ -10,6 +10,7 @@ import json
 import re
 
 from lark import Token
+from lark_cython import Token as FastToken
 
 from mlc.diagnostics import Diagnostic, Label, Span, error
 from mlc.dsl import ast as A
@@ -19,6 +20,12 @@ _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 SIZE_UNITS = {"K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
                "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
 _SIZE = re.compile(r"([0-9]+)([KMGT]i?)")
+
+# the tokens of the pure-Python parser (error recovery, the language server) and of the
+# compiled one (mlc.dsl.parser's whole-file parse)
+TOKENS = (Token, FastToken)
+_TOKEN_CLASSES = frozenset(TOKENS)  # `x.__class__ in` is cheaper than isinstance, in hot loops
+_new_span = tuple.__new__  # Span(...) goes through a Python-level __new__; the builder makes millions
 
 # Clauses that may be written more than once in one block.
 _REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step", "edge", "param",
@@ -42,7 +49,7 @@ def _depth(e) -> int:
 
 
 def first_span(x) -> Span | None:
-    if isinstance(x, Token):
+    if isinstance(x, TOKENS):
         return None
     span = getattr(x, "span", None)
     if span is not None:
@@ -83,7 +90,9 @@ class _Group(tuple):
 def node(fn):
     """A rule callback: receives the rule's span, then its children without keywords and punctuation."""
     def callback(self: "AstBuilder", children: list):
-        return fn(self, self._span(children), *[c for c in children if not self._dropped(c)])
+        kept = self.kept
+        return fn(self, self._span(children),
+                  *[c for c in children if c.__class__ not in _TOKEN_CLASSES or c.type in kept])
     callback.__name__ = fn.__name__
     return callback
 
@@ -91,7 +100,9 @@ def node(fn):
 def node_list(fn):
     """Like `node`, but the children come as one list (for rules with repeated parts)."""
     def callback(self: "AstBuilder", children: list):
-        return fn(self, self._span(children), [c for c in children if not self._dropped(c)])
+        kept = self.kept
+        return fn(self, self._span(children),
+                  [c for c in children if c.__class__ not in _TOKEN_CLASSES or c.type in kept])
     callback.__name__ = fn.__name__
     return callback
 
@@ -115,28 +126,51 @@ class AstBuilder:
     # ---------------------------------------------------------------- spans
     def _tok_span(self, t: Token) -> Span:
         off = self.line_offset
-        return Span(self.file, t.line + off, t.column, t.end_line + off, t.end_column)
+        return _new_span(Span, (self.file, t.line + off, t.column, t.end_line + off, t.end_column))
 
-    def _dropped(self, c) -> bool:
-        return isinstance(c, Token) and c.type not in self.kept
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._tok_span is not AstBuilder._tok_span:  # tokens placed elsewhere (the YAML front end)
+            cls._span = AstBuilder._span_by_tokens
 
-    def _span(self, children: list) -> Span:
+    def _span_by_tokens(self, children: list) -> Span:
+        """`_span` for a builder that places tokens with its own `_tok_span`."""
         first = last = None
         for c in children:
             if c is None:
                 continue
-            first = self._tok_span(c) if isinstance(c, Token) else first_span(c)
+            first = self._tok_span(c) if isinstance(c, TOKENS) else first_span(c)
             if first is not None:
                 break
         for c in reversed(children):
             if c is None:
                 continue
-            last = self._tok_span(c) if isinstance(c, Token) else _last_span(c)
+            last = self._tok_span(c) if isinstance(c, TOKENS) else _last_span(c)
             if last is not None:
                 break
         if first is None or last is None:
             return Span(self.file, 0, 0, 0, 0)
         return Span(self.file, first.line, first.col, last.end_line, last.end_col)
+
+    def _span(self, children: list) -> Span:
+        """From the first child's start to the last one's end. The builder's hottest code (one
+        call per reduced rule): a token's position is read in place, not made a span first."""
+        off = self.line_offset
+        for c in children:
+            if c.__class__ in _TOKEN_CLASSES:
+                line, col = c.line + off, c.column
+                break
+            if c is not None and (first := first_span(c)) is not None:
+                line, col = first.line, first.col
+                break
+        else:
+            return _new_span(Span, (self.file, 0, 0, 0, 0))
+        for c in reversed(children):
+            if c.__class__ in _TOKEN_CLASSES:
+                return _new_span(Span, (self.file, line, col, c.end_line + off, c.end_column))
+            if c is not None and (last := _last_span(c)) is not None:
+                return _new_span(Span, (self.file, line, col, last.end_line, last.end_col))
+        return _new_span(Span, (self.file, 0, 0, 0, 0))
 
     # ---------------------------------------------------------------- literal rules
     def string(self, c: list) -> A.Literal:
@@ -210,18 +244,18 @@ class AstBuilder:
         return A.Literal("string", value, text, self._tok_span(t))
 
     def _lit_int(self, t: Token) -> A.Literal:
-        return A.Literal("int", int(t), str(t), self._tok_span(t))
+        return A.Literal("int", int(t.value), t.value, self._tok_span(t))
 
     def _lit_float(self, t: Token) -> A.Literal:
-        return A.Literal("float", float(t), str(t), self._tok_span(t))
+        return A.Literal("float", float(t.value), t.value, self._tok_span(t))
 
     @node
     def neg_int(self, span, _minus: Token, t: Token) -> A.Literal:
-        return A.Literal("int", -int(t), f"-{t}", span)
+        return A.Literal("int", -int(t.value), f"-{t.value}", span)
 
     @node
     def neg_float(self, span, _minus: Token, t: Token) -> A.Literal:
-        return A.Literal("float", -float(t), f"-{t}", span)
+        return A.Literal("float", -float(t.value), f"-{t.value}", span)
 
     def _lit_duration(self, t: Token) -> A.Literal:
         return self._lit_duration(t)
@@ -364,7 +398,7 @@ class AstBuilder:
 
     @node
     def type(self, span, name: Token, args=None, q=None) -> A.TypeRef:
-        if isinstance(args, Token):
+        if isinstance(args, TOKENS):
             args, q = None, args
         return A.TypeRef(str(name), tuple(n.value for n in args or ()), q is not None, None,
                          span)
@@ -372,7 +406,7 @@ class AstBuilder:
     @node_list
     def struct_type(self, span, children: list) -> A.TypeRef:
         name, *rest = children
-        q = rest.pop() if rest and isinstance(rest[-1], Token) else None
+        q = rest.pop() if rest and isinstance(rest[-1], TOKENS) else None
         return A.TypeRef(str(name), (), q is not None, None, span, fields=self._fields(rest))
 
     @node
@@ -425,7 +459,7 @@ class AstBuilder:
 
     @node
     def import_decl(self, span, module: A.Ref, members=None, alias=None) -> A.ImportDecl:
-        if isinstance(members, Token):
+        if isinstance(members, TOKENS):
             members, alias = None, members
         return A.ImportDecl(A.Name(module.dotted, module.span), span, A.Meta(),
                             module=module, members=tuple(members or ()),
@@ -554,7 +588,7 @@ class AstBuilder:
     @node
     def derived(self, span, name: Token, *rest):
         # `name [: type] ["description"] = expr [window]`: the description as a field's, before `=`
-        strings = [x for x in rest[:2] if isinstance(x, Token) and x.type == "STRING"]
+        strings = [x for x in rest[:2] if isinstance(x, TOKENS) and x.type == "STRING"]
         desc = self._lit_string(strings[0]) if strings else None
         rest = tuple(x for x in rest if not (strings and x is strings[0]))
         t = rest[0] if isinstance(rest[0], A.TypeRef) else None
@@ -625,7 +659,7 @@ class AstBuilder:
     @node_list
     def features_decl(self, span, children: list) -> A.FeaturesDecl:
         name, *items = children
-        entity = items.pop(0) if items and isinstance(items[0], Token) else None  # `on ENTITY` is optional
+        entity = items.pop(0) if items and isinstance(items[0], TOKENS) else None  # `on ENTITY` is optional
         f, m = self._fold("feature group", items)
         online, ttl = f.get("online"), f.get("ttl")
         if online is not None and ttl is not None:  # `online ttl 1d`: the ttl of the online store
@@ -687,7 +721,7 @@ class AstBuilder:
     @node_list
     def model_decl(self, span, children: list) -> A.ModelDecl:
         name, *items = children
-        det = items.pop(0) if items and isinstance(items[0], Token) else None
+        det = items.pop(0) if items and isinstance(items[0], TOKENS) else None
         f, m = self._fold("model", items)
         serve_span = next((s for (k, _v, s) in items if k == "serve"), None)
         return A.ModelDecl(
@@ -712,7 +746,7 @@ class AstBuilder:
     @node_list
     def service_decl(self, span, children: list) -> A.ServiceDecl:
         name, *items = children
-        model = items.pop(0) if items and isinstance(items[0], Token) else None
+        model = items.pop(0) if items and isinstance(items[0], TOKENS) else None
         f, m = self._fold("service", items)
         return A.ServiceDecl(self._name(name), span, m, model=self._name(model) if model is not None else None,
                              features=f.get("features", ()), logging=f.get("logging"))
@@ -721,7 +755,7 @@ class AstBuilder:
     @node_list
     def signal_decl(self, span, children: list) -> A.SignalDecl:
         name, *items = children
-        external = items.pop(0) if items and isinstance(items[0], Token) else None
+        external = items.pop(0) if items and isinstance(items[0], TOKENS) else None
         f, m = self._fold("signal", items)
         return A.SignalDecl(self._name(name), span, m, external=external is not None,
                             fields=tuple(f.get("field", ())), uri=f.get("uri"))
@@ -807,7 +841,7 @@ class AstBuilder:
 
     @node_list
     def defaults(self, span, children: list):
-        items = [c for c in children if not isinstance(c, Token)]
+        items = [c for c in children if not isinstance(c, TOKENS)]
         f, m = self._fold("defaults", items)
         return ("defaults", A.StepDefaults(span, retries=f.get("retries"), retry_delay=f.get("retry_delay"),
                                            timeout=f.get("timeout"), owner=m.owner, clauses=m.clauses), span)
@@ -932,7 +966,7 @@ class AstBuilder:
 
     @node_list
     def edge(self, span, children: list):
-        hops = tuple(c for c in children if not isinstance(c, Token))
+        hops = tuple(c for c in children if not isinstance(c, TOKENS))
         return ("edge", A.Edge(hops, span), span)
 
     @node_list

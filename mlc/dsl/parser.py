@@ -16,8 +16,10 @@ import re
 from functools import lru_cache
 from importlib import resources
 
+import lark_cython
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+from lark.grammar import Rule
 
 from mlc.diagnostics import Diagnostic, Span
 from mlc.dsl import ast as A
@@ -37,17 +39,22 @@ def grammar_text() -> str:
 
 
 class FlowParser:
-    """One Lark LALR parser (grammar analysis cached on disk) bound to one AST builder."""
+    """Two Lark LALR parsers of one grammar (its analysis cached on disk) bound to one AST builder.
+
+    `fast` (Lark with the lark-cython plugin: lexer and parser loop compiled) parses a whole
+    file in the happy path, which is most of a cold check's time; `lark` (pure Python) does
+    everything else: error recovery and its diagnostics (they drive its interactive parser),
+    the language server's lexing. A file `fast` refuses is parsed again by `lark` from the
+    start, so what a file with an error gives does not depend on the compiled parser."""
 
     def __init__(self) -> None:
         grammar = grammar_text()
         self.builder = AstBuilder(named_terminals(grammar))
         self.comments: list[Token] = []
-        self.lark = Lark(
-            grammar, parser="lalr", lexer="contextual", keep_all_tokens=True,
-            maybe_placeholders=False, transformer=self.builder, cache=True,
-            lexer_callbacks={"COMMENT": self.comments.append},
-        )
+        options = dict(parser="lalr", lexer="contextual", keep_all_tokens=True, maybe_placeholders=False,
+                       transformer=self.builder, cache=True, lexer_callbacks={"COMMENT": self.comments.append})
+        self.lark = Lark(grammar, **options)
+        self.fast = _identity_rules(Lark(grammar, _plugins=lark_cython.plugins, **options))
 
     # ------------------------------------------------------------------ entry points
     def parse(self, text: str, path: str) -> tuple[A.Module, list[Diagnostic]]:
@@ -55,7 +62,7 @@ class FlowParser:
         module = A.Module(path)
         self.comments.clear()
         try:
-            decls, diags = self._parse_text(text, path, 0)
+            decls, diags = self._parse_text(text, path, 0, self.fast)
             comments = self._take_comments(path, 0)
         except UnexpectedInput:
             decls, diags, comments = self._parse_recovering(text, path, module.unread)
@@ -79,10 +86,10 @@ class FlowParser:
         return decls, diags
 
     # ------------------------------------------------------------------ internals
-    def _parse_text(self, text: str, path: str, line_offset: int) -> tuple[list, list[Diagnostic]]:
+    def _parse_text(self, text: str, path: str, line_offset: int, parser: Lark | None = None) -> tuple[list, list[Diagnostic]]:
         b = self.builder
         b.file, b.line_offset, b.diagnostics = path, line_offset, []
-        decls = self.lark.parse(text)
+        decls = (parser or self.lark).parse(text)
         return decls, b.diagnostics
 
     def _take_comments(self, path: str, line_offset: int, source: str | None = None) -> list[A.Comment]:
@@ -91,15 +98,17 @@ class FlowParser:
         lines = source.split("\n") if source is not None else None
         out = []
         for t in self.comments:
-            col, end_col = t.column, t.end_column
+            # a comment is one line (COMMENT stops at a line break), and lark-cython leaves the
+            # end of an ignored token unset
+            text = t.value
+            col, end_col = t.column, t.column + len(text)
             if lines is not None:
                 line = lines[t.line - 1].rstrip("\r") if t.line <= len(lines) else ""
-                if not line.endswith(str(t)):  # a comment runs to the end of its line
+                if not line.endswith(text):  # a comment runs to the end of its line
                     continue
-                col = len(line) - len(str(t)) + 1
+                col = len(line) - len(text) + 1
                 end_col = len(line) + 1
-            out.append(A.Comment(str(t), Span(path, t.line + line_offset, col,
-                                              t.end_line + line_offset, end_col)))
+            out.append(A.Comment(text, Span(path, t.line + line_offset, col, t.line + line_offset, end_col)))
         self.comments.clear()
         out.sort(key=lambda c: (c.span.line, c.span.col))
         seen: set[tuple[int, int]] = set()
@@ -165,6 +174,34 @@ class FlowParser:
                     return [], diags
                 chunk = fix
         return [], diags
+
+
+class _IdentityRule(Rule):
+    """A grammar rule compared and hashed by identity, in C. The compiled parser looks up each
+    reduction's callback by its rule and asserts it is not the end state (`rule != int`): with
+    Lark's Python-level `__hash__` and `__eq__` those two were a seventh of its time."""
+
+    __slots__ = ()
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+
+def _identity_rules(lark: Lark) -> Lark:
+    """`lark` with the rules of its parse table (its own, loaded for it) made `_IdentityRule`s."""
+    callbacks = lark._callbacks  # the dict the compiled parser holds
+    table = lark.parser.parser._parse_table
+    swapped: dict[int, _IdentityRule] = {}
+    for actions in table.states.values():
+        for token, (action, arg) in actions.items():
+            if isinstance(arg, Rule):
+                rule = swapped.get(id(arg))
+                if rule is None:
+                    rule = swapped[id(arg)] = _IdentityRule.__new__(_IdentityRule)
+                    for slot in Rule.__slots__:
+                        setattr(rule, slot, getattr(arg, slot))
+                    callbacks[rule] = callbacks[arg]
+                actions[token] = (action, rule)
+    return lark
 
 
 def _fitter(text: str, offset: int):
