@@ -4,7 +4,8 @@
 - E0422 a step reads an artifact written only in other flows, none of which starts its flow
   (through `on_finish` or a signal, directly or along a chain);
 - E0423 an artifact that steps read and no step writes;
-- W0424 an artifact that steps write and no step reads;
+- W0424 an artifact that steps write and no step reads (not when an unknown `reads` most
+  likely means it: its E0202 says so);
 - E0425 the two ends of one location disagree: two artifacts (or an artifact and a table
   source) at one place with different schemas, or a `partition` that is not a schema column
   (or on an artifact that is not a dataset).
@@ -15,6 +16,7 @@ every artifact, the steps that write it and those that read it.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -52,6 +54,7 @@ def check(ctx: Context) -> None:
     p = ctx.program
     edges = data_edges(p)
     chain = flow_chain_graph(ctx.graph)
+    meant = _meant_by_misspelled_reads(p)
     for key, a in p.artifacts.items():
         ends = edges[key]
         _partition(ctx, a)
@@ -62,7 +65,7 @@ def check(ctx: Context) -> None:
                 labels=(Label(a.loc, "declared here"),),
                 help=f"add `writes {a.name}` to the step that produces it; data that something outside the "
                      "program lands is a `source`"))
-        if ends.writers and not ends.readers:
+        if ends.writers and not ends.readers and a.name not in meant:
             _fkey, s, r = ends.writers[0]
             ctx.report(warning(
                 "W0424", f"artifact `{a.name}` is written by step `{s.name}`, and no step reads it", a.loc,
@@ -71,6 +74,15 @@ def check(ctx: Context) -> None:
         for rflow, reader, ref in ends.readers:
             _ordered(ctx, a, chain, rflow, reader, ref, ends.writers)
     _same_place(ctx)
+
+
+def _meant_by_misspelled_reads(p: ir.Program) -> set[str]:
+    """Artifacts that an unknown `reads NAME` most likely meant (the did-you-mean of its E0202):
+    that step reads them, so "written and never read" (W0424) would report the one mistake twice."""
+    names = sorted({a.name for a in p.artifacts.values()})
+    unknown = {r.name for f in p.flows.values() for s in f.steps for r in s.reads
+               if r.target not in p.artifacts and r.name}
+    return {close[0] for n in unknown if (close := difflib.get_close_matches(n, names, n=1, cutoff=0.6))}
 
 
 def _partition(ctx: Context, a: ir.Artifact) -> None:

@@ -24,9 +24,10 @@ from mlc.compiler.infer import (
     an,
     misfit,
     trigger_fields,
+    type_name,
 )
 from mlc.compiler.references import Meanings, after_step, flow_meanings, in_flow, step_returns, typed
-from mlc.diagnostics import did_you_mean, error
+from mlc.diagnostics import Label, did_you_mean, error
 
 
 def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, meanings: Meanings, names: set[str],
@@ -41,6 +42,8 @@ def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, meanings: Meanings, 
         if name.startswith(TRIGGER + ".") and name.count(".") == 1:
             _unreadable_trigger_field(ctx, flow, e, name, sorted(n for n in names if n.startswith(TRIGGER + ".")))
             return True
+        if _undeclared_return(ctx, flow, e, name):
+            return True
         known = sorted(names) + ["run.id"] + ([var] if var else [])
         listed = ", ".join(f"`{n}`" for n in known)
         ctx.report(error("E0202", f"unknown name `{name}` in flow `{flow.name}`", e.loc,
@@ -52,6 +55,26 @@ def _unknown_names(ctx: Context, flow: ir.Flow, e: ir.Expr, meanings: Meanings, 
     for a in e.args:
         found = _unknown_names(ctx, flow, a, meanings, names, var) or found
     return found
+
+
+def _undeclared_return(ctx: Context, flow: ir.Flow, e: ir.Expr, name: str) -> bool:
+    """`step.field` of a step that declares no `returns` (reported, True): the fix is on that step.
+    A subflow step's field gets its type from the child flow's step that returns it."""
+    head, _, field = name.partition(".")
+    step = next((s for s in flow.steps if s.name == head), None) if field and "." not in field else None
+    if step is None or step.returns:
+        return False
+    kind = "subflow step" if step.kind == "subflow" else "step"
+    child = ctx.program.flows.get(step.subflow.target or "") if step.subflow is not None else None
+    given = [(cs.name, f) for cs in (child.steps if child is not None else ()) for f in cs.returns if f.name == field]
+    typ = type_name(given[0][1].type) if len(given) == 1 else "TYPE"
+    ctx.report(error("E0202", f"unknown name `{name}` in flow `{flow.name}`: {kind} `{head}` declares no `returns`",
+                     e.loc, labels=(Label(step.loc, f"`{head}` returns nothing"),),
+                     help=f"add `returns {{ {field}: {typ} }}` to step `{head}`",
+                     notes=(f"flow `{child.name}` returns `{field}: {typ}` from its step `{given[0][0]}`; a subflow "
+                            "step passes on the fields its `returns` names" if len(given) == 1 and child else
+                            "a later step reads `step.field` only for the fields that step's `returns` declares",)))
+    return True
 
 
 def _unreadable_trigger_field(ctx: Context, flow: ir.Flow, e: ir.Expr, name: str, readable: list[str]) -> None:
