@@ -105,20 +105,26 @@ class Workers:
         """{index: (fragment, or its pickle from a worker; diagnostics of lowering it)} of each
         file; the parent lowers its share with its own `resolver`."""
         blob = pickle.dumps(summaries, protocol=pickle.HIGHEST_PROTOCOL)
-        return self._ask("lower", self._spread(items),
-                         lambda batch: _lower_with(resolver, fingerprint, batch, self.cache, self.trees, False),
-                         (blob, fingerprint))
+        out = self._ask("lower", self._spread(items),
+                        lambda batch: _lower_with(resolver, fingerprint, batch, self.cache, self.trees, False),
+                        (blob, fingerprint))
+        self._stop()  # lowering is their last work: the memory they hold is freed while the parent loads their IR
+        return out
 
     def owns(self, index: int) -> bool:
         return index in self.owner
 
-    def close(self) -> None:
+    def _stop(self) -> None:
         for conn in self.conns:
             try:
                 conn.send(("stop", None))
                 conn.close()
             except OSError:
                 pass
+        self.conns = []
+
+    def close(self) -> None:
+        self._stop()
         for proc in self.procs:
             proc.join(timeout=5)
             if proc.is_alive():
