@@ -4,7 +4,10 @@ without the cache reports, and builds the same program.
 Each test edits a copy of the recommendations example step by step and compares
 `check(use_cache=True)` with `check(use_cache=False)` after every step. Where the
 early cut-off applies (the edit changes no declaration), it also asserts that no
-check ran: that is the behaviour the warm-check benchmark relies on.
+check ran: that is the behaviour the warm-check benchmark relies on. The last
+tests apply many seeded edits of every kind to a scaled-down platform and compare
+what a warm `mlc check` prints, checked per declaration (mlc.compiler.incremental),
+with what a cold one prints.
 """
 
 from __future__ import annotations
@@ -299,3 +302,179 @@ def test_yaml_files_are_incremental_too(tmp_path: Path, monkeypatch: pytest.Monk
     edit(root / "shop.flow.yaml", "watermark: 30s", "watermark: 45s")
     same_as_uncached(root)
     assert len(checks_run) == runs + 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-declaration warm check (mlc.compiler.incremental) on a scaled-down platform: after
+# each of many seeded edits, a warm check prints what a cold one prints, byte for byte.
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("platform") / "platform"
+    from tests.test_scale import _generator
+
+    _generator().generate(root, 0.01, seed=0)  # two packages, ~9,900 lines
+    return root
+
+
+class Edits:
+    """Seeded edits of a platform, each a different kind of change; `undo` puts a file back."""
+
+    def __init__(self, root: Path, seed: int) -> None:
+        self.root = root
+        self.rng = random.Random(seed)
+        self.original: dict[Path, str] = {}
+        self.added = 0
+
+    def _files(self, pattern: str) -> list[Path]:
+        return sorted(self.root.glob(pattern))
+
+    def _sub(self, pattern: str, regex: str, make) -> str:
+        """Replaces one match of `regex`, picked at random among the files of `pattern`."""
+        import re
+
+        hits = [(p, m) for p in self._files(pattern) for m in re.finditer(regex, p.read_text())]
+        path, m = self.rng.choice(hits)
+        text = path.read_text()
+        self.original.setdefault(path, text)
+        new = make(m)
+        path.write_text(text[:m.start()] + new + text[m.end():])
+        return f"{path.relative_to(self.root)}: {m.group(0)!r} -> {new!r}"
+
+    def _append(self, pattern: str, text: str) -> str:
+        path = self.rng.choice(self._files(pattern))
+        self.original.setdefault(path, path.read_text())
+        path.write_text(path.read_text() + text)
+        return f"{path.relative_to(self.root)}: + {text.strip()!r}"
+
+    # -- the kinds of edit
+    def model_value(self) -> str:
+        return self._sub("p*/models.flow", r"timeout \d+ms", lambda m: f"timeout {self.rng.randint(20, 140)}ms")
+
+    def replicas(self) -> str:
+        return self._sub("p*/models.flow", r"replicas \d+", lambda m: f"replicas {self.rng.randint(1, 9)}")
+
+    def window(self) -> str:  # a stream group's window, or its step (E1011 when steps differ)
+        return self._sub("p*/streams*.flow", r"over 1h every 10m",
+                         lambda m: self.rng.choice(["over 2h every 10m", "over 1h every 5m", "over 3h every 10m"]))
+
+    def batch_value(self) -> str:
+        return self._sub("p*/batch.flow", r"  timeout 1h\n", lambda m: f"  timeout {self.rng.randint(2, 5)}h\n")
+
+    def flow_value(self) -> str:
+        return self._sub("p*/flows.flow", r"\{ timeout \d+m", lambda m: f"{{ timeout {self.rng.choice([5, 15, 45])}m")
+
+    def schedule(self) -> str:
+        return self._sub("p*/flows.flow", r'cron\("\d+ ', lambda m: f'cron("{self.rng.randint(0, 59)} ')
+
+    def slo_bound(self) -> str:  # may break an objective (E0701, E0705)
+        return self._sub("p*/slos.flow", r"<= \d+(ms|h|d)",
+                         lambda m: self.rng.choice(["<= 5ms", "<= 300ms", "<= 150ms", "<= 3d", "<= 30d"]))
+
+    def new_declaration(self) -> str:
+        import re
+
+        self.added += 1
+        pkg, other = self.rng.sample(["p000", "p001"], 2)
+        signal = self.rng.choice(re.findall(r"^signal (\w+)", (self.root / pkg / "flows.flow").read_text(), re.MULTILINE))
+        return self._append(f"{pkg}/*.flow", self.rng.choice([
+            f"\nentity {pkg}_added{self.added} {{ key added_id: string }}\n",
+            f"\nslo {pkg}_added{self.added} {{ latency({pkg}_model0) p99 <= 120ms }}\n",
+            f"\nsignal {pkg}_added{self.added} {{ version: string }}\n",
+            # the short name of the other package's entity: the layout qualifies both
+            f"\nentity {other}_user {{ key user_id: string }}\n",
+            (f"\nflow {pkg}_added{self.added} {{\n  trigger signal({signal})\n"
+             f"  step go bash(\"scripts/go.sh\") {{ timeout 5m }}\n}}\n"),
+        ]))
+
+    def remove_slo(self) -> str:
+        return self._sub("p*/slos.flow", r"slo \w+ \{[^\n]*\}\n", lambda m: "")
+
+    def rename(self) -> str:  # its users no longer resolve (E0202)
+        return self._sub("p*/models.flow", r"model (p\d+_rules\d)", lambda m: f"model {m.group(1)}x")
+
+    def mistake(self) -> str:
+        return self._sub("p*/flows.flow", r"produces (p\d+_model\d)", lambda m: f"produces {m.group(1)}e")
+
+    def comment(self) -> str:
+        return self._append("p*/*.flow", "\n# a note\n")
+
+    def entity(self) -> str:  # a shared entity: every group on it reads it
+        return self._sub("p*/sources.flow", r"key (\w+)_id: string", lambda m: f"key {m.group(1)}_id: int")
+
+    def env(self) -> str:  # every declaration reads the envs
+        return self._sub("core/envs.flow", r'bucket = "[\w-]+"', lambda m: f'bucket = "b{self.rng.randint(0, 99)}"')
+
+    def undo(self) -> str:
+        if not self.original:
+            return self.comment()
+        path = self.rng.choice(sorted(self.original))
+        path.write_text(self.original.pop(path))
+        return f"{path.relative_to(self.root)}: undone"
+
+    KINDS = ("model_value", "replicas", "window", "batch_value", "flow_value", "schedule", "slo_bound",
+             "new_declaration", "remove_slo", "rename", "mistake", "comment", "entity", "env", "undo", "undo")
+
+    MISTAKES = ("rename", "mistake", "entity", "slo_bound", "model_value")
+
+    def plan(self, n: int) -> list[str]:
+        """Every kind once, then random ones; a kind that may make an error is mostly undone
+        next, so that most edits are checked with the backends' validation too."""
+        kinds = list(self.KINDS) + [self.rng.choice(self.KINDS) for _ in range(n - len(self.KINDS))]
+        self.rng.shuffle(kinds)
+        return [k for kind in kinds
+                for k in ([kind, "undo"] if kind in self.MISTAKES and self.rng.random() < 0.7 else [kind])]
+
+
+def _incremental_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each warm check was the per-declaration one (True) or fell back to a full one."""
+    from mlc.compiler import incremental
+
+    taken: list[bool] = []
+    real = incremental.recheck
+    # a sub-program as large as the program is checked in full for speed; here, per declaration
+    # whatever its size: the proof is of what the sub-program reports
+    monkeypatch.setattr(incremental, "_LARGEST", 1.0)
+
+    def recording(*args, **kwargs):
+        out = real(*args, **kwargs)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(incremental, "recheck", recording)
+    return taken
+
+
+def _printed(root: Path, use_cache: bool, backends: bool) -> str:
+    """What `mlc check` prints (JSON), with the backends' validation or the compiler's alone."""
+    from mlc.deploy.bundle import check as check_bundle
+    from mlc.diagnostics import render_json
+
+    run = check_bundle if backends else check
+    return render_json(run(load_project([str(root)]), use_cache=use_cache).diagnostics)
+
+
+@pytest.mark.parametrize("backends,seed,steps", [(True, 0, 20), (False, 1, 10)])
+def test_seeded_edits_of_a_platform_check_warm_as_cold(platform: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         backends: bool, seed: int, steps: int) -> None:
+    root = tmp_path / "p"
+    shutil.copytree(platform, root, ignore=shutil.ignore_patterns(CACHE_DIR))
+    monkeypatch.chdir(root)
+    taken = _incremental_runs(monkeypatch)
+    assert json.loads(_printed(root, True, backends))["error_count"] == 0  # fills the cache
+    edits = Edits(root, seed)
+    seen: set[str] = set()
+    kinds = iter(edits.plan(steps))
+    i = 0
+    # then back to the clean platform, its validation included
+    while (kind := next(kinds, "undo" if edits.original else None)) is not None:
+        what = getattr(edits, kind)()
+        warm = _printed(root, True, backends)
+        cold = _printed(root, False, backends)
+        assert warm == cold, (i, kind, what)
+        seen |= {d["code"] for d in json.loads(cold)["diagnostics"]}
+        i += 1
+    assert json.loads(cold)["error_count"] == 0
+    assert {"E0202"} <= seen, seen
+    assert sum(taken) >= len(taken) * 2 // 3, taken  # most edits were checked per declaration

@@ -29,7 +29,7 @@ from mlc.compiler.project import Project
 from mlc.compiler.resolve import Resolver, Summary
 
 if TYPE_CHECKING:
-    from mlc.compiler import ir
+    from mlc.compiler import incremental, ir
     from mlc.compiler.lower import Lowering
     from mlc.compiler.parallel import Pool, Workers
 
@@ -131,32 +131,83 @@ def _checked(project: Project, result: Result, cache, previous, known: dict, poo
     result.summaries = [in_package(u) for u in units]
     reused = previous is not None and previous.validated == (validate is not None) \
         and _unchanged(units, previous, cache)
+    state = None
     if reused:
         findings = list(previous.findings)
-        def build() -> ir.Program:
-            resolver = Resolver(result.summaries)
-            return resolve_program(_assemble(units, resolver, cache)[0], resolver)[0]
-        result._build = build
+        state = previous.state
+        result._build = _whole(result, units, cache)
     else:
-        from mlc.compiler.checks import run_checks
-
-        resolver = Resolver(result.summaries)
-        findings = missing_package + resolver.diagnostics
-        resolver.diagnostics.clear()
-        result._program, lowered = _assemble(units, resolver, cache, workers)
-        pool.close()  # their work is done: the checks run here, on the assembled program
-        findings += lowered
-        findings += run_checks(result._program, resolver)
-        result._program, unbound = resolve_program(result._program, resolver)
-        findings += unbound
-        if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
-            findings += validate(result)
+        rechecked = _rechecked(project, result, units, cache, previous, validate) if missing_package == [] else None
+        if rechecked is not None:
+            pool.close()
+            findings, state = rechecked.findings, rechecked.state
+            result._build = _whole(result, units, cache)
+        else:
+            findings, state = _full(result, units, cache, workers, pool, validate, missing_package)
     result.diagnostics.extend(past_errors(findings, units))
-    result.diagnostics.sort(key=Diagnostic.sort_key)
+    # the whole finding breaks ties: the order must not depend on which run found what
+    result.diagnostics.sort(key=lambda d: (d.sort_key(), d.message, repr(d)))
     if cache and not (reused and _same_texts(units, known)):
         current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
-        snapshot.save(cache, previous, current, tuple(findings), validate is not None)
+        snapshot.save(cache, previous, current, tuple(findings), validate is not None, state)
     return result
+
+
+def _whole(result: Result, units: list[Unit], cache) -> Callable[[], ir.Program]:
+    """The whole program, built when a command asks for it."""
+    def build() -> ir.Program:
+        resolver = Resolver(result.summaries)
+        return resolve_program(_assemble(units, resolver, cache)[0], resolver)[0]
+    return build
+
+
+def _full(result: Result, units: list[Unit], cache, workers, pool: Pool, validate: Validate | None,
+          missing_package: list[Diagnostic]) -> tuple[list[Diagnostic], incremental.State | None]:
+    """Every check on the whole program; and, with a cache, what the next run needs to check
+    only what an edit reaches."""
+    from mlc.compiler import incremental
+    from mlc.compiler.checks import run_checks
+
+    resolver = Resolver(result.summaries)
+    resolved = missing_package + resolver.diagnostics
+    resolver.diagnostics.clear()
+    result._program, lowered = _assemble(units, resolver, cache, workers)
+    pool.close()  # their work is done: the checks run here, on the assembled program
+    checked = run_checks(result._program, resolver)
+    result._program, unbound = resolve_program(result._program, resolver)
+    checked += unbound
+    findings = [*resolved, *lowered, *checked]
+    validated = None
+    if validate is not None and not any(d.is_error for d in [*findings, *result.diagnostics]):
+        validated = validate(result)
+        findings += validated
+    state = None
+    if cache is not None and not missing_package:
+        state = incremental.state_of(result._program, result.summaries, [u.display for u in units], resolved,
+                                     lowered, checked, validated)
+    return findings, state
+
+
+def _rechecked(project: Project, result: Result, units: list[Unit], cache, previous,
+               validate: Validate | None) -> incremental.Rechecked | None:
+    """The findings from the last run's and a check of what the edit reaches, or None."""
+    from mlc.compiler import incremental
+    from mlc.compiler.lower import Lowering
+
+    if cache is None or previous is None or previous.state is None:
+        return None
+    fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
+
+    def lower(u: Unit, resolver: Resolver) -> tuple:
+        fragment, _, diags = lower_file(Lowering(resolver), _module(u, cache), u.package, cache, u.key, fingerprint)
+        u.module = None
+        return fragment, diags
+
+    def validating(program: ir.Program) -> list[Diagnostic]:
+        return validate(Result(project, _program=program))
+
+    return incremental.recheck(units, result.summaries, previous, cache, lower,
+                               validating if validate is not None else None)
 
 
 def resolve_program(program: ir.Program, resolver: Resolver | None = None) -> tuple[ir.Program, list[Diagnostic]]:
