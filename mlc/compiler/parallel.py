@@ -69,8 +69,9 @@ class Workers:
 
     def _spread(self, items: list) -> list[list]:
         """The items over the slots, largest first to the least loaded (file sizes vary from
-        ten lines to thousands); an item whose tree a slot holds goes to it. The parent's
-        load counts double its share's size: it also loads what the workers send back."""
+        ten lines to thousands); an item whose tree a slot holds goes to it. Equal shares,
+        the parent's too: parsing is most of the work, and the IR the workers send back is
+        loaded while they are still lowering."""
         loads = [0.0] * (len(self.conns) + 1)
         batches: list[list] = [[] for _ in loads]
         for item in sorted(items, key=lambda it: (-len(it[2]), it[0])):
@@ -79,35 +80,51 @@ class Workers:
                 w = loads.index(min(loads))
                 self.owner[item[0]] = w
             batches[w].append(item)
-            loads[w] += len(item[2]) * (1.25 if w == 0 else 1.0)
+            loads[w] += len(item[2])
         return batches
 
-    def _ask(self, kind: str, batches: list[list], local, extra: tuple = ()) -> dict:
+    def _ask(self, kind: str, batches: list[list], local, extra: tuple = (), load=None) -> dict:
+        """Each slot's batch done: the parent's by `local(batch, out)`, which may take in what
+        the workers have sent so far between its own files (`self._receive(out)`)."""
         for conn, batch in zip(self.conns, batches[1:]):
             conn.send((kind, (*extra, batch)))
-        out = local(batches[0])
-        failure = None
-        for conn in self.conns:
-            status, payload = conn.recv()
-            if status == "ok":
-                out.update(payload)
-            else:
-                failure = payload
-        if failure is not None:
-            raise RuntimeError(f"a check worker failed:\n{failure}")
+        self.working, self.failure, self.load = list(self.conns), None, load
+        out: dict = {}
+        out.update(local(batches[0], out))
+        self._receive(out, block=True)
+        if self.failure is not None:
+            raise RuntimeError(f"a check worker failed:\n{self.failure}")
         return out
+
+    def _receive(self, out: dict, block: bool = False) -> None:
+        """The parts of their results the workers still at work have sent, into `out`; with
+        `block`, until each has sent its last."""
+        for conn in list(self.working):
+            while block or conn.poll():
+                status, payload = conn.recv()
+                if status == "error":
+                    self.failure = payload
+                else:
+                    out.update(payload if self.load is None else
+                               {i: (self.load(data), diags) for i, (data, diags) in payload.items()})
+                if status != "part":
+                    self.working.remove(conn)
+                    break
 
     def parse(self, items: list[ParseItem]) -> dict[int, tuple]:
         """{index: (summary, diagnostics)} of each file."""
-        return self._ask("parse", self._spread(items), lambda batch: _parse(batch, self.cache, self.trees))
+        return self._ask("parse", self._spread(items), lambda batch, _out: _parse(batch, self.cache, self.trees))
 
     def lower(self, summaries: list[Summary], resolver, fingerprint: bytes, items: list[LowerItem]) -> dict[int, tuple]:
-        """{index: (fragment, or its pickle from a worker; diagnostics of lowering it)} of each
-        file; the parent lowers its share with its own `resolver`."""
+        """{index: (fragment, diagnostics of lowering it)} of each file; the parent lowers its
+        share with its own `resolver`. A worker sends its fragments pickled, a few at a time,
+        and the parent loads them between its own files: loading them overlaps the workers'
+        lowering instead of following it."""
         blob = pickle.dumps(summaries, protocol=pickle.HIGHEST_PROTOCOL)
         out = self._ask("lower", self._spread(items),
-                        lambda batch: _lower_with(resolver, fingerprint, batch, self.cache, self.trees, False),
-                        (blob, fingerprint))
+                        lambda batch, out: _lower_with(resolver, fingerprint, batch, self.cache, self.trees,
+                                                       between=lambda: self._receive(out)),
+                        (blob, fingerprint), load=pickle.loads)
         self._stop()  # lowering is their last work: the memory they hold is freed while the parent loads their IR
         return out
 
@@ -141,6 +158,10 @@ class Pool:
         self.workers: Workers | None = None
 
     def for_parsing(self, nbytes: int, nfiles: int) -> Workers | None:
+        if nbytes >= MIN_BYTES:
+            # importing croniter runs `file` in a subprocess (platform.architecture): a fork,
+            # which shows this process's whole memory once more; here it is still small
+            import croniter  # noqa: F401
         if self.workers is None and self.jobs > 1 and nfiles > 1 and (self.forced or nbytes >= MIN_BYTES):
             from mlc.dsl.parser import get_parser
 
@@ -164,7 +185,10 @@ def _serve(conn: Connection, cache: ParseCache | None) -> None:
             if kind == "stop":
                 return
             try:
-                out = _parse(*payload, cache, trees) if kind == "parse" else _lower(*payload, cache, trees)
+                if kind == "parse":
+                    out = _parse(*payload, cache, trees)
+                else:
+                    out = _lower(*payload, cache, trees, lambda part: conn.send(("part", part)))
                 conn.send(("ok", out))
             except Exception:  # an internal error: the parent reports it, not a silent hang
                 conn.send(("error", traceback.format_exc()))
@@ -181,24 +205,40 @@ def _parse(items: list[ParseItem], cache: ParseCache | None, trees: dict) -> dic
     return out
 
 
+# a worker sends its lowered IR in parts of about this many bytes of pickle
+PART_BYTES = 1 << 20
+
+
 def _lower(blob: bytes, fingerprint: bytes, items: list[LowerItem], cache: ParseCache | None,
-           trees: dict) -> dict[int, tuple]:
+           trees: dict, send) -> dict[int, tuple]:
+    """Lowers `items`, sending `{index: (pickled fragment, diagnostics)}` parts through `send`;
+    returns the last part."""
     from mlc.compiler.resolve import Resolver
 
     resolver = Resolver(pickle.loads(blob))
     resolver.diagnostics.clear()  # the parent reports those of the whole program, once
-    return _lower_with(resolver, fingerprint, items, cache, trees, True)
+    return _lower_with(resolver, fingerprint, items, cache, trees, send=send)
 
 
 def _lower_with(resolver, fingerprint: bytes, items: list[LowerItem], cache: ParseCache | None, trees: dict,
-                pickled: bool) -> dict[int, tuple]:
+                send=None, between=None) -> dict[int, tuple]:
+    """{index: (fragment, diagnostics)} of `items`; with `send`, the fragments pickled, and sent
+    in parts as they add up (what is left is returned); `between` is called after each file."""
     from mlc.compiler.driver import lower_file, tree
     from mlc.compiler.lower import Lowering
 
     lowering = Lowering(resolver)
     out = {}
+    size = 0
     for index, display, text, key, package in items:
         module = trees.pop(index, None) or tree(text, display, cache, key)
-        fragment, data, diags = lower_file(lowering, module, package, cache, key, fingerprint, pickled)
-        out[index] = (data if pickled else fragment, diags)
+        fragment, data, diags = lower_file(lowering, module, package, cache, key, fingerprint, send is not None)
+        out[index] = (data if send is not None else fragment, diags)
+        if send is not None:
+            size += len(data)
+            if size >= PART_BYTES:
+                send(out)
+                out, size = {}, 0
+        if between is not None:
+            between()
     return out
