@@ -31,6 +31,7 @@ The mapping, by node kind (docs/targets/airflow.md explains each choice):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import keyword
 import re
@@ -60,6 +61,13 @@ K8S_RESOURCES = {"cpu": "cpu", "memory": "memory", "gpu": "nvidia.com/gpu",
 DAY_MS = 86_400_000
 # BashOperator.template_ext: a templated value ending so is read as a template file's name.
 TEMPLATE_FILE_SUFFIXES = (".sh", ".bash")
+# The module beside the DAG files that holds the helpers they share (templates/runtime.py.j2),
+# named RUNTIME_MODULE_<hash of its text>: a process that loads the DAGs of several bundles (a
+# DagBag of a folder holding two projects' DAGs) imports a module of a given name once, so two
+# bundles whose helpers differ must not share a name. `_mlc_bundle_file` stays in each DAG file:
+# it finds the bundle from the file's own path.
+RUNTIME_MODULE = "mlc_airflow_runtime"
+LOCAL_HELPERS = {"bundle"}
 
 # ------------------------------------------------------------------ plan
 
@@ -107,6 +115,8 @@ class DagPlan:
     tasks: list[Task]
     edges: list[tuple[str, str]]
     references: list[str] = field(default_factory=list)   # bundle paths its tasks run
+    runtime: list[str] = field(default_factory=list)      # what it imports from RUNTIME_MODULE
+    runtime_module: str = ""
 
 
 def _td(ms: int) -> tuple[str, str]:
@@ -274,6 +284,9 @@ def _validate(program: ir.Program, layout: Layout) -> list[Diagnostic]:
             diags.append(error("E1002", f"two DAGs would have the id `{dag_id}`", decl.loc,
                                labels=(Label(other[1], "the other one"),) if other[1] else ()))
         ids[dag_id] = (key, decl.loc)
+        if dag_id.startswith(RUNTIME_MODULE):
+            diags.append(error("E1002", f"the DAG of `{decl.name}` would be named as {RUNTIME_MODULE}_*.py, the "
+                                        "module of helpers beside the DAGs", decl.loc, help="rename it"))
     for key, g in program.feature_groups.items():
         if g.mode == "batch" and not g.registered:
             for t in g.tags:
@@ -366,8 +379,23 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
              for key in sorted(program.flows)]
     plans += [features_plan(program, layout, key, ids[key], env, local)
               for key in sorted(program.feature_groups) if key in ids]
-    out = [Artifact(p.path, render("dag.py.j2", plan=p), kind="airflow-dag", source=p.source,
-                    references=tuple(p.references)) for p in plans]
+    out = []
+    if plans:
+        module = runtime_module({h for p in plans for h in p.helpers})
+        name = f"{RUNTIME_MODULE}_{hashlib.sha256(module.encode()).hexdigest()[:12]}"
+        defined = set(re.findall(r"^def (_mlc_\w+)\(", module, re.M))
+        for p in plans:
+            p.runtime = sorted(defined & set(re.findall(r"\b_mlc_\w+", _plan_code(p))))
+            p.helpers = [h for h in p.helpers if h in LOCAL_HELPERS]
+            if p.runtime:
+                p.runtime_module = name
+                p.references.append(layout.airflow_dags_file(f"{name}.py"))
+        if any(p.runtime for p in plans):
+            out += [Artifact(layout.airflow_dags_file(f"{name}.py"), module, kind="airflow-module"),
+                    # not a DAG file: the DagBag skips it (a name, which both ignore syntaxes match)
+                    Artifact(layout.airflow_dags_file(".airflowignore"), f"{name}.py\n", kind="airflow-ignore")]
+    out[:0] = [Artifact(p.path, render("dag.py.j2", plan=p), kind="airflow-dag", source=p.source,
+                        references=tuple(p.references)) for p in plans]
     if any(k == "deadline" for p in plans for k, _ in p.dag_kwargs):
         late = any("alerts" in code for p in plans for k, code in p.dag_kwargs if k == "deadline")
         out.append(Artifact(layout.airflow_plugin("mlc_deadlines"), render("deadlines.py.j2", alerts=late),
@@ -380,6 +408,23 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     if local:
         out += P.runtime_specs(program, layout)
     return out
+
+
+def runtime_module(helpers: set[str]) -> str:
+    """The text of RUNTIME_MODULE: the helpers of helpers.py.j2 that the bundle's DAGs use, but
+    their own (only those: what the module imports when a task runs is what the S3 deploy
+    lists as the DAGs' requirements)."""
+    from mlc.targets.airflow.render import render
+
+    return render("runtime.py.j2", plan=DagPlan("", "", "", "", {}, [], sorted(helpers - LOCAL_HELPERS),
+                                                [], [], [], []))
+
+
+def _plan_code(p: DagPlan) -> str:
+    """The code a DAG file's plan holds (what may call a helper)."""
+    parts = [line for f in p.funcs for line in f.body] + [code for _, code in p.dag_kwargs]
+    parts += [kw[1] for t in p.tasks for kw in t.kwargs] + [t.mapped or "" for t in p.tasks]
+    return "\n".join(parts)
 
 
 def _datetime_code(when) -> str:
