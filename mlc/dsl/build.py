@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 
 from lark import Token
 from lark_cython import Token as FastToken
@@ -33,6 +34,7 @@ _REPEATABLE = frozenset({"field", "from", "column", "derived", "binding", "step"
                          "source_param", "request_source"})
 
 
+@lru_cache(maxsize=4096)  # a program writes a few durations (`1h`, `10m`) tens of thousands of times
 def duration_ms(text: str) -> int:
     return sum(int(n) * DURATION_UNITS_MS[u] for n, u in _DURATION_PART.findall(text))
 
@@ -257,13 +259,10 @@ class AstBuilder:
     def neg_float(self, span, _minus: Token, t: Token) -> A.Literal:
         return A.Literal("float", -float(t.value), f"-{t.value}", span)
 
-    def _lit_duration(self, t: Token) -> A.Literal:
-        return self._lit_duration(t)
-
     def _lit_duration(self, t: Token | None) -> A.Literal | None:
         if t is None:
             return None
-        return A.Literal("duration", duration_ms(str(t)), str(t), self._tok_span(t))
+        return A.Literal("duration", duration_ms(t.value), t.value, self._tok_span(t))
 
     def _lit_size(self, t: Token) -> A.Literal:
         return A.Literal("size", size_bytes(str(t)), str(t), self._tok_span(t))
@@ -283,9 +282,8 @@ class AstBuilder:
     def dotted(self, span, toks: list[Token]) -> A.Ref:
         return A.Ref(tuple(str(t) for t in toks), span)
 
-    @node
-    def ref(self, span, r: A.Ref) -> A.Ref:
-        return r
+    def ref(self, c: list) -> A.Ref:
+        return c[0]  # its one child, the `dotted` (no span to compute: the Ref has its own)
 
     @node_list
     def call(self, span, children: list) -> A.Call:
