@@ -35,10 +35,11 @@ def test_plan_before_and_after_a_deploy_with_detailed_exit_codes(deployed) -> No
     assert f"    ~ {CHANGED['airflow']}  [airflow-dag]  <- netflix.recs.title_popularity" in lines
     assert "  airflow (1 change)" in lines and "  spark (1 change)" in lines
     assert "  prometheus (2 change)" in lines  # the monitoring cites the proven freshness the edit changed
-    assert lines[-1] == "Plan: 0 to add, 4 to change, 0 to remove (33 unchanged)."  # + runtime spec, declarations
+    # + runtime spec, declarations, the DAGs' helper module and .airflowignore
+    assert lines[-1] == "Plan: 0 to add, 4 to change, 0 to remove (35 unchanged)."
     assert mlc(project, "plan", "--env", "local", *to).returncode == 0  # without the flag: success is 0
     doc = json.loads(mlc(project, "plan", "--env", "local", *to, "--json").stdout)
-    assert doc["format"] == "mlc-plan/1" and doc["summary"] == {"add": 0, "change": 4, "remove": 0, "unchanged": 33}
+    assert doc["format"] == "mlc-plan/1" and doc["summary"] == {"add": 0, "change": 4, "remove": 0, "unchanged": 35}
     done = mlc(project, "deploy", "--env", "local", *to)
     assert done.returncode == 0, done.stderr
     assert "released 000002" in done.stderr and "airflow 1" in done.stderr and "spark 1" in done.stderr
