@@ -10,9 +10,14 @@ job's SPEC), four spaces per level, a trailing comma after each item.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 _SIMPLE_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# strings that need no escape, written as they are (most of a large program's): printable
+# ASCII but `"` and `\`; in a Jinja expression, no braces either
+_PLAIN = re.compile(r'[ !#-\[\]-~]*')
+_PLAIN_JINJA = re.compile(r'[ !#-\[\]-z|~]*')
 
 
 def py_str(s: str, jinja: bool = False) -> str:
@@ -22,6 +27,8 @@ def py_str(s: str, jinja: bool = False) -> str:
     printable (or a lone surrogate) becomes a \\x, \\u or \\U escape. With `jinja=True`
     braces become \\x7b/\\x7d too, so the literal never looks like a Jinja delimiter.
     """
+    if (_PLAIN_JINJA if jinja else _PLAIN).fullmatch(s):
+        return f'"{s}"'
     out = ['"']
     for c in s:
         o = ord(c)
