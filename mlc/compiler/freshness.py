@@ -292,6 +292,7 @@ class Calculus:
     program: ir.Program
     _memo: dict[str, Bound] = field(default_factory=dict)
     _active: set[str] = field(default_factory=set)
+    _trained: dict[str, list[str]] | None = None  # model -> what its training steps read
 
     # ------------------------------------------------------------------ entry points
     def of(self, key: str) -> Bound | None:
@@ -313,9 +314,16 @@ class Calculus:
                 + [self._memoised(f"artifact:{t}") for t in self._training_sets(key)])
 
     def _training_sets(self, key: str) -> list[str]:
-        """The artifacts that the steps training model `key` (`produces`) read."""
-        return sorted({r.target for f in self.program.flows.values() for s in f.steps
-                       if s.produces is not None and s.produces.target == key for r in s.reads if r.target})
+        """The artifacts that the steps training model `key` (`produces`) read: every model's
+        found in one pass over the steps (one pass per model was quadratic on a platform)."""
+        if self._trained is None:
+            trained: dict[str, set[str]] = {}
+            for f in self.program.flows.values():
+                for s in f.steps:
+                    if s.produces is not None and s.produces.target is not None:
+                        trained.setdefault(s.produces.target, set()).update(r.target for r in s.reads if r.target)
+            self._trained = {k: sorted(v) for k, v in trained.items()}
+        return self._trained.get(key, [])
 
     def of_step(self, flow_key: str, name: str) -> Bound | None:
         """`freshness(flow.step)`: the step's output is as fresh as the run that wrote it: what

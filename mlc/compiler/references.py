@@ -105,14 +105,16 @@ class GroupNames:
         return (f"feature:{other}.{f.name}", feature_type(self.program, other, f))
 
 
-def feature_type(program: ir.Program, key: str, f: ir.Feature) -> str | None:
+def feature_type(program: ir.Program, key: str, f: ir.Feature, names: GroupNames | None = None) -> str | None:
     """The type of a feature as another expression reads it: declared, else its column's,
-    else its aggregation's."""
+    else its aggregation's. `names`: the group's, when the caller has them (they are made
+    from its sources' schemas: once per group, not once per feature)."""
     if f.type is not None:
         return type_name(f.type)
     if f.kind == "aggregation" and f.agg in AGGREGATION_RESULTS:
         return AGGREGATION_RESULTS[f.agg]
-    names = GroupNames(program, key, program.feature_groups[key], lambda *_: None)
+    if names is None:
+        names = GroupNames(program, key, program.feature_groups[key], lambda *_: None)
     if f.kind == "column":
         found = names.bare(f.name)
         return found[1] if found else None
@@ -237,7 +239,7 @@ def _group(program: ir.Program, key: str, group: ir.FeatureGroup, find_group: Fi
             f = f if expr is f.expr else ir.replace(f, expr=expr)
         features.append(f)
         if f.kind != "expression":
-            earlier[f.name] = (f"feature:{key}.{f.name}", feature_type(program, key, f))
+            earlier[f.name] = (f"feature:{key}.{f.name}", feature_type(program, key, f, names))
     return _updated(group, {"features": tuple(features)})
 
 
