@@ -27,6 +27,16 @@ from mlc.compiler.project import load_project
 EXAMPLE = Path(__file__).parent.parent / "examples" / "recommendations"
 
 
+@pytest.fixture(autouse=True)
+def per_declaration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sub-program holding most of the program is checked in full, for speed; here it is
+    checked per declaration whatever its size (these programs are small): the tests prove
+    what the sub-program reports."""
+    from mlc.compiler import incremental
+
+    monkeypatch.setattr(incremental, "_LARGEST", 1.0)
+
+
 @pytest.fixture
 def proj(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "recs"
@@ -405,15 +415,33 @@ class Edits:
     def env(self) -> str:  # every declaration reads the envs
         return self._sub("core/envs.flow", r'bucket = "[\w-]+"', lambda m: f'bucket = "b{self.rng.randint(0, 99)}"')
 
+    def new_file(self) -> str:
+        self.added += 1
+        pkg = self.rng.choice(["p000", "p001"])
+        path = self.root / pkg / f"added{self.added}.flow"
+        self.original[path] = None
+        path.write_text(f"package platform.{pkg}\nentity {pkg}_file{self.added} {{ key file_id: string }}\n"
+                        f"slo {pkg}_file{self.added} {{ latency({pkg}_model1) p99 <= 90ms }}\n")
+        return f"{path.relative_to(self.root)}: new"
+
+    def several(self) -> str:  # one check after edits in several files (a branch checked out)
+        kinds = self.rng.sample(["model_value", "flow_value", "new_declaration", "batch_value", "remove_slo"], 3)
+        return "; ".join(getattr(self, k)() for k in kinds)
+
     def undo(self) -> str:
         if not self.original:
             return self.comment()
         path = self.rng.choice(sorted(self.original))
-        path.write_text(self.original.pop(path))
+        text = self.original.pop(path)
+        if text is None:
+            path.unlink()
+        else:
+            path.write_text(text)
         return f"{path.relative_to(self.root)}: undone"
 
     KINDS = ("model_value", "replicas", "window", "batch_value", "flow_value", "schedule", "slo_bound",
-             "new_declaration", "remove_slo", "rename", "mistake", "comment", "entity", "env", "undo", "undo")
+             "new_declaration", "remove_slo", "rename", "mistake", "comment", "entity", "env", "new_file",
+             "several", "undo", "undo")
 
     MISTAKES = ("rename", "mistake", "entity", "slo_bound", "model_value")
 
@@ -432,9 +460,6 @@ def _incremental_runs(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     taken: list[bool] = []
     real = incremental.recheck
-    # a sub-program as large as the program is checked in full for speed; here, per declaration
-    # whatever its size: the proof is of what the sub-program reports
-    monkeypatch.setattr(incremental, "_LARGEST", 1.0)
 
     def recording(*args, **kwargs):
         out = real(*args, **kwargs)
@@ -454,7 +479,7 @@ def _printed(root: Path, use_cache: bool, backends: bool) -> str:
     return render_json(run(load_project([str(root)]), use_cache=use_cache).diagnostics)
 
 
-@pytest.mark.parametrize("backends,seed,steps", [(True, 0, 20), (False, 1, 10)])
+@pytest.mark.parametrize("backends,seed,steps", [(True, 0, 16), (False, 1, 6)])
 def test_seeded_edits_of_a_platform_check_warm_as_cold(platform: Path, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch,
                                                          backends: bool, seed: int, steps: int) -> None:
@@ -478,3 +503,46 @@ def test_seeded_edits_of_a_platform_check_warm_as_cold(platform: Path, tmp_path:
     assert json.loads(cold)["error_count"] == 0
     assert {"E0202"} <= seen, seen
     assert sum(taken) >= len(taken) * 2 // 3, taken  # most edits were checked per declaration
+
+
+class ExampleEdits(Edits):
+    """Edits any program takes: a duration, a declaration renamed (its users break) or
+    removed, undone in a seeded order."""
+
+    KINDS = ("duration", "duration", "duration", "rename", "remove", "comment", "undo", "undo")
+    MISTAKES = ("rename", "remove")
+
+    def duration(self) -> str:
+        return self._sub("**/*.flow", r"\b(\d+)(ms|m|h|d)\b",
+                         lambda m: f"{max(1, int(m.group(1)) + self.rng.choice([-5, -1, 1, 7, 30]))}{m.group(2)}")
+
+    def rename(self) -> str:
+        return self._sub("**/*.flow", r"(?m)^(model|features|source|flow|signal|artifact|entity|service|slo) (\w+)",
+                         lambda m: f"{m.group(1)} {m.group(2)}x")
+
+    def remove(self) -> str:  # a whole declaration, from its first line to its closing brace
+        return self._sub("**/*.flow", r"(?m)^(model|features|flow|signal|artifact|service|slo) \w+[^\n]*\{(.*\n)*?\}\n",
+                         lambda m: "")
+
+    def comment(self) -> str:
+        return self._append("**/*.flow", "\n# a note\n")
+
+
+@pytest.mark.parametrize("example", ["recommendations", "fraud", "nightly_batch", "feast_local"])
+def test_seeded_edits_of_the_examples_check_warm_as_cold(example: str, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Artifacts, feature services, request sources, payload matches, alerts: what the
+    platform lacks, the examples have."""
+    root = tmp_path / example
+    shutil.copytree(EXAMPLE.parent / example, root, ignore=shutil.ignore_patterns(CACHE_DIR, "__pycache__"))
+    monkeypatch.chdir(root)
+    taken = _incremental_runs(monkeypatch)
+    _printed(root, True, True)
+    edits = ExampleEdits(root, sum(map(ord, example)))
+    kinds = iter(edits.plan(10))
+    i = 0
+    while (kind := next(kinds, "undo" if edits.original else None)) is not None:
+        what = getattr(edits, kind)()
+        assert _printed(root, True, True) == _printed(root, False, True), (i, kind, what)
+        i += 1
+    assert sum(taken) >= len(taken) // 2, taken

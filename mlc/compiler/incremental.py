@@ -67,6 +67,7 @@ class State:
     owner: dict[str, str]  # declaration -> the file that holds it
     up: dict[str, frozenset[str]]  # declaration -> the declarations it reads
     down: dict[str, frozenset[str]]  # declaration -> the declarations it makes (see the module doc)
+    index: Index  # the declarations by key and by name (see _index)
     resolver: tuple[Diagnostic, ...]  # what the resolver reported from the files' summaries
     lowered: dict[str, tuple[Diagnostic, ...]]  # by file: what lowering it reported
     checked: dict[str, tuple[Diagnostic, ...]]  # by declaration: the checks' and references' findings
@@ -110,22 +111,38 @@ def _strings(node, out: set[str]) -> None:
             _strings(value, out)
 
 
-def _index(idents: Iterable[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """(qualified key -> the declarations of that key (a connector and a group may share one),
-    `section:name` -> the declarations of that kind and short name (the layout qualifies the
-    names two packages share: each reads the other's))."""
-    keys: dict[str, list[str]] = {}
-    names: dict[str, list[str]] = {}
+Index = tuple[dict[str, list[str]], dict[str, list[str]]]
+
+
+def _index(idents: Iterable[str], index: Index | None = None, gone: Iterable[str] = ()) -> Index:
+    """(qualified key or short name -> the declarations of that key or name (a connector and a
+    group may share one; a template's arguments are names the check resolves), `section:name`
+    -> the declarations of that kind and short name (the layout qualifies the names two
+    packages share: each reads the other's)); `index` with `idents` added and `gone` removed,
+    when given."""
+    # the lists are replaced, never changed in place: `index` stays as it was
+    keys, names = (dict(index[0]), dict(index[1])) if index is not None else ({}, {})
+    for ident in gone:
+        for table, at in zip((keys, keys, names), _entries(ident)):
+            if at in table:
+                table[at] = [i for i in table[at] if i != ident]
     for ident in idents:
-        section, _, key = ident.partition(":")
-        keys.setdefault(key, []).append(ident)
-        names.setdefault(f"{section}:{key.rpartition('.')[2]}", []).append(ident)
+        for table, at in zip((keys, keys, names), _entries(ident)):
+            if at is not None:
+                table[at] = [*table.get(at, ()), ident]
     return keys, names
 
 
+def _entries(ident: str) -> tuple[str, str | None, str]:
+    section, _, key = ident.partition(":")
+    short = key.rpartition(".")[2]
+    return key, (short if short != key else None), f"{section}:{short}"
+
+
 def _mentions(decl, own: str, keys: dict[str, list[str]], names: dict[str, list[str]]) -> set[str]:
-    """The declarations one declaration's strings name: a key itself, or a target such as
-    `feature:<group key>.<feature>` / `column:<source key>.<column>`; and its namesakes."""
+    """The declarations one declaration's strings name: a key or a name itself, or a target
+    such as `feature:<group key>.<feature>` / `column:<source key>.<column>`; and its
+    namesakes."""
     strings: set[str] = set()
     _strings(decl, strings)
     found: set[str] = set()
@@ -164,11 +181,11 @@ def _graph_down(program: ir.Program) -> dict[str, set[str]]:
     return out
 
 
-def relations(program: ir.Program, only: set[str] | None = None, idents: Iterable[str] | None = None
+def relations(program: ir.Program, only: set[str] | None = None, index: Index | None = None
               ) -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, frozenset[str]]]:
-    """(owner, up, down) of the program's declarations (of `only`, when given); `idents`: every
+    """(owner, up, down) of the program's declarations (of `only`, when given); `index`: of every
     declaration of the whole, when the program is a part of it."""
-    keys, names = _index(idents if idents is not None else (ident for ident, _ in declarations(program)))
+    keys, names = index if index is not None else _index(ident for ident, _ in declarations(program))
     graph = _graph_down(program)
     owner, up, down = {}, {}, {}
     for ident, decl in declarations(program):
@@ -244,8 +261,9 @@ def state_of(program: ir.Program, summaries: list[Summary], files: list[str], re
     valid = anchors.file(validated) if validated is not None else {}
     if by_decl is None or by_file is None or valid is None or any(d.code == "E0201" for d in resolver):
         return None
-    owner, up, down = relations(program)
-    return State(owner, up, down, tuple(resolver), by_file, by_decl, valid if validated is not None else None)
+    index = _index(ident for ident, _ in declarations(program))
+    owner, up, down = relations(program, index=index)
+    return State(owner, up, down, index, tuple(resolver), by_file, by_decl, valid if validated is not None else None)
 
 
 # ---------------------------------------------------------------------------------- recheck
@@ -339,6 +357,9 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         for u in units:
             if u.display in relower or not any(n in u.text for n in names):
                 continue
+            if u.display in state.lowered:  # what lowering it reported may go away
+                relower.add(u.display)
+                continue
             fragment = _cached(cache, u.key)
             if fragment is None or not fragment.still_valid(resolver, u.display):
                 relower.add(u.display)
@@ -356,7 +377,7 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
     for f in sorted(relower):
         entry = last.get(f)
         # read before lowering: a file lowered again for its lookups has the same key
-        old_fragment = _cached(cache, entry.key) if entry is not None else None
+        old_fragment = _cached(cache, entry.key) if entry is not None and f not in state.lowered else None
         fragment, diags = lower(now[f], resolver)
         fragments[f] = fragment
         lowered.pop(f, None)
@@ -365,7 +386,7 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         new = {decl_id(s, k): d for s, decls in fragment.sections.items() for k, d in decls.items()}
         if old_fragment is not None:
             old = {decl_id(s, k): d for s, decls in old_fragment.sections.items() for k, d in decls.items()}
-        else:  # not cached (lowering it reported something): every declaration it held changed
+        else:  # not cached (lowering it reported something, see _sub_program): all of it changed
             old = {ident: None for ident, file in state.owner.items() if file == f}
         for ident in old.keys() | new.keys():
             if old.get(ident) is None or new.get(ident) is None or old[ident] != new[ident]:
@@ -398,6 +419,7 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         yield from up.get(n, ())
         yield from made_by.get(n, ())
 
+    index = _index(new_owner.keys() - state.owner.keys(), state.index, state.owner.keys() - new_owner.keys())
     shared = {ident for ident in new_owner if ident.partition(":")[0] in _SHARED}
     # the declarations whose validation the runs with errors since the last clean one skipped
     seeds = changed | (state.stale & new_owner.keys() if validate is not None else set())
@@ -417,11 +439,11 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         context = {n for n in context if n in new_owner}
         if len(context) > _LARGEST * total:
             raise Fallback
-        sub = _sub_program(context, new_owner, fragments, now, cache, lower, resolver, displays,
+        sub = _sub_program(context, new_owner, fragments, now, lowered, cache, lower, resolver, displays,
                            {s.package for s in summaries if s.package}, assemble)
         checked = run_checks(sub, resolver)
         sub, unbound = resolve_program(sub, resolver)
-        owner_r, up_r, down_r = relations(sub, reach, new_owner)
+        owner_r, up_r, down_r = relations(sub, reach, index)
         missing = {m for n in reach for m in up_r.get(n, ())} - context
         missing |= {m for n in reach for m in down_r.get(n, ())} - context
         if not missing:
@@ -436,7 +458,9 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         raise Fallback
     by_decl = {k: v for k, v in state.checked.items() if k not in reach and k in new_owner}
     by_decl.update({k: v for k, v in fresh.items() if k in reach})
+    made = owner_r.keys() - new_owner.keys()
     new_owner.update(owner_r)  # implicit feature services the sub-program made
+    index = _index(made, index)
     for n in reach:
         up[n], down[n] = up_r.get(n, frozenset()), down_r.get(n, frozenset())
     for n in set(up) - new_owner.keys():
@@ -457,11 +481,11 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         validated = {k: v for k, v in state.validated.items() if k not in reach and k in new_owner}
         validated.update({k: v for k, v in new.items() if k in reach})
         findings += dict.fromkeys(d for k in sorted(validated) for d in validated[k])
-    return Rechecked(findings, State(new_owner, up, down, tuple(resolved), lowered, by_decl, validated, stale))
+    return Rechecked(findings, State(new_owner, up, down, index, tuple(resolved), lowered, by_decl, validated, stale))
 
 
-def _sub_program(context: set[str], owner: dict[str, str], fragments: dict, now: dict, cache, lower, resolver,
-                 displays: list[str], packages: set[str], assemble):
+def _sub_program(context: set[str], owner: dict[str, str], fragments: dict, now: dict, reported: dict, cache,
+                 lower, resolver, displays: list[str], packages: set[str], assemble):
     """The program of the `context` declarations, from their files' IR (this run's, or the
     cache's), in the files' order."""
     files = {owner[n] for n in context}
@@ -471,8 +495,10 @@ def _sub_program(context: set[str], owner: dict[str, str], fragments: dict, now:
             continue
         fragment = fragments.get(f)
         if fragment is None:
-            fragment = _cached(cache, now[f].key)
-            if fragment is None:  # not cached (lowering reported something), or lost
+            # a file whose lowering reported something is not cached: what the cache holds
+            # under its key is from a time its names meant something else
+            fragment = _cached(cache, now[f].key) if f not in reported else None
+            if fragment is None:
                 fragment = lower(now[f], resolver)[0]
             fragments[f] = fragment
         sections = {s: {k: d for k, d in decls.items() if decl_id(s, k) in context}
