@@ -797,7 +797,8 @@ RULES: list[Rule] = [
          "# which is also the DAG of a batch feature group named `x`\n",
          "# rename the flow or the feature group\n",
          "Reported by `mlc check` (the Airflow backend's validation, for every env). A flow's DAG is named after the flow (its qualified "
-         "name when two packages share it) and a feature group's `features.NAME`: rename one of them.",
+         "name when two packages share it) and a feature group's `features.NAME`: rename one of them. A flow named "
+         "`mlc_airflow_runtime...` is reported too: its file would be named as the module of helpers beside the DAGs.",
          checked=False, lang="text"),
     Rule("E1003", "airflow-param-without-default",
          "A parameter without a default on a flow that starts by itself (a schedule or a trigger).",

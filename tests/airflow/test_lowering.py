@@ -224,6 +224,8 @@ def _compile_text(tmp_path: Path, text: str, env: str = "local") -> tuple[int, s
     # a python step that is not module:function: the checker (E0406) stops it before any backend runs
     ("E0406", "flow f {\n  step a python(\"os.path:join; rm\")\n}\n"),
     ("E1008", "flow f {\n  schedule daily\n  catchup true\n  step a bash(\"true\")\n}\n"),
+    # its file would be named as the module of helpers beside the DAGs
+    ("E1002", "flow mlc_airflow_runtime_x {\n  step a bash(\"true\")\n}\n"),
 ])
 def test_what_airflow_cannot_take_is_a_diagnostic(tmp_path, code, text):
     status, output = _compile_text(tmp_path, text)
