@@ -67,7 +67,7 @@ class State:
     owner: dict[str, str]  # declaration -> the file that holds it
     up: dict[str, frozenset[str]]  # declaration -> the declarations it reads
     down: dict[str, frozenset[str]]  # declaration -> the declarations it makes (see the module doc)
-    index: Index  # the declarations by key and by name (see _index)
+    index: Index  # the declarations by key and by short name (see _index)
     resolver: tuple[Diagnostic, ...]  # what the resolver reported from the files' summaries
     lowered: dict[str, tuple[Diagnostic, ...]]  # by file: what lowering it reported
     checked: dict[str, tuple[Diagnostic, ...]]  # by declaration: the checks' and references' findings
@@ -111,38 +111,36 @@ def _strings(node, out: set[str]) -> None:
             _strings(value, out)
 
 
-Index = tuple[dict[str, list[str]], dict[str, list[str]]]
+Index = dict[str, list[str]]
 
 
 def _index(idents: Iterable[str], index: Index | None = None, gone: Iterable[str] = ()) -> Index:
-    """(qualified key or short name -> the declarations of that key or name (a connector and a
-    group may share one; a template's arguments are names the check resolves), `section:name`
-    -> the declarations of that kind and short name (the layout qualifies the names two
-    packages share: each reads the other's)); `index` with `idents` added and `gone` removed,
+    """Qualified key, and short name, -> the declarations of that key or name (a connector and a
+    group may share one; a template's arguments are names the check resolves; the layout
+    qualifies the names two packages share); `index` with `idents` added and `gone` removed,
     when given."""
     # the lists are replaced, never changed in place: `index` stays as it was
-    keys, names = (dict(index[0]), dict(index[1])) if index is not None else ({}, {})
+    keys = dict(index) if index is not None else {}
     for ident in gone:
-        for table, at in zip((keys, keys, names), _entries(ident)):
-            if at in table:
-                table[at] = [i for i in table[at] if i != ident]
+        for at in _entries(ident):
+            if at in keys:
+                keys[at] = [i for i in keys[at] if i != ident]
     for ident in idents:
-        for table, at in zip((keys, keys, names), _entries(ident)):
-            if at is not None:
-                table[at] = [*table.get(at, ()), ident]
-    return keys, names
+        for at in _entries(ident):
+            keys[at] = [*keys.get(at, ()), ident]
+    return keys
 
 
-def _entries(ident: str) -> tuple[str, str | None, str]:
-    section, _, key = ident.partition(":")
+def _entries(ident: str) -> tuple[str, ...]:
+    key = ident.partition(":")[2]
     short = key.rpartition(".")[2]
-    return key, (short if short != key else None), f"{section}:{short}"
+    return (key, short) if short != key else (key,)
 
 
-def _mentions(decl, own: str, keys: dict[str, list[str]], names: dict[str, list[str]]) -> set[str]:
+def _mentions(decl, own: str, keys: Index) -> set[str]:
     """The declarations one declaration's strings name: a key or a name itself, or a target
     such as `feature:<group key>.<feature>` / `column:<source key>.<column>`; and its
-    namesakes."""
+    namesakes (its kind, its short name)."""
     strings: set[str] = set()
     _strings(decl, strings)
     found: set[str] = set()
@@ -153,7 +151,7 @@ def _mentions(decl, own: str, keys: dict[str, list[str]], names: dict[str, list[
             if hit:
                 found.update(hit)
     section, _, key = own.partition(":")
-    found.update(names.get(f"{section}:{key.rpartition('.')[2]}", ()))
+    found.update(i for i in keys.get(key.rpartition(".")[2], ()) if i.partition(":")[0] == section)
     found.discard(own)
     return found
 
@@ -185,7 +183,7 @@ def relations(program: ir.Program, only: set[str] | None = None, index: Index | 
               ) -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, frozenset[str]]]:
     """(owner, up, down) of the program's declarations (of `only`, when given); `index`: of every
     declaration of the whole, when the program is a part of it."""
-    keys, names = index if index is not None else _index(ident for ident, _ in declarations(program))
+    keys = index if index is not None else _index(ident for ident, _ in declarations(program))
     graph = _graph_down(program)
     owner, up, down = {}, {}, {}
     for ident, decl in declarations(program):
@@ -193,10 +191,11 @@ def relations(program: ir.Program, only: set[str] | None = None, index: Index | 
             continue
         if decl.loc is not None:
             owner[ident] = decl.loc.file
-        mentioned = _mentions(decl, ident, keys, names)
+        mentioned = _mentions(decl, ident, keys)
         made = mentioned & graph.get(ident, set())
         up[ident] = frozenset(mentioned - made)
-        down[ident] = frozenset(made)
+        if made:  # most declarations make nothing: not stored
+            down[ident] = frozenset(made)
     return owner, up, down
 
 
@@ -462,7 +461,11 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
     new_owner.update(owner_r)  # implicit feature services the sub-program made
     index = _index(made, index)
     for n in reach:
-        up[n], down[n] = up_r.get(n, frozenset()), down_r.get(n, frozenset())
+        up[n] = up_r.get(n, frozenset())
+        if n in down_r:
+            down[n] = down_r[n]
+        else:
+            down.pop(n, None)
     for n in set(up) - new_owner.keys():
         del up[n]
         down.pop(n, None)
