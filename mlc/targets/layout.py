@@ -153,10 +153,22 @@ class Layout:
             return self.written(ir.Location(kind="s3", bucket=str(binding.settings.get("bucket") or ""), path=""))
         return None
 
-    def stored_models(self) -> dict[str, str]:
-        """Every model's name in the BentoML store (`served_model`) by its bundle name: what a step
-        that trains or uses a model saves and loads under (`MLC_BENTO_MODELS`)."""
-        return {self.model_id(k): self.served_model(k) for k in sorted(self.program.models)}
+    def stored_models(self, keys) -> dict[str, str]:
+        """The name in the BentoML store (`served_model`) by bundle name of the models `keys` and
+        of those they fall back to, transitively: what a step that trains or uses those models
+        saves and loads under (`MLC_BENTO_MODELS`). Only those: a step's environment must not
+        grow with every model of the program."""
+        models = self.program.models
+        todo, seen = [k for k in keys if k in models], set()
+        while todo:
+            key = todo.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            fallback = models[key].fallback
+            if fallback is not None and fallback.model.target in models:
+                todo.append(fallback.model.target)
+        return {self.model_id(k): self.served_model(k) for k in sorted(seen)}
 
     def label(self, kind: str, key: str) -> str:
         """The value of the label naming a declaration in the metrics a deployment pushes and the

@@ -857,14 +857,14 @@ class FlowLowering:
     def _training_env(self, s: ir.Step) -> dict[str, str]:
         """A step that `produces` a model reads its training set from the feature store: it gets
         the repository and the model's feature service (docs/targets/feast.md, Training sets).
-        A step that produces or `uses` a model gets every model's name in the BentoML store (a
-        test branch's own, `Layout.served_model`), which its code saves and loads under: it
-        never spells the branch."""
+        A step that produces or `uses` a model gets the names in the BentoML store (a test
+        branch's own, `Layout.served_model`) of those models and their fallbacks, which its code
+        saves and loads under: it never spells the branch."""
         key = s.produces.target if s.produces is not None else None
         models = [r.target for r in (*s.uses, *([s.produces] if s.produces else ())) if r.target in self.program.models]
         if not models:
             return {}
-        stored = {self.layout.model_id(k): self.layout.served_model(k) for k in sorted(self.program.models)}
+        stored = self.layout.stored_models(models)
         env = {"MLC_BENTO_MODELS": py(json.dumps(stored, sort_keys=True))}
         if key in self.program.models:
             env |= {"MLC_FEAST_REPO": self.bundle_file(self.layout.feast_repo()),

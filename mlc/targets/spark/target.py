@@ -186,8 +186,9 @@ def _step_environment(program: ir.Program, step: ir.Step, layout: Layout, env: s
         if ref.target in program.artifacts:
             out[layout.artifact_variable(program.artifacts[ref.target].name)] = \
                 layout.artifact_location(ref.target, env)
-    if any(r.target in program.models for r in (*step.uses, *([step.produces] if step.produces else ()))):
-        out["MLC_BENTO_MODELS"] = json.dumps(layout.stored_models(), sort_keys=True)
+    stored = layout.stored_models(r.target for r in (*step.uses, *([step.produces] if step.produces else ())))
+    if stored:
+        out["MLC_BENTO_MODELS"] = json.dumps(stored, sort_keys=True)
     return out
 
 
