@@ -403,12 +403,16 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
     total = len(new_owner)
     reads_me: dict[str, set[str]] = {}
     made_by: dict[str, set[str]] = {}
-    for ident, ups in up.items():
-        for u in ups:
-            reads_me.setdefault(u, set()).add(ident)
-    for ident, downs in down.items():
-        for d in downs:
-            made_by.setdefault(d, set()).add(ident)
+
+    def adjacency() -> None:
+        reads_me.clear()
+        made_by.clear()
+        for ident, ups in up.items():
+            for u in ups:
+                reads_me.setdefault(u, set()).add(ident)
+        for ident, downs in down.items():
+            for d in downs:
+                made_by.setdefault(d, set()).add(ident)
 
     def downstream(n: str) -> Iterable[str]:
         yield from reads_me.get(n, ())
@@ -420,11 +424,10 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
 
     index = _index(new_owner.keys() - state.owner.keys(), state.index, state.owner.keys() - new_owner.keys())
     shared = {ident for ident in new_owner if ident.partition(":")[0] in _SHARED}
-    # the declarations whose validation the runs with errors since the last clean one skipped
-    seeds = changed | (state.stale & new_owner.keys() if validate is not None else set())
-    reach = set(seeds)
-    extra: set[str] = set()  # declarations the changed ones read now, found on the sub-program
-    for _ in range(4):
+    packages = {s.package for s in summaries if s.package}
+
+    def reached(seeds: set[str], extra: set[str]) -> tuple[set[str], set[str]]:
+        """(R, the sub-program's declarations) of `seeds`."""
         near = seeds | extra
         for n in seeds:
             near.update(downstream(n))
@@ -434,12 +437,17 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
         around = set(reach)
         for n in reach:
             around.update(downstream(n))
-        context = _closure(around, upstream) | shared
-        context = {n for n in context if n in new_owner}
+        context = {n for n in _closure(around, upstream) | shared if n in new_owner}
         if len(context) > _LARGEST * total:
             raise Fallback
+        return reach, context
+
+    adjacency()
+    extra: set[str] = set()  # declarations the changed ones read now, found on the sub-program
+    for _ in range(4):
+        reach, context = reached(changed, extra)
         sub = _sub_program(context, new_owner, fragments, now, lowered, cache, lower, resolver, displays,
-                           {s.package for s in summaries if s.package}, assemble)
+                           packages, assemble)
         checked = run_checks(sub, resolver)
         sub, unbound = resolve_program(sub, resolver)
         owner_r, up_r, down_r = relations(sub, reach, index)
@@ -473,11 +481,18 @@ def _recheck(units, summaries, previous, cache, lower, validate) -> Rechecked:
     findings = [*resolved, *(d for f in displays for d in lowered.get(f, ())),
                 *(d for k in sorted(by_decl) for d in by_decl[k])]
     validated, stale = None, frozenset()
-    if validate is not None and (any(d.is_error for d in findings) or any(d.is_error for u in units for d in u.diagnostics)):
+    if validate is not None and (any(d.is_error for d in findings) or
+                                 any(d.is_error for u in units for d in u.diagnostics)):
         validated, stale = state.validated, state.stale | reach  # not validated now, as a full check would not
     elif validate is not None:
         if state.validated is None:
             raise Fallback  # no run had a program without errors: nothing to start from
+        skipped = (state.stale & new_owner.keys()) - reach
+        if skipped:  # the runs with errors since the last clean one reached these: validated now
+            adjacency()
+            reach, context = reached(changed | skipped, set())
+            sub = resolve_program(_sub_program(context, new_owner, fragments, now, lowered, cache, lower, resolver,
+                                               displays, packages, assemble), resolver)[0]
         new = anchors.file(validate(sub))
         if new is None:
             raise Fallback
