@@ -25,16 +25,26 @@ def _bundle(example: str, env: str, branch: str | None) -> dict[str, str]:
     return {a.path: a.text for a in compiled.artifacts}
 
 
+def _literal(text: str, name: str):
+    """The value of the module-level literal `name` (plain or annotated assignment)."""
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if getattr(target, "id", None) == name:
+                return ast.literal_eval(node.value)
+    raise AssertionError(f"no {name}")
+
+
 def _spec(text: str) -> dict:
     """The launcher's literal `SPEC`."""
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "SPEC":
-            return ast.literal_eval(node.value)
-    raise AssertionError("no SPEC")
+    return _literal(text, "SPEC")
 
 
 def _launchers(texts: dict[str, str]) -> dict[str, dict]:
-    return {p: _spec(t)["environment"] for p, t in texts.items() if p.startswith("spark/steps/")}
+    """What each launcher's user step sees: the env's variables, written once in the bundle's
+    runtime, under the launcher's own."""
+    common = _literal(texts["spark/runtime/mlc_spark_runtime.py"], "ENVIRONMENT")
+    return {p: {**common, **_spec(t)["environment"]} for p, t in texts.items() if p.startswith("spark/steps/")}
 
 
 @pytest.mark.parametrize("example, env", [("recommendations", "local"), ("recommendations", "prod"),
@@ -66,3 +76,15 @@ def test_the_launcher_and_the_dag_give_a_step_one_artifact_location():
 def test_a_spark_step_that_uses_a_model_gets_the_branch_model_names():
     env = _launchers(_bundle("recommendations", "local", BRANCH))["spark/steps/refresh_recommendations/score.py"]
     assert '"ranker": "test.alice.ranker"' in env["MLC_BENTO_MODELS"]
+
+
+def test_the_env_variables_are_written_once_per_bundle_not_per_launcher():
+    """Thousands of steps times thousands of feature tables: each launcher carries only its own."""
+    texts = _bundle("recommendations", "local", BRANCH)
+    common = _literal(texts["spark/runtime/mlc_spark_runtime.py"], "ENVIRONMENT")
+    assert any(k.startswith("MLC_FEATURES_") for k in common) and common["MLC_BRANCH"] == BRANCH
+    launchers = [p for p in texts if p.startswith("spark/steps/")]
+    assert launchers
+    for path in launchers:
+        own = _spec(texts[path])["environment"]
+        assert not set(own) & set(common), (path, set(own) & set(common))

@@ -22,6 +22,7 @@ from mlc.diagnostics import Diagnostic, error
 from mlc.targets import Artifact
 from mlc.targets import sql as S
 from mlc.targets.layout import Layout, source_line
+from mlc.targets.literals import pretty
 from mlc.targets.templating import TargetError, jinja_environment, runtime_call
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -177,11 +178,21 @@ def _environment(program: ir.Program, env: str, layout: Layout) -> dict[str, str
     return out
 
 
-def _step_environment(program: ir.Program, step: ir.Step, layout: Layout, env: str, common: dict[str, str]) -> dict:
-    """What the launcher of `step` sets before the user's job runs: the env's variables and, as the
-    DAG's task passes them too (so a launcher run by hand gets them), the location of each
-    artifact the step reads or writes and the models' names in the BentoML store."""
-    out = dict(common)
+def runtime_text(common: dict[str, str]) -> str:
+    """The bundle's Spark runtime, with the variables every user step of the env sees (`common`)
+    written once on its `ENVIRONMENT` line."""
+    text = RUNTIME.read_text(encoding="utf-8")
+    line = "ENVIRONMENT: dict[str, str] = {}\n"
+    assert text.count(line) == 1, "the runtime's ENVIRONMENT line changed"
+    return text.replace(line, f"ENVIRONMENT: dict[str, str] = {pretty(common, lead=len('ENVIRONMENT: dict[str, str] = '))}\n")
+
+
+def _step_environment(program: ir.Program, step: ir.Step, layout: Layout, env: str) -> dict:
+    """What the launcher of `step` sets before the user's job runs, over the env's variables (the
+    runtime's `ENVIRONMENT`): as the DAG's task passes them too (so a launcher run by hand gets
+    them), the location of each artifact the step reads or writes and the names in the BentoML
+    store of the models it uses or produces."""
+    out = {}
     for ref in (*step.reads, *step.writes):
         if ref.target in program.artifacts:
             out[layout.artifact_variable(program.artifacts[ref.target].name)] = \
@@ -212,11 +223,11 @@ def lower(program: ir.Program, env: str, layout: Layout) -> list[Artifact]:
     common = _environment(program, env, layout)
     for fkey, flow, step in _spark_steps(program):
         spec = {"flow": flow.name, "step": step.name, "script": _step_script(step), "env": env, "spark_conf": conf,
-                "hive": hive, "environment": _step_environment(program, step, layout, env, common),
+                "hive": hive, "environment": _step_environment(program, step, layout, env),
                 "app_name": layout.job_name(fkey, step.name)}
         job(layout.spark_step_launcher(fkey, step.name), "step.py.j2", "step_main", "spark-step-launcher", fkey,
             spec=spec, loc=source_line(step.loc))
     if artifacts:
         # the code of every job above, once per bundle
-        artifacts.append(Artifact(runtime, RUNTIME.read_text(encoding="utf-8"), kind="spark-runtime"))
+        artifacts.append(Artifact(runtime, runtime_text(common), kind="spark-runtime"))
     return artifacts

@@ -25,6 +25,11 @@ import time
 import urllib.parse
 import urllib.request
 
+# What every user step of the bundle's env sees (MLC_ENV, MLC_BRANCH, MLC_BINDING_*, MLC_OUTPUT_*,
+# MLC_FEATURES_*), before its launcher's own variables: the Spark backend writes it on this line,
+# once per bundle, not into each launcher (thousands of steps times thousands of feature tables).
+ENVIRONMENT: dict[str, str] = {}
+
 
 class DataError(Exception):
     """The input does not match the source's declared schema (exit status 1)."""
@@ -353,7 +358,7 @@ def step_main(spec: dict, argv=None) -> None:
         print(f"error: step {spec['flow']}.{spec['step']}: no job at {script} "
               "(pass --project-root or set MLC_PROJECT_ROOT)", file=sys.stderr)
         sys.exit(2)
-    for key, val in sorted(spec["environment"].items()):
+    for key, val in sorted({**ENVIRONMENT, **spec["environment"]}.items()):
         os.environ.setdefault(key, val)
     spark = session(spec, spec["app_name"])
     for key, val in sorted(spec["spark_conf"].items()):

@@ -31,17 +31,7 @@ SPEC = {
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     },
     "hive": False,
-    "environment": {
-        "MLC_ENV": "local",
-        "MLC_BINDING_HIVE": "data/warehouse",
-        "MLC_OUTPUT_HIVE": "data/warehouse",
-        "MLC_BINDING_KAFKA": "data/events",
-        "MLC_OUTPUT_KAFKA": "data/events",
-        "MLC_BINDING_S3": "build/s3",
-        "MLC_OUTPUT_S3": "build/s3",
-        "MLC_FEATURES_ACME_A_ACCOUNT_HEALTH": "build/s3/features/acme_a/account_health",
-        "MLC_FEATURES_ACME_B_ACCOUNT_HEALTH": "build/s3/features/acme_b/account_health",
-    },
+    "environment": {},
     "app_name": "acme_a.score.s0",
 }
 

@@ -31,15 +31,7 @@ SPEC = {
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     },
     "hive": False,
-    "environment": {
-        "MLC_ENV": "local",
-        "MLC_BINDING_HIVE": "data/warehouse",
-        "MLC_OUTPUT_HIVE": "data/warehouse",
-        "MLC_BINDING_S3": "build/s3",
-        "MLC_OUTPUT_S3": "build/s3",
-        "MLC_FEATURES_ACCOUNT_HEALTH": "build/s3/features/account_health",
-        "MLC_BENTO_MODELS": "{\"churn_model\": \"churn_model\"}",
-    },
+    "environment": {"MLC_BENTO_MODELS": "{\"churn_model\": \"churn_model\"}"},
     "app_name": "score_accounts.score",
 }
 

@@ -32,14 +32,7 @@ SPEC = {
         "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083",
     },
     "hive": True,
-    "environment": {
-        "MLC_ENV": "prod",
-        "MLC_BINDING_HIVE": "thrift://metastore:9083",
-        "MLC_BINDING_S3": "s3a://churn-ml",
-        "MLC_OUTPUT_S3": "s3a://churn-ml",
-        "MLC_FEATURES_ACCOUNT_HEALTH": "s3a://churn-ml/features/account_health",
-        "MLC_BENTO_MODELS": "{\"churn_model\": \"churn_model\"}",
-    },
+    "environment": {"MLC_BENTO_MODELS": "{\"churn_model\": \"churn_model\"}"},
     "app_name": "score_accounts.score",
 }
 

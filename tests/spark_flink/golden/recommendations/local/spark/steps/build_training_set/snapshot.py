@@ -31,19 +31,7 @@ SPEC = {
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     },
     "hive": False,
-    "environment": {
-        "MLC_ENV": "local",
-        "MLC_BINDING_HIVE": "data/warehouse",
-        "MLC_OUTPUT_HIVE": "data/warehouse",
-        "MLC_BINDING_KAFKA": "data/events",
-        "MLC_OUTPUT_KAFKA": "data/events",
-        "MLC_BINDING_S3": "build/s3",
-        "MLC_OUTPUT_S3": "build/s3",
-        "MLC_FEATURES_MEMBER_ACTIVITY": "build/s3/features/member_activity",
-        "MLC_FEATURES_MEMBER_TITLE_AFFINITY": "build/s3/features/member_title_affinity",
-        "MLC_FEATURES_TITLE_POPULARITY": "build/s3/features/title_popularity",
-        "MLC_ARTIFACT_TRAINING_SET": "build/s3/datasets/training_set",
-    },
+    "environment": {"MLC_ARTIFACT_TRAINING_SET": "build/s3/datasets/training_set"},
     "app_name": "build_training_set.snapshot",
 }
 

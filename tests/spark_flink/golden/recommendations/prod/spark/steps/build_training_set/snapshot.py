@@ -32,17 +32,7 @@ SPEC = {
         "spark.hadoop.hive.metastore.uris": "thrift://metastore:9083",
     },
     "hive": True,
-    "environment": {
-        "MLC_ENV": "prod",
-        "MLC_BINDING_HIVE": "thrift://metastore:9083",
-        "MLC_BINDING_KAFKA": "broker:9092",
-        "MLC_BINDING_S3": "s3a://ml-artifacts",
-        "MLC_OUTPUT_S3": "s3a://ml-artifacts",
-        "MLC_FEATURES_MEMBER_ACTIVITY": "s3a://ml-artifacts/features/member_activity",
-        "MLC_FEATURES_MEMBER_TITLE_AFFINITY": "s3a://ml-artifacts/features/member_title_affinity",
-        "MLC_FEATURES_TITLE_POPULARITY": "s3a://ml-artifacts/features/title_popularity",
-        "MLC_ARTIFACT_TRAINING_SET": "s3://ml-artifacts/datasets/training_set",
-    },
+    "environment": {"MLC_ARTIFACT_TRAINING_SET": "s3://ml-artifacts/datasets/training_set"},
     "app_name": "build_training_set.snapshot",
 }
 
