@@ -261,8 +261,15 @@ def hand_flow(flow: dict, program: dict, awaited: set[str]) -> str:
             module, _, function = str(arg).partition(":")
             mine = [r["target"] for r in (*st.get("uses", []), *([st["produces"]] if st.get("produces") else []))
                     if r["target"] in models]
-            if mine:   # the name each model has in the BentoML store
-                env["MLC_BENTO_MODELS"] = json.dumps({_short(m): _short(m) for m in sorted(models)}, sort_keys=True)
+            if mine:   # the name in the BentoML store of each model it uses and of their fallbacks
+                needed, todo = set(), list(mine)
+                while todo:
+                    m = todo.pop()
+                    if m not in needed:
+                        needed.add(m)
+                        todo += [f["model"]["target"] for f in [models[m].get("fallback")]
+                                 if f and f["model"].get("target") in models]
+                env["MLC_BENTO_MODELS"] = json.dumps({_short(m): _short(m) for m in sorted(needed)}, sort_keys=True)
             extra = ""
             if st.get("produces") and st["produces"]["target"] in models:   # its training set's Feast service
                 extra = f", 'MLC_FEAST_REPO': bundle_file('feast'), 'MLC_FEATURE_SERVICE': " \

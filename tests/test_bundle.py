@@ -23,6 +23,7 @@ from mlc.compiler.project import load_project
 from mlc.deploy.bundle import compile as compile_bundle
 from mlc.targets import TARGETS
 from mlc.targets import manifest as M
+from tests.runtimes import without_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -219,7 +220,7 @@ def test_two_packages_with_one_feature_group_name_golden(tmp_path: Path, update_
                 if e["kind"].endswith("-runtime")}
     for path, engine in runtimes.items():
         source = ROOT / "mlc/targets" / engine / "templates/runtime" / Path(path).name
-        assert _without_environment(written.pop(path)) == source.read_text(encoding="utf-8")
+        assert without_environment(written.pop(path)) == source.read_text(encoding="utf-8")
     if update_golden:
         shutil.rmtree(GOLDEN, ignore_errors=True)
         for path, text in written.items():
@@ -246,14 +247,3 @@ def test_compiled_output_does_not_depend_on_the_working_directory(tmp_path: Path
     assert outs[0] == outs[1] == outs[2]
     assert b"churn.flow:" in outs[0]["spark/features/account_health.py"]
 
-
-def _without_environment(text: str) -> str:
-    """A runtime's text with its module-level `ENVIRONMENT` assignment (any number of lines) put
-    back to the template's empty one."""
-    import ast
-
-    lines = text.splitlines(keepends=True)
-    for node in ast.parse(text).body:
-        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "ENVIRONMENT":
-            return "".join([*lines[:node.lineno - 1], "ENVIRONMENT: dict[str, str] = {}\n", *lines[node.end_lineno:]])
-    return text
