@@ -32,6 +32,11 @@ class Span(NamedTuple):
         # is one span per node, and this halves the time to load a large project's cache.
         return (tuple.__new__, (Span, tuple(self)))
 
+    def within(self, extent) -> bool:
+        """Whether this span lies inside `extent` (a region of the same file: a declaration's)."""
+        return (extent.line, extent.col) <= (self.line, self.col) and \
+            (self.end_line, self.end_col) <= (extent.end_line, extent.end_col)
+
     def to_json(self) -> dict:
         return {
             "file": self.file,

@@ -153,6 +153,11 @@ def _checked(project: Project, result: Result, cache, previous, known: dict, poo
     return result
 
 
+def _fingerprint(units: list[Unit]) -> bytes:
+    """Of every file's summary: a cached IR lowered under it is good as it is."""
+    return hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
+
+
 def _whole(result: Result, units: list[Unit], cache) -> Callable[[], ir.Program]:
     """The whole program, built when a command asks for it."""
     def build() -> ir.Program:
@@ -196,7 +201,7 @@ def _rechecked(project: Project, result: Result, units: list[Unit], cache, previ
 
     if cache is None or previous is None or previous.state is None:
         return None
-    fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
+    fingerprint = _fingerprint(units)
 
     def lower(u: Unit, resolver: Resolver) -> tuple:
         fragment, _, diags = lower_file(Lowering(resolver), _module(u, cache), u.package, cache, u.key, fingerprint)
@@ -241,7 +246,7 @@ def past_errors(findings: list[Diagnostic], units: list[Unit]) -> list[Diagnosti
         extents[u.display] = [sym.extent for sym in u.summary.symbols if sym.extent is not None]
 
     def declaration(span):
-        return next((e for e in extents.get(span.file, ()) if _within(span, e)), None)
+        return next((e for e in extents.get(span.file, ()) if span.within(e)), None)
 
     broken = {declaration(d.span) for u in units for d in u.diagnostics if d.is_error and d.span is not None}
     broken.discard(None)
@@ -255,11 +260,6 @@ def past_errors(findings: list[Diagnostic], units: list[Unit]) -> list[Diagnosti
             and not any(p is not None and declaration(p) in poisoned for p in f.premises)]
 
 
-def _within(span, extent) -> bool:
-    return (extent.line, extent.col) <= (span.line, span.col) and \
-        (span.end_line, span.end_col) <= (extent.end_line, extent.end_col)
-
-
 def _assemble(units: list[Unit], resolver, cache, workers: Workers | None = None) -> tuple[ir.Program, list[Diagnostic]]:
     """The whole program, each file's IR from the cache or lowered now; and what lowering reported.
 
@@ -270,7 +270,7 @@ def _assemble(units: list[Unit], resolver, cache, workers: Workers | None = None
     from mlc.compiler.lower import Lowering, assemble
     from mlc.dsl.files import unpickle
 
-    fingerprint = hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
+    fingerprint = _fingerprint(units)
     lowering = Lowering(resolver)
     fragments: list = [None] * len(units)
     reported: list[list[Diagnostic]] = [[] for _ in units]
@@ -291,7 +291,7 @@ def _assemble(units: list[Unit], resolver, cache, workers: Workers | None = None
     if remote:
         summaries = [in_package(u) for u in units]
         for i, (fragment, diags) in workers.lower(summaries, resolver, fingerprint, remote).items():
-            fragments[i], reported[i] = pickle.loads(fragment) if isinstance(fragment, bytes) else fragment, diags
+            fragments[i], reported[i] = fragment, diags
     program = assemble(fragments, [u.display for u in units],
                        {u.summary.package for u in units if u.summary.package})
     return program, [d for diags in reported for d in diags]

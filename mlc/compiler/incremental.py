@@ -224,8 +224,7 @@ class Anchors:
         if span is None:
             return None
         for extent, ident in self._extents(span.file):
-            if (extent.line, extent.col) <= (span.line, span.col) and \
-                    (span.end_line, span.end_col) <= (extent.end_line, extent.end_col):
+            if span.within(extent):
                 return ident
         return None
 

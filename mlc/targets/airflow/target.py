@@ -821,7 +821,7 @@ class FlowLowering:
             a = self.program.artifacts.get(r.target or "")
             if a is not None:
                 where = self.layout.artifact_location(r.target, self.env)
-                out[artifact_variable(a.name)] = py(X.jinja_text(where) if mode == "jinja" else where)
+                out[self.layout.artifact_variable(a.name)] = py(X.jinja_text(where) if mode == "jinja" else where)
         return out
 
     def _lineage(self, s: ir.Step) -> list[tuple[str, str]]:
@@ -1107,11 +1107,6 @@ class FlowLowering:
         var = self._add_task("match_trigger", "trigger-match", "ShortCircuitOperator", [("python_callable", fn)])
         self.tasks.insert(0, self.tasks.pop())   # first in the file, as it is first in the run
         return var
-
-
-def artifact_variable(name: str) -> str:
-    """The environment variable that holds an artifact's location in a step: `MLC_ARTIFACT_<NAME>`."""
-    return "MLC_ARTIFACT_" + name.upper()
 
 
 def _add_outlet(task: Task, var: str) -> None:
