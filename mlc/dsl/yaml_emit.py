@@ -690,13 +690,13 @@ class _Emitter:
 
 def _yaml_keys(kind: str) -> dict[str, str]:
     """.flow clause -> the YAML key that holds it, for one declaration kind (or "step")."""
-    from mlc.dsl.yaml_front import _CLAUSES, _META_CLAUSES
+    from mlc.dsl.yaml_front import CLAUSES, META_CLAUSES
 
-    out = {clause: key for key, clause in _META_CLAUSES.items()}
+    out = {clause: key for key, clause in META_CLAUSES.items()}
     out["tag_values"] = "tags"
     if kind == "features":
         out["request_source"] = "request"
-    for key, clause in _CLAUSES[kind].items():
+    for key, clause in CLAUSES[kind].items():
         if clause is None:
             for c in (("key", "composite_key") if kind == "entity" else ("column", "derived")):
                 out[c] = key

@@ -916,13 +916,13 @@ class _Builder:
     def clauses(self, kind: str, val: YNode) -> tuple[tuple[str, Span], ...]:
         if val.kind != "map":
             return ()
-        table = _CLAUSES[kind]
+        table = CLAUSES[kind]
         out: list[tuple[str, Span]] = []
         for yk, (k, v) in val.items.items():
             if yk in table:
                 ck = table[yk]
-            elif yk in _META_CLAUSES:
-                ck = _META_CLAUSES[yk]
+            elif yk in META_CLAUSES:
+                ck = META_CLAUSES[yk]
             else:
                 continue
             if (yk, v.kind) == ("tags", "map"):
@@ -1254,7 +1254,7 @@ class _Builder:
     def runtime(self, key: YNode, val: YNode) -> A.RuntimeDecl:
         settings = []
         for k, v in val.items.values():
-            if k.value in _META_CLAUSES or k.value == "doc":
+            if k.value in META_CLAUSES or k.value == "doc":
                 continue
             x = A.ListExpr(tuple(self.string(i) for i in v.seq), v.span) if v.kind == "seq" else self.string(v)
             settings.append(A.Setting(self.name(k), x, self.join(k.span, v.span)))
@@ -1317,8 +1317,8 @@ class _Builder:
 # YAML key -> the .flow clause it is (as `Meta.clauses` names them, in document order: the
 # formatter prints a YAML-built module's clauses in the order the YAML wrote them).
 # "*name": one clause per item of the value.
-_META_CLAUSES = {"owner": "owner", "tags": "tags", "description": "description"}
-_CLAUSES = {
+META_CLAUSES = {"owner": "owner", "tags": "tags", "description": "description"}
+CLAUSES = {
     "connector": {"kinds": "kinds", "env": "env", "source": "source"},
     "env": {"bindings": "*binding"},
     "source": {"schema": "schema", "batch": "batch", "event_time": "event_time", "created_time": "created_time",

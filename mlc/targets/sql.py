@@ -502,7 +502,7 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
         except PlanError as e:
             if f.name not in used:
                 continue  # a list or map the group never reads: the job does not read it either
-            raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc) from None
+            raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc, help=e.help) from None
     if source.event_time is None:
         raise PlanError(f"source `{source.name}` has no `event_time`: the engines cannot place its rows "
                         "in windows or time", source.loc, help="add `event_time COLUMN`")

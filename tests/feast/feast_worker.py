@@ -140,9 +140,13 @@ def objects(repo: str) -> dict:
             "sources": sorted(list(v.source_feature_view_projections) + list(v.source_request_sources)),
             "mode": str(v.mode), "version": v.version,
         }
+    out["service_logging"] = {}
     for s in reg.list_feature_services(project):
         out["feature_services"][s.name] = {
             p.name: sorted(f.name for f in p.features) for p in s.feature_view_projections}
+        log = s.logging_config
+        out["service_logging"][s.name] = None if log is None else {
+            "destination": type(log.destination).__name__, "sample_rate": log.sample_rate}
     return out
 
 
