@@ -222,3 +222,68 @@ def test_a_local_bundle_carries_the_runtime_specs(tmp_path):
     program = _checked(tmp_path, HEAD + FLOWS).program
     out = {a.path: a.text for a in get("airflow").lower(program, "local", Layout(program))}
     assert out["airflow/runtimes/p.trainer.json"] == '{"pypi": ["torch==2.5"], "python": "3.11"}\n'
+
+
+ALERTS = """package p
+import std.connectors.{files, pagerduty, slack}
+env prod {
+  data = files("data")
+  oncall = pagerduty(key = secret("pd"), events_url = "EVENTS_URL")
+  team = slack(channel = "#ml", webhook = secret("hook"))
+}
+flow nightly {
+  alert { failure oncall, failure team }
+  step build bash("make build")
+}
+"""
+
+
+def test_a_failed_run_reaches_pagerduty_and_slack_over_http(tmp_path, monkeypatch):
+    """The generated senders make real HTTP calls: a server on 127.0.0.1 stands in for PagerDuty's
+    Events API (`events_url`, as for an EU account or a relay) and for the Slack webhook (the
+    secret's URL), and records what each receives."""
+    import ast
+    import importlib.util
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, dict]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, json.loads(body)))
+            self.send_response(202 if self.path.startswith("/v2") else 200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        program = _checked(tmp_path, ALERTS.replace("EVENTS_URL", base + "/v2/enqueue")).program
+        out = {a.path.rsplit("/", 1)[-1]: a.text for a in get("airflow").lower(program, "prod", Layout(program))}
+        helpers = next(name for name in out if name.startswith("mlc_airflow_runtime_"))
+        (tmp_path / helpers).write_text(out[helpers])
+        spec = importlib.util.spec_from_file_location("helpers", tmp_path / helpers)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)   # stdlib only at import
+        callback = next(n for n in ast.parse(out["nightly.py"]).body
+                        if isinstance(n, ast.FunctionDef) and n.name == "_alert_failure")
+        exec(compile(ast.Module(body=[callback], type_ignores=[]), "nightly.py", "exec"), vars(module))  # noqa: S102
+        monkeypatch.setenv("MLC_SECRET_PD", "routing-key")
+        monkeypatch.setenv("MLC_SECRET_HOOK", base + "/services/T0/B0/x")
+        run = type("Run", (), {"dag_id": "nightly", "run_id": "scheduled__1"})()
+        module._alert_failure({"dag_run": run, "reason": "task_failure"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    sent = dict(received)
+    assert sorted(sent) == ["/services/T0/B0/x", "/v2/enqueue"], received
+    pager = sent["/v2/enqueue"]
+    assert pager["routing_key"] == "routing-key" and pager["event_action"] == "trigger"
+    assert pager["payload"]["severity"] == "error" and pager["payload"]["summary"].startswith("mlc: flow nightly failed")
+    assert sent["/services/T0/B0/x"] == {"channel": "#ml", "text": pager["payload"]["summary"]}

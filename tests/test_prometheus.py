@@ -80,6 +80,10 @@ def test_the_workbook_windows_at_30_days_and_scaled_with_the_period() -> None:
     ("slo good { quality(scorer) auc >= 0.8 }\n", "W1301"),  # no evaluation step gates on auc
     (SERVED + "slo always { availability(ranker) >= 100% }\n", "E1302"),
     (SERVED + "slo up { availability(ranker) >= 99.9% over 7d }\n", None),
+    (SERVED + "slo quick { latency(ranker) p99 <= 50ms over 7d }\n", None),
+    (SERVED + "slo up { availability(ranker) >= 99.9% over 5 }\n", "E1304"),  # not a period
+    (SERVED + 'slo up { availability(ranker) >= 99.9% over "7d" }\n', "E1304"),
+    (SERVED + "slo quick { latency(ranker) p99 <= 50ms over 10m }\n", "E1304"),  # its windows under a minute
     ("slo fresh { freshness(activity) <= 10m }\n", None),
     (SERVED + JUDGE + "slo f { fallback_rate(judge) <= 2% over 1h, drift(judge) confidence <= 0.05 }\n", None),
     (SERVED + JUDGE + "slo f { fallback_rate(judge) <= 120% }\n", "E1303"),  # not a share
@@ -113,6 +117,19 @@ def test_program_text_cannot_reach_promql_yaml_or_templates(tmp_path: Path) -> N
             assert value.startswith('{{"{{"}} printf "%s" .Value }}"}') and "\n- alert: X" in value
     board = json.loads(files["prometheus/dashboards/models/ranker.json"])
     assert board["uid"] == "mlc-model-ranker" and board["tags"] == ["mlc", "model"]
+
+
+def test_a_latency_objective_over_a_period_derives_its_windows_from_it(tmp_path: Path) -> None:
+    """`over` sets the budget's period of a latency objective as of an availability one: the alerts'
+    windows are the table's shares of it (before, `over` on a latency objective was a syntax error
+    and its windows were always the 30-day ones)."""
+    files = compiled(tmp_path, SERVED + "slo quick { latency(ranker) p99 <= 50ms over 7d }\n")
+    rules = [r for g in yaml.safe_load(files["prometheus/rules/models/ranker.yml"])["groups"] for r in g["rules"]]
+    got = {r["alert"]: (r["labels"]["long_window"], r["labels"]["short_window"]) for r in rules if "alert" in r
+           and r["labels"].get("slo") == "quick"}
+    assert got == {"MlcErrorBudgetFastBurn": ("14m", "1m10s"), "MlcErrorBudgetBurn": ("1h24m", "7m"),
+                   "MlcErrorBudgetSlowBurn": ("16h48m", "1h24m")}
+    assert any(r.get("record") == "slo:mlc_error_ratio:rate16h48m" and 'le="0.05"' in r["expr"] for r in rules)
 
 
 def test_the_same_program_gives_the_same_bytes(tmp_path: Path) -> None:

@@ -994,8 +994,8 @@ class AstBuilder:
         return self._objective("freshness", span, target, None, op, value)
 
     @node
-    def obj_latency(self, span, target, metric, op, value):
-        return self._objective("latency", span, target, metric, op, value)
+    def obj_latency(self, span, target, metric, op, value, window=None):
+        return self._objective("latency", span, target, metric, op, value, window)
 
     @node
     def obj_availability(self, span, target, op, value, window=None):

@@ -1021,6 +1021,16 @@ RULES: list[Rule] = [
          "Reported by `mlc check` (the Prometheus backend's validation, for every env). Without such an "
          "objective a served model's fallbacks alert over 5% of its predictions (over 5m) and its "
          "confidence drift over 0.1 (docs/targets/prometheus.md)."),
+    Rule("E1304", "bad-objective-period",
+         "The `over` of an availability or latency objective that is not a period of 12 hours or more: the "
+         "error budget is counted over it, and the burn-rate alerts' windows are shares of it (the fast "
+         "burn's long window is 1/720 of the period, and no window is under a minute).",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo quick { latency(ranker) p99 <= 50ms over 10m }\n",
+         "model ranker deterministic {\n  framework rule\n  inputs [activity.views_1h]\n  output score: float\n"
+         "  serve { timeout 40ms }\n}\nslo quick { latency(ranker) p99 <= 50ms over 7d }\n",
+         "Reported by `mlc check` (the Prometheus backend's validation, for every env). Without `over` the "
+         "period is 30 days, the SRE workbook's (docs/targets/prometheus.md)."),
     # ------------------------------------------------------------ run policy, step returns, subflows, runtimes, alerts
     Rule("E1401", "unknown-run-policy",
          "A run policy, failure policy or alert event the language does not have: `runs` takes "

@@ -73,7 +73,7 @@ def image(fl: "FlowLowering", s: ir.Step) -> str | None:
 def step_kwargs(fl: "FlowLowering", s: ir.Step) -> list[tuple]:
     """Operator arguments of the retry backoff, of a bounded fan-out and of the warning an
     `on_failure continue` step's failure sends."""
-    from mlc.targets.airflow.target import _td
+    from mlc.targets.airflow.target import timedelta_code
 
     kw: list[tuple] = []
     warn = continued_alert(fl) if s.on_failure == "continue" else None
@@ -83,7 +83,7 @@ def step_kwargs(fl: "FlowLowering", s: ir.Step) -> list[tuple]:
     if p is not None and p.backoff == "exponential":
         kw.append(("retry_exponential_backoff", "2.0", "the wait doubles after each attempt"))
         if p.max_delay_ms is not None:
-            code, human = _td(p.max_delay_ms)
+            code, human = timedelta_code(p.max_delay_ms)
             kw.append(("max_retry_delay", code, human))
             fl.imports.setdefault("datetime", set()).add("timedelta")
     if s.parallel is not None:
@@ -180,15 +180,15 @@ def destinations(program: ir.Program, env: str, flow: ir.Flow, event: str) -> li
 def subflow(fl: "FlowLowering", s: ir.Step, dag_id: str) -> tuple[str, str]:
     """`S-runs` triggers the child flow's runs and waits for them; `S` collects their returns."""
     from mlc.targets.airflow import expr as X
-    from mlc.targets.airflow.target import _scope
+    from mlc.targets.airflow.target import step_scope
 
     fl.imports.setdefault("airflow.providers.standard.operators.trigger_dagrun", set()).add(
         "TriggerDagRunOperator")
     child = fl.program.flows.get(s.subflow.target or "") if s.subflow is not None else None
-    scope = _scope(fl.flow, s, item=True, trigger=fl.trigger)
+    scope = step_scope(fl.flow, s, item=True, trigger=fl.trigger)
     conf = "{" + ", ".join(f"{py(a.name)}: {X.code(a.args[0], scope)}" for a in s.args if a.op == "arg") + "}"
     fl.helpers.add("inert")
-    outer = _scope(fl.flow, s, trigger=fl.trigger)
+    outer = step_scope(fl.flow, s, trigger=fl.trigger)
     if s.foreach is not None:
         items = X.code(s.foreach.items, outer)
         cond = f" if {X.code(s.when, scope)}" if s.when is not None else ""

@@ -119,7 +119,7 @@ class DagPlan:
     runtime_module: str = ""
 
 
-def _td(ms: int) -> tuple[str, str]:
+def timedelta_code(ms: int) -> tuple[str, str]:
     """`timedelta(seconds=3600)` and a readable comment (`1h`)."""
     from mlc.compiler.freshness import fmt_ms
 
@@ -230,8 +230,8 @@ def _check_id(diags: list[Diagnostic], what: str, value: str, loc) -> None:
                            help="shorten the name"))
 
 
-def _scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, item: bool = False,
-           trigger: dict[str, str | None] | None = None) -> X.Scope:
+def step_scope(flow: ir.Flow, step: ir.Step | None = None, metrics: bool = False, item: bool = False,
+               trigger: dict[str, str | None] | None = None) -> X.Scope:
     """`trigger`: the fields of the trigger's payload a step may read (`trigger_fields`)."""
     params = {p.name: p.type for p in flow.params}
     return X.Scope(params, step.foreach.var if (item and step and step.foreach) else None, metrics,
@@ -333,19 +333,19 @@ def _check_step(diags, program: ir.Program, flow: ir.Flow, s: ir.Step, steps: se
     where = f"step `{s.name}` of `{flow.name}`"
     trig = trigger_fields(flow, program.signals)[0]
     for name, value in s.env.items():
-        _expr_diag(diags, value, _scope(flow, s, item=True, trigger=trig), f"{where}, env `{name}`", flow)
+        _expr_diag(diags, value, step_scope(flow, s, item=True, trigger=trig), f"{where}, env `{name}`", flow)
     if s.gate is not None:
-        _expr_diag(diags, s.gate, _scope(flow, s, metrics=True, trigger=trig), f"{where}, gate", flow)
+        _expr_diag(diags, s.gate, step_scope(flow, s, metrics=True, trigger=trig), f"{where}, gate", flow)
     if s.when is not None:
-        _expr_diag(diags, s.when, _scope(flow, s, item=True, trigger=trig), f"{where}, when", flow)
+        _expr_diag(diags, s.when, step_scope(flow, s, item=True, trigger=trig), f"{where}, when", flow)
     if s.foreach is not None:
-        _expr_diag(diags, s.foreach.items, _scope(flow, trigger=trig), f"{where}, foreach", flow)
+        _expr_diag(diags, s.foreach.items, step_scope(flow, trigger=trig), f"{where}, foreach", flow)
         if s.foreach.var in {p.name for p in flow.params}:
             diags.append(warning("W1006", f"{where}: the foreach variable `{s.foreach.var}` hides a parameter",
                                  s.foreach.loc))
     for e in s.emits:
         for name, value in e.payload.items():
-            _expr_diag(diags, value, _scope(flow, s, metrics=True, trigger=trig), f"{where}, payload `{name}`", flow)
+            _expr_diag(diags, value, step_scope(flow, s, metrics=True, trigger=trig), f"{where}, payload `{name}`", flow)
         _check_id(diags, "task id", f"{s.name}-emits-{e.signal.name}", e.loc)
     for name, value in s.resources.items():
         if name not in K8S_RESOURCES:
@@ -360,7 +360,7 @@ def _check_trigger(diags, flow: ir.Flow, t: ir.Trigger | None) -> None:
     if t is None:
         return
     for name, value in t.match.items():
-        _expr_diag(diags, value, _scope(flow), f"trigger of `{flow.name}`, field `{name}`", flow)
+        _expr_diag(diags, value, step_scope(flow), f"trigger of `{flow.name}`, field `{name}`", flow)
     for i in t.items:
         _check_trigger(diags, flow, i)
 
@@ -460,7 +460,7 @@ def _base_dag_kwargs(decl: ir.Decl, dag_id: str) -> list[tuple[str, str]]:
 def _schedule_code(s: ir.Schedule, imports: dict[str, set[str]], timetable: bool) -> str:
     """A DAG `schedule` value, or with `timetable=True` a timetable object (for AssetOrTimeSchedule)."""
     if s.kind == "interval":
-        code, _ = _td(int(s.every_ms or 0))
+        code, _ = timedelta_code(int(s.every_ms or 0))
         imports.setdefault("datetime", set()).add("timedelta")
         if timetable:
             imports.setdefault("airflow.sdk", set()).add("DeltaTriggerTimetable")
@@ -618,7 +618,7 @@ class FlowLowering:
             offset = deadline_offset_ms(self.flow, o)
             if offset is None:
                 continue
-            td, human = _td(offset)
+            td, human = timedelta_code(offset)
             self.imports["airflow.sdk"] |= {"AsyncCallback", "DeadlineAlert", "DeadlineReference"}
             self.imports.setdefault("datetime", set()).add("timedelta")
             kwargs = {"objective": self.layout.branched(slo), "flow": self.dag_id, "by": str(o.value.value)}
@@ -739,11 +739,11 @@ class FlowLowering:
         if s.retries is not None:
             kw.append(("retries", py(s.retries)))
         if s.retry_delay_ms is not None:
-            code, human = _td(s.retry_delay_ms)
+            code, human = timedelta_code(s.retry_delay_ms)
             kw.append(("retry_delay", code, human))
             self.imports.setdefault("datetime", set()).add("timedelta")
         if s.timeout_ms is not None:
-            code, human = _td(s.timeout_ms)
+            code, human = timedelta_code(s.timeout_ms)
             kw.append(("execution_timeout", code, human))
             self.imports.setdefault("datetime", set()).add("timedelta")
         if s.owner:
@@ -935,8 +935,8 @@ class FlowLowering:
         if s.kind == "subflow":
             return P.subflow(self, s, dag_ids(self.program, self.layout).get(s.subflow.target if s.subflow else "", ""))
         mapped = s.foreach is not None
-        jscope = _scope(self.flow, s, trigger=self.trigger)
-        pscope = _scope(self.flow, s, item=True, trigger=self.trigger)
+        jscope = step_scope(self.flow, s, trigger=self.trigger)
+        pscope = step_scope(self.flow, s, item=True, trigger=self.trigger)
         call = StepCall([("task_id", py(s.name))])
         arg = s.args[0] if s.args else None
         text = str(arg.value) if arg is not None and arg.op == "lit" else ""
@@ -949,7 +949,7 @@ class FlowLowering:
 
         first: str | None = None
         if s.when is not None and not mapped:
-            scope = _scope(self.flow, s, trigger=self.trigger)
+            scope = step_scope(self.flow, s, trigger=self.trigger)
             cond = X.code(s.when, scope)
             fn = self._func(f"_when_{s.name}", f"`when` of step {s.name}: the step runs only if this holds.",
                             [f"return bool({cond})"], scope.used)
@@ -957,9 +957,9 @@ class FlowLowering:
                                    [("python_callable", fn), ("ignore_downstream_trigger_rules", "False")])
         mapped_arg = None
         if mapped:
-            scope = _scope(self.flow, s, trigger=self.trigger)
+            scope = step_scope(self.flow, s, trigger=self.trigger)
             items = X.code(s.foreach.items, scope)
-            iscope = _scope(self.flow, s, item=True, trigger=self.trigger)
+            iscope = step_scope(self.flow, s, item=True, trigger=self.trigger)
             row = "{" + ", ".join(f"{py(k)}: {v}" for k, v in per_item) + "}"
             body = [f"items = {items}"]
             cond = f" if {X.code(s.when, iscope)}" if s.when is not None else ""
@@ -984,7 +984,7 @@ class FlowLowering:
         first = first or step_var
         last = step_var
         if s.gate is not None:
-            scope = _scope(self.flow, s, metrics=True, trigger=self.trigger)
+            scope = step_scope(self.flow, s, metrics=True, trigger=self.trigger)
             cond = X.code(s.gate, scope)
             if "result" in scope.used:
                 self.helpers.add("result")
@@ -1007,7 +1007,7 @@ class FlowLowering:
     def _emit(self, s: ir.Step, e: ir.Emit, after: str) -> None:
         key = e.signal.target or e.signal.name
         var = self.asset("signal", key, f"signal `{e.signal.name}`")
-        scope = _scope(self.flow, s, metrics=True, trigger=self.trigger)
+        scope = step_scope(self.flow, s, metrics=True, trigger=self.trigger)
         payload = "{" + ", ".join(f"{py(k)}: {X.code(v, scope)}" for k, v in e.payload.items()) + "}"
         body = []
         if "result" in scope.used:
@@ -1091,7 +1091,7 @@ class FlowLowering:
 
     def _match_task(self) -> str:
         self.helpers.add("match")
-        scope = _scope(self.flow)
+        scope = step_scope(self.flow)
         cond = self._match_code(self.flow.trigger, scope)
         if self.flow.match_keys:
             cond = f"{cond} and {self._join_code(scope)}"
@@ -1246,7 +1246,7 @@ def features_plan(program: ir.Program, layout: Layout, key: str, dag_id: str, en
             "--from", "{{ (dag_run.run_after - macros.timedelta(seconds=" + str(gap) + ")).isoformat() }}",
             "--to", "{{ dag_run.run_after.isoformat() }}"])))
     if g.timeout_ms is not None:
-        code, human = _td(g.timeout_ms)
+        code, human = timedelta_code(g.timeout_ms)
         compute_kw.append(("execution_timeout", code, human))
         imports.setdefault("datetime", set()).add("timedelta")
     compute_kw.append(("doc_md", py(f"Computes feature group `{g.name}` from "

@@ -112,9 +112,11 @@ def _freshness_panel(f) -> Panel:
 
 def build(title: str, uid: str, tags: list[str], panels: list[Panel], description: str) -> dict:
     """The dashboard as the library's model serialises it."""
+    from grafana_foundation_sdk.builders import common as C
     from grafana_foundation_sdk.builders import dashboard as D
     from grafana_foundation_sdk.builders import prometheus, timeseries
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
+    from grafana_foundation_sdk.models import common
     from grafana_foundation_sdk.models import dashboard as model
 
     source = model.DataSourceRef(type_val="prometheus", uid="${" + DATASOURCE_VAR + "}")
@@ -122,8 +124,14 @@ def build(title: str, uid: str, tags: list[str], panels: list[Panel], descriptio
              .refresh("1m").readonly()
              .with_variable(D.DatasourceVariable(DATASOURCE_VAR).label("Prometheus").type("prometheus")))
     for i, p in enumerate(panels):
+        # the legend and tooltip a time series panel's options hold (the schema's `options` is not null):
+        # every line named below the graph, all of them in the tooltip (the objective beside the value)
         panel = (timeseries.Panel().id(i + 1).title(p.title).unit(p.unit).datasource(source)
-                 .grid_pos(model.GridPos(h=8, w=12, x=12 * (i % 2), y=8 * (i // 2))))
+                 .grid_pos(model.GridPos(h=8, w=12, x=12 * (i % 2), y=8 * (i // 2)))
+                 .legend(C.VizLegendOptions().show_legend(True).display_mode(common.LegendDisplayMode.LIST)
+                         .placement(common.LegendPlacement.BOTTOM))
+                 .tooltip(C.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.NONE))
+                 .draw_style(common.GraphDrawStyle.LINE).line_width(1))
         if p.description:
             panel = panel.description(p.description)
         for j, (legend, expr) in enumerate(p.queries):

@@ -12,7 +12,8 @@ diagnostics and the tests' synthetic series all read this plan, never the object
 
 ## The burn-rate windows
 
-An objective over a period P (`over 30d`; 30 days when not said, the workbook's period) leaves an
+An availability or latency objective over a period P (`over 30d`; 30 days when not said, the
+workbook's period; at least 12h, E1304) leaves an
 error budget b = 1 - target (99.9% -> 0.001; `p99` latency -> 0.01 of requests may be slower).
 Burning at B times the budget rate for a window W spends B * W / P of the budget. The workbook's
 three alerts keep their burn rates and budget shares, so their windows follow from P:
@@ -45,6 +46,10 @@ from mlc.targets.memo import once
 DAY_S = 86_400
 DEFAULT_PERIOD_MS = 30 * DAY_S * 1000
 MIN_WINDOW_S = 60
+# The shortest period an objective's budget is counted over: the fast burn's long window is 1/720 of
+# it (2% of the budget at 14.4x), and no window is under a minute, so a shorter one would alert on
+# other arithmetic than the table's.
+MIN_PERIOD_MS = 12 * 3600 * 1000
 # (burn rate, share of the budget it spends in its long window, severity, alert): the SRE workbook's
 BURNS = ((Decimal("14.4"), Decimal("0.02"), "page", "MlcErrorBudgetFastBurn"),
          (Decimal("6"), Decimal("0.05"), "page", "MlcErrorBudgetBurn"),
@@ -276,14 +281,21 @@ class _Planner:
             if o.value.kind != "percent":
                 return None  # the checks judge the value's type
             budget = 1 - Decimal(str(o.value.value)) / 100
-            period = o.window.value if o.window is not None and o.window.kind == "duration" else DEFAULT_PERIOD_MS
         else:
             pct = re.fullmatch(r"p(\d+(?:\.\d+)?)", o.metric or "")
             if pct is None or o.value.kind != "duration":
                 return None
             budget = 1 - Decimal(pct.group(1)) / 100
-            period = DEFAULT_PERIOD_MS
             threshold_s = o.value.value / 1000
+        period = DEFAULT_PERIOD_MS
+        if o.window is not None:
+            if o.window.kind != "duration" or o.window.value < MIN_PERIOD_MS:
+                self.findings.append(error(
+                    "E1304", f"objective `{o.slo}`: its error budget is counted over a period of 12h or more, "
+                             f"got `{o.window.text or o.window.value}`", o.window.loc or o.loc,
+                    help="a duration such as `over 7d` or `over 30d` (the default)"))
+                return None
+            period = o.window.value
         if budget <= 0 or budget >= 1:
             self.findings.append(error(
                 "E1302", f"objective `{o.slo}` leaves no error budget ({o.value.text or o.value.value}): its "

@@ -14,13 +14,13 @@ from airflow.providers.standard.operators.python import PythonOperator
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, DAG, Param
 
-# The helpers the DAGs of this bundle share are in mlc_airflow_runtime_3cb171cf51ca.py beside this file.
+# The helpers the DAGs of this bundle share are in mlc_airflow_runtime_3bd94053f9bc.py beside this file.
 # Airflow puts the bundle's folder on sys.path when it parses or runs them; a DagBag of the
 # folder alone does not.
 if dirname(abspath(__file__)) not in _mlc_path:
     _mlc_path.append(dirname(abspath(__file__)))
 
-from mlc_airflow_runtime_3cb171cf51ca import _mlc_inert, _mlc_subflow_returns
+from mlc_airflow_runtime_3bd94053f9bc import _mlc_inert, _mlc_subflow_returns
 
 # signal `ranker_published`
 asset_signal_ranker_published = Asset(

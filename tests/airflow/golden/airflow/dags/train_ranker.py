@@ -13,13 +13,13 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
 from airflow.sdk import Asset, AssetAll, DAG
 
-# The helpers the DAGs of this bundle share are in mlc_airflow_runtime_3cb171cf51ca.py beside this file.
+# The helpers the DAGs of this bundle share are in mlc_airflow_runtime_3bd94053f9bc.py beside this file.
 # Airflow puts the bundle's folder on sys.path when it parses or runs them; a DagBag of the
 # folder alone does not.
 if dirname(abspath(__file__)) not in _mlc_path:
     _mlc_path.append(dirname(abspath(__file__)))
 
-from mlc_airflow_runtime_3cb171cf51ca import _mlc_alert, _mlc_deploy, _mlc_events_match, _mlc_failure_message, _mlc_policy_step, _mlc_returned, _mlc_started_by_schedule
+from mlc_airflow_runtime_3bd94053f9bc import _mlc_alert, _mlc_deploy, _mlc_events_match, _mlc_failure_message, _mlc_policy_step, _mlc_returned, _mlc_started_by_schedule
 
 # artifact `training_set`
 asset_artifact_training_set = Asset(

@@ -229,7 +229,7 @@ def _mlc_alert(destinations, message, severity="error"):
                 text = message if severity == "error" else f"{severity}: {message}"
                 url, body = secret("webhook"), {"channel": where.get("channel"), "text": text}
             elif where["kind"] == "pagerduty":
-                url = "https://events.pagerduty.com/v2/enqueue"
+                url = where.get("events_url") or "https://events.pagerduty.com/v2/enqueue"
                 body = {"routing_key": secret("key"), "event_action": "trigger",
                         "payload": {"summary": message[:1024], "source": "mlc", "severity": severity}}
             else:
