@@ -6,7 +6,7 @@ s3://BUCKET/PREFIX/
                   plugins/X.py           airflow/plugins/X.py
                   requirements/requirements.txt   what the DAGs import beyond Airflow
                   jobs/spark/...  jobs/flink/...  the jobs and their runtime
-                  jobs/streaming.json    how each stream job is started, upgraded, stopped
+                  jobs/streaming.json    how each stream job is started, upgraded, stopped (mlc.deploy.streaming)
                   feast/...  bentoml/... the other targets' files, at their bundle paths
                   manifest.json  release.json
   current.json                           {"release": "000002", "previous": "000001", ...}
@@ -33,6 +33,7 @@ import re
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.local import DeployError, Outcome
 from mlc.deploy.plan import Plan, diff
+from mlc.deploy.streaming import streaming
 
 POINTER = "current.json"
 
@@ -64,23 +65,6 @@ def requirements(texts: dict[str, str]) -> str:
                 found |= {req for prefix, req in REQUIREMENTS.items()
                           if module == prefix or module.startswith(prefix + ".")}
     return "".join(f"{r}\n" for r in sorted(found))
-
-
-def streaming(manifest: dict, bucket: str, release_prefix: str) -> str:
-    """How the cluster starts, upgrades (through a savepoint) and stops each Flink job."""
-    jobs = []
-    for a in manifest["artifacts"]:
-        if a.get("target") != "flink" or a["kind"].endswith("runtime"):
-            continue
-        name = (a.get("source") or {}).get("name") or a["path"]
-        uri = f"s3://{bucket}/{release_prefix}{key_of(a['path'])}"
-        savepoints = f"s3://{bucket}/{release_prefix.split('releases/')[0]}savepoints/{a['path']}"
-        jobs.append({"path": a["path"], "kind": a["kind"], "source": name,
-                     "start": ["flink", "run", "--detached", "--python", uri],
-                     "upgrade": [["flink", "stop", "--savepointPath", savepoints, "JOB_ID"],
-                                 ["flink", "run", "--detached", "--fromSavepoint", "SAVEPOINT_PATH", "--python", uri]],
-                     "stop": ["flink", "stop", "--savepointPath", savepoints, "JOB_ID"]})
-    return json.dumps({"format": "mlc-streaming/1", "jobs": jobs}, indent=2) + "\n"
 
 
 class _Store:
@@ -213,7 +197,8 @@ def deploy(manifest: dict, texts: dict[str, str], config: DeployConfig) -> Outco
         elif fresh(key, texts[a["path"]]):
             store.copy(f"releases/{current}/{key}", prefix + key, a["path"])
     put("requirements/requirements.txt", requirements(texts))
-    put("jobs/streaming.json", streaming(manifest, config.bucket, store.base + prefix))
+    bucket_uri = f"s3://{config.bucket}/{store.base}"
+    put("jobs/streaming.json", streaming(manifest, texts, bucket_uri + prefix, bucket_uri))
     put("manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     store.delete(sorted(stored.keys() - written))  # what the dropped attempt had and this one has not
     put("release.json", json.dumps({"id": new_id, "previous": current, "env": config.env,

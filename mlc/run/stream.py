@@ -24,7 +24,6 @@ publisher pushing the rows to the online store through a Feast feature server (d
 
 from __future__ import annotations
 
-import ast
 import shutil
 import subprocess
 import time
@@ -35,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mlc.deploy import engines
+from mlc.deploy import engines, streaming
 from mlc.run import kafka as broker
 from mlc.run.background import free_port, stop
 from mlc.run.deployed import Deployed, RunError
@@ -48,10 +47,10 @@ READY_WITHIN = 120.0
 
 def job_spec(path: Path) -> dict:
     """The literal `SPEC` of a generated Flink job or publisher."""
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SPEC" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise RunError(f"{path} has no SPEC: is it a Flink job mlc generated?")
+    found = streaming.spec(path.read_text(encoding="utf-8"))
+    if found is None:
+        raise RunError(f"{path} has no SPEC: is it a Flink job mlc generated?")
+    return found
 
 
 def kafka_job(deployed: Deployed, group: str) -> str | None:

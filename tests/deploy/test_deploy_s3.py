@@ -120,9 +120,21 @@ def test_a_release_has_the_mwaa_layout_and_its_pointer_is_written_last(s3) -> No
     assert {n.split("/")[0] for n in names} == {"dags", "plugins", "requirements", "jobs", "feast", "bentoml",
                                                  "prometheus", "manifest.json", "release.json", "declarations.json"}
     assert "apache-airflow-providers-apache-spark==6.3.4" in stored[base + "requirements/requirements.txt"].decode()
+    # how the cluster starts, upgrades and stops the stream job (tests/stream/test_cluster.py runs these):
+    # from the release's jobs/flink/ fetched beside the CLI (`flink run --python` opens a local file),
+    # its state beside the releases; its publisher is no Flink job but a script run next to it
     streaming = json.loads(stored[base + "jobs/streaming.json"])
-    job = next(j for j in streaming["jobs"] if j["path"] == "flink/features/member_activity.py")
-    assert job["start"][:3] == ["flink", "run", "--detached"] and "--fromSavepoint" in job["upgrade"][1]
+    assert streaming["fetch"][-2:] == [f"s3://{bucket}/{base}jobs/flink/", "flink/"]
+    [job] = streaming["jobs"]
+    assert (job["path"], job["name"]) == ("flink/features/member_activity.py", "mlc.features.member_activity")
+    assert job["start"][:5] == ["flink", "run", "--detached", "--python", "flink/features/member_activity.py"]
+    assert job["start"][5:9] == ["--pyFiles", "flink/runtime/mlc_flink_runtime.py", "--checkpoint-dir",
+                                f"s3://{bucket}/platform/recs/checkpoints/member_activity/"]
+    assert job["stop"] == ["flink", "stop", "--savepointPath", f"s3://{bucket}/platform/recs/savepoints/member_activity/",
+                           "JOB_ID"]
+    assert job["upgrade"] == [job["stop"], [*job["start"][:3], "--fromSavepoint", "SAVEPOINT_PATH", *job["start"][3:]]]
+    assert job["publisher"]["run"][:2] == ["python", "flink/publish/member_activity.py"]
+    assert set(streaming["placeholders"]) >= {"JOB_ID", "SAVEPOINT_PATH"}
     assert _pointer(client, bucket) == {"release": "000001", "previous": None}
     # the pointer is the last object written, after every object of the release
     assert proxy.puts()[-1] == f"/{bucket}/platform/recs/current.json"

@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,24 +44,31 @@ def engines() -> None:
         pytest.fail(f"scripts/engines.sh flink kafka serving failed:\n{done.stderr[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def broker(engines, tmp_path_factory) -> str:
-    """`tansu broker` on a free port of 127.0.0.1, in memory; its `host:port`."""
+@contextmanager
+def tansu(log: Path) -> Iterator[str]:
+    """`tansu broker` on a free port of 127.0.0.1, in memory, its output in `log`; its `host:port`."""
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("broker") / "tansu.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([str(ENGINES / "kafka" / "bin" / "tansu"), "broker", "--listener-url", url,
                                  "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while "ready in" not in log.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            pytest.fail(f"the Tansu broker did not start:\n{log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.1)
-    yield f"127.0.0.1:{port}"
-    stop(proc)
+    try:
+        deadline = time.monotonic() + 30
+        while "ready in" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the Tansu broker did not start:\n{log.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.1)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def broker(engines, tmp_path_factory) -> Iterator[str]:
+    """The session's broker (tansu above)."""
+    with tansu(tmp_path_factory.mktemp("broker") / "tansu.log") as address:
+        yield address
 
 
 def produce(bootstrap: str, records: list[dict]) -> int:

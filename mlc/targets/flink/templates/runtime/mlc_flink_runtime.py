@@ -234,15 +234,22 @@ def build(spec: dict, t_env, args):
     return statements
 
 
-def run(spec: dict, args) -> str:
+def run(spec: dict, args) -> str | None:
     """Runs the job to its end (a bounded input) or until cancelled; returns the plan with
-    --explain, else where the output went."""
+    --explain, else where the output went. Submitted by `flink run --detached` (a cluster's
+    start, jobs/streaming.json of a release), it returns None once the job is submitted:
+    waiting for an unbounded job's end would hold the client forever."""
     t_env = environment(spec, args)
     statements = build(spec, t_env, args)
     if args.explain:
         return statements.explain()
     try:
-        statements.execute().wait()
+        result = statements.execute()
+        if t_env.get_config().get("execution.attached", "true") == "false":
+            print(f"{spec['group']}: submitted job {result.get_job_client().get_job_id()} ({spec['app_name']}), "
+                  f"writing JSON lines to {local_uri(args.output)}/_mlc_stream", file=sys.stderr)
+            return None
+        result.wait()
     except Exception as e:  # noqa: BLE001  (py4j's Py4JJavaError, with the Java cause chain in its text)
         raise data_error(spec, e) from None
     return local_uri(args.output)
@@ -258,7 +265,7 @@ def main(spec: dict, argv=None) -> int:
         return 1
     if args.explain:
         print(out)
-    else:
+    elif out is not None:
         print(f"{spec['group']}: wrote JSON lines to {out}/_mlc_stream; publish them with the group's publisher",
               file=sys.stderr)
     return 0
