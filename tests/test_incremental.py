@@ -113,6 +113,71 @@ def test_an_edit_that_changes_a_declaration_runs_the_checks(proj: Path, checks_r
     assert same_as_uncached(proj) == []
 
 
+def _age(root: Path, seconds: int) -> None:
+    """Every source file as last modified `seconds` ago: no longer racy (see snapshot.RACY_NS)."""
+    for f in root.rglob("*.flow"):
+        st = f.stat()
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 10**9))
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The files a check reads (the driver imports `read_source` when it reads)."""
+    import mlc.dsl.files as files_module
+
+    seen: list[str] = []
+    real = files_module.read_source
+
+    def counting(path, display):
+        seen.append(Path(display).name)
+        return real(path, display)
+
+    monkeypatch.setattr(files_module, "read_source", counting)
+    return seen
+
+
+def test_unchanged_files_are_known_by_their_stat_and_not_read(proj: Path, reads: list[str]) -> None:
+    from mlc.diagnostics import render_text
+
+    _age(proj, 10)
+    check(load_project([str(proj)]))
+    assert len(reads) == len(list(proj.glob("*.flow")))
+    reads.clear()
+    edit(proj / "models.flow", "timeout 40ms", "timeout 80ms")
+    warm = check(load_project([str(proj)]))
+    assert reads == ["models.flow"], "an unchanged file was read although its signature is the snapshot's"
+    cold = check(load_project([str(proj)]), use_cache=False)
+    assert codes(findings(warm)) == ["E0705"] and findings(warm) == findings(cold)
+    # the finding is in a file this run did not read: its line is read when it is quoted
+    assert render_text(warm.diagnostics, warm.sources) == render_text(cold.diagnostics, cold.sources)
+    assert "slos.flow" in reads
+    # a file touched (same text, new signature) is read and hashed again, and then known again
+    _age(proj, 20)
+    reads.clear()
+    check(load_project([str(proj)]))
+    assert len(reads) == len(list(proj.glob("*.flow")))
+    reads.clear()
+    check(load_project([str(proj)]))
+    assert reads == []
+
+
+def test_an_edit_in_the_same_timestamp_tick_is_still_seen(proj: Path) -> None:
+    """git's racy timestamp rule: a file modified in the tick the last run read it in could be
+    written again in that tick, same size, same mtime; its signature is therefore not trusted."""
+    models = proj / "models.flow"
+    text = models.read_text()
+    models.write_text(text)  # just saved (the copy kept the example's old mtime)
+    assert same_as_uncached(proj) == []
+    st = models.stat()
+    assert "timeout 40ms" in text
+    models.write_text(text.replace("timeout 40ms", "timeout 80ms"))
+    os.utime(models, ns=(st.st_atime_ns, st.st_mtime_ns))  # the same tick: the same signature
+    after = models.stat()
+    assert (after.st_mtime_ns, after.st_size, after.st_ino, after.st_dev) == \
+        (st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev)
+    assert codes(same_as_uncached(proj)) == ["E0705"]
+
+
 def test_moving_lines_moves_the_findings(proj: Path) -> None:
     edit(proj / "slos.flow", "<= 3d, owner", "<= 1h, owner")
     before = same_as_uncached(proj)

@@ -19,8 +19,11 @@ from __future__ import annotations
 import gc
 import hashlib
 import pickle
+import time
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from mlc.diagnostics import Diagnostic, Severity, SourceMap
@@ -29,7 +32,7 @@ from mlc.compiler.project import Project
 from mlc.compiler.resolve import Resolver, Summary
 
 if TYPE_CHECKING:
-    from mlc.compiler import incremental, ir
+    from mlc.compiler import incremental, ir, snapshot
     from mlc.compiler.lower import Lowering
     from mlc.compiler.parallel import Pool, Workers
 
@@ -40,7 +43,7 @@ CACHE_DIR = ".mlc_cache"
 class Result:
     project: Project
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    sources: SourceMap = field(default_factory=SourceMap)
+    sources: SourceMap = field(default_factory=lambda: SourceMap(_Texts()))
     summaries: list[Summary] = field(default_factory=list)
     _program: ir.Program | None = field(default=None, repr=False)
     _build: Callable[[], ir.Program] | None = field(default=None, repr=False)
@@ -73,12 +76,52 @@ class Unit:
     """One source file on its way through the pipeline."""
 
     display: str
-    text: str
+    source: str | None  # its text; None: not read yet, as the snapshot knows it (see `text`)
     key: str | None
     summary: Summary
     diagnostics: list[Diagnostic]  # from parsing it
     module: A.Module | None  # its syntax tree, when this run parsed it
     package: str | None = None  # no `package` line: the package it is read in (guessed, E0210)
+    path: Path | None = None
+    stat: snapshot.Signature | None = None  # as this run found it, when not racy (see snapshot)
+
+    @property
+    def text(self) -> str:
+        """The file's text, read when first asked for: an unchanged file of a warm run is known by
+        its stat signature, and most runs never need its text."""
+        if self.source is None:
+            from mlc.dsl.files import read_source
+
+            # it was readable a moment ago: if it no longer is, the next run reports why
+            text = read_source(self.path, self.display)[0] if self.path is not None else None
+            self.source = text if text is not None else ""
+        return self.source
+
+
+class _Texts(MutableMapping):
+    """`SourceMap.texts` whose files that were not read are read when a renderer quotes them."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str | Unit] = {}
+
+    def later(self, unit: Unit) -> None:
+        self._texts[unit.display] = unit
+
+    def __getitem__(self, name: str) -> str:
+        text = self._texts[name]
+        return text.text if isinstance(text, Unit) else text
+
+    def __setitem__(self, name: str, text: str) -> None:
+        self._texts[name] = text
+
+    def __delitem__(self, name: str) -> None:
+        del self._texts[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._texts)
+
+    def __len__(self) -> int:
+        return len(self._texts)
 
 
 @contextmanager
@@ -148,7 +191,7 @@ def _checked(project: Project, result: Result, cache, previous, known: dict, poo
     # the whole finding breaks ties: the order must not depend on which run found what
     result.diagnostics.sort(key=lambda d: (d.sort_key(), d.message, repr(d)))
     if cache and not (reused and _same_texts(units, known)):
-        current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics)) for u in units}
+        current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics), u.stat) for u in units}
         snapshot.save(cache, previous, current, tuple(findings), validate is not None, state)
     return result
 
@@ -404,7 +447,9 @@ def _unchanged(units: list[Unit], previous, cache) -> bool:
 
 
 def _same_texts(units: list[Unit], known: dict) -> bool:
-    return all((e := known.get(u.display)) is not None and e.key == u.key for u in units)
+    """Whether the snapshot knows every file as it is, its stat signature included (else it is
+    saved again, lest a touched or racy file be read and hashed on every run)."""
+    return all((e := known.get(u.display)) is not None and e.key == u.key and e.stat == u.stat for u in units)
 
 
 def _parse(text: str, display: str) -> tuple[A.Module, list[Diagnostic]]:
@@ -456,17 +501,7 @@ def _unit(display: str, text: str, cache, seen: dict) -> Unit:
 def _read_units(project: Project, result: Result, cache, seen: dict, pool: Pool) -> tuple[list[Unit], Workers | None]:
     """The project's files, parsed where nothing knows them yet: by the pool's workers when
     there is enough to parse (they keep the trees, to lower them), else here."""
-    from mlc.dsl.files import read_source
-
-    units = []
-    for path in project.files:
-        display = project.display(path)
-        text, diags = read_source(path, display)
-        result.diagnostics.extend(diags)
-        if text is None:
-            continue
-        result.sources.add(display, text)
-        units.append(_known(display, text, cache, seen))
+    units = _read(project, result, cache, seen)
     todo = [i for i, u in enumerate(units) if u.summary is None]
     workers = pool.for_parsing(sum(len(units[i].text) for i in todo), len(todo))
     if workers is not None:
@@ -480,6 +515,35 @@ def _read_units(project: Project, result: Result, cache, seen: dict, pool: Pool)
     for u in units:
         result.diagnostics.extend(u.diagnostics)
     return units, workers
+
+
+def _read(project: Project, result: Result, cache, seen: dict) -> list[Unit]:
+    """The project's files, each with its summary and parse findings when the snapshot or the
+    cache knows them (else `summary` is None). A file whose stat signature is the one the
+    snapshot kept is not read, nor hashed: as the snapshot saw it (see `snapshot`)."""
+    from mlc.compiler import snapshot
+    from mlc.dsl.files import read_source
+
+    read_ns = time.time_ns()  # before any stat: what is modified after it is racy
+    units = []
+    for path in project.files:
+        display = project.display(path)
+        sig = snapshot.signature(path) if cache else None
+        old = seen.get(display)
+        if sig is not None and old is not None and old.stat == sig:
+            unit = Unit(display, None, old.key, old.summary, list(old.diagnostics), None, path=path, stat=sig)
+            result.sources.texts.later(unit)
+            units.append(unit)
+            continue
+        text, diags = read_source(path, display)
+        result.diagnostics.extend(diags)
+        if text is None:
+            continue
+        result.sources.add(display, text)
+        unit = _known(display, text, cache, seen)
+        unit.path, unit.stat = path, snapshot.trusted(sig, read_ns)
+        units.append(unit)
+    return units
 
 
 def _stdlib_units(units: list[Unit], result: Result, cache, seen: dict) -> list[Unit]:

@@ -82,9 +82,9 @@ def decl_id(section: str, key: str) -> str:
 
 
 def _sections() -> tuple[str, ...]:
-    from mlc.compiler.lower import _SECTION
+    from mlc.compiler.lower import SECTION
 
-    return tuple(_SECTION.values())
+    return tuple(SECTION.values())
 
 
 def declarations(program: ir.Program) -> Iterable[tuple[str, ir.Decl]]:
@@ -209,14 +209,14 @@ class Anchors:
         self.by_file: dict[str, list] = {}
 
     def _extents(self, file: str) -> list:
-        from mlc.compiler.lower import _SECTION
+        from mlc.compiler.lower import SECTION
 
         found = self.by_file.get(file)
         if found is None:
             s = self.summaries.get(file)
             found = self.by_file[file] = [] if s is None else [
-                (sym.extent, decl_id(_SECTION[sym.kind], qualify(sym.package, sym.name)))
-                for sym in s.symbols if sym.extent is not None and sym.kind in _SECTION]
+                (sym.extent, decl_id(SECTION[sym.kind], qualify(sym.package, sym.name)))
+                for sym in s.symbols if sym.extent is not None and sym.kind in SECTION]
         return found
 
     def of(self, d: Diagnostic) -> str | None:

@@ -18,7 +18,7 @@ from mlc.compiler.schedules import timing
 
 AGGREGATIONS = ("count", "sum", "avg", "min", "max", "last", "distinct_count")
 
-_SECTION = {
+SECTION = {
     "env": "envs", "connector": "connectors", "source": "sources", "entity": "entities",
     "features": "feature_groups", "model": "models", "service": "feature_services", "signal": "signals", "flow": "flows", "slo": "slos",
     "artifact": "artifacts", "runtime": "runtimes",
@@ -186,7 +186,7 @@ class Lowering:
             self.uses[("decl", pkg, d.kind, d.name.value, d.name.span)] = first
             if not first:
                 continue  # declared twice: reported by the resolver, the first one stands
-            section = sections.setdefault(_SECTION[d.kind], {})
+            section = sections.setdefault(SECTION[d.kind], {})
             section[qualify(pkg, d.name.value)] = getattr(self, "_decl_" + d.kind)(d, pkg)
         self.diagnostics.extend(self.resolver.diagnostics[before:])
         del self.resolver.diagnostics[before:]
@@ -571,7 +571,7 @@ class Lowering:
 
 
 def assemble(fragments: list[Fragment], files: list[str], packages: set[str]) -> ir.Program:
-    sections: dict[str, dict[str, ir.Decl]] = {s: {} for s in _SECTION.values()}
+    sections: dict[str, dict[str, ir.Decl]] = {s: {} for s in SECTION.values()}
     imports: list[ir.Import] = []
     docs: dict[str, str] = {}
     for f in fragments:

@@ -10,6 +10,12 @@ Salsa or Shake. The snapshot also carries every file's summary, so a warm run
 reads one cache file instead of one per source file; and what the last run knew
 of each declaration (`incremental.State`), so that an edit that does change
 declarations is checked on what it reaches only.
+
+A file whose stat signature (`Entry.stat`) is what the last run saw is taken as it was,
+without reading or hashing it: git's index does the same. The signature is kept only for a
+file last modified before the run started reading (less a margin, `RACY_NS`): a file written
+in the same timestamp tick as it was read could be written again in that tick and keep its
+signature (git's "racy timestamp" rule); such a file is read and hashed again next time.
 """
 
 from __future__ import annotations
@@ -24,6 +30,25 @@ from mlc.diagnostics import Diagnostic
 from mlc.dsl.files import ParseCache, unpickle
 
 _KIND, _NAME = "snapshot", "project"
+# a file modified less than this before the run started reading it is racy (see the module
+# doc): more than the coarsest timestamp tick of common filesystems (FAT's 2 s)
+RACY_NS = 2_000_000_000
+
+Signature = tuple[int, int, int, int]  # (mtime_ns, size, inode, device)
+
+
+def signature(path: str) -> Signature | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino, st.st_dev
+
+
+def trusted(sig: Signature | None, read_ns: int) -> Signature | None:
+    """The signature to keep for a file stat'ed (then read) by a run that started reading at
+    `read_ns`: None when the file is racy (modified in the last `RACY_NS` before it)."""
+    return sig if sig is not None and sig[0] < read_ns - RACY_NS else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +58,7 @@ class Entry:
     key: str  # the hash of its text (see ParseCache.key)
     summary: Summary
     diagnostics: tuple[Diagnostic, ...]  # from reading and parsing it
+    stat: Signature | None = None  # as it was read; None: racy, or not a file (see the module doc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +131,7 @@ def save(cache: ParseCache, previous: Snapshot | None, current: dict[str, Entry]
         data, was = known.get(folder, (None, {}))
         if data is None or was.keys() != entries.keys() or any(
                 (old := was[d]).key != e.key or old.summary is not e.summary or old.diagnostics != e.diagnostics
+                or old.stat != e.stat
                 for d, e in entries.items()):
             data = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
         folders[folder] = data
