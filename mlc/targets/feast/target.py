@@ -152,6 +152,9 @@ class Repo:
     logging: bool = False
     errors: list[FeastError] = field(default_factory=list)
     numpy: bool = False
+    # False: only judged (`validate`), no code written: on the 1M-line platform writing every
+    # view's code for each env was most of the backends' validation
+    render: bool = True
 
 
 def feast_project(program: ir.Program) -> str:
@@ -245,6 +248,8 @@ def _entity(program: ir.Program, layout: Layout, repo: Repo, key: str, taken: se
         if value_type is None:
             raise FeastError("E1103", f"key `{k.name}` of entity `{entity.name}` is a {k.type.name}; a Feast "
                              "join key is a string, an int, a float, bool, bytes or timestamp", k.loc)
+        if not repo.render:
+            continue
         var = _var(fname, "entity_", taken)
         args = [f"name={py(fname)}", f"join_keys={py([k.name])}", f"value_type=ValueType.{value_type}",
                 *meta(entity)]
@@ -312,14 +317,6 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
     table = _group_table(program, resolved, key)
     columns = table.columns
     name = layout.feature_view_id(key)
-    where = source_line(group.loc)
-    source_var = _file_source(program, layout, repo, key, table, taken)
-    if table.push is not None:
-        source_var = _push_source(repo, table.push, layout.source_id(table.push), source_var,
-                                  program.sources[table.push], taken)
-    elif group.mode == "stream":
-        # the Flink publisher pushes each committed window to the online store through this
-        source_var = _push_source(repo, name, layout.push_source_id(key), source_var, None, taken)
     feats: dict[str, str] = {}
     schema = []
     for f in group.features:
@@ -335,7 +332,10 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
         held_type = table_type or declared or "string"
         feats[f.name] = held_type
         spec = f.type if f.type is not None and f.type.name in ("list", "struct") else held_type
-        schema.append(_field(f.name, spec, f.description, f.loc))
+        if repo.render:
+            schema.append(_field(f.name, spec, f.description, f.loc))
+        else:
+            feast_type(spec, f.loc)  # what Feast cannot hold is an error
     for k in entity.keys:
         if k.name not in columns:
             raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is not a column of the table "
@@ -344,6 +344,17 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
         if columns[k.name] != held(k.type):
             raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is {an(held(k.type))}, but the "
                              f"table of `{group.name}` holds {an(columns[k.name])}", k.loc)
+    if not repo.render:
+        repo.views[key] = View(key, name, "", tuple(k.name for k in entity.keys), feats)
+        return
+    where = source_line(group.loc)
+    source_var = _file_source(program, layout, repo, key, table, taken)
+    if table.push is not None:
+        source_var = _push_source(repo, table.push, layout.source_id(table.push), source_var,
+                                  program.sources[table.push], taken)
+    elif group.mode == "stream":
+        # the Flink publisher pushes each committed window to the online store through this
+        source_var = _push_source(repo, name, layout.push_source_id(key), source_var, None, taken)
     ttl = group.ttl_ms if group.ttl_ms is not None else group.online_ttl_ms
     var = _var(name, "view_", taken)
     ents = ", ".join(repo.entity_vars[group.entity.target or ""])
@@ -538,11 +549,12 @@ def _service(program: ir.Program, repo: Repo, name: str, refs: tuple[ir.FeatureR
     repo.imports.add("FeatureService")
 
 
-def build(program: ir.Program, env: str, layout: Layout) -> Repo:
+def build(program: ir.Program, env: str, layout: Layout, render: bool = True) -> Repo:
     """The repository's definitions, and in `Repo.errors` what Feast cannot be given (each
-    declaration refused is left out with what reads it, so one mistake is reported once)."""
+    declaration refused is left out with what reads it, so one mistake is reported once);
+    without `render`, only the errors (the same)."""
     resolved = _env(program, env)
-    repo = Repo()
+    repo = Repo(render=render)
     taken: set[str] = set()
     doc = program.package_docs.get(program.packages[0]) if program.packages else None
     if doc:  # the project's description: the doc comment of the package it is named after
@@ -581,13 +593,13 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
     expression an on-demand view cannot compute)."""
     if not program.feature_groups and not program.models:
         return []
-    return _built(program, env, layout)[1]
+    return _built(program, env, layout, render=False)[1]
 
 
-def _built(program: ir.Program, env: str, layout: Layout) -> tuple[Repo | None, list[Diagnostic]]:
+def _built(program: ir.Program, env: str, layout: Layout, render: bool = True) -> tuple[Repo | None, list[Diagnostic]]:
     """The repository (None when it could not be built) and its errors as diagnostics."""
     try:
-        repo = build(program, env, layout)
+        repo = build(program, env, layout, render)
     except FeastError as e:
         repo, errors = None, [e]
     else:
