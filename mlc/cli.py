@@ -722,23 +722,31 @@ def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: b
 
 
 @main.command("doctor")
+@click.argument("only", nargs=-1, metavar="[ENGINE]...")
 @click.option("--engines", "engines", type=click.Path(file_okay=False),
               help="The folder of engine environments (default: $MLC_ENGINES, else mlc's own .engines).")
-def doctor_cmd(engines: str | None) -> None:
+def doctor_cmd(only: tuple[str, ...], engines: str | None) -> None:
     """Which engine environments are installed and current, what is missing, and the one
-    command that installs it. Exit 0: all ready, 1: something to install."""
+    command that installs it; with ENGINE names, those only (and java for spark or flink).
+    Exit 0: all ready, 1: something to install."""
     from mlc.deploy import engines as E
     from mlc.deploy.config import engines_root
 
     root = engines_root({"engines": engines} if engines else None)
-    found = [E.status(root, n) for n in E.names(root)]
+    unknown = sorted(set(only) - set(E.names(root)))
+    if unknown:
+        raise click.UsageError(f"no engine {', '.join(unknown)} (engines: {', '.join(E.names(root))})")
+    found = [E.status(root, n) for n in E.names(root) if not only or n in only]
     click.echo(f"engine environments in {root}:")
     for e in found:
         click.echo(f"  {'ok' if e.ready else '!!'} {e.name:<8} {e.state:<8} {E.PURPOSE.get(e.name, '')}")
-    java = E.java()
-    click.echo(f"  {'ok' if java else '!!'} {'java':<8} {'ready' if java else 'missing':<8} Spark and Flink's JVM"
-               + (f" ({java})" if java else ""))
-    tools = E.monitoring()
+    # what the named engines need beside themselves: a JVM for Spark and Flink, nothing else
+    needs_java = not only or bool({"spark", "flink"} & set(only))
+    java = E.java() if needs_java else "not needed"
+    if needs_java:
+        click.echo(f"  {'ok' if java else '!!'} {'java':<8} {'ready' if java else 'missing':<8} Spark and Flink's JVM"
+                   + (f" ({java})" if java else ""))
+    tools = E.monitoring() if not only else []
     for name, path, _pkg, why in tools:
         click.echo(f"  {'ok' if path else '!!'} {name:<8} {'ready' if path else 'missing':<8} {why}"
                    + (f" ({path})" if path else ""))

@@ -86,3 +86,40 @@ def test_doctor_reports_each_engine_and_how_to_install_what_is_missing(tmp_path)
     assert done.returncode == 1
     assert "!! spark    stale" in done.stdout and "!! airflow  missing" in done.stdout
     assert done.stdout.splitlines()[-1].strip().endswith("scripts/engines.sh airflow flink kafka serving spark")
+
+
+def test_doctor_of_named_engines_judges_those_only(tmp_path) -> None:
+    """scripts/main.sh asks for the engines it runs: a missing broker or Prometheus must not
+    make it rebuild them; java is judged only for Spark and Flink."""
+    done = mlc(tmp_path, "doctor", "airflow", "serving")
+    assert done.returncode == 0, done.stdout
+    assert "ok airflow" in done.stdout and "ok serving" in done.stdout
+    assert not {"kafka", "spark", "java", "promtool"} & set(done.stdout.split()), done.stdout
+    done = mlc(tmp_path, "doctor", "--engines", str(tmp_path / "none"), "spark")
+    assert done.returncode == 1 and "!! spark    missing" in done.stdout and " java " in done.stdout
+    assert "airflow" not in done.stdout
+    assert done.stdout.splitlines()[-1].strip().endswith("scripts/engines.sh spark")
+    done = mlc(tmp_path, "doctor", "broker")
+    assert done.returncode == 2 and "no engine broker (engines: airflow, flink, kafka, serving, spark)" in done.stderr
+
+
+def test_no_compiled_file_names_a_path_of_this_machine(tmp_path) -> None:
+    """Steps reach the engines, the bundle and the project through the deploy's environment
+    (deploy.env: MLC_ENGINES, MLC_STEP_PYTHON, MLC_FEAST, MLC_BUNDLE, MLC_PROJECT_ROOT ...),
+    never through a path written into a compiled file: every example, in every env it
+    declares, with every backend, names neither this checkout, the engines, nor the output."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    machine = [str(root), str(Path.home()), ".engines", str(tmp_path)]
+    for example in sorted(p for p in (root / "examples").iterdir() if (p / "mlc.toml").is_file()):
+        envs = sorted({m for f in example.rglob("*.flow") for m in re.findall(r"^env (\w+)", f.read_text(), re.MULTILINE)})
+        assert envs, example
+        for env in envs:
+            out = tmp_path / example.name / env
+            done = mlc(example, "compile", "--env", env, "--out", str(out))
+            assert done.returncode == 0, done.stderr
+            for f in out.rglob("*"):
+                if f.is_file():
+                    text = f.read_text(encoding="utf-8", errors="replace")
+                    assert not [m for m in machine if m in text], (f, [m for m in machine if m in text])
