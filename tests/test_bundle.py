@@ -154,6 +154,14 @@ def test_generated_programs_with_name_clashes_compile_to_closed_bundles(tmp_path
                     owner = next((a for a in manifest["artifacts"] if a["path"] == ref), None)
                     if owner is not None and "source" in owner:  # not a runtime shared by the bundle
                         assert owner["source"]["name"].startswith(package + "."), (e["path"], ref)
+        # every reference into the bundle, moved to a file nobody wrote, is caught naming both ends
+        inside = [(e, ref) for e in manifest["artifacts"] for ref in e.get("references", ())
+                  if M.owner(ref) in manifest["targets"]]
+        for e, ref in inside:
+            original = e["references"]
+            e["references"] = [r + ".moved" if r == ref else r for r in original]
+            assert [(d.referrer, d.path) for d in M.dangling(manifest)] == [(e["path"], ref + ".moved")]
+            e["references"] = original
 
 
 def test_a_dangling_reference_is_caught_and_nothing_is_written(tmp_path: Path, monkeypatch) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from mlc import __version__
 from mlc.compiler import ir
-from mlc.targets import Artifact
+from mlc.targets import TARGETS, Artifact
 from mlc.targets.layout import MANIFEST, owner
 
 FORMAT = "mlc-bundle/1"
@@ -67,12 +67,15 @@ def build(program: ir.Program, project: str, env: str, targets: list[str], artif
 
 
 def dangling(manifest: dict) -> list[Dangling]:
-    """References into a compiled backend that name no artifact of the bundle (nor a folder of them)."""
+    """References that name no artifact of the bundle (nor a folder of them): into a compiled
+    backend, or into no backend at all (`feast.moved`, `airlfow/x`: deploy could not resolve
+    them either; only a backend that was not compiled is left to deploy)."""
     paths = {a["path"] for a in manifest["artifacts"]}
     folders = {p.rsplit("/", i)[0] for p in paths for i in range(1, p.count("/") + 1)}
-    compiled = set(manifest["targets"])
+    checked = set(manifest["targets"])
     return [Dangling(a["path"], r) for a in manifest["artifacts"] for r in a.get("references", ())
-            if owner(r) in compiled and r not in paths and r not in folders]
+            if (owner(r) in checked or (owner(r) is not None and owner(r) not in TARGETS))
+            and r not in paths and r not in folders]
 
 
 def artifact(manifest: dict) -> Artifact:
