@@ -216,3 +216,26 @@ def test_explain_availability_says_the_rules_numbers() -> None:
         assert a["labels"]["long_window"] in line and a["labels"]["short_window"] in line
     missing = CliRunner().invoke(main, ["explain", "availability", "rankr", str(fixture), "--no-cache"])
     assert missing.exit_code != 0 and "did you mean `ranker`" in missing.output
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_alerts_source_and_explain_annotation_lead_to_its_objective(name: str) -> None:
+    """An alert's `source` is the line of the objective it is about, and its `explain` is an
+    `mlc explain` command that runs on the project and speaks of that subject."""
+    from click.testing import CliRunner
+
+    from mlc.cli import main
+
+    rules = [r for p in (GOLDEN / name).rglob("*.yml") for g in yaml.safe_load(p.read_text())["groups"]
+             for r in g["rules"] if "alert" in r]
+    for r in rules:
+        path, line = r["annotations"]["source"].rsplit(":", 1)
+        text = (ROOT / "examples" / name / path).read_text().splitlines()[int(line) - 1]
+        slo = r["labels"].get("slo")
+        assert slo is None or f"slo {slo} " in text, (r["alert"], text)
+    for command in sorted({r["annotations"]["explain"] for r in rules if "explain" in r["annotations"]}):
+        word, what, subject = command.split()[1:]
+        assert word == "explain"
+        said = CliRunner().invoke(main, ["explain", what, subject, str(ROOT / "examples" / name), "--no-cache"])
+        assert said.exit_code == 0 and said.output.startswith(what) and subject in said.output.splitlines()[0], \
+            (command, said.output)

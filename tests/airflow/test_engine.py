@@ -168,7 +168,7 @@ class Standalone:
     """`airflow standalone` on 127.0.0.1 over the chains fixture's DAGs and plugins; stopped by
     the test."""
 
-    def __init__(self, airflow, dags: Path, plugins: Path) -> None:
+    def __init__(self, airflow, dags: Path, plugins: Path, **extra_env: str) -> None:
         self.airflow = airflow
         self.db = airflow.home / "airflow.db"
         self.port = _free_port()
@@ -187,6 +187,7 @@ class Standalone:
             AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
             AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
             AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK="False",
+            **extra_env,
         )
         self.env = env
         self.proc = subprocess.Popen([str(airflow.python.parent / "airflow"), "standalone"], env=env,
@@ -269,7 +270,10 @@ def standalone(airflow, compiled):
                  *(airflow.dags / "airflow_users-local").glob("mlc_airflow_runtime_*.py")]:
         shutil.copy(path, dags / "airflow_users" / path.name)
     shutil.copytree(PROJECTS["airflow_users"] / "handwritten", dags / "handwritten")
-    server = Standalone(airflow, dags, compiled["chains/local"] / "airflow" / "plugins")
+    hook = Hook()  # nightly_report's `alert { late reports }`: the Slack webhook the env binds
+    server = Standalone(airflow, dags, compiled["chains/local"] / "airflow" / "plugins",
+                        MLC_SECRET_REPORT_HOOK=f"{hook.url}/services/reports")
+    server.hook = hook
     try:
         server.wait("the API server's health check", server.healthy)
         wanted = {"produce", "after_produce", "us_only", "both_us", "nightly_report", "land_raw", "load_raw",
@@ -279,6 +283,35 @@ def standalone(airflow, compiled):
         yield server
     finally:
         server.stop()
+        hook.stop()
+
+
+class Hook:
+    """An HTTP server on 127.0.0.1 standing in for an alert destination's endpoint: it records
+    each POST (path, JSON body) and answers 200."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                received.append((self.path, json.loads(self.rfile.read(int(self.headers["Content-Length"])))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def test_the_fixture_projects_sharing_one_metadata_database_have_distinct_dag_ids(dagbag_report):
@@ -349,8 +382,9 @@ def test_a_hand_written_dag_starts_a_flow_whose_steps_read_the_payload(standalon
 def test_a_missed_completion_objective_fires_its_callback(standalone):
     """report_on_time: nightly_report must finish by 02:00, an hour after its logical date. A
     run dated 2020 is past its deadline at once: the scheduler queues the DeadlineAlert's
-    callback and the triggerer runs the generated `mlc_deadlines.completion_missed`. A run
-    dated now finishes within the hour: no callback."""
+    callback and the triggerer runs the generated `mlc_deadlines.completion_missed`, which sends
+    the flow's `late` destination (a Slack webhook: the fixture's HTTP server) the message. A run
+    dated now finishes within the hour: no callback, nothing sent."""
     s = standalone
     now = datetime.now(timezone.utc).replace(microsecond=0)
     s.trigger("nightly_report", {}, "--logical-date", "2020-01-01T01:00:00+00:00", "--run-id", "late_run")
@@ -365,12 +399,15 @@ def test_a_missed_completion_objective_fires_its_callback(standalone):
     assert state == "success", output
     assert output == ("mlc: completion objective report_on_time missed: flow nightly_report had not "
                       "finished by 02:00 UTC (run late_run)")
+    # `alert { late reports }`: the callback posted the same message to the Slack webhook, over HTTP
+    assert ("/services/reports", {"channel": "#reports", "text": output}) in s.hook.received, s.hook.received
     assert s.query("SELECT d.missed FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
                    "WHERE r.run_id = 'late_run'") == [(1,)]
 
     s.wait("both nightly_report runs to finish", lambda: {r for r, _t, state in s.runs("nightly_report")
                                                            if state == "success"} >= {"late_run", "on_time_run"})
     assert callbacks("on_time_run") == []
+    assert [body for _path, body in s.hook.received if "on_time_run" in body["text"]] == []
     assert s.query("SELECT d.missed FROM deadline d JOIN dag_run r ON r.id = d.dagrun_id "
                    "WHERE r.run_id = 'on_time_run' AND d.missed = 1") == []
 

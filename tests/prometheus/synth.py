@@ -3,7 +3,8 @@ objective promises), not from the generated rules: each case says which alerts m
 must stay quiet, and at which ratio, age or time of day.
 
 - an error budget (availability or latency) at r times its budget rate: an alert of burn rate B
-  fires exactly when r > B, so at 1.1 B its alert fires, at 0.9 x 14.4 the fast burn stays quiet,
+  fires exactly when r > B, so at 1.1 B its alert fires, at 14.5x the fast burn (14.4) fires, at
+  0.9 x 14.4 it stays quiet,
   at 1x both page alerts stay quiet, at 0.5x the ticket too;
 - a freshness bound: the newest event a minute older than the bound fires, a minute younger not;
   never reported fires after the bound;
@@ -82,7 +83,8 @@ def burn_cases(b: BurnRate, doc: dict) -> list[dict]:
     fast = max(b.windows, key=lambda w: w.burn)
     cases = []
     scenarios = [(w.burn * Decimal("1.1"), f"{b.meta.slo} at 1.1x the {w.alert} burn rate") for w in b.windows]
-    scenarios += [(fast.burn * Decimal("0.9"), f"{b.meta.slo} just under the fast burn rate"),
+    scenarios += [(fast.burn + Decimal("0.1"), f"{b.meta.slo} just over the fast burn rate (14.5x at 14.4)"),
+                  (fast.burn * Decimal("0.9"), f"{b.meta.slo} just under the fast burn rate"),
                   (Decimal(1), f"{b.meta.slo} at 1x its budget rate"),
                   (Decimal("0.5"), f"{b.meta.slo} at half its budget rate")]
     for times, name in scenarios:

@@ -1,11 +1,12 @@
 """The generated rules in a real Prometheus server (Debian's 2.42, from scripts/setup.sh) on
 127.0.0.1, scraping the served fraud scorer (the BentoML tests' session fixture `serving`, the
-generated service in real `bentoml serve`) and a real Pushgateway that the generated Spark
-runtime pushes a feature group's freshness to, as a job does after writing:
+generated service in real `bentoml serve`) and a real Pushgateway that the generated Flink and
+Spark runtimes push a feature group's freshness to, as a publisher or job does after writing:
 
 - unsure cards answered by the fallback make the fallback-rate alert pending (or firing) in
   Prometheus's HTTP API;
-- a group pushed as older than its bound makes its freshness alert active;
+- a group pushed as older than its bound makes its freshness alert active: a stream group pushed by
+  the Flink publishers' runtime, a batch group (nightly_batch's) by the Spark jobs' runtime;
 - the generated Airflow listener (in the Airflow engine) pushes a flow's success;
 - every series a rule or a dashboard panel reads is present, each latency objective's histogram
   bucket included (a rule selects `le="0.03"` by its exact text).
@@ -34,7 +35,9 @@ from mlc.targets.prometheus.dashboards import queries
 from tests.bentoml.serving_support import EXAMPLE, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-SPARK_RUNTIME = ROOT / "mlc/targets/spark/templates/runtime/mlc_spark_runtime.py"
+RUNTIMES = {"spark": ROOT / "mlc/targets/spark/templates/runtime/mlc_spark_runtime.py",
+            "flink": ROOT / "mlc/targets/flink/templates/runtime/mlc_flink_runtime.py"}
+BATCH = ROOT / "examples" / "nightly_batch"  # its batch group account_health, whose Spark job pushes
 READY_WITHIN = 60
 ALERT_WITHIN = 90
 # a selector of the series a rule or a panel reads: name{matchers}
@@ -93,11 +96,16 @@ def stack(serving, tmp_path_factory):
         (base / a.path).parent.mkdir(parents=True, exist_ok=True)
         (base / a.path).write_text(a.text)
     files = {a.path: a.text for a in done.artifacts if a.path.startswith("prometheus/")}
+    # and the rules of a batch feature group (nightly_batch's account_health), beside the stream group's
+    batch = compile_bundle(load_project([str(BATCH)]).rooted(), "local", ["prometheus"], use_cache=False)
+    assert batch.ok, [str(d) for d in batch.result.diagnostics]
+    batch_rules = next(a for a in batch.artifacts if a.path == "prometheus/rules/features/account_health.yml")
+    (base / "batch.yml").write_text(batch_rules.text)
     gateway_port, prom_port = free_port(), free_port()
     model = serving["servers"]["good"]
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(base / p) for p in sorted(files) if p.endswith(".yml")],
+        "rule_files": [str(base / p) for p in sorted(files) if p.endswith(".yml")] + [str(base / "batch.yml")],
         "scrape_configs": [
             {"job_name": "fraud_scorer", "static_configs": [{"targets": [f"127.0.0.1:{model.port}"]}]},
             # the pushed series keep their own `job` and grouping labels
@@ -121,9 +129,10 @@ def stack(serving, tmp_path_factory):
         gateway.stop()
 
 
-def spark_runtime():
-    """The generated Spark jobs' runtime module, as a bundle ships it (stdlib only at import)."""
-    spec = importlib.util.spec_from_file_location("mlc_spark_runtime", SPARK_RUNTIME)
+def runtime(engine: str):
+    """The generated Spark jobs' or Flink publishers' runtime module, as a bundle ships it (stdlib
+    only at import)."""
+    spec = importlib.util.spec_from_file_location(f"mlc_{engine}_runtime", RUNTIMES[engine])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -152,21 +161,24 @@ def test_unsure_predictions_raise_the_fallback_rate_alert(stack) -> None:
     assert found[0]["annotations"]["source"].startswith("fraud.flow:")
 
 
-def test_a_pushed_stale_group_raises_its_freshness_alert(stack) -> None:
-    runtime = spark_runtime()
+@pytest.mark.parametrize("engine, group, slo, age", [
+    ("flink", "card_velocity", "velocity_fresh", 10 * 60),  # a stream group's publisher; its bound is 2m
+    ("spark", "account_health", "health_fresh", 4 * 86_400),  # a batch group's Spark job; its bound is 3d
+])
+def test_a_pushed_stale_group_raises_its_freshness_alert(stack, engine: str, group: str, slo: str, age: int) -> None:
     import datetime as dt
 
     from mlc.compiler.metrics import feature_metrics
 
-    newest = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)  # velocity_fresh's bound is 2m
-    assert runtime.push_freshness(feature_metrics("card_velocity"), newest, {"MLC_PUSHGATEWAY": stack["pushgateway"]})
+    newest = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=age)
+    assert runtime(engine).push_freshness(feature_metrics(group), newest, {"MLC_PUSHGATEWAY": stack["pushgateway"]})
     deadline = time.monotonic() + ALERT_WITHIN
     found: list[dict] = []
     while time.monotonic() < deadline and not found:
-        found = [a for a in alerts(stack, "MlcStale") if a["labels"].get("slo") == "velocity_fresh"]
+        found = [a for a in alerts(stack, "MlcStale") if a["labels"].get("slo") == slo]
         time.sleep(0.5)
     assert found and found[0]["state"] in ("pending", "firing"), get(stack["prometheus"] + "/api/v1/alerts")
-    assert found[0]["annotations"]["explain"] == "mlc explain freshness card_velocity"
+    assert found[0]["annotations"]["explain"] == f"mlc explain freshness {group}"
 
 
 def test_the_generated_airflow_listener_pushes_a_flows_success(stack) -> None:
