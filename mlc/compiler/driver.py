@@ -84,6 +84,7 @@ class Unit:
     package: str | None = None  # no `package` line: the package it is read in (guessed, E0210)
     path: Path | None = None
     stat: snapshot.Signature | None = None  # as this run found it, when not racy (see snapshot)
+    digest: bytes | None = None  # of its summary, once computed (see _digest)
 
     @property
     def text(self) -> str:
@@ -177,7 +178,7 @@ def _checked(project: Project, result: Result, cache, previous, known: dict, poo
     state = None
     if reused:
         findings = list(previous.findings)
-        state = previous.state
+        state = previous.state_data
         result._build = _whole(result, units, cache)
     else:
         rechecked = _rechecked(project, result, units, cache, previous, validate) if missing_package == [] else None
@@ -191,14 +192,23 @@ def _checked(project: Project, result: Result, cache, previous, known: dict, poo
     # the whole finding breaks ties: the order must not depend on which run found what
     result.diagnostics.sort(key=lambda d: (d.sort_key(), d.message, repr(d)))
     if cache and not (reused and _same_texts(units, known)):
-        current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics), u.stat) for u in units}
+        current = {u.display: snapshot.Entry(u.key, u.summary, tuple(u.diagnostics), u.stat, _digest(u))
+                   for u in units}
         snapshot.save(cache, previous, current, tuple(findings), validate is not None, state)
     return result
 
 
 def _fingerprint(units: list[Unit]) -> bytes:
     """Of every file's summary: a cached IR lowered under it is good as it is."""
-    return hashlib.sha256(repr([u.summary.fingerprint() for u in units]).encode()).digest()
+    return hashlib.sha256(b"".join(_digest(u) for u in units)).digest()
+
+
+def _digest(u: Unit) -> bytes:
+    """Of the file's summary; the snapshot keeps it (`Entry.digest`): 2,000 summaries' would be
+    a twentieth of a warm check."""
+    if u.digest is None:
+        u.digest = hashlib.sha256(repr(u.summary.fingerprint()).encode()).digest()
+    return u.digest
 
 
 def _whole(result: Result, units: list[Unit], cache) -> Callable[[], ir.Program]:
@@ -221,8 +231,18 @@ def _full(result: Result, units: list[Unit], cache, workers, pool: Pool, validat
     resolver.diagnostics.clear()
     result._program, lowered = _assemble(units, resolver, cache, workers)
     pool.close()  # their work is done: the checks run here, on the assembled program
-    checked = run_checks(result._program, resolver)
-    result._program, unbound = resolve_program(result._program, resolver)
+    program = result._program
+    if workers is not None:
+        # a large program: the checks (they read it, and give diagnostics) run in a forked
+        # process while this one resolves its names, which the backends' validation then reads
+        from mlc.compiler.parallel import apart
+
+        checking = apart(lambda: run_checks(program, resolver))
+    else:
+        checked = run_checks(program, resolver)
+    result._program, unbound = resolve_program(program, resolver)
+    if workers is not None:
+        checked = checking()
     checked += unbound
     findings = [*resolved, *lowered, *checked]
     validated = None
@@ -284,12 +304,15 @@ def past_errors(findings: list[Diagnostic], units: list[Unit]) -> list[Diagnosti
       finding misses is what the error is about. Errors that are themselves derived (they have
       premises) poison nothing.
     Findings elsewhere stand."""
-    extents: dict[str, list] = {}
-    for u in units:
-        extents[u.display] = [sym.extent for sym in u.summary.symbols if sym.extent is not None]
+    summaries = {u.display: u.summary for u in units}
+    extents: dict[str, list] = {}  # of the files asked about: most runs have no error to place
 
     def declaration(span):
-        return next((e for e in extents.get(span.file, ()) if span.within(e)), None)
+        found = extents.get(span.file)
+        if found is None:
+            s = summaries.get(span.file)
+            found = extents[span.file] = [sym.extent for sym in s.symbols if sym.extent is not None] if s else []
+        return next((e for e in found if span.within(e)), None)
 
     broken = {declaration(d.span) for u in units for d in u.diagnostics if d.is_error and d.span is not None}
     broken.discard(None)
@@ -367,6 +390,8 @@ def guess_packages(units: list[Unit]) -> list[Diagnostic]:
     from mlc.diagnostics import Span, error
 
     own = [u for u in units if not u.display.startswith("<stdlib>")]
+    if all(u.summary.package for u in own):
+        return []
     folder = {u.display: str(PurePosixPath(u.display.replace("\\", "/")).parent) for u in own}
     everywhere = Counter(u.summary.package for u in own if u.summary.package)
     out = []
@@ -468,7 +493,7 @@ def _known(display: str, text: str, cache, seen: dict) -> Unit:
     key = cache.key(display, text) if cache else None
     old = seen.get(display)
     if key and old is not None and old.key == key:
-        return Unit(display, text, key, old.summary, list(old.diagnostics), None)
+        return Unit(display, text, key, old.summary, list(old.diagnostics), None, digest=old.digest)
     parsed = cache.get("parse", key) if cache and key else None
     if parsed is not None:
         summary, diags, _text = parsed
@@ -531,7 +556,8 @@ def _read(project: Project, result: Result, cache, seen: dict) -> list[Unit]:
         sig = snapshot.signature(path) if cache else None
         old = seen.get(display)
         if sig is not None and old is not None and old.stat == sig:
-            unit = Unit(display, None, old.key, old.summary, list(old.diagnostics), None, path=path, stat=sig)
+            unit = Unit(display, None, old.key, old.summary, list(old.diagnostics), None, path=path, stat=sig,
+                        digest=old.digest)
             result.sources.texts.later(unit)
             units.append(unit)
             continue

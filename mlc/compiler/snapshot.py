@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import pickle
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from mlc.compiler.incremental import State
 from mlc.compiler.resolve import Summary
@@ -59,18 +60,27 @@ class Entry:
     summary: Summary
     diagnostics: tuple[Diagnostic, ...]  # from reading and parsing it
     stat: Signature | None = None  # as it was read; None: racy, or not a file (see the module doc)
+    digest: bytes | None = None  # of its summary (driver._digest)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Snapshot:
     salt: str  # the cache's salt: another mlc version, grammar or compiler never matches
     files: dict[str, Entry]  # by display path: every file a run saw that still exists
     program: tuple[str, ...]  # the files the last run checked, in order
     findings: tuple[Diagnostic, ...]  # what resolution, lowering and the checks reported on them
     validated: bool  # whether the findings include the backends' validation
-    state: State | None = None  # per declaration, for a check of what an edit reaches (incremental.py)
+    # the pickle of the State (see `state`): a run whose edit changed no declaration keeps it as it is
+    state_data: bytes | None = None
     # by folder: the pickle of its files' entries as loaded, and those entries
     folders: dict[str, tuple[bytes, dict[str, Entry]]] = field(default_factory=dict)
+
+    @cached_property
+    def state(self) -> State | None:
+        """Per declaration, for a check of what an edit reaches (incremental.py); unpickled when
+        asked for (a tenth of a second on a platform of 30,000 declarations)."""
+        state = unpickle(self.state_data) if self.state_data is not None else None
+        return state if isinstance(state, State) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +94,7 @@ class _Stored:
     program: tuple[str, ...]
     findings: tuple[Diagnostic, ...]
     validated: bool
-    state: State | None
+    state: bytes | None  # pickled
 
 
 def _folder(display: str) -> str:
@@ -107,8 +117,9 @@ def load(cache: ParseCache) -> Snapshot | None:
 
 
 def save(cache: ParseCache, previous: Snapshot | None, current: dict[str, Entry],
-         findings: tuple[Diagnostic, ...], validated: bool, state: State | None) -> None:
-    """Stores what this run saw (`current`, in check order) over `previous`. Files this run
+         findings: tuple[Diagnostic, ...], validated: bool, state: State | bytes | None) -> None:
+    """Stores what this run saw (`current`, in check order) over `previous`, and `state` (or its
+    pickle, `Snapshot.state_data`, unchanged). Files this run
     did not read (a check of a few files) keep their entries while they exist; the cache
     entries of a file's earlier texts are dropped: it keeps what the project is, not every
     version each file ever had."""
@@ -135,4 +146,6 @@ def save(cache: ParseCache, previous: Snapshot | None, current: dict[str, Entry]
                 for d, e in entries.items()):
             data = pickle.dumps(entries, protocol=pickle.HIGHEST_PROTOCOL)
         folders[folder] = data
+    if isinstance(state, State):
+        state = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
     cache.put(_KIND, _NAME, _Stored(cache.salt, folders, tuple(current), findings, validated, state))
