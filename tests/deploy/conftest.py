@@ -28,14 +28,16 @@ EDITS = {
     "feast": ("features.flow", 'online ttl 3d\n  offline s3("features/title_popularity")',
               'online ttl 4d\n  offline s3("features/title_popularity")'),
     "bentoml": ("models.flow", "## Personalised ranking", "## Personalized ranking"),
+    "prometheus": ("slos.flow", "availability(ranker) >= 99.9% over 30d", "availability(ranker) >= 99.5% over 30d"),
 }
 CHANGED = {"airflow": "airflow/dags/features.title_popularity.py", "spark": "spark/features/title_popularity.py",
            "flink": "flink/features/member_activity.py", "feast": "feast/definitions.py",
-           "bentoml": "bentoml/ranker/service.py"}
+           "bentoml": "bentoml/ranker/service.py", "prometheus": "prometheus/dashboards/models/ranker.json"}
 # what else these edits change, rightly: the monitoring target cites the proven freshness bound
 # (a batch job's timeout, a stream's checkpoint) in the group's rules and the ranker's dashboard
 ALSO = {"airflow": ("prometheus/dashboards/models/ranker.json", "prometheus/rules/features/title_popularity.yml"),
-        "flink": ("prometheus/dashboards/models/ranker.json", "prometheus/rules/features/member_activity.yml")}
+        "flink": ("prometheus/dashboards/models/ranker.json", "prometheus/rules/features/member_activity.yml"),
+        "prometheus": ("prometheus/rules/models/ranker.yml",)}  # the SLO's alert and its dashboard panel
 
 
 def changed(target: str) -> list[tuple[str, str]]:
@@ -44,7 +46,10 @@ def changed(target: str) -> list[tuple[str, str]]:
 
 
 def applied(target: str) -> dict[str, int]:
-    return {target: 1, **({"prometheus": len(ALSO[target])} if target in ALSO else {})}
+    out = {target: 1}
+    for path in ALSO.get(target, ()):
+        out[path.split("/", 1)[0]] = out.get(path.split("/", 1)[0], 0) + 1
+    return out
 
 
 def edit(project: Path, target: str) -> None:
