@@ -238,12 +238,25 @@ flow nightly {
 """
 
 
+def _helpers(tmp_path: Path, program, env: str):
+    """({file name: text} of the program's DAG folder for `env`, its shared helper module loaded:
+    stdlib only at import, Airflow imported inside the functions)."""
+    import importlib.util
+
+    out = {a.path.rsplit("/", 1)[-1]: a.text for a in get("airflow").lower(program, env, Layout(program))}
+    helpers = next(name for name in out if name.startswith("mlc_airflow_runtime_"))
+    (tmp_path / helpers).write_text(out[helpers])
+    spec = importlib.util.spec_from_file_location(f"helpers_{env}", tmp_path / helpers)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return out, module
+
+
 def test_a_failed_run_reaches_pagerduty_and_slack_over_http(tmp_path, monkeypatch):
     """The generated senders make real HTTP calls: a server on 127.0.0.1 stands in for PagerDuty's
     Events API (`events_url`, as for an EU account or a relay) and for the Slack webhook (the
     secret's URL), and records what each receives."""
     import ast
-    import importlib.util
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -251,7 +264,7 @@ def test_a_failed_run_reaches_pagerduty_and_slack_over_http(tmp_path, monkeypatc
     received: list[tuple[str, dict]] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
+        def do_POST(self):  # http.server calls it by this name
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append((self.path, json.loads(body)))
             self.send_response(202 if self.path.startswith("/v2") else 200)
@@ -265,12 +278,7 @@ def test_a_failed_run_reaches_pagerduty_and_slack_over_http(tmp_path, monkeypatc
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
         program = _checked(tmp_path, ALERTS.replace("EVENTS_URL", base + "/v2/enqueue")).program
-        out = {a.path.rsplit("/", 1)[-1]: a.text for a in get("airflow").lower(program, "prod", Layout(program))}
-        helpers = next(name for name in out if name.startswith("mlc_airflow_runtime_"))
-        (tmp_path / helpers).write_text(out[helpers])
-        spec = importlib.util.spec_from_file_location("helpers", tmp_path / helpers)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)   # stdlib only at import
+        out, module = _helpers(tmp_path, program, "prod")
         callback = next(n for n in ast.parse(out["nightly.py"]).body
                         if isinstance(n, ast.FunctionDef) and n.name == "_alert_failure")
         exec(compile(ast.Module(body=[callback], type_ignores=[]), "nightly.py", "exec"), vars(module))  # noqa: S102
@@ -287,3 +295,44 @@ def test_a_failed_run_reaches_pagerduty_and_slack_over_http(tmp_path, monkeypatc
     assert pager["routing_key"] == "routing-key" and pager["event_action"] == "trigger"
     assert pager["payload"]["severity"] == "error" and pager["payload"]["summary"].startswith("mlc: flow nightly failed")
     assert sent["/services/T0/B0/x"] == {"channel": "#ml", "text": pager["payload"]["summary"]}
+
+
+def test_first_only_drops_an_earlier_run_the_scheduler_starts_after_the_working_one(tmp_path, monkeypatch):
+    """`runs first_only` with the generated helpers and a stand-in for Airflow's Variable store:
+    the scheduler orders queued runs by more than their run_after (last_scheduling_decision
+    first), so a run triggered at 10:00 may start after one triggered at 10:01 has done the work;
+    it is dropped like one triggered while that run ran, a run triggered after it ended works, and
+    the working run's own retried gate still works."""
+    import sys
+    import types
+    from datetime import UTC, datetime, timedelta
+
+    program = _checked(tmp_path, HEAD + 'flow f {\n  runs first_only\n  step a bash("make a")\n}\n').program
+    _out, module = _helpers(tmp_path, program, "local")
+    store: dict = {}
+
+    class Variable:
+        @staticmethod
+        def get(key, default=None, deserialize_json=False):
+            return store.get(key, default)
+
+        @staticmethod
+        def set(key, value, serialize_json=False):
+            store[key] = value
+
+    monkeypatch.setitem(sys.modules, "airflow.sdk", types.SimpleNamespace(Variable=Variable))
+    t0 = datetime.now(UTC) - timedelta(hours=1)  # the runs-policy-end task records the time it ran
+
+    def context(run_id: str, minutes: int) -> dict:
+        return {"ti": types.SimpleNamespace(dag_id="f"), "run_id": run_id,
+                "dag_run": types.SimpleNamespace(run_after=t0 + timedelta(minutes=minutes))}
+
+    def gate(run_id: str, minutes: int) -> bool:
+        return module._mlc_runs_policy(context(run_id, minutes), "first_only")
+
+    assert gate("second", 1)          # started first: it works
+    assert gate("second", 1)          # its gate retried: still its own run
+    assert not gate("third", 2)       # triggered while it runs
+    module._mlc_runs_ended(**context("second", 1))
+    assert not gate("first", 0)       # triggered before it, started after it: dropped
+    assert gate("later", 61)          # triggered after it ended
