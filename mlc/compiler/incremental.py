@@ -43,8 +43,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
-
 from mlc.compiler.resolve import Resolver, Summary, qualify
 from mlc.diagnostics import Diagnostic
 
@@ -94,21 +92,23 @@ def declarations(program: ir.Program) -> Iterable[tuple[str, ir.Decl]]:
 
 
 # ---------------------------------------------------------------------------------- relations
-def _strings(node, out: set[str]) -> None:
+def _strings(node, out: set[str], model: type) -> None:
+    """Every string in an IR node; `model`: pydantic's BaseModel (imported by the caller: a warm
+    run that rechecks nothing never imports pydantic)."""
     if isinstance(node, str):
         out.add(node)
-    elif isinstance(node, BaseModel):
+    elif isinstance(node, model):
         for value in node.__dict__.values():
             if value is not None and not isinstance(value, (int, float, bool)):
-                _strings(value, out)
+                _strings(value, out, model)
     elif isinstance(node, (tuple, list, frozenset, set)):
         for value in node:
             if value is not None and not isinstance(value, (int, float, bool)):
-                _strings(value, out)
+                _strings(value, out, model)
     elif isinstance(node, dict):
         for k, value in node.items():
-            _strings(k, out)
-            _strings(value, out)
+            _strings(k, out, model)
+            _strings(value, out, model)
 
 
 Index = dict[str, list[str]]
@@ -137,12 +137,12 @@ def _entries(ident: str) -> tuple[str, ...]:
     return (key, short) if short != key else (key,)
 
 
-def _mentions(decl, own: str, keys: Index) -> set[str]:
+def _mentions(decl, own: str, keys: Index, model: type) -> set[str]:
     """The declarations one declaration's strings name: a key or a name itself, or a target
     such as `feature:<group key>.<feature>` / `column:<source key>.<column>`; and its
-    namesakes (its kind, its short name)."""
+    namesakes (its kind, its short name). `model`: see _strings."""
     strings: set[str] = set()
-    _strings(decl, strings)
+    _strings(decl, strings, model)
     found: set[str] = set()
     for s in strings:
         tail = s.partition(":")[2] or s
@@ -183,6 +183,8 @@ def relations(program: ir.Program, only: set[str] | None = None, index: Index | 
               ) -> tuple[dict[str, str], dict[str, frozenset[str]], dict[str, frozenset[str]]]:
     """(owner, up, down) of the program's declarations (of `only`, when given); `index`: of every
     declaration of the whole, when the program is a part of it."""
+    from pydantic import BaseModel
+
     keys = index if index is not None else _index(ident for ident, _ in declarations(program))
     graph = _graph_down(program)
     owner, up, down = {}, {}, {}
@@ -191,7 +193,7 @@ def relations(program: ir.Program, only: set[str] | None = None, index: Index | 
             continue
         if decl.loc is not None:
             owner[ident] = decl.loc.file
-        mentioned = _mentions(decl, ident, keys)
+        mentioned = _mentions(decl, ident, keys, BaseModel)
         made = mentioned & graph.get(ident, set())
         up[ident] = frozenset(mentioned - made)
         if made:  # most declarations make nothing: not stored
