@@ -19,13 +19,15 @@ from __future__ import annotations
 import os
 import pickle
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
     from mlc.compiler.resolve import Summary
     from mlc.dsl.files import ParseCache
+
+T = TypeVar("T")
 
 # Below this much text to parse, forking the workers and shipping summaries
 # costs more than parsing on one core saves (one example: ~20 kB).
@@ -173,6 +175,40 @@ class Pool:
         if self.workers is not None:
             self.workers.close()
             self.workers = None
+
+
+def apart(compute: Callable[[], T]) -> Callable[[], T]:
+    """`compute()` run in a forked process while this one goes on; the function returned waits
+    for its result. For work that reads what this process holds (the assembled program: forked,
+    the child reads it without a copy) and gives back little (diagnostics)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    reader, writer = context.Pipe(duplex=False)
+    proc = context.Process(target=_apart, args=(writer, compute), daemon=True)
+    proc.start()
+    writer.close()
+
+    def result() -> T:
+        try:
+            status, payload = reader.recv()
+        except EOFError:
+            status, payload = "error", f"it ended with exit code {proc.exitcode} and no result"
+        finally:
+            reader.close()
+            proc.join()
+        if status == "error":
+            raise RuntimeError(f"a check worker failed:\n{payload}")
+        return payload
+    return result
+
+
+def _apart(conn: Connection, compute: Callable[[], object]) -> None:
+    try:
+        out = ("ok", compute())
+    except Exception:  # an internal error: the parent reports it
+        out = ("error", traceback.format_exc())
+    conn.send(out)
 
 
 def _serve(conn: Connection, cache: ParseCache | None) -> None:

@@ -31,6 +31,7 @@ from mlc.targets import sql as S
 from mlc.targets.feast import expr as X
 from mlc.targets.layout import Layout, source_line
 from mlc.targets.literals import py
+from mlc.targets.memo import once
 from mlc.targets.templating import TargetError, jinja_environment
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -302,6 +303,40 @@ def _push_source(repo: Repo, key: str, name: str, batch_var: str, decl: ir.Sourc
     return var
 
 
+def _spec(f: ir.Feature, held_type: str) -> ir.TypeSpec | str:
+    """The type a feature is given to Feast as: its declared list or struct, else its column's."""
+    return f.type if f.type is not None and f.type.name in ("list", "struct") else held_type
+
+
+def _features(group: ir.FeatureGroup, entity: ir.Entity, columns: dict[str, str]) -> dict[str, str]:
+    """The column type of each feature of stored `group` in the table Feast reads (`columns`);
+    a FeastError for a feature or join key the table does not hold as declared, or that Feast
+    cannot hold."""
+    feats: dict[str, str] = {}
+    for f in group.features:
+        t = f.type if f.type is not None and f.kind == "column" and group.registered else columns.get(f.name)
+        if t is None:
+            raise FeastError("E1104", f"feature `{f.name}` is not a column of the table of `{group.name}`", f.loc)
+        declared = held(f.type) if f.type is not None else None
+        table_type = columns.get(f.name)
+        if declared is not None and table_type is not None and declared != table_type:
+            raise FeastError("E1103", f"feature `{f.name}` of `{group.name}` is declared {declared}, but the table "
+                             f"Feast reads holds {table_type}", f.loc,
+                             help=f"declare `{f.name}: {table_type}`, or change the column's type")
+        held_type = table_type or declared or "string"
+        feats[f.name] = held_type
+        feast_type(_spec(f, held_type), f.loc)  # what Feast cannot hold is an error
+    for k in entity.keys:
+        if k.name not in columns:
+            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is not a column of the table "
+                             f"of `{group.name}`", group.entity.loc,
+                             help="columns: " + ", ".join(columns))
+        if columns[k.name] != held(k.type):
+            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is {an(held(k.type))}, but the "
+                             f"table of `{group.name}` holds {an(columns[k.name])}", k.loc)
+    return feats
+
+
 def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, resolved: ir.Environment,
                   key: str, taken: set[str]) -> None:
     group = program.feature_groups[key]
@@ -317,36 +352,12 @@ def _stored_group(program: ir.Program, env: str, layout: Layout, repo: Repo, res
     table = _group_table(program, resolved, key)
     columns = table.columns
     name = layout.feature_view_id(key)
-    feats: dict[str, str] = {}
-    schema = []
-    for f in group.features:
-        t = f.type if f.type is not None and f.kind == "column" and group.registered else columns.get(f.name)
-        if t is None:
-            raise FeastError("E1104", f"feature `{f.name}` is not a column of the table of `{group.name}`", f.loc)
-        declared = held(f.type) if f.type is not None else None
-        table_type = columns.get(f.name)
-        if declared is not None and table_type is not None and declared != table_type:
-            raise FeastError("E1103", f"feature `{f.name}` of `{group.name}` is declared {declared}, but the table "
-                             f"Feast reads holds {table_type}", f.loc,
-                             help=f"declare `{f.name}: {table_type}`, or change the column's type")
-        held_type = table_type or declared or "string"
-        feats[f.name] = held_type
-        spec = f.type if f.type is not None and f.type.name in ("list", "struct") else held_type
-        if repo.render:
-            schema.append(_field(f.name, spec, f.description, f.loc))
-        else:
-            feast_type(spec, f.loc)  # what Feast cannot hold is an error
-    for k in entity.keys:
-        if k.name not in columns:
-            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is not a column of the table "
-                             f"of `{group.name}`", group.entity.loc,
-                             help="columns: " + ", ".join(columns))
-        if columns[k.name] != held(k.type):
-            raise FeastError("E1102", f"join key `{k.name}` of entity `{entity.name}` is {an(held(k.type))}, but the "
-                             f"table of `{group.name}` holds {an(columns[k.name])}", k.loc)
+    # what the view's columns hold, judged once for every env (the table's columns are the same in each)
+    feats = once(program, ("feast-features", key), lambda: _features(group, entity, columns), keep=(FeastError,))
     if not repo.render:
         repo.views[key] = View(key, name, "", tuple(k.name for k in entity.keys), feats)
         return
+    schema = [_field(f.name, _spec(f, feats[f.name]), f.description, f.loc) for f in group.features]
     where = source_line(group.loc)
     source_var = _file_source(program, layout, repo, key, table, taken)
     if table.push is not None:
