@@ -124,6 +124,17 @@ def dag_runs(airflow, compiled) -> dict:
           for name, dag_id, conf in (("high", "gated", {"auc": 0.91}), ("low", "gated", {"auc": 0.42}),
                                      ("retried", "retried", None), ("tolerant", "tolerant", None))),
     ]
+    # issue 19 (runtime): `gated`'s train step has `runtime trainer`; with $MLC_RUNTIMES as the local
+    # deploy makes it (mlc.deploy.runtimes: the serving engine satisfies the runtime's pins, linked)
+    # the step runs in that environment's python
+    from mlc.deploy import runtimes
+
+    assert runtimes.ensure(airflow.work, ROOT / ".engines", "policy_demo.trainer",
+                           {"python": "3.11", "pypi": ["scikit-learn==1.7.2"]}).startswith("found")
+    plan.append({"name": "policy_runtime", "folder": str(airflow.dags / "policy-local"), "dag_id": "gated",
+                 "cwd": str(airflow.work / "policy_runtime"), "sys_path": [str(PROJECTS["policy"])],
+                 "conf": {"auc": 0.85},
+                 "env": {"MLC_STEP_PYTHON": "", "MLC_RUNTIMES": str(airflow.work / "runtimes")}})
     plan_path = airflow.work / "plan.json"
     plan_path.write_text(json.dumps(plan))
     report = airflow.work / "runs.json"

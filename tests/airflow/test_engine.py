@@ -481,6 +481,21 @@ def test_when_reads_a_typed_return_and_takes_one_branch(dag_runs):
         assert sorted(p.name for p in (run["cwd"] / "marks").iterdir()) == [taken]
 
 
+def test_a_step_with_a_runtime_runs_in_its_environment(dag_runs):
+    """`runtime trainer` locally: $MLC_RUNTIMES/<key>/bin/python (the environment the local deploy
+    links or builds) runs the step's function; its typed return still reaches the `when`."""
+    from airflow_support import SERVING_ENGINE
+
+    run = dag_runs["policy_runtime"]
+    assert "error" not in run, run.get("error")
+    assert run["state"] == "success" and run["tasks"]["train"] == "success", run["tasks"]
+    assert run["tasks"]["publish"] == "success" and run["tasks"]["report"] == "skipped", run["tasks"]
+    ran_in = Path((run["cwd"] / "python.txt").read_text())
+    assert ran_in.name == "policy_demo.trainer" and ran_in.resolve() == SERVING_ENGINE.resolve(), ran_in
+    # without $MLC_RUNTIMES the same step ran in the Airflow process's own interpreter
+    assert Path((dag_runs["policy_high"]["cwd"] / "python.txt").read_text()).resolve() != SERVING_ENGINE.resolve()
+
+
 def test_retries_by_class_of_failure(dag_runs):
     run = dag_runs["policy_retried"]
     assert "error" not in run, run.get("error")
