@@ -156,6 +156,10 @@ def deploy(manifest: dict, texts: dict[str, str], config: DeployConfig) -> Outco
         the_plan = plan(manifest, config)
         current = the_plan.deployed
         if the_plan.empty:
+            # the bundle is deployed, but where the engines are (or the broker, the Pushgateway)
+            # may have moved since: deploy.env is what runs read (written only when it differs)
+            if current:
+                _write_env(config)
             return Outcome(the_plan, current)
         try:  # every changed target has an applier, before anything is done
             for target in the_plan.by_target():

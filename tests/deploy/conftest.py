@@ -96,6 +96,9 @@ def deployed(first_deploy, tmp_path):
     pristine = tmp_path / "pristine"
     shutil.copytree(project, pristine)
     shutil.copytree(root, tmp_path / "root", symlinks=True)
+    # as if deployed there: deploy.env names the root (a deploy brings a moved one up to date)
+    env = tmp_path / "root" / "deploy.env"
+    env.write_text(env.read_text().replace(str(root), str(tmp_path / "root")))
     yield project, tmp_path / "root"
     shutil.rmtree(project)
     shutil.copytree(pristine, project)

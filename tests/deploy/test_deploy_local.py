@@ -48,6 +48,18 @@ def test_the_same_program_again_changes_nothing_and_touches_nothing(deployed) ->
     assert snapshot(root) == before
 
 
+def test_an_unchanged_program_still_brings_deploy_env_up_to_date(deployed, monkeypatch, tmp_path) -> None:
+    """Runs find the engines through deploy.env: when they moved, deploying the same program
+    must say so there, though it has nothing to apply (it kept the first deploy's paths)."""
+    project, root = deployed
+    moved = tmp_path / "engines"
+    monkeypatch.setenv("MLC_ENGINES", str(moved))
+    outcome = deploy(prepare(project, root))
+    assert outcome.plan.empty and outcome.release == "000001"
+    env = dict(line.split("=", 1) for line in (root / "deploy.env").read_text().splitlines())
+    assert env["MLC_ENGINES"] == str(moved) and env["MLC_STEP_PYTHON"] == str(moved / "serving" / "bin" / "python")
+
+
 @pytest.mark.parametrize("target", sorted(EDITS))
 def test_one_changed_artifact_is_the_one_applied(deployed, target) -> None:
     project, root = deployed
