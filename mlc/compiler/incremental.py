@@ -29,7 +29,10 @@ findings are not reported (as a full check does), the last clean run's are kept,
 edits reached is remembered (`State.stale`) and validated again once the errors are gone.
 
 `recheck` returns None (the caller runs the full check) where this cannot bound the effect of
-an edit: an env or connector changed (every declaration reads them), a finding with no
+an edit: an env or connector changed (every declaration reads them: the bindings place every
+source and store per env, and each backend's validation of an env reads every declaration's
+resolved location in it, so an env's one value is a whole-program validation of that env;
+the full check then runs from the IR cache), a finding with no
 declaration to file it under (no span, or outside every declaration), a name declared twice or
 a file read in a guessed package (which declaration wins depends on the whole program), a
 program without errors after runs that all had errors (no validation to start from), most files
