@@ -923,7 +923,7 @@ def signal_cmd(name: str, pairs, env_name: str, to: str | None, project: str | N
 
     from mlc.deploy import declarations
     from mlc.run import airflow_server, signals
-    from mlc.targets.airflow.target import dag_ids, signal_asset
+    from mlc.targets.airflow.target import dag_ids, keyed_assets, match_key, signal_asset
     from mlc.targets.layout import Layout
 
     paths = (project,) if project else ()
@@ -947,7 +947,9 @@ def signal_cmd(name: str, pairs, env_name: str, to: str | None, project: str | N
     layout = Layout(program)
     asset = signal_asset(layout, key, decl)[0]
     client = _airflow_call(lambda: airflow_server.locate(deployed, url))
-    out = _airflow_call(lambda: signals.publish(client, program, dag_ids(program, layout), key, asset, extra, wait))
+    keyed = tuple((name, match_key(extra, keys)) for keys, name, _ in keyed_assets(layout, key, decl))
+    out = _airflow_call(lambda: signals.publish(client, program, dag_ids(program, layout), key, asset, extra, wait,
+                                                keyed))
     click.echo(f"published signal {decl.name} (asset {asset}, event {out.event['id']}) to {client.url}: "
                f"{json.dumps(extra, sort_keys=True)}")
     if not out.waiting:

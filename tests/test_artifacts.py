@@ -273,12 +273,16 @@ def test_bound_parameters_comparisons_and_a_join_lower_to_airflow(tmp_path):
     out = dags(tmp_path, PAYLOADS)
     joined, backfill = out["joined.py"], out["backfill.py"]
     assert 'Param(None, type=["string", "null"], format="date"' in joined
+    # a run starts only for events of both signals with the same ds: their siblings keyed by it
+    assert "schedule=PartitionedAssetTimetable(assets=AssetAll(asset_signal_landed_by_ds, " \
+           "asset_signal_ready_by_ds))" in joined
+    assert 'name="mlc.signal.demo.landed~ds"' in joined and "asset_signal_landed," not in joined
     # the newest event of `landed` that passes the trigger's comparison gives `ds`
-    assert '_mlc_field(context["triggering_asset_events"], asset_signal_landed, {}, "ds", ' \
+    assert '_mlc_field(context["triggering_asset_events"], asset_signal_landed_by_ds, {}, "ds", ' \
            'lambda trigger: (trigger.get("rows") >= 1000))' in joined
     assert 'lambda trigger: (trigger.get("rows") >= 1000)' in joined
-    assert '_mlc_join(context, [(asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
-           '(asset_signal_ready, {}, None)], ["ds"])' in joined
+    assert '_mlc_join(context, [(asset_signal_landed_by_ds, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
+           '(asset_signal_ready_by_ds, {}, None)], ["ds"])' in joined
     assert "`signal(landed, rows >= 1000) and signal(ready) match ds`" in joined
     assert "match_trigger >> bind_params" in joined and "bind_params >> step_load" in joined
     assert '"DS": "{{ ti.xcom_pull(task_ids=\\"params-bind\\")[\\"ds\\"] }}"' in joined
@@ -343,12 +347,40 @@ def test_a_branch_that_makes_a_dag_id_too_long_is_reported_when_compiling(tmp_pa
     assert not compiled.ok and [d.code for d in compiled.result.diagnostics] == ["E1001"]
 
 
+def test_a_step_that_emits_a_joined_signal_publishes_its_keyed_sibling_with_mlc_signals_key(tmp_path):
+    """`match ds` flows listen to siblings keyed by `ds`: an emitting step adds the sibling to its
+    outlets with the partition key `mlc signal` computes (`match_key`), for one key or several."""
+    from mlc.targets.airflow.target import match_key
+
+    text = PAYLOADS + 'flow maker {\n  step make bash("x") { timeout 1m, emits signal ready(ds = "2024-03-01") }\n}\n'
+    out = dags(tmp_path, text)
+    assert "outlets=[asset_signal_ready, asset_signal_ready_by_ds]" in out["maker.py"]
+    assert '_mlc_keyed(context["outlet_events"][asset_signal_ready_by_ds], payload, ["ds"])' in out["maker.py"]
+    runtime = next(v for k, v in out.items() if k.startswith("mlc_airflow_runtime_") and "_mlc_keyed" in v)
+    space: dict = {}
+    exec(compile(runtime, "runtime.py", "exec"), space)
+
+    class Outlet:
+        def __init__(self) -> None:
+            self.extra, self.keys = None, []
+
+        def add_partitions(self, key):
+            self.keys = [key]
+
+    for payload, keys in [({"ds": "2024-03-01"}, ("ds",)), ({"ds": "2024-03-01", "n": 3}, ("ds", "n")),
+                          ({"n": 3}, ("ds",))]:
+        outlet = Outlet()
+        space["_mlc_keyed"](outlet, payload, list(keys))
+        assert outlet.extra == payload and outlet.keys == ([match_key(payload, keys)] if match_key(payload, keys)
+                                                           else [])
+
+
 def test_trigger_fields_come_from_an_event_that_passes_the_comparison(tmp_path):
     text = PAYLOADS.replace('step load bash("echo $DS") { env { DS = ds }, timeout 1m }',
                             'step load bash("echo $DS $R") { env { DS = ds, R = trigger.ds }, timeout 1m }')
     joined = dags(tmp_path, text)["joined.py"]
-    assert '_mlc_trigger(events, [(asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
-           '(asset_signal_ready, {})])' in joined
+    assert '_mlc_trigger(events, [(asset_signal_landed_by_ds, {}, lambda trigger: (trigger.get("rows") >= 1000)), ' \
+           '(asset_signal_ready_by_ds, {})])' in joined
 
 
 def test_an_unknown_connector_is_one_error_not_a_contradicting_binding_error(tmp_path):

@@ -97,8 +97,9 @@ class Client:
         answer = self.call("GET", f"/assets?{query}")
         return next((a for a in answer["assets"] if a["name"] == name), None)  # type: ignore[index]
 
-    def create_asset_event(self, asset_id: int, extra: dict) -> dict:
-        return self.call("POST", "/assets/events", {"asset_id": asset_id, "extra": extra})  # type: ignore[return-value]
+    def create_asset_event(self, asset_id: int, extra: dict, partition_key: str | None = None) -> dict:
+        body = {"asset_id": asset_id, "extra": extra} | ({"partition_key": partition_key} if partition_key else {})
+        return self.call("POST", "/assets/events", body)  # type: ignore[return-value]
 
     def asset_runs(self, dag_id: str, since: str) -> list[dict]:
         """The asset-triggered runs of `dag_id` queued at or after `since` (an event's timestamp).

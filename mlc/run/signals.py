@@ -307,19 +307,24 @@ class Published:
 
 
 def publish(client: Client, program: ir.Program, dag_ids: dict[str, str], key: str, asset: str,
-            extra: dict, wait: float = 0.0) -> Published:
-    """Creates the asset event; with `wait`, waits up to `wait` seconds for the runs it starts
-    to finish."""
+            extra: dict, wait: float = 0.0, keyed: tuple[tuple[str, str | None], ...] = ()) -> Published:
+    """Creates the asset event, and one on each keyed sibling (`keyed`: its name, the partition
+    key of this payload) that a `match` flow joins on; with `wait`, waits up to `wait` seconds
+    for the runs it starts to finish."""
     signal = program.signals[key]
     waiting = {dag_ids[fk]: program.flows[fk].name for fk in waiting_flows(program, key)}
     found = client.asset(asset)
-    if found is None:
+    # a sibling without a key (the payload lacks a key field) would start nothing: not sent
+    siblings = [(a, pk) for a, pk in ((client.asset(name), pk) for name, pk in keyed if pk) if a is not None]
+    if found is None and not siblings:
         raise RunError(f"the Airflow at {client.url} does not know signal `{signal.name}` (asset `{asset}`): no "
                        "parsed DAG waits on it or emits it",
                        help="is the deploy's DAG folder the one this Airflow reads, and parsed? "
                             "(mlc airflow up runs Airflow on the deploy's folder)")
-    scheduled = {d["dag_id"] for d in found.get("scheduled_dags", ())}
-    event = client.create_asset_event(found["id"], extra)
+    scheduled = {d["dag_id"] for a in ([found] if found else []) + [a for a, _ in siblings]
+                 for d in a.get("scheduled_dags", ())}
+    events = [client.create_asset_event(a["id"], extra, pk) for a, pk in siblings]
+    event = client.create_asset_event(found["id"], extra) if found else events[0]
     out = Published(signal.name, asset, event, {d: waiting.get(d, d) for d in sorted(scheduled | set(waiting))})
     for dag_id in out.waiting:
         dag = client.dag(dag_id)

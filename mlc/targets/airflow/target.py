@@ -186,6 +186,37 @@ def signal_asset(layout: Layout, key: str, signal: ir.Signal | None) -> tuple[st
     return own_asset(layout, "signal", key)
 
 
+def partitioned(flow: ir.Flow) -> bool:
+    """Whether `flow` (`trigger ... match ds`) runs on the keyed siblings of its signals with a
+    `PartitionedAssetTimetable`, which starts a run only once every signal has an event with the
+    same partition key: a pair that disagrees starts none and a late partner still pairs. Only a
+    trigger of signals alone (a flow's end carries no key) and without a schedule beside it
+    (`AssetOrTimeSchedule` takes no partitions); any other `match` keeps the run-time join."""
+    return bool(flow.match_keys and flow.trigger is not None and flow.schedule is None and all(
+        t.kind == "signal" and t.target is not None and t.target.target for t in flow.trigger.leaves()))
+
+
+def keyed_assets(layout: Layout, key: str, signal: ir.Signal | None) -> list[tuple[tuple[str, ...], str, str]]:
+    """(keys, name, uri) of each keyed sibling of signal `key`: one per set of keys a `partitioned`
+    flow joins it on. Its publishers (`mlc signal`, an emitting step) put every event on each too,
+    with `match_key` of its payload as the partition key (an event with a partition key does not
+    start the flows scheduled on the plain asset, hence a sibling)."""
+    sets = sorted({f.match_keys for f in layout.program.flows.values()
+                   if partitioned(f) and any(t.target.target == key for t in f.trigger.leaves())})
+    name, uri = signal_asset(layout, key, signal)
+    return [(keys, f"{name}~{','.join(keys)}", f"{uri}~{','.join(keys)}") for keys in sets]
+
+
+def match_key(payload: dict, keys: tuple[str, ...]) -> str | None:
+    """The partition key of an event for a flow that joins on `keys`: the one key's value, or the
+    JSON list of them; None when the payload lacks one. The generated `_mlc_match_key` is the same."""
+    values = [payload.get(k) for k in keys]
+    if any(v is None for v in values):
+        return None
+    parts = [v if isinstance(v, str) else json.dumps(v) for v in values]
+    return parts[0] if len(parts) == 1 else json.dumps(parts)
+
+
 def awaited_flows(program: ir.Program) -> set[str]:
     out: set[str] = set()
 
@@ -515,9 +546,17 @@ class FlowLowering:
             name, uri = signal_asset(self.layout, key, self.program.signals.get(key))
         else:
             name, uri = own_asset(self.layout, kind, key)
+        return self._asset_var(name, uri, f"asset_{kind}_{key.rsplit('.', 1)[-1]}", comment)
+
+    def _keyed_asset(self, key: str, comment: str, keys: tuple[str, ...]) -> str:
+        """The sibling of signal `key` keyed by `keys` (`keyed_assets`)."""
+        _, name, uri = next(k for k in keyed_assets(self.layout, key, self.program.signals.get(key)) if k[0] == keys)
+        return self._asset_var(name, uri, f"asset_signal_{key.rsplit('.', 1)[-1]}_by_{'_'.join(keys)}",
+                               f"{comment}, keyed by {', '.join(keys)}")
+
+    def _asset_var(self, name: str, uri: str, var_name: str, comment: str) -> str:
         if name not in self.assets:
-            short = key.rsplit(".", 1)[-1]
-            var = self.names.get(f"asset_{kind}_{short}")
+            var = self.names.get(var_name)
             self.assets[name] = (var, name, uri, comment)
             self.imports["airflow.sdk"].add("Asset")
         return self.assets[name][0]
@@ -566,6 +605,9 @@ class FlowLowering:
         if f.trigger is None:
             return _schedule_code(f.schedule, self.imports, False) if f.schedule else "None"
         assets = self._trigger_assets(f.trigger)
+        if partitioned(f):
+            self.imports["airflow.sdk"].add("PartitionedAssetTimetable")
+            return f"PartitionedAssetTimetable(assets={assets})"
         if f.schedule is None:
             return assets
         self.imports["airflow.sdk"].add("AssetOrTimeSchedule")
@@ -585,6 +627,8 @@ class FlowLowering:
         key = t.target.target if t.target and t.target.target else (t.target.name if t.target else "")
         if t.kind == "on_finish":
             return self.asset("flow", key, f"a run of flow `{t.target.name}` finished")
+        if partitioned(self.flow):
+            return self._keyed_asset(key, f"signal `{t.target.name}`", self.flow.match_keys)
         return self.asset("signal", key, f"signal `{t.target.name}`")
 
     def _trigger_payload(self) -> str:
@@ -1014,12 +1058,19 @@ class FlowLowering:
             self.helpers.add("result")
             body.append(f"result = _mlc_results(context, {py(s.name)}, mapped={py(s.foreach is not None)})[0]")
         body += [f"payload = {payload}",
-                 f"context[\"outlet_events\"][{var}].extra = payload",
-                 "return payload"]
+                 f"context[\"outlet_events\"][{var}].extra = payload"]
+        outlets = [var]
+        for keys, _, _ in keyed_assets(self.layout, key, self.program.signals.get(key)):
+            # the flows that join it on `keys` listen to this sibling (see `partitioned`)
+            self.helpers.add("keyed")
+            sibling = self._keyed_asset(key, f"signal `{e.signal.name}`", keys)
+            outlets.append(sibling)
+            body += [f"_mlc_keyed(context[\"outlet_events\"][{sibling}], payload, {py(list(keys))})"]
+        body.append("return payload")
         fn = self._func(f"_emit_{s.name}_{e.signal.name}",
                         f"Publishes signal {e.signal.name} after step {s.name}, with its payload.", body, scope.used)
         task = self._add_task(f"emit_{s.name}_{e.signal.name}", f"{s.name}-emits-{e.signal.name}", "PythonOperator",
-                              [("python_callable", fn), ("outlets", f"[{var}]")])
+                              [("python_callable", fn), ("outlets", f"[{', '.join(outlets)}]")])
         self.edges.append((after, task))
 
     def _has_match(self, t: ir.Trigger | None) -> bool:

@@ -11,7 +11,7 @@ from sys import path as _mlc_path
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.python import PythonOperator, ShortCircuitOperator
-from airflow.sdk import Asset, AssetAll, DAG, Param
+from airflow.sdk import Asset, AssetAll, DAG, Param, PartitionedAssetTimetable
 
 # The helpers the DAGs of this bundle share are in mlc_airflow_runtime_cfccbe5af455.py beside this file.
 # Airflow puts the bundle's folder on sys.path when it parses or runs them; a DagBag of the
@@ -21,15 +21,15 @@ if dirname(abspath(__file__)) not in _mlc_path:
 
 from mlc_airflow_runtime_cfccbe5af455 import _mlc_bound, _mlc_events_match, _mlc_field, _mlc_join, _mlc_started_by_schedule
 
-# signal `landed`
-asset_signal_landed = Asset(
-    name="mlc.signal.fx.artifacts.landed",
-    uri="mlc://signal/fx.artifacts.landed",
+# signal `landed`, keyed by ds
+asset_signal_landed_by_ds = Asset(
+    name="mlc.signal.fx.artifacts.landed~ds",
+    uri="mlc://signal/fx.artifacts.landed~ds",
 )
-# signal `ready`
-asset_signal_ready = Asset(
-    name="mlc.signal.fx.artifacts.ready",
-    uri="mlc://signal/fx.artifacts.ready",
+# signal `ready`, keyed by ds
+asset_signal_ready_by_ds = Asset(
+    name="mlc.signal.fx.artifacts.ready~ds",
+    uri="mlc://signal/fx.artifacts.ready~ds",
 )
 
 
@@ -37,7 +37,7 @@ def _bind_params(**context):
     """The values of the parameters bound to what started this run."""
     params = context["params"]
     return {
-        "ds": _mlc_bound(params, "ds", _mlc_field(context["triggering_asset_events"], asset_signal_landed, {}, "ds", lambda trigger: (trigger.get("rows") >= 1000)), "landed.ds"),
+        "ds": _mlc_bound(params, "ds", _mlc_field(context["triggering_asset_events"], asset_signal_landed_by_ds, {}, "ds", lambda trigger: (trigger.get("rows") >= 1000)), "landed.ds"),
     }
 
 
@@ -48,12 +48,12 @@ def _match_trigger(**context):
     """
     if _mlc_started_by_schedule(context):
         return True
-    return (_mlc_events_match(context, asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)) and _mlc_events_match(context, asset_signal_ready, {})) and _mlc_join(context, [(asset_signal_landed, {}, lambda trigger: (trigger.get("rows") >= 1000)), (asset_signal_ready, {}, None)], ["ds"])
+    return (_mlc_events_match(context, asset_signal_landed_by_ds, {}, lambda trigger: (trigger.get("rows") >= 1000)) and _mlc_events_match(context, asset_signal_ready_by_ds, {})) and _mlc_join(context, [(asset_signal_landed_by_ds, {}, lambda trigger: (trigger.get("rows") >= 1000)), (asset_signal_ready_by_ds, {}, None)], ["ds"])
 
 
 with DAG(
     dag_id="joined",
-    schedule=AssetAll(asset_signal_landed, asset_signal_ready),
+    schedule=PartitionedAssetTimetable(assets=AssetAll(asset_signal_landed_by_ds, asset_signal_ready_by_ds)),
     catchup=False,
     max_active_tasks=16,
     params={
