@@ -114,7 +114,9 @@ def stack(serving, tmp_path_factory):
         ],
     }
     (base / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    gateway = Daemon([program_binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{gateway_port}"],
+    gateway = Daemon([program_binary("prometheus-pushgateway"), f"--web.listen-address=127.0.0.1:{gateway_port}",
+                     # in memory: Debian's default file keeps earlier runs' series (and is root-only)
+                     "--persistence.file="],
                      base / "pushgateway.log", f"http://127.0.0.1:{gateway_port}/-/ready")
     prom = Daemon([program_binary("prometheus"), f"--config.file={base / 'prometheus.yml'}",
                    f"--storage.tsdb.path={base / 'data'}", f"--web.listen-address=127.0.0.1:{prom_port}"],
