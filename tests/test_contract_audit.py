@@ -1,6 +1,6 @@
 """Issue 11, found missing in the audit of its items: a backend's validation runs inside
 `mlc check` for EVERY env of the program, so an engine problem that only one env has is
-reported by `check`, and `compile` for another env refuses the program too."""
+reported by `check` (naming that env), and `compile` for another env refuses the program too."""
 
 from __future__ import annotations
 
@@ -37,8 +37,8 @@ def test_an_engine_problem_of_one_env_is_found_by_check_and_stops_every_compile(
     (tmp_path / "main.flow").write_text(ONLY_PROD)
     project = load_project([str(tmp_path)])
     # Flink reads an Avro stream from Kafka (env local) but not from files (env prod)
-    found = [(d.code, d.span.line) for d in check(project, use_cache=False).diagnostics if d.is_error]
-    assert found == [("E1013", 8)]
+    found = [(d.code, d.span.line, d.notes) for d in check(project, use_cache=False).diagnostics if d.is_error]
+    assert found == [("E1013", 8, ("in env prod",))]   # the source reads well in env local: says which env
     compiled = compile_bundle(project, "local", ["flink"], use_cache=False)
     assert not compiled.ok and [d.code for d in compiled.result.diagnostics if d.is_error] == ["E1013"]
     # the same program with prod's stream on Kafka too checks clean

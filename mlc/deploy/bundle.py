@@ -10,7 +10,7 @@ naming both ends, and nothing is written.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from mlc.compiler.driver import Result
@@ -33,11 +33,14 @@ def validate_backends(program: ir.Program, names: list[str], envs: list[str]) ->
     from mlc.targets.layout import Layout
 
     layout = Layout(program)
-    found: list[Diagnostic] = []
+    found: dict[Diagnostic, dict[str, None]] = {}  # backends and envs share rules: each finding once
     for env in envs:
         for name in names:
-            found.extend(get(name).validate(program, env, layout))
-    return list(dict.fromkeys(found))  # backends and envs share rules: each finding once
+            for d in get(name).validate(program, env, layout):
+                found.setdefault(d, {})[env] = None
+    # a finding of some envs only says which: the text it points at may be right for the others
+    return [d if len(where) == len(envs) else replace(d, notes=(*d.notes, f"in env {', '.join(where)}"))
+            for d, where in found.items()]
 
 
 def check(project: Project, use_cache: bool = True) -> Result:
