@@ -49,6 +49,7 @@ from mlc.targets.airflow import expr as X
 from mlc.targets.airflow import policy as P
 from mlc.targets.layout import Layout, source_line
 from mlc.targets.literals import py, py_str
+from mlc.targets.memo import once
 
 MAX_ID = 250          # dag_id and task_id (airflow.utils.helpers.validate_key)
 MAX_TAG = 100         # DagTag.name
@@ -201,15 +202,29 @@ def keyed_assets(layout: Layout, key: str, signal: ir.Signal | None) -> list[tup
     flow joins it on. Its publishers (`mlc signal`, an emitting step) put every event on each too,
     with `match_key` of its payload as the partition key (an event with a partition key does not
     start the flows scheduled on the plain asset, hence a sibling)."""
-    sets = sorted({f.match_keys for f in layout.program.flows.values()
-                   if partitioned(f) and any(t.target.target == key for t in f.trigger.leaves())})
+    sets = _joins(layout.program).get(key)
+    if not sets:
+        return []
     name, uri = signal_asset(layout, key, signal)
     return [(keys, f"{name}~{','.join(keys)}", f"{uri}~{','.join(keys)}") for keys in sets]
 
 
+def _joins(program: ir.Program) -> dict[str, list[tuple[str, ...]]]:
+    """Signal key -> the sets of keys `partitioned` flows join it on, found in one pass over the
+    flows per program (every emitting step and joined trigger asks)."""
+    def compute() -> dict[str, list[tuple[str, ...]]]:
+        found: dict[str, set[tuple[str, ...]]] = {}
+        for f in program.flows.values():
+            if partitioned(f):
+                for t in f.trigger.leaves():
+                    found.setdefault(t.target.target, set()).add(f.match_keys)
+        return {k: sorted(v) for k, v in found.items()}
+    return once(program, ("airflow-joins",), compute)
+
+
 def match_key(payload: dict, keys: tuple[str, ...]) -> str | None:
     """The partition key of an event for a flow that joins on `keys`: the one key's value, or the
-    JSON list of them; None when the payload lacks one. The generated `_mlc_match_key` is the same."""
+    JSON list of them; None when the payload lacks one. The generated `_mlc_keyed` is the same."""
     values = [payload.get(k) for k in keys]
     if any(v is None for v in values):
         return None
