@@ -72,3 +72,39 @@ def test_a_misspelled_read_is_one_diagnostic(tmp_path):
     # a write nobody reads, with no misspelled read around, is still W0424
     unread = READS.replace("  step b bash(\"y\") { reads reprot }\n  a >> b\n", "")
     assert [d.code for d in _check(tmp_path, unread).diagnostics] == ["W0424"]
+
+
+UNITLESS = """package t
+import std.connectors.{files, hive}
+env local { hive = files("data") }
+source plays: table hive(table = "plays") {
+  schema { member_id: string, ds: date }
+  event_time ds
+  arrives every 1d delay 1h
+}
+entity member { key member_id: string }
+features activity on member {
+  from plays
+  n = count() over 1d
+  schedule daily
+  timeout 1h
+}
+model ranker deterministic {
+  framework rule
+  inputs [activity.n]
+  output score: float
+  serve { timeout 40ms }
+}
+slo fresh { freshness(activity) <= 4 }
+slo fast { latency(ranker) p99 <= "50" }
+"""
+
+
+def test_an_objective_without_a_duration_is_an_error_not_no_objective(tmp_path):
+    # it was accepted and then proved, explained and monitored nothing
+    errors = [d for d in _check(tmp_path, UNITLESS).diagnostics if d.is_error]
+    assert [(d.code, d.message, d.span.line) for d in errors] == [
+        ("E0007", "`4` is not a duration: it has no unit", 22),
+        ("E0007", '`"50"` is not a duration: it is a string', 23)]
+    fixed = UNITLESS.replace("<= 4 }", "<= 4d }").replace('<= "50" }', "<= 50ms }")
+    assert not [d for d in _check(tmp_path, fixed).diagnostics if d.is_error]

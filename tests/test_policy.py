@@ -336,3 +336,38 @@ def test_first_only_drops_an_earlier_run_the_scheduler_starts_after_the_working_
     module._mlc_runs_ended(**context("second", 1))
     assert not gate("first", 0)       # triggered before it, started after it: dropped
     assert gate("later", 61)          # triggered after it ended
+
+
+def test_one_unbound_alert_destination_is_one_error_per_flow(tmp_path):
+    # `failure oncall, late oncall` is one binding of `oncall`: one E1409 for it, not one per event
+    text = HEAD.replace(', oncall = pagerduty(key = secret("pd"))', "") + """flow nightly {
+  schedule cron("0 2 * * *")
+  alert { failure oncall, late oncall }
+  step a bash("x") { timeout 10m }
+}
+slo on_time { completion(nightly) by "06:00" }
+"""
+    errors = [d for d in _checked(tmp_path, text).diagnostics if d.is_error]
+    assert [(d.code, d.message) for d in errors] == [("E1409", "env `prod` binds no alert destination `oncall`")]
+
+
+def test_a_late_alert_on_a_triggered_flow_is_told_to_go_not_to_add_a_deadline(tmp_path):
+    # a completion objective cannot help a flow started by a trigger (no time of day to count
+    # from, W1005): the help that offered one led to a second warning
+    text = HEAD + """signal ready external { ds: date }
+flow on_signal {
+  trigger signal(ready)
+  alert { late oncall }
+  step a bash("x") { timeout 10m }
+}
+flow nightly {
+  schedule cron("0 2 * * *")
+  alert { late oncall }
+  step a bash("x") { timeout 10m }
+}
+"""
+    found = {d.message.split("`")[3]: d.help for d in _checked(tmp_path, text).diagnostics if d.code == "W1410"}
+    assert found == {
+        "on_signal": "remove it: a run of `on_signal` starts when it is triggered, not at a time of day, so it has "
+                     "no deadline to miss",
+        "nightly": 'add `slo on_time { completion(nightly) by "06:00" }`, or remove it'}

@@ -181,7 +181,7 @@ class Layout:
 
     def feast_project(self, name: str) -> str:
         """The Feast project named `name` (the program's, `feast.target.feast_project`) as this
-        deployment registers it: a branch's `test_alice__recs`, so its registry entries and
+        deployment registers it: branch `test.alice`'s `test__alice__recs`, so its registry entries and
         online tables (named after the project) are its own."""
         return f"{feast_name(self.program.branch).replace('-', '_')}__{name}" if self.program.branch else name
 

@@ -308,9 +308,22 @@ def _check_latency(ctx: Context, objs: list[Objective]) -> None:
                                  help="shorten either timeout, or use a faster fallback"))
 
 
+def _check_durations(ctx: Context, objs: list[Objective]) -> None:
+    """A freshness or latency objective's value is a duration: `4` (no unit) would otherwise be
+    no objective at all, with nothing proved, explained or monitored."""
+    for o in objs:
+        if o.kind not in ("freshness", "latency") or o.value.op != "lit" or o.value.kind == "duration":
+            continue
+        written = o.value.text or str(o.value.value)
+        unit = " it has no unit" if o.value.kind in ("int", "float") else ""
+        ctx.report(error("E0007", f"`{written}` is not a duration:{unit or ' it is a ' + str(o.value.kind)}",
+                         o.value.loc or o.loc, help=f"a {o.kind} objective is a duration, such as `4h` or `50ms`"))
+
+
 def check(ctx: Context) -> None:
     calc = Calculus(ctx.program)
     objs = objectives(ctx.program)
+    _check_durations(ctx, objs)
     _check_freshness(ctx, calc, objs)
     _check_completion(ctx, calc, objs)
     _check_latency(ctx, objs)

@@ -173,11 +173,20 @@ def _check_cycles(ctx: Context) -> None:
 
 
 def _check_alerts(ctx: Context, flow: ir.Flow, late_ok: bool) -> None:
+    bound: set[str] = set()  # destinations judged: `failure oncall, late oncall` is one binding
     for route in flow.alerts:
         if route.event == "late" and not late_ok:
+            # a deadline is a time of day after the run's start: a flow started by a trigger has no
+            # daily start to count from (the Airflow target's W1005), so an objective would not help
+            daily = flow.schedule is not None and flow.schedule.daily_start_ms is not None
             ctx.report(warning("W1410", f"`late {route.to}`: flow `{flow.name}` has no `completion` objective, so no "
                                         "run is ever late", route.loc,
-                               help=f'add `slo on_time {{ completion({flow.name}) by "06:00" }}`, or remove it'))
+                               help=f'add `slo on_time {{ completion({flow.name}) by "06:00" }}`, or remove it'
+                               if daily else f"remove it: a run of `{flow.name}` starts when it is triggered, not at a "
+                                             "time of day, so it has no deadline to miss"))
+        if route.to in bound:
+            continue
+        bound.add(route.to)
         for env in ctx.program.envs.values():
             use = env.bindings.get(route.to)
             conn = ctx.program.connectors.get(use.connector.target or "") if use is not None else None
