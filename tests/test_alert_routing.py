@@ -82,8 +82,10 @@ def test_a_destination_that_accepts_branches_keeps_them(tmp_path):
 
 def test_branches_takes_true_or_false(tmp_path):
     result = _program(tmp_path, TEXT.replace("branches = true", 'branches = "yes"'))
-    assert [(d.code, d.message) for d in result.diagnostics if d.is_error] == \
-        [("E0303", "`branches` takes true or false")]
+    assert [(d.code, d.message, d.help) for d in result.diagnostics if d.is_error] == \
+        [("E0303", "`branches` takes true or false", "write `branches = true` or `branches = false`")]
+    typo = _program(tmp_path, TEXT.replace("branches = true", "branches = ture"))
+    assert [(d.code, d.help) for d in typo.diagnostics if d.is_error] == [("E0303", "did you mean `true`?")]
 
 
 def test_a_continued_step_reports_its_failure_as_a_warning(tmp_path):

@@ -70,7 +70,10 @@ def _check_value(ctx: Context, param: ir.ParamSpec | None, name: str, value: ir.
     elif param.type.name == "string" and not (value.op == "lit" and value.kind == "string"):
         ctx.report(error("E0303", f"`{name}` takes a string", value.loc))
     elif param.type.name == "bool" and not (value.op == "lit" and value.kind == "bool"):
-        ctx.report(error("E0303", f"`{name}` takes true or false", value.loc))
+        said = value.name if value.op == "ref" else (value.text or str(value.value))
+        ctx.report(error("E0303", f"`{name}` takes true or false", value.loc,
+                         help=did_you_mean(str(said).lower(), ["true", "false"])
+                         or f"write `{name} = true` or `{name} = false`"))
 
 
 def _connector(ctx: Context, use: ir.ConnectorUse) -> ir.Connector | None:
