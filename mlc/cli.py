@@ -737,19 +737,21 @@ def doctor_cmd(only: tuple[str, ...], engines: str | None) -> None:
     if unknown:
         raise click.UsageError(f"no engine {', '.join(unknown)} (engines: {', '.join(E.names(root))})")
     found = [E.status(root, n) for n in E.names(root) if not only or n in only]
-    click.echo(f"engine environments in {root}:")
-    for e in found:
-        click.echo(f"  {'ok' if e.ready else '!!'} {e.name:<8} {e.state:<8} {E.PURPOSE.get(e.name, '')}")
+    # (ok, name, state, what) rows, printed in aligned columns once all are known
+    rows = [(e.ready, e.name, e.state, E.PURPOSE.get(e.name, "")) for e in found]
     # what the named engines need beside themselves: a JVM for Spark and Flink, nothing else
     needs_java = not only or bool({"spark", "flink"} & set(only))
     java = E.java() if needs_java else "not needed"
     if needs_java:
-        click.echo(f"  {'ok' if java else '!!'} {'java':<8} {'ready' if java else 'missing':<8} Spark and Flink's JVM"
-                   + (f" ({java})" if java else ""))
+        rows.append((bool(java), "java", "ready" if java else "missing",
+                     "Spark and Flink's JVM" + (f" ({java})" if java else "")))
     tools = E.monitoring() if not only else []
-    for name, path, _pkg, why in tools:
-        click.echo(f"  {'ok' if path else '!!'} {name:<8} {'ready' if path else 'missing':<8} {why}"
-                   + (f" ({path})" if path else ""))
+    rows += [(bool(path), name, "ready" if path else "missing", why + (f" ({path})" if path else ""))
+             for name, path, _pkg, why in tools]
+    width = max(len(name) for _ok, name, _s, _w in rows)
+    click.echo(f"engine environments in {root}:")
+    for ok, name, state, what in rows:
+        click.echo(f"  {'ok' if ok else '!!'} {name:<{width}} {state:<8} {what}")
     todo = [e.name for e in found if not e.ready]
     if todo:
         click.echo(f"missing or out of date: {', '.join(todo)}; install with:\n  {E.install_command(root, todo)}")
