@@ -316,6 +316,9 @@ def test_a_join_needs_two_signals_and_both_ends_of_match_in_one_flow(tmp_path):
     r = program_of(tmp_path, PAYLOADS.replace('schedule daily from "2024-01-01"',
                                               'schedule daily from "2024-01-01"\n  start "2024-01-01"'))
     assert codes(r) == ["E0110"]
+    r = program_of(tmp_path, PAYLOADS.replace("match ds", "match [ds, ds]"))
+    assert codes(r) == ["E0110"] and "`ds` is given twice in the `match`" in r.diagnostics[0].message
+    assert r.diagnostics[0].labels[0].message == "first given here"
 
 
 # ---------------------------------------------------------------- golden DAGs

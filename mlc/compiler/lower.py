@@ -529,8 +529,22 @@ class Lowering:
             catchup=bool(d.catchup.value) if d.catchup else False, steps=self._steps(d), edges=_edges(d.edges),
             start=start.value if start else None, end=d.end.value if d.end else None,
             start_loc=loc(start.span) if start else None, end_loc=loc(d.end.span) if d.end else None,
-            defaults=self._defaults(d.defaults), match_keys=tuple(k.value for k in d.match_keys),
+            defaults=self._defaults(d.defaults), match_keys=self._match_keys(d),
             match_loc=loc(d.match_keys[0].span) if d.match_keys else None)
+
+    def _match_keys(self, d: A.FlowDecl) -> tuple[str, ...]:
+        """The join keys, each once: `match [ds, ds]` would join on nothing more, and reads as
+        a typo for a second key."""
+        first: dict[str, A.Name] = {}
+        for k in d.match_keys:
+            if k.value in first:
+                self.diagnostics.append(error(
+                    "E0110", f"`{k.value}` is given twice in the `match` of flow `{d.name.value}`", k.span,
+                    labels=(Label(first[k.value].span, "first given here"),),
+                    help="a key joins the signals once: remove it, or name the other key"))
+            else:
+                first[k.value] = k
+        return tuple(first)
 
     def _step_target(self, r: A.Ref, kinds: tuple[str, ...]) -> tuple[ir.Ref, str] | None:
         """`freshness(flow.step)`: (the flow, the step's name) when `r` names no declaration and all

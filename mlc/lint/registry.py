@@ -190,7 +190,7 @@ RULES: list[Rule] = [
          'Strings use JSON escapes: `\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX`. Double a backslash '
          "that is meant literally."),
     Rule("E0110", "clause-given-twice",
-         "A clause that may appear once is given twice in the same block.",
+         "A clause that may appear once is given twice in the same block, or a `match` key twice.",
          'flow nightly {\n  schedule daily\n  schedule cron("0 3 * * *")\n  step fit bash("make")\n}\n',
          'flow nightly {\n  schedule cron("0 3 * * *")\n  step fit bash("make")\n}\n',
          "Keep one. The label points at the first one."),
