@@ -6,8 +6,9 @@ on 127.0.0.1, as a deployment's `$MLC_PUSHGATEWAY` makes them (issue 15):
 
 Each then reads the Pushgateway's own API back: the series the generated freshness rules select
 (names and `job`/`group` labels from `mlc.compiler.metrics`, matchers read from the rule files
-compiled beside the jobs) hold the newest event time written (computed by hand, and equal to the
-newest `event_timestamp` of the table read back) and a last write inside the run's own clock
+compiled beside the jobs) hold the newest event time the written rows reflect (computed by hand;
+for a stream group the newest `event_timestamp` of the table read back, for a batch group's windows
+the newest source event, not the window rows that slide on past it) and a last write inside the run's own clock
 readings. The Pushgateway keeps nothing between runs (no persistence file: Debian's default
 would load another run's series) and is stopped by its pid."""
 
@@ -112,7 +113,9 @@ def check_push(gateway: str, build: Path, group: str, newest: str, before: float
 
 def test_a_batch_groups_spark_job_pushes_its_freshness(spark, gateway, tmp_path_factory):
     """account_health: 7d and 28d windows every day; a2's only day 01-10 -> its windows end 01-11 ...
-    02-07, the newest row written."""
+    02-07, the newest row written. The rows after 01-11 reflect no newer event (the windows slide
+    out): the freshness pushed is 01-10, the newest event, not 02-07, which would keep a stopped
+    source looking fresh for 28 days."""
     root = tmp_path_factory.mktemp("push-nightly")
     project = copy_project(EXAMPLES / "nightly_batch", root / "project")
     build = compile_project(project, "local", root / "build", targets=("spark", "prometheus"))
@@ -128,7 +131,7 @@ def test_a_batch_groups_spark_job_pushes_its_freshness(spark, gateway, tmp_path_
     after = time.time()
     _types, rows = read_table(spark, project / "build/s3/features/account_health")
     assert max(r["event_timestamp"] for r in rows) == "2024-02-07T00:00:00.000Z"
-    check_push(gateway, build, "account_health", "2024-02-07T00:00:00.000Z", before, after)
+    check_push(gateway, build, "account_health", "2024-01-10T00:00:00+00:00", before, after)
 
 
 def test_a_stream_groups_flink_publisher_pushes_its_freshness(flink, spark, gateway, tmp_path_factory):

@@ -305,6 +305,12 @@ def run(spec: dict, spark, args) -> str:
         written = written.where(F.col("event_date") >= start.strftime("%Y-%m-%d"))
     # as epoch seconds from Spark: a collected timestamp would be read in the Python process's time zone
     newest = written.agg(F.max(F.col("event_timestamp").cast("double"))).first()[0]
+    if newest is not None and spec["window_ms"]:
+        # A window's rows go on past the last event until it slides out (a 28d window: 28 days
+        # ahead); the freshness pushed is the newest event they reflect, else a source that
+        # stopped would look fresh, and its stale alert stay quiet, for the window's length.
+        latest = rows.agg(F.max(F.col("__mlc_et").cast("double"))).first()[0]
+        newest = min(newest, latest) if latest is not None else newest
     push_freshness(spec["metrics"], None if newest is None else _dt.datetime.fromtimestamp(newest, _dt.timezone.utc))
     return output
 
