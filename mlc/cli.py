@@ -680,9 +680,12 @@ def plan_cmd(paths, env_name: str, to: str | None, as_json: bool, detailed_exitc
 @_env_option
 @_to_option
 @click.option("--rollback", is_flag=True, help="Make the release before the current one current again.")
+@click.option("--stop-worker", is_flag=True,
+              help="Stop the warm Feast worker of the deploy folder and deploy nothing (docs/deploy.md).")
 @_branch_option
 @_cache_option
-def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: bool, branch: str | None = None) -> None:
+def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: bool, branch: str | None = None,
+               stop_worker: bool = False) -> None:
     """Deploy ENV: a local release (the embedded engines) or an S3 one (docs/deploy.md).
 
     Only what changed is applied; the new release becomes current only when every target
@@ -691,13 +694,21 @@ def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: b
     from mlc.deploy.local import DeployError
     from mlc.deploy.release import describe, deploy, rollback as roll_back
 
-    if rollback:
+    if rollback or stop_worker:
         from mlc.deploy.config import ConfigError, load
         from mlc.deploy.release import on_branch
 
         project = _load(paths).rooted()
         try:
-            was, now = roll_back(on_branch(load(project.root, project.config, env_name, to), branch))
+            config = on_branch(load(project.root, project.config, env_name, to), branch)
+            if stop_worker:
+                from mlc.deploy import feast_worker
+
+                pid = feast_worker.stop(config.root) if config.kind == "local" else None
+                click.echo(f"stopped the Feast worker (pid {pid}) of {config.where}" if pid
+                           else f"no Feast worker runs for {config.where}", err=True)
+                sys.exit(EXIT_CLEAN)
+            was, now = roll_back(config)
         except (ConfigError, DeployError) as e:
             click.echo(describe(e, "rollback") if isinstance(e, DeployError) else f"error: {e}", err=True)
             sys.exit(EXIT_FINDINGS)

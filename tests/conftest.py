@@ -14,6 +14,10 @@ pytest_plugins = ["tests.bentoml.serving_fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# a deploy's warm Feast worker outlives it (mlc/deploy/feast_worker.py): no test may leave one
+# running, so deploys of tests (and the `mlc` they run) use the one-shot worker;
+# tests/deploy/test_feast_worker.py switches it on and stops it
+os.environ["MLC_FEAST_WORKER"] = "off"
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
