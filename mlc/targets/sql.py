@@ -300,8 +300,7 @@ class Dialect:
         exprs = [f for f in plan.features if f.kind == "expression"]
         if not plan.aggregating or not exprs:
             return inner
-        scope = table_scope("feature", plan.key, [f.name for f in plan.features if f.kind != "expression"],
-                            where=f" in feature group `{plan.group}`")
+        scope = plan.aggregated_scope()
         cols = [self.quote(k) for k in plan.keys] + [self.quote(EVENT_TIMESTAMP)]
         for f in plan.features:
             if f.kind == "expression":
@@ -452,6 +451,11 @@ class GroupPlan:
     def scope(self, dialect: Dialect) -> Scope:
         return table_scope("column", self.source_key, self.columns, where=f" in feature group `{self.group}`")
 
+    def aggregated_scope(self) -> Scope:
+        """What the expression features of an aggregating group read: its other features' row."""
+        return table_scope("feature", self.key, [f.name for f in self.features if f.kind != "expression"],
+                           where=f" in feature group `{self.group}`")
+
     def output_schema(self) -> list[tuple[str, str]]:
         """(name, type) of every column of the offline table, in order (event_date excluded)."""
         cols = [(k, self.columns[k]) for k in self.keys] + [(EVENT_TIMESTAMP, "timestamp")]
@@ -480,6 +484,25 @@ def plan_group(program: ir.Program, key: str) -> GroupPlan:
     return once(program, ("plan", key), lambda: _plan_group(program, key))
 
 
+def judge(program: ir.Program, plan: GroupPlan) -> None:
+    """Raises the PlanError that writing `plan`'s queries (in either dialect) would raise, without
+    writing them: a check needs only the error, and the queries of every group of a large program
+    were a quarter of its backends' validation. Once `plan_group` has accepted a group, what it
+    has not written already is fixed text, but for an aggregating group's expression features,
+    which read the aggregated row (`Dialect.outer`); the errors of an expression are the same in
+    both dialects (they differ in how they spell literals and intervals, never in what they
+    refuse). tests/test_sql_judge.py holds this equal to writing them."""
+    once(program, ("judged", plan.key), lambda: _judge(plan))
+
+
+def _judge(plan: GroupPlan) -> None:
+    if plan.aggregating:
+        scope = plan.aggregated_scope()
+        for f in plan.features:
+            if f.kind == "expression":
+                DIALECTS["spark"].expr(f.expr, scope)
+
+
 def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     group = program.feature_groups[key]
     where = f" in feature group `{group.name}`"
@@ -494,12 +517,14 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     if source is None:
         raise PlanError(f"source `{ref.name}` did not resolve", ref.loc)
     columns: dict[str, str] = {}
-    used = _used_names(group, program)
+    used: set[str] | None = None  # found only for a column the jobs cannot hold: a walk of every expression
     for f in source.schema_:
         check_name(f.name, f"column of source `{source.name}`", f.loc)
         try:
             columns[f.name] = scalar_type(f.type)
         except PlanError as e:
+            if used is None:
+                used = _used_names(group, program)
             if f.name not in used:
                 continue  # a list or map the group never reads: the job does not read it either
             raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc, help=e.help) from None

@@ -41,7 +41,9 @@ def _uri(loc: dict) -> str | None:
     return None
 
 
-def group_spec(program: ir.Program, env: str, key: str) -> dict:
+def _placed(program: ir.Program, env: str, key: str) -> tuple[S.GroupPlan, dict, dict | None]:
+    """The plan of stream group `key` and where its job reads and writes in `env`: everything of
+    its spec that can fail (PlanError), which the validation asks without writing the rest."""
     plan = S.plan_group(program, key)
     group = program.feature_groups[key]
     source = program.sources[plan.source_key]
@@ -56,6 +58,11 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     out_loc = S.location(program, env, key, "offline", group.offline.loc) if group.offline is not None else None
     if out_loc is not None and out_loc["kind"] not in ("files", "s3"):
         raise S.PlanError(f"the offline store of `{group.name}` must be files or s3 in env `{env}`", group.offline.loc)
+    return plan, src_loc, out_loc
+
+
+def group_spec(program: ir.Program, env: str, key: str) -> dict:
+    plan, src_loc, out_loc = _placed(program, env, key)
     flink = S.DIALECTS["flink"]
     local = src_loc["kind"] == "files"
     return {
@@ -124,7 +131,8 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
                      "and window_time)"))
             continue
         try:
-            group_spec(program, env, key)
+            # the errors writing the spec would raise, in its order, without writing it
+            S.judge(program, _placed(program, env, key)[0])
         except S.PlanError as e:
             diags.append(error("E1013", e.message, e.loc, help=e.help))
             continue

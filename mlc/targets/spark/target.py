@@ -63,7 +63,9 @@ def spark_conf(program: ir.Program, env: str) -> tuple[dict[str, str], bool, str
     return conf, hive, s3_secret
 
 
-def group_spec(program: ir.Program, env: str, key: str) -> dict:
+def _placed(program: ir.Program, env: str, key: str) -> tuple[S.GroupPlan, dict, dict | None]:
+    """The plan of group `key` and where its job reads and writes in `env`: everything of its
+    spec that can fail (PlanError), which the validation asks without writing the rest."""
     plan = S.plan_group(program, key)
     group = program.feature_groups[key]
     source = program.sources[plan.source_key]
@@ -71,6 +73,11 @@ def group_spec(program: ir.Program, env: str, key: str) -> dict:
     out_loc = S.location(program, env, key, "offline", group.offline.loc) if group.offline is not None else None
     if out_loc is not None and out_loc["kind"] not in ("files", "s3"):
         raise S.PlanError(f"the offline store of `{group.name}` must be files or s3 in env `{env}`", group.offline.loc)
+    return plan, src_loc, out_loc
+
+
+def group_spec(program: ir.Program, env: str, key: str) -> dict:
+    plan, src_loc, out_loc = _placed(program, env, key)
     conf, hive, s3_secret = spark_conf(program, env)
     sql = S.once(program, ("spark-sql", key), lambda: _sql(plan))
     return {
@@ -136,7 +143,8 @@ def validate(program: ir.Program, env: str, layout: Layout) -> list[Diagnostic]:
         return [error("E1011", e.message, e.loc)]
     for key in S.stored_groups(program, ("batch", "stream")):
         try:
-            group_spec(program, env, key)
+            # the errors writing the spec would raise, in its order, without writing it
+            S.judge(program, _placed(program, env, key)[0])
         except S.PlanError as e:
             diags.append(error("E1011", e.message, e.loc, help=e.help))
     return diags
