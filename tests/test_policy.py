@@ -302,7 +302,8 @@ def test_first_only_drops_an_earlier_run_the_scheduler_starts_after_the_working_
     the scheduler orders queued runs by more than their run_after (last_scheduling_decision
     first), so a run triggered at 10:00 may start after one triggered at 10:01 has done the work;
     it is dropped like one triggered while that run ran, a run triggered after it ended works, and
-    the working run's own retried gate still works."""
+    the working run's own retried gate still works. A working run that ended without its
+    runs-policy-end (marked failed: Airflow skips the tasks left) does not drop every later run."""
     import sys
     import types
     from datetime import UTC, datetime, timedelta
@@ -323,8 +324,16 @@ def test_first_only_drops_an_earlier_run_the_scheduler_starts_after_the_working_
     monkeypatch.setitem(sys.modules, "airflow.sdk", types.SimpleNamespace(Variable=Variable))
     t0 = datetime.now(UTC) - timedelta(hours=1)  # the runs-policy-end task records the time it ran
 
+    states = {"second": "running", "killed": "failed"}  # what the Execution API answers per run
+
+    def get_dagrun_state(dag_id: str, run_id: str) -> str:
+        assert dag_id == "f"
+        if run_id not in states:
+            raise LookupError(f"no run {run_id}")  # a deleted run: the API answers 404
+        return states[run_id]
+
     def context(run_id: str, minutes: int) -> dict:
-        return {"ti": types.SimpleNamespace(dag_id="f"), "run_id": run_id,
+        return {"ti": types.SimpleNamespace(dag_id="f", get_dagrun_state=get_dagrun_state), "run_id": run_id,
                 "dag_run": types.SimpleNamespace(run_after=t0 + timedelta(minutes=minutes))}
 
     def gate(run_id: str, minutes: int) -> bool:
@@ -336,6 +345,14 @@ def test_first_only_drops_an_earlier_run_the_scheduler_starts_after_the_working_
     module._mlc_runs_ended(**context("second", 1))
     assert not gate("first", 0)       # triggered before it, started after it: dropped
     assert gate("later", 61)          # triggered after it ended
+    # a working run that never recorded its end (marked failed, timed out): the next run works,
+    # once; the runs triggered while that one works are dropped again
+    store["mlc_first_only__f"] = {"run_id": "killed", "started": t0.isoformat(), "ended": None}
+    assert gate("after_kill", 62)
+    states["after_kill"] = "running"
+    assert not gate("while_it_works", 63)
+    store["mlc_first_only__f"] = {"run_id": "deleted", "started": t0.isoformat(), "ended": None}
+    assert gate("after_delete", 64)
 
 
 def test_one_unbound_alert_destination_is_one_error_per_flow(tmp_path):

@@ -126,3 +126,18 @@ def test_first_only_drops_the_runs_triggered_while_one_works(airflow, installed)
     # once it has ended, the next run works again
     state, tasks = airflow.wait_run("sf_first", airflow.client.trigger("sf_first", {})["dag_run_id"], timeout=240)
     assert state == "success" and tasks["work"] == "success", tasks
+
+
+def test_first_only_a_working_run_marked_failed_does_not_drop_every_later_run(airflow, installed):
+    """Marking the working run failed (the UI's "mark failed", a dagrun timeout) skips its
+    runs-policy-end: its record never gets an end, and every later run used to be dropped."""
+    killed = airflow.client.trigger("sf_first", {})["dag_run_id"]
+    deadline = time.monotonic() + 120
+    while airflow.client.task_states("sf_first", killed).get("work") != "running":
+        assert time.monotonic() < deadline, airflow.client.task_states("sf_first", killed)
+        time.sleep(0.5)
+    airflow.client.call("PATCH", f"/dags/sf_first/dagRuns/{killed}", {"state": "failed"})
+    state, tasks = airflow.wait_run("sf_first", killed, timeout=60)
+    assert state == "failed" and tasks["runs-policy-end"] != "success", tasks
+    state, tasks = airflow.wait_run("sf_first", airflow.client.trigger("sf_first", {})["dag_run_id"], timeout=240)
+    assert state == "success" and tasks["work"] == "success", tasks

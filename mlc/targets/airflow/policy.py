@@ -10,7 +10,7 @@ docs/targets/airflow.md the reasons):
 | `on_failure continue` | a `S-done` task (`trigger_rule="all_done"`) between the step and its successors; with `alert { failure X }`, the step's `on_failure_callback` sends X a warning |
 | `runs sequential` / `parallel N` | `max_active_runs=1` / `N` |
 | `runs last_only` | `max_active_runs=1` and a `runs-policy` short-circuit first: a run that starts while a newer run is queued skips its steps |
-| `runs first_only` | `max_active_runs=1`, a `runs-policy` short-circuit first and a `runs-policy-end` task last: a run triggered before the run doing the work ended (its `run_after` before that run's end, kept in the Variable `mlc_first_only__DAG`: while it ran, or earlier but started after it) skips its steps |
+| `runs first_only` | `max_active_runs=1`, a `runs-policy` short-circuit first and a `runs-policy-end` task last: a run triggered before the run doing the work ended (its `run_after` before that run's end, kept in the Variable `mlc_first_only__DAG`: while it ran, or earlier but started after it) skips its steps; a working run that ended without its end task (marked failed) holds nothing |
 | `alert { failure X }` | DAG `on_failure_callback` sending to X as the env binds it (pagerduty, slack, log; on a test branch a pager or channel without `branches = true` is the log) |
 | `alert { late X }` | the completion `DeadlineAlert`'s callback sends to X too |
 | `runtime R` on a step | in a cluster env: the image in the task's `executor_config` pod override; locally: the step's function runs with `$MLC_RUNTIMES/<runtime key>/bin/python`, the environment the local deploy finds or builds from `airflow/runtimes/<key>.json` |
