@@ -12,6 +12,9 @@ root=$(pwd)
 build=${MLC_MAIN_BUILD:-$root/build}
 bash scripts/setup.sh
 mlc="$root/.venv/bin/mlc"
+# one deploy per platform: a warm Feast worker (docs/deploy.md) would outlive the job and save
+# nothing; a developer redeploying in a loop keeps it on
+export MLC_FEAST_WORKER=${MLC_FEAST_WORKER:-off}
 # the engines this job runs (not flink nor kafka: the stream job is not run here); judged by
 # those only, so a missing broker never rebuilds them, and checked again after the build:
 # what engines.sh does not install (java) stops the job here, with its install command
