@@ -161,6 +161,15 @@ def test_check_triggers(tmp_path: Path, name: str, old: str, new: str, expected)
     assert got == expected
 
 
+def test_an_offline_store_on_a_table_connector_is_one_error(tmp_path: Path) -> None:
+    # not also E0503 ("bound to hive in env `prod`, which cannot serve ...") for each env that binds it
+    text = BASE.replace('offline s3("features/activity")', 'offline hive(table = "wh.activity")').replace(
+        "env local {", 'env prod { kafka = files("e"), hive = hive(metastore = "thrift://m:9083"), s3 = files("s") }\n'
+                       "env local {")
+    assert run(tmp_path, text) == [
+        ("E0207", 24, 11, "connector `hive` cannot hold the offline store of `activity`: it holds no files")]
+
+
 def test_unknown_name_has_did_you_mean(tmp_path: Path) -> None:
     (tmp_path / "mlc.toml").write_text("")
     (tmp_path / "main.flow").write_text(BASE.replace("features activity on user {", "features activity on usr {"))

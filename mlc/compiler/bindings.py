@@ -128,6 +128,9 @@ def environments(program: ir.Program) -> tuple[dict[str, ir.Environment], list[D
             binding = bindings.get(use.connector.name or "")
             bound, env_args = (binding.connector, binding.settings) if binding else (kind, {})
             served = _SERVES.get(bound)
+            used = program.connectors.get(use.connector.target)
+            if role != "source" and used is not None and used.kinds and "offline" not in used.kinds:
+                continue  # a connector that cannot hold files at all: E0207 says so, once for every env
             if served is not None and (kind not in served or (role != "source" and bound == "hive")):
                 needs = {"source": f"a {kind} connection", "artifact": "files or an object store"}.get(
                     role, "an offline table (Parquet files)")

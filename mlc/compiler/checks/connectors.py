@@ -105,7 +105,7 @@ def check(ctx: Context) -> None:
         if conn is None:
             continue
         if conn.kinds and "offline" not in conn.kinds:
-            ctx.report(error("E0207", f"connector `{conn.name}` cannot hold an offline store", use.loc,
+            ctx.report(error("E0207", f"connector `{conn.name}` cannot hold {what}: it holds no files", use.loc,
                              notes=(f"`{conn.name}` is for: {', '.join(conn.kinds)}",)))
         _check_args(ctx, use, conn.source_params, f"in {what}")
         needed.setdefault(use.connector.name, []).append((what, use.loc))
