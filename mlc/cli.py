@@ -621,16 +621,17 @@ _branch_option = click.option("--branch", "branch", metavar="NAME", default=None
                               help="Deploy the test namespace NAME (as `mlc compile --branch`).")
 
 
-def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: str, branch: str | None = None):
+def _prepare_deploy(paths, env_name: str, to: str | None, no_cache: bool, fmt: str, branch: str | None = None,
+                    warm_feast: bool = False):
     """Compiles for a deploy (every backend) and reads the deploy settings; exits 1 with the
-    diagnostics or the settings' error."""
+    diagnostics or the settings' error. `warm_feast`: mlc.deploy.release.prepare."""
     from mlc.deploy.config import ConfigError
     from mlc.deploy.release import prepare
     from mlc.diagnostics import did_you_mean
 
     project = _load(paths).rooted()
     try:
-        prepared = prepare(project, env_name, to, use_cache=not no_cache, branch=branch)
+        prepared = prepare(project, env_name, to, use_cache=not no_cache, branch=branch, warm_feast=warm_feast)
     except ConfigError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(EXIT_FINDINGS)
@@ -714,7 +715,7 @@ def deploy_cmd(paths, env_name: str, to: str | None, rollback: bool, no_cache: b
             sys.exit(EXIT_FINDINGS)
         click.echo(f"rolled back env `{env_name}`: release {now} is current again (was {was})", err=True)
         sys.exit(EXIT_CLEAN)
-    prepared = _prepare_deploy(paths, env_name, to, no_cache, "text", branch)
+    prepared = _prepare_deploy(paths, env_name, to, no_cache, "text", branch, warm_feast=True)
     try:
         outcome = deploy(prepared)
     except (DeployError, OSError) as e:

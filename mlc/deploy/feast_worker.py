@@ -31,6 +31,8 @@ from pathlib import Path
 
 FOLDER = ".feast-worker"  # in the deploy root
 SOCKET, PIDFILE, LOG = "sock", "worker.json", "worker.log"  # the worker script names the first two too
+# run in the serving engine, like the runtimes shipped with bundles (hence templates/)
+SCRIPT = Path(__file__).resolve().parent / "templates" / "feast_apply.py"
 IDLE = 900.0  # seconds without a request before the worker exits
 START_SECONDS = 180.0  # how long a starting worker may take to answer (import feast, under load)
 ANSWER_SECONDS = 10.0  # a ready worker answers `hello` at once; one that does not is stuck
@@ -115,11 +117,10 @@ def stop(root: Path) -> int | None:
     """Stops the worker of `root`: asked to, else (stuck) terminated by its recorded pid once
     that pid is known to be the worker. Returns its pid, None when none was running."""
     folder = root / FOLDER
-    try:
-        record = json.loads((folder / PIDFILE).read_text())
-        pid, worker_key = int(record["pid"]), str(record["key"])
-    except (OSError, ValueError, KeyError, TypeError):
+    record = _record(folder)
+    if record is None:
         return None
+    pid, worker_key = record
     if not _ours(pid, worker_key):  # exited (killed) without tidying up
         for name in (SOCKET, PIDFILE):
             (folder / name).unlink(missing_ok=True)
@@ -136,38 +137,78 @@ def stop(root: Path) -> int | None:
     return pid
 
 
-def _start(root: Path, python: Path, script: Path, worker_key: str, env: dict[str, str]) -> subprocess.Popen:
+def _record(folder: Path) -> tuple[int, str] | None:
+    try:
+        record = json.loads((folder / PIDFILE).read_text())
+        return int(record["pid"]), str(record["key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _start(root: Path, python: Path, worker_key: str, env: dict[str, str]) -> None:
     folder = root / FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)  # the socket answers whoever can reach it: the user only
     with open(folder / LOG, "wb") as log:
         # its own session: it outlives this deploy and a Ctrl-C of it; no pipe of ours held open
-        return subprocess.Popen([str(python), "-P", str(script), "--serve", str(folder), "--key", worker_key,
+        proc = subprocess.Popen([str(python), "-P", str(SCRIPT), "--serve", str(folder), "--key", worker_key,
                                  "--idle", str(idle_seconds())], stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, env=env, cwd=folder, start_new_session=True)
+    # /proc shows the new command line a moment after Popen returns: until then `_ours` is false
+    deadline = time.monotonic() + ANSWER_SECONDS
+    while not _ours(proc.pid, worker_key) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    # recorded at once (the worker writes the same when it answers): a deploy finding it still
+    # importing Feast waits for it, and `stop` can end it
+    (folder / PIDFILE).write_text(json.dumps({"pid": proc.pid, "key": worker_key}))
 
 
-def request(root: Path, python: Path, script: Path, payload: dict, cwd: Path,
-            env: dict[str, str]) -> tuple[dict, str] | None:
+def _ready(root: Path, worker_key: str) -> dict | None:
+    """The answer of the worker started with `worker_key`, once it has started; None when
+    none with that key is alive or it does not answer in time."""
+    deadline = time.monotonic() + START_SECONDS
+    while (found := running(root)) is None:
+        record = _record(root / FOLDER)
+        if record is None or record[1] != worker_key or not _ours(record[0], worker_key) \
+                or time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    return found if found.get("key") == worker_key else None
+
+
+def prestart(root: Path, python: Path) -> None:
+    """Starts the worker of `root` if none runs, without waiting: at the start of a deploy,
+    so that `import feast` overlaps the compile (a deploy with nothing for Feast leaves it
+    for the next one)."""
+    if not enabled() or not python.is_file() or running(root) is not None:
+        return
+    worker_key = key(python, SCRIPT)
+    record = _record(root / FOLDER)
+    if record is not None and record[1] == worker_key and _ours(record[0], worker_key):
+        return  # starting already
+    stop(root)
+    try:
+        _start(root, python, worker_key, {**os.environ, "FEAST_USAGE": "False"})
+    except OSError:
+        pass  # the deploy starts one, or runs the one-shot script
+
+
+def request(root: Path, python: Path, payload: dict, cwd: Path, env: dict[str, str]) -> tuple[dict, str] | None:
     """Runs `payload` in the warm worker of `root` (started first if none runs): its result
     and captured log, or None when the worker cannot serve it (the caller runs it itself)."""
-    worker_key = key(python, script)
-    folder = root / FOLDER
-    found = running(root)
-    if found is None or found.get("key") != worker_key:
+    worker_key = key(python, SCRIPT)
+    found = _ready(root, worker_key)  # one already running, or started by `prestart`
+    if found is None:
         stop(root)
         try:
-            proc = _start(root, python, script, worker_key, env)
+            _start(root, python, worker_key, env)
         except OSError:
             return None
-        deadline = time.monotonic() + START_SECONDS
-        while (found := running(root)) is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                stop(root)
-                return None
-            time.sleep(0.05)
+        if _ready(root, worker_key) is None:
+            stop(root)
+            return None
     try:
-        answer = _ask(folder, {"op": "apply", "request": payload, "cwd": str(cwd), "env": env}, None)
+        answer = _ask(root / FOLDER, {"op": "apply", "request": payload, "cwd": str(cwd), "env": env}, None)
     except (OSError, ValueError):  # it died mid-request
         stop(root)
         return None

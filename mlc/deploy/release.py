@@ -32,10 +32,13 @@ class Prepared:
 
 
 def prepare(project: Project, env: str, to: str | None, use_cache: bool = True,
-            branch: str | None = None) -> Prepared:
+            branch: str | None = None, warm_feast: bool = False) -> Prepared:
     """Compiles for `env` with every backend (in the test namespace `branch`, if given); with
     errors, `manifest` is None (the diagnostics are in `compiled.result`). Raises ConfigError
-    for bad deploy settings."""
+    for bad deploy settings. `warm_feast` (a deploy): a deployed local root's Feast worker is
+    started first, if none runs, so that its `import feast` overlaps the compile."""
+    if warm_feast:
+        _prestart_feast(project, env, to, branch)
     compiled = compile_bundle(project, env, sorted(TARGETS), use_cache=use_cache, branch=branch)
     out = Prepared(compiled)
     if not compiled.ok:
@@ -47,6 +50,19 @@ def prepare(project: Project, env: str, to: str | None, use_cache: bool = True,
     declarations.add(out.manifest, texts, compiled.result.program)
     out.texts = texts
     return out
+
+
+def _prestart_feast(project: Project, env: str, to: str | None, branch: str | None) -> None:
+    from mlc.deploy import engines, feast_worker
+    from mlc.deploy.apply import CURRENT
+
+    try:
+        config = on_branch(C.load(project.root, project.config, env, to), branch)
+    except C.ConfigError:
+        return  # said after the compile, as without a worker
+    # not before a first deploy: the root does not exist, and the compile may yet fail
+    if config.kind == "local" and (config.root / CURRENT).is_symlink():
+        feast_worker.prestart(config.root, engines.program(config.engines, "serving"))
 
 
 def on_branch(config: C.DeployConfig, branch: str | None) -> C.DeployConfig:

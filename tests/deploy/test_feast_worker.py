@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from mlc.cli import main
 from mlc.deploy import feast_worker
 from mlc.deploy.apply import Release
-from mlc.deploy.apply.feast import APPLIER, WORKER
+from mlc.deploy.apply.feast import APPLIER
 from mlc.deploy.config import DeployConfig
 from mlc.deploy.plan import CHANGE, Change
 from tests.deploy.conftest import ROOT
@@ -125,7 +125,7 @@ class Chain:
 
 
 def _registries(repos: list[Path]) -> dict[str, dict[str, str]]:
-    done = subprocess.run([str(PYTHON), "-P", "-c", LIST, str(WORKER.parent)], input=json.dumps([str(r) for r in repos]),
+    done = subprocess.run([str(PYTHON), "-P", "-c", LIST, str(feast_worker.SCRIPT.parent)], input=json.dumps([str(r) for r in repos]),
                           capture_output=True, text=True, env={**os.environ, "FEAST_USAGE": "False"}, check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
@@ -173,11 +173,16 @@ def steps(tmp_path_factory):
         out["cli"] = CliRunner().invoke(main, ["deploy", str(project / "example"), "--env", "local", "--to",
                                                str(warm.root), "--stop-worker"]).output
         out["after_cli"] = _workers(warm.root / feast_worker.FOLDER)
-        # a worker that dies mid-request: the deploy goes on in the one-shot script
+        # started ahead (as `mlc deploy` does before compiling) and then used, not started again
         os.environ["MLC_FEAST_WORKER"] = "on"
+        feast_worker.prestart(warm.root, PYTHON)
+        out["prestarted"] = _workers(warm.root / feast_worker.FOLDER)
+        out["after_prestart"] = warm.deploy("r9", {"definitions.py": defs.replace(TTL2, TTL)}, fresh=False)
+        out["served_by"] = feast_worker.running(warm.root)["pid"]
+        # a worker that dies mid-request: the deploy goes on in the one-shot script
         dies = BASE.replace("import os\n", "import os\nimport sys\n") + \
             '\n\n_die = "--serve" in sys.argv and os._exit(9)  # in the warm worker only\n'
-        out["died"] = warm.deploy("r9", {"definitions.py": dies}, fresh=False)
+        out["died"] = warm.deploy("r10", {"definitions.py": dies}, fresh=False)
         out["after_death"] = _workers(warm.root / feast_worker.FOLDER)
         repos = [r / "feast" for r in (warm.root / n for n in ("r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"))]
         out["registries"] = _registries(repos + list(warm.fresh.values()) + [warm.root / "m2" / "feast"]
@@ -245,5 +250,7 @@ def test_a_worker_dying_mid_request_falls_back_to_the_one_shot_script(steps) -> 
     assert not (steps["chain"].root / feast_worker.FOLDER / feast_worker.SOCKET).exists()
 
 
-def test_stop_worker_from_the_command_line(steps) -> None:
+def test_stop_worker_from_the_command_line_and_a_worker_started_ahead(steps) -> None:
     assert f"stopped the Feast worker (pid {steps['pid']})" in steps["cli"] and steps["after_cli"] == []
+    assert len(steps["prestarted"]) == 1 and steps["served_by"] == steps["prestarted"][0]
+    assert steps["after_prestart"]["worker"] == "warm" and steps["after_prestart"]["applied"] >= 1

@@ -25,14 +25,11 @@ from mlc.deploy.apply import FEAST_ONLINE, ApplyError, FileApplier, Release
 from mlc.deploy.plan import Change
 from mlc.targets.layout import Layout
 
-# run in the serving engine, like the runtimes shipped with bundles (hence templates/)
-WORKER = Path(__file__).resolve().parent.parent / "templates" / "feast_apply.py"
-
 
 def _one_shot(python: Path, request: dict, cwd: Path, env: dict[str, str]) -> tuple[dict, str]:
     """The worker script run once for this request: its result and its log."""
     # -P: nothing is imported from the worker's own folder
-    done = subprocess.run([str(python), "-P", str(WORKER)], input=json.dumps(request), capture_output=True,
+    done = subprocess.run([str(python), "-P", str(feast_worker.SCRIPT)], input=json.dumps(request), capture_output=True,
                           text=True, cwd=cwd, env=env, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     result = json.loads(lines[-1]) if lines else {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
@@ -64,7 +61,7 @@ class FeastApplier(FileApplier):
                    "full": any(c.path == Layout.feast_store_yaml() for c in changes)}
         env = {**os.environ, "FEAST_USAGE": "False", "MLC_PROJECT_ROOT": str(release.config.project_root)}
         cwd = release.folder / repo
-        warm = feast_worker.request(release.config.root, serving.python, WORKER, request, cwd, env) \
+        warm = feast_worker.request(release.config.root, serving.python, request, cwd, env) \
             if feast_worker.enabled() else None
         result, log = warm if warm is not None else _one_shot(serving.python, request, cwd, env)
         if "error" in result:

@@ -387,7 +387,9 @@ def _answer(message: dict) -> dict:
     module loaded from the repositories is forgotten, so the next release's files (its
     runtime, say) are imported afresh rather than an older release's reused."""
     request = message["request"]
-    folders = [Path(p).resolve() for p in (request.get("repo"), request.get("previous")) if p]
+    # as given and resolved: a module's __file__ is the sys.path entry it was found under
+    folders = tuple(f"{f}{os.sep}" for p in (request.get("repo"), request.get("previous")) if p
+                    for f in {p.rstrip(os.sep), str(Path(p).resolve())})
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
     cpu = time.process_time()
     with tempfile.TemporaryFile() as log:
@@ -413,8 +415,7 @@ def _answer(message: dict) -> dict:
             os.environ.update(saved_env)
             os.chdir(saved_cwd)
             for name, module in list(sys.modules.items()):
-                where = getattr(module, "__file__", None)
-                if where and any(f == Path(where).resolve() or f in Path(where).resolve().parents for f in folders):
+                if (getattr(module, "__file__", None) or "").startswith(folders):
                     del sys.modules[name]
         log.seek(0)
         text = log.read().decode("utf-8", "replace")
