@@ -2,6 +2,7 @@
 single-process Lark parse of the same files measured in the same run.
 
     .venv/bin/python bench/bench_scale.py [--scale 1.0] [--seed 0] [--work DIR] [--airflow 10|full|none]
+                                          [--only cold]
 
 Figures (every command a fresh process; wall time; peak RSS summed over the process and
 its workers):
@@ -21,6 +22,7 @@ its workers):
   (h) cold check over platform size, 10%, 30%, 100%: seconds per 1,000 lines within 20%;
       the same curve of the compile (no quadratic step).
 Figures go to stdout and bench/results/scale.json. Always exits 0: a report, not a test.
+`--only cold`: (a) and (b) alone, a minute or two instead of ten (stdout; a file only with `--out`).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def lines_of(project: Path) -> int:
 
 
 # ----------------------------------------------------------------------------- the figures
-def measure(work: Path, scale: float, seed: int, mlc: list[str], airflow: str) -> dict:
+def measure(work: Path, scale: float, seed: int, mlc: list[str], airflow: str, only: str | None = None) -> dict:
     figs: dict = {}
     platforms = {}
     for part in (0.1, 0.3, 1.0):  # the 10% and 30% platforms are prefixes of the whole one
@@ -135,6 +137,8 @@ def measure(work: Path, scale: float, seed: int, mlc: list[str], airflow: str) -
         f"({r['cpu_s'] / figs['raw_parse_cpu_s']:.2f}x raw cpu), "
         f"load {os.getloadavg()[0]:.1f}, peak {r['rss_mib']:.0f} MiB, "
         f"{figs['cold_summary']}")
+    if only == "cold":
+        return figs
 
     # (d) warm re-checks, each against a cache that saw the file just before
     edited = project / gen_platform.pkg(gen_platform.package_count(scale) // 2) / "models.flow"
@@ -285,22 +289,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--airflow", choices=["10", "full", "none"], default="10",
                     help="the platform whose DAGs fill the DagBag: the 10%% one (default), the whole one, or none")
     ap.add_argument("--mlc", help="command that runs mlc (default: the venv's `mlc`)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--only", choices=["cold"], help="measure (a) and (b) alone")
+    ap.add_argument("--out", type=Path, help=f"where the figures go (default: {RESULTS.relative_to(ROOT)}; "
+                                            "with --only, nowhere)")
     args = ap.parse_args(argv)
     mlc = mlc_command(args.mlc)
     with tempfile.TemporaryDirectory(prefix="mlc-scale-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        figs = measure(work, args.scale, args.seed, mlc, {"none": "", "10": "10", "full": "full"}[args.airflow])
+        figs = measure(work, args.scale, args.seed, mlc, {"none": "", "10": "10", "full": "full"}[args.airflow],
+                       args.only)
+    if args.only:
+        if args.out:
+            args.out.write_text(json.dumps(figs, indent=2, default=str) + "\n")
+        return 0
     print(f"\n{'figure':42} {'value':>14}  {'target':22} {'ratio':14} status")
     for label, value, target, ratio, *met in table(figs):
         status = ({True: "ok", False: "MISSED"}[met[0]]) if met else ""
         print(f"{label:42} {value:>14}  {target:22} {ratio:14} {status}")
     figs["when"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     figs["cpus"] = os.cpu_count()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(figs, indent=2, default=str) + "\n")
-    print(f"\nwritten {args.out}")
+    out = args.out or RESULTS
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figs, indent=2, default=str) + "\n")
+    print(f"\nwritten {out}")
     return 0
 
 

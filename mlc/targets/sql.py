@@ -516,18 +516,15 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
     source = program.sources.get(ref.target or "")
     if source is None:
         raise PlanError(f"source `{ref.name}` did not resolve", ref.loc)
-    columns: dict[str, str] = {}
+    columns, refused = source_columns(program, ref.target or "")
     used: set[str] | None = None  # found only for a column the jobs cannot hold: a walk of every expression
-    for f in source.schema_:
-        check_name(f.name, f"column of source `{source.name}`", f.loc)
-        try:
-            columns[f.name] = scalar_type(f.type)
-        except PlanError as e:
-            if used is None:
-                used = _used_names(group, program)
-            if f.name not in used:
-                continue  # a list or map the group never reads: the job does not read it either
-            raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc, help=e.help) from None
+    for f, e, named in refused:
+        if named:
+            raise PlanError(e.message, e.loc, e.help)
+        if used is None:
+            used = _used_names(group, program)
+        if f.name in used:  # a list or map the group never reads: the job does not read it either
+            raise PlanError(f"source `{source.name}`, column `{f.name}`: {e.message}", f.loc, help=e.help)
     if source.event_time is None:
         raise PlanError(f"source `{source.name}` has no `event_time`: the engines cannot place its rows "
                         "in windows or time", source.loc, help="add `event_time COLUMN`")
@@ -621,6 +618,30 @@ def _plan_group(program: ir.Program, key: str) -> GroupPlan:
         watermark_ms=source.watermark_ms, keys=keys, features=tuple(features), aggregating=aggregating,
         window_ms=window_ms, slide_ms=slide_ms, checkpoint_ms=group.checkpoint_ms, mode=group.mode,
         doc=group.doc, owner=group.owner, tags=tuple(group.tags))
+
+
+def source_columns(program: ir.Program, key: str) -> tuple[dict[str, str], list[tuple[ir.Field, PlanError, bool]]]:
+    """The columns of source `key` a job can read (name -> column type, in schema order), and, in
+    order, each column it cannot: (field, why, whether its name is refused, which is an error for
+    every group; else its type, an error for a group that reads it). Once per source: the groups
+    of a platform read a few sources each."""
+    return once(program, ("columns", key), lambda: _source_columns(program.sources[key]))
+
+
+def _source_columns(source: ir.Source) -> tuple[dict[str, str], list[tuple[ir.Field, PlanError, bool]]]:
+    columns: dict[str, str] = {}
+    refused = []
+    for f in source.schema_:
+        try:
+            check_name(f.name, f"column of source `{source.name}`", f.loc)
+        except PlanError as e:
+            refused.append((f, e, True))
+            continue
+        try:
+            columns[f.name] = scalar_type(f.type)
+        except PlanError as e:
+            refused.append((f, e, False))
+    return columns, refused
 
 
 def _agg_type(agg: str, arg_type: str | None, f: ir.Feature) -> str:
