@@ -53,3 +53,30 @@ def test_strings_cannot_break_out() -> None:
     hostile = '"""\n\\x00\'); import os; (\'{{ 7 * 7 }}'
     assert ast.literal_eval(py(hostile)) == hostile
     assert '"""' not in py(hostile)
+
+
+def _one_by_one(s: str, jinja: bool) -> str:
+    """py_str as it was written before its ASCII fast path, character by character: the text must not change."""
+    simple = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    out = []
+    for c in s:
+        o = ord(c)
+        if c in simple:
+            out.append(simple[c])
+        elif (jinja and c in "{}") or o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x80 or not (0xD800 <= o <= 0xDFFF or not c.isprintable()):
+            out.append(c)
+        else:
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+    return '"' + "".join(out) + '"'
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text() | st.text(st.characters(max_codepoint=0x7F)), st.booleans())
+def test_strings_are_written_as_character_by_character(s: str, jinja: bool) -> None:
+    from mlc.targets.literals import py_str
+
+    assert py_str(s, jinja) == _one_by_one(s, jinja)
+    for o in range(0x80):
+        assert py_str(chr(o) + s, jinja) == _one_by_one(chr(o) + s, jinja)

@@ -20,6 +20,23 @@ _PLAIN = re.compile(r'[ !#-\[\]-~]*')
 _PLAIN_JINJA = re.compile(r'[ !#-\[\]-z|~]*')
 
 
+def _ascii_escapes(jinja: bool) -> dict[int, str]:
+    """How `py_str` writes each ASCII character that is not written as it is."""
+    table = {}
+    for o in range(0x80):
+        c = chr(o)
+        if c in _SIMPLE_ESCAPES:
+            table[o] = _SIMPLE_ESCAPES[c]
+        elif (jinja and c in "{}") or o < 0x20 or o == 0x7F:
+            table[o] = f"\\x{o:02x}"
+    return table
+
+
+# one `str.translate` writes an ASCII string with escapes (a job's SQL, with its newlines and
+# quotes) in C: character by character, the strings of a platform's job specs were half its compile
+_ASCII_ESCAPES = {False: _ascii_escapes(False), True: _ascii_escapes(True)}
+
+
 def py_str(s: str, jinja: bool = False) -> str:
     """A double-quoted string literal, valid in Python and in a Jinja expression, that reads back as `s`.
 
@@ -29,17 +46,14 @@ def py_str(s: str, jinja: bool = False) -> str:
     """
     if (_PLAIN_JINJA if jinja else _PLAIN).fullmatch(s):
         return f'"{s}"'
+    escapes = _ASCII_ESCAPES[jinja]
+    if s.isascii():
+        return f'"{s.translate(escapes)}"'
     out = ['"']
     for c in s:
         o = ord(c)
-        if c in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[c])
-        elif jinja and c in "{}":
-            out.append(f"\\x{o:02x}")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        elif o < 0x80:
-            out.append(c)
+        if o < 0x80:
+            out.append(escapes.get(o, c))
         elif 0xD800 <= o <= 0xDFFF or not c.isprintable():
             out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
         else:
