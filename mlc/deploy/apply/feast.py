@@ -3,11 +3,13 @@ applied to the release's own copy of the registry.
 
 `feast apply` of a whole repository re-applies every object and grows faster than linearly
 with their number (500 views take ~17 s here), so this applier does not run it: a worker in
-the serving engine (`mlc/deploy/templates/feast_apply.py`, Feast's Python API in a subprocess, never imported by
-mlc) loads the definitions of the current release and of the new one, compares each
-object's spec, and calls `FeatureStore.apply` with the changed ones and deletes the removed
-ones. The new release's registry starts as a copy of the current release's, so the current
-registry is never written: a failed deploy, or a rollback, leaves it whole. The online
+the serving engine (`mlc/deploy/templates/feast_apply.py`, Feast's Python API, never imported
+by mlc) loads the new definitions incrementally (only the chunks that changed, and those
+reading them), compares each object's spec with the digests the previous release kept, and
+calls `FeatureStore.apply` with the changed ones and deletes the removed ones. The worker is
+warm (`mlc.deploy.feast_worker`: `import feast` once for many deploys), else run once for
+this request. The new release's registry starts as a copy of the current release's, so the
+current registry is never written: a failed deploy, or a rollback, leaves it whole. The online
 store's data is not versioned: one store kept beside the releases (`ROOT/feast-online`).
 A change of `feature_store.yaml` applies every object.
 """

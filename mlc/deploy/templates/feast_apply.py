@@ -403,8 +403,8 @@ def _answer(message: dict) -> dict:
             os.environ.update(message["env"])
             os.chdir(message["cwd"])
             result = main(request)
-        except Exception as e:  # noqa: BLE001  (reported to the applier, as the one-shot script does)
-            result = {"error": f"{type(e).__name__}: {e}"}
+        except (Exception, SystemExit) as e:  # noqa: BLE001  (reported to the applier, as the one-shot
+            result = {"error": f"{type(e).__name__}: {e}"}  # script does; a definition's exit() ends no worker
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
