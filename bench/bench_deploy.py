@@ -198,11 +198,12 @@ def main(argv: list[str] | None = None) -> int:
             (f"mlc deploy after a one-view change, MLC_FEAST_WORKER=off ({third['applied']} applied)", t_cold, c_cold),
             ("feast apply of the whole repository (same release)", t_feast_all, c_feast_all),
             ("mlc deploy with no change", t_again, c_again),
-            ("the warm worker's whole life (import feast and every request)", float("nan"), c_worker_life)]
+            ("the warm worker's whole life (import feast and every request; it idles between)", None, c_worker_life)]
     print(f"{args.views} feature views, {artifacts} deployable artifacts")
     print(f"  {'':<100} {'wall':>8}   {'CPU':>8}")
     for label, wall, cpu in rows:
-        print(f"  {label:<100} {wall:8.2f} s {cpu:8.2f} s")
+        shown = f"{wall:8.2f} s" if wall is not None else f"{'-':>8}  "
+        print(f"  {label:<100} {shown} {cpu:8.2f} s")
     print(f"  redeploy is {result['speedup_vs_feast_apply_all']}x faster than feast apply of everything "
           f"(wall; CPU: {result['cpu_speedup_vs_feast_apply_all']}x); with the worker off "
           f"{result['speedup_worker_off_vs_feast_apply_all']}x (CPU {result['cpu_speedup_worker_off_vs_feast_apply_all']}x); "
