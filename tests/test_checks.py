@@ -102,7 +102,7 @@ CASES = [
     ("sum of a string", "amount_1h = sum(amount)", "amount_1h = sum(label)",
      [("E0301", 20, 19, "`sum` needs a float or int column; this is string")]),
     ("comparing a number with a string", "views_1h = count(kind == view)", 'views_1h = count(amount > "x")',
-     [("E0303", 19, 20, "`>` compares an int with a string")]),
+     [("E0303", 19, 20, "`>` compares an int (`amount`) with a string")]),
     ("not an aggregation", "amount_1h = sum(amount)", "amount_1h = total(amount)",
      [("E0307", 20, 3, "`total` is not an aggregation, but `amount_1h` has a window")]),
     ("entity key not in schema", "entity user { key user_id: string }", "entity user { key uid: string }",
@@ -250,7 +250,7 @@ def test_names_in_step_expressions_and_parameter_defaults(tmp_path: Path) -> Non
         ("E0202", 52, "unknown name `regin` in flow `regional`"),
         ("E0202", 53, "unknown name `rr` in flow `regional`"),
         ("E0202", 54, "unknown name `run.idd` in flow `regional`"),  # a metric is a bare name
-        ("E0303", 55, "`>` compares a string with an int"),
+        ("E0303", 55, "`>` compares a string (`region`) with an int"),
         ("E0303", 55, "`+` adds numbers or durations, or joins strings; here it has an int and a string"),
         ("E0303", 55, "`-` works on numbers and durations; here it has a string"),
     ]

@@ -33,13 +33,13 @@ def _bin(op: str, *args: ir.Expr) -> ir.Expr:
 
 @pytest.mark.parametrize("old,new,expected", [
     ("views_1h = count(kind == view)", "views_1h = count(kind == 3)",
-     ("E0303", 19, 20, "`==` compares an enum with an int")),
+     ("E0303", 19, 20, "`==` compares an enum (`kind`) with an int")),
     ("trained(version = run.id)", "trained(version = 1 + run.id)",
      ("E0303", 40, 87, "`+` adds numbers or durations, or joins strings; here it has an int and a string")),
     ("when confidence < 0.5 or unavailable", 'when confidence < "high" or unavailable',
-     ("E0303", 35, 26, "`<` compares a float with a string")),
+     ("E0303", 35, 26, "`<` compares a float (`confidence`) with a string")),
     ("gate auc >= 0.8", 'gate auc >= "good"',
-     ("E0303", 41, 58, "`>=` compares a float with a string")),
+     ("E0303", 41, 58, "`>=` compares a float (`auc`) with a string")),
 ])
 def test_type_errors_are_e0303_with_both_types(tmp_path: Path, old: str, new: str, expected) -> None:
     assert old in BASE

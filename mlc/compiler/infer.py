@@ -64,6 +64,12 @@ def an(t: str | None) -> str:
     return f"an {t}" if t and t[0] in "aeiou" else f"a {t}"
 
 
+def _operand(e: ir.Expr, t: str | None) -> str:
+    """`a date (`ds`)`: a compared operand's type, and its name when it is one (a field of a
+    signal, a column, a parameter), so the message says which value is of the wrong kind."""
+    return f"{an(t)} (`{e.name}`)" if e.op == "ref" and e.name else an(t)
+
+
 def type_name(t: ir.TypeSpec) -> str | None:
     """The type of a value declared as `t` (a parameter, a column, a signal field), as
     expressions see it: `list`, or the name with sized numbers as their family; None for a
@@ -227,7 +233,7 @@ class Inferrer:
                                            f"values that include {an(it)}", None)
                             break
             elif not comparable(lt, rt):
-                self._mismatch(e.loc, f"`{op}` compares {an(lt)} with {an(rt)}",
+                self._mismatch(e.loc, f"`{op}` compares {_operand(left, lt)} with {_operand(right, rt)}",
                                "compare values of one kind: numbers, strings, booleans or durations")
             return "bool"
         result = self.type_of(args[0])
