@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mlc.deploy.config import engines_root
+
 ROOT = Path(__file__).resolve().parent.parent
 MLC = [sys.executable, "-m", "mlc"]  # the mlc of the interpreter running the bench
 PER_FILE = 50
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             repo = work / "feast_all"
             shutil.copytree(root / "current" / "feast", repo, symlinks=False,
                             ignore=shutil.ignore_patterns("online_store.db"))
-            feast = ROOT / ".engines" / "serving" / "bin" / "feast"
+            feast = engines_root() / "serving" / "bin" / "feast"  # the serving engine the deploys used
             t_feast_all, c_feast_all = run([str(feast), "apply"], repo,
                                            {"FEAST_USAGE": "False", "MLC_PROJECT_ROOT": str(project)})
             t_again, c_again = run([*MLC, "deploy", "--env", "local", *to], project, warm)
