@@ -214,7 +214,8 @@ def test_a_one_view_change_runs_a_few_chunks_and_applies_what_changed(steps) -> 
     assert ttl["worker"] == "warm" and ttl["chunks_run"] < first["chunks_run"]
     applied = json.loads((steps["chain"].root / "r2" / "feast" / "data" / "mlc_specs.json").read_text())
     assert ttl["objects"] == len(applied["objects"]) == first["objects"]
-    assert 1 <= ttl["applied"] < first["applied"] and ttl["deleted"] == 0
+    # the view alone: what reads it is re-run, but its spec names the view, not the view's ttl
+    assert ttl["applied"] == 1 and ttl["deleted"] == 0
 
 
 def test_added_removed_and_renamed_views_and_files(steps) -> None:
@@ -229,7 +230,7 @@ def test_added_removed_and_renamed_views_and_files(steps) -> None:
 def test_the_worker_imports_the_new_release_s_modules(steps) -> None:
     registries = steps["registries"]
     m2 = str(steps["chain"].root / "m2" / "feast")
-    assert steps["module2"]["applied"] >= 1  # the view's description came from the new helper.py
+    assert steps["module2"]["applied"] == 1  # the view whose description came from the new helper.py
     fresh = [r for r in registries if r.endswith("m2-fresh/feast")][0]
     assert registries[m2] == registries[fresh]
 
