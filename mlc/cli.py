@@ -110,6 +110,7 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
     from mlc.deploy.bundle import compile as compile_bundle
     from mlc.deploy.outdir import OutputRefused, check_output, write_output
     from mlc.diagnostics import did_you_mean
+    from mlc.targets.layout import Layout
 
     available = sorted(TARGETS)
     unknown = [t for t in targets if t not in available]
@@ -136,8 +137,10 @@ def compile_cmd(paths, env_name: str, out: str, targets: tuple[str, ...], emit: 
         if fmt == "text":
             click.echo(_summary(result, "checked") + "; nothing written", err=True)
         sys.exit(EXIT_FINDINGS)
+    # a local env's data inside --out (`files("build/s3")` with `--out build`) is kept
+    data = [project.root / r for r in Layout(result.program).local_data_roots()]
     try:
-        write_output(Path(out), compiled.artifacts, protected)
+        write_output(Path(out), compiled.artifacts, protected, keep=data)
     except OutputRefused as e:
         click.echo(f"error: {e}; nothing written", err=True)
         sys.exit(EXIT_USAGE)

@@ -282,6 +282,24 @@ def test_a_good_compile_replaces_its_own_earlier_output(example_copy: Path, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["nightly_batch", "out"]
 
 
+def test_a_recompile_into_build_keeps_the_data_a_local_env_wrote_there(example_copy: Path) -> None:
+    """nightly_batch binds `s3 = files("build/s3")` locally, and the README compiles with `--out
+    build`: the offline tables the last runs wrote under build/s3 survive a recompile (they were
+    deleted with the old bundle), the rest of the old bundle does not."""
+    r = mlc("compile", "--env", "local", "--out", "build", "--no-cache", cwd=example_copy)
+    assert r.returncode == 0, r.stderr
+    table = example_copy / "build" / "s3" / "features" / "account_health" / "part-0.parquet"
+    table.parent.mkdir(parents=True)
+    table.write_bytes(b"rows of the last run")
+    (example_copy / "build" / "stale.txt").write_text("old", encoding="utf-8")
+    r = mlc("compile", "--env", "local", "--out", "build", "--no-cache", cwd=example_copy)
+    assert r.returncode == 0, r.stderr
+    assert table.read_bytes() == b"rows of the last run"
+    assert not (example_copy / "build" / "stale.txt").exists()
+    assert (example_copy / "build" / "manifest.json").is_file()
+    assert [p.name for p in example_copy.iterdir() if p.name.startswith(".build.")] == []
+
+
 def _tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 

@@ -8,7 +8,9 @@ folder with other people's files in it — is refused with `OutputRefused` befor
 is written, as terraform refuses to overwrite state it does not own.
 
 The new bundle is written beside DIR, then swapped in with one rename, so a reader sees
-the old bundle or the new one, never half of either. Folders and files get ordinary
+the old bundle or the new one, never half of either. A local env's data folder inside DIR
+(`files("build/s3")` with `--out build`, as the examples bind it) is moved into the new folder
+first: a recompile must not delete the offline tables and artifacts the last runs wrote. Folders and files get ordinary
 permissions (the umask's); a replaced folder keeps its mode.
 """
 
@@ -57,11 +59,15 @@ def check_output(out: Path, protected: Iterable[Path]) -> None:
                             "a new or empty folder, or remove this one's contents first")
 
 
-def write_output(out: Path, files: Iterable[_File], protected: Iterable[Path] = ()) -> None:
-    """Writes every file into a fresh folder beside `out`, then swaps it in (see the module doc)."""
+def write_output(out: Path, files: Iterable[_File], protected: Iterable[Path] = (),
+                 keep: Iterable[Path] = ()) -> None:
+    """Writes every file into a fresh folder beside `out`, then swaps it in (see the module doc).
+    `keep`: folders of data inside `out` that the new bundle takes over as they are (a local
+    env's `files("build/s3")` under `--out build`): moved, not copied, into the new folder."""
     protected = list(protected)
     check_output(out, protected)
     out = out.resolve()
+    kept = sorted({k.resolve().relative_to(out) for k in keep if out in k.resolve().parents})
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -75,13 +81,34 @@ def write_output(out: Path, files: Iterable[_File], protected: Iterable[Path] = 
         (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
         # checked again just before the swap: the folder may have changed while we wrote
         check_output(out, protected)
+        for rel in kept:
+            if (staging / rel).exists() or any((staging / p).is_file() for p in rel.parents):
+                raise OutputRefused(f"the bundle writes {out / rel}, where an env keeps its data: bind "
+                                    "that connector's root elsewhere, or choose another --out")
+        moved = _carry(out, staging, kept)
         old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "previous")
-        os.replace(staging, out)
+        try:
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+                os.replace(out, old / "previous")
+            os.replace(staging, out)
+        except OSError:
+            _carry(staging, out, moved)  # the data goes back where it was
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _carry(src: Path, dst: Path, rels: Iterable[Path]) -> list[Path]:
+    """Moves each folder `rels` that exists under `src` to the same place under `dst` (one
+    rename each: the same filesystem); returns those moved."""
+    moved = []
+    for rel in rels:
+        if (src / rel).exists() and not (dst / rel).exists():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src / rel, dst / rel)
+            moved.append(rel)
+    return moved

@@ -153,6 +153,14 @@ class Layout:
             return self.written(ir.Location(kind="s3", bucket=str(binding.settings.get("bucket") or ""), path=""))
         return None
 
+    def local_data_roots(self) -> list[str]:
+        """The folders every env's `files(root)` bindings read and write (data, offline tables,
+        artifacts), as written, each once: what replacing a compile's output folder must keep
+        when one lies inside it (`files("build/s3")` beside `mlc compile --out build`)."""
+        roots = {str(b.settings.get("root") or "") for env in self.program.environments.values()
+                 for b in env.bindings.values() if b.connector == "files"}
+        return sorted(r for r in roots if r)
+
     def stored_models(self, keys) -> dict[str, str]:
         """The name in the BentoML store (`served_model`) by bundle name of the models `keys` and
         of those they fall back to, transitively: what a step that trains or uses those models
