@@ -286,7 +286,7 @@ def explain_cmd(what: str, name: str, paths, no_cache: bool) -> None:
         hint = did_you_mean(name, candidates(result.program, what)) or ""
         words = [w.replace("step", "step (flow.step)") for w in SUBJECTS[what]]
         kinds = f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else words[0]
-        raise click.UsageError(f"no {kinds} named `{name}` {hint}".strip())
+        raise click.UsageError(f"no {kinds} named `{name}`" + (f"; {hint}" if hint else ""))
     for word, key, step in found:
         if what == "freshness":
             click.echo(explain_freshness(result.program, word, key, step), nl=False)

@@ -105,12 +105,18 @@ def warning(code: str, message: str, span: Span | None, **kw) -> Diagnostic:
     return Diagnostic(code, Severity.WARNING, message, span, **kw)
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A `help` text naming the closest candidate, or None when nothing is close."""
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to `word`, or None when nothing is close."""
     import difflib
 
     close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
+    return close[0] if close else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A `help` text naming the closest candidate, or None when nothing is close."""
+    near = closest(word, candidates)
+    return f"did you mean `{near}`?" if near else None
 
 
 @dataclass

@@ -146,6 +146,9 @@ CASES = [
     ("unknown connector option", 'kafka(topic = "events", format = json)',
      'kafka(topic = "events", fromat = json)',
      [("E0208", 6, 47, "`kafka` has no option `fromat` in source `events`")]),
+    # a misspelt required option: "did you mean `table`", not also E0209 "needs `table`"
+    ("misspelt required connector option", 'hive(table = "wh.daily")', 'hive(tabel = "wh.daily")',
+     [("E0208", 11, 26, "`hive` has no option `tabel` in source `daily`")]),
     ("missing connector option", 'hive(table = "wh.daily")', "hive()",
      [("E0209", 11, 21, "`hive` needs `table` in source `daily`")]),
     ("connector of the wrong kind", 'source daily: table hive(table = "wh.daily")',

@@ -127,3 +127,13 @@ def test_no_compiled_file_names_a_path_of_this_machine(tmp_path) -> None:
                 if f.is_file():
                     text = f.read_text(encoding="utf-8", errors="replace")
                     assert not [m for m in machine if m in text], (f, [m for m in machine if m in text])
+
+
+def test_the_plan_names_several_artifacts_of_a_target_in_the_plural() -> None:
+    from mlc.deploy.apply.prometheus import APPLIER
+    from mlc.deploy.plan import Change
+
+    rules = [Change("add", f"prometheus/rules/r{i}.yml", "rules", "prometheus") for i in range(6)]
+    assert APPLIER.plan(rules) == ["write 6 rule files or dashboards"]
+    assert APPLIER.plan(rules[:1] + [Change("remove", "prometheus/x.yml", "rules", "prometheus")]) == [
+        "write 1 rule file or dashboard", "remove 1 rule file or dashboard"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from mlc.compiler import ir
 from mlc.compiler.checks import Context
-from mlc.diagnostics import Label, did_you_mean, error
+from mlc.diagnostics import Label, closest, did_you_mean, error
 
 # Argument names that hold credentials whatever the connector says.
 _CREDENTIAL_WORDS = ("password", "passwd", "secret", "token", "credentials", "api_key", "access_key")
@@ -25,6 +25,7 @@ def _is_credential(param: ir.ParamSpec | None, name: str) -> bool:
 def _check_args(ctx: Context, use: ir.ConnectorUse, params: tuple[ir.ParamSpec, ...], where: str) -> None:
     by_name = {p.name: p for p in params}
     given: set[str] = set()
+    meant: set[str] = set()  # options a misspelt one names: E0208 says "did you mean", not also E0209
     for i, value in enumerate(use.positional):
         if i >= len(params):
             ctx.report(error("E0208", f"`{use.connector.name}` takes at most {len(params)} positional "
@@ -36,8 +37,10 @@ def _check_args(ctx: Context, use: ir.ConnectorUse, params: tuple[ir.ParamSpec, 
     for name, value in use.args.items():
         param = by_name.get(name)
         if param is None:
+            near = closest(name, by_name)
+            meant.add(near or "")
             ctx.report(error("E0208", f"`{use.connector.name}` has no option `{name}` {where}",
-                             use.arg_locs.get(name) or value.loc, help=did_you_mean(name, by_name),
+                             use.arg_locs.get(name) or value.loc, help=f"did you mean `{near}`?" if near else None,
                              notes=(f"its options: {', '.join(by_name) or 'none'}",)))
             _check_value(ctx, None, name, value)
             continue
@@ -45,7 +48,8 @@ def _check_args(ctx: Context, use: ir.ConnectorUse, params: tuple[ir.ParamSpec, 
             ctx.report(error("E0208", f"`{name}` is given twice", value.loc))
         given.add(name)
         _check_value(ctx, param, name, value)
-    missing = [p.name for p in params if p.name not in given and p.default is None and not p.type.nullable]
+    missing = [p.name for p in params
+               if p.name not in given | meant and p.default is None and not p.type.nullable]
     if missing:
         ctx.report(error("E0209", f"`{use.connector.name}` needs `{missing[0]}` {where}", use.loc,
                          help=f"add `{missing[0]} = ...`" + (f" (also missing: {', '.join(missing[1:])})"
@@ -105,8 +109,11 @@ def check(ctx: Context) -> None:
         if conn is None:
             continue
         if conn.kinds and "offline" not in conn.kinds:
+            holders = sorted(c.name for c in p.connectors.values() if "offline" in c.kinds)
             ctx.report(error("E0207", f"connector `{conn.name}` cannot hold {what}: it holds no files", use.loc,
-                             notes=(f"`{conn.name}` is for: {', '.join(conn.kinds)}",)))
+                             notes=(f"`{conn.name}` is for: {', '.join(conn.kinds)}",),
+                             help=f"use a connector that holds files: {', '.join(f'`{h}`' for h in holders)}"
+                             if holders else None))
         _check_args(ctx, use, conn.source_params, f"in {what}")
         needed.setdefault(use.connector.name, []).append((what, use.loc))
     for env in p.envs.values():

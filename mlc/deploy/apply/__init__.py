@@ -122,16 +122,20 @@ class FileApplier:
 
     target = ""
     what = "file"  # how the plan names one artifact
+    whats = ""  # and several, when not `what` + s
 
     def plan(self, changes: list[Change]) -> list[str]:
         write = sum(c.action != REMOVE for c in changes)
         drop = len(changes) - write
         out = []
         if write:
-            out.append(f"write {write} {self.what}{'s' * (write != 1)}")
+            out.append(f"write {write} {self._named(write)}")
         if drop:
-            out.append(f"remove {drop} {self.what}{'s' * (drop != 1)}")
+            out.append(f"remove {drop} {self._named(drop)}")
         return out
+
+    def _named(self, n: int) -> str:
+        return self.what if n == 1 else (self.whats or self.what + "s")
 
     def apply(self, changes: list[Change], release: Release) -> dict:
         for c in changes:

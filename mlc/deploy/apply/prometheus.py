@@ -8,6 +8,7 @@ from mlc.deploy.apply import FileApplier
 class PrometheusApplier(FileApplier):
     target = "prometheus"
     what = "rule file or dashboard"
+    whats = "rule files or dashboards"
 
 
 APPLIER = PrometheusApplier()
